@@ -1,0 +1,5 @@
+"""``python -m emcrowd``."""
+
+from emcrowd.cli import run
+
+run()

@@ -1,0 +1,159 @@
+"""One entry point over all aggregation methods, and the per-item / per-annotator result tables.
+
+``aggregate(data, method)`` runs one method and returns an :class:`Aggregation` with the same fields
+whatever the method; the CLI and :func:`emcrowd.evaluate.compare` work with that and never with a
+model's internals. The ``*_table`` functions turn a result into columns ready to be written (names map
+codes back to the user's ids and class names).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models._base import IterationCallback
+from emcrowd.models.glad import GLAD
+from emcrowd.models.majority import MajorityVote, majority_vote
+
+#: Methods by name, in the order ``compare`` shows them.
+METHODS = ("majority", "glad")
+
+
+@dataclass
+class Aggregation:
+    """The outcome of one aggregation method on one data set.
+
+    Attributes
+    ----------
+    method : str
+        ``"majority"`` or ``"glad"``.
+    posteriors : ndarray of shape (n_items, n_classes)
+        Probability of each class being the item's true one.
+    labels : ndarray of shape (n_items,)
+        The chosen class code of every item.
+    majority : MajorityVote
+        Majority vote on the same data (always computed: it is cheap and every report uses it).
+    model : GLAD or None
+        The fitted estimator, for the EM methods.
+    options : dict
+        The options the method ran with.
+    fit_seconds : float
+    warnings : list of str
+        Warnings raised during the fit (for instance non-convergence), for the report.
+    """
+
+    method: str
+    posteriors: np.ndarray
+    labels: np.ndarray
+    majority: MajorityVote
+    model: GLAD | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_iter(self) -> int | None:
+        return None if self.model is None else self.model.n_iter_
+
+    @property
+    def converged(self) -> bool | None:
+        return None if self.model is None else self.model.converged_
+
+    @property
+    def history(self) -> list[float]:
+        return [] if self.model is None else self.model.history_
+
+
+def aggregate(
+    data: Labels,
+    method: str = "glad",
+    *,
+    callback: IterationCallback | None = None,
+    **options: Any,
+) -> Aggregation:
+    """Aggregate ``data`` with one method.
+
+    Parameters
+    ----------
+    data : Labels
+    method : {"glad", "majority"}
+    callback : callable, optional
+        Progress hook for EM methods, ``callback(n_iter, objective)``.
+    **options
+        Passed to the model's constructor (for GLAD: ``alpha_prior``, ``beta_prior``, ``tol``,
+        ``max_iter``, ``class_prior``).
+
+    Returns
+    -------
+    Aggregation
+    """
+    start = time.perf_counter()
+    mv = majority_vote(data)
+    if method == "majority":
+        if options:
+            raise EmcrowdError(f"majority vote takes no options, got {', '.join(options)}")
+        return Aggregation(
+            method=method,
+            posteriors=mv.posteriors,
+            labels=mv.labels,
+            majority=mv,
+            fit_seconds=time.perf_counter() - start,
+        )
+    if method != "glad":
+        raise EmcrowdError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    model = GLAD(**options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data, callback=callback)
+    return Aggregation(
+        method=method,
+        posteriors=model.posteriors_,
+        labels=model.labels_,
+        majority=mv,
+        model=model,
+        options=model.get_params(),
+        fit_seconds=time.perf_counter() - start,
+        warnings=[str(w.message) for w in caught],
+    )
+
+
+def posterior_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+    """Columns ``item`` and ``p_<class>`` for every class."""
+    table: dict[str, Any] = {"item": data.item_names}
+    for k, name in enumerate(data.class_names):
+        table[f"p_{name}"] = result.posteriors[:, k]
+    return table
+
+
+def item_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+    """One row per item: chosen label, its posterior, majority label, label count (and beta for GLAD)."""
+    names = np.asarray(data.class_names, dtype=object)
+    table: dict[str, Any] = {
+        "item": data.item_names,
+        "label": names[result.labels],
+        "confidence": result.posteriors[np.arange(data.n_items), result.labels],
+        "majority": names[result.majority.labels],
+        "majority_tie": result.majority.tied,
+        "n_labels": data.labels_per_item(),
+    }
+    if result.model is not None:
+        table["beta"] = result.model.beta_
+    return table
+
+
+def worker_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+    """One row per annotator: label count, agreement with the aggregated labels (and alpha for GLAD)."""
+    n_labels = data.labels_per_worker()
+    agree = np.bincount(data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers)
+    table: dict[str, Any] = {"worker": data.worker_names}
+    if result.model is not None:
+        table["alpha"] = result.model.alpha_
+    table["n_labels"] = n_labels
+    table["agreement"] = np.divide(agree, n_labels, out=np.full(data.n_workers, np.nan), where=n_labels > 0)
+    return table

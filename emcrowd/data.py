@@ -1,0 +1,170 @@
+"""The observed-labels structure that every loader produces and every model consumes.
+
+A crowdsourcing data set is stored as three parallel integer arrays, one entry per observed label:
+``item[o]``, ``worker[o]`` and ``label[o]`` (a class code in ``0..n_classes-1``). Missing labels simply
+have no entry, so a 95%-empty matrix costs what its labels cost. Names map the integer codes back to
+the user's ids and class names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emcrowd.errors import EmcrowdError
+
+CODE_DTYPE = np.int32
+
+
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """Observed crowd labels in coordinate form.
+
+    Attributes
+    ----------
+    item : ndarray of shape (n_labels,), int32
+        Item code of each label, in ``0..n_items-1``.
+    worker : ndarray of shape (n_labels,), int32
+        Annotator code of each label, in ``0..n_workers-1``.
+    label : ndarray of shape (n_labels,), int32
+        Class code of each label, in ``0..n_classes-1``.
+    item_names : tuple of str, length n_items
+        Original id of each item (its row index for matrix inputs).
+    worker_names : tuple of str, length n_workers
+        Original id of each annotator (its column index or header for matrix inputs).
+    class_names : tuple of str, length n_classes
+        Original name of each class, in code order.
+    """
+
+    item: np.ndarray
+    worker: np.ndarray
+    label: np.ndarray
+    item_names: tuple[str, ...]
+    worker_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("item", "worker", "label"):
+            arr = np.ascontiguousarray(getattr(self, name), dtype=CODE_DTYPE)
+            if arr.ndim != 1:
+                raise EmcrowdError(f"Labels.{name} must be one-dimensional, got shape {arr.shape}")
+            object.__setattr__(self, name, arr)
+        if not (self.item.shape == self.worker.shape == self.label.shape):
+            raise EmcrowdError("Labels.item, .worker and .label must have the same length")
+        for name, codes, bound in (
+            ("item", self.item, self.n_items),
+            ("worker", self.worker, self.n_workers),
+            ("label", self.label, self.n_classes),
+        ):
+            if codes.size and (codes.min() < 0 or codes.max() >= bound):
+                raise EmcrowdError(f"Labels.{name} has codes outside 0..{bound - 1}")
+        if self.n_classes < 2:
+            raise EmcrowdError("at least two classes are needed to aggregate labels")
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.item.size)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_names)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_names)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def labels_per_item(self) -> np.ndarray:
+        """Number of labels of each item, shape (n_items,)."""
+        return np.bincount(self.item, minlength=self.n_items)
+
+    def labels_per_worker(self) -> np.ndarray:
+        """Number of labels of each annotator, shape (n_workers,)."""
+        return np.bincount(self.worker, minlength=self.n_workers)
+
+    @classmethod
+    def from_matrix(
+        cls,
+        matrix: np.ndarray,
+        *,
+        worker_names: tuple[str, ...] | None = None,
+        classes: tuple[str, ...] | None = None,
+    ) -> Labels:
+        """Build from a dense ``items x annotators`` matrix in which NaN means "no label".
+
+        Parameters
+        ----------
+        matrix : array-like of shape (n_items, n_workers)
+            Numeric labels; NaN marks a missing label. Labels must be whole numbers.
+        worker_names : tuple of str, optional
+            Column names; defaults to the column indices.
+        classes : tuple of str, optional
+            The class values in code order. By default the distinct values that occur, in numeric
+            order; 0/1 data always gets both classes 0 and 1, so an all-ones matrix is still binary.
+
+        Returns
+        -------
+        Labels
+            Items are named by their row index.
+        """
+        matrix = np.asarray(matrix)
+        if matrix.ndim != 2:
+            raise EmcrowdError(f"expected a 2-D items x annotators matrix, got {matrix.ndim} dimensions")
+        if matrix.dtype.kind not in "biuf":
+            raise EmcrowdError(f"expected numeric labels, got dtype {matrix.dtype}")
+        n_items, n_workers = matrix.shape
+        if matrix.dtype.kind == "f":
+            rows, cols = np.nonzero(~np.isnan(matrix))
+        else:
+            rows, cols = np.indices(matrix.shape).reshape(2, -1)
+        values = matrix[rows, cols]
+        if values.size == 0:
+            raise EmcrowdError("the matrix holds no labels (every cell is missing)")
+        if matrix.dtype.kind == "f":
+            if not np.all(np.isfinite(values)):
+                raise EmcrowdError("labels must be finite numbers or NaN (found inf)")
+            if not np.all(values == np.round(values)):
+                bad = values[values != np.round(values)][0]
+                raise EmcrowdError(f"labels must be whole numbers, found {bad!r}")
+        int_values = values.astype(np.int64)
+        distinct = np.unique(int_values)
+        if classes is None:
+            if np.all(np.isin(distinct, (0, 1))):
+                distinct = np.array([0, 1])
+            class_values = distinct
+            classes = tuple(str(v) for v in class_values)
+        else:
+            try:
+                class_values = np.array([int(c) for c in classes])
+            except ValueError as exc:
+                raise EmcrowdError(f"matrix classes must be integers, got {classes!r}") from exc
+            unknown = np.setdiff1d(distinct, class_values)
+            if unknown.size:
+                raise EmcrowdError(f"label {unknown[0]} is not among the declared classes")
+        order = np.argsort(class_values)
+        codes = order[np.searchsorted(class_values[order], int_values)]
+        if worker_names is None:
+            worker_names = tuple(str(i) for i in range(n_workers))
+        if len(worker_names) != n_workers:
+            raise EmcrowdError(f"{len(worker_names)} annotator names for {n_workers} columns")
+        return cls(
+            item=rows,
+            worker=cols,
+            label=codes,
+            item_names=tuple(str(j) for j in range(n_items)),
+            worker_names=tuple(worker_names),
+            class_names=tuple(classes),
+        )
+
+    def to_matrix(self) -> np.ndarray:
+        """Dense ``items x annotators`` float matrix of class codes, NaN where no label.
+
+        Meant for small data and tests; where an (item, annotator) pair repeats, the last label wins.
+        """
+        out = np.full((self.n_items, self.n_workers), np.nan)
+        out[self.item, self.worker] = self.label
+        return out

@@ -1,0 +1,334 @@
+"""GLAD: Generative model of Labels, Abilities and Difficulties (Whitehill et al., NIPS 2009).
+
+Annotator ``i`` has ability ``alpha_i`` (any real; negative means adversarial), item ``j`` has inverse
+difficulty ``beta_j = exp(b_j)``, and annotator ``i`` gives item ``j`` its true class ``z_j`` with
+probability ``sigmoid(alpha_i * beta_j)``; each of the other ``K - 1`` classes gets an equal share of the
+rest. The fit is MAP-EM with Gaussian priors on ``alpha`` and on ``b``:
+
+* E-step (exact, log space): ``log q_j(k) = log pi_k + sum_o log P(l_o | z_j = k) - log Z_j``.
+* M-step: one sweep of block coordinate ascent on the expected complete-data log posterior ``Q``;
+  given ``b`` it separates over annotators, given ``alpha`` over items, so each block takes one
+  vectorised Newton step per annotator (per item) with step halving until that annotator's (item's)
+  own part of ``Q`` does not decrease. ``Q`` therefore never decreases, and with it the objective.
+* Objective: the log posterior ``log p(L | alpha, b) + log p(alpha) + log p(b)``, which equals the EM
+  lower bound plus the log priors right after an exact E-step.
+
+Everything works on the observed labels only: one entry per label, reductions by ``np.bincount``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, log_expit, logsumexp
+
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models._base import EMAggregator
+from emcrowd.models.majority import vote_counts, vote_shares
+
+_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+#: How often a rejected Newton step is halved before the old value is kept.
+_MAX_HALVINGS = 12
+
+
+@dataclass
+class GaussianPrior:
+    """Normal prior ``N(mean, sd**2)``, applied independently to every entry of a parameter vector."""
+
+    mean: float
+    sd: float
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.mean) and np.isfinite(self.sd) and self.sd > 0):
+            raise EmcrowdError(
+                f"a prior needs a finite mean and a positive sd, got mean={self.mean!r}, sd={self.sd!r}"
+            )
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """Elementwise log density."""
+        z = (x - self.mean) / self.sd
+        return -0.5 * z * z - np.log(self.sd) - _LOG_SQRT_2PI
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        """Elementwise derivative of the log density."""
+        return -(x - self.mean) / self.sd**2
+
+    @property
+    def curvature(self) -> float:
+        """Second derivative of the log density (a negative constant)."""
+        return -1.0 / self.sd**2
+
+
+@dataclass
+class _Observations:
+    """Index arrays of the labels, prepared once per fit (``intp`` so that indexing does not copy)."""
+
+    worker: np.ndarray  # (n_labels,)
+    item: np.ndarray  # (n_labels,)
+    item_label: np.ndarray  # (n_labels,) flat index item * K + label into an (n_items, K) array
+    n_items: int
+    n_workers: int
+    n_classes: int
+
+    @classmethod
+    def from_labels(cls, data: Labels) -> _Observations:
+        item = data.item.astype(np.intp)
+        return cls(
+            worker=data.worker.astype(np.intp),
+            item=item,
+            item_label=item * data.n_classes + data.label,
+            n_items=data.n_items,
+            n_workers=data.n_workers,
+            n_classes=data.n_classes,
+        )
+
+    @property
+    def log_k_minus_1(self) -> float:
+        return float(np.log(self.n_classes - 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# The model's quantities as pure functions of (alpha, b); used by the fit and by the tests.
+# --------------------------------------------------------------------------------------------------
+def log_joint(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
+) -> np.ndarray:
+    """``log p(z_j = k, labels of j | alpha, b)`` for every item and class, shape (n_items, K).
+
+    Uses ``log sigmoid(x) - log sigmoid(-x) = x``: every label adds ``log sigmoid(-x) - log(K-1)`` to all
+    classes of its item and ``x + log(K-1)`` more to the class it names.
+    """
+    x = alpha[obs.worker] * np.exp(b)[obs.item]
+    c = obs.log_k_minus_1
+    base = np.bincount(obs.item, weights=log_expit(-x) - c, minlength=obs.n_items)
+    named = np.bincount(obs.item_label, weights=x + c, minlength=obs.n_items * obs.n_classes)
+    out = named.reshape(obs.n_items, obs.n_classes)
+    out += base[:, None]
+    out += log_class_prior
+    return out
+
+
+def posteriors_and_log_likelihood(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Exact E-step: the posterior over each item's class, shape (n_items, K), and ``log p(L | alpha, b)``."""
+    joint = log_joint(alpha, b, obs, log_class_prior)
+    log_norm = logsumexp(joint, axis=1, keepdims=True)
+    joint -= log_norm
+    np.exp(joint, out=joint)
+    return joint, float(log_norm.sum())
+
+
+def _label_terms(x: np.ndarray, w: np.ndarray, c: float) -> np.ndarray:
+    """Per-label expected log-likelihood ``w log s(x) + (1 - w)(log s(-x) - c)``, with s the sigmoid."""
+    return log_expit(x) - (1.0 - w) * (x + c)
+
+
+def expected_log_posterior(
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    alpha_prior: GaussianPrior,
+    b_prior: GaussianPrior,
+) -> float:
+    """The M-step objective ``Q(alpha, b) + log p(alpha) + log p(b)``.
+
+    Parameters
+    ----------
+    correct : ndarray of shape (n_labels,)
+        Posterior probability that each label names its item's true class (``q_j(l_o)``).
+    """
+    x = alpha[obs.worker] * np.exp(b)[obs.item]
+    q = _label_terms(x, correct, obs.log_k_minus_1).sum()
+    return float(q + alpha_prior.log_pdf(alpha).sum() + b_prior.log_pdf(b).sum())
+
+
+def expected_log_posterior_grad(
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    alpha_prior: GaussianPrior,
+    b_prior: GaussianPrior,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic gradient of :func:`expected_log_posterior` in ``alpha`` and in ``b``.
+
+    With ``x = alpha_i beta_j``, ``dQ/dx = w - sigmoid(x)``; so ``dQ/dalpha_i = sum (w - s) beta_j`` and
+    ``dQ/db_j = sum (w - s) x`` (since ``dx/db_j = x``), plus the priors' gradients.
+    """
+    beta = np.exp(b)
+    x = alpha[obs.worker] * beta[obs.item]
+    r = correct - expit(x)
+    g_alpha = np.bincount(obs.worker, weights=r * beta[obs.item], minlength=obs.n_workers)
+    g_b = np.bincount(obs.item, weights=r * x, minlength=obs.n_items)
+    return g_alpha + alpha_prior.grad(alpha), g_b + b_prior.grad(b)
+
+
+def _guarded_newton(
+    theta: np.ndarray,
+    grad: np.ndarray,
+    curvature: np.ndarray,
+    value0: np.ndarray,
+    values_at: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """One Newton step per coordinate of a separable objective, halved until it does not decrease.
+
+    ``values_at(theta)`` returns each coordinate's own part of the objective, shape like ``theta``, and
+    ``value0`` is that at the current ``theta``. ``curvature`` must be negative. A coordinate whose step
+    still lowers its part after ``_MAX_HALVINGS`` halvings keeps its old value, so the result is never
+    worse than ``theta`` coordinate by coordinate.
+    """
+    step = -grad / curvature
+    new = theta.copy()
+    pending = np.isfinite(step) & (step != 0)
+    t = 1.0
+    for _ in range(_MAX_HALVINGS + 1):
+        if not pending.any():
+            break
+        trial = np.where(pending, theta + t * step, theta)
+        ok = pending & (values_at(trial) >= value0)
+        new[ok] = trial[ok]
+        pending &= ~ok
+        t *= 0.5
+    return new
+
+
+@dataclass
+class _GLADState:
+    obs: _Observations
+    alpha: np.ndarray  # (n_workers,)
+    b: np.ndarray  # (n_items,)
+
+
+class GLAD(EMAggregator):
+    """GLAD aggregation of crowd labels, fitted by MAP-EM.
+
+    Parameters
+    ----------
+    alpha_prior : (float, float)
+        Mean and standard deviation of the Gaussian prior on each annotator's ability ``alpha``. The
+        positive mean says "annotators are better than chance until shown otherwise" and, with the
+        majority-vote start, keeps the fit away from the sign-flipped solution.
+    beta_prior : (float, float)
+        Mean and standard deviation of the Gaussian prior on ``b = log beta`` (log inverse difficulty).
+        Without priors, unanimous items and perfect annotators drive ``alpha * beta`` to infinity.
+    class_prior : array-like of shape (n_classes,), optional
+        Fixed prior probability of each true class; uniform by default.
+    tol : float
+        Relative tolerance on the change of the objective between iterations.
+    max_iter : int
+        Maximum number of EM iterations.
+
+    Attributes
+    ----------
+    alpha_ : ndarray of shape (n_workers,)
+        Annotator abilities.
+    beta_ : ndarray of shape (n_items,)
+        Item inverse difficulties ``exp(b)``, all positive; larger is easier.
+    posteriors_, labels_, history_, lower_bound_, converged_, n_iter_, fit_seconds_
+        See :class:`emcrowd.models._base.EMAggregator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emcrowd import GLAD, Labels
+    >>> L = np.array([[1, 1, 0], [0, 0, 0], [1, np.nan, 1]])
+    >>> model = GLAD().fit(Labels.from_matrix(L))
+    >>> model.labels_
+    array([1, 0, 1])
+    """
+
+    method = "glad"
+
+    def __init__(
+        self,
+        *,
+        alpha_prior: tuple[float, float] = (1.0, 1.0),
+        beta_prior: tuple[float, float] = (1.0, 1.0),
+        class_prior: np.ndarray | None = None,
+        tol: float = 1e-6,
+        max_iter: int = 500,
+    ) -> None:
+        super().__init__(tol=tol, max_iter=max_iter)
+        self.alpha_prior = alpha_prior
+        self.beta_prior = beta_prior
+        self.class_prior = class_prior
+
+    def _priors(self) -> tuple[GaussianPrior, GaussianPrior]:
+        return GaussianPrior(*map(float, self.alpha_prior)), GaussianPrior(*map(float, self.beta_prior))
+
+    def _log_class_prior(self, n_classes: int) -> np.ndarray:
+        if self.class_prior is None:
+            return np.full(n_classes, -np.log(n_classes))
+        prior = np.asarray(self.class_prior, dtype=float)
+        if prior.shape != (n_classes,) or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
+            raise EmcrowdError(f"class_prior must be {n_classes} positive numbers, got {self.class_prior!r}")
+        return np.log(prior / prior.sum())
+
+    def _initialize(self, data: Labels) -> tuple[_GLADState, np.ndarray]:
+        self._alpha_p, self._b_p = self._priors()
+        self._log_pi = self._log_class_prior(data.n_classes)
+        state = _GLADState(
+            obs=_Observations.from_labels(data),
+            alpha=np.full(data.n_workers, self._alpha_p.mean),
+            b=np.full(data.n_items, self._b_p.mean),
+        )
+        # Soft majority vote: the first M-step sees each label weighted by its class's vote share.
+        return state, vote_shares(vote_counts(data))
+
+    def _m_step(self, data: Labels, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
+        obs = state.obs
+        w = posteriors.ravel()[obs.item_label]
+        c = obs.log_k_minus_1
+        ap, bp = self._alpha_p, self._b_p
+
+        # Block 1: alpha given b. Q is concave in each alpha_i; Newton per annotator.
+        beta_o = np.exp(state.b)[obs.item]
+
+        def alpha_values(alpha: np.ndarray) -> np.ndarray:
+            terms = _label_terms(alpha[obs.worker] * beta_o, w, c)
+            return np.bincount(obs.worker, weights=terms, minlength=obs.n_workers) + ap.log_pdf(alpha)
+
+        x = state.alpha[obs.worker] * beta_o
+        s = expit(x)
+        grad = np.bincount(obs.worker, weights=(w - s) * beta_o, minlength=obs.n_workers)
+        curv = -np.bincount(obs.worker, weights=s * (1.0 - s) * beta_o**2, minlength=obs.n_workers)
+        state.alpha = _guarded_newton(
+            state.alpha,
+            grad + ap.grad(state.alpha),
+            curv + ap.curvature,
+            alpha_values(state.alpha),
+            alpha_values,
+        )
+
+        # Block 2: b given alpha. Not always concave in b_j: use the Newton curvature where it is
+        # clearly negative and the Fisher (Gauss-Newton) curvature otherwise; the halving guards both.
+        alpha_o = state.alpha[obs.worker]
+
+        def b_values(b: np.ndarray) -> np.ndarray:
+            terms = _label_terms(alpha_o * np.exp(b)[obs.item], w, c)
+            return np.bincount(obs.item, weights=terms, minlength=obs.n_items) + bp.log_pdf(b)
+
+        x = alpha_o * np.exp(state.b)[obs.item]
+        s = expit(x)
+        r = w - s
+        grad = np.bincount(obs.item, weights=r * x, minlength=obs.n_items)
+        fisher = -np.bincount(obs.item, weights=s * (1.0 - s) * x * x, minlength=obs.n_items)
+        newton = fisher + grad  # d/db of sum (w - s) x = sum (w - s) x - s (1 - s) x^2
+        curv = np.minimum(newton, 0.5 * fisher) + bp.curvature
+        state.b = _guarded_newton(state.b, grad + bp.grad(state.b), curv, b_values(state.b), b_values)
+        return state
+
+    def _e_step(self, data: Labels, state: _GLADState) -> tuple[np.ndarray, float]:
+        posteriors, log_lik = posteriors_and_log_likelihood(state.alpha, state.b, state.obs, self._log_pi)
+        log_prior = self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum()
+        return posteriors, log_lik + float(log_prior)
+
+    def _store(self, data: Labels, state: _GLADState) -> None:
+        self.alpha_ = state.alpha
+        self.b_ = state.b
+        self.beta_ = np.exp(state.b)

@@ -1,0 +1,148 @@
+"""Everything meant for people: rich tables and messages, always on stderr so stdout stays clean.
+
+The functions here only present results computed elsewhere; they compute nothing of substance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from emcrowd.aggregate import Aggregation
+    from emcrowd.data import Labels
+
+METHOD_TITLES = {"majority": "majority vote", "glad": "GLAD (EM)"}
+
+
+@lru_cache(maxsize=1)
+def console() -> Console:
+    """The stderr console (created on first use, so that tests can capture stderr)."""
+    return Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    """One line, for a user error; the caller exits with status 2."""
+    console().print(Text(f"emcrowd: error: {message}", style="bold red"), soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    console().print(Text(f"emcrowd: warning: {message}", style="yellow"), soft_wrap=True)
+
+
+def note(message: str) -> None:
+    console().print(Text(message), soft_wrap=True)
+
+
+def data_summary(path: Path | str, data: Labels, seconds: float) -> None:
+    """One line: what was read."""
+    n_cells = data.n_items * data.n_workers
+    density = data.n_labels / n_cells if n_cells else 0.0
+    note(
+        f"Read {path}: {data.n_items:,} items, {data.n_workers:,} annotators, "
+        f"{data.n_labels:,} labels ({density:.1%} of the matrix), "
+        f"classes {', '.join(data.class_names)} [{seconds:.2f}s]"
+    )
+
+
+def fit_summary(data: Labels, result: Aggregation, out_dir: Path, files: Sequence[Path]) -> None:
+    """Iterations, convergence, the most and least reliable annotators, and where the files went."""
+    out = console()
+    for message in result.warnings:
+        warning(message)
+    if result.model is not None:
+        status = "[green]converged[/]" if result.converged else "[yellow]did not converge[/]"
+        out.print(
+            f"{METHOD_TITLES.get(result.method, result.method)}: {result.n_iter} iterations, {status}, "
+            f"log posterior {result.history[-1]:,.4f} [{result.fit_seconds:.2f}s]"
+        )
+        out.print(_reliability_table(data, result))
+    changed = int((result.labels != result.majority.labels).sum())
+    out.print(
+        f"{changed:,} of {data.n_items:,} items differ from majority vote "
+        f"({result.majority.n_ties:,} majority ties, broken towards the lowest class)."
+    )
+    if result.majority.n_unlabeled:
+        warning(f"{result.majority.n_unlabeled:,} items have no labels; their posterior is the prior")
+    out.print(f"Wrote {', '.join(f.name for f in files)} to [bold]{out_dir}[/]")
+
+
+def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
+    import numpy as np
+
+    alpha = result.model.alpha_
+    counts = data.labels_per_worker()
+    order = np.argsort(-alpha, kind="stable")
+    shown = list(order[:n]) + [i for i in order[-n:] if i not in order[:n]]
+    table = Table(title="Annotators by ability (alpha)", title_justify="left")
+    table.add_column("annotator")
+    table.add_column("alpha", justify="right")
+    table.add_column("labels", justify="right")
+    for rank, i in enumerate(shown):
+        if rank == n and len(order) > 2 * n:
+            table.add_row("…", "", "")
+        style = "red" if alpha[i] < 0 else None
+        table.add_row(data.worker_names[i], f"{alpha[i]:+.3f}", f"{counts[i]:,}", style=style)
+    return table
+
+
+def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
+    """The side-by-side accuracy table and a sentence on GLAD versus majority vote."""
+    out = console()
+    table = Table(title=f"Accuracy on {report['n_gold']:,} gold items ({truth_path})", title_justify="left")
+    table.add_column("method")
+    table.add_column("accuracy", justify="right")
+    table.add_column("correct / total", justify="right")
+    table.add_column("iterations", justify="right")
+    table.add_column("seconds", justify="right")
+    for name, entry in report["methods"].items():
+        style = "bold green" if name == report["best"] else None
+        iters = entry.get("n_iter")
+        if iters is not None and not entry.get("converged", True):
+            iters = f"{iters} (not converged)"
+        table.add_row(
+            METHOD_TITLES.get(name, name),
+            f"{entry['accuracy']:.4f}",
+            f"{entry['correct']:,} / {entry['total']:,}",
+            "" if iters is None else str(iters),
+            f"{entry['fit_seconds']:.3f}",
+            style=style,
+        )
+    out.print(table)
+    for entry in report["methods"].values():
+        for message in entry.get("warnings", []):
+            warning(message)
+    majority = report["methods"].get("majority")
+    if majority is not None and majority["n_ties"]:
+        out.print(
+            f"Majority vote had {majority['n_ties']:,} tied items ({majority['n_ties_gold']:,} of them "
+            "with gold), broken towards the lowest class."
+        )
+    for name, diff in report.get("vs_majority", {}).items():
+        gain = diff["accuracy_gain"]
+        title = METHOD_TITLES.get(name, name)
+        if gain == 0:
+            head = f"{title} is as accurate as majority vote"
+        else:
+            more = "more" if gain > 0 else "less"
+            head = f"{title} is {abs(gain) * 100:.2f} points {more} accurate than majority vote"
+        out.print(
+            f"{head}: it gets {diff['fixed']:,} items right that majority vote gets wrong, "
+            f"and {diff['broken']:,} the other way round."
+        )
+    if report["n_gold_unlabeled"]:
+        note(f"{report['n_gold_unlabeled']:,} gold items have no crowd labels and were not scored.")
+
+
+def simulate_summary(out_dir: Path, files: Sequence[Path], data: Labels, mv_accuracy: float) -> None:
+    note(
+        f"Simulated {data.n_items:,} items x {data.n_workers:,} annotators, {data.n_labels:,} labels "
+        f"(majority vote accuracy {mv_accuracy:.4f}); wrote {', '.join(f.name for f in files)} "
+        f"to {out_dir}"
+    )

@@ -1,0 +1,206 @@
+"""GLAD's EM: the objective, the gradients, recovery of simulated parameters, numerical edge cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit, logsumexp
+from scipy.stats import spearmanr
+
+from emcrowd import GLAD, Labels, majority_vote
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models.glad import (
+    GaussianPrior,
+    _Observations,
+    expected_log_posterior,
+    expected_log_posterior_grad,
+    posteriors_and_log_likelihood,
+)
+from emcrowd.simulate import simulate_glad
+
+
+def assert_non_decreasing(history: list[float]) -> None:
+    h = np.asarray(history)
+    assert h.size >= 2
+    # EM is monotone in exact arithmetic; allow only float rounding of the sums (~1e-12 relative).
+    drops = np.diff(h)
+    assert np.all(drops >= -1e-10 * np.abs(h[1:])), f"objective decreased by {drops.min()}"
+
+
+def dense_loglik(alpha, b, matrix, n_classes, log_prior):
+    """The GLAD log likelihood written the slow, obvious way over a dense matrix (NaN = no label)."""
+    beta = np.exp(b)
+    total = 0.0
+    post = np.zeros((matrix.shape[0], n_classes))
+    for j, row in enumerate(matrix):
+        scores = log_prior.copy()
+        for i, label in enumerate(row):
+            if np.isnan(label):
+                continue
+            p = expit(alpha[i] * beta[j])
+            for k in range(n_classes):
+                scores[k] += np.log(p) if k == label else np.log((1 - p) / (n_classes - 1))
+        norm = logsumexp(scores)
+        total += norm
+        post[j] = np.exp(scores - norm)
+    return post, total
+
+
+@pytest.mark.parametrize(
+    "n_items,n_workers,per_item,n_classes,seed",
+    [
+        (200, 8, None, 2, 0),
+        (300, 30, 3, 2, 1),
+        (500, 100, 2, 2, 2),  # very sparse: 2% of the matrix
+        (150, 12, None, 3, 3),
+        (200, 20, 5, 4, 4),
+        (100, 10, 4, 6, 5),
+        (50, 5, None, 2, 6),
+    ],
+)
+def test_objective_never_decreases(n_items, n_workers, per_item, n_classes, seed):
+    sim = simulate_glad(
+        n_items, n_workers, labels_per_item=per_item, n_classes=n_classes, alpha_sd=1.5, seed=seed
+    )
+    model = GLAD(tol=0, max_iter=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(sim.labels)
+    # tol=0 runs all 60 iterations unless the objective stops changing at all.
+    assert len(model.history_) == 60 or model.history_[-1] == model.history_[-2]
+    assert len(model.history_) >= 10
+    assert_non_decreasing(model.history_)
+    assert np.allclose(model.posteriors_.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_e_step_matches_dense_reference(n_classes):
+    sim = simulate_glad(40, 7, labels_per_item=4, n_classes=n_classes, seed=11)
+    rng = np.random.default_rng(0)
+    alpha = rng.normal(0.5, 1.5, 7)
+    b = rng.normal(0, 1, 40)
+    log_prior = np.log(np.full(n_classes, 1 / n_classes))
+    obs = _Observations.from_labels(sim.labels)
+    post, loglik = posteriors_and_log_likelihood(alpha, b, obs, log_prior)
+    ref_post, ref_loglik = dense_loglik(alpha, b, sim.labels.to_matrix(), n_classes, log_prior)
+    assert loglik == pytest.approx(ref_loglik, rel=1e-12)
+    np.testing.assert_allclose(post, ref_post, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_gradients_match_finite_differences(n_classes):
+    sim = simulate_glad(30, 6, labels_per_item=4, n_classes=n_classes, seed=5)
+    obs = _Observations.from_labels(sim.labels)
+    rng = np.random.default_rng(1)
+    correct = rng.random(sim.labels.n_labels)
+    alpha = rng.normal(0.5, 1.0, 6)
+    b = rng.normal(0.3, 0.7, 30)
+    ap, bp = GaussianPrior(1.0, 1.0), GaussianPrior(1.0, 1.0)
+    g_alpha, g_b = expected_log_posterior_grad(alpha, b, obs, correct, ap, bp)
+
+    def f(a, bb):
+        return expected_log_posterior(a, bb, obs, correct, ap, bp)
+
+    eps = 1e-6
+    for i in range(6):
+        e = np.zeros(6)
+        e[i] = eps
+        fd = (f(alpha + e, b) - f(alpha - e, b)) / (2 * eps)
+        assert g_alpha[i] == pytest.approx(fd, rel=1e-6, abs=1e-7)
+    for j in range(30):
+        e = np.zeros(30)
+        e[j] = eps
+        fd = (f(alpha, b + e) - f(alpha, b - e)) / (2 * eps)
+        assert g_b[j] == pytest.approx(fd, rel=1e-6, abs=1e-7)
+
+
+def test_m_step_raises_expected_log_posterior():
+    sim = simulate_glad(300, 15, labels_per_item=5, seed=8)
+    model = GLAD()
+    state, post = model._initialize(sim.labels)
+    obs = state.obs
+    for _ in range(5):
+        correct = post.ravel()[obs.item_label]
+        before = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)
+        state = model._m_step(sim.labels, post, state)
+        after = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)
+        assert after > before
+        post, _ = model._e_step(sim.labels, state)
+
+
+def test_recovers_abilities_and_beats_majority_vote():
+    sim = simulate_glad(2000, 10, seed=0)
+    model = GLAD().fit(sim.labels)
+    mv = majority_vote(sim.labels)
+    assert model.converged_
+    assert spearmanr(model.alpha_, sim.alpha).statistic >= 0.9
+    glad_acc = np.mean(model.labels_ == sim.truth)
+    mv_acc = np.mean(mv.labels == sim.truth)
+    assert glad_acc > mv_acc + 0.02
+    # A fixed, unchanged prior must not bias beta wholesale: easier items get larger beta.
+    assert spearmanr(model.beta_, sim.beta).statistic > 0.2
+
+
+def test_adversarial_annotators_get_negative_alpha_and_no_sign_flip():
+    sim = simulate_glad(1000, 9, alpha_mean=1.0, alpha_sd=2.0, seed=3)
+    assert (sim.alpha < 0).sum() >= 1
+    model = GLAD().fit(sim.labels)
+    np.testing.assert_array_equal(
+        np.sign(model.alpha_[np.abs(sim.alpha) > 0.5]), np.sign(sim.alpha[np.abs(sim.alpha) > 0.5])
+    )
+    assert np.mean(model.labels_ == sim.truth) > 0.9
+
+
+def test_unanimous_annotators_stay_finite():
+    matrix = np.tile(np.array([[1.0], [0.0], [1.0], [1.0], [0.0]]), (1, 6))
+    model = GLAD().fit(Labels.from_matrix(matrix))
+    assert model.converged_
+    assert np.all(np.isfinite(model.alpha_)) and np.all(np.isfinite(model.beta_))
+    assert np.all(model.alpha_ < 20) and np.all(model.beta_ < 1e3)
+    np.testing.assert_array_equal(model.labels_, [1, 0, 1, 1, 0])
+
+
+def test_hundreds_of_labels_per_item_do_not_underflow():
+    sim = simulate_glad(20, 800, alpha_mean=2.0, alpha_sd=0.5, b_mean=1.0, seed=2)
+    model = GLAD().fit(sim.labels)
+    assert np.all(np.isfinite(model.posteriors_))
+    assert np.allclose(model.posteriors_.sum(axis=1), 1.0)
+    assert np.isfinite(model.lower_bound_)
+    np.testing.assert_array_equal(model.labels_, sim.truth)
+
+
+def test_items_without_labels_keep_the_prior():
+    matrix = np.array([[1, 1, 0], [np.nan, np.nan, np.nan], [0, 0, np.nan]], dtype=float)
+    model = GLAD().fit(Labels.from_matrix(matrix))
+    np.testing.assert_allclose(model.posteriors_[1], [0.5, 0.5])
+
+
+def test_not_converging_warns_and_says_so():
+    sim = simulate_glad(200, 10, seed=4)
+    with pytest.warns(ConvergenceWarning):
+        model = GLAD(max_iter=2).fit(sim.labels)
+    assert not model.converged_ and model.n_iter_ == 2
+
+
+def test_final_posteriors_belong_to_returned_parameters():
+    sim = simulate_glad(200, 10, labels_per_item=4, seed=6)
+    model = GLAD().fit(sim.labels)
+    obs = _Observations.from_labels(sim.labels)
+    post, _ = posteriors_and_log_likelihood(model.alpha_, np.log(model.beta_), obs, np.log([0.5, 0.5]))
+    np.testing.assert_allclose(model.posteriors_, post, atol=1e-12)
+    np.testing.assert_array_equal(model.predict(), model.labels_)
+    np.testing.assert_array_equal(model.predict_proba(), model.posteriors_)
+
+
+def test_bad_parameters_are_user_errors():
+    data = simulate_glad(10, 3, seed=0).labels
+    with pytest.raises(EmcrowdError, match="prior"):
+        GLAD(alpha_prior=(1.0, 0.0)).fit(data)
+    with pytest.raises(EmcrowdError, match="max_iter"):
+        GLAD(max_iter=0).fit(data)
+    with pytest.raises(EmcrowdError, match="class_prior"):
+        GLAD(class_prior=[1.0, 0.0]).fit(data)
+    with pytest.raises(EmcrowdError, match="not fitted"):
+        GLAD().predict()
