@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -60,17 +61,17 @@ def fit_summary(data: Labels, result: Aggregation, out_dir: Path, files: Sequenc
         status = "[green]converged[/]" if result.converged else "[yellow]did not converge[/]"
         out.print(
             f"{METHOD_TITLES.get(result.method, result.method)}: {result.n_iter} iterations, {status}, "
-            f"log posterior {result.history[-1]:,.4f} [{result.fit_seconds:.2f}s]"
+            f"log posterior {result.history[-1]:,.4f} ({result.fit_seconds:.2f}s)"
         )
         out.print(_reliability_table(data, result))
     changed = int((result.labels != result.majority.labels).sum())
-    out.print(
+    note(
         f"{changed:,} of {data.n_items:,} items differ from majority vote "
         f"({result.majority.n_ties:,} majority ties, broken towards the lowest class)."
     )
     if result.majority.n_unlabeled:
         warning(f"{result.majority.n_unlabeled:,} items have no labels; their posterior is the prior")
-    out.print(f"Wrote {', '.join(f.name for f in files)} to [bold]{out_dir}[/]")
+    note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}")
 
 
 def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
@@ -88,14 +89,16 @@ def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
         if rank == n and len(order) > 2 * n:
             table.add_row("…", "", "")
         style = "red" if alpha[i] < 0 else None
-        table.add_row(data.worker_names[i], f"{alpha[i]:+.3f}", f"{counts[i]:,}", style=style)
+        table.add_row(escape(data.worker_names[i]), f"{alpha[i]:+.3f}", f"{counts[i]:,}", style=style)
     return table
 
 
 def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
     """The side-by-side accuracy table and a sentence on GLAD versus majority vote."""
     out = console()
-    table = Table(title=f"Accuracy on {report['n_gold']:,} gold items ({truth_path})", title_justify="left")
+    table = Table(
+        title=f"Accuracy on {report['n_gold']:,} gold items ({escape(str(truth_path))})", title_justify="left"
+    )
     table.add_column("method")
     table.add_column("accuracy", justify="right")
     table.add_column("correct / total", justify="right")
@@ -120,7 +123,7 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
             warning(message)
     majority = report["methods"].get("majority")
     if majority is not None and majority["n_ties"]:
-        out.print(
+        note(
             f"Majority vote had {majority['n_ties']:,} tied items ({majority['n_ties_gold']:,} of them "
             "with gold), broken towards the lowest class."
         )
@@ -132,7 +135,7 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
         else:
             more = "more" if gain > 0 else "less"
             head = f"{title} is {abs(gain) * 100:.2f} points {more} accurate than majority vote"
-        out.print(
+        note(
             f"{head}: it gets {diff['fixed']:,} items right that majority vote gets wrong, "
             f"and {diff['broken']:,} the other way round."
         )

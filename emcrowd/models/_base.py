@@ -81,13 +81,14 @@ class EMAggregator:
             raise EmcrowdError(f"max_iter must be a positive integer, got {self.max_iter!r}")
 
     # -- the loop ---------------------------------------------------------------------------------
-    def fit(self, data: Labels, *, callback: IterationCallback | None = None) -> EMAggregator:
+    def fit(self, data: Labels | np.ndarray, *, callback: IterationCallback | None = None) -> EMAggregator:
         """Fit the model to observed labels by EM.
 
         Parameters
         ----------
-        data : Labels
-            The observed labels (see :func:`emcrowd.read_labels` and :meth:`Labels.from_matrix`).
+        data : Labels or array-like of shape (n_items, n_workers)
+            The observed labels (see :func:`emcrowd.read_labels`), or a dense matrix of numeric labels
+            with NaN for "no label", which is converted with :meth:`Labels.from_matrix`.
         callback : callable, optional
             ``callback(n_iter, objective)`` after every iteration.
 
@@ -96,7 +97,7 @@ class EMAggregator:
         self
         """
         if not isinstance(data, Labels):
-            raise TypeError("fit expects an emcrowd.Labels; build one with Labels.from_matrix(...)")
+            data = Labels.from_matrix(np.asarray(data))
         self._check_parameters()
         start = time.perf_counter()
         params, posteriors = self._initialize(data)
