@@ -164,7 +164,7 @@ def fit(
             "--out",
             "-o",
             help="Output directory for posteriors.csv, items.csv, workers.csv and summary.json "
-            "[default: ./<LABELS name>-emcrowd].",
+            "(default: ./<LABELS name>-emcrowd).",
             show_default=False,
         ),
     ] = None,
@@ -280,7 +280,7 @@ def simulate(
             "--labels-per-item",
             "-r",
             min=1,
-            help="Distinct annotators per item, chosen at random [default: all, a dense matrix].",
+            help="Distinct annotators per item, chosen at random (default: all, a dense matrix).",
             show_default=False,
         ),
     ] = None,

@@ -33,6 +33,7 @@ from emcrowd.errors import EmcrowdError, InputError
 
 MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 SUPPORTED = (".npy", ".csv")
+NPY_MAGIC = b"\x93NUMPY"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,9 +118,20 @@ def _check_readable(path: Path) -> str:
 def _load_npy(path: Path, *, ndim: int) -> np.ndarray:
     """Load a numeric array without unpickling; a column vector counts as one-dimensional."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror})") from None
+    if magic != NPY_MAGIC:
+        if magic[:1] == b"\x80":
+            raise InputError(path, "is a Python pickle, not a .npy array; refusing to load it")
+        if magic[:2] == b"PK":
+            raise InputError(path, "is a .npz archive; save a single array with numpy.save")
+        raise InputError(path, "not a valid .npy file (no NPY header)")
+    try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
             raise InputError(path, "holds Python objects (a pickled array); refusing to load it") from None
         raise InputError(path, f"not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
@@ -139,14 +151,18 @@ def _load_npy(path: Path, *, ndim: int) -> np.ndarray:
 def _read_rows(path: Path) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+            rows = list(csv.reader(fh))
     except UnicodeDecodeError as exc:
         raise InputError(path, f"is not UTF-8 text (byte {exc.start})") from None
     except csv.Error as exc:
         raise InputError(path, f"malformed CSV ({exc})") from None
+    while rows and not any(cell.strip() for cell in rows[-1]):
+        rows.pop()  # trailing blank lines
     if not rows:
         raise InputError(path, "is empty")
-    return rows
+    # A blank line inside the file is a row with one empty field: a missing value in a one-column
+    # file, a short row (reported as such) in a matrix.
+    return [row or [""] for row in rows]
 
 
 def _parse_cell(cell: str) -> float:
@@ -202,7 +218,9 @@ def _read_column_csv(path: Path) -> np.ndarray:
     has_header = not _is_number_row(rows[0])
     if has_header:
         rows = rows[1:]
-    if rows and len(rows[0]) != 1:
+        if not rows:
+            raise InputError(path, "has a header but no truth values")
+    if len(rows[0]) != 1:
         raise InputError(path, f"expected one column of truth labels, found {len(rows[0])}")
     return _parse_rows(path, rows, first_line=2 if has_header else 1).reshape(-1)
 
@@ -256,6 +274,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
+def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
+    """A fresh hidden name in ``directory`` with the usual (umask-based) file mode."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600
+    return Path(tmp)
+
+
 def write_outputs(
     out_dir: str | os.PathLike,
     files: Mapping[str, str | np.ndarray],
@@ -290,34 +316,51 @@ def write_outputs(
     for target in targets:
         if target.resolve() in protected:
             raise InputError(target, "refusing to overwrite an input file")
-    created = not out_dir.exists()
+    # Directories this call creates (outermost first), removed again if anything fails.
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()][::-1]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(out_dir, f"cannot create output directory ({exc.strerror})") from None
-    temps: list[Path] = []
+    temps: list[Path] = []  # new content, renamed into place at the end
+    reserved: list[Path] = []  # every temporary name made here, new content and backups alike
+    backups: list[tuple[Path, Path]] = []  # (backup, target): old files moved aside
+    placed: list[Path] = []  # targets that now hold new content
     done = False
     try:
         for name, content in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-            temps.append(Path(tmp))
-            os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the usual umask-based mode
-            with os.fdopen(fd, "wb") as fh:
+            temps.append(_temp_path(out_dir, name))
+            reserved.append(temps[-1])
+            with open(temps[-1], "wb") as fh:
                 if isinstance(content, str):
                     fh.write(content.encode("utf-8"))
                 else:
                     np.save(fh, np.asarray(content), allow_pickle=False)
-        for tmp, target in zip(temps, targets, strict=False):
+        # Old files are moved aside first, so that a failure while renaming can put them back.
+        for target in targets:
+            if target.exists():
+                reserved.append(_temp_path(out_dir, target.name, suffix=".old"))
+                os.replace(target, reserved[-1])
+                backups.append((reserved[-1], target))
+        for tmp, target in zip(temps, targets, strict=True):
             os.replace(tmp, target)
+            placed.append(target)
         done = True
     except OSError as exc:
         raise InputError(out_dir, f"cannot write output ({exc.strerror or exc})") from None
     finally:
         if not done:
-            for tmp in temps:
+            for path in placed:
                 with contextlib.suppress(OSError):
-                    tmp.unlink()
-            if created:
+                    path.unlink()
+            for backup, target in backups:
                 with contextlib.suppress(OSError):
-                    out_dir.rmdir()
+                    os.replace(backup, target)
+        for path in reserved:  # leftovers only: renamed names are gone already
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if not done:
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
     return targets
