@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.data import Labels
-from emcrowd.errors import EmcrowdError
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models._base import IterationCallback
 from emcrowd.models.glad import GLAD
 from emcrowd.models.majority import MajorityVote, majority_vote
@@ -109,8 +109,14 @@ def aggregate(
         raise EmcrowdError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     model = GLAD(**options)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", ConvergenceWarning)
         model.fit(data, callback=callback)
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    if data.n_workers > 1 and np.mean(model.alpha_[data.labels_per_worker() > 0] < 0) > 0.5:
+        messages.append(
+            "most annotators came out worse than chance (negative alpha): the fit may be the "
+            "sign-flipped solution; check the alpha prior"
+        )
     return Aggregation(
         method=method,
         posteriors=model.posteriors_,
@@ -119,7 +125,7 @@ def aggregate(
         model=model,
         options=model.get_params(),
         fit_seconds=time.perf_counter() - start,
-        warnings=[str(w.message) for w in caught],
+        warnings=messages,
     )
 
 

@@ -95,6 +95,7 @@ LabelsArg = Annotated[
     typer.Argument(
         help="Label matrix, items x annotators: .npy (NaN = no label) or .csv (optional header of "
         "annotator ids, empty cell = no label).",
+        metavar="LABELS",
         show_default=False,
     ),
 ]
@@ -118,24 +119,28 @@ Tol = Annotated[
     float, typer.Option("--tol", min=0.0, help="Stop when the objective's relative change is below this.")
 ]
 MaxIter = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")]
 
 
-def _prior(option: str, text: str) -> tuple[float, float]:
-    parts = text.split(",")
+def _prior(option: str, name: str, text: str) -> tuple[float, float]:
+    """Parse ``MEAN,SD`` and check it as the model will, naming the option in any error."""
+    from emcrowd.models.glad import GaussianPrior
+
     try:
-        mean, sd = (float(p) for p in parts)
+        mean, sd = (float(p) for p in text.split(","))
     except ValueError:
         raise EmcrowdError(f"{option} expects MEAN,SD (two numbers), got {text!r}") from None
-    if not (sd > 0 and sd != float("inf") and abs(mean) != float("inf")):
-        raise EmcrowdError(f"{option} needs a finite mean and a positive, finite SD, got {text!r}")
+    try:
+        GaussianPrior(mean, sd, name)
+    except EmcrowdError as exc:
+        raise EmcrowdError(f"{option} {text}: {exc}") from None
     return mean, sd
 
 
 def _glad_options(alpha_prior: str, beta_prior: str, tol: float, max_iter: int) -> dict[str, Any]:
     return {
-        "alpha_prior": _prior("--alpha-prior", alpha_prior),
-        "beta_prior": _prior("--beta-prior", beta_prior),
+        "alpha_prior": _prior("--alpha-prior", "alpha", alpha_prior),
+        "beta_prior": _prior("--beta-prior", "beta", beta_prior),
         "tol": tol,
         "max_iter": max_iter,
     }
@@ -204,21 +209,19 @@ def fit(
         },
         "warnings": result.warnings,
     }
-    files = io.write_outputs(
-        out_dir,
-        {
-            "posteriors.csv": io.csv_text(posterior_table(data, result)),
-            "items.csv": io.csv_text(item_table(data, result)),
-            "workers.csv": io.csv_text(worker_table(data, result)),
-            "summary.json": io.json_text(summary),
-        },
-        inputs=[labels],
-    )
+    outputs = {
+        "posteriors.csv": io.csv_text(posterior_table(data, result)),
+        "items.csv": io.csv_text(item_table(data, result)),
+        "workers.csv": io.csv_text(worker_table(data, result)),
+        "summary.json": io.json_text(summary),
+    }
+    replaced = any((out_dir / name).exists() for name in outputs)
+    files = io.write_outputs(out_dir, outputs, inputs=[labels])
     if quiet:
         for message in result.warnings:
             report.warning(message)
     else:
-        report.fit_summary(data, result, out_dir, files)
+        report.fit_summary(data, result, out_dir, files, replaced=replaced)
 
 
 @app.command()
@@ -247,6 +250,7 @@ def compare(
 ) -> None:
     """Score majority vote and GLAD against gold labels, side by side."""
     from emcrowd import io, report
+    from emcrowd.evaluate import NoGoldError
     from emcrowd.evaluate import compare as compare_methods
 
     options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
@@ -254,13 +258,13 @@ def compare(
     gold = io.read_truth(truth, data)
     try:
         metrics = compare_methods(data, gold, options=options)
-    except EmcrowdError as exc:
-        if "nothing to score" in str(exc):
-            raise EmcrowdError(f"{truth}: {exc}") from None
-        raise
+    except NoGoldError as exc:
+        raise EmcrowdError(f"{truth}: {exc}") from None
     metrics["labels_file"] = str(labels)
     metrics["truth_file"] = str(truth)
-    if not quiet:
+    if quiet:
+        report.compare_warnings(metrics)
+    else:
         report.compare_table(metrics, truth)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")

@@ -129,7 +129,10 @@ class Labels:
                 raise EmcrowdError("labels must be finite numbers or NaN (found inf)")
             if not np.all(values == np.round(values)):
                 bad = values[values != np.round(values)][0]
-                raise EmcrowdError(f"labels must be whole numbers, found {bad!r}")
+                raise EmcrowdError(f"labels must be whole numbers, found {float(bad)!r}")
+            if np.any(np.abs(values) >= 2.0**53):
+                bad = values[np.abs(values) >= 2.0**53][0]
+                raise EmcrowdError(f"label {float(bad):g} is too large to be a class number")
         int_values = values.astype(np.int64)
         distinct = np.unique(int_values)
         if classes is None:

@@ -13,6 +13,10 @@ from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import IterationCallback
 
 
+class NoGoldError(EmcrowdError):
+    """The truth gives no gold label for any item that has crowd labels."""
+
+
 def compare(
     data: Labels,
     truth: np.ndarray,
@@ -56,7 +60,7 @@ def compare(
     scored = gold & labelled
     n_scored = int(scored.sum())
     if n_scored == 0:
-        raise EmcrowdError("no item has both a gold label and a crowd label; nothing to score")
+        raise NoGoldError("no item has both a gold label and a crowd label; nothing to score")
 
     results: dict[str, Aggregation] = {}
     for name in methods:

@@ -199,11 +199,28 @@ def _parse_rows(path: Path, rows: list[list[str]], first_line: int) -> np.ndarra
     return out
 
 
+ITEM_COLUMNS = frozenset({"item", "task", "question", "example", "object", "item_id", "task_id"})
+WORKER_COLUMNS = frozenset({"worker", "annotator", "labeler", "rater", "user", "worker_id", "annotator_id"})
+LABEL_COLUMNS = frozenset({"label", "answer", "response", "value", "judgment", "judgement"})
+
+
+def _looks_long(names: Sequence[str]) -> bool:
+    """Whether a header names an item, a worker and a label column (one row per label)."""
+    lowered = {n.lower() for n in names}
+    return all(lowered & group for group in (ITEM_COLUMNS, WORKER_COLUMNS, LABEL_COLUMNS))
+
+
 def _read_matrix_csv(path: Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
     rows = _read_rows(path)
     names = None
     if not _is_number_row(rows[0]):
         names = tuple(cell.strip() for cell in rows[0])
+        if _looks_long(names):
+            raise InputError(
+                path,
+                f"has columns {', '.join(names)}: one row per label (long format), but emcrowd reads "
+                "an items x annotators matrix here; pivot it, or use the matrix .npy",
+            )
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
             raise InputError(path, f"annotator id {dup!r} appears twice in the header")

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from emcrowd.aggregate import Aggregation
     from emcrowd.data import Labels
 
+#: More distinct labels than this suggests the wrong file (ids read as labels, say).
+MANY_CLASSES = 20
 METHOD_TITLES = {"majority": "majority vote", "glad": "GLAD (EM)"}
 
 
@@ -48,11 +50,24 @@ def data_summary(path: Path | str, data: Labels, seconds: float) -> None:
     note(
         f"Read {path}: {data.n_items:,} items, {data.n_workers:,} annotators, "
         f"{data.n_labels:,} labels ({density:.1%} of the matrix), "
-        f"classes {', '.join(data.class_names)} [{seconds:.2f}s]"
+        f"{_classes(data.class_names)} [{seconds:.2f}s]"
     )
+    if data.n_classes > MANY_CLASSES:
+        warning(
+            f"{path} has {data.n_classes} distinct label values; a label matrix usually has a few "
+            "classes. Is this the right file?"
+        )
 
 
-def fit_summary(data: Labels, result: Aggregation, out_dir: Path, files: Sequence[Path]) -> None:
+def _classes(names: Sequence[str], shown: int = 10) -> str:
+    if len(names) <= shown:
+        return f"classes {', '.join(names)}"
+    return f"{len(names)} classes ({', '.join(names[:shown])}, …)"
+
+
+def fit_summary(
+    data: Labels, result: Aggregation, out_dir: Path, files: Sequence[Path], *, replaced: bool = False
+) -> None:
     """Iterations, convergence, the most and least reliable annotators, and where the files went."""
     out = console()
     for message in result.warnings:
@@ -71,7 +86,8 @@ def fit_summary(data: Labels, result: Aggregation, out_dir: Path, files: Sequenc
     )
     if result.majority.n_unlabeled:
         warning(f"{result.majority.n_unlabeled:,} items have no labels; their posterior is the prior")
-    note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}")
+    again = " (replacing the earlier results there)" if replaced else ""
+    note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}")
 
 
 def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
@@ -80,6 +96,7 @@ def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
     alpha = result.model.alpha_
     counts = data.labels_per_worker()
     order = np.argsort(-alpha, kind="stable")
+    order = order[counts[order] > 0]  # an annotator without labels keeps the prior mean: not news
     shown = list(order[:n]) + [i for i in order[-n:] if i not in order[:n]]
     table = Table(title="Annotators by ability (alpha)", title_justify="left")
     table.add_column("annotator")
@@ -118,9 +135,7 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
             style=style,
         )
     out.print(table)
-    for entry in report["methods"].values():
-        for message in entry.get("warnings", []):
-            warning(message)
+    compare_warnings(report)
     majority = report["methods"].get("majority")
     if majority is not None and majority["n_ties"]:
         note(
@@ -141,6 +156,13 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
         )
     if report["n_gold_unlabeled"]:
         note(f"{report['n_gold_unlabeled']:,} gold items have no crowd labels and were not scored.")
+
+
+def compare_warnings(report: dict[str, Any]) -> None:
+    """The methods' warnings (non-convergence, a likely sign flip), each naming its method."""
+    for name, entry in report["methods"].items():
+        for message in entry.get("warnings", []):
+            warning(f"{METHOD_TITLES.get(name, name)}: {message}")
 
 
 def simulate_summary(out_dir: Path, files: Sequence[Path], data: Labels, mv_accuracy: float) -> None:

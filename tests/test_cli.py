@@ -17,13 +17,10 @@ from typer.testing import CliRunner
 
 from emcrowd import __version__
 from emcrowd.cli import app
+from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-DATASETS = ROOT.parent / "shared" / "datasets"
-needs_datasets = pytest.mark.skipif(
-    not (DATASETS / "rte" / "L.npy").is_file(), reason=f"real datasets not found at {DATASETS}"
-)
 FIT_FILES = ["items.csv", "posteriors.csv", "summary.json", "workers.csv"]
 
 runner = CliRunner()
@@ -58,13 +55,6 @@ def snapshot(directory: Path) -> dict[str, bytes | None]:
     for p in sorted(directory.rglob("*")):
         out[str(p.relative_to(directory))] = None if p.is_dir() else p.read_bytes()
     return out
-
-
-def assert_non_decreasing(values: list[float]) -> None:
-    h = np.asarray(values, dtype=float)
-    assert h.size >= 1
-    assert np.all(np.isfinite(h))
-    assert np.all(np.diff(h) >= -1e-9 * np.abs(h[1:])), f"objective decreased: {h}"
 
 
 @pytest.fixture(scope="module")
@@ -472,6 +462,46 @@ def test_real_fit_and_compare(tmp_path, name, n_items, n_workers):
 Case = Callable[[Path, Path], tuple[list[object], list[str]]]
 
 
+def test_likely_sign_flip_is_warned_about_even_when_quiet(simulated):
+    res = invoke(
+        "compare", simulated / "L.npy", "--truth", simulated / "y.npy", "--alpha-prior", "-3,0.1", "-q"
+    )
+    assert res.exit_code == 0
+    assert "sign-flipped" in res.stderr
+    good = invoke("compare", simulated / "L.npy", "--truth", simulated / "y.npy", "-q")
+    assert "sign-flipped" not in good.stderr
+
+
+def test_annotators_without_labels_are_left_out_of_the_ability_table(tmp_path):
+    rng = np.random.default_rng(0)
+    L = (rng.random((60, 5)) < 0.8).astype(float)
+    L[:, 2] = np.nan  # annotator "idle" labels nothing: alpha stays at the prior mean, ranked 1.0
+    p = matrix_to_csv(L, tmp_path / "L.csv", header=["a", "b", "idle", "c", "d"])
+    res = invoke("fit", p, "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.stderr
+    table = res.stderr[res.stderr.index("Annotators by ability") :]
+    assert "idle" not in table
+    assert " a " in table or "│ a " in table
+    workers = list(csv.DictReader(open(tmp_path / "out" / "workers.csv")))
+    assert [w["worker"] for w in workers] == ["a", "b", "idle", "c", "d"]  # still in the file
+
+
+def test_fit_says_when_it_replaces_earlier_results(simulated, tmp_path):
+    first = invoke("fit", simulated / "L.npy", "--out", tmp_path / "out")
+    assert "replacing" not in first.stderr
+    second = invoke("fit", simulated / "L.npy", "--out", tmp_path / "out")
+    assert second.exit_code == 0
+    assert "replacing the earlier results" in second.stderr
+
+
+def test_many_distinct_values_get_a_warning(tmp_path):
+    rng = np.random.default_rng(1)
+    p = tmp_path / "ids.npy"
+    np.save(p, rng.integers(0, 400, size=(50, 4)).astype(float))  # ids, not labels
+    res = invoke("fit", p, "--out", tmp_path / "out", "--max-iter", 5)
+    assert "distinct label values" in res.stderr
+
+
 def _labels(tmp: Path, sim: Path) -> Path:
     shutil.copy(sim / "L.npy", tmp / "L.npy")
     return tmp / "L.npy"
@@ -588,6 +618,27 @@ def case_beta_prior_text(tmp, sim):
 def case_alpha_prior_inf_in_compare(tmp, sim):
     args = ["compare", _labels(tmp, sim), "--truth", _truth(tmp, sim), "--alpha-prior", "1,inf"]
     return args, ["--alpha-prior"]
+
+
+def case_alpha_prior_sd_tiny(tmp, sim):
+    return ["fit", _labels(tmp, sim), "--out", tmp / "out", "--alpha-prior", "1,1e-200"], ["--alpha-prior"]
+
+
+def case_beta_prior_mean_overflows(tmp, sim):
+    args = ["compare", _labels(tmp, sim), "--truth", _truth(tmp, sim), "--beta-prior", "800,1"]
+    return args, ["--beta-prior", "800"]
+
+
+def case_long_format_csv(tmp, sim):
+    p = tmp / "labels.csv"
+    p.write_text("item,worker,label\na,w1,1\na,w2,0\nb,w1,1\n")
+    return ["fit", p, "--out", tmp / "out"], [str(p), "long format"]
+
+
+def case_label_too_large(tmp, sim):
+    p = tmp / "L.npy"
+    np.save(p, np.array([[0.0, 1e20], [1.0, 0.0]]))
+    return ["fit", p, "--out", tmp / "out"], [str(p), "too large"]
 
 
 def case_out_is_a_file(tmp, sim):

@@ -14,19 +14,16 @@ from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models.glad import (
     GaussianPrior,
     _Observations,
+    alpha_block_values,
+    alpha_derivatives,
+    b_block_values,
+    b_derivatives,
     expected_log_posterior,
     expected_log_posterior_grad,
     posteriors_and_log_likelihood,
 )
 from emcrowd.simulate import simulate_glad
-
-
-def assert_non_decreasing(history: list[float]) -> None:
-    h = np.asarray(history)
-    assert h.size >= 2
-    # EM is monotone in exact arithmetic; allow only float rounding of the sums (~1e-12 relative).
-    drops = np.diff(h)
-    assert np.all(drops >= -1e-10 * np.abs(h[1:])), f"objective decreased by {drops.min()}"
+from tests.helpers import assert_non_decreasing
 
 
 def dense_loglik(alpha, b, matrix, n_classes, log_prior):
@@ -49,6 +46,16 @@ def dense_loglik(alpha, b, matrix, n_classes, log_prior):
 
 
 @pytest.mark.parametrize(
+    "priors",
+    [
+        {},
+        {"beta_prior": (0.0, 1000.0)},  # nearly flat: alpha * beta runs to ~1e30, where sums cancel
+        {"alpha_prior": (0.0, 1000.0), "beta_prior": (0.0, 0.1)},
+        {"alpha_prior": (-1.0, 0.5)},
+    ],
+    ids=["default", "flat-beta", "flat-alpha", "negative-alpha"],
+)
+@pytest.mark.parametrize(
     "n_items,n_workers,per_item,n_classes,seed",
     [
         (200, 8, None, 2, 0),
@@ -60,11 +67,11 @@ def dense_loglik(alpha, b, matrix, n_classes, log_prior):
         (50, 5, None, 2, 6),
     ],
 )
-def test_objective_never_decreases(n_items, n_workers, per_item, n_classes, seed):
+def test_objective_never_decreases(n_items, n_workers, per_item, n_classes, seed, priors):
     sim = simulate_glad(
         n_items, n_workers, labels_per_item=per_item, n_classes=n_classes, alpha_sd=1.5, seed=seed
     )
-    model = GLAD(tol=0, max_iter=60)
+    model = GLAD(tol=0, max_iter=60, **priors)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(sim.labels)
@@ -114,6 +121,49 @@ def test_gradients_match_finite_differences(n_classes):
         e[j] = eps
         fd = (f(alpha, b + e) - f(alpha, b - e)) / (2 * eps)
         assert g_b[j] == pytest.approx(fd, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_second_derivatives_match_finite_differences(n_classes):
+    sim = simulate_glad(30, 6, labels_per_item=4, n_classes=n_classes, seed=7)
+    obs = _Observations.from_labels(sim.labels)
+    rng = np.random.default_rng(2)
+    correct = rng.random(sim.labels.n_labels)
+    alpha, b = rng.normal(0.5, 1.0, 6), rng.normal(0.3, 0.7, 30)
+    prior = GaussianPrior(1.0, 1.5)
+    eps = 1e-4
+    # The block objectives are separable, so each coordinate's second derivative is that of its own part.
+    g0, curv = alpha_derivatives(alpha, b, obs, correct, prior)
+    g_plus, _ = alpha_derivatives(alpha + eps, b, obs, correct, prior)
+    g_minus, _ = alpha_derivatives(alpha - eps, b, obs, correct, prior)
+    np.testing.assert_allclose(curv, (g_plus - g_minus) / (2 * eps), rtol=1e-5)
+    v_plus = alpha_block_values(alpha + eps, b, obs, correct, prior)
+    v_minus = alpha_block_values(alpha - eps, b, obs, correct, prior)
+    np.testing.assert_allclose(g0, (v_plus - v_minus) / (2 * eps), rtol=1e-5, atol=1e-8)
+
+    g0, newton, fisher = b_derivatives(alpha, b, obs, correct, prior)
+    g_plus = b_derivatives(alpha, b + eps, obs, correct, prior)[0]
+    g_minus = b_derivatives(alpha, b - eps, obs, correct, prior)[0]
+    np.testing.assert_allclose(newton, (g_plus - g_minus) / (2 * eps), rtol=1e-5, atol=1e-8)
+    assert np.all(fisher < 0)
+    v_plus = b_block_values(alpha, b + eps, obs, correct, prior)
+    v_minus = b_block_values(alpha, b - eps, obs, correct, prior)
+    np.testing.assert_allclose(g0, (v_plus - v_minus) / (2 * eps), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_converged_fit_is_a_stationary_point(n_classes):
+    """At an EM fixed point the parameters maximise the M-step objective of their own posteriors."""
+    sim = simulate_glad(300, 12, labels_per_item=5, n_classes=n_classes, seed=9)
+    model = GLAD(tol=1e-12, max_iter=2000).fit(sim.labels)
+    assert model.converged_
+    obs = _Observations.from_labels(sim.labels)
+    correct = model.posteriors_.ravel()[obs.item_label]
+    g_alpha, g_b = expected_log_posterior_grad(
+        model.alpha_, model.b_, obs, correct, model._alpha_p, model._b_p
+    )
+    assert np.abs(g_alpha).max() < 1e-3
+    assert np.abs(g_b).max() < 1e-3
 
 
 def test_m_step_raises_expected_log_posterior():

@@ -105,8 +105,11 @@ class EMAggregator:
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
-            params = self._m_step(data, posteriors, params)
-            posteriors, objective = self._e_step(data, params)
+            # Overflow and the like show up as a non-finite objective, checked right below; NumPy's
+            # own warnings would only repeat that, once per array operation.
+            with np.errstate(all="ignore"):
+                params = self._m_step(data, posteriors, params)
+                posteriors, objective = self._e_step(data, params)
             if not np.isfinite(objective):
                 raise NumericalError(f"the {self.method} objective became {objective} at iteration {n_iter}")
             history.append(float(objective))

@@ -34,18 +34,30 @@ _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 _MAX_HALVINGS = 12
 
 
+#: Allowed prior standard deviations: outside this range the prior is numerically a point mass or flat.
+PRIOR_SD_RANGE = (1e-3, 1e3)
+#: Largest allowed |mean| of a prior; for b = log(beta), exp(20) ~ 5e8 is already absurd.
+PRIOR_MEAN_LIMIT = {"alpha": 1e3, "beta": 20.0}
+
+
 @dataclass
 class GaussianPrior:
-    """Normal prior ``N(mean, sd**2)``, applied independently to every entry of a parameter vector."""
+    """Normal prior ``N(mean, sd**2)``, applied independently to every entry of a parameter vector.
+
+    ``name`` ("alpha" or "beta") only chooses the bounds and the wording of errors.
+    """
 
     mean: float
     sd: float
+    name: str = "alpha"
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.mean) and np.isfinite(self.sd) and self.sd > 0):
-            raise EmcrowdError(
-                f"a prior needs a finite mean and a positive sd, got mean={self.mean!r}, sd={self.sd!r}"
-            )
+        lo, hi = PRIOR_SD_RANGE
+        limit = PRIOR_MEAN_LIMIT[self.name]
+        if not (np.isfinite(self.mean) and abs(self.mean) <= limit):
+            raise EmcrowdError(f"the {self.name} prior mean must be within ±{limit:g}, got {self.mean!r}")
+        if not (lo <= self.sd <= hi):
+            raise EmcrowdError(f"the {self.name} prior sd must be between {lo:g} and {hi:g}, got {self.sd!r}")
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Elementwise log density."""
@@ -91,22 +103,38 @@ class _Observations:
 
 
 # --------------------------------------------------------------------------------------------------
-# The model's quantities as pure functions of (alpha, b); used by the fit and by the tests.
+# The model's quantities as pure functions of (alpha, b); the fit and the tests use the same ones.
 # --------------------------------------------------------------------------------------------------
+def _x(alpha: np.ndarray, b: np.ndarray, obs: _Observations) -> np.ndarray:
+    """``alpha_i * beta_j`` for every label, shape (n_labels,)."""
+    return alpha[obs.worker] * np.exp(b)[obs.item]
+
+
 def log_joint(
     alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
 ) -> np.ndarray:
     """``log p(z_j = k, labels of j | alpha, b)`` for every item and class, shape (n_items, K).
 
-    Uses ``log sigmoid(x) - log sigmoid(-x) = x``: every label adds ``log sigmoid(-x) - log(K-1)`` to all
-    classes of its item and ``x + log(K-1)`` more to the class it names.
+    A label adds ``log sigmoid(x)`` to the class it names and ``log sigmoid(-x) - log(K-1)`` to every
+    other class. Both sums are built from terms of one sign and the "other classes" sum from prefix
+    and suffix sums, never by subtracting: with ``|x|`` in the millions a subtraction would cancel.
     """
-    x = alpha[obs.worker] * np.exp(b)[obs.item]
-    c = obs.log_k_minus_1
-    base = np.bincount(obs.item, weights=log_expit(-x) - c, minlength=obs.n_items)
-    named = np.bincount(obs.item_label, weights=x + c, minlength=obs.n_items * obs.n_classes)
-    out = named.reshape(obs.n_items, obs.n_classes)
-    out += base[:, None]
+    x = _x(alpha, b, obs)
+    n, k = obs.n_items, obs.n_classes
+    right = np.bincount(obs.item_label, weights=log_expit(x), minlength=n * k).reshape(n, k)
+    wrong = np.bincount(obs.item_label, weights=log_expit(-x) - obs.log_k_minus_1, minlength=n * k).reshape(
+        n, k
+    )
+    out = right
+    if k == 2:
+        out += wrong[:, ::-1]
+    else:
+        prefix = np.zeros((n, k))
+        np.cumsum(wrong[:, :-1], axis=1, out=prefix[:, 1:])
+        suffix = np.zeros((n, k))
+        np.cumsum(wrong[:, :0:-1], axis=1, out=suffix[:, -2::-1])
+        out += prefix
+        out += suffix
     out += log_class_prior
     return out
 
@@ -126,8 +154,58 @@ def posteriors_and_log_likelihood(
 
 
 def _label_terms(x: np.ndarray, w: np.ndarray, c: float) -> np.ndarray:
-    """Per-label expected log-likelihood ``w log s(x) + (1 - w)(log s(-x) - c)``, with s the sigmoid."""
-    return log_expit(x) - (1.0 - w) * (x + c)
+    """Per-label expected log-likelihood ``w log s(x) + (1 - w)(log s(-x) - c)``, s the sigmoid."""
+    return w * log_expit(x) + (1.0 - w) * (log_expit(-x) - c)
+
+
+def alpha_block_values(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+) -> np.ndarray:
+    """Each annotator's own part of the M-step objective (its labels' terms plus its prior), (n_workers,).
+
+    ``correct`` is the posterior probability that each label names its item's true class, (n_labels,).
+    Given ``b``, the M-step objective is the sum of these plus terms that do not involve ``alpha``.
+    """
+    terms = _label_terms(_x(alpha, b, obs), correct, obs.log_k_minus_1)
+    return np.bincount(obs.worker, weights=terms, minlength=obs.n_workers) + prior.log_pdf(alpha)
+
+
+def b_block_values(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+) -> np.ndarray:
+    """Each item's own part of the M-step objective (its labels' terms plus its prior), (n_items,)."""
+    terms = _label_terms(_x(alpha, b, obs), correct, obs.log_k_minus_1)
+    return np.bincount(obs.item, weights=terms, minlength=obs.n_items) + prior.log_pdf(b)
+
+
+def alpha_derivatives(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivative of :func:`alpha_block_values` in each annotator's ``alpha_i``.
+
+    With ``x = alpha_i beta_j`` and ``s = sigmoid(x)``: ``dQ/dx = w - s`` and ``d2Q/dx2 = -s(1 - s)``, so
+    ``dQ/dalpha_i = sum (w - s) beta_j`` and ``d2Q/dalpha_i2 = -sum s(1 - s) beta_j^2`` (always < 0).
+    """
+    beta_o = np.exp(b)[obs.item]
+    s = expit(alpha[obs.worker] * beta_o)
+    grad = np.bincount(obs.worker, weights=(correct - s) * beta_o, minlength=obs.n_workers)
+    curv = -np.bincount(obs.worker, weights=s * (1.0 - s) * beta_o**2, minlength=obs.n_workers)
+    return grad + prior.grad(alpha), curv + prior.curvature
+
+
+def b_derivatives(
+    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient, second derivative and Fisher curvature of :func:`b_block_values` in each item's ``b_j``.
+
+    ``dx/db_j = x``, so ``dQ/db_j = sum (w - s) x`` and ``d2Q/db_j2 = sum (w - s) x - s(1 - s) x^2``,
+    which can be positive; the Fisher (Gauss-Newton) curvature ``-sum s(1 - s) x^2`` never is.
+    """
+    x = _x(alpha, b, obs)
+    s = expit(x)
+    grad = np.bincount(obs.item, weights=(correct - s) * x, minlength=obs.n_items)
+    fisher = -np.bincount(obs.item, weights=s * (1.0 - s) * x * x, minlength=obs.n_items)
+    return grad + prior.grad(b), fisher + grad + prior.curvature, fisher + prior.curvature
 
 
 def expected_log_posterior(
@@ -145,9 +223,7 @@ def expected_log_posterior(
     correct : ndarray of shape (n_labels,)
         Posterior probability that each label names its item's true class (``q_j(l_o)``).
     """
-    x = alpha[obs.worker] * np.exp(b)[obs.item]
-    q = _label_terms(x, correct, obs.log_k_minus_1).sum()
-    return float(q + alpha_prior.log_pdf(alpha).sum() + b_prior.log_pdf(b).sum())
+    return float(alpha_block_values(alpha, b, obs, correct, alpha_prior).sum() + b_prior.log_pdf(b).sum())
 
 
 def expected_log_posterior_grad(
@@ -158,34 +234,28 @@ def expected_log_posterior_grad(
     alpha_prior: GaussianPrior,
     b_prior: GaussianPrior,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Analytic gradient of :func:`expected_log_posterior` in ``alpha`` and in ``b``.
-
-    With ``x = alpha_i beta_j``, ``dQ/dx = w - sigmoid(x)``; so ``dQ/dalpha_i = sum (w - s) beta_j`` and
-    ``dQ/db_j = sum (w - s) x`` (since ``dx/db_j = x``), plus the priors' gradients.
-    """
-    beta = np.exp(b)
-    x = alpha[obs.worker] * beta[obs.item]
-    r = correct - expit(x)
-    g_alpha = np.bincount(obs.worker, weights=r * beta[obs.item], minlength=obs.n_workers)
-    g_b = np.bincount(obs.item, weights=r * x, minlength=obs.n_items)
-    return g_alpha + alpha_prior.grad(alpha), g_b + b_prior.grad(b)
+    """Gradient of :func:`expected_log_posterior` in ``alpha`` and in ``b``."""
+    return (
+        alpha_derivatives(alpha, b, obs, correct, alpha_prior)[0],
+        b_derivatives(alpha, b, obs, correct, b_prior)[0],
+    )
 
 
 def _guarded_newton(
     theta: np.ndarray,
     grad: np.ndarray,
     curvature: np.ndarray,
-    value0: np.ndarray,
     values_at: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """One Newton step per coordinate of a separable objective, halved until it does not decrease.
 
-    ``values_at(theta)`` returns each coordinate's own part of the objective, shape like ``theta``, and
-    ``value0`` is that at the current ``theta``. ``curvature`` must be negative. A coordinate whose step
-    still lowers its part after ``_MAX_HALVINGS`` halvings keeps its old value, so the result is never
-    worse than ``theta`` coordinate by coordinate.
+    ``values_at(theta)`` returns each coordinate's own part of the objective, shape like ``theta``.
+    ``curvature`` must be negative. A coordinate whose step still lowers its part after
+    ``_MAX_HALVINGS`` halvings keeps its old value, so the result is never worse than ``theta``
+    coordinate by coordinate.
     """
     step = -grad / curvature
+    value0 = values_at(theta)
     new = theta.copy()
     pending = np.isfinite(step) & (step != 0)
     t = 1.0
@@ -262,7 +332,13 @@ class GLAD(EMAggregator):
         self.class_prior = class_prior
 
     def _priors(self) -> tuple[GaussianPrior, GaussianPrior]:
-        return GaussianPrior(*map(float, self.alpha_prior)), GaussianPrior(*map(float, self.beta_prior))
+        try:
+            (am, asd), (bm, bsd) = (tuple(map(float, p)) for p in (self.alpha_prior, self.beta_prior))
+        except (TypeError, ValueError):
+            raise EmcrowdError(
+                f"priors are (mean, sd) pairs of numbers, got {self.alpha_prior!r} and {self.beta_prior!r}"
+            ) from None
+        return GaussianPrior(am, asd, "alpha"), GaussianPrior(bm, bsd, "beta")
 
     def _log_class_prior(self, n_classes: int) -> np.ndarray:
         if self.class_prior is None:
@@ -286,46 +362,19 @@ class GLAD(EMAggregator):
     def _m_step(self, data: Labels, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
         obs = state.obs
         w = posteriors.ravel()[obs.item_label]
-        c = obs.log_k_minus_1
         ap, bp = self._alpha_p, self._b_p
 
-        # Block 1: alpha given b. Q is concave in each alpha_i; Newton per annotator.
-        beta_o = np.exp(state.b)[obs.item]
-
-        def alpha_values(alpha: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
-            x = alpha[obs.worker] * beta_o if x is None else x
-            terms = _label_terms(x, w, c)
-            return np.bincount(obs.worker, weights=terms, minlength=obs.n_workers) + ap.log_pdf(alpha)
-
-        x = state.alpha[obs.worker] * beta_o
-        s = expit(x)
-        grad = np.bincount(obs.worker, weights=(w - s) * beta_o, minlength=obs.n_workers)
-        curv = -np.bincount(obs.worker, weights=s * (1.0 - s) * beta_o**2, minlength=obs.n_workers)
+        # Block 1: alpha given b. Concave in each alpha_i: a Newton step per annotator.
+        grad, curv = alpha_derivatives(state.alpha, state.b, obs, w, ap)
         state.alpha = _guarded_newton(
-            state.alpha,
-            grad + ap.grad(state.alpha),
-            curv + ap.curvature,
-            alpha_values(state.alpha, x),
-            alpha_values,
+            state.alpha, grad, curv, lambda a: alpha_block_values(a, state.b, obs, w, ap)
         )
 
-        # Block 2: b given alpha. Not always concave in b_j: use the Newton curvature where it is
-        # clearly negative and the Fisher (Gauss-Newton) curvature otherwise; the halving guards both.
-        alpha_o = state.alpha[obs.worker]
-
-        def b_values(b: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
-            x = alpha_o * np.exp(b)[obs.item] if x is None else x
-            terms = _label_terms(x, w, c)
-            return np.bincount(obs.item, weights=terms, minlength=obs.n_items) + bp.log_pdf(b)
-
-        x = alpha_o * np.exp(state.b)[obs.item]
-        s = expit(x)
-        r = w - s
-        grad = np.bincount(obs.item, weights=r * x, minlength=obs.n_items)
-        fisher = -np.bincount(obs.item, weights=s * (1.0 - s) * x * x, minlength=obs.n_items)
-        newton = fisher + grad  # d/db of sum (w - s) x = sum (w - s) x - s (1 - s) x^2
-        curv = np.minimum(newton, 0.5 * fisher) + bp.curvature
-        state.b = _guarded_newton(state.b, grad + bp.grad(state.b), curv, b_values(state.b, x), b_values)
+        # Block 2: b given alpha. Not always concave in b_j: take the Newton curvature where it is
+        # clearly negative, else half the Fisher curvature (always negative); the halving guards both.
+        grad, newton, fisher = b_derivatives(state.alpha, state.b, obs, w, bp)
+        curv = np.minimum(newton, 0.5 * fisher)
+        state.b = _guarded_newton(state.b, grad, curv, lambda b: b_block_values(state.alpha, b, obs, w, bp))
         return state
 
     def _e_step(self, data: Labels, state: _GLADState) -> tuple[np.ndarray, float]:
