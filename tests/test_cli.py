@@ -482,7 +482,7 @@ def test_annotators_without_labels_are_left_out_of_the_ability_table(tmp_path):
     table = res.stderr[res.stderr.index("Annotators by ability") :]
     assert "idle" not in table
     assert " a " in table or "│ a " in table
-    workers = list(csv.DictReader(open(tmp_path / "out" / "workers.csv")))
+    workers = list(csv.DictReader((tmp_path / "out" / "workers.csv").read_text().splitlines()))
     assert [w["worker"] for w in workers] == ["a", "b", "idle", "c", "d"]  # still in the file
 
 
