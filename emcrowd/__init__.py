@@ -23,6 +23,7 @@ _EXPORTS = {
     "compare": "emcrowd.evaluate",
     "simulate_glad": "emcrowd.simulate",
     "read_labels": "emcrowd.io",
+    "load_labels": "emcrowd.io",
     "read_truth": "emcrowd.io",
     "EmcrowdError": "emcrowd.errors",
     "InputError": "emcrowd.errors",

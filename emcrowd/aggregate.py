@@ -129,6 +129,44 @@ def aggregate(
     )
 
 
+def fit_record(data: Labels, result: Aggregation, load_report: Any = None) -> dict[str, Any]:
+    """Everything about a fit worth keeping, JSON-ready (the ``summary.json`` of ``emcrowd fit``)."""
+    from emcrowd import __version__
+
+    record: dict[str, Any] = {
+        "emcrowd_version": __version__,
+        "method": result.method,
+        "input": None if load_report is None else load_report.to_dict(),
+        "n_items": data.n_items,
+        "n_workers": data.n_workers,
+        "n_labels": data.n_labels,
+        "classes": list(data.class_names),
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()},
+        "converged": result.converged,
+        "n_iter": result.n_iter,
+        "objective": result.history,
+        "load_seconds": None if load_report is None else load_report.seconds,
+        "fit_seconds": result.fit_seconds,
+        "majority": {
+            "n_ties": result.majority.n_ties,
+            "n_unlabeled": result.majority.n_unlabeled,
+            "n_differ": int((result.labels != result.majority.labels).sum()),
+        },
+        "warnings": result.warnings,
+    }
+    return record
+
+
+def label_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+    """Columns ``item``, ``label`` (class name) and ``confidence`` (its posterior): the pipe output."""
+    names = np.asarray(data.class_names, dtype=object)
+    return {
+        "item": data.item_names,
+        "label": names[result.labels],
+        "confidence": result.posteriors[np.arange(data.n_items), result.labels],
+    }
+
+
 def posterior_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     """Columns ``item`` and ``p_<class>`` for every class."""
     table: dict[str, Any] = {"item": data.item_names}
@@ -141,9 +179,7 @@ def item_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     """One row per item: chosen label, its posterior, majority label, label count (and beta for GLAD)."""
     names = np.asarray(data.class_names, dtype=object)
     table: dict[str, Any] = {
-        "item": data.item_names,
-        "label": names[result.labels],
-        "confidence": result.posteriors[np.arange(data.n_items), result.labels],
+        **label_table(data, result),
         "majority": names[result.majority.labels],
         "majority_tie": result.majority.tied,
         "n_labels": data.labels_per_item(),

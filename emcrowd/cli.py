@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import time
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -90,13 +90,97 @@ def _user_errors(func: F) -> F:
 
 
 # -- shared options ----------------------------------------------------------------------------------
+INPUT = "Input"
+MODEL = "Model"
+
+
+class Format(str, Enum):
+    auto = "auto"
+    matrix = "matrix"
+    long = "long"
+
+
+class Duplicates(str, Enum):
+    keep = "keep"
+    first = "first"
+    last = "last"
+    error = "error"
+
+
 LabelsArg = Annotated[
     Path,
     typer.Argument(
-        help="Label matrix, items x annotators: .npy (NaN = no label) or .csv (optional header of "
-        "annotator ids, empty cell = no label).",
+        help="Crowd labels: an items x annotators matrix (.npy with NaN = no label, or .csv/.tsv), or a "
+        "long .csv/.tsv with one row per label (item, worker, label columns). '-' reads CSV from stdin.",
         metavar="LABELS",
         show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="How to read a .csv/.tsv: 'long' (one row per label), 'matrix', or 'auto' (long when the "
+        "header names item, worker and label columns).",
+        rich_help_panel=INPUT,
+    ),
+]
+ItemCol = Annotated[
+    str | None,
+    typer.Option(
+        "--item-col",
+        help="Item column of a long file (default: item, task, question, example or object).",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+WorkerCol = Annotated[
+    str | None,
+    typer.Option(
+        "--worker-col",
+        help="Worker column of a long file (default: worker, annotator, labeler, rater or user).",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+LabelCol = Annotated[
+    str | None,
+    typer.Option(
+        "--label-col",
+        help="Label column of a long file (default: label, answer, response or value).",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        metavar="A,B,...",
+        help="Declare the classes and their order (and classes that never occur); other labels are an "
+        "error. Default: the labels seen, numeric order if all are numbers, else alphabetical.",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+MissingOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--missing",
+        metavar="VALUE",
+        help="An answer that means 'no label' (repeatable); replaces the default nan, na, n/a, null. "
+        "Empty answers are always missing. Missing labels are skipped and counted.",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+DuplicatesOpt = Annotated[
+    Duplicates,
+    typer.Option(
+        "--duplicates",
+        help="A worker labelling the same item twice: keep every label as a vote, keep the first or the "
+        "last, or stop with an error. The count is always reported.",
+        rich_help_panel=INPUT,
     ),
 ]
 AlphaPrior = Annotated[
@@ -105,6 +189,7 @@ AlphaPrior = Annotated[
         "--alpha-prior",
         metavar="MEAN,SD",
         help="Gaussian prior on annotator ability alpha; a positive mean means 'better than chance'.",
+        rich_help_panel=MODEL,
     ),
 ]
 BetaPrior = Annotated[
@@ -113,13 +198,21 @@ BetaPrior = Annotated[
         "--beta-prior",
         metavar="MEAN,SD",
         help="Gaussian prior on log inverse difficulty b = log(beta); keeps unanimous items finite.",
+        rich_help_panel=MODEL,
     ),
 ]
 Tol = Annotated[
-    float, typer.Option("--tol", min=0.0, help="Stop when the objective's relative change is below this.")
+    float,
+    typer.Option(
+        "--tol",
+        min=0.0,
+        help="Stop when the objective's relative change is below this.",
+        rich_help_panel=MODEL,
+    ),
 ]
-MaxIter = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")]
+MaxIter = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.", rich_help_panel=MODEL)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 
 
 def _prior(option: str, name: str, text: str) -> tuple[float, float]:
@@ -146,16 +239,39 @@ def _glad_options(alpha_prior: str, beta_prior: str, tol: float, max_iter: int) 
     }
 
 
-def _load(path: Path, quiet: bool) -> tuple[Any, float]:
-    """Read the labels and say what was read; returns ``(Labels, seconds)``."""
+def _load(
+    path: Path,
+    fmt: Format,
+    item_col: str | None,
+    worker_col: str | None,
+    label_col: str | None,
+    classes: str | None,
+    missing: list[str] | None,
+    duplicates: Duplicates,
+    quiet: bool,
+) -> Any:
+    """Read the labels with the input options and, unless quiet, describe them; returns ``Loaded``."""
     from emcrowd import io, report
 
-    start = time.perf_counter()
-    data = io.read_labels(path)
-    seconds = time.perf_counter() - start
-    if not quiet:
-        report.data_summary(path, data, seconds)
-    return data, seconds
+    loaded = io.load_labels(
+        path,
+        format=fmt.value,
+        item_col=item_col,
+        worker_col=worker_col,
+        label_col=label_col,
+        classes=classes,
+        missing=missing,
+        duplicates=duplicates.value,
+    )
+    if quiet:
+        report.load_warnings(loaded)
+    else:
+        report.data_summary(loaded)
+    return loaded
+
+
+def _default_out(labels: Path) -> Path:
+    return Path("stdin-emcrowd" if str(labels) == "-" else f"{labels.stem}-emcrowd")
 
 
 # -- commands ----------------------------------------------------------------------------------------
@@ -169,10 +285,17 @@ def fit(
             "--out",
             "-o",
             help="Output directory for posteriors.csv, items.csv, workers.csv and summary.json "
-            "(default: ./<LABELS name>-emcrowd).",
+            "(default: ./<LABELS name>-emcrowd). '-' prints item,label,confidence CSV on stdout instead.",
             show_default=False,
         ),
     ] = None,
+    fmt: FormatOpt = Format.auto,
+    item_col: ItemCol = None,
+    worker_col: WorkerCol = None,
+    label_col: LabelCol = None,
+    classes: ClassesOpt = None,
+    missing: MissingOpt = None,
+    duplicates: DuplicatesOpt = Duplicates.keep,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     tol: Tol = 1e-6,
@@ -180,48 +303,36 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit GLAD and write posteriors, item and annotator estimates and a summary."""
-    from emcrowd import __version__ as version
     from emcrowd import io, report
-    from emcrowd.aggregate import aggregate, item_table, posterior_table, worker_table
+    from emcrowd.aggregate import (
+        aggregate,
+        fit_record,
+        item_table,
+        label_table,
+        posterior_table,
+        worker_table,
+    )
 
     options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
-    data, load_seconds = _load(labels, quiet)
+    loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
+    data = loaded.labels
     result = aggregate(data, "glad", **options)
-    out_dir = out if out is not None else Path(f"{labels.stem}-emcrowd")
-    summary = {
-        "emcrowd_version": version,
-        "method": result.method,
-        "input": str(labels),
-        "n_items": data.n_items,
-        "n_workers": data.n_workers,
-        "n_labels": data.n_labels,
-        "classes": list(data.class_names),
-        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()},
-        "converged": result.converged,
-        "n_iter": result.n_iter,
-        "objective": result.history,
-        "load_seconds": load_seconds,
-        "fit_seconds": result.fit_seconds,
-        "majority": {
-            "n_ties": result.majority.n_ties,
-            "n_unlabeled": result.majority.n_unlabeled,
-            "n_differ": int((result.labels != result.majority.labels).sum()),
-        },
-        "warnings": result.warnings,
-    }
+    if out is not None and str(out) == "-":
+        sys.stdout.write(io.csv_text(label_table(data, result)))
+        sys.stdout.flush()
+        report.fit_summary(data, result, None, [], quiet=quiet)
+        return
+    out_dir = out if out is not None else _default_out(labels)
     outputs = {
         "posteriors.csv": io.csv_text(posterior_table(data, result)),
         "items.csv": io.csv_text(item_table(data, result)),
         "workers.csv": io.csv_text(worker_table(data, result)),
-        "summary.json": io.json_text(summary),
+        "summary.json": io.json_text(fit_record(data, result, loaded.report)),
     }
     replaced = any((out_dir / name).exists() for name in outputs)
-    files = io.write_outputs(out_dir, outputs, inputs=[labels])
-    if quiet:
-        for message in result.warnings:
-            report.warning(message)
-    else:
-        report.fit_summary(data, result, out_dir, files, replaced=replaced)
+    inputs = [] if str(labels) == "-" else [labels]
+    files = io.write_outputs(out_dir, outputs, inputs=inputs)
+    report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
 
 
 @app.command()
@@ -233,8 +344,8 @@ def compare(
         typer.Option(
             "--truth",
             "-t",
-            help="Gold labels aligned with the rows of LABELS: .npy vector or one-column .csv "
-            "(NaN or empty = unknown).",
+            help="Gold labels: a .csv/.tsv with item and label columns (ids matched to LABELS), or, for "
+            "a label matrix, a .npy vector or one-column .csv aligned with its rows (NaN/empty = unknown).",
             show_default=False,
         ),
     ],
@@ -242,6 +353,13 @@ def compare(
         bool,
         typer.Option("--json", help="Print the metrics as JSON on stdout (the table still goes to stderr)."),
     ] = False,
+    fmt: FormatOpt = Format.auto,
+    item_col: ItemCol = None,
+    worker_col: WorkerCol = None,
+    label_col: LabelCol = None,
+    classes: ClassesOpt = None,
+    missing: MissingOpt = None,
+    duplicates: DuplicatesOpt = Duplicates.keep,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     tol: Tol = 1e-6,
@@ -254,13 +372,15 @@ def compare(
     from emcrowd.evaluate import compare as compare_methods
 
     options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
-    data, _ = _load(labels, quiet)
-    gold = io.read_truth(truth, data)
+    loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
+    data = loaded.labels
+    gold = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix")
     try:
-        metrics = compare_methods(data, gold, options=options)
+        metrics = compare_methods(data, gold.codes, options=options)
     except NoGoldError as exc:
         raise EmcrowdError(f"{truth}: {exc}") from None
-    metrics["labels_file"] = str(labels)
+    metrics["n_gold_unknown_items"] = gold.n_unknown_items
+    metrics["labels_file"] = loaded.report.source
     metrics["truth_file"] = str(truth)
     if quiet:
         report.compare_warnings(metrics)
@@ -268,6 +388,27 @@ def compare(
         report.compare_table(metrics, truth)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+
+
+@app.command()
+@_user_errors
+def info(
+    labels: LabelsArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = Format.auto,
+    item_col: ItemCol = None,
+    worker_col: WorkerCol = None,
+    label_col: LabelCol = None,
+    classes: ClassesOpt = None,
+    missing: MissingOpt = None,
+    duplicates: DuplicatesOpt = Duplicates.keep,
+) -> None:
+    """Describe the labels (sizes, classes, labels per item and worker, missing and repeated labels)
+    without fitting anything."""
+    loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet=False)
+    if as_json:
+        record = {"source": loaded.report.to_dict(), **loaded.labels.describe()}
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
 
 
 @app.command()

@@ -9,6 +9,7 @@ the user's ids and class names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +86,39 @@ class Labels:
     def labels_per_worker(self) -> np.ndarray:
         """Number of labels of each annotator, shape (n_workers,)."""
         return np.bincount(self.worker, minlength=self.n_workers)
+
+    def describe(self) -> dict[str, Any]:
+        """Counts a user checks before trusting a fit: sizes, class counts, labels per item and worker.
+
+        Returns
+        -------
+        dict
+            JSON-ready: ``n_items``, ``n_workers``, ``n_labels``, ``n_classes``, ``classes`` (name ->
+            number of labels), ``labels_per_item`` and ``labels_per_worker`` (``min``, ``median``,
+            ``max``), ``items_with_one_label``, ``items_without_labels``, ``workers_with_one_label``,
+            ``workers_without_labels``, ``density`` (labels / (items x workers)).
+        """
+        per_item = self.labels_per_item()
+        per_worker = self.labels_per_worker()
+        class_counts = np.bincount(self.label, minlength=self.n_classes)
+
+        def spread(counts: np.ndarray) -> dict[str, float]:
+            return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
+
+        return {
+            "n_items": self.n_items,
+            "n_workers": self.n_workers,
+            "n_labels": self.n_labels,
+            "n_classes": self.n_classes,
+            "classes": {name: int(n) for name, n in zip(self.class_names, class_counts, strict=True)},
+            "labels_per_item": spread(per_item),
+            "labels_per_worker": spread(per_worker),
+            "items_with_one_label": int((per_item == 1).sum()),
+            "items_without_labels": int((per_item == 0).sum()),
+            "workers_with_one_label": int((per_worker == 1).sum()),
+            "workers_without_labels": int((per_worker == 0).sum()),
+            "density": self.n_labels / (self.n_items * self.n_workers),
+        }
 
     @classmethod
     def from_matrix(

@@ -18,6 +18,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from emcrowd.aggregate import Aggregation
     from emcrowd.data import Labels
+    from emcrowd.io import Loaded
 
 #: More distinct labels than this suggests the wrong file (ids read as labels, say).
 MANY_CLASSES = 20
@@ -43,35 +44,71 @@ def note(message: str) -> None:
     console().print(Text(message), soft_wrap=True)
 
 
-def data_summary(path: Path | str, data: Labels, seconds: float) -> None:
-    """One line: what was read."""
-    n_cells = data.n_items * data.n_workers
-    density = data.n_labels / n_cells if n_cells else 0.0
-    note(
-        f"Read {path}: {data.n_items:,} items, {data.n_workers:,} annotators, "
-        f"{data.n_labels:,} labels ({density:.1%} of the matrix), "
-        f"{_classes(data.class_names)} [{seconds:.2f}s]"
-    )
+def data_summary(loaded: Loaded) -> None:
+    """What was read: a short table of sizes, classes, labels per item and worker, and what was skipped."""
+    data, src = loaded.labels, loaded.report
+    d = data.describe()
+    out = console()
+    columns = ""
+    if src.format == "long":
+        columns = " (columns " + ", ".join(f"{role}={escape(col)}" for role, col in src.columns.items()) + ")"
+    out.print(f"Read {escape(src.source)}: {src.format} format{columns} [{src.seconds:.2f}s]", soft_wrap=True)
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 1))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("items", f"{d['n_items']:,}")
+    table.add_row("annotators", f"{d['n_workers']:,}")
+    table.add_row("labels", f"{d['n_labels']:,} ({d['density']:.2%} of items x annotators)")
+    shown = list(d["classes"].items())[:12]
+    more = f", … ({d['n_classes']} classes)" if d["n_classes"] > len(shown) else ""
+    table.add_row("classes", escape(", ".join(f"{name} ({n:,})" for name, n in shown) + more))
+    for who in ("item", "worker"):
+        spread = d[f"labels_per_{who}"]
+        table.add_row(
+            f"labels per {'annotator' if who == 'worker' else who}",
+            f"min {spread['min']:,}, median {spread['median']:g}, max {spread['max']:,}",
+        )
+    table.add_row("items with one label", f"{d['items_with_one_label']:,}")
+    table.add_row("annotators with one label", f"{d['workers_with_one_label']:,}")
+    if d["items_without_labels"]:
+        table.add_row("items without labels", f"{d['items_without_labels']:,}")
+    if src.format == "long":
+        table.add_row("missing answers (skipped)", f"{src.n_missing:,}")
+        dup = f"{src.n_duplicate_pairs:,} pairs ({src.n_duplicate_rows:,} extra labels"
+        dup += f", {src.n_conflicting_pairs:,} conflicting); policy: {src.duplicates}"
+        if src.n_dropped:
+            dup += f", {src.n_dropped:,} labels dropped"
+        table.add_row("repeated item-annotator pairs", dup)
+    out.print(table)
+    load_warnings(loaded)
+
+
+def load_warnings(loaded: Loaded) -> None:
+    """Warnings about the input that are worth seeing even with --quiet."""
+    data, src = loaded.labels, loaded.report
     if data.n_classes > MANY_CLASSES:
         warning(
-            f"{path} has {data.n_classes} distinct label values; a label matrix usually has a few "
-            "classes. Is this the right file?"
+            f"{src.source} has {data.n_classes} distinct label values; a label matrix usually has a few "
+            "classes. Is this the right file (or the right --label-col)?"
         )
 
 
-def _classes(names: Sequence[str], shown: int = 10) -> str:
-    if len(names) <= shown:
-        return f"classes {', '.join(names)}"
-    return f"{len(names)} classes ({', '.join(names[:shown])}, …)"
-
-
 def fit_summary(
-    data: Labels, result: Aggregation, out_dir: Path, files: Sequence[Path], *, replaced: bool = False
+    data: Labels,
+    result: Aggregation,
+    out_dir: Path | None,
+    files: Sequence[Path],
+    *,
+    replaced: bool = False,
+    quiet: bool = False,
 ) -> None:
-    """Iterations, convergence, the most and least reliable annotators, and where the files went."""
+    """Iterations, convergence, the most and least reliable annotators, and where the files went
+    (``out_dir`` None: the results went to stdout). With ``quiet``, only the warnings."""
     out = console()
     for message in result.warnings:
         warning(message)
+    if quiet:
+        return
     if result.model is not None:
         status = "[green]converged[/]" if result.converged else "[yellow]did not converge[/]"
         out.print(
@@ -86,8 +123,9 @@ def fit_summary(
     )
     if result.majority.n_unlabeled:
         warning(f"{result.majority.n_unlabeled:,} items have no labels; their posterior is the prior")
-    again = " (replacing the earlier results there)" if replaced else ""
-    note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}")
+    if out_dir is not None:
+        again = " (replacing the earlier results there)" if replaced else ""
+        note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}")
 
 
 def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
@@ -154,8 +192,9 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
             f"{head}: it gets {diff['fixed']:,} items right that majority vote gets wrong, "
             f"and {diff['broken']:,} the other way round."
         )
-    if report["n_gold_unlabeled"]:
-        note(f"{report['n_gold_unlabeled']:,} gold items have no crowd labels and were not scored.")
+    unscored = report["n_gold_unlabeled"] + report.get("n_gold_unknown_items", 0)
+    if unscored:
+        note(f"Note: {unscored:,} gold items have no crowd labels and were not scored.")
 
 
 def compare_warnings(report: dict[str, Any]) -> None:

@@ -629,12 +629,6 @@ def case_beta_prior_mean_overflows(tmp, sim):
     return args, ["--beta-prior", "800"]
 
 
-def case_long_format_csv(tmp, sim):
-    p = tmp / "labels.csv"
-    p.write_text("item,worker,label\na,w1,1\na,w2,0\nb,w1,1\n")
-    return ["fit", p, "--out", tmp / "out"], [str(p), "long format"]
-
-
 def case_label_too_large(tmp, sim):
     p = tmp / "L.npy"
     np.save(p, np.array([[0.0, 1e20], [1.0, 0.0]]))

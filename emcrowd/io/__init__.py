@@ -1,0 +1,34 @@
+"""Reading, validating and writing files. No model numerics live here.
+
+* :mod:`emcrowd.io.labels` — crowd labels: ``.npy``/CSV matrices and long (one row per label) CSV/TSV,
+  from files or standard input, into :class:`emcrowd.data.Labels`.
+* :mod:`emcrowd.io.truth` — gold labels, by item id or aligned with the items.
+* :mod:`emcrowd.io.outputs` — CSV/JSON text and all-or-nothing output directories.
+"""
+
+from emcrowd.io.labels import (
+    DUPLICATE_POLICIES,
+    FORMATS,
+    Loaded,
+    LoadReport,
+    load_labels,
+    read_labels,
+)
+from emcrowd.io.outputs import csv_text, format_value, json_text, write_outputs
+from emcrowd.io.truth import Truth, load_truth, read_truth
+
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "FORMATS",
+    "LoadReport",
+    "Loaded",
+    "Truth",
+    "csv_text",
+    "format_value",
+    "json_text",
+    "load_labels",
+    "load_truth",
+    "read_labels",
+    "read_truth",
+    "write_outputs",
+]

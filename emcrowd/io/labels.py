@@ -1,0 +1,457 @@
+"""Reading crowd labels: items x annotators matrices and long (one row per label) exports.
+
+Every format ends in the same :class:`emcrowd.data.Labels` (observed labels only) plus a
+:class:`LoadReport` that says what was read and what was skipped.
+
+* ``.npy`` — numeric matrix, NaN = no label; object arrays refused, pickles never loaded.
+* ``.csv``/``.tsv``/stdin, **matrix**: numbers, optional first row of annotator ids.
+* ``.csv``/``.tsv``/stdin, **long**: a header row and one row per label; the item, worker and label
+  columns are found by common names or given explicitly. Ids and labels are opaque strings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError, InputError
+from emcrowd.io._text import (
+    NPY_MAGIC,
+    NUMERIC_MISSING,
+    Rows,
+    check_readable,
+    display,
+    is_blank,
+    is_number_row,
+    natural_order,
+    parse_number_rows,
+)
+
+LABEL_SUFFIXES = (".npy", ".csv", ".tsv")
+FORMATS = ("auto", "matrix", "long")
+DUPLICATE_POLICIES = ("keep", "first", "last", "error")
+
+#: Column names recognised for each role in a long file, in order of preference (compared in lower case).
+COLUMN_NAMES = {
+    "item": ("item", "task", "question", "example", "object", "item_id", "task_id", "question_id"),
+    "worker": ("worker", "annotator", "labeler", "labeller", "rater", "user", "worker_id", "annotator_id"),
+    "label": ("label", "answer", "response", "value", "judgment", "judgement", "annotation"),
+}
+#: Answers that mean "no answer" in a long file by default (compared in lower case); ``--missing``
+#: replaces this set (the empty answer is always missing).
+DEFAULT_MISSING = frozenset({"", "nan", "na", "n/a", "null"})
+
+
+@dataclass
+class LoadReport:
+    """What a loader read and what it did with it.
+
+    Attributes
+    ----------
+    source : str
+        The file as named by the user (``<stdin>`` for standard input).
+    format : str
+        ``"matrix"`` or ``"long"``.
+    columns : dict
+        For long files, the column used for each role (``item``, ``worker``, ``label``).
+    n_rows : int
+        Data rows (long) or matrix rows read.
+    n_missing : int
+        Long files: answers skipped as missing. Matrices: empty cells.
+    duplicates : str
+        The policy applied to repeated (item, worker) pairs.
+    n_duplicate_pairs, n_duplicate_rows, n_conflicting_pairs, n_dropped : int
+        Pairs seen more than once; the rows beyond each pair's first; pairs whose repeats disagree;
+        rows dropped by the ``first``/``last`` policies.
+    seconds : float
+        Time spent reading.
+    """
+
+    source: str
+    format: str
+    columns: dict[str, str] = field(default_factory=dict)
+    n_rows: int = 0
+    n_missing: int = 0
+    duplicates: str = "keep"
+    n_duplicate_pairs: int = 0
+    n_duplicate_rows: int = 0
+    n_conflicting_pairs: int = 0
+    n_dropped: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Loaded:
+    """A loader's result: the labels and the report on reading them."""
+
+    labels: Labels
+    report: LoadReport
+
+
+def read_labels(path: str | os.PathLike, **options: Any) -> Labels:
+    """Read crowd labels from a file (or ``"-"`` for standard input); see :func:`load_labels`.
+
+    Returns
+    -------
+    Labels
+    """
+    return load_labels(path, **options).labels
+
+
+def load_labels(
+    path: str | os.PathLike,
+    *,
+    format: str = "auto",
+    item_col: str | None = None,
+    worker_col: str | None = None,
+    label_col: str | None = None,
+    classes: Sequence[str] | None = None,
+    missing: Iterable[str] | None = None,
+    duplicates: str = "keep",
+) -> Loaded:
+    """Read crowd labels and report what was read.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.npy``, ``.csv`` or ``.tsv`` file, or ``"-"`` for CSV/TSV on standard input.
+    format : {"auto", "matrix", "long"}
+        ``auto`` takes a text file as long when its header names an item, a worker and a label column
+        (or when a ``*_col`` option is given), else as a matrix.
+    item_col, worker_col, label_col : str, optional
+        Column names in a long file, overriding the recognised names.
+    classes : sequence of str, optional
+        The classes, in order; labels outside them are an error, and classes may be declared that
+        never occur. By default: the distinct labels, in numeric order when all are numbers, else
+        in lexicographic order.
+    missing : iterable of str, optional
+        Answers that mean "no label" (besides the empty answer); defaults to ``nan``, ``na``, ``n/a``
+        and ``null`` in any case. Missing answers are skipped and counted, never made a class.
+    duplicates : {"keep", "first", "last", "error"}
+        What to do with an (item, worker) pair answered more than once: keep every answer as an
+        independent vote, keep the first or the last in file order, or refuse the file.
+
+    Returns
+    -------
+    Loaded
+        ``.labels`` (:class:`Labels`) and ``.report`` (:class:`LoadReport`).
+
+    Raises
+    ------
+    InputError
+        For any problem with the file; the message names it.
+    """
+    start = time.perf_counter()
+    if format not in FORMATS:
+        raise EmcrowdError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise EmcrowdError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    name = display(path)
+    suffix = check_readable(path, LABEL_SUFFIXES)
+    classes = _declared_classes(classes)
+    missing_set = DEFAULT_MISSING if missing is None else frozenset({"", *(m.strip() for m in missing)})
+    columns = {"item": item_col, "worker": worker_col, "label": label_col}
+
+    if suffix == ".npy":
+        if format == "long" or any(columns.values()):
+            raise InputError(name, "a .npy file holds a matrix; long format needs a .csv or .tsv file")
+        matrix = load_npy(path, ndim=2)
+        loaded = _from_matrix(name, matrix, None, classes)
+    else:
+        reader = Rows(path)
+        rows = iter(reader)
+        header = next((row for row in rows if not is_blank(row)), None)
+        if header is None:
+            raise InputError(name, "is empty")
+        numeric_header = is_number_row(header, NUMERIC_MISSING | missing_set)
+        long = format == "long" or (
+            format == "auto" and (any(columns.values()) or (not numeric_header and looks_long(header)))
+        )
+        if long:
+            if numeric_header and not any(columns.values()):
+                raise InputError(
+                    name, "long format needs a header row naming the item, worker and label columns"
+                )
+            loaded = _read_long(name, header, rows, reader, columns, classes, missing_set, duplicates)
+        else:
+            loaded = _read_matrix_text(name, header, rows, classes, missing_set)
+    loaded.report.seconds = time.perf_counter() - start
+    return loaded
+
+
+def looks_long(names: Sequence[str]) -> bool:
+    """Whether a header names an item, a worker and a label column (one row per label)."""
+    lowered = {n.strip().lower() for n in names}
+    return all(lowered & set(candidates) for candidates in COLUMN_NAMES.values())
+
+
+def find_column(
+    name: str, header: Sequence[str], role: str, given: str | None, candidates: Sequence[str]
+) -> int:
+    """Index of the column for ``role``: the one named ``given``, else the first recognised name."""
+    stripped = [h.strip() for h in header]
+    lowered = [h.lower() for h in stripped]
+    if given is not None:
+        for names in (stripped, lowered):
+            key = given.strip() if names is stripped else given.strip().lower()
+            if key in names:
+                return names.index(key)
+        raise InputError(name, f"no column named {given!r} for the {role}s (columns: {', '.join(stripped)})")
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered.index(candidate)
+    raise InputError(
+        name,
+        f"no {role} column among {', '.join(stripped)} (looked for {', '.join(candidates[:5])}, ...); "
+        f"name it with --{role}-col",
+    )
+
+
+def _declared_classes(classes: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        classes = classes.split(",")
+    out = tuple(c.strip() for c in classes)
+    if len(out) < 2 or any(not c for c in out) or len(set(out)) != len(out):
+        raise EmcrowdError(f"classes must be two or more distinct, non-empty names, got {','.join(out)!r}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Matrices
+# --------------------------------------------------------------------------------------------------
+def load_npy(path: str | os.PathLike, *, ndim: int) -> np.ndarray:
+    """Load a numeric ``.npy`` array without unpickling; an (n, 1) array counts as one-dimensional."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror})") from None
+    if magic != NPY_MAGIC:
+        if magic[:1] == b"\x80":
+            raise InputError(path, "is a Python pickle, not a .npy array; refusing to load it")
+        if magic[:2] == b"PK":
+            raise InputError(path, "is a .npz archive; save a single array with numpy.save")
+        raise InputError(path, "not a valid .npy file (no NPY header)")
+    try:
+        arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
+            raise InputError(path, "holds Python objects (a pickled array); refusing to load it") from None
+        raise InputError(path, f"not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(path, f"not a valid .npy file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise InputError(path, "not a single .npy array")
+    if arr.dtype.kind not in "biuf":
+        raise InputError(path, f"expected numeric labels, found dtype {arr.dtype}")
+    if ndim == 1 and arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != ndim:
+        want = "a 1-D vector" if ndim == 1 else "a 2-D items x annotators matrix"
+        raise InputError(path, f"expected {want}, found shape {arr.shape}")
+    return np.asarray(arr, dtype=np.float64) if ndim == 1 else np.asarray(arr)
+
+
+def _from_matrix(
+    name: str, matrix: np.ndarray, worker_names: tuple[str, ...] | None, classes: tuple[str, ...] | None
+) -> Loaded:
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InputError(name, f"the matrix is empty (shape {matrix.shape[0]} x {matrix.shape[1]})")
+    try:
+        labels = Labels.from_matrix(matrix, worker_names=worker_names, classes=classes)
+    except EmcrowdError as exc:
+        raise InputError(name, str(exc)) from None
+    report = LoadReport(
+        source=name,
+        format="matrix",
+        n_rows=matrix.shape[0],
+        n_missing=matrix.shape[0] * matrix.shape[1] - labels.n_labels,
+    )
+    return Loaded(labels, report)
+
+
+def _read_matrix_text(
+    name: str,
+    header: list[str],
+    rows: Iterable[list[str]],
+    classes: tuple[str, ...] | None,
+    missing: frozenset[str],
+) -> Loaded:
+    missing = NUMERIC_MISSING | missing
+    worker_names = None
+    first_line = 1
+    if not is_number_row(header, missing):
+        worker_names = tuple(cell.strip() for cell in header)
+        if len(set(worker_names)) != len(worker_names):
+            dup = next(n for n in worker_names if worker_names.count(n) > 1)
+            raise InputError(name, f"annotator id {dup!r} appears twice in the header")
+        first_line = 2
+        body = list(rows)
+    else:
+        body = [header, *rows]
+    while body and is_blank(body[-1]):
+        body.pop()
+    if not body:
+        raise InputError(name, "has a header but no rows of labels")
+    body = [row or [""] for row in body]
+    matrix = parse_number_rows(name, body, first_line, missing)
+    return _from_matrix(name, matrix, worker_names, classes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Long format
+# --------------------------------------------------------------------------------------------------
+class _Codes:
+    """Strings to integer codes in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def code(self, key: str) -> int:
+        code = self.index.get(key)
+        if code is None:
+            code = self.index[key] = len(self.index)
+        return code
+
+    def reorder(self, names: list[str]) -> np.ndarray:
+        """Map from first-appearance code to position in ``names``."""
+        position = {n: i for i, n in enumerate(names)}
+        return np.array([position[n] for n in self.index], dtype=np.int64)
+
+
+def _read_long(
+    name: str,
+    header: list[str],
+    rows: Iterable[list[str]],
+    reader: Rows,
+    given: dict[str, str | None],
+    classes: tuple[str, ...] | None,
+    missing: frozenset[str],
+    duplicates: str,
+) -> Loaded:
+    idx = {role: find_column(name, header, role, given[role], COLUMN_NAMES[role]) for role in COLUMN_NAMES}
+    if len(set(idx.values())) < 3:
+        raise InputError(name, "the item, worker and label columns must be three different columns")
+    i_item, i_worker, i_label = idx["item"], idx["worker"], idx["label"]
+    width = max(idx.values()) + 1
+    missing_lower = frozenset(m.lower() for m in missing)
+    items, workers, labels = _Codes(), _Codes(), _Codes()
+    if classes is not None:
+        for c in classes:
+            labels.code(c)
+    item_codes, worker_codes, label_codes = array("q"), array("q"), array("q")
+    n_rows = n_missing = 0
+    for row in rows:
+        line = reader.line
+        if is_blank(row):
+            continue
+        n_rows += 1
+        if len(row) < width:
+            raise InputError(name, f"line {line}: {len(row)} fields, but the label columns need {width}")
+        item, worker = row[i_item].strip(), row[i_worker].strip()
+        if not item or not worker:
+            role = "item" if not item else "worker"
+            raise InputError(name, f"line {line}: empty {role} id")
+        item_code, worker_code = items.code(item), workers.code(worker)
+        answer = row[i_label].strip()
+        if answer.lower() in missing_lower or answer in missing:
+            n_missing += 1
+            continue
+        if classes is not None and answer not in labels.index:
+            raise InputError(
+                name, f"line {line}: label {answer!r} is not among the declared classes {','.join(classes)}"
+            )
+        item_codes.append(item_code)
+        worker_codes.append(worker_code)
+        label_codes.append(labels.code(answer))
+    if n_rows == 0:
+        raise InputError(name, "has a header but no rows of labels")
+    if not label_codes:
+        raise InputError(name, f"all {n_rows} answers are missing; there are no labels")
+
+    class_names = list(classes) if classes is not None else natural_order(list(labels.index))
+    if len(class_names) < 2:
+        raise InputError(
+            name, f"only one class ({class_names[0]!r}) occurs; declare all the classes with --classes"
+        )
+    item_names, worker_names = natural_order(list(items.index)), natural_order(list(workers.index))
+    item_arr = items.reorder(item_names)[np.frombuffer(item_codes, dtype=np.int64)]
+    worker_arr = workers.reorder(worker_names)[np.frombuffer(worker_codes, dtype=np.int64)]
+    label_arr = labels.reorder(class_names)[np.frombuffer(label_codes, dtype=np.int64)]
+
+    report = LoadReport(
+        source=name,
+        format="long",
+        columns={role: header[i].strip() for role, i in idx.items()},
+        n_rows=n_rows,
+        n_missing=n_missing,
+        duplicates=duplicates,
+    )
+    keep = _apply_duplicates(name, item_arr, worker_arr, label_arr, item_names, worker_names, report)
+    if keep is not None:
+        item_arr, worker_arr, label_arr = item_arr[keep], worker_arr[keep], label_arr[keep]
+    labels_out = Labels(
+        item=item_arr,
+        worker=worker_arr,
+        label=label_arr,
+        item_names=tuple(item_names),
+        worker_names=tuple(worker_names),
+        class_names=tuple(class_names),
+    )
+    report.n_dropped = n_rows - n_missing - labels_out.n_labels
+    return Loaded(labels_out, report)
+
+
+def _apply_duplicates(
+    name: str,
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    item_names: Sequence[str],
+    worker_names: Sequence[str],
+    report: LoadReport,
+) -> np.ndarray | None:
+    """Count repeated (item, worker) pairs into ``report``; return the rows to keep (None: all of them).
+
+    The policy is ``report.duplicates``; ``error`` raises on the first repeated pair.
+    """
+    key = item * len(worker_names) + worker
+    order = np.argsort(key, kind="stable")  # stable: within a pair, file order
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    sizes = np.diff(np.r_[starts, key.size])
+    repeated = sizes > 1
+    report.n_duplicate_pairs = int(repeated.sum())
+    report.n_duplicate_rows = int(key.size - starts.size)
+    if report.n_duplicate_pairs == 0:
+        return None
+    sorted_label = label[order]
+    lo = np.minimum.reduceat(sorted_label, starts)
+    hi = np.maximum.reduceat(sorted_label, starts)
+    report.n_conflicting_pairs = int((repeated & (lo != hi)).sum())
+    if report.duplicates == "keep":
+        return None
+    if report.duplicates == "error":
+        group = int(np.argmax(repeated))
+        first = order[starts[group]]
+        raise InputError(
+            name,
+            f"worker {worker_names[worker[first]]!r} labelled item {item_names[item[first]]!r} "
+            f"{sizes[group]} times ({report.n_duplicate_pairs} repeated pairs in all); "
+            "choose --duplicates keep, first or last",
+        )
+    ends = np.r_[starts[1:], key.size] - 1
+    chosen = order[starts] if report.duplicates == "first" else order[ends]
+    return np.sort(chosen)

@@ -1,0 +1,154 @@
+"""Writing results: CSV and JSON text, and all-or-nothing output directories. No numerics here."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emcrowd.errors import InputError
+
+Table = Mapping[str, Sequence[Any]]
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_mode()
+
+
+def format_value(value: Any) -> str:
+    """Text of one CSV cell: floats at full (shortest round-trip) precision, the rest via ``str``."""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv_text(table: Table) -> str:
+    """Render a table (column name -> equal-length column) as CSV text with a header row."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table.keys())
+    columns = [[format_value(v) for v in np.asarray(col).tolist()] for col in table.values()]
+    writer.writerows(zip(*columns, strict=True))
+    return buf.getvalue()
+
+
+def json_text(obj: Any) -> str:
+    """Pretty JSON text with NumPy scalars and arrays converted."""
+    return json.dumps(obj, indent=2, default=_json_default) + "\n"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
+    """A fresh hidden name in ``directory`` with the usual (umask-based) file mode."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600
+    return Path(tmp)
+
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    files: Mapping[str, str | np.ndarray],
+    *,
+    inputs: Sequence[str | os.PathLike] = (),
+) -> list[Path]:
+    """Write several files into ``out_dir``, all or none.
+
+    Every file is first written to a temporary name in ``out_dir`` and renamed into place only after
+    all were written, so a failure or an interrupt leaves the directory as it was (and removes it if
+    this call created it).
+
+    Parameters
+    ----------
+    out_dir : path
+        Target directory; created when missing.
+    files : mapping of file name to content
+        Text (written as UTF-8) or a NumPy array (written as ``.npy``, without pickles).
+    inputs : sequence of paths
+        Input files that must not be overwritten.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order given.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "output directory is an existing file")
+    targets = [out_dir / name for name in files]
+    protected = {Path(p).resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in protected:
+            raise InputError(target, "refusing to overwrite an input file")
+    # Directories this call creates (outermost first), removed again if anything fails.
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()][::-1]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot create output directory ({exc.strerror})") from None
+    temps: list[Path] = []  # new content, renamed into place at the end
+    reserved: list[Path] = []  # every temporary name made here, new content and backups alike
+    backups: list[tuple[Path, Path]] = []  # (backup, target): old files moved aside
+    placed: list[Path] = []  # targets that now hold new content
+    done = False
+    try:
+        for name, content in files.items():
+            temps.append(_temp_path(out_dir, name))
+            reserved.append(temps[-1])
+            with open(temps[-1], "wb") as fh:
+                if isinstance(content, str):
+                    fh.write(content.encode("utf-8"))
+                else:
+                    np.save(fh, np.asarray(content), allow_pickle=False)
+        # Old files are moved aside first, so that a failure while renaming can put them back.
+        for target in targets:
+            if target.exists():
+                reserved.append(_temp_path(out_dir, target.name, suffix=".old"))
+                os.replace(target, reserved[-1])
+                backups.append((reserved[-1], target))
+        for tmp, target in zip(temps, targets, strict=True):
+            os.replace(tmp, target)
+            placed.append(target)
+        done = True
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot write output ({exc.strerror or exc})") from None
+    finally:
+        if not done:
+            for path in placed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for backup, target in backups:
+                with contextlib.suppress(OSError):
+                    os.replace(backup, target)
+        for path in reserved:  # leftovers only: renamed names are gone already
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if not done:
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+    return targets
