@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
@@ -110,6 +110,24 @@ def _x(alpha: np.ndarray, b: np.ndarray, obs: _Observations) -> np.ndarray:
     return alpha[obs.worker] * np.exp(b)[obs.item]
 
 
+def log_sigmoids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log sigmoid(x), log sigmoid(-x))`` without cancellation, from one ``log1p(exp(-|x|))``.
+
+    ``log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))`` and ``log sigmoid(-x) = -max(x, 0) - log1p(...)``:
+    each is a sum of two non-positive terms, exact for any ``|x|``.
+    """
+    soft = np.abs(x)  # in place from here on: these arrays have one entry per label
+    np.negative(soft, out=soft)
+    np.exp(soft, out=soft)
+    np.log1p(soft, out=soft)
+    right = np.minimum(x, 0.0)
+    right -= soft
+    wrong = np.maximum(x, 0.0)
+    wrong += soft
+    np.negative(wrong, out=wrong)
+    return right, wrong
+
+
 def log_joint(
     alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
 ) -> np.ndarray:
@@ -119,12 +137,11 @@ def log_joint(
     other class. Both sums are built from terms of one sign and the "other classes" sum from prefix
     and suffix sums, never by subtracting: with ``|x|`` in the millions a subtraction would cancel.
     """
-    x = _x(alpha, b, obs)
+    log_right, log_wrong = log_sigmoids(_x(alpha, b, obs))
+    log_wrong -= obs.log_k_minus_1
     n, k = obs.n_items, obs.n_classes
-    right = np.bincount(obs.item_label, weights=log_expit(x), minlength=n * k).reshape(n, k)
-    wrong = np.bincount(obs.item_label, weights=log_expit(-x) - obs.log_k_minus_1, minlength=n * k).reshape(
-        n, k
-    )
+    right = np.bincount(obs.item_label, weights=log_right, minlength=n * k).reshape(n, k)
+    wrong = np.bincount(obs.item_label, weights=log_wrong, minlength=n * k).reshape(n, k)
     out = right
     if k == 2:
         out += wrong[:, ::-1]
@@ -155,7 +172,12 @@ def posteriors_and_log_likelihood(
 
 def _label_terms(x: np.ndarray, w: np.ndarray, c: float) -> np.ndarray:
     """Per-label expected log-likelihood ``w log s(x) + (1 - w)(log s(-x) - c)``, s the sigmoid."""
-    return w * log_expit(x) + (1.0 - w) * (log_expit(-x) - c)
+    log_right, log_wrong = log_sigmoids(x)
+    log_right *= w
+    log_wrong -= c
+    log_wrong *= 1.0 - w
+    log_right += log_wrong  # two non-positive terms: no cancellation
+    return log_right
 
 
 def alpha_block_values(
