@@ -374,7 +374,7 @@ def compare(
     options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
     loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
     data = loaded.labels
-    gold = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix")
+    gold = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix", missing=missing)
     try:
         metrics = compare_methods(data, gold.codes, options=options)
     except NoGoldError as exc:

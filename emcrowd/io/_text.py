@@ -58,7 +58,7 @@ class Rows:
         self.name = display(path)
         if is_stdin(path):
             text = _decode(sys.stdin.buffer.read(), self.name)
-            first = text.split("\n", 1)[0]
+            first = next((line for line in text.splitlines() if line.strip()), "")
             self.delimiter = delimiter or ("\t" if "\t" in first and "," not in first else ",")
             self._handle: io.TextIOBase = io.StringIO(text, newline="")
         else:

@@ -159,7 +159,7 @@ def load_labels(
     name = display(path)
     suffix = check_readable(path, LABEL_SUFFIXES)
     classes = _declared_classes(classes)
-    missing_set = DEFAULT_MISSING if missing is None else frozenset({"", *(m.strip() for m in missing)})
+    missing = missing_set(missing)
     columns = {"item": item_col, "worker": worker_col, "label": label_col}
 
     if suffix == ".npy":
@@ -173,7 +173,7 @@ def load_labels(
         header = next((row for row in rows if not is_blank(row)), None)
         if header is None:
             raise InputError(name, "is empty")
-        numeric_header = is_number_row(header, NUMERIC_MISSING | missing_set)
+        numeric_header = is_number_row(header, NUMERIC_MISSING | missing)
         long = format == "long" or (
             format == "auto" and (any(columns.values()) or (not numeric_header and looks_long(header)))
         )
@@ -182,17 +182,21 @@ def load_labels(
                 raise InputError(
                     name, "long format needs a header row naming the item, worker and label columns"
                 )
-            loaded = _read_long(name, header, rows, reader, columns, classes, missing_set, duplicates)
+            loaded = _read_long(name, header, rows, reader, columns, classes, missing, duplicates)
         else:
-            loaded = _read_matrix_text(name, header, rows, classes, missing_set)
+            loaded = _read_matrix_text(name, header, rows, classes, missing)
     loaded.report.seconds = time.perf_counter() - start
     return loaded
 
 
 def looks_long(names: Sequence[str]) -> bool:
-    """Whether a header names an item, a worker and a label column (one row per label)."""
+    """Whether a header names at least two of the item, worker and label columns (one row per label).
+
+    With two, reading it as long fails with a message that asks for the third (``--item-col`` ...),
+    which is better than reading ``id,annotator,answer`` as a matrix of three annotators.
+    """
     lowered = {n.strip().lower() for n in names}
-    return all(lowered & set(candidates) for candidates in COLUMN_NAMES.values())
+    return sum(bool(lowered & set(candidates)) for candidates in COLUMN_NAMES.values()) >= 2
 
 
 def find_column(
@@ -215,6 +219,18 @@ def find_column(
         f"no {role} column among {', '.join(stripped)} (looked for {', '.join(candidates[:5])}, ...); "
         f"name it with --{role}-col",
     )
+
+
+def missing_set(missing: Iterable[str] | None) -> frozenset[str]:
+    """The answers that mean "no label", in lower case: the defaults, or the given ones plus ""."""
+    if missing is None:
+        return DEFAULT_MISSING
+    return frozenset({"", *(m.strip().lower() for m in missing)})
+
+
+def is_missing(answer: str, missing: frozenset[str]) -> bool:
+    """Whether a (stripped) answer is one of the missing markers, compared in any case."""
+    return answer.lower() in missing
 
 
 def _declared_classes(classes: Sequence[str] | str | None) -> tuple[str, ...] | None:
@@ -346,7 +362,6 @@ def _read_long(
         raise InputError(name, "the item, worker and label columns must be three different columns")
     i_item, i_worker, i_label = idx["item"], idx["worker"], idx["label"]
     width = max(idx.values()) + 1
-    missing_lower = frozenset(m.lower() for m in missing)
     items, workers, labels = _Codes(), _Codes(), _Codes()
     if classes is not None:
         for c in classes:
@@ -366,7 +381,7 @@ def _read_long(
             raise InputError(name, f"line {line}: empty {role} id")
         item_code, worker_code = items.code(item), workers.code(worker)
         answer = row[i_label].strip()
-        if answer.lower() in missing_lower or answer in missing:
+        if is_missing(answer, missing):
             n_missing += 1
             continue
         if classes is not None and answer not in labels.index:

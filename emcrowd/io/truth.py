@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,7 @@ from emcrowd.io._text import (
     parse_number_rows,
     table_rows,
 )
-from emcrowd.io.labels import COLUMN_NAMES, DEFAULT_MISSING, find_column, load_npy
+from emcrowd.io.labels import COLUMN_NAMES, find_column, is_missing, load_npy, missing_set
 
 TRUTH_SUFFIXES = (".npy", ".csv", ".tsv")
 #: Column names recognised for the gold label, after the ordinary label names.
@@ -64,7 +64,13 @@ def read_truth(path: str | os.PathLike, data: Labels) -> np.ndarray:
     return load_truth(path, data).codes
 
 
-def load_truth(path: str | os.PathLike, data: Labels, *, allow_aligned: bool = True) -> Truth:
+def load_truth(
+    path: str | os.PathLike,
+    data: Labels,
+    *,
+    allow_aligned: bool = True,
+    missing: Iterable[str] | None = None,
+) -> Truth:
     """Read gold labels for the items of ``data``, by id or aligned with its items.
 
     Parameters
@@ -75,6 +81,9 @@ def load_truth(path: str | os.PathLike, data: Labels, *, allow_aligned: bool = T
     allow_aligned : bool
         Whether an aligned vector is acceptable (it is not for long-format labels, whose item order is
         emcrowd's, not the user's).
+    missing : iterable of str, optional
+        Gold values that mean "no gold label" in a file by id; the same rule as for the labels
+        (:func:`emcrowd.io.load_labels`), so a class named ``NA`` declared there is a class here too.
 
     Raises
     ------
@@ -90,7 +99,7 @@ def load_truth(path: str | os.PathLike, data: Labels, *, allow_aligned: bool = T
     rows = table_rows(Rows(path))
     header = rows[0]
     if len(header) >= 2 and not is_number_row(header):
-        return _by_id(name, header, rows[1:], data, match)
+        return _by_id(name, header, rows[1:], data, match, missing_set(missing))
     if len(header) != 1:
         raise InputError(
             name,
@@ -150,7 +159,9 @@ def _aligned(name: str, values: np.ndarray, data: Labels, match: Matcher, allow:
     return Truth(codes=codes, form="aligned")
 
 
-def _by_id(name: str, header: list[str], rows: list[list[str]], data: Labels, match: Matcher) -> Truth:
+def _by_id(
+    name: str, header: list[str], rows: list[list[str]], data: Labels, match: Matcher, missing: frozenset[str]
+) -> Truth:
     i_item = find_column(name, header, "item", None, COLUMN_NAMES["item"])
     i_label = find_column(name, header, "label", None, TRUTH_LABEL_NAMES)
     width = max(i_item, i_label) + 1
@@ -164,7 +175,7 @@ def _by_id(name: str, header: list[str], rows: list[list[str]], data: Labels, ma
         if len(row) < width:
             raise InputError(name, f"line {line}: {len(row)} fields, expected at least {width}")
         item, value = row[i_item].strip(), row[i_label].strip()
-        if value.lower() in DEFAULT_MISSING:
+        if is_missing(value, missing):
             continue
         code = match(value)
         if code is None:
