@@ -74,6 +74,7 @@ def aggregate(
     data: Labels,
     method: str = "glad",
     *,
+    gold: np.ndarray | None = None,
     callback: IterationCallback | None = None,
     **options: Any,
 ) -> Aggregation:
@@ -83,11 +84,14 @@ def aggregate(
     ----------
     data : Labels
     method : {"glad", "majority"}
+    gold : ndarray of shape (n_items,), optional
+        Known class codes (``-1`` = unknown), clamped by the EM methods; majority vote ignores them.
     callback : callable, optional
         Progress hook for EM methods, ``callback(n_iter, objective)``.
     **options
         Passed to the model's constructor (for GLAD: ``alpha_prior``, ``beta_prior``, ``tol``,
-        ``max_iter``, ``class_prior``).
+        ``max_iter``, ``class_prior``, ``learn_class_prior``, ``class_pseudocount``, ``n_init``,
+        ``random_state``).
 
     Returns
     -------
@@ -110,13 +114,9 @@ def aggregate(
     model = GLAD(**options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(data, callback=callback)
+        model.fit(data, gold=gold, callback=callback)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
-    if data.n_workers > 1 and np.mean(model.alpha_[data.labels_per_worker() > 0] < 0) > 0.5:
-        messages.append(
-            "most annotators came out worse than chance (negative alpha): the fit may be the "
-            "sign-flipped solution; check the alpha prior"
-        )
+    messages += flip_warnings(data, model, mv)
     return Aggregation(
         method=method,
         posteriors=model.posteriors_,
@@ -127,6 +127,25 @@ def aggregate(
         fit_seconds=time.perf_counter() - start,
         warnings=messages,
     )
+
+
+def flip_warnings(data: Labels, model: GLAD, mv: MajorityVote) -> list[str]:
+    """Signs of a sign-flipped (or otherwise suspicious) fit: most annotators worse than chance, or an
+    answer that disagrees with majority vote on most items."""
+    out = []
+    active = data.labels_per_worker() > 0
+    if active.sum() > 1 and np.mean(model.alpha_[active] < 0) > 0.5:
+        out.append(
+            "most annotators came out worse than chance (negative alpha): the fit may be the "
+            "sign-flipped solution; check the alpha prior"
+        )
+    labelled = data.labels_per_item() > 0
+    if labelled.any() and np.mean(model.labels_[labelled] != mv.labels[labelled]) > 0.5:
+        out.append(
+            "the answer disagrees with majority vote on most items: check for a sign flip "
+            "(try --n-init 5 or a stronger alpha prior)"
+        )
+    return out
 
 
 def fit_record(data: Labels, result: Aggregation, load_report: Any = None) -> dict[str, Any]:
@@ -145,6 +164,10 @@ def fit_record(data: Labels, result: Aggregation, load_report: Any = None) -> di
         "converged": result.converged,
         "n_iter": result.n_iter,
         "objective": result.history,
+        "class_prior": None if result.model is None else result.model.class_prior_.tolist(),
+        "n_gold": 0 if result.model is None else result.model.n_gold_,
+        "init_objectives": None if result.model is None else result.model.init_objectives_,
+        "best_init": None if result.model is None else result.model.best_init_,
         "load_seconds": None if load_report is None else load_report.seconds,
         "fit_seconds": result.fit_seconds,
         "majority": {
@@ -175,7 +198,7 @@ def posterior_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     return table
 
 
-def item_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None) -> dict[str, Any]:
     """One row per item: chosen label, its posterior, majority label, label count (and beta for GLAD)."""
     names = np.asarray(data.class_names, dtype=object)
     table: dict[str, Any] = {
@@ -184,8 +207,13 @@ def item_table(data: Labels, result: Aggregation) -> dict[str, Any]:
         "majority_tie": result.majority.tied,
         "n_labels": data.labels_per_item(),
     }
+    if gold is not None:
+        table["gold"] = np.where(gold >= 0, names[np.maximum(gold, 0)], "")
+    post = result.posteriors
+    table["entropy"] = 0.0 - np.sum(post * np.log(np.where(post > 0, post, 1.0)), axis=1)  # nats; no -0.0
     if result.model is not None:
         table["beta"] = result.model.beta_
+        table["difficulty"] = 1.0 / result.model.beta_
     return table
 
 

@@ -211,6 +211,55 @@ Tol = Annotated[
     ),
 ]
 MaxIter = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.", rich_help_panel=MODEL)]
+ClassPrior = Annotated[
+    str | None,
+    typer.Option(
+        "--class-prior",
+        metavar="P1,P2,...",
+        help="Prior probability of each true class, in class order (default: uniform). Fixed, or the "
+        "starting point with --learn-class-prior.",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+LearnClassPrior = Annotated[
+    bool,
+    typer.Option(
+        "--learn-class-prior",
+        help="Estimate the class prior from the data (MAP, Dirichlet prior) instead of fixing it.",
+        rich_help_panel=MODEL,
+    ),
+]
+ClassPseudocount = Annotated[
+    float,
+    typer.Option(
+        "--class-pseudocount",
+        min=0.0,
+        help="With --learn-class-prior: pseudo-items added to every class, so no class gets probability 0.",
+        rich_help_panel=MODEL,
+    ),
+]
+GoldOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--gold",
+        help="Known labels (same forms as --truth) clamped during the fit: they teach the model about "
+        "the annotators. compare then scores only the other items.",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+NInit = Annotated[
+    int,
+    typer.Option(
+        "--n-init",
+        min=1,
+        help="Number of EM starts (the first from majority vote, the rest perturbed); the best "
+        "objective wins.",
+        rich_help_panel=MODEL,
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the perturbed starts.", rich_help_panel=MODEL)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 
@@ -230,13 +279,54 @@ def _prior(option: str, name: str, text: str) -> tuple[float, float]:
     return mean, sd
 
 
-def _glad_options(alpha_prior: str, beta_prior: str, tol: float, max_iter: int) -> dict[str, Any]:
+def _glad_options(
+    alpha_prior: str,
+    beta_prior: str,
+    tol: float,
+    max_iter: int,
+    class_prior: str | None,
+    learn_class_prior: bool,
+    class_pseudocount: float,
+    n_init: int,
+    seed: int,
+) -> dict[str, Any]:
+    prior = None
+    if class_prior is not None:
+        try:
+            prior = [float(p) for p in class_prior.split(",")]
+        except ValueError:
+            raise EmcrowdError(
+                f"--class-prior expects numbers separated by commas, got {class_prior!r}"
+            ) from None
+        if any(not (p > 0 and p != float("inf")) for p in prior):
+            raise EmcrowdError(f"--class-prior needs positive, finite numbers, got {class_prior!r}")
     return {
         "alpha_prior": _prior("--alpha-prior", "alpha", alpha_prior),
         "beta_prior": _prior("--beta-prior", "beta", beta_prior),
         "tol": tol,
         "max_iter": max_iter,
+        "class_prior": prior,
+        "learn_class_prior": learn_class_prior,
+        "class_pseudocount": class_pseudocount,
+        "n_init": n_init,
+        "random_state": seed,
     }
+
+
+def _check_class_prior(options: dict[str, Any], n_classes: int) -> None:
+    prior = options["class_prior"]
+    if prior is not None and len(prior) != n_classes:
+        raise EmcrowdError(f"--class-prior has {len(prior)} numbers but the labels have {n_classes} classes")
+
+
+def _gold_codes(gold: Path | None, loaded: Any, missing: list[str] | None) -> Any:
+    from emcrowd import io
+
+    if gold is None:
+        return None
+    return io.load_truth(
+        gold, loaded.labels, allow_aligned=loaded.report.format == "matrix", missing=missing
+    ).codes
 
 
 def _load(
@@ -298,6 +388,12 @@ def fit(
     duplicates: DuplicatesOpt = Duplicates.keep,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
+    class_prior: ClassPrior = None,
+    learn_class_prior: LearnClassPrior = False,
+    class_pseudocount: ClassPseudocount = 1.0,
+    gold: GoldOpt = None,
+    n_init: NInit = 1,
+    seed: Seed = 0,
     tol: Tol = 1e-6,
     max_iter: MaxIter = 500,
     quiet: Quiet = False,
@@ -313,10 +409,22 @@ def fit(
         worker_table,
     )
 
-    options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
+    options = _glad_options(
+        alpha_prior,
+        beta_prior,
+        tol,
+        max_iter,
+        class_prior,
+        learn_class_prior,
+        class_pseudocount,
+        n_init,
+        seed,
+    )
     loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
     data = loaded.labels
-    result = aggregate(data, "glad", **options)
+    _check_class_prior(options, data.n_classes)
+    gold_codes = _gold_codes(gold, loaded, missing)
+    result = aggregate(data, "glad", gold=gold_codes, **options)
     if out is not None and str(out) == "-":
         sys.stdout.write(io.csv_text(label_table(data, result)))
         sys.stdout.flush()
@@ -325,12 +433,12 @@ def fit(
     out_dir = out if out is not None else _default_out(labels)
     outputs = {
         "posteriors.csv": io.csv_text(posterior_table(data, result)),
-        "items.csv": io.csv_text(item_table(data, result)),
+        "items.csv": io.csv_text(item_table(data, result, gold_codes)),
         "workers.csv": io.csv_text(worker_table(data, result)),
         "summary.json": io.json_text(fit_record(data, result, loaded.report)),
     }
     replaced = any((out_dir / name).exists() for name in outputs)
-    inputs = [] if str(labels) == "-" else [labels]
+    inputs = [p for p in (labels, gold) if p is not None and str(p) != "-"]
     files = io.write_outputs(out_dir, outputs, inputs=inputs)
     report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
 
@@ -362,6 +470,12 @@ def compare(
     duplicates: DuplicatesOpt = Duplicates.keep,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
+    class_prior: ClassPrior = None,
+    learn_class_prior: LearnClassPrior = False,
+    class_pseudocount: ClassPseudocount = 1.0,
+    gold: GoldOpt = None,
+    n_init: NInit = 1,
+    seed: Seed = 0,
     tol: Tol = 1e-6,
     max_iter: MaxIter = 500,
     quiet: Quiet = False,
@@ -371,15 +485,27 @@ def compare(
     from emcrowd.evaluate import NoGoldError
     from emcrowd.evaluate import compare as compare_methods
 
-    options = _glad_options(alpha_prior, beta_prior, tol, max_iter)
+    options = _glad_options(
+        alpha_prior,
+        beta_prior,
+        tol,
+        max_iter,
+        class_prior,
+        learn_class_prior,
+        class_pseudocount,
+        n_init,
+        seed,
+    )
     loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
     data = loaded.labels
-    gold = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix", missing=missing)
+    _check_class_prior(options, data.n_classes)
+    reference = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix", missing=missing)
+    gold_codes = _gold_codes(gold, loaded, missing)
     try:
-        metrics = compare_methods(data, gold.codes, options=options)
+        metrics = compare_methods(data, reference.codes, gold=gold_codes, options=options)
     except NoGoldError as exc:
         raise EmcrowdError(f"{truth}: {exc}") from None
-    metrics["n_gold_unknown_items"] = gold.n_unknown_items
+    metrics["n_gold_unknown_items"] = reference.n_unknown_items
     metrics["labels_file"] = loaded.report.source
     metrics["truth_file"] = str(truth)
     if quiet:

@@ -22,6 +22,7 @@ def compare(
     truth: np.ndarray,
     *,
     methods: Sequence[str] = METHODS,
+    gold: np.ndarray | None = None,
     options: dict[str, Any] | None = None,
     callback: IterationCallback | None = None,
 ) -> dict[str, Any]:
@@ -34,8 +35,11 @@ def compare(
         Gold class code of each item, ``-1`` where unknown (see :func:`emcrowd.io.read_truth`).
     methods : sequence of str
         Method names (see :data:`emcrowd.aggregate.METHODS`).
+    gold : ndarray of shape (n_items,), optional
+        Gold class codes given to the EM methods as known labels (clamped, ``-1`` = none). Those items
+        are never scored: only items with a truth label that are not in ``gold`` count.
     options : dict, optional
-        Options for the EM methods (priors, ``tol``, ``max_iter``).
+        Options for the EM methods (priors, ``tol``, ``max_iter``, ...).
     callback : callable, optional
         Progress hook passed to the EM methods.
 
@@ -55,17 +59,21 @@ def compare(
     if unknown or not methods:
         bad = unknown[0] if unknown else "(none)"
         raise EmcrowdError(f"unknown method {bad!r}; choose from {', '.join(METHODS)}")
-    gold = truth >= 0
+    has_truth = truth >= 0
     labelled = data.labels_per_item() > 0
-    scored = gold & labelled
+    given = np.zeros(data.n_items, dtype=bool) if gold is None else np.asarray(gold) >= 0
+    scored = has_truth & labelled & ~given
     n_scored = int(scored.sum())
     if n_scored == 0:
-        raise NoGoldError("no item has both a gold label and a crowd label; nothing to score")
+        extra = " outside the --gold items" if given.any() else ""
+        raise NoGoldError(f"no item has both a gold label and a crowd label{extra}; nothing to score")
 
     results: dict[str, Aggregation] = {}
     for name in methods:
         opts = {} if name == "majority" else dict(options or {})
-        results[name] = aggregate(data, name, callback=callback, **opts)
+        results[name] = aggregate(
+            data, name, gold=None if name == "majority" else gold, callback=callback, **opts
+        )
 
     correct_mask = {name: (r.labels == truth) & scored for name, r in results.items()}
     entries: dict[str, dict[str, Any]] = {}
@@ -93,7 +101,8 @@ def compare(
         "n_classes": data.n_classes,
         "classes": list(data.class_names),
         "n_gold": n_scored,
-        "n_gold_unlabeled": int((gold & ~labelled).sum()),
+        "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
+        "n_gold_given": int(given.sum()),
         "methods": entries,
         "best": max(entries, key=lambda m: (entries[m]["accuracy"], m != "majority")),
     }

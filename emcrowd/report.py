@@ -115,6 +115,23 @@ def fit_summary(
             f"{METHOD_TITLES.get(result.method, result.method)}: {result.n_iter} iterations, {status}, "
             f"log posterior {result.history[-1]:,.4f} ({result.fit_seconds:.2f}s)"
         )
+        model = result.model
+        extras = []
+        if model.n_gold_:
+            extras.append(f"{model.n_gold_:,} gold items clamped")
+        if len(model.init_objectives_) > 1:
+            spread = max(model.init_objectives_) - min(model.init_objectives_)
+            extras.append(
+                f"best of {len(model.init_objectives_)} starts (start {model.best_init_}; "
+                f"objectives differ by up to {spread:.3g})"
+            )
+        if model.learn_class_prior:
+            prior = ", ".join(
+                f"{n} {p:.3f}" for n, p in zip(data.class_names, model.class_prior_, strict=True)
+            )
+            extras.append(f"learned class prior: {prior}")
+        if extras:
+            note("; ".join(extras))
         out.print(_reliability_table(data, result))
     changed = int((result.labels != result.majority.labels).sum())
     note(
@@ -191,6 +208,11 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
         note(
             f"{head}: it gets {diff['fixed']:,} items right that majority vote gets wrong, "
             f"and {diff['broken']:,} the other way round."
+        )
+    if report.get("n_gold_given"):
+        note(
+            f"Note: {report['n_gold_given']:,} items given with --gold were clamped for GLAD and are not "
+            "scored; the accuracies above are on the other items only."
         )
     unscored = report["n_gold_unlabeled"] + report.get("n_gold_unknown_items", 0)
     if unscored:

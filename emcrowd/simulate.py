@@ -56,12 +56,13 @@ def simulate_glad(
     alpha_sd: float = 1.0,
     b_mean: float = 0.0,
     b_sd: float = 0.5,
+    class_prior: np.ndarray | None = None,
     seed: int = 0,
 ) -> Simulation:
     """Draw a data set from GLAD.
 
-    True classes are uniform; ``alpha ~ N(alpha_mean, alpha_sd^2)`` (so some annotators may be
-    adversarial), ``log beta ~ N(b_mean, b_sd^2)``. Annotator ``i`` labels item ``j`` correctly with
+    True classes are uniform (or drawn from ``class_prior``); ``alpha ~ N(alpha_mean, alpha_sd^2)``
+    (so some annotators may be adversarial), ``log beta ~ N(b_mean, b_sd^2)``. Annotator ``i`` labels item ``j`` correctly with
     probability ``sigmoid(alpha_i * beta_j)`` and otherwise picks one of the other classes uniformly.
 
     Parameters
@@ -72,6 +73,8 @@ def simulate_glad(
         Distinct annotators per item, chosen uniformly; ``None`` means every annotator labels every item.
     n_classes : int
         Number of classes (at least 2).
+    class_prior : array-like of shape (n_classes,), optional
+        Probability of each true class; uniform by default.
     seed : int
         Seed of the NumPy random generator; the same arguments give the same data.
 
@@ -89,7 +92,13 @@ def simulate_glad(
     if alpha_sd < 0 or b_sd < 0:
         raise EmcrowdError("standard deviations must not be negative")
     rng = np.random.default_rng(seed)
-    truth = rng.integers(0, n_classes, size=n_items)
+    if class_prior is None:
+        truth = rng.integers(0, n_classes, size=n_items)
+    else:
+        p = np.asarray(class_prior, dtype=float)
+        if p.shape != (n_classes,) or np.any(p < 0) or p.sum() <= 0:
+            raise EmcrowdError(f"class_prior must be {n_classes} non-negative numbers, not all zero")
+        truth = rng.choice(n_classes, size=n_items, p=p / p.sum())
     alpha = rng.normal(alpha_mean, alpha_sd, size=n_workers)
     beta = np.exp(rng.normal(b_mean, b_sd, size=n_items))
     if r == n_workers:

@@ -733,3 +733,89 @@ def test_compare_header_only_truth_csv_is_a_user_error(simulated, tmp_path):
     before = snapshot(tmp_path)
     res = invoke("compare", simulated / "L.npy", "--truth", p)
     check_bad_input(res.exit_code, res.stdout, res.stderr, [str(p)], before, tmp_path)
+
+
+# -- issue 4: gold, class priors, restarts, richer outputs ----------------------------------------------
+MODEL_OPTIONS = [
+    "--alpha-prior",
+    "--beta-prior",
+    "--class-prior",
+    "--learn-class-prior",
+    "--class-pseudocount",
+    "--gold",
+    "--n-init",
+    "--seed",
+    "--tol",
+    "--max-iter",
+]
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_every_model_option_is_documented_in_help_and_readme(command):
+    res = subprocess.run(
+        [sys.executable, "-m", "emcrowd", command, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for option in MODEL_OPTIONS:
+        assert option in res.stdout, f"{option} missing from `{command} --help`"
+        assert f"`{option}" in readme, f"{option} missing from README.md"
+
+
+def _gold_subset(simulated: Path, tmp_path: Path, every: int = 5) -> Path:
+    y = np.load(simulated / "y.npy")
+    gold = np.full_like(y, np.nan)
+    gold[::every] = y[::every]
+    np.save(tmp_path / "gold.npy", gold)
+    return tmp_path / "gold.npy"
+
+
+def test_compare_with_gold_scores_only_the_other_items(simulated, tmp_path):
+    gold = _gold_subset(simulated, tmp_path)
+    res = invoke("compare", simulated / "L.npy", "-t", simulated / "y.npy", "--gold", gold, "--json")
+    assert res.exit_code == 0, res.stderr
+    metrics = json.loads(res.stdout)
+    n_items = len(np.load(simulated / "y.npy"))
+    assert metrics["n_gold_given"] == len(range(0, n_items, 5))
+    assert metrics["n_gold"] == n_items - metrics["n_gold_given"]
+    assert metrics["methods"]["majority"]["total"] == metrics["n_gold"]
+    assert "not scored" in res.stderr
+
+
+def test_fit_with_gold_and_restarts_records_them(simulated, tmp_path):
+    gold = _gold_subset(simulated, tmp_path)
+    out = tmp_path / "out"
+    res = invoke("fit", simulated / "L.npy", "--out", out, "--gold", gold, "--n-init", 3, "--seed", 4)
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_gold"] == int((~np.isnan(np.load(gold))).sum())
+    assert len(summary["init_objectives"]) == 3
+    assert summary["objective"][-1] == max(summary["init_objectives"])
+    assert summary["options"]["n_init"] == 3 and summary["options"]["random_state"] == 4
+    items = list(csv.DictReader((out / "items.csv").read_text().splitlines()))
+    g = np.load(gold)
+    for j, row in enumerate(items):
+        if np.isnan(g[j]):
+            assert row["gold"] == ""
+        else:
+            assert row["gold"] == row["label"] == str(int(g[j]))
+            assert float(row["confidence"]) == 1.0 and float(row["entropy"]) == 0.0
+        assert float(row["difficulty"]) == pytest.approx(1 / float(row["beta"]))
+        assert 0.0 <= float(row["entropy"]) <= np.log(2) + 1e-12
+
+
+def test_learned_and_given_class_priors(simulated, tmp_path):
+    res = invoke("fit", simulated / "L.npy", "--out", tmp_path / "a", "--learn-class-prior")
+    assert res.exit_code == 0, res.stderr
+    learned = json.loads((tmp_path / "a" / "summary.json").read_text())["class_prior"]
+    assert learned != [0.5, 0.5] and sum(learned) == pytest.approx(1.0)
+    assert "learned class prior" in res.stderr
+    res = invoke("fit", simulated / "L.npy", "--out", tmp_path / "b", "--class-prior", "0.8,0.2")
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["class_prior"] == pytest.approx(
+        [0.8, 0.2]
+    )
+    bad = invoke("fit", simulated / "L.npy", "--out", tmp_path / "c", "--class-prior", "0.2,0.3,0.5")
+    assert bad.exit_code == 2 and "--class-prior" in bad.stderr
+    assert not (tmp_path / "c").exists()

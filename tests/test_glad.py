@@ -169,7 +169,9 @@ def test_converged_fit_is_a_stationary_point(n_classes):
 def test_m_step_raises_expected_log_posterior():
     sim = simulate_glad(300, 15, labels_per_item=5, seed=8)
     model = GLAD()
-    state, post = model._initialize(sim.labels)
+    model._prepare(sim.labels)
+    state, post = model._initial_params(sim.labels), model._initial_posteriors(sim.labels)
+    log_pi = np.log([0.5, 0.5])
     obs = state.obs
     for _ in range(5):
         correct = post.ravel()[obs.item_label]
@@ -177,7 +179,7 @@ def test_m_step_raises_expected_log_posterior():
         state = model._m_step(sim.labels, post, state)
         after = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)
         assert after > before
-        post, _ = model._e_step(sim.labels, state)
+        post, _ = model._e_step(sim.labels, state, log_pi, None)
 
 
 def test_recovers_abilities_and_beats_majority_vote():
@@ -254,3 +256,88 @@ def test_bad_parameters_are_user_errors():
         GLAD(class_prior=[1.0, 0.0]).fit(data)
     with pytest.raises(EmcrowdError, match="not fitted"):
         GLAD().predict()
+
+
+# -- gold labels, class priors, restarts (semi-supervised and "trustworthy fit" features) -------------
+def _with_gold(truth: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    known = np.flatnonzero(truth >= 0)
+    pick = rng.choice(known, size=max(1, int(len(known) * fraction)), replace=False)
+    gold = np.full(truth.shape, -1)
+    gold[pick] = truth[pick]
+    return gold
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_gold_labels_are_clamped_and_monotone(n_classes):
+    sim = simulate_glad(500, 20, labels_per_item=4, n_classes=n_classes, seed=n_classes)
+    gold = _with_gold(sim.truth, 0.1, 0)
+    model = GLAD().fit(sim.labels, gold=gold)
+    known = gold >= 0
+    np.testing.assert_array_equal(model.posteriors_[known], np.eye(n_classes)[gold[known]])
+    np.testing.assert_array_equal(model.labels_[known], gold[known])
+    assert model.n_gold_ == known.sum()
+    assert_non_decreasing(model.history_)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ten_percent_gold_does_not_hurt_the_other_items(n_classes):
+    # Gold moves a well-specified fit by a few items either way; summed over ten data sets (sparse:
+    # about 30 labels per annotator, so abilities are uncertain) it must not lose.
+    gained = 0
+    for seed in range(10):
+        sim = simulate_glad(300, 30, labels_per_item=3, n_classes=n_classes, alpha_sd=1.5, seed=seed)
+        gold = _with_gold(sim.truth, 0.1, seed)
+        rest = gold < 0
+        plain = GLAD().fit(sim.labels)
+        clamped = GLAD().fit(sim.labels, gold=gold)
+        gained += int((clamped.labels_[rest] == sim.truth[rest]).sum())
+        gained -= int((plain.labels_[rest] == sim.truth[rest]).sum())
+    assert gained >= 0
+
+
+def test_bad_gold_is_a_user_error():
+    data = simulate_glad(20, 4, seed=0).labels
+    with pytest.raises(EmcrowdError, match="gold"):
+        GLAD().fit(data, gold=np.zeros(19, dtype=int))
+    with pytest.raises(EmcrowdError, match="gold"):
+        GLAD().fit(data, gold=np.full(20, 5))
+
+
+def test_learned_class_prior_recovers_an_imbalanced_truth():
+    prior = np.array([0.7, 0.2, 0.1])
+    sim = simulate_glad(3000, 15, labels_per_item=5, n_classes=3, class_prior=prior, seed=4)
+    model = GLAD(learn_class_prior=True).fit(sim.labels)
+    assert_non_decreasing(model.history_)
+    np.testing.assert_allclose(model.class_prior_, prior, atol=0.03)
+    fixed = GLAD().fit(sim.labels)
+    np.testing.assert_allclose(fixed.class_prior_, [1 / 3] * 3)
+    assert np.mean(model.labels_ == sim.truth) >= np.mean(fixed.labels_ == sim.truth)
+
+
+def test_pseudocount_keeps_an_unseen_class_possible():
+    L = np.array([[0, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=float)
+    data = Labels.from_matrix(L, classes=("0", "1", "2"))
+    model = GLAD(learn_class_prior=True, class_pseudocount=1.0).fit(data)
+    assert model.class_prior_[2] > 0
+    np.testing.assert_allclose(model.class_prior_.sum(), 1.0)
+
+
+def test_given_class_prior_is_used_and_checked():
+    sim = simulate_glad(200, 5, labels_per_item=3, seed=1)
+    model = GLAD(class_prior=[0.9, 0.1]).fit(sim.labels)
+    np.testing.assert_allclose(model.class_prior_, [0.9, 0.1])
+    uniform = GLAD().fit(sim.labels)
+    assert (model.labels_ == 0).sum() > (uniform.labels_ == 0).sum()
+
+
+def test_restarts_keep_the_best_objective():
+    sim = simulate_glad(300, 8, labels_per_item=4, alpha_sd=1.5, seed=5)
+    single = GLAD().fit(sim.labels)
+    multi = GLAD(n_init=4, random_state=1).fit(sim.labels)
+    assert len(multi.init_objectives_) == 4
+    assert multi.lower_bound_ == max(multi.init_objectives_)
+    assert multi.init_objectives_[0] == pytest.approx(single.lower_bound_)
+    assert multi.lower_bound_ >= single.lower_bound_
+    again = GLAD(n_init=4, random_state=1).fit(sim.labels)
+    np.testing.assert_array_equal(again.posteriors_, multi.posteriors_)

@@ -1,9 +1,19 @@
 """The EM loop shared by the latent-truth models (after scikit-learn's ``mixture._base``).
 
-A subclass provides ``_initialize`` (parameters and the first posteriors), ``_m_step`` (parameters that
-raise the expected complete-data log posterior) and ``_e_step`` (exact posteriors and the objective, the
-log posterior of the parameters). This class runs the loop, checks the objective, decides convergence and
-stores the fitted attributes.
+Every model here has a latent true class ``z_j`` per item with a class prior ``pi`` and a likelihood of
+the item's labels given ``z_j``. A subclass provides:
+
+* ``_prepare(data)`` — check options, precompute what the loop needs;
+* ``_initial_params(data)`` — parameters before the first M-step;
+* ``_m_step(data, posteriors, params)`` — parameters that raise the expected complete-data log
+  posterior (never lower it);
+* ``_log_likelihoods(data, params)`` — ``log p(labels of j | z_j = k)``, shape (n_items, K);
+* ``_log_param_prior(params)`` — the log prior density of the parameters;
+* ``_store(data, params)`` — set the fitted attributes.
+
+This class owns everything the models share: the class prior (fixed, or learned with a Dirichlet
+pseudo-count), gold labels clamped in every E-step (semi-supervised EM), the exact E-step and the
+objective, convergence, restarts (``n_init``) and the fitted attributes.
 """
 
 from __future__ import annotations
@@ -26,62 +36,169 @@ class NumericalError(EmcrowdError):
     """The objective became NaN or infinite; the fit cannot be trusted."""
 
 
+def normalize(joint: np.ndarray, gold: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Exact E-step from ``log p(z_j = k, labels of j)``, shape (n_items, K), modified in place.
+
+    Returns the posteriors and the log evidence ``sum_j log p(labels of j [, z_j = gold_j])``: for a
+    gold item (``gold[j] >= 0``) the posterior is clamped to its gold class and its term is the joint
+    with that class, the complete-data likelihood of semi-supervised EM.
+    """
+    top = joint.max(axis=1, keepdims=True)  # log-sum-exp over classes, written out for speed
+    known = None
+    if gold is not None and (gold >= 0).any():
+        known = np.flatnonzero(gold >= 0)
+        clamped = joint[known, gold[known]].copy()
+    joint -= top
+    np.exp(joint, out=joint)
+    total = joint.sum(axis=1, keepdims=True)
+    joint /= total
+    log_norm = (top + np.log(total)).ravel()
+    if known is not None:
+        joint[known] = 0.0
+        joint[known, gold[known]] = 1.0
+        log_norm[known] = clamped
+    return joint, float(log_norm.sum())
+
+
 class EMAggregator:
     """Base class of the EM aggregators.
 
     Parameters
     ----------
+    class_prior : array-like of shape (n_classes,), optional
+        Prior probability of each true class, fixed during the fit (or the starting point when
+        ``learn_class_prior``). Uniform by default.
+    learn_class_prior : bool
+        Estimate the class prior by MAP under a symmetric Dirichlet prior instead of fixing it.
+    class_pseudocount : float
+        With ``learn_class_prior``: pseudo-items added to every class (the Dirichlet parameter minus
+        one), which keeps a rare class from being estimated at probability 0.
     tol : float
         Stop when the change of the objective between two iterations is at most
         ``tol * |objective|`` (a relative tolerance).
     max_iter : int
-        The most EM iterations (one M-step and one E-step each).
+        The most EM iterations (one M-step and one E-step each) per start.
+    n_init : int
+        Number of starts: the first from the majority-vote shares, the others from those shares mixed
+        with random posteriors. The fit with the highest final objective is kept.
+    random_state : int
+        Seed of the random starts.
 
     Attributes
     ----------
     posteriors_ : ndarray of shape (n_items, n_classes)
-        Posterior probability of each item's true class, from the final E-step.
+        Posterior probability of each item's true class, from the final E-step (one-hot for gold
+        items).
     labels_ : ndarray of shape (n_items,)
         The most probable class code of each item (lowest code among exact ties).
+    class_prior_ : ndarray of shape (n_classes,)
+        The class prior used (the learned one with ``learn_class_prior``).
     history_ : list of float
-        The objective after every iteration; never decreases.
+        The objective of the kept start after every iteration; never decreases.
     lower_bound_ : float
-        The final objective, ``history_[-1]``.
+        The final objective, ``history_[-1]``: the log posterior of the parameters given the labels
+        (and the gold labels), up to a constant.
     converged_ : bool
-        Whether the tolerance was reached before ``max_iter``.
+        Whether the kept start reached the tolerance before ``max_iter``.
     n_iter_ : int
-        Number of EM iterations run.
+        Number of EM iterations of the kept start.
+    init_objectives_ : list of float
+        Final objective of every start, in order; the kept one is the largest.
+    best_init_ : int
+        Index of the kept start (0 = the majority-vote start).
+    n_gold_ : int
+        Number of items whose class was clamped to a gold label.
     fit_seconds_ : float
-        Wall time of ``fit``.
+        Wall time of ``fit``, all starts included.
     """
 
     method: str = "em"
 
-    def __init__(self, *, tol: float = 1e-6, max_iter: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        class_prior: np.ndarray | None = None,
+        learn_class_prior: bool = False,
+        class_pseudocount: float = 1.0,
+        tol: float = 1e-6,
+        max_iter: int = 500,
+        n_init: int = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.class_prior = class_prior
+        self.learn_class_prior = learn_class_prior
+        self.class_pseudocount = class_pseudocount
         self.tol = tol
         self.max_iter = max_iter
+        self.n_init = n_init
+        self.random_state = random_state
 
     # -- to be provided by subclasses -------------------------------------------------------------
-    def _initialize(self, data: Labels) -> tuple[Any, np.ndarray]:
+    def _prepare(self, data: Labels) -> None:
+        """Check the model's own options and precompute what the loop needs."""
+
+    def _initial_params(self, data: Labels) -> Any:
         raise NotImplementedError
+
+    def _initial_posteriors(self, data: Labels) -> np.ndarray:
+        from emcrowd.models.majority import vote_counts, vote_shares
+
+        return vote_shares(vote_counts(data))
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: Any) -> Any:
         raise NotImplementedError
 
-    def _e_step(self, data: Labels, params: Any) -> tuple[np.ndarray, float]:
+    def _log_likelihoods(self, data: Labels, params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_param_prior(self, params: Any) -> float:
         raise NotImplementedError
 
     def _store(self, data: Labels, params: Any) -> None:
         raise NotImplementedError
 
-    def _check_parameters(self) -> None:
+    # -- shared pieces ----------------------------------------------------------------------------
+    def _check_parameters(self, n_classes: int) -> None:
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise EmcrowdError(f"tol must be a non-negative number, got {self.tol!r}")
         if int(self.max_iter) != self.max_iter or self.max_iter < 1:
             raise EmcrowdError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if int(self.n_init) != self.n_init or self.n_init < 1:
+            raise EmcrowdError(f"n_init must be a positive integer, got {self.n_init!r}")
+        if not (np.isfinite(self.class_pseudocount) and self.class_pseudocount >= 0):
+            raise EmcrowdError(f"class_pseudocount must be >= 0, got {self.class_pseudocount!r}")
+        self._start_log_pi(n_classes)
+
+    def _start_log_pi(self, n_classes: int) -> np.ndarray:
+        if self.class_prior is None:
+            return np.full(n_classes, -np.log(n_classes))
+        prior = np.asarray(self.class_prior, dtype=float)
+        if prior.shape != (n_classes,) or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
+            raise EmcrowdError(f"class_prior must be {n_classes} positive numbers, got {self.class_prior!r}")
+        return np.log(prior / prior.sum())
+
+    def _class_prior_step(self, posteriors: np.ndarray) -> np.ndarray:
+        """MAP class prior given the posteriors: ``(sum_j q_jk + c) / (n + K c)``."""
+        counts = posteriors.sum(axis=0) + self.class_pseudocount
+        return np.log(counts / counts.sum())
+
+    def _e_step(
+        self, data: Labels, params: Any, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        posteriors, evidence = normalize(self._log_likelihoods(data, params) + log_pi, gold)
+        objective = evidence + self._log_param_prior(params)
+        if self.learn_class_prior:
+            objective += self.class_pseudocount * float(log_pi.sum())
+        return posteriors, objective
 
     # -- the loop ---------------------------------------------------------------------------------
-    def fit(self, data: Labels | np.ndarray, *, callback: IterationCallback | None = None) -> EMAggregator:
+    def fit(
+        self,
+        data: Labels | np.ndarray,
+        *,
+        gold: np.ndarray | None = None,
+        callback: IterationCallback | None = None,
+    ) -> EMAggregator:
         """Fit the model to observed labels by EM.
 
         Parameters
@@ -89,6 +206,9 @@ class EMAggregator:
         data : Labels or array-like of shape (n_items, n_workers)
             The observed labels (see :func:`emcrowd.read_labels`), or a dense matrix of numeric labels
             with NaN for "no label", which is converted with :meth:`Labels.from_matrix`.
+        gold : array-like of shape (n_items,), optional
+            Known class codes, ``-1`` where unknown. Those items' posteriors are clamped to their gold
+            class in every E-step, so they teach the model about the annotators.
         callback : callable, optional
             ``callback(n_iter, objective)`` after every iteration.
 
@@ -98,45 +218,94 @@ class EMAggregator:
         """
         if not isinstance(data, Labels):
             data = Labels.from_matrix(np.asarray(data))
-        self._check_parameters()
+        self._check_parameters(data.n_classes)
+        gold = self._check_gold(gold, data)
         start = time.perf_counter()
-        params, posteriors = self._initialize(data)
+        self._prepare(data)
+        rng = np.random.default_rng(self.random_state)
+        best: tuple[float, int, Any, np.ndarray, np.ndarray, list[float], bool] | None = None
+        objectives = []
+        for run in range(int(self.n_init)):
+            first = self._initial_posteriors(data)
+            if run > 0:
+                first = 0.5 * first + 0.5 * rng.dirichlet(np.ones(data.n_classes), size=data.n_items)
+            if gold is not None:
+                known = gold >= 0
+                first[known] = np.eye(data.n_classes)[gold[known]]
+            outcome = self._run(data, first, gold, callback)
+            objectives.append(outcome[3][-1])
+            if best is None or outcome[3][-1] > best[0]:
+                best = (outcome[3][-1], run, *outcome)
+        assert best is not None
+        _, run, params, log_pi, posteriors, history, converged = best
+        if not converged:
+            warnings.warn(
+                f"{self.method} did not converge in {len(history)} iterations "
+                f"(relative change above tol={self.tol:g}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        # Each run ends on an E-step, so the posteriors belong to the returned parameters.
+        self.posteriors_ = posteriors
+        self.labels_ = np.argmax(posteriors, axis=1)
+        self.class_prior_ = np.exp(log_pi)
+        self.history_ = history
+        self.lower_bound_ = history[-1]
+        self.converged_ = converged
+        self.n_iter_ = len(history)
+        self.init_objectives_ = objectives
+        self.best_init_ = run
+        self.n_gold_ = 0 if gold is None else int((gold >= 0).sum())
+        self.classes_ = data.class_names
+        self._store(data, params)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _run(
+        self,
+        data: Labels,
+        posteriors: np.ndarray,
+        gold: np.ndarray | None,
+        callback: IterationCallback | None,
+    ) -> tuple[Any, np.ndarray, np.ndarray, list[float], bool]:
+        """One EM run from the given posteriors: (params, log class prior, posteriors, history, converged)."""
+        params = self._initial_params(data)
+        log_pi = self._start_log_pi(data.n_classes)
         history: list[float] = []
         converged = False
-        n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
             # Overflow and the like show up as a non-finite objective, checked right below; NumPy's
             # own warnings would only repeat that, once per array operation.
             with np.errstate(all="ignore"):
                 params = self._m_step(data, posteriors, params)
-                posteriors, objective = self._e_step(data, params)
+                if self.learn_class_prior:
+                    log_pi = self._class_prior_step(posteriors)
+                posteriors, objective = self._e_step(data, params, log_pi, gold)
             if not np.isfinite(objective):
-                raise NumericalError(f"the {self.method} objective became {objective} at iteration {n_iter}")
+                raise NumericalError(
+                    f"the {self.method} objective became {objective} at iteration {n_iter}; "
+                    "the priors may be too extreme for this data"
+                )
             history.append(float(objective))
             if callback is not None:
                 callback(n_iter, float(objective))
             if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
                 converged = True
                 break
-        if not converged:
-            warnings.warn(
-                f"{self.method} did not converge in {n_iter} iterations "
-                f"(relative change above tol={self.tol:g}); raise max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        # The loop ends on an E-step, so the posteriors belong to the returned parameters.
-        self.posteriors_ = posteriors
-        self.labels_ = np.argmax(posteriors, axis=1)
-        self.history_ = history
-        self.lower_bound_ = history[-1]
-        self.converged_ = converged
-        self.n_iter_ = n_iter
-        self.classes_ = data.class_names
-        self._store(data, params)
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+        return params, log_pi, posteriors, history, converged
 
+    @staticmethod
+    def _check_gold(gold: np.ndarray | None, data: Labels) -> np.ndarray | None:
+        if gold is None:
+            return None
+        gold = np.asarray(gold)
+        if gold.shape != (data.n_items,) or gold.dtype.kind not in "iu":
+            raise EmcrowdError(f"gold must be {data.n_items} integer class codes (-1 = unknown)")
+        if np.any(gold >= data.n_classes) or np.any(gold < -1):
+            raise EmcrowdError(f"gold codes must be in -1..{data.n_classes - 1}")
+        return gold if (gold >= 0).any() else None
+
+    # -- scikit-learn style accessors ---------------------------------------------------------------
     def predict_proba(self, data: Labels | None = None) -> np.ndarray:
         """Posterior over classes of every item, shape (n_items, n_classes).
 
@@ -160,7 +329,7 @@ class EMAggregator:
             raise EmcrowdError(f"this {type(self).__name__} is not fitted yet; call fit(data) first")
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
+        """The constructor arguments, as given (JSON-ready: arrays become lists)."""
         import inspect
 
         names = [
@@ -170,4 +339,5 @@ class EMAggregator:
             for p in inspect.signature(cls.__init__).parameters
             if p != "self"
         ]
-        return {name: getattr(self, name) for name in dict.fromkeys(names) if hasattr(self, name)}
+        params = {name: getattr(self, name) for name in dict.fromkeys(names) if hasattr(self, name)}
+        return {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in params.items()}

@@ -26,8 +26,7 @@ from scipy.special import expit
 
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
-from emcrowd.models._base import EMAggregator
-from emcrowd.models.majority import vote_counts, vote_shares
+from emcrowd.models._base import EMAggregator, normalize
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: How often a rejected Newton step is halved before the old value is kept.
@@ -160,14 +159,7 @@ def posteriors_and_log_likelihood(
     alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Exact E-step: the posterior over each item's class, shape (n_items, K), and ``log p(L | alpha, b)``."""
-    joint = log_joint(alpha, b, obs, log_class_prior)
-    # logsumexp over classes, written out: scipy's general version is several times slower here.
-    top = joint.max(axis=1, keepdims=True)
-    joint -= top
-    np.exp(joint, out=joint)
-    total = joint.sum(axis=1, keepdims=True)
-    joint /= total
-    return joint, float((top + np.log(total)).sum())
+    return normalize(log_joint(alpha, b, obs, log_class_prior))
 
 
 def _label_terms(x: np.ndarray, w: np.ndarray, c: float) -> np.ndarray:
@@ -311,21 +303,25 @@ class GLAD(EMAggregator):
     beta_prior : (float, float)
         Mean and standard deviation of the Gaussian prior on ``b = log beta`` (log inverse difficulty).
         Without priors, unanimous items and perfect annotators drive ``alpha * beta`` to infinity.
-    class_prior : array-like of shape (n_classes,), optional
-        Fixed prior probability of each true class; uniform by default.
-    tol : float
-        Relative tolerance on the change of the objective between iterations.
-    max_iter : int
-        Maximum number of EM iterations.
+    class_prior, learn_class_prior, class_pseudocount, tol, max_iter, n_init, random_state
+        See :class:`emcrowd.models._base.EMAggregator`: the class prior (fixed and uniform by default,
+        or learned), the stopping rule, and restarts.
 
     Attributes
     ----------
     alpha_ : ndarray of shape (n_workers,)
         Annotator abilities.
+    b_ : ndarray of shape (n_items,)
+        Log inverse difficulties.
     beta_ : ndarray of shape (n_items,)
         Item inverse difficulties ``exp(b)``, all positive; larger is easier.
-    posteriors_, labels_, history_, lower_bound_, converged_, n_iter_, fit_seconds_
+    posteriors_, labels_, class_prior_, history_, lower_bound_, converged_, n_iter_, init_objectives_,
+    best_init_, n_gold_, fit_seconds_
         See :class:`emcrowd.models._base.EMAggregator`.
+
+    Notes
+    -----
+    ``fit(data, gold=...)`` clamps known labels (semi-supervised EM).
 
     Examples
     --------
@@ -345,13 +341,24 @@ class GLAD(EMAggregator):
         alpha_prior: tuple[float, float] = (1.0, 1.0),
         beta_prior: tuple[float, float] = (1.0, 1.0),
         class_prior: np.ndarray | None = None,
+        learn_class_prior: bool = False,
+        class_pseudocount: float = 1.0,
         tol: float = 1e-6,
         max_iter: int = 500,
+        n_init: int = 1,
+        random_state: int = 0,
     ) -> None:
-        super().__init__(tol=tol, max_iter=max_iter)
+        super().__init__(
+            class_prior=class_prior,
+            learn_class_prior=learn_class_prior,
+            class_pseudocount=class_pseudocount,
+            tol=tol,
+            max_iter=max_iter,
+            n_init=n_init,
+            random_state=random_state,
+        )
         self.alpha_prior = alpha_prior
         self.beta_prior = beta_prior
-        self.class_prior = class_prior
 
     def _priors(self) -> tuple[GaussianPrior, GaussianPrior]:
         try:
@@ -362,24 +369,18 @@ class GLAD(EMAggregator):
             ) from None
         return GaussianPrior(am, asd, "alpha"), GaussianPrior(bm, bsd, "beta")
 
-    def _log_class_prior(self, n_classes: int) -> np.ndarray:
-        if self.class_prior is None:
-            return np.full(n_classes, -np.log(n_classes))
-        prior = np.asarray(self.class_prior, dtype=float)
-        if prior.shape != (n_classes,) or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
-            raise EmcrowdError(f"class_prior must be {n_classes} positive numbers, got {self.class_prior!r}")
-        return np.log(prior / prior.sum())
-
-    def _initialize(self, data: Labels) -> tuple[_GLADState, np.ndarray]:
+    def _prepare(self, data: Labels) -> None:
         self._alpha_p, self._b_p = self._priors()
-        self._log_pi = self._log_class_prior(data.n_classes)
-        state = _GLADState(
-            obs=_Observations.from_labels(data),
+        self._obs = _Observations.from_labels(data)
+
+    def _initial_params(self, data: Labels) -> _GLADState:
+        # With the majority-vote shares as the first posteriors (the base class's start), the first
+        # M-step moves these prior means towards the abilities that majority vote implies.
+        return _GLADState(
+            obs=self._obs,
             alpha=np.full(data.n_workers, self._alpha_p.mean),
             b=np.full(data.n_items, self._b_p.mean),
         )
-        # Soft majority vote: the first M-step sees each label weighted by its class's vote share.
-        return state, vote_shares(vote_counts(data))
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
         obs = state.obs
@@ -399,10 +400,11 @@ class GLAD(EMAggregator):
         state.b = _guarded_newton(state.b, grad, curv, lambda b: b_block_values(state.alpha, b, obs, w, bp))
         return state
 
-    def _e_step(self, data: Labels, state: _GLADState) -> tuple[np.ndarray, float]:
-        posteriors, log_lik = posteriors_and_log_likelihood(state.alpha, state.b, state.obs, self._log_pi)
-        log_prior = self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum()
-        return posteriors, log_lik + float(log_prior)
+    def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
+        return log_joint(state.alpha, state.b, state.obs, np.zeros(data.n_classes))
+
+    def _log_param_prior(self, state: _GLADState) -> float:
+        return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum())
 
     def _store(self, data: Labels, state: _GLADState) -> None:
         self.alpha_ = state.alpha
