@@ -62,8 +62,9 @@ def simulate_glad(
     """Draw a data set from GLAD.
 
     True classes are uniform (or drawn from ``class_prior``); ``alpha ~ N(alpha_mean, alpha_sd^2)``
-    (so some annotators may be adversarial), ``log beta ~ N(b_mean, b_sd^2)``. Annotator ``i`` labels item ``j`` correctly with
-    probability ``sigmoid(alpha_i * beta_j)`` and otherwise picks one of the other classes uniformly.
+    (so some annotators may be adversarial), ``log beta ~ N(b_mean, b_sd^2)``. Annotator ``i`` labels
+    item ``j`` correctly with probability ``sigmoid(alpha_i * beta_j)`` and otherwise picks one of the
+    other classes uniformly.
 
     Parameters
     ----------
