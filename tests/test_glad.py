@@ -341,3 +341,14 @@ def test_restarts_keep_the_best_objective():
     assert multi.lower_bound_ >= single.lower_bound_
     again = GLAD(n_init=4, random_state=1).fit(sim.labels)
     np.testing.assert_array_equal(again.posteriors_, multi.posteriors_)
+
+
+def test_a_flipped_fit_is_flagged_both_ways():
+    from emcrowd.aggregate import aggregate
+
+    sim = simulate_glad(300, 10, labels_per_item=5, alpha_sd=0.3, seed=3)
+    flipped = aggregate(sim.labels, "glad", alpha_prior=(-3.0, 0.1))
+    assert np.mean(flipped.labels == sim.truth) < 0.5
+    assert any("worse than chance" in w for w in flipped.warnings)
+    assert any("disagrees with majority vote" in w for w in flipped.warnings)
+    assert aggregate(sim.labels, "glad").warnings == []
