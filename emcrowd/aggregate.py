@@ -17,12 +17,27 @@ import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
-from emcrowd.models._base import IterationCallback
+from emcrowd.models._base import EMAggregator, IterationCallback
+from emcrowd.models.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.glad import GLAD
 from emcrowd.models.majority import MajorityVote, majority_vote
 
+#: The EM models by method name.
+MODELS: dict[str, type[EMAggregator]] = {"glad": GLAD, "dawid_skene": DawidSkene, "one_coin": OneCoin}
 #: Methods by name, in the order ``compare`` shows them.
-METHODS = ("majority", "glad")
+METHODS = ("majority", *MODELS)
+_ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "dawid_skene", "onecoin": "one_coin"}
+
+
+def method_name(name: str) -> str:
+    """The canonical name of a method: case, dashes and a few aliases (``ds``, ``mv``) forgiven."""
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in METHODS:
+        raise EmcrowdError(
+            f"unknown method {name!r}; choose from {', '.join(m.replace('_', '-') for m in METHODS)}"
+        )
+    return key
 
 
 @dataclass
@@ -32,15 +47,15 @@ class Aggregation:
     Attributes
     ----------
     method : str
-        ``"majority"`` or ``"glad"``.
+        One of :data:`METHODS`.
     posteriors : ndarray of shape (n_items, n_classes)
         Probability of each class being the item's true one.
     labels : ndarray of shape (n_items,)
         The chosen class code of every item.
     majority : MajorityVote
         Majority vote on the same data (always computed: it is cheap and every report uses it).
-    model : GLAD or None
-        The fitted estimator, for the EM methods.
+    model : EMAggregator or None
+        The fitted estimator (:class:`GLAD`, :class:`DawidSkene`, :class:`OneCoin`), for EM methods.
     options : dict
         The options the method ran with.
     fit_seconds : float
@@ -52,7 +67,7 @@ class Aggregation:
     posteriors: np.ndarray
     labels: np.ndarray
     majority: MajorityVote
-    model: GLAD | None = None
+    model: EMAggregator | None = None
     options: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -75,6 +90,7 @@ def aggregate(
     method: str = "glad",
     *,
     gold: np.ndarray | None = None,
+    ties: str = "lowest",
     callback: IterationCallback | None = None,
     **options: Any,
 ) -> Aggregation:
@@ -83,35 +99,39 @@ def aggregate(
     Parameters
     ----------
     data : Labels
-    method : {"glad", "majority"}
+    method : str
+        ``majority``, ``glad``, ``dawid_skene`` or ``one_coin`` (see :func:`method_name`).
     gold : ndarray of shape (n_items,), optional
         Known class codes (``-1`` = unknown), clamped by the EM methods; majority vote ignores them.
+    ties : {"lowest", "random"}
+        Majority vote's tie rule (``random`` is seeded by ``random_state``, default 0).
     callback : callable, optional
         Progress hook for EM methods, ``callback(n_iter, objective)``.
     **options
-        Passed to the model's constructor (for GLAD: ``alpha_prior``, ``beta_prior``, ``tol``,
-        ``max_iter``, ``class_prior``, ``learn_class_prior``, ``class_pseudocount``, ``n_init``,
-        ``random_state``).
+        Passed to the model's constructor: for every EM model ``class_prior``, ``learn_class_prior``,
+        ``class_pseudocount``, ``tol``, ``max_iter``, ``n_init``, ``random_state``; for GLAD also
+        ``alpha_prior`` and ``beta_prior``; for Dawid-Skene and one-coin ``smoothing``.
 
     Returns
     -------
     Aggregation
     """
+    method = method_name(method)
     start = time.perf_counter()
-    mv = majority_vote(data)
+    mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
     if method == "majority":
-        if options:
-            raise EmcrowdError(f"majority vote takes no options, got {', '.join(options)}")
+        unknown = set(options) - {"random_state"}
+        if unknown:
+            raise EmcrowdError(f"majority vote takes no options {', '.join(sorted(unknown))}")
         return Aggregation(
             method=method,
             posteriors=mv.posteriors,
             labels=mv.labels,
             majority=mv,
+            options={"ties": ties},
             fit_seconds=time.perf_counter() - start,
         )
-    if method != "glad":
-        raise EmcrowdError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    model = GLAD(**options)
+    model = MODELS[method](**options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(data, gold=gold, callback=callback)
@@ -129,15 +149,22 @@ def aggregate(
     )
 
 
-def flip_warnings(data: Labels, model: GLAD, mv: MajorityVote) -> list[str]:
+def below_chance(data: Labels, model: EMAggregator) -> np.ndarray:
+    """Which annotators the model finds worse than chance, shape (n_workers,)."""
+    if isinstance(model, GLAD):
+        return model.alpha_ < 0
+    return model.accuracy_ < 1.0 / data.n_classes
+
+
+def flip_warnings(data: Labels, model: EMAggregator, mv: MajorityVote) -> list[str]:
     """Signs of a sign-flipped (or otherwise suspicious) fit: most annotators worse than chance, or an
     answer that disagrees with majority vote on most items."""
     out = []
     active = data.labels_per_worker() > 0
-    if active.sum() > 1 and np.mean(model.alpha_[active] < 0) > 0.5:
+    if active.sum() > 1 and np.mean(below_chance(data, model)[active]) > 0.5:
         out.append(
-            "most annotators came out worse than chance (negative alpha): the fit may be the "
-            "sign-flipped solution; check the alpha prior"
+            "most annotators came out worse than chance: the fit may be the sign-flipped solution "
+            "(check the priors, or try --n-init)"
         )
     labelled = data.labels_per_item() > 0
     if labelled.any() and np.mean(model.labels_[labelled] != mv.labels[labelled]) > 0.5:
@@ -211,7 +238,7 @@ def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None
         table["gold"] = np.where(gold >= 0, names[np.maximum(gold, 0)], "")
     post = result.posteriors
     table["entropy"] = 0.0 - np.sum(post * np.log(np.where(post > 0, post, 1.0)), axis=1)  # nats; no -0.0
-    if result.model is not None:
+    if isinstance(result.model, GLAD):
         table["beta"] = result.model.beta_
         table["difficulty"] = 1.0 / result.model.beta_
     return table
@@ -222,8 +249,15 @@ def worker_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     n_labels = data.labels_per_worker()
     agree = np.bincount(data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers)
     table: dict[str, Any] = {"worker": data.worker_names}
-    if result.model is not None:
-        table["alpha"] = result.model.alpha_
+    model = result.model
+    if isinstance(model, GLAD):
+        table["alpha"] = model.alpha_
+    elif model is not None:
+        table["accuracy"] = model.accuracy_
     table["n_labels"] = n_labels
     table["agreement"] = np.divide(agree, n_labels, out=np.full(data.n_workers, np.nan), where=n_labels > 0)
+    if isinstance(model, DawidSkene):
+        for t, true in enumerate(data.class_names):
+            for said_code, said in enumerate(data.class_names):
+                table[f"p_{said}_given_{true}"] = model.confusion_[:, t, said_code]
     return table

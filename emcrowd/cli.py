@@ -100,6 +100,11 @@ class Format(str, Enum):
     long = "long"
 
 
+class TieRule(str, Enum):
+    lowest = "lowest"
+    random = "random"
+
+
 class Duplicates(str, Enum):
     keep = "keep"
     first = "first"
@@ -223,10 +228,30 @@ ClassPrior = Annotated[
     ),
 ]
 LearnClassPrior = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--learn-class-prior",
-        help="Estimate the class prior from the data (MAP, Dirichlet prior) instead of fixing it.",
+        "--learn-class-prior/--fixed-class-prior",
+        help="Estimate the class prior from the data (MAP, Dirichlet prior), or keep it fixed. "
+        "Default: learned for Dawid-Skene, fixed for GLAD and one-coin.",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+Smoothing = Annotated[
+    float,
+    typer.Option(
+        "--smoothing",
+        min=0.0,
+        help="Dawid-Skene and one-coin: pseudo-count added to every confusion cell (every right/wrong "
+        "count), so one surprising label cannot rule a class out.",
+        rich_help_panel=MODEL,
+    ),
+]
+Ties = Annotated[
+    TieRule,
+    typer.Option(
+        "--ties",
+        help="Majority vote's tie rule: the lowest class, or a random one among the tied (with --seed).",
         rich_help_panel=MODEL,
     ),
 ]
@@ -259,7 +284,14 @@ NInit = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the perturbed starts.", rich_help_panel=MODEL)]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        help="Seed of the perturbed starts, random tie-breaking and the bootstrap.",
+        rich_help_panel=MODEL,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 
@@ -279,17 +311,19 @@ def _prior(option: str, name: str, text: str) -> tuple[float, float]:
     return mean, sd
 
 
-def _glad_options(
+def _model_options(
     alpha_prior: str,
     beta_prior: str,
     tol: float,
     max_iter: int,
     class_prior: str | None,
-    learn_class_prior: bool,
+    learn_class_prior: bool | None,
     class_pseudocount: float,
+    smoothing: float,
     n_init: int,
     seed: int,
 ) -> dict[str, Any]:
+    """Every model option, checked; each method later takes the ones its model accepts."""
     prior = None
     if class_prior is not None:
         try:
@@ -300,17 +334,20 @@ def _glad_options(
             ) from None
         if any(not (p > 0 and p != float("inf")) for p in prior):
             raise EmcrowdError(f"--class-prior needs positive, finite numbers, got {class_prior!r}")
-    return {
+    options = {
         "alpha_prior": _prior("--alpha-prior", "alpha", alpha_prior),
         "beta_prior": _prior("--beta-prior", "beta", beta_prior),
         "tol": tol,
         "max_iter": max_iter,
         "class_prior": prior,
-        "learn_class_prior": learn_class_prior,
         "class_pseudocount": class_pseudocount,
+        "smoothing": smoothing,
         "n_init": n_init,
         "random_state": seed,
     }
+    if learn_class_prior is not None:
+        options["learn_class_prior"] = learn_class_prior
+    return options
 
 
 def _check_class_prior(options: dict[str, Any], n_classes: int) -> None:
@@ -389,27 +426,44 @@ def fit(
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     class_prior: ClassPrior = None,
-    learn_class_prior: LearnClassPrior = False,
+    learn_class_prior: LearnClassPrior = None,
     class_pseudocount: ClassPseudocount = 1.0,
+    smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
     n_init: NInit = 1,
     seed: Seed = 0,
+    ties: Ties = TieRule.lowest,
     tol: Tol = 1e-6,
     max_iter: MaxIter = 500,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            help="glad (item difficulty and annotator ability), dawid-skene (a confusion matrix per "
+            "annotator), one-coin (one accuracy per annotator) or majority.",
+            rich_help_panel=MODEL,
+        ),
+    ] = "glad",
     quiet: Quiet = False,
 ) -> None:
-    """Fit GLAD and write posteriors, item and annotator estimates and a summary."""
+    """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
+    summary."""
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
         fit_record,
         item_table,
         label_table,
+        method_name,
         posterior_table,
         worker_table,
     )
+    from emcrowd.evaluate import model_options
 
-    options = _glad_options(
+    method = method_name(method)
+
+    options = _model_options(
         alpha_prior,
         beta_prior,
         tol,
@@ -417,6 +471,7 @@ def fit(
         class_prior,
         learn_class_prior,
         class_pseudocount,
+        smoothing,
         n_init,
         seed,
     )
@@ -424,7 +479,7 @@ def fit(
     data = loaded.labels
     _check_class_prior(options, data.n_classes)
     gold_codes = _gold_codes(gold, loaded, missing)
-    result = aggregate(data, "glad", gold=gold_codes, **options)
+    result = aggregate(data, method, gold=gold_codes, ties=ties.value, **model_options(method, options))
     if out is not None and str(out) == "-":
         sys.stdout.write(io.csv_text(label_table(data, result)))
         sys.stdout.flush()
@@ -471,21 +526,50 @@ def compare(
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     class_prior: ClassPrior = None,
-    learn_class_prior: LearnClassPrior = False,
+    learn_class_prior: LearnClassPrior = None,
     class_pseudocount: ClassPseudocount = 1.0,
+    smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
     n_init: NInit = 1,
     seed: Seed = 0,
+    ties: Ties = TieRule.lowest,
     tol: Tol = 1e-6,
     max_iter: MaxIter = 500,
+    methods: Annotated[
+        str,
+        typer.Option(
+            "--methods",
+            metavar="M1,M2,...",
+            help="Methods to compare: majority, glad, dawid-skene, one-coin (majority vote always runs).",
+        ),
+    ] = "majority,glad,dawid-skene,one-coin",
+    confusion: Annotated[
+        bool, typer.Option("--confusion", help="Also print each method's confusion matrix (truth x answer).")
+    ] = False,
+    disagreements: Annotated[
+        int,
+        typer.Option(
+            "--disagreements",
+            min=0,
+            metavar="N",
+            help="List up to N gold items where GLAD and majority vote disagree, and who was right.",
+        ),
+    ] = 0,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="FILE.json", help="Also write the JSON metrics to this file."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Score majority vote and GLAD against gold labels, side by side."""
+    """Score majority vote, GLAD, Dawid-Skene and one-coin against gold labels, side by side."""
     from emcrowd import io, report
+    from emcrowd.aggregate import method_name
     from emcrowd.evaluate import NoGoldError
     from emcrowd.evaluate import compare as compare_methods
 
-    options = _glad_options(
+    chosen = [method_name(m) for m in methods.split(",") if m.strip()]
+
+    options = _model_options(
         alpha_prior,
         beta_prior,
         tol,
@@ -493,6 +577,7 @@ def compare(
         class_prior,
         learn_class_prior,
         class_pseudocount,
+        smoothing,
         n_init,
         seed,
     )
@@ -502,18 +587,30 @@ def compare(
     reference = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix", missing=missing)
     gold_codes = _gold_codes(gold, loaded, missing)
     try:
-        metrics = compare_methods(data, reference.codes, gold=gold_codes, options=options)
+        metrics = compare_methods(
+            data,
+            reference.codes,
+            methods=chosen,
+            gold=gold_codes,
+            options=options,
+            ties=ties.value,
+            seed=seed,
+            disagreements=disagreements,
+        )
     except NoGoldError as exc:
         raise EmcrowdError(f"{truth}: {exc}") from None
     metrics["n_gold_unknown_items"] = reference.n_unknown_items
     metrics["labels_file"] = loaded.report.source
     metrics["truth_file"] = str(truth)
+    text = json.dumps(metrics, indent=2) + "\n"
+    if report_file is not None:
+        io.write_outputs(report_file.parent, {report_file.name: text}, inputs=[labels, truth])
     if quiet:
         report.compare_warnings(metrics)
     else:
-        report.compare_table(metrics, truth)
+        report.compare_table(metrics, truth, confusion=confusion)
     if as_json:
-        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        sys.stdout.write(text)
 
 
 @app.command()

@@ -1,4 +1,15 @@
-"""Score aggregation methods against gold labels; returns a plain metrics dict (JSON-ready)."""
+"""Score aggregation methods against gold labels; returns a plain metrics dict (JSON-ready).
+
+Metrics, on the items that have a truth label (and crowd labels, and are not given as ``gold``):
+
+* ``accuracy`` with a 95% bootstrap interval ``accuracy_ci``. Resampling the scored items with
+  replacement makes the number right a binomial draw, so the bootstrap is drawn exactly (and cheaply)
+  from ``Binomial(n, accuracy)``; the paired difference of two methods likewise from a multinomial
+  over (both right, only one right, only the other, neither).
+* ``macro_f1``: the mean over classes of F1, over the classes present in the truth or the predictions.
+* ``brier``: mean squared distance between the posterior and the one-hot truth (0 is perfect, 2 worst).
+* ``log_loss``: mean ``-log`` posterior of the true class (clipped at 1e-15); both measure calibration.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +18,79 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.aggregate import METHODS, Aggregation, aggregate
+from emcrowd.aggregate import METHODS, MODELS, Aggregation, aggregate, method_name
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import IterationCallback
 
+#: Bootstrap draws for the intervals.
+N_BOOTSTRAP = 10_000
+LOG_LOSS_FLOOR = 1e-15
+
 
 class NoGoldError(EmcrowdError):
     """The truth gives no gold label for any item that has crowd labels."""
+
+
+# -- metrics --------------------------------------------------------------------------------------------
+def accuracy_interval(correct: np.ndarray, rng: np.random.Generator, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of the mean of a boolean vector."""
+    n = correct.size
+    draws = rng.binomial(n, correct.mean(), size=N_BOOTSTRAP) / n
+    tail = 100 * (1 - level) / 2
+    return [float(v) for v in np.percentile(draws, [tail, 100 - tail])]
+
+
+def difference_interval(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, level: float = 0.95
+) -> list[float]:
+    """Percentile bootstrap interval of ``mean(a) - mean(b)`` for paired boolean vectors."""
+    n = a.size
+    cells = np.array([(a & b).sum(), (a & ~b).sum(), (~a & b).sum(), (~a & ~b).sum()]) / n
+    draws = rng.multinomial(n, cells, size=N_BOOTSTRAP)
+    diff = (draws[:, 1] - draws[:, 2]) / n
+    tail = 100 * (1 - level) / 2
+    return [float(v) for v in np.percentile(diff, [tail, 100 - tail])]
+
+
+def macro_f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Unweighted mean of the per-class F1 over the classes seen in ``truth`` or ``pred``."""
+    scores = []
+    for c in np.union1d(np.unique(truth), np.unique(pred)):
+        tp = np.sum((pred == c) & (truth == c))
+        fp = np.sum((pred == c) & (truth != c))
+        fn = np.sum((pred != c) & (truth == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def brier(posteriors: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over items of ``sum_k (p_k - [k == truth])^2``."""
+    err = posteriors.copy()
+    err[np.arange(truth.size), truth] -= 1.0
+    return float(np.mean(np.sum(err * err, axis=1)))
+
+
+def log_loss(posteriors: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over items of ``-log p_truth``, with ``p`` clipped at 1e-15."""
+    p = posteriors[np.arange(truth.size), truth]
+    return float(np.mean(-np.log(np.maximum(p, LOG_LOSS_FLOOR))))
+
+
+def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts with the truth in rows and the prediction in columns, shape (K, K)."""
+    return np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
+
+
+# -- the comparison -------------------------------------------------------------------------------------
+def model_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``options`` that ``method``'s model takes (GLAD's priors are not Dawid-Skene's)."""
+    if method == "majority":
+        return {k: v for k, v in options.items() if k == "random_state"}
+    accepted = MODELS[method].param_names()
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def compare(
@@ -24,6 +100,9 @@ def compare(
     methods: Sequence[str] = METHODS,
     gold: np.ndarray | None = None,
     options: dict[str, Any] | None = None,
+    ties: str = "lowest",
+    seed: int = 0,
+    disagreements: int = 0,
     callback: IterationCallback | None = None,
 ) -> dict[str, Any]:
     """Run several methods on ``data`` and score each on the items that have a gold label.
@@ -34,31 +113,35 @@ def compare(
     truth : ndarray of shape (n_items,), int
         Gold class code of each item, ``-1`` where unknown (see :func:`emcrowd.io.read_truth`).
     methods : sequence of str
-        Method names (see :data:`emcrowd.aggregate.METHODS`).
+        Method names (see :data:`emcrowd.aggregate.METHODS`); ``majority`` is always run too, as the
+        baseline of the comparison.
     gold : ndarray of shape (n_items,), optional
         Gold class codes given to the EM methods as known labels (clamped, ``-1`` = none). Those items
         are never scored: only items with a truth label that are not in ``gold`` count.
     options : dict, optional
-        Options for the EM methods (priors, ``tol``, ``max_iter``, ...).
-    callback : callable, optional
-        Progress hook passed to the EM methods.
+        Model options; each method takes those its model accepts (see :func:`model_options`).
+    ties : {"lowest", "random"}
+        Majority vote's tie rule.
+    seed : int
+        Seed of the bootstrap (and of random tie-breaking and restarts unless ``options`` has its own
+        ``random_state``); the same seed gives the same intervals.
+    disagreements : int
+        List up to this many scored items where GLAD (or the first EM method) and majority vote differ.
 
     Returns
     -------
     dict
-        ``{"n_items", "n_labels", "n_workers", "n_classes", "n_gold", "n_gold_unlabeled",
-        "methods": {name: {"accuracy", "correct", "total", "fit_seconds", ...}}, "best",
-        "vs_majority": {name: {"accuracy_gain", "fixed", "broken"}}}``. Items with a gold label but
-        no crowd labels are not scored (every method could only guess) and are counted in
-        ``n_gold_unlabeled``.
+        ``{"n_items", "n_labels", "n_workers", "n_classes", "classes", "n_gold", "n_gold_unlabeled",
+        "n_gold_given", "methods": {name: {"accuracy", "accuracy_ci", "macro_f1", "brier",
+        "log_loss", "correct", "total", "confusion", "fit_seconds", "n_iter", ...}}, "best",
+        "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant", "fixed", "broken"}},
+        "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
+        method could only guess) and are counted in ``n_gold_unlabeled``.
     """
     truth = np.asarray(truth)
     if truth.shape != (data.n_items,):
         raise EmcrowdError(f"truth has shape {truth.shape}, expected ({data.n_items},)")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        bad = unknown[0] if unknown else "(none)"
-        raise EmcrowdError(f"unknown method {bad!r}; choose from {', '.join(METHODS)}")
+    names = list(dict.fromkeys(["majority", *(method_name(m) for m in methods)]))
     has_truth = truth >= 0
     labelled = data.labels_per_item() > 0
     given = np.zeros(data.n_items, dtype=bool) if gold is None else np.asarray(gold) >= 0
@@ -68,22 +151,35 @@ def compare(
         extra = " outside the --gold items" if given.any() else ""
         raise NoGoldError(f"no item has both a gold label and a crowd label{extra}; nothing to score")
 
+    options = {"random_state": seed, **(options or {})}
     results: dict[str, Aggregation] = {}
-    for name in methods:
-        opts = {} if name == "majority" else dict(options or {})
+    for name in names:
         results[name] = aggregate(
-            data, name, gold=None if name == "majority" else gold, callback=callback, **opts
+            data,
+            name,
+            gold=None if name == "majority" else gold,
+            ties=ties,
+            callback=None if name == "majority" else callback,
+            **model_options(name, options),
         )
 
-    correct_mask = {name: (r.labels == truth) & scored for name, r in results.items()}
+    y = truth[scored]
+    rng = np.random.default_rng(seed)
+    right = {name: r.labels[scored] == y for name, r in results.items()}
     entries: dict[str, dict[str, Any]] = {}
     for name, r in results.items():
-        correct = int(correct_mask[name].sum())
+        post = r.posteriors[scored]
         entry: dict[str, Any] = {
-            "accuracy": correct / n_scored,
-            "correct": correct,
+            "accuracy": float(right[name].mean()),
+            "accuracy_ci": accuracy_interval(right[name], rng),
+            "macro_f1": macro_f1(r.labels[scored], y),
+            "brier": brier(post, y),
+            "log_loss": log_loss(post, y),
+            "correct": int(right[name].sum()),
             "total": n_scored,
+            "confusion": confusion_matrix(y, r.labels[scored], data.n_classes).tolist(),
             "fit_seconds": r.fit_seconds,
+            "options": r.options,
         }
         if name == "majority":
             entry["n_ties"] = r.majority.n_ties
@@ -94,6 +190,7 @@ def compare(
             entry["warnings"] = r.warnings
         entries[name] = entry
 
+    em = [n for n in names if n != "majority"]
     report: dict[str, Any] = {
         "n_items": data.n_items,
         "n_workers": data.n_workers,
@@ -103,17 +200,46 @@ def compare(
         "n_gold": n_scored,
         "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
         "n_gold_given": int(given.sum()),
+        "seed": seed,
         "methods": entries,
         "best": max(entries, key=lambda m: (entries[m]["accuracy"], m != "majority")),
+        "best_em": max(em, key=lambda m: entries[m]["accuracy"]) if em else None,
+        "vs_majority": {},
+        "disagreements": [],
     }
-    if "majority" in results:
-        report["vs_majority"] = {
-            name: {
-                "accuracy_gain": entries[name]["accuracy"] - entries["majority"]["accuracy"],
-                "fixed": int((correct_mask[name] & ~correct_mask["majority"]).sum()),
-                "broken": int((~correct_mask[name] & correct_mask["majority"] & scored).sum()),
-            }
-            for name in results
-            if name != "majority"
+    for name in em:
+        ci = difference_interval(right[name], right["majority"], rng)
+        report["vs_majority"][name] = {
+            "accuracy_gain": entries[name]["accuracy"] - entries["majority"]["accuracy"],
+            "gain_ci": ci,
+            "significant": bool(ci[0] > 0 or ci[1] < 0),
+            "fixed": int((right[name] & ~right["majority"]).sum()),
+            "broken": int((~right[name] & right["majority"]).sum()),
         }
+    if disagreements > 0 and em:
+        other = "glad" if "glad" in em else em[0]
+        report["disagreements"] = _disagreements(
+            data, truth, scored, results[other], results["majority"], disagreements
+        )
     return report
+
+
+def _disagreements(
+    data: Labels, truth: np.ndarray, scored: np.ndarray, em: Aggregation, mv: Aggregation, limit: int
+) -> list[dict[str, Any]]:
+    names = data.class_names
+    rows = []
+    for j in np.flatnonzero(scored & (em.labels != mv.labels))[:limit]:
+        em_right, mv_right = em.labels[j] == truth[j], mv.labels[j] == truth[j]
+        rows.append(
+            {
+                "item": data.item_names[j],
+                "truth": names[truth[j]],
+                em.method: names[em.labels[j]],
+                f"{em.method}_confidence": float(em.posteriors[j, em.labels[j]]),
+                "majority": names[mv.labels[j]],
+                "majority_tie": bool(mv.majority.tied[j]),
+                "right": em.method if em_right else "majority" if mv_right else "neither",
+            }
+        )
+    return rows

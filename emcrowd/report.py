@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 #: More distinct labels than this suggests the wrong file (ids read as labels, say).
 MANY_CLASSES = 20
-METHOD_TITLES = {"majority": "majority vote", "glad": "GLAD (EM)"}
+METHOD_TITLES = {
+    "majority": "majority vote",
+    "glad": "GLAD",
+    "dawid_skene": "Dawid-Skene",
+    "one_coin": "one-coin",
+}
 
 
 @lru_cache(maxsize=1)
@@ -148,43 +153,60 @@ def fit_summary(
 def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
     import numpy as np
 
-    alpha = result.model.alpha_
+    from emcrowd.models.glad import GLAD
+
+    model = result.model
+    name, score = ("alpha", model.alpha_) if isinstance(model, GLAD) else ("accuracy", model.accuracy_)
+    chance = 0.0 if isinstance(model, GLAD) else 1.0 / data.n_classes
     counts = data.labels_per_worker()
-    order = np.argsort(-alpha, kind="stable")
-    order = order[counts[order] > 0]  # an annotator without labels keeps the prior mean: not news
+    order = np.argsort(-score, kind="stable")
+    order = order[counts[order] > 0]  # an annotator without labels keeps the prior: not news
     shown = list(order[:n]) + [i for i in order[-n:] if i not in order[:n]]
-    table = Table(title="Annotators by ability (alpha)", title_justify="left")
+    table = Table(title=f"Annotators by {name}", title_justify="left")
     table.add_column("annotator")
-    table.add_column("alpha", justify="right")
+    table.add_column(name, justify="right")
     table.add_column("labels", justify="right")
     for rank, i in enumerate(shown):
         if rank == n and len(order) > 2 * n:
             table.add_row("…", "", "")
-        style = "red" if alpha[i] < 0 else None
-        table.add_row(escape(data.worker_names[i]), f"{alpha[i]:+.3f}", f"{counts[i]:,}", style=style)
+        style = "red" if score[i] < chance else None
+        value = f"{score[i]:+.3f}" if name == "alpha" else f"{score[i]:.3f}"
+        table.add_row(escape(data.worker_names[i]), value, f"{counts[i]:,}", style=style)
     return table
 
 
-def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
-    """The side-by-side accuracy table and a sentence on GLAD versus majority vote."""
+def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: bool = False) -> None:
+    """The side-by-side table, the verdict on the best EM method against majority vote, and notes."""
     out = console()
     table = Table(
         title=f"Accuracy on {report['n_gold']:,} gold items ({escape(str(truth_path))})", title_justify="left"
     )
-    table.add_column("method")
-    table.add_column("accuracy", justify="right")
-    table.add_column("correct / total", justify="right")
-    table.add_column("iterations", justify="right")
-    table.add_column("seconds", justify="right")
+    for column in (
+        "method",
+        "accuracy",
+        "95% CI",
+        "macro-F1",
+        "Brier",
+        "log-loss",
+        "correct",
+        "iter",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column == "method" else "right")
     for name, entry in report["methods"].items():
         style = "bold green" if name == report["best"] else None
         iters = entry.get("n_iter")
         if iters is not None and not entry.get("converged", True):
-            iters = f"{iters} (not converged)"
+            iters = f"{iters}*"
+        lo, hi = entry["accuracy_ci"]
         table.add_row(
             METHOD_TITLES.get(name, name),
             f"{entry['accuracy']:.4f}",
-            f"{entry['correct']:,} / {entry['total']:,}",
+            f"{lo:.3f}–{hi:.3f}",
+            f"{entry['macro_f1']:.4f}",
+            f"{entry['brier']:.4f}",
+            f"{entry['log_loss']:.3f}",
+            f"{entry['correct']:,}/{entry['total']:,}",
             "" if iters is None else str(iters),
             f"{entry['fit_seconds']:.3f}",
             style=style,
@@ -193,30 +215,65 @@ def compare_table(report: dict[str, Any], truth_path: Path | str) -> None:
     compare_warnings(report)
     majority = report["methods"].get("majority")
     if majority is not None and majority["n_ties"]:
+        rule = majority.get("options", {}).get("ties", "lowest")
+        broken = "towards the lowest class" if rule == "lowest" else "at random (seeded)"
         note(
             f"Majority vote had {majority['n_ties']:,} tied items ({majority['n_ties_gold']:,} of them "
-            "with gold), broken towards the lowest class."
+            f"scored), broken {broken}."
         )
-    for name, diff in report.get("vs_majority", {}).items():
-        gain = diff["accuracy_gain"]
-        title = METHOD_TITLES.get(name, name)
-        if gain == 0:
-            head = f"{title} is as accurate as majority vote"
-        else:
-            more = "more" if gain > 0 else "less"
-            head = f"{title} is {abs(gain) * 100:.2f} points {more} accurate than majority vote"
+    best = report.get("best_em")
+    if best is not None:
+        diff = report["vs_majority"][best]
+        gain, (lo, hi) = diff["accuracy_gain"] * 100, (v * 100 for v in diff["gain_ci"])
+        title = METHOD_TITLES.get(best, best)
+        verdict = (
+            "the interval excludes zero"
+            if diff["significant"]
+            else "the interval includes zero: no clear difference"
+        )
         note(
-            f"{head}: it gets {diff['fixed']:,} items right that majority vote gets wrong, "
-            f"and {diff['broken']:,} the other way round."
+            f"Best EM method: {title}, {gain:+.2f} points against majority vote "
+            f"(95% CI {lo:+.2f} to {hi:+.2f}; {verdict}). It gets {diff['fixed']:,} items right that "
+            f"majority vote gets wrong, and {diff['broken']:,} the other way round."
         )
+    if confusion:
+        for name, entry in report["methods"].items():
+            out.print(_confusion_table(METHOD_TITLES.get(name, name), report["classes"], entry["confusion"]))
+    if report.get("disagreements"):
+        out.print(_disagreement_table(report["disagreements"]))
     if report.get("n_gold_given"):
         note(
-            f"Note: {report['n_gold_given']:,} items given with --gold were clamped for GLAD and are not "
-            "scored; the accuracies above are on the other items only."
+            f"Note: {report['n_gold_given']:,} items given with --gold were clamped for the EM methods and "
+            "are not scored; the accuracies above are on the other items only."
         )
     unscored = report["n_gold_unlabeled"] + report.get("n_gold_unknown_items", 0)
     if unscored:
         note(f"Note: {unscored:,} gold items have no crowd labels and were not scored.")
+
+
+def _confusion_table(title: str, classes: Sequence[str], counts: Sequence[Sequence[int]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("truth \\ answer")
+    for name in classes:
+        table.add_column(escape(name), justify="right")
+    for name, row in zip(classes, counts, strict=True):
+        table.add_row(escape(name), *(f"{v:,}" for v in row))
+    return table
+
+
+def _disagreement_table(rows: Sequence[dict[str, Any]]) -> Table:
+    em = next(k for k in rows[0] if k not in ("item", "truth", "majority", "majority_tie", "right"))
+    title = METHOD_TITLES.get(em, em)
+    table = Table(title=f"Gold items where {title} and majority vote disagree", title_justify="left")
+    for column in ("item", "truth", title, "majority vote", "right"):
+        table.add_column(column)
+    for row in rows:
+        tie = " (tie)" if row["majority_tie"] else ""
+        right = METHOD_TITLES.get(row["right"], row["right"])
+        table.add_row(
+            escape(row["item"]), escape(row["truth"]), escape(row[em]), escape(row["majority"]) + tie, right
+        )
+    return table
 
 
 def compare_warnings(report: dict[str, Any]) -> None:

@@ -83,15 +83,9 @@ def simulate_glad(
     -------
     Simulation
     """
-    if n_items < 1 or n_workers < 1:
-        raise EmcrowdError("simulate needs at least one item and one annotator")
-    if n_classes < 2:
-        raise EmcrowdError("simulate needs at least two classes")
-    r = n_workers if labels_per_item is None else labels_per_item
-    if not 1 <= r <= n_workers:
-        raise EmcrowdError(f"labels per item must be between 1 and {n_workers} (the annotators), got {r}")
     if alpha_sd < 0 or b_sd < 0:
         raise EmcrowdError("standard deviations must not be negative")
+    r = _per_item(n_items, n_workers, labels_per_item, n_classes)
     rng = np.random.default_rng(seed)
     if class_prior is None:
         truth = rng.integers(0, n_classes, size=n_items)
@@ -102,16 +96,110 @@ def simulate_glad(
         truth = rng.choice(n_classes, size=n_items, p=p / p.sum())
     alpha = rng.normal(alpha_mean, alpha_sd, size=n_workers)
     beta = np.exp(rng.normal(b_mean, b_sd, size=n_items))
-    if r == n_workers:
-        workers = np.broadcast_to(np.arange(n_workers), (n_items, r))
-    else:
-        workers = np.sort(_distinct_workers(rng, n_items, n_workers, r), axis=1)
-    items = np.broadcast_to(np.arange(n_items)[:, None], (n_items, r))
+    items, workers = _assign(rng, n_items, n_workers, r)
     p_correct = 1.0 / (1.0 + np.exp(-alpha[workers] * beta[items]))
     correct = rng.random((n_items, r)) < p_correct
     wrong = (truth[items] + rng.integers(1, n_classes, size=(n_items, r))) % n_classes
     label = np.where(correct, truth[items], wrong)
-    data = Labels(
+    data = _labels(items, workers, label, n_items, n_workers, n_classes)
+    return Simulation(labels=data, truth=truth, alpha=alpha, beta=beta)
+
+
+def simulate_dawid_skene(
+    n_items: int,
+    n_workers: int,
+    *,
+    labels_per_item: int | None = None,
+    n_classes: int = 2,
+    diagonal: float = 0.7,
+    concentration: float = 10.0,
+    seed: int = 0,
+) -> tuple[Labels, np.ndarray, np.ndarray]:
+    """Draw a data set from the Dawid-Skene model.
+
+    Each annotator's confusion row for true class ``k`` is drawn from a Dirichlet with mean
+    ``diagonal`` on ``k`` and the rest spread evenly, scaled by ``concentration`` (smaller: more
+    varied, more class-biased annotators).
+
+    Returns
+    -------
+    labels : Labels
+    truth : ndarray of shape (n_items,)
+    confusion : ndarray of shape (n_workers, n_classes, n_classes)
+        ``confusion[i, k, l] = P(annotator i says l | truth k)``.
+    """
+    rng, truth, items, workers = _layout(n_items, n_workers, labels_per_item, n_classes, seed)
+    mean = np.full((n_classes, n_classes), (1 - diagonal) / (n_classes - 1))
+    np.fill_diagonal(mean, diagonal)
+    confusion = np.stack(
+        [[rng.dirichlet(concentration * mean[k]) for k in range(n_classes)] for _ in range(n_workers)]
+    )
+    rows = confusion[workers, truth[items]]  # (n_items, r, K)
+    u = rng.random((*rows.shape[:2], 1))
+    label = np.minimum((np.cumsum(rows, axis=2) < u).sum(axis=2), n_classes - 1)
+    return _labels(items, workers, label, n_items, n_workers, n_classes), truth, confusion
+
+
+def simulate_one_coin(
+    n_items: int,
+    n_workers: int,
+    *,
+    labels_per_item: int | None = None,
+    n_classes: int = 2,
+    accuracy_range: tuple[float, float] = (0.3, 0.95),
+    seed: int = 0,
+) -> tuple[Labels, np.ndarray, np.ndarray]:
+    """Draw a data set from the one-coin model: annotator ``i`` is right with probability ``p_i``
+    (uniform in ``accuracy_range``), otherwise picks a wrong class uniformly.
+
+    Returns
+    -------
+    labels : Labels
+    truth : ndarray of shape (n_items,)
+    accuracy : ndarray of shape (n_workers,)
+    """
+    rng, truth, items, workers = _layout(n_items, n_workers, labels_per_item, n_classes, seed)
+    accuracy = rng.uniform(*accuracy_range, size=n_workers)
+    correct = rng.random(workers.shape) < accuracy[workers]
+    wrong = (truth[items] + rng.integers(1, n_classes, size=workers.shape)) % n_classes
+    label = np.where(correct, truth[items], wrong)
+    return _labels(items, workers, label, n_items, n_workers, n_classes), truth, accuracy
+
+
+def _per_item(n_items: int, n_workers: int, labels_per_item: int | None, n_classes: int) -> int:
+    """Check the sizes; the number of labels per item (all annotators when None)."""
+    if n_items < 1 or n_workers < 1 or n_classes < 2:
+        raise EmcrowdError("simulate needs at least one item, one annotator and two classes")
+    r = n_workers if labels_per_item is None else labels_per_item
+    if not 1 <= r <= n_workers:
+        raise EmcrowdError(f"labels per item must be between 1 and {n_workers} (the annotators), got {r}")
+    return r
+
+
+def _assign(rng: np.random.Generator, n_items: int, n_workers: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which annotators label which item: two (n_items, r) arrays of item and annotator codes."""
+    if r == n_workers:
+        workers = np.broadcast_to(np.arange(n_workers), (n_items, r))
+    else:
+        workers = np.sort(_distinct_workers(rng, n_items, n_workers, r), axis=1)
+    return np.broadcast_to(np.arange(n_items)[:, None], (n_items, r)), workers
+
+
+def _layout(
+    n_items: int, n_workers: int, labels_per_item: int | None, n_classes: int, seed: int
+) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray]:
+    """Random generator, uniform true classes, and which annotators label which item."""
+    r = _per_item(n_items, n_workers, labels_per_item, n_classes)
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, size=n_items)
+    items, workers = _assign(rng, n_items, n_workers, r)
+    return rng, truth, items, workers
+
+
+def _labels(
+    items: np.ndarray, workers: np.ndarray, label: np.ndarray, n_items: int, n_workers: int, n_classes: int
+) -> Labels:
+    return Labels(
         item=items.ravel(),
         worker=workers.ravel(),
         label=label.ravel(),
@@ -119,4 +207,3 @@ def simulate_glad(
         worker_names=tuple(map(str, range(n_workers))),
         class_names=tuple(map(str, range(n_classes))),
     )
-    return Simulation(labels=data, truth=truth, alpha=alpha, beta=beta)

@@ -303,7 +303,7 @@ def test_compare_json_quiet_has_empty_stderr():
     res = invoke("compare", SAMPLE / "L.npy", "-t", SAMPLE / "y.npy", "--json", "-q")
     assert res.exit_code == 0
     assert res.stderr == ""
-    assert set(json.loads(res.stdout)["methods"]) == {"majority", "glad"}
+    assert set(json.loads(res.stdout)["methods"]) == {"majority", "glad", "dawid_skene", "one_coin"}
 
 
 def test_compare_matches_truth_given_as_csv(simulated, tmp_path):
@@ -479,7 +479,7 @@ def test_annotators_without_labels_are_left_out_of_the_ability_table(tmp_path):
     p = matrix_to_csv(L, tmp_path / "L.csv", header=["a", "b", "idle", "c", "d"])
     res = invoke("fit", p, "--out", tmp_path / "out")
     assert res.exit_code == 0, res.stderr
-    table = res.stderr[res.stderr.index("Annotators by ability") :]
+    table = res.stderr[res.stderr.index("Annotators by alpha") :]
     assert "idle" not in table
     assert " a " in table or "│ a " in table
     workers = list(csv.DictReader((tmp_path / "out" / "workers.csv").read_text().splitlines()))

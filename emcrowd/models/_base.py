@@ -328,16 +328,21 @@ class EMAggregator:
         if not hasattr(self, "posteriors_"):
             raise EmcrowdError(f"this {type(self).__name__} is not fitted yet; call fit(data) first")
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given (JSON-ready: arrays become lists)."""
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The constructor arguments of this model, its base classes' included."""
         import inspect
 
         names = [
-            p
-            for cls in type(self).__mro__
-            if "__init__" in vars(cls)
-            for p in inspect.signature(cls.__init__).parameters
-            if p != "self"
+            name
+            for klass in cls.__mro__
+            if "__init__" in vars(klass) and issubclass(klass, EMAggregator)
+            for name, p in inspect.signature(klass.__init__).parameters.items()
+            if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
         ]
-        params = {name: getattr(self, name) for name in dict.fromkeys(names) if hasattr(self, name)}
+        return list(dict.fromkeys(names))
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as given (JSON-ready: arrays become lists)."""
+        params = {name: getattr(self, name) for name in self.param_names()}
         return {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in params.items()}

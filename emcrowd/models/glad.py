@@ -27,6 +27,8 @@ from scipy.special import expit
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
+from emcrowd.models._observations import Observations as _Observations
+from emcrowd.models._observations import symmetric_log_likelihoods
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: How often a rejected Newton step is halved before the old value is kept.
@@ -73,34 +75,6 @@ class GaussianPrior:
         return -1.0 / self.sd**2
 
 
-@dataclass
-class _Observations:
-    """Index arrays of the labels, prepared once per fit (``intp`` so that indexing does not copy)."""
-
-    worker: np.ndarray  # (n_labels,)
-    item: np.ndarray  # (n_labels,)
-    item_label: np.ndarray  # (n_labels,) flat index item * K + label into an (n_items, K) array
-    n_items: int
-    n_workers: int
-    n_classes: int
-
-    @classmethod
-    def from_labels(cls, data: Labels) -> _Observations:
-        item = data.item.astype(np.intp)
-        return cls(
-            worker=data.worker.astype(np.intp),
-            item=item,
-            item_label=item * data.n_classes + data.label,
-            n_items=data.n_items,
-            n_workers=data.n_workers,
-            n_classes=data.n_classes,
-        )
-
-    @property
-    def log_k_minus_1(self) -> float:
-        return float(np.log(self.n_classes - 1))
-
-
 # --------------------------------------------------------------------------------------------------
 # The model's quantities as pure functions of (alpha, b); the fit and the tests use the same ones.
 # --------------------------------------------------------------------------------------------------
@@ -138,19 +112,7 @@ def log_joint(
     """
     log_right, log_wrong = log_sigmoids(_x(alpha, b, obs))
     log_wrong -= obs.log_k_minus_1
-    n, k = obs.n_items, obs.n_classes
-    right = np.bincount(obs.item_label, weights=log_right, minlength=n * k).reshape(n, k)
-    wrong = np.bincount(obs.item_label, weights=log_wrong, minlength=n * k).reshape(n, k)
-    out = right
-    if k == 2:
-        out += wrong[:, ::-1]
-    else:
-        prefix = np.zeros((n, k))
-        np.cumsum(wrong[:, :-1], axis=1, out=prefix[:, 1:])
-        suffix = np.zeros((n, k))
-        np.cumsum(wrong[:, :0:-1], axis=1, out=suffix[:, -2::-1])
-        out += prefix
-        out += suffix
+    out = symmetric_log_likelihoods(obs, log_right, log_wrong)
     out += log_class_prior
     return out
 

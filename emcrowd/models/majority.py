@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
 
 
 def vote_counts(data: Labels) -> np.ndarray:
@@ -31,8 +32,9 @@ class MajorityVote:
     Attributes
     ----------
     labels : ndarray of shape (n_items,)
-        The winning class code; among tied classes the **lowest code** wins (for numeric labels, the
-        smallest value). Items with no labels get code 0 and are counted in ``n_unlabeled``.
+        The winning class code. Among tied classes the **lowest code** wins (for numeric labels, the
+        smallest value), or, with ``ties="random"``, one drawn at random (seeded). Items with no labels
+        are ties among all classes and are counted in ``n_unlabeled``.
     posteriors : ndarray of shape (n_items, n_classes)
         The vote shares (uniform for items with no labels).
     tied : ndarray of shape (n_items,), bool
@@ -50,24 +52,40 @@ class MajorityVote:
     n_unlabeled: int
 
 
-def majority_vote(data: Labels) -> MajorityVote:
-    """Aggregate by plurality vote, breaking ties towards the lowest class code.
+TIE_RULES = ("lowest", "random")
+
+
+def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) -> MajorityVote:
+    """Aggregate by plurality vote.
 
     Parameters
     ----------
     data : Labels
         The observed labels.
+    ties : {"lowest", "random"}
+        Break ties towards the lowest class code (deterministic, the default), or at random among
+        the tied classes.
+    random_state : int
+        Seed for ``ties="random"``.
 
     Returns
     -------
     MajorityVote
     """
+    if ties not in TIE_RULES:
+        raise EmcrowdError(f"ties must be one of {', '.join(TIE_RULES)}, got {ties!r}")
     counts = vote_counts(data)
     top = counts.max(axis=1)
     has_votes = top > 0
     tied = has_votes & ((counts == top[:, None]).sum(axis=1) > 1)
+    if ties == "random":
+        # Noise below 1 never overturns a strictly larger count, and picks uniformly among equal ones.
+        noise = np.random.default_rng(random_state).random(counts.shape)
+        labels = np.argmax(counts + 0.5 * noise, axis=1)
+    else:
+        labels = np.argmax(counts, axis=1)  # first maximum = lowest class code
     return MajorityVote(
-        labels=np.argmax(counts, axis=1),  # first maximum = lowest class code
+        labels=labels,
         posteriors=vote_shares(counts),
         tied=tied,
         n_ties=int(tied.sum()),
