@@ -819,3 +819,94 @@ def test_learned_and_given_class_priors(simulated, tmp_path):
     bad = invoke("fit", simulated / "L.npy", "--out", tmp_path / "c", "--class-prior", "0.2,0.3,0.5")
     assert bad.exit_code == 2 and "--class-prior" in bad.stderr
     assert not (tmp_path / "c").exists()
+
+
+# -- issue 5: baselines and the comparison report -------------------------------------------------------
+METRIC_KEYS = {"accuracy", "accuracy_ci", "macro_f1", "brier", "log_loss", "n_iter", "fit_seconds"}
+
+
+def untimed(obj):
+    """The same JSON without wall-clock fields, which differ from run to run."""
+    if isinstance(obj, dict):
+        return {k: untimed(v) for k, v in obj.items() if k != "fit_seconds"}
+    if isinstance(obj, list):
+        return [untimed(v) for v in obj]
+    return obj
+
+
+def test_compare_reports_every_method_with_all_metrics_reproducibly(simulated, tmp_path):
+    args = ["compare", simulated / "L.npy", "-t", simulated / "y.npy", "--json", "-q"]
+    first = json.loads(invoke(*args, "--report", tmp_path / "r.json").stdout)
+    assert set(first["methods"]) == {"majority", "glad", "dawid_skene", "one_coin"}
+    for name, entry in first["methods"].items():
+        missing = METRIC_KEYS - set(entry) - ({"n_iter"} if name == "majority" else set())
+        assert not missing, (name, missing)
+        lo, hi = entry["accuracy_ci"]
+        assert lo <= entry["accuracy"] <= hi
+        assert 0 <= entry["macro_f1"] <= 1 and entry["brier"] >= 0 and entry["log_loss"] >= 0
+        assert sum(map(sum, entry["confusion"])) == entry["total"]
+    for diff in first["vs_majority"].values():
+        gain = diff["accuracy_gain"]
+        assert diff["gain_ci"][0] <= gain <= diff["gain_ci"][1]
+        assert diff["significant"] == (diff["gain_ci"][0] > 0 or diff["gain_ci"][1] < 0)
+    assert json.loads((tmp_path / "r.json").read_text()) == first
+    assert untimed(json.loads(invoke(*args).stdout)) == untimed(first)  # seeded: the same intervals
+
+
+def test_compare_methods_subset_confusion_and_disagreements(simulated):
+    res = invoke(
+        "compare", simulated / "L.npy", "-t", simulated / "y.npy", "--methods", "ds,one-coin",
+        "--confusion", "--disagreements", 3, "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    metrics = json.loads(res.stdout)
+    assert set(metrics["methods"]) == {"majority", "dawid_skene", "one_coin"}
+    assert "truth \\ answer" in res.stderr
+    rows = metrics["disagreements"]
+    assert 0 < len(rows) <= 3
+    y = np.load(simulated / "y.npy")
+    for row in rows:
+        truth = str(int(y[int(row["item"])]))
+        assert row["truth"] == truth and row["dawid_skene"] != row["majority"]
+        expected = (
+            "dawid_skene"
+            if row["dawid_skene"] == truth
+            else "majority"
+            if row["majority"] == truth
+            else "neither"
+        )
+        assert row["right"] == expected
+    assert "disagree" in res.stderr
+
+
+def test_random_ties_are_seeded(tmp_path):
+    L = np.array([[0, 1], [1, 0], [0, 1], [1, 0], [0, 1], [1, 0], [0, 1], [1, 0]], dtype=float)
+    np.save(tmp_path / "L.npy", L)
+    np.save(tmp_path / "y.npy", np.ones(len(L)))
+
+    def majority(*extra):
+        res = invoke(
+            "compare", tmp_path / "L.npy", "-t", tmp_path / "y.npy", "--methods", "majority", "--json", *extra
+        )
+        return json.loads(res.stdout)["methods"]["majority"]
+
+    assert majority()["correct"] == 0  # every item is a tie, broken towards class 0
+    assert untimed(majority("--ties", "random")) == untimed(majority("--ties", "random"))
+    runs = {majority("--ties", "random", "--seed", s)["correct"] for s in range(6)}
+    assert len(runs) > 1  # different seeds break the ties differently
+
+
+def test_fit_with_each_method_writes_its_own_annotator_columns(simulated, tmp_path):
+    for method, column in [
+        ("dawid-skene", "p_1_given_0"),
+        ("one-coin", "accuracy"),
+        ("majority", "agreement"),
+    ]:
+        out = tmp_path / method
+        res = invoke("fit", simulated / "L.npy", "--out", out, "--method", method)
+        assert res.exit_code == 0, res.stderr
+        workers = list(csv.DictReader((out / "workers.csv").read_text().splitlines()))
+        assert column in workers[0]
+        assert json.loads((out / "summary.json").read_text())["method"] == method.replace("-", "_")
+    bad = invoke("fit", simulated / "L.npy", "--out", tmp_path / "x", "--method", "magic")
+    assert bad.exit_code == 2 and "unknown method" in bad.stderr and not (tmp_path / "x").exists()
