@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Labels": "emcrowd.data",
     "GLAD": "emcrowd.models.glad",
+    "DawidSkene": "emcrowd.models.dawid_skene",
+    "OneCoin": "emcrowd.models.dawid_skene",
     "majority_vote": "emcrowd.models.majority",
     "MajorityVote": "emcrowd.models.majority",
     "compare": "emcrowd.evaluate",

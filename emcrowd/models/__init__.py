@@ -1,6 +1,7 @@
 """The aggregation models: pure computations over :class:`emcrowd.Labels`, no I/O, no printing."""
 
+from emcrowd.models.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.glad import GLAD
 from emcrowd.models.majority import MajorityVote, majority_vote
 
-__all__ = ["GLAD", "MajorityVote", "majority_vote"]
+__all__ = ["GLAD", "DawidSkene", "MajorityVote", "OneCoin", "majority_vote"]
