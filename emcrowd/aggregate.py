@@ -167,6 +167,15 @@ def flip_warnings(data: Labels, model: EMAggregator, mv: MajorityVote) -> list[s
             "(check the priors, or try --n-init)"
         )
     labelled = data.labels_per_item() > 0
+    if model.learn_class_prior and labelled.any():
+        shares = np.bincount(mv.labels[labelled], minlength=data.n_classes) / labelled.sum()
+        collapsed = (shares >= 0.05) & (model.class_prior_ < shares / 2)
+        for k in np.flatnonzero(collapsed):
+            out.append(
+                f"the learned class prior gives class {data.class_names[k]!r} {model.class_prior_[k]:.3f}, "
+                f"far below its majority-vote share ({shares[k]:.3f}): the prior may be soaking up the "
+                "annotators' bias; compare with --fixed-class-prior"
+            )
     if labelled.any() and np.mean(model.labels_[labelled] != mv.labels[labelled]) > 0.5:
         out.append(
             "the answer disagrees with majority vote on most items: check for a sign flip "

@@ -126,7 +126,7 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         help="How to read a .csv/.tsv: 'long' (one row per label), 'matrix', or 'auto' (long when the "
-        "header names item, worker and label columns).",
+        "header names two of the item, worker and label columns).",
         rich_help_panel=INPUT,
     ),
 ]
@@ -173,8 +173,8 @@ MissingOpt = Annotated[
     typer.Option(
         "--missing",
         metavar="VALUE",
-        help="An answer that means 'no label' (repeatable); replaces the default nan, na, n/a, null. "
-        "Empty answers are always missing. Missing labels are skipped and counted.",
+        help="An answer that means 'no label' (repeatable); replaces the default na, n/a, null. "
+        "Empty answers and nan are always missing. Missing labels are skipped and counted.",
         show_default=False,
         rich_help_panel=INPUT,
     ),
@@ -356,14 +356,37 @@ def _check_class_prior(options: dict[str, Any], n_classes: int) -> None:
         raise EmcrowdError(f"--class-prior has {len(prior)} numbers but the labels have {n_classes} classes")
 
 
-def _gold_codes(gold: Path | None, loaded: Any, missing: list[str] | None) -> Any:
+def _truth(
+    path: Path, loaded: Any, missing: list[str] | None, item_col: str | None, label_col: str | None
+) -> Any:
+    """Gold labels for the loaded items, by id or (for a matrix) aligned; returns ``io.Truth``."""
     from emcrowd import io
+
+    if str(path) == "-":
+        raise EmcrowdError(f"{path}: only LABELS can be read from standard input; give the truth as a file")
+    return io.load_truth(
+        path,
+        loaded.labels,
+        allow_aligned=loaded.report.format == "matrix",
+        missing=missing,
+        item_col=item_col,
+        label_col=label_col,
+    )
+
+
+def _gold_codes(
+    gold: Path | None, loaded: Any, missing: list[str] | None, item_col: str | None, label_col: str | None
+) -> Any:
+    from emcrowd import report
 
     if gold is None:
         return None
-    return io.load_truth(
-        gold, loaded.labels, allow_aligned=loaded.report.format == "matrix", missing=missing
-    ).codes
+    known = _truth(gold, loaded, missing, item_col, label_col)
+    if known.n_unknown_items:
+        report.note(
+            f"Note: {known.n_unknown_items:,} --gold items are not among the labelled items; ignored."
+        )
+    return known.codes
 
 
 def _load(
@@ -478,7 +501,7 @@ def fit(
     loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
     data = loaded.labels
     _check_class_prior(options, data.n_classes)
-    gold_codes = _gold_codes(gold, loaded, missing)
+    gold_codes = _gold_codes(gold, loaded, missing, item_col, label_col)
     result = aggregate(data, method, gold=gold_codes, ties=ties.value, **model_options(method, options))
     if out is not None and str(out) == "-":
         sys.stdout.write(io.csv_text(label_table(data, result)))
@@ -584,8 +607,8 @@ def compare(
     loaded = _load(labels, fmt, item_col, worker_col, label_col, classes, missing, duplicates, quiet)
     data = loaded.labels
     _check_class_prior(options, data.n_classes)
-    reference = io.load_truth(truth, data, allow_aligned=loaded.report.format == "matrix", missing=missing)
-    gold_codes = _gold_codes(gold, loaded, missing)
+    reference = _truth(truth, loaded, missing, item_col, label_col)
+    gold_codes = _gold_codes(gold, loaded, missing, item_col, label_col)
     try:
         metrics = compare_methods(
             data,

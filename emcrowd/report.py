@@ -144,7 +144,8 @@ def fit_summary(
         f"({result.majority.n_ties:,} majority ties, broken towards the lowest class)."
     )
     if result.majority.n_unlabeled:
-        warning(f"{result.majority.n_unlabeled:,} items have no labels; their posterior is the prior")
+        n = result.majority.n_unlabeled
+        warning(f"{n:,} item{'s have' if n != 1 else ' has'} no labels; the posterior is the class prior")
     if out_dir is not None:
         again = " (replacing the earlier results there)" if replaced else ""
         note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}")

@@ -910,3 +910,50 @@ def test_fit_with_each_method_writes_its_own_annotator_columns(simulated, tmp_pa
         assert json.loads((out / "summary.json").read_text())["method"] == method.replace("-", "_")
     bad = invoke("fit", simulated / "L.npy", "--out", tmp_path / "x", "--method", "magic")
     assert bad.exit_code == 2 and "unknown method" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_truth_files_follow_the_labels_column_options(tmp_path):
+    (tmp_path / "e.csv").write_text("id,rater,answer\na,u1,x\na,u2,x\nb,u1,y\nb,u2,y\nc,u1,x\nc,u2,y\n")
+    (tmp_path / "t.csv").write_text("id,answer\na,x\nb,y\n")
+    res = invoke("compare", tmp_path / "e.csv", "--item-col", "id", "-t", tmp_path / "t.csv", "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["n_gold"] == 2
+
+
+def test_gold_for_unknown_items_is_noted(tmp_path):
+    (tmp_path / "e.csv").write_text("item,worker,label\na,u1,x\na,u2,x\nb,u1,y\nb,u2,y\n")
+    (tmp_path / "g.csv").write_text("item,label\na,x\nnowhere,y\n")
+    res = invoke("fit", tmp_path / "e.csv", "--gold", tmp_path / "g.csv", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.stderr
+    assert "1 --gold items are not among the labelled items" in res.stderr
+
+
+def test_only_the_labels_can_come_from_stdin(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "emcrowd", "compare", "-", "--truth", "-"],
+        input="item,worker,label\na,u,x\nb,u,y\n",
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert "only LABELS can be read from standard input" in res.stderr
+
+
+@needs_datasets
+def test_a_collapsing_learned_class_prior_is_flagged():
+    res = invoke(
+        "compare", DATASETS / "temp" / "labels.csv", "-t", DATASETS / "temp" / "truth.csv",
+        "--methods", "glad", "--learn-class-prior", "--n-init", 4, "--json", "-q",
+    )  # fmt: skip
+    metrics = json.loads(res.stdout)
+    prior_warnings = [w for w in metrics["methods"]["glad"].get("warnings", []) if "class prior" in w]
+    # With a learned prior GLAD puts nearly all mass on one class here and loses ~0.38 accuracy.
+    assert metrics["methods"]["glad"]["accuracy"] < 0.8
+    assert prior_warnings, metrics["methods"]["glad"]
+    fixed = invoke(
+        "compare", DATASETS / "temp" / "labels.csv", "-t", DATASETS / "temp" / "truth.csv",
+        "--methods", "glad", "--json", "-q",
+    )  # fmt: skip
+    assert not any(
+        "class prior" in w for w in json.loads(fixed.stdout)["methods"]["glad"].get("warnings", [])
+    )

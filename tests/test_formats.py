@@ -596,12 +596,12 @@ def test_missing_answers_are_skipped_and_counted(tmp_path):
 def test_missing_option_replaces_the_defaults(tmp_path):
     path = write(tmp_path / "x.csv", MISSING_TEXT)
     record = info_json(path, "--missing", "?")
-    # '?' and the empty answers are missing; NA, nan, NaN, null, n/a are classes now
-    assert record["source"]["n_missing"] == 3
-    assert record["classes"] == {"NA": 1, "NaN": 1, "n/a": 1, "nan": 1, "neg": 2, "null": 1, "pos": 2}
-    both = info_json(path, "--missing", "?", "--missing", "nan")
-    assert both["source"]["n_missing"] == 5  # compared in any case: nan and NaN
-    assert "NA" in both["classes"] and "nan" not in both["classes"] and "NaN" not in both["classes"]
+    # '?', the empty answers and nan/NaN (always) are missing; NA, null, n/a are classes now
+    assert record["source"]["n_missing"] == 5
+    assert record["classes"] == {"NA": 1, "n/a": 1, "neg": 2, "null": 1, "pos": 2}
+    both = info_json(path, "--missing", "?", "--missing", "na")
+    assert both["source"]["n_missing"] == 6  # compared in any case
+    assert "NA" not in both["classes"] and "null" in both["classes"]
 
 
 def test_na_is_a_real_class_with_another_missing_marker(tmp_path):

@@ -44,9 +44,10 @@ COLUMN_NAMES = {
     "worker": ("worker", "annotator", "labeler", "labeller", "rater", "user", "worker_id", "annotator_id"),
     "label": ("label", "answer", "response", "value", "judgment", "judgement", "annotation"),
 }
-#: Answers that mean "no answer" in a long file by default (compared in lower case); ``--missing``
-#: replaces this set (the empty answer is always missing).
-DEFAULT_MISSING = frozenset({"", "nan", "na", "n/a", "null"})
+#: Answers that always mean "no answer" (compared in lower case): never a class.
+ALWAYS_MISSING = frozenset({"", "nan"})
+#: More answers that mean "no answer" by default; ``--missing`` replaces these (not the ones above).
+DEFAULT_MISSING = ALWAYS_MISSING | {"na", "n/a", "null"}
 
 
 @dataclass
@@ -126,7 +127,7 @@ def load_labels(
     path : str or PathLike
         A ``.npy``, ``.csv`` or ``.tsv`` file, or ``"-"`` for CSV/TSV on standard input.
     format : {"auto", "matrix", "long"}
-        ``auto`` takes a text file as long when its header names an item, a worker and a label column
+        ``auto`` takes a text file as long when its header names two of the item, worker and label columns
         (or when a ``*_col`` option is given), else as a matrix.
     item_col, worker_col, label_col : str, optional
         Column names in a long file, overriding the recognised names.
@@ -135,8 +136,9 @@ def load_labels(
         never occur. By default: the distinct labels, in numeric order when all are numbers, else
         in lexicographic order.
     missing : iterable of str, optional
-        Answers that mean "no label" (besides the empty answer); defaults to ``nan``, ``na``, ``n/a``
-        and ``null`` in any case. Missing answers are skipped and counted, never made a class.
+        Answers that mean "no label", compared in any case. Empty answers and ``nan`` always do; by
+        default also ``na``, ``n/a`` and ``null``, which these values replace. Missing answers are
+        skipped and counted, never made a class.
     duplicates : {"keep", "first", "last", "error"}
         What to do with an (item, worker) pair answered more than once: keep every answer as an
         independent vote, keep the first or the last in file order, or refuse the file.
@@ -222,10 +224,11 @@ def find_column(
 
 
 def missing_set(missing: Iterable[str] | None) -> frozenset[str]:
-    """The answers that mean "no label", in lower case: the defaults, or the given ones plus ""."""
+    """The answers that mean "no label", in lower case: empty and NaN always, and the defaults or the
+    given ones."""
     if missing is None:
         return DEFAULT_MISSING
-    return frozenset({"", *(m.strip().lower() for m in missing)})
+    return ALWAYS_MISSING | {m.strip().lower() for m in missing}
 
 
 def is_missing(answer: str, missing: frozenset[str]) -> bool:

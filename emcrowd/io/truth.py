@@ -48,14 +48,11 @@ class Truth:
     ----------
     codes : ndarray of shape (n_items,), int
         Class code of each item's gold label, ``-1`` where there is none.
-    form : str
-        ``"by id"`` or ``"aligned"``.
     n_unknown_items : int
         Gold labels for ids that are not among the items (they have no crowd labels).
     """
 
     codes: np.ndarray
-    form: str
     n_unknown_items: int = 0
 
 
@@ -70,6 +67,8 @@ def load_truth(
     *,
     allow_aligned: bool = True,
     missing: Iterable[str] | None = None,
+    item_col: str | None = None,
+    label_col: str | None = None,
 ) -> Truth:
     """Read gold labels for the items of ``data``, by id or aligned with its items.
 
@@ -84,6 +83,9 @@ def load_truth(
     missing : iterable of str, optional
         Gold values that mean "no gold label" in a file by id; the same rule as for the labels
         (:func:`emcrowd.io.load_labels`), so a class named ``NA`` declared there is a class here too.
+    item_col, label_col : str, optional
+        Column names tried first in a file by id (the labels' own ``--item-col``/``--label-col``),
+        before the recognised names.
 
     Raises
     ------
@@ -97,9 +99,11 @@ def load_truth(
         values = load_npy(path, ndim=1)
         return _aligned(name, values, data, match, allow_aligned)
     rows = table_rows(Rows(path))
+    first = next(i for i, row in enumerate(rows) if not is_blank(row))
+    if len(rows[first]) >= 2 and not is_number_row(rows[first]):
+        columns = (item_col, label_col)
+        return _by_id(name, rows[first], rows[first + 1 :], data, match, missing_set(missing), columns, first)
     header = rows[0]
-    if len(header) >= 2 and not is_number_row(header):
-        return _by_id(name, header, rows[1:], data, match, missing_set(missing))
     if len(header) != 1:
         raise InputError(
             name,
@@ -156,20 +160,28 @@ def _aligned(name: str, values: np.ndarray, data: Labels, match: Matcher, allow:
             classes = ", ".join(data.class_names)
             raise InputError(name, f"truth label {str(shown)!r} (row {j}) is not among the classes {classes}")
         codes[j] = code
-    return Truth(codes=codes, form="aligned")
+    return Truth(codes=codes)
 
 
 def _by_id(
-    name: str, header: list[str], rows: list[list[str]], data: Labels, match: Matcher, missing: frozenset[str]
+    name: str,
+    header: list[str],
+    rows: list[list[str]],
+    data: Labels,
+    match: Matcher,
+    missing: frozenset[str],
+    columns: tuple[str | None, str | None],
+    skipped: int,
 ) -> Truth:
-    i_item = find_column(name, header, "item", None, COLUMN_NAMES["item"])
-    i_label = find_column(name, header, "label", None, TRUTH_LABEL_NAMES)
+    item_first, label_first = (() if c is None else (c.strip().lower(),) for c in columns)
+    i_item = find_column(name, header, "item", None, (*item_first, *COLUMN_NAMES["item"]))
+    i_label = find_column(name, header, "label", None, (*label_first, *TRUTH_LABEL_NAMES))
     width = max(i_item, i_label) + 1
     item_code = {n: j for j, n in enumerate(data.item_names)}
     codes = np.full(data.n_items, -1, dtype=np.int64)
     unknown: set[str] = set()
     for offset, row in enumerate(rows):
-        line = offset + 2
+        line = skipped + offset + 2
         if is_blank(row):
             continue
         if len(row) < width:
@@ -192,4 +204,4 @@ def _by_id(
         codes[j] = code
     if not (codes >= 0).any() and not unknown:
         raise InputError(name, "holds no gold labels")
-    return Truth(codes=codes, form="by id", n_unknown_items=len(unknown))
+    return Truth(codes=codes, n_unknown_items=len(unknown))

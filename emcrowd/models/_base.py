@@ -187,7 +187,7 @@ class EMAggregator:
     ) -> tuple[np.ndarray, float]:
         posteriors, evidence = normalize(self._log_likelihoods(data, params) + log_pi, gold)
         objective = evidence + self._log_param_prior(params)
-        if self.learn_class_prior:
+        if self.learn_class_prior and self.class_pseudocount > 0:
             objective += self.class_pseudocount * float(log_pi.sum())
         return posteriors, objective
 
@@ -278,7 +278,7 @@ class EMAggregator:
             # own warnings would only repeat that, once per array operation.
             with np.errstate(all="ignore"):
                 params = self._m_step(data, posteriors, params)
-                if self.learn_class_prior:
+                if self.learn_class_prior and n_iter > 1:  # the first E-step uses the starting prior
                     log_pi = self._class_prior_step(posteriors)
                 posteriors, objective = self._e_step(data, params, log_pi, gold)
             if not np.isfinite(objective):
@@ -306,21 +306,21 @@ class EMAggregator:
         return gold if (gold >= 0).any() else None
 
     # -- scikit-learn style accessors ---------------------------------------------------------------
-    def predict_proba(self, data: Labels | None = None) -> np.ndarray:
+    def predict_proba(self, data: Labels | None = None, *, gold: np.ndarray | None = None) -> np.ndarray:
         """Posterior over classes of every item, shape (n_items, n_classes).
 
         Aggregation is transductive: the items are those of the data given to ``fit``. Passing
-        ``data`` fits again on it first.
+        ``data`` (and ``gold``, as for :meth:`fit`) fits again on it first.
         """
         if data is not None:
-            self.fit(data)
+            self.fit(data, gold=gold)
         self._check_fitted()
         return self.posteriors_
 
-    def predict(self, data: Labels | None = None) -> np.ndarray:
-        """Most probable class code of every item, shape (n_items,)."""
+    def predict(self, data: Labels | None = None, *, gold: np.ndarray | None = None) -> np.ndarray:
+        """Most probable class code of every item, shape (n_items,); see :meth:`predict_proba`."""
         if data is not None:
-            self.fit(data)
+            self.fit(data, gold=gold)
         self._check_fitted()
         return self.labels_
 
