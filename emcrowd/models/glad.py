@@ -84,10 +84,12 @@ def _x(alpha: np.ndarray, b: np.ndarray, obs: _Observations) -> np.ndarray:
 
 
 def log_sigmoids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(log sigmoid(x), log sigmoid(-x))`` without cancellation, from one ``log1p(exp(-|x|))``.
+    """``(log sigmoid(x), log sigmoid(-x))`` from one ``log1p(exp(-|x|))``, accurate for any ``|x|``.
 
-    ``log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))`` and ``log sigmoid(-x) = -max(x, 0) - log1p(...)``:
-    each is a sum of two non-positive terms, exact for any ``|x|``.
+    ``log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))`` adds two non-positive terms, and
+    ``log sigmoid(-x) = log sigmoid(x) - x``. The subtraction loses nothing that matters: for large
+    ``|x|`` the ``log1p`` term is below the rounding of ``x`` and the result is exact (0 or ``-x``),
+    and where it is not (``|x| < 40``) the absolute error is below 1e-14.
     """
     soft = np.abs(x)  # in place from here on: these arrays have one entry per label
     np.negative(soft, out=soft)
@@ -95,24 +97,52 @@ def log_sigmoids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.log1p(soft, out=soft)
     right = np.minimum(x, 0.0)
     right -= soft
-    wrong = np.maximum(x, 0.0)
-    wrong += soft
-    np.negative(wrong, out=wrong)
-    return right, wrong
+    return right, right - x
+
+
+@dataclass
+class LabelEval:
+    """Per-label quantities at one ``(alpha, b)``, computed once and shared by the M-step and E-step.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n_labels,)
+        ``alpha_i * beta_j``.
+    log_right, log_wrong : ndarray of shape (n_labels,)
+        ``log sigmoid(x)`` and ``log sigmoid(-x)`` (the latter before the ``- log(K-1)`` share).
+    """
+
+    x: np.ndarray
+    log_right: np.ndarray
+    log_wrong: np.ndarray
+
+    @classmethod
+    def at(cls, alpha: np.ndarray, b: np.ndarray, obs: _Observations) -> LabelEval:
+        x = _x(alpha, b, obs)
+        return cls(x, *log_sigmoids(x))
+
+    @property
+    def s(self) -> np.ndarray:
+        """``sigmoid(x)``."""
+        return np.exp(self.log_right)
 
 
 def log_joint(
-    alpha: np.ndarray, b: np.ndarray, obs: _Observations, log_class_prior: np.ndarray
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    log_class_prior: np.ndarray,
+    ev: LabelEval | None = None,
 ) -> np.ndarray:
     """``log p(z_j = k, labels of j | alpha, b)`` for every item and class, shape (n_items, K).
 
     A label adds ``log sigmoid(x)`` to the class it names and ``log sigmoid(-x) - log(K-1)`` to every
     other class. Both sums are built from terms of one sign and the "other classes" sum from prefix
     and suffix sums, never by subtracting: with ``|x|`` in the millions a subtraction would cancel.
+    ``ev`` (the label quantities at ``alpha, b``) is computed when not given.
     """
-    log_right, log_wrong = log_sigmoids(_x(alpha, b, obs))
-    log_wrong -= obs.log_k_minus_1
-    out = symmetric_log_likelihoods(obs, log_right, log_wrong)
+    ev = LabelEval.at(alpha, b, obs) if ev is None else ev
+    out = symmetric_log_likelihoods(obs, ev.log_right, ev.log_wrong - obs.log_k_minus_1)
     out += log_class_prior
     return out
 
@@ -124,38 +154,54 @@ def posteriors_and_log_likelihood(
     return normalize(log_joint(alpha, b, obs, log_class_prior))
 
 
-def _label_terms(x: np.ndarray, w: np.ndarray, c: float) -> np.ndarray:
+def _label_terms(ev: LabelEval, w: np.ndarray, c: float) -> np.ndarray:
     """Per-label expected log-likelihood ``w log s(x) + (1 - w)(log s(-x) - c)``, s the sigmoid."""
-    log_right, log_wrong = log_sigmoids(x)
-    log_right *= w
-    log_wrong -= c
-    log_wrong *= 1.0 - w
-    log_right += log_wrong  # two non-positive terms: no cancellation
-    return log_right
+    terms = w * ev.log_right
+    wrong = ev.log_wrong - c
+    wrong *= 1.0 - w
+    terms += wrong  # two non-positive terms: no cancellation
+    return terms
 
 
 def alpha_block_values(
-    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    prior: GaussianPrior,
+    ev: LabelEval | None = None,
 ) -> np.ndarray:
     """Each annotator's own part of the M-step objective (its labels' terms plus its prior), (n_workers,).
 
     ``correct`` is the posterior probability that each label names its item's true class, (n_labels,).
     Given ``b``, the M-step objective is the sum of these plus terms that do not involve ``alpha``.
     """
-    terms = _label_terms(_x(alpha, b, obs), correct, obs.log_k_minus_1)
+    ev = LabelEval.at(alpha, b, obs) if ev is None else ev
+    terms = _label_terms(ev, correct, obs.log_k_minus_1)
     return np.bincount(obs.worker, weights=terms, minlength=obs.n_workers) + prior.log_pdf(alpha)
 
 
 def b_block_values(
-    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    prior: GaussianPrior,
+    ev: LabelEval | None = None,
 ) -> np.ndarray:
     """Each item's own part of the M-step objective (its labels' terms plus its prior), (n_items,)."""
-    terms = _label_terms(_x(alpha, b, obs), correct, obs.log_k_minus_1)
+    ev = LabelEval.at(alpha, b, obs) if ev is None else ev
+    terms = _label_terms(ev, correct, obs.log_k_minus_1)
     return np.bincount(obs.item, weights=terms, minlength=obs.n_items) + prior.log_pdf(b)
 
 
 def alpha_derivatives(
-    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    prior: GaussianPrior,
+    ev: LabelEval | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivative of :func:`alpha_block_values` in each annotator's ``alpha_i``.
 
@@ -163,24 +209,38 @@ def alpha_derivatives(
     ``dQ/dalpha_i = sum (w - s) beta_j`` and ``d2Q/dalpha_i2 = -sum s(1 - s) beta_j^2`` (always < 0).
     """
     beta_o = np.exp(b)[obs.item]
-    s = expit(alpha[obs.worker] * beta_o)
+    s = expit(alpha[obs.worker] * beta_o) if ev is None else ev.s
     grad = np.bincount(obs.worker, weights=(correct - s) * beta_o, minlength=obs.n_workers)
-    curv = -np.bincount(obs.worker, weights=s * (1.0 - s) * beta_o**2, minlength=obs.n_workers)
+    s *= 1.0 - s
+    s *= beta_o
+    s *= beta_o
+    curv = -np.bincount(obs.worker, weights=s, minlength=obs.n_workers)
     return grad + prior.grad(alpha), curv + prior.curvature
 
 
 def b_derivatives(
-    alpha: np.ndarray, b: np.ndarray, obs: _Observations, correct: np.ndarray, prior: GaussianPrior
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    prior: GaussianPrior,
+    ev: LabelEval | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient, second derivative and Fisher curvature of :func:`b_block_values` in each item's ``b_j``.
 
     ``dx/db_j = x``, so ``dQ/db_j = sum (w - s) x`` and ``d2Q/db_j2 = sum (w - s) x - s(1 - s) x^2``,
     which can be positive; the Fisher (Gauss-Newton) curvature ``-sum s(1 - s) x^2`` never is.
     """
-    x = _x(alpha, b, obs)
-    s = expit(x)
+    if ev is None:
+        x = _x(alpha, b, obs)
+        s = expit(x)
+    else:
+        x, s = ev.x, ev.s
     grad = np.bincount(obs.item, weights=(correct - s) * x, minlength=obs.n_items)
-    fisher = -np.bincount(obs.item, weights=s * (1.0 - s) * x * x, minlength=obs.n_items)
+    s *= 1.0 - s
+    s *= x
+    s *= x
+    fisher = -np.bincount(obs.item, weights=s, minlength=obs.n_items)
     return grad + prior.grad(b), fisher + grad + prior.curvature, fisher + prior.curvature
 
 
@@ -221,29 +281,58 @@ def _guarded_newton(
     theta: np.ndarray,
     grad: np.ndarray,
     curvature: np.ndarray,
-    values_at: Callable[[np.ndarray], np.ndarray],
-) -> np.ndarray:
+    value0: np.ndarray,
+    values_at: Callable[..., tuple[np.ndarray, LabelEval | None]],
+) -> tuple[np.ndarray, LabelEval | None]:
     """One Newton step per coordinate of a separable objective, halved until it does not decrease.
 
-    ``values_at(theta)`` returns each coordinate's own part of the objective, shape like ``theta``.
+    ``values_at(theta)`` returns each coordinate's own part of the objective (shape like ``theta``)
+    and the label quantities it computed on the way; ``values_at(theta, only)`` need only be right
+    where the boolean mask ``only`` is set (and may return None for the quantities). ``value0`` is
+    that part at ``theta``.
     ``curvature`` must be negative. A coordinate whose step still lowers its part after
     ``_MAX_HALVINGS`` halvings keeps its old value, so the result is never worse than ``theta``
-    coordinate by coordinate.
+    coordinate by coordinate. Also returns the label quantities at the result when the last trial
+    was the result (the usual case: every step accepted at once), else None.
     """
     step = -grad / curvature
-    value0 = values_at(theta)
     new = theta.copy()
     pending = np.isfinite(step) & (step != 0)
     t = 1.0
-    for _ in range(_MAX_HALVINGS + 1):
+    trial, ev = theta, None
+    for attempt in range(_MAX_HALVINGS + 1):
         if not pending.any():
             break
         trial = np.where(pending, theta + t * step, theta)
-        ok = pending & (values_at(trial) >= value0)
+        # Retries only need the coordinates still pending (usually few): evaluate just those.
+        values, ev = values_at(trial) if attempt == 0 else values_at(trial, pending)
+        ok = pending & (values >= value0)
         new[ok] = trial[ok]
         pending &= ~ok
         t *= 0.5
-    return new
+    return new, (ev if ev is not None and np.array_equal(new, trial) else None)
+
+
+def _subset_values(
+    alpha: np.ndarray,
+    b: np.ndarray,
+    obs: _Observations,
+    correct: np.ndarray,
+    prior: GaussianPrior,
+    group: np.ndarray,
+    only: np.ndarray,
+) -> np.ndarray:
+    """:func:`alpha_block_values` (``group = obs.worker``) or :func:`b_block_values` (``obs.item``),
+    computed over the labels of the groups in ``only`` alone; other entries are meaningless.
+
+    The labels of a group are summed in the same order as in the full computation, so a group's value
+    is bit-for-bit what the full computation gives.
+    """
+    sel = np.flatnonzero(only[group])
+    x = alpha[obs.worker[sel]] * np.exp(b)[obs.item[sel]]
+    terms = _label_terms(LabelEval(x, *log_sigmoids(x)), correct[sel], obs.log_k_minus_1)
+    theta = alpha if group is obs.worker else b
+    return np.bincount(group[sel], weights=terms, minlength=only.size) + prior.log_pdf(theta)
 
 
 @dataclass
@@ -251,6 +340,7 @@ class _GLADState:
     obs: _Observations
     alpha: np.ndarray  # (n_workers,)
     b: np.ndarray  # (n_items,)
+    ev: LabelEval | None = None  # label quantities at (alpha, b), when known
 
 
 class GLAD(EMAggregator):
@@ -348,22 +438,42 @@ class GLAD(EMAggregator):
         obs = state.obs
         w = posteriors.ravel()[obs.item_label]
         ap, bp = self._alpha_p, self._b_p
+        alpha, b = state.alpha, state.b
+        # The E-step just evaluated the labels at (alpha, b); each block's accepted trial is the next
+        # block's starting point and, at the end, the E-step's: one evaluation per block and step.
+        ev = state.ev if state.ev is not None else LabelEval.at(alpha, b, obs)
 
         # Block 1: alpha given b. Concave in each alpha_i: a Newton step per annotator.
-        grad, curv = alpha_derivatives(state.alpha, state.b, obs, w, ap)
-        state.alpha = _guarded_newton(
-            state.alpha, grad, curv, lambda a: alpha_block_values(a, state.b, obs, w, ap)
+        def alpha_trial(a: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, LabelEval | None]:
+            if only is not None:
+                return _subset_values(a, b, obs, w, ap, obs.worker, only), None
+            e = LabelEval.at(a, b, obs)
+            return alpha_block_values(a, b, obs, w, ap, e), e
+
+        grad, curv = alpha_derivatives(alpha, b, obs, w, ap, ev)
+        alpha, ev = _guarded_newton(
+            alpha, grad, curv, alpha_block_values(alpha, b, obs, w, ap, ev), alpha_trial
         )
+        ev = ev if ev is not None else LabelEval.at(alpha, b, obs)
 
         # Block 2: b given alpha. Not always concave in b_j: take the Newton curvature where it is
         # clearly negative, else half the Fisher curvature (always negative); the halving guards both.
-        grad, newton, fisher = b_derivatives(state.alpha, state.b, obs, w, bp)
+        def b_trial(bb: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, LabelEval | None]:
+            if only is not None:
+                return _subset_values(alpha, bb, obs, w, bp, obs.item, only), None
+            e = LabelEval.at(alpha, bb, obs)
+            return b_block_values(alpha, bb, obs, w, bp, e), e
+
+        grad, newton, fisher = b_derivatives(alpha, b, obs, w, bp, ev)
         curv = np.minimum(newton, 0.5 * fisher)
-        state.b = _guarded_newton(state.b, grad, curv, lambda b: b_block_values(state.alpha, b, obs, w, bp))
+        b, ev = _guarded_newton(b, grad, curv, b_block_values(alpha, b, obs, w, bp, ev), b_trial)
+        state.alpha, state.b, state.ev = alpha, b, ev
         return state
 
     def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
-        return log_joint(state.alpha, state.b, state.obs, np.zeros(data.n_classes))
+        if state.ev is None:
+            state.ev = LabelEval.at(state.alpha, state.b, state.obs)
+        return log_joint(state.alpha, state.b, state.obs, np.zeros(data.n_classes), state.ev)
 
     def _log_param_prior(self, state: _GLADState) -> float:
         return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum())
