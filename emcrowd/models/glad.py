@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
@@ -209,7 +208,7 @@ def alpha_derivatives(
     ``dQ/dalpha_i = sum (w - s) beta_j`` and ``d2Q/dalpha_i2 = -sum s(1 - s) beta_j^2`` (always < 0).
     """
     beta_o = np.exp(b)[obs.item]
-    s = expit(alpha[obs.worker] * beta_o) if ev is None else ev.s
+    s = (LabelEval.at(alpha, b, obs) if ev is None else ev).s
     grad = np.bincount(obs.worker, weights=(correct - s) * beta_o, minlength=obs.n_workers)
     s *= 1.0 - s
     s *= beta_o
@@ -231,11 +230,8 @@ def b_derivatives(
     ``dx/db_j = x``, so ``dQ/db_j = sum (w - s) x`` and ``d2Q/db_j2 = sum (w - s) x - s(1 - s) x^2``,
     which can be positive; the Fisher (Gauss-Newton) curvature ``-sum s(1 - s) x^2`` never is.
     """
-    if ev is None:
-        x = _x(alpha, b, obs)
-        s = expit(x)
-    else:
-        x, s = ev.x, ev.s
+    ev = LabelEval.at(alpha, b, obs) if ev is None else ev
+    x, s = ev.x, ev.s
     grad = np.bincount(obs.item, weights=(correct - s) * x, minlength=obs.n_items)
     s *= 1.0 - s
     s *= x
