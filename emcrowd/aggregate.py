@@ -184,7 +184,9 @@ def flip_warnings(data: Labels, model: EMAggregator, mv: MajorityVote) -> list[s
     return out
 
 
-def fit_record(data: Labels, result: Aggregation, load_report: Any = None) -> dict[str, Any]:
+def fit_record(
+    data: Labels, result: Aggregation, load_report: Any = None, peak_memory_mb: float | None = None
+) -> dict[str, Any]:
     """Everything about a fit worth keeping, JSON-ready (the ``summary.json`` of ``emcrowd fit``)."""
     from emcrowd import __version__
 
@@ -206,6 +208,7 @@ def fit_record(data: Labels, result: Aggregation, load_report: Any = None) -> di
         "best_init": None if result.model is None else result.model.best_init_,
         "load_seconds": None if load_report is None else load_report.seconds,
         "fit_seconds": result.fit_seconds,
+        "peak_memory_mb": peak_memory_mb,
         "majority": {
             "n_ties": result.majority.n_ties,
             "n_unlabeled": result.majority.n_unlabeled,

@@ -420,6 +420,16 @@ def _load(
     return loaded
 
 
+def _peak_memory_mb() -> float | None:
+    """Peak resident memory of this process so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 def _default_out(labels: Path) -> Path:
     return Path("stdin-emcrowd" if str(labels) == "-" else f"{labels.stem}-emcrowd")
 
@@ -502,7 +512,15 @@ def fit(
     data = loaded.labels
     _check_class_prior(options, data.n_classes)
     gold_codes = _gold_codes(gold, loaded, missing, item_col, label_col)
-    result = aggregate(data, method, gold=gold_codes, ties=ties.value, **model_options(method, options))
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        result = aggregate(
+            data,
+            method,
+            gold=gold_codes,
+            ties=ties.value,
+            callback=progress,
+            **model_options(method, options),
+        )
     if out is not None and str(out) == "-":
         sys.stdout.write(io.csv_text(label_table(data, result)))
         sys.stdout.flush()
@@ -513,7 +531,7 @@ def fit(
         "posteriors.csv": io.csv_text(posterior_table(data, result)),
         "items.csv": io.csv_text(item_table(data, result, gold_codes)),
         "workers.csv": io.csv_text(worker_table(data, result)),
-        "summary.json": io.json_text(fit_record(data, result, loaded.report)),
+        "summary.json": io.json_text(fit_record(data, result, loaded.report, _peak_memory_mb())),
     }
     replaced = any((out_dir / name).exists() for name in outputs)
     inputs = [p for p in (labels, gold) if p is not None and str(p) != "-"]
@@ -610,16 +628,18 @@ def compare(
     reference = _truth(truth, loaded, missing, item_col, label_col)
     gold_codes = _gold_codes(gold, loaded, missing, item_col, label_col)
     try:
-        metrics = compare_methods(
-            data,
-            reference.codes,
-            methods=chosen,
-            gold=gold_codes,
-            options=options,
-            ties=ties.value,
-            seed=seed,
-            disagreements=disagreements,
-        )
+        with report.fit_progress(not quiet) as progress:
+            metrics = compare_methods(
+                data,
+                reference.codes,
+                methods=chosen,
+                gold=gold_codes,
+                options=options,
+                ties=ties.value,
+                seed=seed,
+                disagreements=disagreements,
+                callback=progress,
+            )
     except NoGoldError as exc:
         raise EmcrowdError(f"{truth}: {exc}") from None
     metrics["n_gold_unknown_items"] = reference.n_unknown_items

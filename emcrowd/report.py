@@ -5,7 +5,9 @@ The functions here only present results computed elsewhere; they compute nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,38 @@ def warning(message: str) -> None:
 
 def note(message: str) -> None:
     console().print(Text(message), soft_wrap=True)
+
+
+@contextmanager
+def fit_progress(enabled: bool, label: str = "EM") -> Iterator[Callable[[int, float], None] | None]:
+    """An iteration callback that shows iteration, objective and its change on stderr, for fits that
+    run longer than a second, and only when stderr is a terminal; None (no display) otherwise."""
+    if not enabled or not console().is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    start = time.perf_counter()
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console(), transient=True)
+    state: dict[str, Any] = {"task": None, "previous": None}
+
+    def callback(n_iter: int, objective: float) -> None:
+        previous, state["previous"] = state["previous"], objective
+        if state["task"] is None:
+            if time.perf_counter() - start < 1.0:
+                return
+            progress.start()
+            state["task"] = progress.add_task("")
+        change = "" if previous is None else f", change {abs(objective - previous) / abs(previous):.1e}"
+        progress.update(
+            state["task"], description=f"{label}: iteration {n_iter}, objective {objective:,.2f}{change}"
+        )
+
+    try:
+        yield callback
+    finally:
+        if state["task"] is not None:
+            progress.stop()
 
 
 def data_summary(loaded: Loaded) -> None:
