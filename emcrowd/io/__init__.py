@@ -11,6 +11,7 @@ from emcrowd.io.labels import (
     FORMATS,
     Loaded,
     LoadReport,
+    labels_npz,
     load_labels,
     read_labels,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "csv_text",
     "format_value",
     "json_text",
+    "labels_npz",
     "load_labels",
     "load_truth",
     "read_labels",

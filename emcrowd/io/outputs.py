@@ -72,7 +72,7 @@ def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
 
 def write_outputs(
     out_dir: str | os.PathLike,
-    files: Mapping[str, str | np.ndarray],
+    files: Mapping[str, str | np.ndarray | Mapping[str, np.ndarray]],
     *,
     inputs: Sequence[str | os.PathLike] = (),
 ) -> list[Path]:
@@ -87,7 +87,8 @@ def write_outputs(
     out_dir : path
         Target directory; created when missing.
     files : mapping of file name to content
-        Text (written as UTF-8) or a NumPy array (written as ``.npy``, without pickles).
+        Text (written as UTF-8), a NumPy array (written as ``.npy``, without pickles), or a mapping of
+        name to array (written as ``.npz``).
     inputs : sequence of paths
         Input files that must not be overwritten.
 
@@ -122,6 +123,8 @@ def write_outputs(
             with open(temps[-1], "wb") as fh:
                 if isinstance(content, str):
                     fh.write(content.encode("utf-8"))
+                elif isinstance(content, Mapping):
+                    np.savez(fh, **content)  # plain numeric and string arrays: no pickles
                 else:
                     np.save(fh, np.asarray(content), allow_pickle=False)
         # Old files are moved aside first, so that a failure while renaming can put them back.
