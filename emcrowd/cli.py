@@ -785,5 +785,26 @@ def convert(
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: like ``app()``, but a usage error (a bad option value, a missing
+    argument) is one line on stderr and exit status 2 too, like every other user error."""
+    import click
+
+    try:
+        status = app(standalone_mode=False)
+    except click.UsageError as exc:
+        from emcrowd import report
+
+        message = exc.format_message().strip()
+        if message:  # (no message: the help was asked for by giving no arguments, and is shown)
+            command = exc.ctx.command_path if exc.ctx is not None else "emcrowd"
+            report.error(f"{message} (see '{command} --help')")
+        sys.exit(EXIT_USER_ERROR)
+    except click.Abort:
+        from emcrowd import report
+
+        report.error("interrupted; no output was written")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -957,3 +957,22 @@ def test_a_collapsing_learned_class_prior_is_flagged():
     assert not any(
         "class prior" in w for w in json.loads(fixed.stdout)["methods"]["glad"].get("warnings", [])
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["fit", "L.npy", "--max-iter", "0"], "--max-iter"),
+        (["compare", "L.npy"], "--truth"),
+        (["fit", "L.npy", "--duplicates", "sometimes"], "--duplicates"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_usage_errors_are_one_line_too(tmp_path, args, needle):
+    res = subprocess.run(
+        [sys.executable, "-m", "emcrowd", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emcrowd: error:") and needle in lines[0], res.stderr
+    assert res.stdout == "" and not any(tmp_path.iterdir())
