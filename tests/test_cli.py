@@ -695,10 +695,8 @@ def check_bad_input(exit_code: int, stdout: str, stderr: str, expected: list, be
     if expected == [None]:  # the option parser's own usage error: one line from `emcrowd`, a usage
         # block from CliRunner (which calls the app directly, without the console script's handler)
         assert (
-            stderr.startswith("emcrowd: error:")
-            and len(stderr.strip().splitlines()) == 1
-            or "Usage" in stderr
-        )
+            stderr.startswith("emcrowd: error:") and len(stderr.strip().splitlines()) == 1
+        ) or "Usage" in stderr
     else:
         error_lines = [line for line in stderr.splitlines() if line.startswith("emcrowd: error:")]
         assert len(error_lines) == 1, stderr
