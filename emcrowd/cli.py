@@ -517,6 +517,8 @@ def fit(
     data = loaded.labels
     _check_class_prior(options, data.n_classes)
     gold_codes = _gold_codes(gold, loaded, missing, item_col, label_col)
+    if gold_codes is not None and method == "majority":
+        report.warning("majority vote does not use --gold; the gold column in items.csv is for reference")
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         result = aggregate(
             data,
@@ -614,6 +616,10 @@ def compare(
     from emcrowd.evaluate import compare as compare_methods
 
     chosen = [method_name(m) for m in methods.split(",") if m.strip()]
+    if not chosen:
+        raise EmcrowdError("--methods names no method; give e.g. glad,dawid-skene")
+    if report_file is not None and report_file.is_dir():
+        raise EmcrowdError(f"{report_file}: --report needs a file name, not a directory")
 
     options = _model_options(
         alpha_prior,

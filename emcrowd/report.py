@@ -35,7 +35,9 @@ METHOD_TITLES = {
 @lru_cache(maxsize=1)
 def console() -> Console:
     """The stderr console (created on first use, so that tests can capture stderr)."""
-    return Console(stderr=True, highlight=False)
+    # Not a terminal (a log, a pipe): wide enough that the tables' numbers are never cut to "…".
+    probe = Console(stderr=True)
+    return Console(stderr=True, highlight=False, width=None if probe.is_terminal else 160)
 
 
 def error(message: str) -> None:

@@ -34,6 +34,7 @@ def test_npz_without_names_and_with_missing_labels(tmp_path):
     np.savez(tmp_path / "c.npz", item=sim.item, worker=sim.worker, label=label)
     loaded = load_labels(tmp_path / "c.npz")
     assert loaded.report.n_missing == 5 and loaded.labels.n_labels == sim.n_labels - 5
+    assert loaded.labels.n_items == 50  # an item whose labels are all missing is still an item
     assert loaded.labels.class_names == ("0", "1") and loaded.labels.item_names[:3] == ("0", "1", "2")
 
 
@@ -71,7 +72,7 @@ def test_npz_with_object_arrays_is_never_unpickled(tmp_path):
     arrays = labels_npz(simulate_glad(10, 3, seed=0).labels)
     arrays["class_names"] = np.array([Evil(), Evil()], dtype=object)
     np.savez(tmp_path / "evil.npz", **arrays)
-    with pytest.raises(InputError, match="unpickling"):
+    with pytest.raises(InputError, match="unpickl"):
         load_labels(tmp_path / "evil.npz")
     assert not marker.exists()
 
@@ -85,3 +86,52 @@ def test_simulate_npz_needs_no_dense_matrix(tmp_path):
     loaded = load_labels(tmp_path / "s" / "labels.npz")
     assert loaded.labels.n_labels == 150_000 and loaded.labels.n_workers == 20_000
     assert not (tmp_path / "s" / "L.npy").exists()
+
+
+def test_npz_ids_may_be_any_integers_and_classes_map_by_name(tmp_path):
+    np.savez(
+        tmp_path / "ids.npz",
+        item=np.array([10**12, 10**12, 7, 7]),
+        worker=np.array([20_000_000, 5, 20_000_000, 5]),
+        label=np.array([0, 0, 1, 1]),
+        class_names=np.array(["cat", "dog"]),
+    )
+    data = load_labels(tmp_path / "ids.npz").labels
+    assert data.item_names == ("7", str(10**12)) and data.worker_names == ("5", "20000000")
+    swapped = load_labels(tmp_path / "ids.npz", classes=("dog", "cat")).labels
+    assert swapped.class_names == ("dog", "cat")
+    np.testing.assert_array_equal(swapped.label, 1 - data.label)  # same labels, reordered classes
+    with pytest.raises(InputError, match="not among --classes"):
+        load_labels(tmp_path / "ids.npz", classes=("dog", "owl"))
+
+
+def test_npz_header_claiming_more_than_it_holds_is_refused(tmp_path):
+    import zipfile
+
+    good = tmp_path / "g.npz"
+    np.savez(
+        good,
+        item=np.zeros(3, dtype=np.int64),
+        worker=np.zeros(3, dtype=np.int64),
+        label=np.zeros(3, dtype=np.int64),
+    )
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "item.npy":
+                data = data.replace(b"(3,)", b"(9999999,)")  # a header that overstates the array
+            dst.writestr(info.filename, data)
+    with pytest.raises(InputError) as info:
+        load_labels(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_names_survive_packing_whatever_their_length(tmp_path):
+    from emcrowd import Labels
+
+    names = ("a", "x" * 5000, 'ünï, "quoted"\nline')
+    data = Labels([0, 1, 2], [0, 0, 0], [0, 1, 0], names, ("w",), ("no", "yes"))
+    np.savez(tmp_path / "n.npz", **labels_npz(data))
+    assert (tmp_path / "n.npz").stat().st_size < 20_000
+    assert load_labels(tmp_path / "n.npz").labels.item_names == names

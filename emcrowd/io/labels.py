@@ -340,30 +340,93 @@ NPZ_CODES = ("item", "worker", "label")
 NPZ_NAMES = ("item_names", "worker_names", "class_names")
 
 
+def _npz_members(name: str, path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` archive, each header checked against the member's size before anything
+    is allocated, and never unpickled."""
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                with archive.open(info) as fh:
+                    version = npformat.read_magic(fh)
+                    read_header = (
+                        npformat.read_array_header_1_0
+                        if version == (1, 0)
+                        else npformat.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                    if dtype.hasobject:
+                        raise InputError(name, f"array {key!r} holds Python objects; refusing to unpickle it")
+                    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    if needed > info.file_size:
+                        raise InputError(
+                            name, f"array {key!r} claims {needed:,} bytes but holds {info.file_size:,}"
+                        )
+                with archive.open(info) as fh:
+                    out[key] = npformat.read_array(fh, allow_pickle=False)
+    except InputError:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise InputError(name, f"not a valid .npz archive ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(name, f"not a valid .npz archive ({exc})") from None
+    return out
+
+
+def _unpack_names(name: str, arrays: dict[str, np.ndarray], key: str) -> tuple[str, ...] | None:
+    """Names stored as a string array ``key``, or packed as UTF-8 ``key_utf8`` plus ``key_ends``."""
+    if key in arrays:
+        arr = arrays[key]
+        if arr.ndim != 1 or arr.dtype.kind != "U":
+            raise InputError(
+                name, f"array {key!r} must be a 1-D array of strings, found {arr.dtype} {arr.shape}"
+            )
+        names = tuple(arr.tolist())
+    elif f"{key}_utf8" in arrays and f"{key}_ends" in arrays:
+        blob, ends = arrays[f"{key}_utf8"], arrays[f"{key}_ends"]
+        if blob.dtype != np.uint8 or ends.dtype.kind not in "iu" or (ends.size and ends[-1] != blob.size):
+            raise InputError(name, f"packed names {key!r} are malformed")
+        data = blob.tobytes()
+        starts = np.r_[0, ends[:-1]].tolist()
+        try:
+            names = tuple(data[s:e].decode("utf-8") for s, e in zip(starts, ends.tolist(), strict=True))
+        except UnicodeDecodeError:
+            raise InputError(name, f"packed names {key!r} are not UTF-8") from None
+    else:
+        return None
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(name, f"{key} lists {dup!r} twice")
+    return names
+
+
+def _pack_names(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes of all names and the end offset of each: compact whatever the longest name."""
+    encoded = [n.encode("utf-8") for n in names]
+    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), ends
+
+
 def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | None, duplicates: str) -> Loaded:
     """Labels as integer code arrays ``item``, ``worker``, ``label`` (a negative label = missing), with
-    optional ``item_names``, ``worker_names`` and ``class_names`` string arrays: the fast input format
-    for millions of labels (no text to parse). Written by ``emcrowd simulate --format npz`` and
-    :func:`emcrowd.io.labels_npz`."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(name, f"not a valid .npz file ({exc})") from None
-    if not hasattr(archive, "files"):
-        raise InputError(name, "is a single array, not a .npz archive of item, worker and label arrays")
-    with archive:
-        missing_keys = [k for k in NPZ_CODES if k not in archive.files]
-        if missing_keys:
-            raise InputError(
-                name, f"lacks the array(s) {', '.join(missing_keys)} (needs item, worker, label)"
-            )
-        try:
-            codes = {k: archive[k] for k in NPZ_CODES}
-            names = {k: archive[k] for k in NPZ_NAMES if k in archive.files}
-        except ValueError as exc:
-            raise InputError(
-                name, f"holds arrays that need unpickling; refusing to load them ({exc})"
-            ) from None
+    optional names (``item_names``, ``worker_names``, ``class_names``, as string arrays or packed
+    UTF-8): the fast input format for millions of labels (no text to parse). Written by
+    ``emcrowd convert``, ``emcrowd simulate --format npz`` and :func:`labels_npz`.
+
+    Without item or worker names, the codes themselves are the ids (any integers; they are numbered
+    densely here). Without class names, labels are class numbers ``0..K-1`` and ``--classes`` names
+    them; with class names, ``--classes`` must list them and sets their order.
+    """
+    arrays = _npz_members(name, path)
+    missing_keys = [k for k in NPZ_CODES if k not in arrays]
+    if missing_keys:
+        raise InputError(name, f"lacks the array(s) {', '.join(missing_keys)} (needs item, worker, label)")
+    codes = {k: arrays[k] for k in NPZ_CODES}
     for key, arr in codes.items():
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
             raise InputError(
@@ -371,29 +434,38 @@ def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | Non
             )
     if not (codes["item"].size == codes["worker"].size == codes["label"].size):
         raise InputError(name, "arrays item, worker and label differ in length")
-    for key, arr in names.items():
-        if arr.ndim != 1 or arr.dtype.kind not in "U":
-            raise InputError(
-                name, f"array {key!r} must be a 1-D array of strings, found {arr.dtype} {arr.shape}"
-            )
     present = codes["label"] >= 0
     n_missing = int((~present).sum())
-    item, worker, label = (codes[k][present].astype(np.int64) for k in NPZ_CODES)
-
-    def names_for(key: str, codes_: np.ndarray, minimum: int = 0) -> tuple[str, ...]:
-        if key in names:
-            return tuple(names[key].tolist())
-        return tuple(map(str, range(max(minimum, int(codes_.max()) + 1 if codes_.size else 0))))
-
-    class_names = classes or names_for("class_names", label, 2)
-    item_names = names_for("item_names", codes["item"])
-    worker_names = names_for("worker_names", codes["worker"])
-    for key, arr, bound in (("item", item, len(item_names)), ("worker", worker, len(worker_names)),
-                            ("label", label, len(class_names))):  # fmt: skip
-        if arr.size and (arr.min() < 0 or arr.max() >= bound):
-            raise InputError(name, f"array {key!r} has codes outside 0..{bound - 1}")
-    if label.size == 0:
+    if not present.any():
         raise InputError(name, "holds no labels")
+
+    def ids(key: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        given = _unpack_names(name, arrays, f"{key}_names")
+        raw = codes[key][present]
+        if given is None:  # the codes are the ids (rows with a missing label included): number densely
+            values, dense = np.unique(codes[key], return_inverse=True)
+            return dense[present].astype(np.int64), tuple(map(str, values.tolist()))
+        if raw.min() < 0 or raw.max() >= len(given):
+            raise InputError(name, f"array {key!r} has codes outside 0..{len(given) - 1}")
+        return raw.astype(np.int64), given
+
+    item, item_names = ids("item")
+    worker, worker_names = ids("worker")
+    label = codes["label"][present].astype(np.int64)
+    file_classes = _unpack_names(name, arrays, "class_names")
+    if file_classes is None:
+        class_names = classes or tuple(map(str, range(max(2, int(label.max()) + 1))))
+    elif classes is None:
+        class_names = file_classes
+    else:
+        unknown = [c for c in file_classes if c not in classes]
+        if unknown:
+            raise InputError(name, f"class {unknown[0]!r} is not among --classes {','.join(classes)}")
+        position = {c: k for k, c in enumerate(classes)}
+        label = np.array([position[c] for c in file_classes], dtype=np.int64)[label]
+        class_names = classes
+    if label.max() >= len(class_names):
+        raise InputError(name, f"array 'label' has codes outside 0..{len(class_names) - 1}")
     report = LoadReport(
         source=name, format="npz", n_rows=int(present.size), n_missing=n_missing, duplicates=duplicates
     )
@@ -410,14 +482,10 @@ def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | Non
 
 def labels_npz(data: Labels) -> dict[str, np.ndarray]:
     """The arrays of the ``.npz`` input format for ``data`` (write them with ``numpy.savez``)."""
-    return {
-        "item": data.item,
-        "worker": data.worker,
-        "label": data.label,
-        "item_names": np.asarray(data.item_names, dtype=str),
-        "worker_names": np.asarray(data.worker_names, dtype=str),
-        "class_names": np.asarray(data.class_names, dtype=str),
-    }
+    out = {"item": data.item, "worker": data.worker, "label": data.label}
+    for key, names in (("item", data.item_names), ("worker", data.worker_names), ("class", data.class_names)):
+        out[f"{key}_names_utf8"], out[f"{key}_names_ends"] = _pack_names(names)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

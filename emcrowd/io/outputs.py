@@ -47,6 +47,9 @@ def _quote(text: str) -> str:
 
 def _column_text(column: Sequence[Any]) -> list[str]:
     """One column's cells as text, a whole column at a time (much faster than cell by cell)."""
+    if isinstance(column, (list, tuple)) and all(isinstance(v, str) for v in column):
+        values = list(column)  # ids stay Python strings: no fixed-width array as wide as the longest
+        return list(map(_quote, values)) if any(c in "".join(values) for c in _NEEDS_QUOTES) else values
     arr = np.asarray(column)
     if arr.dtype.kind == "f":
         return list(map(repr, arr.tolist()))  # shortest text that reads back as the same float
