@@ -23,3 +23,16 @@ def assert_non_decreasing(history: Sequence[float]) -> None:
     assert h.size >= 2, "need at least two iterations to check"
     steps = np.diff(h)
     assert np.all(steps >= -1e-10 * np.abs(h[1:])), f"objective decreased by {-steps.min():g}"
+
+
+def write_object_npy(path: Path, array: np.ndarray) -> Path:
+    """A crafted .npy holding a pickled object array, as an attacker would write it: the header of an
+    object array, then the pickle. Used only to check that emcrowd refuses to load such files."""
+    import pickle
+
+    from numpy.lib import format as npformat
+
+    with open(path, "wb") as fh:
+        npformat.write_array_header_1_0(fh, npformat.header_data_from_array_1_0(array))
+        pickle.dump(array, fh, protocol=3)
+    return path

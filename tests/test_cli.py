@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from emcrowd import __version__
 from emcrowd.cli import app
-from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
+from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets, write_object_npy
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -531,8 +531,7 @@ def case_directory(tmp, sim):
 
 def case_pickled_npy(tmp, sim):
     p = tmp / "L.npy"
-    with open(p, "wb") as fh:
-        np.save(fh, np.array([[1, None], [0, 1]], dtype=object), allow_pickle=True)
+    write_object_npy(p, np.array([[1, None], [0, 1]], dtype=object))
     return ["fit", p, "--out", tmp / "out"], [str(p)]
 
 

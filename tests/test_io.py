@@ -13,6 +13,7 @@ import emcrowd.io as eio
 from emcrowd.data import Labels
 from emcrowd.errors import InputError
 from emcrowd.io import read_labels, read_truth, write_outputs
+from tests.helpers import write_object_npy
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def test_object_array_is_refused_and_not_unpickled(tmp_path):
     arr = np.empty((2, 2), dtype=object)
     arr[:] = 1
     arr[0, 0] = _Marker(marker)
-    path = save_npy(tmp_path / "L.npy", arr, allow_pickle=True)
+    path = write_object_npy(tmp_path / "L.npy", arr)
     assert not marker.exists()
     assert_input_error(path, read_labels, path)
     assert not marker.exists(), "read_labels unpickled the object array"
@@ -456,7 +457,7 @@ def test_truth_npy_row_vector_refused(tmp_path, three_items):
 def test_truth_npy_pickle_refused(tmp_path, three_items):
     marker = tmp_path / "unpickled-marker"
     arr = np.array([1, _Marker(marker), 0], dtype=object)
-    path = save_npy(tmp_path / "y.npy", arr, allow_pickle=True)
+    path = write_object_npy(tmp_path / "y.npy", arr)
     assert_input_error(path, read_truth, path, three_items)
     assert not marker.exists()
 
