@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quick lint sample-data clean
+.PHONY: demo test bench bench-quick bench-peers lint sample-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
+# emcrowd against crowd-kit (installed in its own .venv-peers, never in .venv); not part of `make test`
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check emcrowd tests benchmarks
 	$(BIN)/ruff format --check emcrowd tests benchmarks
@@ -35,4 +39,4 @@ sample-data: $(STAMP)
 	$(BIN)/emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers demo-output .pytest_cache build *.egg-info
