@@ -176,8 +176,7 @@ def alpha_block_values(
     Given ``b``, the M-step objective is the sum of these plus terms that do not involve ``alpha``.
     """
     ev = LabelEval.at(alpha, b, obs) if ev is None else ev
-    terms = _label_terms(ev, correct, obs.log_k_minus_1)
-    return np.bincount(obs.worker, weights=terms, minlength=obs.n_workers) + prior.log_pdf(alpha)
+    return _group_values(ev, correct, obs, obs.worker, prior, alpha)
 
 
 def b_block_values(
@@ -190,8 +189,24 @@ def b_block_values(
 ) -> np.ndarray:
     """Each item's own part of the M-step objective (its labels' terms plus its prior), (n_items,)."""
     ev = LabelEval.at(alpha, b, obs) if ev is None else ev
+    return _group_values(ev, correct, obs, obs.item, prior, b)
+
+
+def _group_values(
+    ev: LabelEval,
+    correct: np.ndarray,
+    obs: _Observations,
+    group: np.ndarray,
+    prior: GaussianPrior,
+    theta: np.ndarray,
+) -> np.ndarray:
+    """Per-group sums of the labels' expected log-likelihood terms, plus each group's prior term.
+
+    ``group`` gives each label's group (``obs.worker`` for the alpha block, ``obs.item`` for b);
+    ``ev`` and ``correct`` may cover only some labels (retries), as long as ``group`` matches them.
+    """
     terms = _label_terms(ev, correct, obs.log_k_minus_1)
-    return np.bincount(obs.item, weights=terms, minlength=obs.n_items) + prior.log_pdf(b)
+    return np.bincount(group, weights=terms, minlength=theta.size) + prior.log_pdf(theta)
 
 
 def alpha_derivatives(
@@ -326,9 +341,8 @@ def _subset_values(
     """
     sel = np.flatnonzero(only[group])
     x = alpha[obs.worker[sel]] * np.exp(b)[obs.item[sel]]
-    terms = _label_terms(LabelEval(x, *log_sigmoids(x)), correct[sel], obs.log_k_minus_1)
     theta = alpha if group is obs.worker else b
-    return np.bincount(group[sel], weights=terms, minlength=only.size) + prior.log_pdf(theta)
+    return _group_values(LabelEval(x, *log_sigmoids(x)), correct[sel], obs, group[sel], prior, theta)
 
 
 @dataclass
