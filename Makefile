@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m emcrowd.models._glad_kernels  # compile GLAD's kernels once (cached beside them)
 	touch $(STAMP)
 
 demo: $(STAMP)

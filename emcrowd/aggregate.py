@@ -199,6 +199,7 @@ def fit_record(
         "n_labels": data.n_labels,
         "classes": list(data.class_names),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()},
+        "engine": getattr(result.model, "engine_", None),
         "converged": result.converged,
         "n_iter": result.n_iter,
         "objective": result.history,

@@ -166,13 +166,14 @@ def test_converged_fit_is_a_stationary_point(n_classes):
     assert np.abs(g_b).max() < 1e-3
 
 
-def test_m_step_raises_expected_log_posterior():
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_m_step_raises_expected_log_posterior(engine):
     sim = simulate_glad(300, 15, labels_per_item=5, seed=8)
-    model = GLAD()
+    model = GLAD(engine=engine)
     model._prepare(sim.labels)
     state, post = model._initial_params(sim.labels), model._initial_posteriors(sim.labels)
     log_pi = np.log([0.5, 0.5])
-    obs = state.obs
+    obs = _Observations.from_labels(sim.labels)
     for _ in range(5):
         correct = post.ravel()[obs.item_label]
         before = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)

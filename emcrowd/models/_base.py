@@ -43,16 +43,23 @@ def normalize(joint: np.ndarray, gold: np.ndarray | None = None) -> tuple[np.nda
     gold item (``gold[j] >= 0``) the posterior is clamped to its gold class and its term is the joint
     with that class, the complete-data likelihood of semi-supervised EM.
     """
-    top = joint.max(axis=1, keepdims=True)  # log-sum-exp over classes, written out for speed
+    # log-sum-exp over classes, written out for speed: a column at a time, as NumPy's reductions
+    # along a short last axis are slow (1M x 2: 60 ms for max and sum, against 8 ms)
+    n_classes = joint.shape[1]
+    top = joint[:, 0].copy()
+    for k in range(1, n_classes):
+        np.maximum(top, joint[:, k], out=top)
     known = None
     if gold is not None and (gold >= 0).any():
         known = np.flatnonzero(gold >= 0)
         clamped = joint[known, gold[known]].copy()
-    joint -= top
+    joint -= top[:, None]
     np.exp(joint, out=joint)
-    total = joint.sum(axis=1, keepdims=True)
-    joint /= total
-    log_norm = (top + np.log(total)).ravel()
+    total = joint[:, 0].copy()
+    for k in range(1, n_classes):
+        total += joint[:, k]
+    joint /= total[:, None]
+    log_norm = top + np.log(total)
     if known is not None:
         joint[known] = 0.0
         joint[known, gold[known]] = 1.0

@@ -1,0 +1,306 @@
+"""Compiled (numba) passes over the labels for GLAD on large inputs.
+
+The NumPy implementation in :mod:`emcrowd.models.glad` makes several temporary arrays with one entry
+per label for every quantity it needs, and evaluates the labels five or more times per EM iteration.
+Here each pass reads the labels once and keeps nothing per label: the labels are grouped by item
+(CSR: the labels of item ``j`` are ``indptr[j]:indptr[j+1]``), so the whole b block (Newton step, step
+halving) and the E-step's log-likelihoods are computed item by item while that item's few labels are
+in cache, and the annotator sums are accumulated per chunk of items.
+
+The arithmetic is that of the NumPy functions, term for term (same formulas, labels summed in the
+same order within a group), so both implementations reach the same fit; the tests hold them to
+1e-6 in the objective. Accumulations over chunks are added in a fixed order with a fixed number of
+chunks, so the results do not depend on the number of threads.
+
+Importing this module imports numba (about 0.7 s, 150 MB); :class:`emcrowd.GLAD` does so only for
+inputs large enough to gain from it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: Items are split into this many chunks for the threads; a constant, so sums are reproducible.
+N_CHUNKS = 16
+
+
+@njit(cache=True, nogil=True)
+def _log1p(e: float) -> float:
+    """``log1p(e)`` for ``0 <= e <= 1``, to within an ulp, at a third of the cost of libm's ``log1p``.
+
+    ``log(u)`` with ``u = 1 + e`` rounded, corrected by the rounding error of ``u`` to first order
+    (Goldberg's trick): exact when ``u == 1`` (returns ``e``) and accurate to 1e-16 elsewhere.
+    """
+    u = 1.0 + e
+    return math.log(u) - ((u - 1.0) - e) / u
+
+
+@njit(cache=True, nogil=True)
+def _log_sigmoids(x: float) -> tuple[float, float]:
+    """``(log sigmoid(x), log sigmoid(-x))``, as :func:`emcrowd.models.glad.log_sigmoids`."""
+    right = min(x, 0.0) - _log1p(math.exp(-abs(x)))
+    return right, right - x
+
+
+@njit(cache=True, nogil=True)
+def _log_sigmoids_and_sigmoid(x: float) -> tuple[float, float, float]:
+    """:func:`_log_sigmoids` and ``sigmoid(x)``, from the same ``exp(-|x|)`` (no second exp)."""
+    e = math.exp(-abs(x))
+    right = min(x, 0.0) - _log1p(e)
+    s = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    return right, right - x, s
+
+
+@njit(cache=True, nogil=True)
+def _chunk_bounds(n_items: int, n_chunks: int, chunk: int) -> tuple[int, int]:
+    return (n_items * chunk) // n_chunks, (n_items * (chunk + 1)) // n_chunks
+
+
+@njit(cache=True)
+def is_sorted(item: np.ndarray) -> bool:
+    """Whether the item codes never decrease (the labels are already grouped by item)."""
+    for o in range(1, item.size):  # noqa: SIM110 (numba compiles loops, not generators)
+        if item[o] < item[o - 1]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def group_by_item(
+    item: np.ndarray, worker: np.ndarray, label: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, worker, label)`` with the labels grouped by item, file order kept within an item.
+
+    When the labels are already grouped, the given ``worker`` and ``label`` arrays are returned as
+    they are (no copy); else a counting sort copies them.
+    """
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    for o in range(item.size):
+        indptr[item[o] + 1] += 1
+    for j in range(n_items):
+        indptr[j + 1] += indptr[j]
+    if is_sorted(item):
+        return indptr, worker, label
+    fill = indptr[:-1].copy()
+    w_out = np.empty_like(worker)
+    l_out = np.empty_like(label)
+    for o in range(item.size):
+        j = item[o]
+        w_out[fill[j]] = worker[o]
+        l_out[fill[j]] = label[o]
+        fill[j] += 1
+    return indptr, w_out, l_out
+
+
+@njit(cache=True, parallel=True)
+def alpha_stats(
+    indptr: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    alpha: np.ndarray,
+    b: np.ndarray,
+    q: np.ndarray,
+    c: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each annotator's labels' part of the M-step objective, its derivative in ``alpha_i`` and minus
+    its second derivative: ``sum w log s + (1 - w)(log s(-x) - c)``, ``sum (w - s) beta``,
+    ``sum s (1 - s) beta^2`` (no prior terms), as :func:`~emcrowd.models.glad.alpha_block_values` and
+    :func:`~emcrowd.models.glad.alpha_derivatives`. ``q`` is the posteriors, (n_items, K).
+    """
+    n_items = indptr.size - 1
+    n_workers = alpha.size
+    acc = np.zeros((N_CHUNKS, 3, n_workers))
+    for chunk in prange(N_CHUNKS):
+        lo, hi = _chunk_bounds(n_items, N_CHUNKS, chunk)
+        value, grad, curv = acc[chunk, 0], acc[chunk, 1], acc[chunk, 2]
+        for j in range(lo, hi):
+            beta = math.exp(b[j])
+            for o in range(indptr[j], indptr[j + 1]):
+                i = worker[o]
+                right, wrong, s = _log_sigmoids_and_sigmoid(alpha[i] * beta)
+                w = q[j, label[o]]
+                value[i] += w * right + (wrong - c) * (1.0 - w)
+                grad[i] += (w - s) * beta
+                curv[i] += s * (1.0 - s) * beta * beta
+    total = acc[0].copy()
+    for chunk in range(1, N_CHUNKS):
+        total += acc[chunk]
+    return total[0], total[1], total[2]
+
+
+@njit(cache=True, parallel=True)
+def alpha_values(
+    indptr: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    alpha: np.ndarray,
+    b: np.ndarray,
+    q: np.ndarray,
+    c: float,
+    only: np.ndarray,
+) -> np.ndarray:
+    """The first result of :func:`alpha_stats`, for the annotators where ``only`` is set (0 elsewhere)."""
+    n_items = indptr.size - 1
+    n_workers = alpha.size
+    acc = np.zeros((N_CHUNKS, n_workers))
+    for chunk in prange(N_CHUNKS):
+        lo, hi = _chunk_bounds(n_items, N_CHUNKS, chunk)
+        value = acc[chunk]
+        for j in range(lo, hi):
+            beta = math.exp(b[j])
+            for o in range(indptr[j], indptr[j + 1]):
+                i = worker[o]
+                if not only[i]:
+                    continue
+                right, wrong = _log_sigmoids(alpha[i] * beta)
+                w = q[j, label[o]]
+                value[i] += w * right + (wrong - c) * (1.0 - w)
+    total = acc[0].copy()
+    for chunk in range(1, N_CHUNKS):
+        total += acc[chunk]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _item_terms(
+    lo: int,
+    hi: int,
+    worker: np.ndarray,
+    label: np.ndarray,
+    alpha: np.ndarray,
+    beta: float,
+    qj: np.ndarray,
+    c: float,
+    right_sum: np.ndarray,
+    wrong_sum: np.ndarray,
+) -> float:
+    """One item's labels' part of the M-step objective at ``beta``; on the way, the sums of
+    ``log sigmoid(x)`` and of ``log sigmoid(-x) - c`` per class named, for its log-likelihoods."""
+    value = 0.0
+    for m in range(right_sum.size):
+        right_sum[m] = 0.0
+        wrong_sum[m] = 0.0
+    for o in range(lo, hi):
+        right, wrong = _log_sigmoids(alpha[worker[o]] * beta)
+        m = label[o]
+        w = qj[m]
+        value += w * right + (wrong - c) * (1.0 - w)
+        right_sum[m] += right
+        wrong_sum[m] += wrong - c
+    return value
+
+
+@njit(cache=True, parallel=True)
+def b_step_and_log_likelihoods(
+    indptr: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    alpha: np.ndarray,
+    b: np.ndarray,
+    q: np.ndarray,
+    c: float,
+    prior_mean: float,
+    prior_sd: float,
+    max_halvings: int,
+    update: bool,
+    b_out: np.ndarray,
+    loglik: np.ndarray,
+    alpha_acc: np.ndarray,
+) -> None:
+    """The b block of the M-step, then the E-step's log-likelihoods, item by item.
+
+    With ``update``: for each item, one Newton step on its own part of the M-step objective (labels
+    plus the Gaussian prior on ``b_j``), with the curvature and the step halving of
+    :func:`emcrowd.models.glad._guarded_newton`, written to ``b_out``. Then, at the item's (new)
+    ``b_j``, ``loglik[j, k] = log p(labels of j | z_j = k)``, summed as
+    :func:`emcrowd.models._observations.symmetric_log_likelihoods` does (terms of one sign, the other
+    classes by prefix and suffix sums).
+
+    On the way, with ``update``, it adds each label's part of the alpha-block objective at the
+    given ``(alpha, b)`` to ``alpha_acc[chunk, worker]`` (shape (N_CHUNKS, n_workers), zeroed by the
+    caller): with ``alpha`` a trial of the alpha block, these are that trial's values (as
+    :func:`alpha_values`), so the trial is checked and, when accepted, the b block done in one pass.
+    """
+    n_items = indptr.size - 1
+    k = loglik.shape[1]
+    inv_var = 1.0 / (prior_sd * prior_sd)
+    log_norm = math.log(prior_sd) + _LOG_SQRT_2PI
+    for chunk in prange(N_CHUNKS):
+        lo_item, hi_item = _chunk_bounds(n_items, N_CHUNKS, chunk)
+        right_sum = np.empty(k)
+        wrong_sum = np.empty(k)
+        for j in range(lo_item, hi_item):
+            lo, hi = indptr[j], indptr[j + 1]
+            bj = b[j]
+            qj = q[j]
+            summed = False  # right_sum and wrong_sum hold item j's sums at bj
+            if update:
+                beta = math.exp(bj)
+                value0 = 0.0
+                grad = 0.0
+                fisher = 0.0
+                for o in range(lo, hi):
+                    i = worker[o]
+                    x = alpha[i] * beta
+                    right, wrong, s = _log_sigmoids_and_sigmoid(x)
+                    w = qj[label[o]]
+                    term = w * right + (wrong - c) * (1.0 - w)
+                    alpha_acc[chunk, i] += term
+                    value0 += term
+                    grad += (w - s) * x
+                    fisher += s * (1.0 - s) * x * x
+                z = (bj - prior_mean) / prior_sd
+                value0 += -0.5 * z * z - log_norm
+                newton = -fisher + grad - inv_var
+                fisher = -fisher - inv_var
+                grad += -(bj - prior_mean) * inv_var
+                step = -grad / min(newton, 0.5 * fisher)
+                if math.isfinite(step) and step != 0.0:
+                    t = 1.0
+                    for _ in range(max_halvings + 1):
+                        trial = bj + t * step
+                        z = (trial - prior_mean) / prior_sd
+                        value = _item_terms(
+                            lo, hi, worker, label, alpha, math.exp(trial), qj, c, right_sum, wrong_sum
+                        )
+                        if value + (-0.5 * z * z - log_norm) >= value0:
+                            bj = trial
+                            summed = True
+                            break
+                        t *= 0.5
+            b_out[j] = bj
+            if not summed:
+                _item_terms(lo, hi, worker, label, alpha, math.exp(bj), qj, c, right_sum, wrong_sum)
+            # log p(labels | z = m) = right_sum[m] + sum of wrong_sum over the other classes
+            before = 0.0
+            for m in range(k):
+                loglik[j, m] = right_sum[m] + before
+                before += wrong_sum[m]
+            after = 0.0
+            for m in range(k - 1, -1, -1):
+                loglik[j, m] += after
+                after += wrong_sum[m]
+
+
+def compile_all() -> None:
+    """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
+    first large fit does not pay the compilation (about 8 s); ``python -m emcrowd.models._glad_kernels``."""
+    item = np.array([0, 0, 1], dtype=np.int32)
+    worker = np.array([0, 1, 1], dtype=np.int32)
+    label = np.array([1, 0, 1], dtype=np.int32)
+    indptr, worker, label = group_by_item(item[::-1].copy(), worker, label, 2)
+    alpha, b, q = np.ones(2), np.zeros(2), np.full((2, 2), 0.5)
+    alpha_stats(indptr, worker, label, alpha, b, q, 0.0)
+    alpha_values(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool))
+    b_step_and_log_likelihoods(
+        indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, True, np.empty(2), np.empty((2, 2)),
+        np.zeros((N_CHUNKS, 2)),
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    compile_all()

@@ -1,0 +1,137 @@
+"""The compiled GLAD engine (numba) against the NumPy one: the same fit, to 1e-6 in the objective.
+
+The NumPy engine is the straightforward implementation, checked against dense references in
+``test_glad.py``; here every case is fitted by both engines, which must agree on the whole objective
+history, the parameters and the posteriors.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from emcrowd import GLAD, Labels
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models import glad as glad_module
+from emcrowd.models._glad_kernels import group_by_item
+from emcrowd.simulate import simulate_glad
+from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
+
+
+def _shuffled(data: Labels, seed: int) -> Labels:
+    order = np.random.default_rng(seed).permutation(data.n_labels)
+    return Labels(
+        data.item[order],
+        data.worker[order],
+        data.label[order],
+        data.item_names,
+        data.worker_names,
+        data.class_names,
+    )
+
+
+def _fit_both(data: Labels, gold: np.ndarray | None = None, **options) -> tuple[GLAD, GLAD]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = GLAD(engine="numpy", **options).fit(data, gold=gold)
+        fast = GLAD(engine="numba", **options).fit(data, gold=gold)
+    assert (plain.engine_, fast.engine_) == ("numpy", "numba")
+    return plain, fast
+
+
+def assert_same_fit(plain: GLAD, fast: GLAD) -> None:
+    # Rounding may end a converged fit one iteration earlier or later, when the last change is
+    # right at the tolerance; the shared iterations and the final objectives must agree.
+    n = min(plain.n_iter_, fast.n_iter_)
+    both_converged = plain.converged_ and fast.converged_
+    assert plain.n_iter_ == fast.n_iter_ or (both_converged and abs(plain.n_iter_ - fast.n_iter_) <= 2)
+    np.testing.assert_allclose(fast.history_[:n], plain.history_[:n], rtol=0, atol=1e-6)
+    assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, rel=0, abs=1e-6)
+    assert_non_decreasing(fast.history_)
+    np.testing.assert_allclose(fast.alpha_, plain.alpha_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fast.b_, plain.b_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fast.posteriors_, plain.posteriors_, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(fast.labels_, plain.labels_)
+
+
+@pytest.mark.parametrize(
+    ("n_items", "n_workers", "per_item", "n_classes", "seed"),
+    [
+        (400, 20, 5, 2, 0),
+        (300, 40, 3, 3, 1),
+        (200, 15, None, 5, 2),  # every annotator labels every item
+        (600, 200, 2, 2, 3),  # sparse, annotators with a few labels each
+    ],
+)
+def test_engines_agree(n_items, n_workers, per_item, n_classes, seed):
+    sim = simulate_glad(
+        n_items, n_workers, labels_per_item=per_item, n_classes=n_classes, alpha_sd=1.5, seed=seed
+    )
+    assert_same_fit(*_fit_both(sim.labels, tol=1e-9))
+
+
+def test_engines_agree_with_gold_learned_prior_and_restarts():
+    sim = simulate_glad(300, 12, labels_per_item=4, n_classes=3, alpha_sd=1.5, seed=7)
+    gold = np.full(300, -1)
+    gold[::7] = sim.truth[::7]
+    plain, fast = _fit_both(sim.labels, gold=gold, learn_class_prior=True, n_init=3, random_state=4)
+    assert_same_fit(plain, fast)
+    assert fast.init_objectives_ == pytest.approx(plain.init_objectives_, abs=1e-6)
+
+
+def test_engines_agree_on_extreme_data():
+    """Unanimous perfect annotators (alpha * beta grows until the priors stop it), an adversary,
+    items without labels and tight priors: the numerically hard corners."""
+    L = np.array([[1, 1, 0, 1], [0, 0, 1, 0], [1, 1, 0, 1], [np.nan] * 4, [0, 0, 1, np.nan]] * 30)
+    data = Labels.from_matrix(L)
+    for priors in ({}, {"alpha_prior": (5.0, 0.01), "beta_prior": (3.0, 0.01)}, {"beta_prior": (0, 100.0)}):
+        assert_same_fit(*_fit_both(data, tol=0, max_iter=40, **priors))
+
+
+def test_label_order_does_not_matter_to_the_compiled_engine():
+    sim = simulate_glad(300, 25, labels_per_item=4, n_classes=3, seed=9)
+    shuffled = _shuffled(sim.labels, 0)
+    a = GLAD(engine="numba").fit(sim.labels)
+    b = GLAD(engine="numba").fit(shuffled)
+    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-12)
+    np.testing.assert_allclose(b.posteriors_, a.posteriors_, atol=1e-12)
+
+
+def test_group_by_item_keeps_file_order_within_an_item():
+    item = np.array([2, 0, 2, 1, 0, 2], dtype=np.int32)
+    worker = np.arange(6, dtype=np.int32)
+    label = np.array([1, 0, 1, 1, 0, 0], dtype=np.int32)
+    indptr, w, lab = group_by_item(item, worker, label, 4)  # item 3 has no labels
+    assert indptr.tolist() == [0, 2, 3, 6, 6]
+    assert w.tolist() == [1, 4, 3, 0, 2, 5]
+    assert lab.tolist() == [0, 0, 1, 1, 1, 0]
+    # already grouped: the arrays are used as they are, not copied
+    indptr, w, lab = group_by_item(np.sort(item), worker, label, 4)
+    assert w is worker and lab is label
+    assert indptr.tolist() == [0, 2, 3, 6, 6]
+
+
+def test_auto_engine_follows_the_size_of_the_input(monkeypatch):
+    sim = simulate_glad(100, 5, labels_per_item=3, seed=0)
+    assert GLAD().fit(sim.labels).engine_ == "numpy"
+    monkeypatch.setattr(glad_module, "NUMBA_MIN_LABELS", 100)
+    assert GLAD().fit(sim.labels).engine_ == "numba"
+    monkeypatch.setattr(glad_module, "numba_available", lambda: False)
+    assert GLAD().fit(sim.labels).engine_ == "numpy"
+    with pytest.raises(EmcrowdError, match="needs the numba package"):
+        GLAD(engine="numba").fit(sim.labels)
+
+
+def test_unknown_engine_is_a_user_error():
+    sim = simulate_glad(50, 5, labels_per_item=3, seed=0)
+    with pytest.raises(EmcrowdError, match="engine must be one of"):
+        GLAD(engine="gpu").fit(sim.labels)
+
+
+@needs_datasets
+@pytest.mark.parametrize("name", ["rte", "temp", "bluebirds"])
+def test_engines_agree_on_real_data(name):
+    L = np.load(DATASETS / name / "L.npy", allow_pickle=False)
+    assert_same_fit(*_fit_both(Labels.from_matrix(L)))
