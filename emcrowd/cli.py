@@ -529,15 +529,18 @@ def fit(
             **model_options(method, options),
         )
     if out is not None and str(out) == "-":
-        sys.stdout.write(io.csv_text(label_table(data, result)))
+        for chunk in io.csv_chunks(label_table(data, result)):
+            sys.stdout.write(chunk)
         sys.stdout.flush()
         report.fit_summary(data, result, None, [], quiet=quiet)
         return
     out_dir = out if out is not None else _default_out(labels)
     outputs = {
-        "posteriors.csv": io.csv_text(posterior_table(data, result)),
-        "items.csv": io.csv_text(item_table(data, result, gold_codes)),
-        "workers.csv": io.csv_text(worker_table(data, result)),
+        # rendered a chunk of rows at a time while being written: millions of rows never sit in
+        # memory as text
+        "posteriors.csv": io.csv_chunks(posterior_table(data, result)),
+        "items.csv": io.csv_chunks(item_table(data, result, gold_codes)),
+        "workers.csv": io.csv_chunks(worker_table(data, result)),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _peak_memory_mb())),
     }
     replaced = any((out_dir / name).exists() for name in outputs)

@@ -178,9 +178,10 @@ def test_m_step_raises_expected_log_posterior(engine):
         correct = post.ravel()[obs.item_label]
         before = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)
         state = model._m_step(sim.labels, post, state)
+        new_post, _ = model._e_step(sim.labels, state, log_pi, None)  # numba: both steps happen here
         after = expected_log_posterior(state.alpha, state.b, obs, correct, model._alpha_p, model._b_p)
         assert after > before
-        post, _ = model._e_step(sim.labels, state, log_pi, None)
+        post = new_post
 
 
 def test_recovers_abilities_and_beats_majority_vote():

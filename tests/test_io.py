@@ -723,3 +723,33 @@ def test_csv_text_round_trips_floats():
     assert lines[0] == "item,p,flag"
     assert [float(line.split(",")[1]) for line in lines[1:]] == values
     assert [line.split(",")[2] for line in lines[1:]] == ["true", "false", "true", "false"]
+
+
+def test_csv_chunks_are_the_same_text_as_all_at_once(tmp_path):
+    rng = np.random.default_rng(0)
+    table = {
+        "item": [f"id,{k}" if k % 7 == 0 else f"i{k}" for k in range(1000)],  # some need quoting
+        "p": rng.random(1000),
+        "n": rng.integers(0, 50, 1000),
+        "flag": rng.random(1000) < 0.5,
+    }
+    whole = eio.csv_text(table)
+    chunks = list(eio.csv_chunks(table, rows=64))
+    assert len(chunks) == 1 + 16  # header, then ceil(1000 / 64) chunks
+    assert "".join(chunks) == whole
+    assert "".join(eio.csv_chunks({"a": [], "b": []})) == eio.csv_text({"a": [], "b": []}) == "a,b\n"
+    # written as it is rendered: the file is the same text
+    write_outputs(tmp_path, {"t.csv": eio.csv_chunks(table, rows=100)})
+    assert (tmp_path / "t.csv").read_text() == whole
+
+
+def test_a_failing_chunked_output_leaves_nothing_behind(tmp_path):
+    def chunks():
+        yield "a,b\n"
+        raise OSError(28, "No space left on device")
+
+    (tmp_path / "keep.csv").write_text("old\n")
+    with pytest.raises(InputError, match="cannot write output"):
+        write_outputs(tmp_path, {"keep.csv": chunks()})
+    assert (tmp_path / "keep.csv").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]

@@ -135,3 +135,32 @@ def test_names_survive_packing_whatever_their_length(tmp_path):
     np.savez(tmp_path / "n.npz", **labels_npz(data))
     assert (tmp_path / "n.npz").stat().st_size < 20_000
     assert load_labels(tmp_path / "n.npz").labels.item_names == names
+
+
+def test_npz_is_written_sorted_and_any_order_reads_the_same(tmp_path):
+    data = simulate_glad(200, 10, labels_per_item=3, seed=3).labels
+    order = np.random.default_rng(0).permutation(data.n_labels)
+    arrays = labels_npz(data)
+    shuffled = {**arrays, **{k: arrays[k][order] for k in ("item", "worker", "label")}}
+    np.savez(tmp_path / "shuffled.npz", **shuffled)
+    a = load_labels(tmp_path / "shuffled.npz").labels
+    resaved = labels_npz(a)  # what convert writes: sorted by item, then annotator
+    key = resaved["item"].astype(np.int64) * a.n_workers + resaved["worker"]
+    assert np.all(np.diff(key) > 0)
+    np.savez(tmp_path / "sorted.npz", **resaved)
+    b = load_labels(tmp_path / "sorted.npz").labels
+    for engine in ("numpy", "numba"):
+        np.testing.assert_allclose(
+            GLAD(engine=engine).fit(a).posteriors_, GLAD(engine=engine).fit(b).posteriors_, atol=1e-12
+        )
+
+
+def test_repeated_pairs_are_found_in_any_order(tmp_path):
+    item = np.array([0, 1, 0, 1, 2, 0], dtype=np.int32)
+    worker = np.array([0, 0, 1, 0, 1, 0], dtype=np.int32)  # (1, 0) twice, (0, 0) twice
+    label = np.array([1, 0, 1, 1, 0, 1], dtype=np.int32)
+    np.savez(tmp_path / "d.npz", item=item, worker=worker, label=label)
+    report = load_labels(tmp_path / "d.npz").report
+    assert (report.n_duplicate_pairs, report.n_duplicate_rows, report.n_conflicting_pairs) == (2, 2, 1)
+    first = load_labels(tmp_path / "d.npz", duplicates="first").labels
+    assert first.n_labels == 4

@@ -434,24 +434,29 @@ def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | Non
             )
     if not (codes["item"].size == codes["worker"].size == codes["label"].size):
         raise InputError(name, "arrays item, worker and label differ in length")
-    present = codes["label"] >= 0
-    n_missing = int((~present).sum())
-    if not present.any():
+    # Millions of labels: no copies that are not needed (no mask when nothing is missing, codes kept
+    # in their own integer type until Labels makes them int32).
+    n_missing = int(np.count_nonzero(codes["label"] < 0))
+    present = None if n_missing == 0 else codes["label"] >= 0
+    if n_missing == codes["label"].size:
         raise InputError(name, "holds no labels")
+
+    def kept(arr: np.ndarray) -> np.ndarray:
+        return arr if present is None else arr[present]
 
     def ids(key: str) -> tuple[np.ndarray, tuple[str, ...]]:
         given = _unpack_names(name, arrays, f"{key}_names")
-        raw = codes[key][present]
         if given is None:  # the codes are the ids (rows with a missing label included): number densely
             values, dense = np.unique(codes[key], return_inverse=True)
-            return dense[present].astype(np.int64), tuple(map(str, values.tolist()))
+            return kept(dense), tuple(map(str, values.tolist()))
+        raw = kept(codes[key])
         if raw.min() < 0 or raw.max() >= len(given):
             raise InputError(name, f"array {key!r} has codes outside 0..{len(given) - 1}")
-        return raw.astype(np.int64), given
+        return raw, given
 
     item, item_names = ids("item")
     worker, worker_names = ids("worker")
-    label = codes["label"][present].astype(np.int64)
+    label = kept(codes["label"])
     file_classes = _unpack_names(name, arrays, "class_names")
     if file_classes is None:
         class_names = classes or tuple(map(str, range(max(2, int(label.max()) + 1))))
@@ -462,12 +467,12 @@ def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | Non
         if unknown:
             raise InputError(name, f"class {unknown[0]!r} is not among --classes {','.join(classes)}")
         position = {c: k for k, c in enumerate(classes)}
-        label = np.array([position[c] for c in file_classes], dtype=np.int64)[label]
+        label = np.array([position[c] for c in file_classes], dtype=np.int32)[label]
         class_names = classes
     if label.max() >= len(class_names):
         raise InputError(name, f"array 'label' has codes outside 0..{len(class_names) - 1}")
     report = LoadReport(
-        source=name, format="npz", n_rows=int(present.size), n_missing=n_missing, duplicates=duplicates
+        source=name, format="npz", n_rows=int(codes["label"].size), n_missing=n_missing, duplicates=duplicates
     )
     keep = _apply_duplicates(name, item, worker, label, item_names, worker_names, report)
     if keep is not None:
@@ -481,8 +486,16 @@ def _read_npz(name: str, path: str | os.PathLike, classes: tuple[str, ...] | Non
 
 
 def labels_npz(data: Labels) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` input format for ``data`` (write them with ``numpy.savez``)."""
-    out = {"item": data.item, "worker": data.worker, "label": data.label}
+    """The arrays of the ``.npz`` input format for ``data`` (write them with ``numpy.savez``).
+
+    The labels are sorted by item, then annotator (keeping the order of repeated pairs), which is the
+    order that reads fastest: no sort to find repeated pairs, none to group the labels by item.
+    """
+    item, worker, label = data.item, data.worker, data.label
+    if not _pairs_increase(item, worker, data.n_workers):
+        order = np.lexsort((worker, item))  # stable
+        item, worker, label = item[order], worker[order], label[order]
+    out = {"item": item, "worker": worker, "label": label}
     for key, names in (("item", data.item_names), ("worker", data.worker_names), ("class", data.class_names)):
         out[f"{key}_names_utf8"], out[f"{key}_names_ends"] = _pack_names(names)
     return out
@@ -591,6 +604,16 @@ def _read_long(
     return Loaded(labels_out, report)
 
 
+def _pairs_increase(item: np.ndarray, worker: np.ndarray, n_workers: int, chunk: int = 1 << 20) -> bool:
+    """Whether the (item, worker) pairs strictly increase, checked a chunk at a time (little memory)."""
+    for start in range(0, item.size, chunk):
+        stop = min(start + chunk + 1, item.size)  # one row of overlap with the next chunk
+        key = item[start:stop].astype(np.int64) * n_workers + worker[start:stop]
+        if not np.all(key[1:] > key[:-1]):
+            return False
+    return True
+
+
 def _apply_duplicates(
     name: str,
     item: np.ndarray,
@@ -604,16 +627,22 @@ def _apply_duplicates(
 
     The policy is ``report.duplicates``; ``error`` raises on the first repeated pair.
     """
-    key = item * len(worker_names) + worker
+    if _pairs_increase(item, worker, len(worker_names)):
+        return None  # sorted by item, then worker, with no pair twice: the usual case for .npz input
+    key = item.astype(np.int64) * len(worker_names) + worker
     order = np.argsort(key, kind="stable")  # stable: within a pair, file order
     sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    sizes = np.diff(np.r_[starts, key.size])
+    del key
+    same = sorted_key[1:] == sorted_key[:-1]
+    if not same.any():
+        return None
+    starts = np.flatnonzero(np.r_[True, ~same])
+    del same
+    n_rows = sorted_key.size
+    sizes = np.diff(np.r_[starts, n_rows])
     repeated = sizes > 1
     report.n_duplicate_pairs = int(repeated.sum())
-    report.n_duplicate_rows = int(key.size - starts.size)
-    if report.n_duplicate_pairs == 0:
-        return None
+    report.n_duplicate_rows = int(n_rows - starts.size)
     sorted_label = label[order]
     lo = np.minimum.reduceat(sorted_label, starts)
     hi = np.maximum.reduceat(sorted_label, starts)
@@ -629,6 +658,6 @@ def _apply_duplicates(
             f"{sizes[group]} times ({report.n_duplicate_pairs} repeated pairs in all); "
             "choose --duplicates keep, first or last",
         )
-    ends = np.r_[starts[1:], key.size] - 1
+    ends = np.r_[starts[1:], n_rows] - 1
     chosen = order[starts] if report.duplicates == "first" else order[ends]
     return np.sort(chosen)

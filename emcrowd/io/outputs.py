@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +66,26 @@ def _column_text(column: Sequence[Any]) -> list[str]:
     return values
 
 
-def csv_text(table: Table) -> str:
-    """Render a table (column name -> equal-length column) as CSV text with a header row."""
-    header = ",".join(_quote(str(name)) for name in table)
-    columns = [_column_text(col) for col in table.values()]
-    lengths = {len(c) for c in columns}
+#: Rows rendered at a time by :func:`csv_chunks`: the text of one chunk is a few MB at most.
+CHUNK_ROWS = 1 << 16
+
+
+def csv_chunks(table: Table, rows: int = CHUNK_ROWS) -> Iterator[str]:
+    """Render a table (column name -> equal-length column) as CSV text with a header row, ``rows``
+    rows at a time, so that a table of millions of rows never exists as text all at once."""
+    lengths = {len(col) for col in table.values()}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
-    body = "\n".join(map(",".join, zip(*columns, strict=True)))
-    return header + "\n" + (body + "\n" if body else "")
+    yield ",".join(_quote(str(name)) for name in table) + "\n"
+    n_rows = lengths.pop() if lengths else 0
+    for start in range(0, n_rows, rows):
+        columns = [_column_text(col[start : start + rows]) for col in table.values()]
+        yield "\n".join(map(",".join, zip(*columns, strict=True))) + "\n"
+
+
+def csv_text(table: Table) -> str:
+    """Render a table as CSV text with a header row (all at once; see :func:`csv_chunks`)."""
+    return "".join(csv_chunks(table))
 
 
 def json_text(obj: Any) -> str:
@@ -102,7 +113,7 @@ def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
 
 def write_outputs(
     out_dir: str | os.PathLike,
-    files: Mapping[str, str | np.ndarray | Mapping[str, np.ndarray]],
+    files: Mapping[str, str | Iterator[str] | np.ndarray | Mapping[str, np.ndarray]],
     *,
     inputs: Sequence[str | os.PathLike] = (),
 ) -> list[Path]:
@@ -117,8 +128,9 @@ def write_outputs(
     out_dir : path
         Target directory; created when missing.
     files : mapping of file name to content
-        Text (written as UTF-8), a NumPy array (written as ``.npy``, without pickles), or a mapping of
-        name to array (written as ``.npz``).
+        Text (written as UTF-8), an iterator of text chunks (written as they come, so that large
+        tables need not be held as text), a NumPy array (written as ``.npy``, without pickles), or a
+        mapping of name to array (written as ``.npz``).
     inputs : sequence of paths
         Input files that must not be overwritten.
 
@@ -153,6 +165,9 @@ def write_outputs(
             with open(temps[-1], "wb") as fh:
                 if isinstance(content, str):
                     fh.write(content.encode("utf-8"))
+                elif isinstance(content, Iterator):  # text in chunks, e.g. from csv_chunks
+                    for chunk in content:
+                        fh.write(chunk.encode("utf-8"))
                 elif isinstance(content, Mapping):
                     np.savez(fh, **content)  # plain numeric and string arrays: no pickles
                 else:

@@ -193,10 +193,15 @@ class EMAggregator:
         self, data: Labels, params: Any, log_pi: np.ndarray, gold: np.ndarray | None
     ) -> tuple[np.ndarray, float]:
         posteriors, evidence = normalize(self._log_likelihoods(data, params) + log_pi, gold)
+        return posteriors, self._objective(evidence, params, log_pi)
+
+    def _objective(self, evidence: float, params: Any, log_pi: np.ndarray) -> float:
+        """The objective from the log evidence: plus the parameters' log prior and, when the class
+        prior is learned, its Dirichlet term."""
         objective = evidence + self._log_param_prior(params)
         if self.learn_class_prior and self.class_pseudocount > 0:
             objective += self.class_pseudocount * float(log_pi.sum())
-        return posteriors, objective
+        return objective
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(

@@ -177,25 +177,30 @@ def _item_terms(
     c: float,
     right_sum: np.ndarray,
     wrong_sum: np.ndarray,
+    right_buf: np.ndarray,
+    s_buf: np.ndarray,
 ) -> float:
-    """One item's labels' part of the M-step objective at ``beta``; on the way, the sums of
-    ``log sigmoid(x)`` and of ``log sigmoid(-x) - c`` per class named, for its log-likelihoods."""
+    """One item's labels' part of the M-step objective at ``beta``. On the way: the sums of
+    ``log sigmoid(x)`` and of ``log sigmoid(-x) - c`` per class named (for its log-likelihoods), and
+    each label's ``log sigmoid(x)`` and ``sigmoid(x)`` (for the annotators' sums) in the buffers."""
     value = 0.0
     for m in range(right_sum.size):
         right_sum[m] = 0.0
         wrong_sum[m] = 0.0
     for o in range(lo, hi):
-        right, wrong = _log_sigmoids(alpha[worker[o]] * beta)
+        right, wrong, s = _log_sigmoids_and_sigmoid(alpha[worker[o]] * beta)
         m = label[o]
         w = qj[m]
         value += w * right + (wrong - c) * (1.0 - w)
         right_sum[m] += right
         wrong_sum[m] += wrong - c
+        right_buf[o - lo] = right
+        s_buf[o - lo] = s
     return value
 
 
 @njit(cache=True, parallel=True)
-def b_step_and_log_likelihoods(
+def em_pass(
     indptr: np.ndarray,
     worker: np.ndarray,
     label: np.ndarray,
@@ -206,99 +211,156 @@ def b_step_and_log_likelihoods(
     prior_mean: float,
     prior_sd: float,
     max_halvings: int,
-    update: bool,
+    log_pi: np.ndarray,
+    gold: np.ndarray,
     b_out: np.ndarray,
-    loglik: np.ndarray,
+    q_out: np.ndarray,
+    log_lik: np.ndarray,
     alpha_acc: np.ndarray,
-) -> None:
-    """The b block of the M-step, then the E-step's log-likelihoods, item by item.
+) -> float:
+    """The b block of the M-step, the E-step, and the next alpha block's sums, item by item.
 
-    With ``update``: for each item, one Newton step on its own part of the M-step objective (labels
-    plus the Gaussian prior on ``b_j``), with the curvature and the step halving of
-    :func:`emcrowd.models.glad._guarded_newton`, written to ``b_out``. Then, at the item's (new)
-    ``b_j``, ``loglik[j, k] = log p(labels of j | z_j = k)``, summed as
-    :func:`emcrowd.models._observations.symmetric_log_likelihoods` does (terms of one sign, the other
-    classes by prefix and suffix sums).
+    For each item ``j``, with the annotators at ``alpha`` and the current posteriors ``q``:
 
-    On the way, with ``update``, it adds each label's part of the alpha-block objective at the
-    given ``(alpha, b)`` to ``alpha_acc[chunk, worker]`` (shape (N_CHUNKS, n_workers), zeroed by the
-    caller): with ``alpha`` a trial of the alpha block, these are that trial's values (as
-    :func:`alpha_values`), so the trial is checked and, when accepted, the b block done in one pass.
+    1. one Newton step on the item's own part of the M-step objective (labels plus the Gaussian prior
+       on ``b_j``), with the curvature and the step halving of
+       :func:`emcrowd.models.glad._guarded_newton`; the new ``b_j`` goes to ``b_out``;
+    2. the E-step at the new ``b_j``: ``log_lik[j, k] = log p(labels of j | z_j = k)`` (summed as
+       :func:`emcrowd.models._observations.symmetric_log_likelihoods` does: terms of one sign, the
+       other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
+       ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
+       does), and the item's term of the log evidence;
+    3. into ``alpha_acc[chunk, :, worker]`` (shape (N_CHUNKS, 4, n_workers), zeroed by the caller):
+       row 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
+       trial of the alpha block, these are that trial's values, as :func:`alpha_values`); rows 1-3,
+       the sums of :func:`alpha_stats` at ``(alpha, b_out, q_out)``, which the next M-step needs.
+
+    Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])``. Because the alpha block
+    comes first in the M-step, a caller passes the full alpha trial here; if the trial is then not
+    taken for every annotator, it calls again with the alpha actually taken.
     """
     n_items = indptr.size - 1
-    k = loglik.shape[1]
+    k = log_lik.shape[1]
     inv_var = 1.0 / (prior_sd * prior_sd)
     log_norm = math.log(prior_sd) + _LOG_SQRT_2PI
+    max_degree = 0
+    for j in range(n_items):
+        max_degree = max(max_degree, indptr[j + 1] - indptr[j])
+    evidence = np.zeros(N_CHUNKS)
     for chunk in prange(N_CHUNKS):
         lo_item, hi_item = _chunk_bounds(n_items, N_CHUNKS, chunk)
         right_sum = np.empty(k)
         wrong_sum = np.empty(k)
+        right_buf = np.empty(max_degree)
+        s_buf = np.empty(max_degree)
         for j in range(lo_item, hi_item):
             lo, hi = indptr[j], indptr[j + 1]
             bj = b[j]
             qj = q[j]
-            summed = False  # right_sum and wrong_sum hold item j's sums at bj
-            if update:
-                beta = math.exp(bj)
-                value0 = 0.0
-                grad = 0.0
-                fisher = 0.0
-                for o in range(lo, hi):
-                    i = worker[o]
-                    x = alpha[i] * beta
-                    right, wrong, s = _log_sigmoids_and_sigmoid(x)
-                    w = qj[label[o]]
-                    term = w * right + (wrong - c) * (1.0 - w)
-                    alpha_acc[chunk, i] += term
-                    value0 += term
-                    grad += (w - s) * x
-                    fisher += s * (1.0 - s) * x * x
-                z = (bj - prior_mean) / prior_sd
-                value0 += -0.5 * z * z - log_norm
-                newton = -fisher + grad - inv_var
-                fisher = -fisher - inv_var
-                grad += -(bj - prior_mean) * inv_var
-                step = -grad / min(newton, 0.5 * fisher)
-                if math.isfinite(step) and step != 0.0:
-                    t = 1.0
-                    for _ in range(max_halvings + 1):
-                        trial = bj + t * step
-                        z = (trial - prior_mean) / prior_sd
-                        value = _item_terms(
-                            lo, hi, worker, label, alpha, math.exp(trial), qj, c, right_sum, wrong_sum
-                        )
-                        if value + (-0.5 * z * z - log_norm) >= value0:
-                            bj = trial
-                            summed = True
-                            break
-                        t *= 0.5
+            # 1. The b step; the labels' terms at alpha and the old b_j are the trial's values.
+            beta = math.exp(bj)
+            value0 = 0.0
+            grad = 0.0
+            fisher = 0.0
+            for o in range(lo, hi):
+                i = worker[o]
+                x = alpha[i] * beta
+                right, wrong, s = _log_sigmoids_and_sigmoid(x)
+                w = qj[label[o]]
+                term = w * right + (wrong - c) * (1.0 - w)
+                alpha_acc[chunk, 0, i] += term
+                value0 += term
+                grad += (w - s) * x
+                fisher += s * (1.0 - s) * x * x
+            z = (bj - prior_mean) / prior_sd
+            value0 += -0.5 * z * z - log_norm
+            newton = -fisher + grad - inv_var
+            fisher = -fisher - inv_var
+            grad += -(bj - prior_mean) * inv_var
+            step = -grad / min(newton, 0.5 * fisher)
+            summed = False  # the sums and buffers hold item j's terms at bj
+            if math.isfinite(step) and step != 0.0:
+                t = 1.0
+                for _ in range(max_halvings + 1):
+                    trial = bj + t * step
+                    z = (trial - prior_mean) / prior_sd
+                    value = _item_terms(
+                        lo,
+                        hi,
+                        worker,
+                        label,
+                        alpha,
+                        math.exp(trial),
+                        qj,
+                        c,
+                        right_sum,
+                        wrong_sum,
+                        right_buf,
+                        s_buf,
+                    )
+                    if value + (-0.5 * z * z - log_norm) >= value0:
+                        bj = trial
+                        summed = True
+                        break
+                    t *= 0.5
+            beta = math.exp(bj)
             b_out[j] = bj
             if not summed:
-                _item_terms(lo, hi, worker, label, alpha, math.exp(bj), qj, c, right_sum, wrong_sum)
-            # log p(labels | z = m) = right_sum[m] + sum of wrong_sum over the other classes
+                _item_terms(lo, hi, worker, label, alpha, beta, qj, c, right_sum, wrong_sum, right_buf, s_buf)
+            # 2. The E-step for item j.
             before = 0.0
             for m in range(k):
-                loglik[j, m] = right_sum[m] + before
+                log_lik[j, m] = right_sum[m] + before
                 before += wrong_sum[m]
             after = 0.0
             for m in range(k - 1, -1, -1):
-                loglik[j, m] += after
+                log_lik[j, m] += after
                 after += wrong_sum[m]
+            top = log_lik[j, 0] + log_pi[0]
+            for m in range(1, k):
+                top = max(top, log_lik[j, m] + log_pi[m])
+            total = 0.0
+            for m in range(k):
+                q_out[j, m] = math.exp(log_lik[j, m] + log_pi[m] - top)
+                total += q_out[j, m]
+            if gold[j] >= 0:
+                for m in range(k):
+                    q_out[j, m] = 0.0
+                q_out[j, gold[j]] = 1.0
+                evidence[chunk] += log_lik[j, gold[j]] + log_pi[gold[j]]
+            else:
+                for m in range(k):
+                    q_out[j, m] /= total
+                evidence[chunk] += top + math.log(total)
+            # 3. The next alpha block's sums, at the new b_j and posterior.
+            qn = q_out[j]
+            for o in range(lo, hi):
+                i = worker[o]
+                right = right_buf[o - lo]
+                s = s_buf[o - lo]
+                w = qn[label[o]]
+                alpha_acc[chunk, 1, i] += w * right + (right - alpha[i] * beta - c) * (1.0 - w)
+                alpha_acc[chunk, 2, i] += (w - s) * beta
+                alpha_acc[chunk, 3, i] += s * (1.0 - s) * beta * beta
+    total_evidence = 0.0
+    for chunk in range(N_CHUNKS):
+        total_evidence += evidence[chunk]
+    return total_evidence
 
 
 def compile_all() -> None:
     """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
-    first large fit does not pay the compilation (about 8 s); ``python -m emcrowd.models._glad_kernels``."""
-    item = np.array([0, 0, 1], dtype=np.int32)
+    first large fit does not pay the compilation (about 10 s); ``python -m emcrowd.models._glad_kernels``."""
+    item = np.array([1, 0, 0], dtype=np.int32)
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)
-    indptr, worker, label = group_by_item(item[::-1].copy(), worker, label, 2)
+    indptr, worker, label = group_by_item(item, worker, label, 2)
     alpha, b, q = np.ones(2), np.zeros(2), np.full((2, 2), 0.5)
     alpha_stats(indptr, worker, label, alpha, b, q, 0.0)
     alpha_values(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool))
-    b_step_and_log_likelihoods(
-        indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, True, np.empty(2), np.empty((2, 2)),
-        np.zeros((N_CHUNKS, 2)),
+    em_pass(
+        indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
+        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((N_CHUNKS, 4, 2)),
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -350,7 +351,11 @@ class _GLADState:
     alpha: np.ndarray  # (n_workers,)
     b: np.ndarray  # (n_items,)
     ev: LabelEval | None = None  # label quantities at (alpha, b), when known (NumPy engine)
-    log_lik: np.ndarray | None = None  # (n_items, K) log p(labels of j | z_j = k) at (alpha, b) (numba)
+    # numba engine: the posteriors the pending M-step starts from, log p(labels of j | z_j = k) at
+    # (alpha, b), and the alpha block's sums at (alpha, b, posteriors) when the last pass made them
+    q: np.ndarray | None = None
+    log_lik: np.ndarray | None = None
+    alpha_sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 #: Inputs with at least this many labels are fitted with the compiled kernels (``engine="auto"``):
@@ -497,7 +502,10 @@ class GLAD(EMAggregator):
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
         if self._groups is not None:
-            return self._m_step_kernels(posteriors, state)
+            # The numba engine does the M-step and the E-step in one pass over the labels, which
+            # needs the E-step's class prior and gold labels: it runs in _e_step.
+            state.q = np.ascontiguousarray(posteriors, dtype=np.float64)
+            return state
         obs = self._obs
         w = posteriors.ravel()[obs.item_label]
         ap, bp = self._alpha_p, self._b_p
@@ -533,57 +541,66 @@ class GLAD(EMAggregator):
         state.alpha, state.b, state.ev = alpha, b, ev
         return state
 
-    def _m_step_kernels(self, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
-        """The same M-step as the NumPy one, by the compiled passes of :mod:`._glad_kernels`; the
-        b-block pass also computes the E-step's log-likelihoods at the new parameters."""
+    def _e_step(
+        self, data: Labels, state: _GLADState, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        if self._groups is None or state.q is None:
+            return super()._e_step(data, state, log_pi, gold)
+        posteriors, evidence = self._em_step_kernels(state, log_pi, gold)
+        return posteriors, self._objective(evidence, state, log_pi)
+
+    def _em_step_kernels(
+        self, state: _GLADState, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        """The NumPy engine's M-step (alpha block, then b block) followed by the exact E-step, by the
+        compiled passes of :mod:`._glad_kernels`: usually two passes over the labels in all (one from
+        the second iteration on, when the previous pass left the alpha block's sums)."""
         from emcrowd.models import _glad_kernels as kernels
 
         g, ap, bp = self._groups, self._alpha_p, self._b_p
-        q = np.ascontiguousarray(posteriors, dtype=np.float64)
-        alpha, b = state.alpha, state.b
+        q, alpha, b = state.q, state.alpha, state.b
         labels, c = (g.indptr, g.worker, g.label), g.log_k_minus_1
 
         # Block 1: alpha given b, as in the NumPy engine (the same guarded Newton steps).
-        value, grad, curv = kernels.alpha_stats(*labels, alpha, b, q, c)
-        value += ap.log_pdf(alpha)
-        grad += ap.grad(alpha)
-        curv = ap.curvature - curv
-        new_b = np.empty_like(b)
-        log_lik = np.empty((b.size, q.shape[1]))
-        first_trial: list[np.ndarray] = []
+        sums = state.alpha_sums or kernels.alpha_stats(*labels, alpha, b, q, c)
+        value = sums[0] + ap.log_pdf(alpha)
+        grad = sums[1] + ap.grad(alpha)
+        curv = ap.curvature - sums[2]
+        gold_codes = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
+        log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
+        new_b, new_q, log_lik = np.empty_like(b), np.empty_like(q), np.empty_like(q)
+        found: dict[str, Any] = {}
 
-        def b_pass(a: np.ndarray) -> np.ndarray:
-            """Block 2 (b given ``a``) and the log-likelihoods, item by item in one pass; returns
-            the alpha-block values at ``a``, gathered on the way."""
-            acc = np.zeros((kernels.N_CHUNKS, a.size))
-            kernels.b_step_and_log_likelihoods(
-                *labels, a, b, q, c, bp.mean, bp.sd, _MAX_HALVINGS, True, new_b, log_lik, acc
-            )
-            return acc.sum(axis=0)
+        def em_pass(a: np.ndarray) -> np.ndarray:
+            """Block 2 given ``a``, the E-step and the next alpha sums in one pass; returns the
+            alpha-block values at ``a`` (gathered on the way)."""
+            acc = np.zeros((kernels.N_CHUNKS, 4, a.size))
+            found["evidence"] = kernels.em_pass(
+                *labels, a, b, q, c, bp.mean, bp.sd, _MAX_HALVINGS, log_pi, gold_codes,
+                new_b, new_q, log_lik, acc,
+            )  # fmt: skip
+            total = acc.sum(axis=0)
+            found["sums"] = (total[1], total[2], total[3])
+            return total[0]
 
         def alpha_trial(a: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, None]:
-            if only is None:  # the full step: evaluated by the b pass, which is right if it is taken
-                first_trial.append(a)
-                return b_pass(a) + ap.log_pdf(a), None
+            if only is None:  # the full step: evaluated by the pass, whose b block is right if it is taken
+                found["trial"] = a
+                return em_pass(a) + ap.log_pdf(a), None
             return kernels.alpha_values(*labels, a, b, q, c, only) + ap.log_pdf(a), None
 
         alpha = _guarded_newton(alpha, grad, curv, value, alpha_trial)[0]
-        if not (first_trial and np.array_equal(alpha, first_trial[0])):
-            b_pass(alpha)  # some annotators kept their old alpha (or none moved): redo block 2
-        state.alpha, state.b, state.log_lik = alpha, new_b, log_lik
-        return state
+        if "trial" not in found or not np.array_equal(alpha, found["trial"]):
+            em_pass(alpha)  # some annotators kept their old alpha (or none moved): pass again
+        state.alpha, state.b, state.log_lik, state.alpha_sums = alpha, new_b, log_lik, found["sums"]
+        state.q = None
+        return new_q, found["evidence"]
 
     def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
         if self._groups is not None:
-            if state.log_lik is None:
-                from emcrowd.models import _glad_kernels as kernels
-
-                g, shape = self._groups, (data.n_items, data.n_classes)
-                state.log_lik = np.empty(shape)
-                kernels.b_step_and_log_likelihoods(  # update=False: b kept, posteriors unused
-                    g.indptr, g.worker, g.label, state.alpha, state.b, np.zeros(shape), g.log_k_minus_1,
-                    0.0, 1.0, 0, False, state.b, state.log_lik, np.zeros((1, 1)),
-                )  # fmt: skip
+            if state.log_lik is None:  # not reached by fit (its passes leave them); for completeness
+                obs = _Observations.from_labels(data)
+                return log_joint(state.alpha, state.b, obs, np.zeros(data.n_classes))
             return state.log_lik
         if state.ev is None:
             state.ev = LabelEval.at(state.alpha, state.b, self._obs)
