@@ -90,6 +90,27 @@ def test_engines_agree_on_extreme_data():
         assert_same_fit(*_fit_both(data, tol=0, max_iter=40, **priors))
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_engines_agree_with_nearly_flat_priors(n_classes):
+    """Where priors barely hold ``|alpha * beta|`` in, ``1 - sigmoid(x)`` by subtraction would be pure
+    rounding and the engines' Newton steps would drift apart; both use ``sigmoid(-x)`` itself."""
+    sim = simulate_glad(2000, 50, labels_per_item=5, n_classes=n_classes, alpha_sd=3, seed=1)
+    plain, fast = _fit_both(sim.labels, alpha_prior=(1.0, 1000.0), beta_prior=(0.0, 1000.0))
+    n = min(plain.n_iter_, fast.n_iter_)
+    np.testing.assert_allclose(fast.history_[:n], plain.history_[:n], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fast.posteriors_, plain.posteriors_, rtol=0, atol=1e-8)
+
+
+def test_many_annotators_use_fewer_chunks_and_agree(monkeypatch):
+    from emcrowd.models import _glad_kernels
+
+    assert _glad_kernels.n_chunks(20_000) == _glad_kernels.MAX_CHUNKS
+    assert _glad_kernels.n_chunks(2_000_000) == 1
+    assert 1 < _glad_kernels.n_chunks(200_000) < _glad_kernels.MAX_CHUNKS
+    sim = simulate_glad(3000, 2500, labels_per_item=2, seed=4)  # most annotators label 2-3 items
+    assert_same_fit(*_fit_both(sim.labels))
+
+
 def test_label_order_does_not_matter_to_the_compiled_engine():
     sim = simulate_glad(300, 25, labels_per_item=4, n_classes=3, seed=9)
     shuffled = _shuffled(sim.labels, 0)

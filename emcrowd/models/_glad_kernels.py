@@ -4,13 +4,14 @@ The NumPy implementation in :mod:`emcrowd.models.glad` makes several temporary a
 per label for every quantity it needs, and evaluates the labels five or more times per EM iteration.
 Here each pass reads the labels once and keeps nothing per label: the labels are grouped by item
 (CSR: the labels of item ``j`` are ``indptr[j]:indptr[j+1]``), so the whole b block (Newton step, step
-halving) and the E-step's log-likelihoods are computed item by item while that item's few labels are
-in cache, and the annotator sums are accumulated per chunk of items.
+halving), the E-step and the next alpha block's sums are computed item by item while that item's few
+labels are in cache (:func:`em_pass`, one pass per EM iteration), and the annotator sums are
+accumulated per chunk of items.
 
 The arithmetic is that of the NumPy functions, term for term (same formulas, labels summed in the
 same order within a group), so both implementations reach the same fit; the tests hold them to
-1e-6 in the objective. Accumulations over chunks are added in a fixed order with a fixed number of
-chunks, so the results do not depend on the number of threads.
+1e-6 in the objective. Chunk sums are added in a fixed order, and the number of chunks depends on
+the data only (:func:`n_chunks`), so the results do not depend on the number of threads.
 
 Importing this module imports numba (about 0.7 s, 150 MB); :class:`emcrowd.GLAD` does so only for
 inputs large enough to gain from it.
@@ -24,8 +25,20 @@ import numpy as np
 from numba import njit, prange
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: Items are split into this many chunks for the threads; a constant, so sums are reproducible.
-N_CHUNKS = 16
+#: Items are split into at most this many chunks for the threads, each with its own annotator sums.
+MAX_CHUNKS = 16
+#: ... and into fewer when there are many annotators, to bound those sums' size (entries per row).
+CHUNK_BUDGET = 1 << 20
+
+
+@njit(cache=True)
+def n_chunks(n_workers: int) -> int:
+    """How many chunks of items the passes use: up to ``MAX_CHUNKS``, fewer with many annotators.
+
+    It depends on the data alone, never on the number of threads, so the chunked sums (and the fit)
+    are the same on every machine.
+    """
+    return max(1, min(MAX_CHUNKS, CHUNK_BUDGET // max(n_workers, 1)))
 
 
 @njit(cache=True, nogil=True)
@@ -47,12 +60,25 @@ def _log_sigmoids(x: float) -> tuple[float, float]:
 
 
 @njit(cache=True, nogil=True)
-def _log_sigmoids_and_sigmoid(x: float) -> tuple[float, float, float]:
-    """:func:`_log_sigmoids` and ``sigmoid(x)``, from the same ``exp(-|x|)`` (no second exp)."""
+def _log_sigmoids_and_sigmoids(x: float) -> tuple[float, float, float, float]:
+    """:func:`_log_sigmoids`, ``sigmoid(x)`` and ``sigmoid(-x)``, from the same ``exp(-|x|)``.
+
+    Both sigmoids are computed directly (neither as one minus the other), as
+    :meth:`emcrowd.models.glad.LabelEval.slopes` does.
+    """
     e = math.exp(-abs(x))
-    right = min(x, 0.0) - _log1p(e)
-    s = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
-    return right, right - x, s
+    u = 1.0 + e
+    d = 1.0 / u
+    right = min(x, 0.0) - (math.log(u) - ((u - 1.0) - e) * d)  # _log1p(e), sharing the division
+    if x >= 0.0:
+        return right, right - x, d, e * d
+    return right, right - x, e * d, d
+
+
+@njit(cache=True, nogil=True)
+def _slope(w: float, s: float, sc: float, x: float) -> float:
+    """``w - sigmoid(x)`` without cancellation (``sc = sigmoid(-x)``), as ``LabelEval.slopes``."""
+    return (w - 1.0) + sc if x >= 0.0 else w - s
 
 
 @njit(cache=True, nogil=True)
@@ -113,21 +139,23 @@ def alpha_stats(
     """
     n_items = indptr.size - 1
     n_workers = alpha.size
-    acc = np.zeros((N_CHUNKS, 3, n_workers))
-    for chunk in prange(N_CHUNKS):
-        lo, hi = _chunk_bounds(n_items, N_CHUNKS, chunk)
+    chunks = n_chunks(n_workers)
+    acc = np.zeros((chunks, 3, n_workers))
+    for chunk in prange(chunks):
+        lo, hi = _chunk_bounds(n_items, chunks, chunk)
         value, grad, curv = acc[chunk, 0], acc[chunk, 1], acc[chunk, 2]
         for j in range(lo, hi):
             beta = math.exp(b[j])
             for o in range(indptr[j], indptr[j + 1]):
                 i = worker[o]
-                right, wrong, s = _log_sigmoids_and_sigmoid(alpha[i] * beta)
+                x = alpha[i] * beta
+                right, wrong, s, sc = _log_sigmoids_and_sigmoids(x)
                 w = q[j, label[o]]
                 value[i] += w * right + (wrong - c) * (1.0 - w)
-                grad[i] += (w - s) * beta
-                curv[i] += s * (1.0 - s) * beta * beta
+                grad[i] += _slope(w, s, sc, x) * beta
+                curv[i] += s * sc * beta * beta
     total = acc[0].copy()
-    for chunk in range(1, N_CHUNKS):
+    for chunk in range(1, chunks):
         total += acc[chunk]
     return total[0], total[1], total[2]
 
@@ -146,9 +174,10 @@ def alpha_values(
     """The first result of :func:`alpha_stats`, for the annotators where ``only`` is set (0 elsewhere)."""
     n_items = indptr.size - 1
     n_workers = alpha.size
-    acc = np.zeros((N_CHUNKS, n_workers))
-    for chunk in prange(N_CHUNKS):
-        lo, hi = _chunk_bounds(n_items, N_CHUNKS, chunk)
+    chunks = n_chunks(n_workers)
+    acc = np.zeros((chunks, n_workers))
+    for chunk in prange(chunks):
+        lo, hi = _chunk_bounds(n_items, chunks, chunk)
         value = acc[chunk]
         for j in range(lo, hi):
             beta = math.exp(b[j])
@@ -160,7 +189,7 @@ def alpha_values(
                 w = q[j, label[o]]
                 value[i] += w * right + (wrong - c) * (1.0 - w)
     total = acc[0].copy()
-    for chunk in range(1, N_CHUNKS):
+    for chunk in range(1, chunks):
         total += acc[chunk]
     return total
 
@@ -179,16 +208,18 @@ def _item_terms(
     wrong_sum: np.ndarray,
     right_buf: np.ndarray,
     s_buf: np.ndarray,
+    sc_buf: np.ndarray,
 ) -> float:
     """One item's labels' part of the M-step objective at ``beta``. On the way: the sums of
     ``log sigmoid(x)`` and of ``log sigmoid(-x) - c`` per class named (for its log-likelihoods), and
-    each label's ``log sigmoid(x)`` and ``sigmoid(x)`` (for the annotators' sums) in the buffers."""
+    each label's ``log sigmoid(x)``, ``sigmoid(x)`` and ``sigmoid(-x)`` (for the annotators' sums)
+    in the buffers."""
     value = 0.0
     for m in range(right_sum.size):
         right_sum[m] = 0.0
         wrong_sum[m] = 0.0
     for o in range(lo, hi):
-        right, wrong, s = _log_sigmoids_and_sigmoid(alpha[worker[o]] * beta)
+        right, wrong, s, sc = _log_sigmoids_and_sigmoids(alpha[worker[o]] * beta)
         m = label[o]
         w = qj[m]
         value += w * right + (wrong - c) * (1.0 - w)
@@ -196,6 +227,7 @@ def _item_terms(
         wrong_sum[m] += wrong - c
         right_buf[o - lo] = right
         s_buf[o - lo] = s
+        sc_buf[o - lo] = sc
     return value
 
 
@@ -230,9 +262,10 @@ def em_pass(
        other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
        ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
        does), and the item's term of the log evidence;
-    3. into ``alpha_acc[chunk, :, worker]`` (shape (N_CHUNKS, 4, n_workers), zeroed by the caller):
-       row 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
-       trial of the alpha block, these are that trial's values, as :func:`alpha_values`); rows 1-3,
+    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 4), zeroed by
+       the caller; an annotator's four sums share a cache line):
+       entry 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
+       trial of the alpha block, these are that trial's values, as :func:`alpha_values`); entries 1-3,
        the sums of :func:`alpha_stats` at ``(alpha, b_out, q_out)``, which the next M-step needs.
 
     Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])``. Because the alpha block
@@ -246,13 +279,15 @@ def em_pass(
     max_degree = 0
     for j in range(n_items):
         max_degree = max(max_degree, indptr[j + 1] - indptr[j])
-    evidence = np.zeros(N_CHUNKS)
-    for chunk in prange(N_CHUNKS):
-        lo_item, hi_item = _chunk_bounds(n_items, N_CHUNKS, chunk)
+    chunks = alpha_acc.shape[0]
+    evidence = np.zeros(chunks)
+    for chunk in prange(chunks):
+        lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
         right_sum = np.empty(k)
         wrong_sum = np.empty(k)
         right_buf = np.empty(max_degree)
         s_buf = np.empty(max_degree)
+        sc_buf = np.empty(max_degree)
         for j in range(lo_item, hi_item):
             lo, hi = indptr[j], indptr[j + 1]
             bj = b[j]
@@ -265,13 +300,13 @@ def em_pass(
             for o in range(lo, hi):
                 i = worker[o]
                 x = alpha[i] * beta
-                right, wrong, s = _log_sigmoids_and_sigmoid(x)
+                right, wrong, s, sc = _log_sigmoids_and_sigmoids(x)
                 w = qj[label[o]]
                 term = w * right + (wrong - c) * (1.0 - w)
-                alpha_acc[chunk, 0, i] += term
+                alpha_acc[chunk, i, 0] += term
                 value0 += term
-                grad += (w - s) * x
-                fisher += s * (1.0 - s) * x * x
+                grad += _slope(w, s, sc, x) * x
+                fisher += s * sc * x * x
             z = (bj - prior_mean) / prior_sd
             value0 += -0.5 * z * z - log_norm
             newton = -fisher + grad - inv_var
@@ -285,19 +320,9 @@ def em_pass(
                     trial = bj + t * step
                     z = (trial - prior_mean) / prior_sd
                     value = _item_terms(
-                        lo,
-                        hi,
-                        worker,
-                        label,
-                        alpha,
-                        math.exp(trial),
-                        qj,
-                        c,
-                        right_sum,
-                        wrong_sum,
-                        right_buf,
-                        s_buf,
-                    )
+                        lo, hi, worker, label, alpha, math.exp(trial), qj, c,
+                        right_sum, wrong_sum, right_buf, s_buf, sc_buf,
+                    )  # fmt: skip
                     if value + (-0.5 * z * z - log_norm) >= value0:
                         bj = trial
                         summed = True
@@ -306,7 +331,9 @@ def em_pass(
             beta = math.exp(bj)
             b_out[j] = bj
             if not summed:
-                _item_terms(lo, hi, worker, label, alpha, beta, qj, c, right_sum, wrong_sum, right_buf, s_buf)
+                _item_terms(
+                    lo, hi, worker, label, alpha, beta, qj, c, right_sum, wrong_sum, right_buf, s_buf, sc_buf
+                )  # fmt: skip
             # 2. The E-step for item j.
             before = 0.0
             for m in range(k):
@@ -336,14 +363,16 @@ def em_pass(
             qn = q_out[j]
             for o in range(lo, hi):
                 i = worker[o]
+                x = alpha[i] * beta
                 right = right_buf[o - lo]
                 s = s_buf[o - lo]
+                sc = sc_buf[o - lo]
                 w = qn[label[o]]
-                alpha_acc[chunk, 1, i] += w * right + (right - alpha[i] * beta - c) * (1.0 - w)
-                alpha_acc[chunk, 2, i] += (w - s) * beta
-                alpha_acc[chunk, 3, i] += s * (1.0 - s) * beta * beta
+                alpha_acc[chunk, i, 1] += w * right + (right - x - c) * (1.0 - w)
+                alpha_acc[chunk, i, 2] += _slope(w, s, sc, x) * beta
+                alpha_acc[chunk, i, 3] += s * sc * beta * beta
     total_evidence = 0.0
-    for chunk in range(N_CHUNKS):
+    for chunk in range(chunks):
         total_evidence += evidence[chunk]
     return total_evidence
 
@@ -360,7 +389,7 @@ def compile_all() -> None:
     alpha_values(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool))
     em_pass(
         indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
-        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((N_CHUNKS, 4, 2)),
+        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 4)),
     )  # fmt: skip
 
 

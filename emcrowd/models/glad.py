@@ -121,10 +121,16 @@ class LabelEval:
         x = _x(alpha, b, obs)
         return cls(x, *log_sigmoids(x))
 
-    @property
-    def s(self) -> np.ndarray:
-        """``sigmoid(x)``."""
-        return np.exp(self.log_right)
+    def slopes(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``w - sigmoid(x)`` and ``sigmoid(x) sigmoid(-x)`` (the derivative of the expected
+        log-likelihood in ``x`` and minus its second derivative), without cancellation: ``1 - s`` is
+        taken as ``sigmoid(-x)`` itself, and for ``x >= 0`` ``w - s`` as ``(w - 1) + sigmoid(-x)``.
+        Where ``|x|`` is large, ``1 - s`` computed by subtraction is all rounding error."""
+        s = np.exp(self.log_right)
+        sc = np.exp(self.log_wrong)
+        diff = np.where(self.x >= 0, (w - 1.0) + sc, w - s)
+        s *= sc
+        return diff, s
 
 
 def log_joint(
@@ -220,16 +226,16 @@ def alpha_derivatives(
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivative of :func:`alpha_block_values` in each annotator's ``alpha_i``.
 
-    With ``x = alpha_i beta_j`` and ``s = sigmoid(x)``: ``dQ/dx = w - s`` and ``d2Q/dx2 = -s(1 - s)``, so
+    With ``x = alpha_i beta_j`` and ``s = sigmoid(x)``: ``dQ/dx = w - s`` and ``d2Q/dx2 = -s(1 - s)``
+    (both from :meth:`LabelEval.slopes`), so
     ``dQ/dalpha_i = sum (w - s) beta_j`` and ``d2Q/dalpha_i2 = -sum s(1 - s) beta_j^2`` (always < 0).
     """
     beta_o = np.exp(b)[obs.item]
-    s = (LabelEval.at(alpha, b, obs) if ev is None else ev).s
-    grad = np.bincount(obs.worker, weights=(correct - s) * beta_o, minlength=obs.n_workers)
-    s *= 1.0 - s
-    s *= beta_o
-    s *= beta_o
-    curv = -np.bincount(obs.worker, weights=s, minlength=obs.n_workers)
+    diff, ss = (LabelEval.at(alpha, b, obs) if ev is None else ev).slopes(correct)
+    grad = np.bincount(obs.worker, weights=diff * beta_o, minlength=obs.n_workers)
+    ss *= beta_o
+    ss *= beta_o
+    curv = -np.bincount(obs.worker, weights=ss, minlength=obs.n_workers)
     return grad + prior.grad(alpha), curv + prior.curvature
 
 
@@ -247,12 +253,12 @@ def b_derivatives(
     which can be positive; the Fisher (Gauss-Newton) curvature ``-sum s(1 - s) x^2`` never is.
     """
     ev = LabelEval.at(alpha, b, obs) if ev is None else ev
-    x, s = ev.x, ev.s
-    grad = np.bincount(obs.item, weights=(correct - s) * x, minlength=obs.n_items)
-    s *= 1.0 - s
-    s *= x
-    s *= x
-    fisher = -np.bincount(obs.item, weights=s, minlength=obs.n_items)
+    x = ev.x
+    diff, ss = ev.slopes(correct)
+    grad = np.bincount(obs.item, weights=diff * x, minlength=obs.n_items)
+    ss *= x
+    ss *= x
+    fisher = -np.bincount(obs.item, weights=ss, minlength=obs.n_items)
     return grad + prior.grad(b), fisher + grad + prior.curvature, fisher + prior.curvature
 
 
@@ -574,14 +580,14 @@ class GLAD(EMAggregator):
         def em_pass(a: np.ndarray) -> np.ndarray:
             """Block 2 given ``a``, the E-step and the next alpha sums in one pass; returns the
             alpha-block values at ``a`` (gathered on the way)."""
-            acc = np.zeros((kernels.N_CHUNKS, 4, a.size))
+            acc = np.zeros((kernels.n_chunks(a.size), a.size, 4))
             found["evidence"] = kernels.em_pass(
                 *labels, a, b, q, c, bp.mean, bp.sd, _MAX_HALVINGS, log_pi, gold_codes,
                 new_b, new_q, log_lik, acc,
             )  # fmt: skip
             total = acc.sum(axis=0)
-            found["sums"] = (total[1], total[2], total[3])
-            return total[0]
+            found["sums"] = (total[:, 1].copy(), total[:, 2].copy(), total[:, 3].copy())
+            return total[:, 0].copy()
 
         def alpha_trial(a: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, None]:
             if only is None:  # the full step: evaluated by the pass, whose b block is right if it is taken
