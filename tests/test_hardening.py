@@ -230,3 +230,24 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sim"]
     _ = ROOT
+
+
+def test_help_skips_markdown_but_leaves_it_importable():
+    """The fast --help path imports Typer's renderer without rich.markdown; the real module must stay
+    importable afterwards, and Typer's Markdown must still build a real one if it is ever used."""
+    code = (
+        "import sys\n"
+        "from emcrowd.cli import _help_renderer_without_markdown as f\n"
+        "f()\n"
+        "assert 'typer.rich_utils' in sys.modules and 'rich.markdown' not in sys.modules\n"
+        "import typer.rich_utils as r\n"
+        "m = r.Markdown('*x*')\n"
+        "import rich.markdown\n"
+        "assert isinstance(m, rich.markdown.Markdown) and hasattr(rich.markdown, 'Heading')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "emcrowd", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert helped.returncode == 0 and "Commands" in helped.stdout and "fit" in helped.stdout
