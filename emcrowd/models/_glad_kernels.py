@@ -31,6 +31,10 @@ MAX_CHUNKS = 16
 CHUNK_BUDGET = 1 << 20
 
 
+#: Spare float64 entries after each thread's scratch arrays: two cache lines.
+_PAD = 16
+
+
 @njit(cache=True)
 def n_chunks(n_workers: int) -> int:
     """How many chunks of items the passes use: up to ``MAX_CHUNKS``, fewer with many annotators.
@@ -215,7 +219,7 @@ def _item_terms(
     each label's ``log sigmoid(x)``, ``sigmoid(x)`` and ``sigmoid(-x)`` (for the annotators' sums)
     in the buffers."""
     value = 0.0
-    for m in range(right_sum.size):
+    for m in range(right_sum.size - _PAD):
         right_sum[m] = 0.0
         wrong_sum[m] = 0.0
     for o in range(lo, hi):
@@ -283,11 +287,14 @@ def em_pass(
     evidence = np.zeros(chunks)
     for chunk in prange(chunks):
         lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
-        right_sum = np.empty(k)
-        wrong_sum = np.empty(k)
-        right_buf = np.empty(max_degree)
-        s_buf = np.empty(max_degree)
-        sc_buf = np.empty(max_degree)
+        # Each thread's scratch arrays get _PAD spare entries, so that no two threads ever write to
+        # one cache line (false sharing costs more than the arithmetic here); sums stay local.
+        right_sum = np.empty(k + _PAD)
+        wrong_sum = np.empty(k + _PAD)
+        right_buf = np.empty(max_degree + _PAD)
+        s_buf = np.empty(max_degree + _PAD)
+        sc_buf = np.empty(max_degree + _PAD)
+        chunk_evidence = 0.0
         for j in range(lo_item, hi_item):
             lo, hi = indptr[j], indptr[j + 1]
             bj = b[j]
@@ -354,11 +361,11 @@ def em_pass(
                 for m in range(k):
                     q_out[j, m] = 0.0
                 q_out[j, gold[j]] = 1.0
-                evidence[chunk] += log_lik[j, gold[j]] + log_pi[gold[j]]
+                chunk_evidence += log_lik[j, gold[j]] + log_pi[gold[j]]
             else:
                 for m in range(k):
                     q_out[j, m] /= total
-                evidence[chunk] += top + math.log(total)
+                chunk_evidence += top + math.log(total)
             # 3. The next alpha block's sums, at the new b_j and posterior.
             qn = q_out[j]
             for o in range(lo, hi):
@@ -371,6 +378,7 @@ def em_pass(
                 alpha_acc[chunk, i, 1] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 2] += _slope(w, s, sc, x) * beta
                 alpha_acc[chunk, i, 3] += s * sc * beta * beta
+        evidence[chunk] = chunk_evidence
     total_evidence = 0.0
     for chunk in range(chunks):
         total_evidence += evidence[chunk]
