@@ -233,17 +233,24 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
 
 
 def test_help_skips_markdown_but_leaves_it_importable():
-    """The fast --help path imports Typer's renderer without rich.markdown; the real module must stay
-    importable afterwards, and Typer's Markdown must still build a real one if it is ever used."""
+    """The fast --help path imports Typer's renderer without rich.markdown and rich.traceback; the real
+    modules must stay importable afterwards, and Typer's references must still reach the real classes
+    if they are ever used."""
     code = (
         "import sys\n"
         "from emcrowd.cli import _help_renderer_without_markdown as f\n"
         "f()\n"
         "assert 'typer.rich_utils' in sys.modules and 'rich.markdown' not in sys.modules\n"
+        "assert 'rich.traceback' not in sys.modules\n"
         "import typer.rich_utils as r\n"
         "m = r.Markdown('*x*')\n"
-        "import rich.markdown\n"
+        "import rich.markdown, rich.traceback\n"
         "assert isinstance(m, rich.markdown.Markdown) and hasattr(rich.markdown, 'Heading')\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError as exc:\n"
+        "    tb = r.Traceback.from_exception(type(exc), exc, exc.__traceback__)\n"
+        "assert isinstance(tb, rich.traceback.Traceback)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
