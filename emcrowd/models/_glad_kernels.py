@@ -46,34 +46,19 @@ def n_chunks(n_workers: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _log1p(e: float) -> float:
-    """``log1p(e)`` for ``0 <= e <= 1``, to within an ulp, at a third of the cost of libm's ``log1p``.
-
-    ``log(u)`` with ``u = 1 + e`` rounded, corrected by the rounding error of ``u`` to first order
-    (Goldberg's trick): exact when ``u == 1`` (returns ``e``) and accurate to 1e-16 elsewhere.
-    """
-    u = 1.0 + e
-    return math.log(u) - ((u - 1.0) - e) / u
-
-
-@njit(cache=True, nogil=True)
-def _log_sigmoids(x: float) -> tuple[float, float]:
-    """``(log sigmoid(x), log sigmoid(-x))``, as :func:`emcrowd.models.glad.log_sigmoids`."""
-    right = min(x, 0.0) - _log1p(math.exp(-abs(x)))
-    return right, right - x
-
-
-@njit(cache=True, nogil=True)
 def _log_sigmoids_and_sigmoids(x: float) -> tuple[float, float, float, float]:
-    """:func:`_log_sigmoids`, ``sigmoid(x)`` and ``sigmoid(-x)``, from the same ``exp(-|x|)``.
+    """``log sigmoid(x)``, ``log sigmoid(-x)``, ``sigmoid(x)`` and ``sigmoid(-x)`` from one ``exp(-|x|)``.
 
-    Both sigmoids are computed directly (neither as one minus the other), as
-    :meth:`emcrowd.models.glad.LabelEval.slopes` does.
+    The logs are those of :func:`emcrowd.models.glad.log_sigmoids`; both sigmoids are computed
+    directly (neither as one minus the other), as :meth:`emcrowd.models.glad.LabelEval.slopes` does.
+    ``log1p(e)`` is ``log(u)`` with ``u = 1 + e`` rounded, corrected by the rounding error of ``u`` to
+    first order (Goldberg's trick): within an ulp of ``log1p`` (exact when ``u == 1``), at a third of
+    the cost of libm's ``log1p``.
     """
     e = math.exp(-abs(x))
     u = 1.0 + e
     d = 1.0 / u
-    right = min(x, 0.0) - (math.log(u) - ((u - 1.0) - e) * d)  # _log1p(e), sharing the division
+    right = min(x, 0.0) - (math.log(u) - ((u - 1.0) - e) * d)
     if x >= 0.0:
         return right, right - x, d, e * d
     return right, right - x, e * d, d
@@ -127,45 +112,7 @@ def group_by_item(
 
 
 @njit(cache=True, parallel=True)
-def alpha_stats(
-    indptr: np.ndarray,
-    worker: np.ndarray,
-    label: np.ndarray,
-    alpha: np.ndarray,
-    b: np.ndarray,
-    q: np.ndarray,
-    c: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each annotator's labels' part of the M-step objective, its derivative in ``alpha_i`` and minus
-    its second derivative: ``sum w log s + (1 - w)(log s(-x) - c)``, ``sum (w - s) beta``,
-    ``sum s (1 - s) beta^2`` (no prior terms), as :func:`~emcrowd.models.glad.alpha_block_values` and
-    :func:`~emcrowd.models.glad.alpha_derivatives`. ``q`` is the posteriors, (n_items, K).
-    """
-    n_items = indptr.size - 1
-    n_workers = alpha.size
-    chunks = n_chunks(n_workers)
-    acc = np.zeros((chunks, 3, n_workers))
-    for chunk in prange(chunks):
-        lo, hi = _chunk_bounds(n_items, chunks, chunk)
-        value, grad, curv = acc[chunk, 0], acc[chunk, 1], acc[chunk, 2]
-        for j in range(lo, hi):
-            beta = math.exp(b[j])
-            for o in range(indptr[j], indptr[j + 1]):
-                i = worker[o]
-                x = alpha[i] * beta
-                right, wrong, s, sc = _log_sigmoids_and_sigmoids(x)
-                w = q[j, label[o]]
-                value[i] += w * right + (wrong - c) * (1.0 - w)
-                grad[i] += _slope(w, s, sc, x) * beta
-                curv[i] += s * sc * beta * beta
-    total = acc[0].copy()
-    for chunk in range(1, chunks):
-        total += acc[chunk]
-    return total[0], total[1], total[2]
-
-
-@njit(cache=True, parallel=True)
-def alpha_values(
+def alpha_sums(
     indptr: np.ndarray,
     worker: np.ndarray,
     label: np.ndarray,
@@ -174,24 +121,34 @@ def alpha_values(
     q: np.ndarray,
     c: float,
     only: np.ndarray,
+    derivatives: bool,
 ) -> np.ndarray:
-    """The first result of :func:`alpha_stats`, for the annotators where ``only`` is set (0 elsewhere)."""
+    """Per annotator, shape (n_workers, 3): its labels' part of the M-step objective
+    ``sum w log s + (1 - w)(log s(-x) - c)`` and, with ``derivatives``, its derivative in ``alpha_i``
+    ``sum (w - s) beta`` and minus its second derivative ``sum s (1 - s) beta^2`` (no prior terms; 0
+    without ``derivatives``), as :func:`~emcrowd.models.glad.alpha_block_values` and
+    :func:`~emcrowd.models.glad.alpha_derivatives`. Only annotators where ``only`` is set are summed
+    (the others get 0). ``q`` is the posteriors, (n_items, K).
+    """
     n_items = indptr.size - 1
     n_workers = alpha.size
     chunks = n_chunks(n_workers)
-    acc = np.zeros((chunks, n_workers))
+    acc = np.zeros((chunks, n_workers, 3))
     for chunk in prange(chunks):
         lo, hi = _chunk_bounds(n_items, chunks, chunk)
-        value = acc[chunk]
         for j in range(lo, hi):
             beta = math.exp(b[j])
             for o in range(indptr[j], indptr[j + 1]):
                 i = worker[o]
                 if not only[i]:
                     continue
-                right, wrong = _log_sigmoids(alpha[i] * beta)
+                x = alpha[i] * beta
+                right, wrong, s, sc = _log_sigmoids_and_sigmoids(x)
                 w = q[j, label[o]]
-                value[i] += w * right + (wrong - c) * (1.0 - w)
+                acc[chunk, i, 0] += w * right + (wrong - c) * (1.0 - w)
+                if derivatives:
+                    acc[chunk, i, 1] += _slope(w, s, sc, x) * beta
+                    acc[chunk, i, 2] += s * sc * beta * beta
     total = acc[0].copy()
     for chunk in range(1, chunks):
         total += acc[chunk]
@@ -269,8 +226,8 @@ def em_pass(
     3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 4), zeroed by
        the caller; an annotator's four sums share a cache line):
        entry 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
-       trial of the alpha block, these are that trial's values, as :func:`alpha_values`); entries 1-3,
-       the sums of :func:`alpha_stats` at ``(alpha, b_out, q_out)``, which the next M-step needs.
+       trial of the alpha block, these are that trial's values, as :func:`alpha_sums`); entries 1-3,
+       the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs.
 
     Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])``. Because the alpha block
     comes first in the M-step, a caller passes the full alpha trial here; if the trial is then not
@@ -393,8 +350,7 @@ def compile_all() -> None:
     label = np.array([1, 0, 1], dtype=np.int32)
     indptr, worker, label = group_by_item(item, worker, label, 2)
     alpha, b, q = np.ones(2), np.zeros(2), np.full((2, 2), 0.5)
-    alpha_stats(indptr, worker, label, alpha, b, q, 0.0)
-    alpha_values(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool))
+    alpha_sums(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool), True)
     em_pass(
         indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
         np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 4)),

@@ -568,7 +568,10 @@ class GLAD(EMAggregator):
         labels, c = (g.indptr, g.worker, g.label), g.log_k_minus_1
 
         # Block 1: alpha given b, as in the NumPy engine (the same guarded Newton steps).
-        sums = state.alpha_sums or kernels.alpha_stats(*labels, alpha, b, q, c)
+        every = np.ones(alpha.size, dtype=bool)
+        if state.alpha_sums is None:  # the first iteration: the labels have not been seen yet
+            state.alpha_sums = tuple(kernels.alpha_sums(*labels, alpha, b, q, c, every, True).T)
+        sums = state.alpha_sums
         value = sums[0] + ap.log_pdf(alpha)
         grad = sums[1] + ap.grad(alpha)
         curv = ap.curvature - sums[2]
@@ -593,7 +596,7 @@ class GLAD(EMAggregator):
             if only is None:  # the full step: evaluated by the pass, whose b block is right if it is taken
                 found["trial"] = a
                 return em_pass(a) + ap.log_pdf(a), None
-            return kernels.alpha_values(*labels, a, b, q, c, only) + ap.log_pdf(a), None
+            return kernels.alpha_sums(*labels, a, b, q, c, only, False)[:, 0] + ap.log_pdf(a), None
 
         alpha = _guarded_newton(alpha, grad, curv, value, alpha_trial)[0]
         if "trial" not in found or not np.array_equal(alpha, found["trial"]):
