@@ -14,6 +14,8 @@ rest. The fit is MAP-EM with Gaussian priors on ``alpha`` and on ``b``:
   lower bound plus the log priors right after an exact E-step.
 
 Everything works on the observed labels only: one entry per label, reductions by ``np.bincount``.
+For large inputs the same iteration runs as compiled passes (:mod:`emcrowd.models._glad_kernels`,
+``engine="numba"``) that keep nothing per label; both engines give the same fit.
 """
 
 from __future__ import annotations
@@ -416,6 +418,8 @@ class GLAD(EMAggregator):
         Log inverse difficulties.
     beta_ : ndarray of shape (n_items,)
         Item inverse difficulties ``exp(b)``, all positive; larger is easier.
+    engine_ : str
+        The engine that ran: ``"numpy"`` or ``"numba"``.
     posteriors_, labels_, class_prior_, history_, lower_bound_, converged_, n_iter_, init_objectives_,
     best_init_, n_gold_, fit_seconds_
         See :class:`emcrowd.models._base.EMAggregator`.
