@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -425,6 +426,24 @@ def _load(
     return loaded
 
 
+def _write_stdout(chunks: Iterable[str]) -> None:
+    """Write text to stdout as it is made. A reader that stops early (``| head``) ends the command
+    quietly, as it always has; an interrupt says that the output is incomplete."""
+    try:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail
+        raise typer.Exit(0) from None
+    except KeyboardInterrupt:
+        from emcrowd import report
+
+        report.error("interrupted; the CSV written to stdout is incomplete")
+        raise typer.Exit(130) from None
+
+
 def _peak_memory_mb() -> float | None:
     """Peak resident memory of this process so far, in MB (None where the OS does not say)."""
     try:
@@ -529,9 +548,7 @@ def fit(
             **model_options(method, options),
         )
     if out is not None and str(out) == "-":
-        for chunk in io.csv_chunks(label_table(data, result)):
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
+        _write_stdout(io.csv_chunks(label_table(data, result)))
         report.fit_summary(data, result, None, [], quiet=quiet)
         return
     out_dir = out if out is not None else _default_out(labels)
@@ -838,6 +855,8 @@ def _help_renderer_without_markdown() -> None:
     sys.modules.update(stand_ins)
     try:
         import typer.rich_utils  # noqa: F401
+    except ImportError:  # a Typer or Rich that needs more of these modules: Typer imports it normally
+        sys.modules.pop("typer.rich_utils", None)
     finally:
         for module, stand_in in stand_ins.items():
             if sys.modules.get(module) is stand_in:

@@ -101,13 +101,14 @@ def test_engines_agree_with_nearly_flat_priors(n_classes):
     np.testing.assert_allclose(fast.posteriors_, plain.posteriors_, rtol=0, atol=1e-8)
 
 
-def test_many_annotators_use_fewer_chunks_and_agree(monkeypatch):
+def test_many_annotators_use_fewer_chunks_and_agree():
     from emcrowd.models import _glad_kernels
 
     assert _glad_kernels.n_chunks(20_000) == _glad_kernels.MAX_CHUNKS
     assert _glad_kernels.n_chunks(2_000_000) == 1
-    assert 1 < _glad_kernels.n_chunks(200_000) < _glad_kernels.MAX_CHUNKS
-    sim = simulate_glad(3000, 2500, labels_per_item=2, seed=4)  # most annotators label 2-3 items
+    n_workers = 150_000  # more annotators than fit in 16 chunks' sums: 6 chunks
+    assert 1 < _glad_kernels.n_chunks(n_workers) < _glad_kernels.MAX_CHUNKS
+    sim = simulate_glad(100_000, n_workers, labels_per_item=3, seed=4)  # 2 labels per annotator
     assert_same_fit(*_fit_both(sim.labels))
 
 
@@ -140,6 +141,20 @@ def test_auto_engine_follows_the_size_of_the_input(monkeypatch):
     monkeypatch.setattr(glad_module, "NUMBA_MIN_LABELS", 100)
     assert GLAD().fit(sim.labels).engine_ == "numba"
     monkeypatch.setattr(glad_module, "numba_available", lambda: False)
+    assert GLAD().fit(sim.labels).engine_ == "numpy"
+    with pytest.raises(EmcrowdError, match="needs the numba package"):
+        GLAD(engine="numba").fit(sim.labels)
+
+
+def test_a_numba_that_does_not_import_means_numpy(monkeypatch):
+    """An installed numba can refuse to import (an unsupported NumPy, say): auto falls back."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "emcrowd.models._glad_kernels")
+    monkeypatch.setitem(sys.modules, "numba", None)  # importing it raises ImportError
+    assert not glad_module.numba_available()
+    monkeypatch.setattr(glad_module, "NUMBA_MIN_LABELS", 100)
+    sim = simulate_glad(100, 5, labels_per_item=3, seed=0)
     assert GLAD().fit(sim.labels).engine_ == "numpy"
     with pytest.raises(EmcrowdError, match="needs the numba package"):
         GLAD(engine="numba").fit(sim.labels)

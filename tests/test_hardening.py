@@ -258,3 +258,41 @@ def test_help_skips_markdown_but_leaves_it_importable():
         [sys.executable, "-m", "emcrowd", "--help"], capture_output=True, text=True, timeout=60
     )
     assert helped.returncode == 0 and "Commands" in helped.stdout and "fit" in helped.stdout
+
+
+def test_a_reader_that_stops_early_ends_fit_quietly(tmp_path):
+    """``emcrowd fit L --out - | head``: stdout is written in chunks, and when the reader goes away the
+    command ends quietly (status 0), not with an internal error."""
+    from emcrowd.io import labels_npz
+    from emcrowd.simulate import simulate_glad
+
+    data = simulate_glad(70_000, 20, labels_per_item=3, seed=0).labels  # more rows than one chunk
+    np.savez(tmp_path / "l.npz", **labels_npz(data))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emcrowd", "fit", str(tmp_path / "l.npz"), "--out", "-", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert first.startswith(b"item,label,confidence")
+    assert "error" not in err
+
+
+def test_help_falls_back_when_the_renderer_needs_a_stood_in_module():
+    """Should Typer or Rich come to import more from a stood-in module, --help still works: the
+    renderer is then imported normally."""
+    code = (
+        "import sys\n"
+        "import emcrowd.cli as cli\n"
+        "cli._UNUSED_BY_HELP['rich.panel'] = 'NotPanel'  # typer.rich_utils needs rich.panel.Panel\n"
+        "cli._help_renderer_without_markdown()\n"
+        "assert 'typer.rich_utils' not in sys.modules and 'rich.panel' not in sys.modules\n"
+        "sys.argv = ['emcrowd', '--help']\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Commands" in done.stdout

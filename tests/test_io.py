@@ -753,3 +753,11 @@ def test_a_failing_chunked_output_leaves_nothing_behind(tmp_path):
         write_outputs(tmp_path, {"keep.csv": chunks()})
     assert (tmp_path / "keep.csv").read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]
+
+
+def test_write_outputs_takes_lists_of_text_and_refuses_what_it_cannot_write(tmp_path):
+    write_outputs(tmp_path, {"a.csv": ["x,y\n", "1,2\n"]})  # any iterable of text chunks
+    assert (tmp_path / "a.csv").read_text() == "x,y\n1,2\n"
+    with pytest.raises(TypeError, match="cannot write int"):
+        write_outputs(tmp_path / "new", {"b.txt": 3})
+    assert not (tmp_path / "new").exists()

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
 
 def write_outputs(
     out_dir: str | os.PathLike,
-    files: Mapping[str, str | Iterator[str] | np.ndarray | Mapping[str, np.ndarray]],
+    files: Mapping[str, str | Iterable[str] | np.ndarray | Mapping[str, np.ndarray]],
     *,
     inputs: Sequence[str | os.PathLike] = (),
 ) -> list[Path]:
@@ -128,7 +128,7 @@ def write_outputs(
     out_dir : path
         Target directory; created when missing.
     files : mapping of file name to content
-        Text (written as UTF-8), an iterator of text chunks (written as they come, so that large
+        Text (written as UTF-8), an iterable of text chunks (written as they come, so that large
         tables need not be held as text), a NumPy array (written as ``.npy``, without pickles), or a
         mapping of name to array (written as ``.npz``).
     inputs : sequence of paths
@@ -165,13 +165,15 @@ def write_outputs(
             with open(temps[-1], "wb") as fh:
                 if isinstance(content, str):
                     fh.write(content.encode("utf-8"))
-                elif isinstance(content, Iterator):  # text in chunks, e.g. from csv_chunks
-                    for chunk in content:
-                        fh.write(chunk.encode("utf-8"))
+                elif isinstance(content, np.ndarray):
+                    np.save(fh, content, allow_pickle=False)
                 elif isinstance(content, Mapping):
                     np.savez(fh, **content)  # plain numeric and string arrays: no pickles
+                elif isinstance(content, Iterable):  # text in chunks, e.g. from csv_chunks
+                    for chunk in content:
+                        fh.write(chunk.encode("utf-8"))
                 else:
-                    np.save(fh, np.asarray(content), allow_pickle=False)
+                    raise TypeError(f"cannot write {type(content).__name__} to {name}")
         # Old files are moved aside first, so that a failure while renaming can put them back.
         for target in targets:
             if target.exists():

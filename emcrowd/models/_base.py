@@ -11,6 +11,10 @@ the item's labels given ``z_j``. A subclass provides:
 * ``_log_param_prior(params)`` — the log prior density of the parameters;
 * ``_store(data, params)`` — set the fitted attributes.
 
+A model whose M-step is best done in the same pass as the E-step (GLAD's compiled engine) may leave
+``_m_step`` to record the posteriors and override ``_e_step`` to do both; the loop calls them in
+that order every iteration.
+
 This class owns everything the models share: the class prior (fixed, or learned with a Dirichlet
 pseudo-count), gold labels clamped in every E-step (semi-supervised EM), the exact E-step and the
 objective, convergence, restarts (``n_init``) and the fitted attributes.

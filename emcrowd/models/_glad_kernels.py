@@ -2,15 +2,17 @@
 
 The NumPy implementation in :mod:`emcrowd.models.glad` makes several temporary arrays with one entry
 per label for every quantity it needs, and evaluates the labels five or more times per EM iteration.
-Here each pass reads the labels once and keeps nothing per label: the labels are grouped by item
+Here each pass reads the labels once and keeps nothing per label (labels not already in item order
+are copied into it once): the labels are grouped by item
 (CSR: the labels of item ``j`` are ``indptr[j]:indptr[j+1]``), so the whole b block (Newton step, step
 halving), the E-step and the next alpha block's sums are computed item by item while that item's few
 labels are in cache (:func:`em_pass`, one pass per EM iteration), and the annotator sums are
 accumulated per chunk of items.
 
-The arithmetic is that of the NumPy functions, term for term (same formulas, labels summed in the
-same order within a group), so both implementations reach the same fit; the tests hold them to
-1e-6 in the objective. Chunk sums are added in a fixed order, and the number of chunks depends on
+The arithmetic is that of the NumPy functions, term for term: the same formulas (``log1p`` to within
+an ulp), an item's labels summed in the same order, but an annotator's labels summed per chunk of
+items. So both implementations reach the same fit up to rounding; the tests hold them to 1e-6 in the
+objective. Chunk sums are added in a fixed order, and the number of chunks depends on
 the data only (:func:`n_chunks`), so the results do not depend on the number of threads.
 
 Importing this module imports numba (about 0.7 s, 150 MB); :class:`emcrowd.GLAD` does so only for

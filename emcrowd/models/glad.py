@@ -373,10 +373,13 @@ ENGINES = ("auto", "numpy", "numba")
 
 
 def numba_available() -> bool:
-    """Whether the compiled kernels can be used (numba imports)."""
-    import importlib.util
-
-    return importlib.util.find_spec("numba") is not None
+    """Whether the compiled kernels can be used: numba is installed and imports (an installed numba
+    can still refuse, for instance with a NumPy it does not support). Imports it (about 0.5 s)."""
+    try:
+        import emcrowd.models._glad_kernels  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -480,7 +483,7 @@ class GLAD(EMAggregator):
         if self.engine not in ENGINES:
             raise EmcrowdError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.engine == "numba" and not numba_available():
-            raise EmcrowdError("engine 'numba' needs the numba package (pip install numba)")
+            raise EmcrowdError("engine 'numba' needs the numba package, which does not import here")
         if self.engine == "auto":
             return "numba" if n_labels >= NUMBA_MIN_LABELS and numba_available() else "numpy"
         return self.engine
