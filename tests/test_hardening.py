@@ -232,6 +232,13 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
     _ = ROOT
 
 
+def _python(*args: str) -> str:
+    """Run this Python with ``args`` in a fresh process (module state is what is tested); its stdout."""
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_help_skips_markdown_but_leaves_it_importable():
     """The fast --help path imports Typer's renderer without rich.markdown and rich.traceback; the real
     modules must stay importable afterwards, and Typer's references must still reach the real classes
@@ -252,12 +259,9 @@ def test_help_skips_markdown_but_leaves_it_importable():
         "    tb = r.Traceback.from_exception(type(exc), exc, exc.__traceback__)\n"
         "assert isinstance(tb, rich.traceback.Traceback)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    helped = subprocess.run(
-        [sys.executable, "-m", "emcrowd", "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert helped.returncode == 0 and "Commands" in helped.stdout and "fit" in helped.stdout
+    _python("-c", code)
+    helped = _python("-m", "emcrowd", "--help")
+    assert "Commands" in helped and "fit" in helped
 
 
 def test_a_reader_that_stops_early_ends_fit_quietly(tmp_path):
@@ -293,6 +297,4 @@ def test_help_falls_back_when_the_renderer_needs_a_stood_in_module():
         "sys.argv = ['emcrowd', '--help']\n"
         "cli.run()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "Commands" in done.stdout
+    assert "Commands" in _python("-c", code)
