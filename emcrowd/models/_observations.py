@@ -17,6 +17,7 @@ class Observations:
     item: np.ndarray  # (n_labels,)
     item_label: np.ndarray  # (n_labels,) flat index item * K + label into an (n_items, K) array
     worker_label: np.ndarray  # (n_labels,) flat index worker * K + label into an (n_workers, K) array
+    label: np.ndarray  # (n_labels,) class code of each label
     n_items: int
     n_workers: int
     n_classes: int
@@ -30,6 +31,7 @@ class Observations:
             item=item,
             item_label=item * data.n_classes + data.label,
             worker_label=worker * data.n_classes + data.label,
+            label=data.label.astype(np.intp),
             n_items=data.n_items,
             n_workers=data.n_workers,
             n_classes=data.n_classes,
@@ -61,3 +63,33 @@ def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wron
         out += prefix
         out += suffix
     return out
+
+
+def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.ndarray:
+    """``sum_o log_theta[worker_o, t, label_o]`` over each item's labels, shape (n_items, T).
+
+    ``log_theta`` has shape (n_workers, T, K): one row of log label probabilities per annotator and
+    latent row ``t`` (a true class for Dawid-Skene, a class subtype for EBCC). This is the E-step's
+    likelihood of every confusion-matrix model.
+    """
+    n_rows, k = log_theta.shape[1], obs.n_classes
+    flat = log_theta.reshape(obs.n_workers, n_rows * k)
+    out = np.empty((obs.n_items, n_rows))
+    for t in range(n_rows):
+        out[:, t] = np.bincount(obs.item, weights=flat[obs.worker, t * k + obs.label], minlength=obs.n_items)
+    return out
+
+
+def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
+    """Expected label counts ``counts[i, t, l] = sum_{o: worker i, label l} weights[item_o, t]``.
+
+    ``weights`` has shape (n_items, T) (the posteriors over the latent rows); the result has shape
+    (n_workers, T, K): the M-step's sufficient statistics of every confusion-matrix model.
+    """
+    n_rows, k = weights.shape[1], obs.n_classes
+    counts = np.empty((obs.n_workers, n_rows, k))
+    for t in range(n_rows):
+        counts[:, t, :] = np.bincount(
+            obs.worker_label, weights=weights[obs.item, t], minlength=obs.n_workers * k
+        ).reshape(obs.n_workers, k)
+    return counts

@@ -18,7 +18,12 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator
-from emcrowd.models._observations import Observations, symmetric_log_likelihoods
+from emcrowd.models._observations import (
+    Observations,
+    confusion_counts,
+    confusion_log_likelihoods,
+    symmetric_log_likelihoods,
+)
 
 
 class _Smoothed(EMAggregator):
@@ -80,13 +85,9 @@ class DawidSkene(_Smoothed):
     method = "dawid_skene"
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: np.ndarray | None) -> np.ndarray:
-        obs, k = self._obs, data.n_classes
+        k = data.n_classes
         # counts[i, t, l] = expected number of times annotator i said l when the truth was t.
-        counts = np.empty((data.n_workers, k, k))
-        for t in range(k):
-            counts[:, t, :] = np.bincount(
-                obs.worker_label, weights=posteriors[obs.item, t], minlength=data.n_workers * k
-            ).reshape(data.n_workers, k)
+        counts = confusion_counts(self._obs, posteriors)
         counts += self.smoothing
         totals = counts.sum(axis=2, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -95,14 +96,7 @@ class DawidSkene(_Smoothed):
         return np.where(totals > 0, log_theta, -np.log(k))
 
     def _log_likelihoods(self, data: Labels, log_theta: np.ndarray) -> np.ndarray:
-        obs, k = self._obs, data.n_classes
-        out = np.empty((data.n_items, k))
-        flat = log_theta.reshape(data.n_workers, k * k)
-        for t in range(k):
-            # the log probability of each observed label if the truth were t
-            terms = flat[obs.worker, t * k + data.label]
-            out[:, t] = np.bincount(obs.item, weights=terms, minlength=data.n_items)
-        return out
+        return confusion_log_likelihoods(self._obs, log_theta)
 
     def _log_param_prior(self, log_theta: np.ndarray) -> float:
         return float(self.smoothing * log_theta.sum()) if self.smoothing else 0.0
