@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,10 +22,14 @@ from emcrowd.models.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.glad import GLAD
 from emcrowd.models.majority import MajorityVote, majority_vote
 
+if TYPE_CHECKING:
+    from emcrowd.selection import Selection
+
 #: The EM models by method name.
 MODELS: dict[str, type[EMAggregator]] = {"glad": GLAD, "dawid_skene": DawidSkene, "one_coin": OneCoin}
-#: Methods by name, in the order ``compare`` shows them.
-METHODS = ("majority", *MODELS)
+#: Methods by name, in the order ``compare`` shows them; ``auto`` chooses one of the EM models
+#: without gold (:mod:`emcrowd.selection`).
+METHODS = ("majority", *MODELS, "auto")
 _ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "dawid_skene", "onecoin": "one_coin"}
 
 
@@ -61,6 +65,8 @@ class Aggregation:
     fit_seconds : float
     warnings : list of str
         Warnings raised during the fit (for instance non-convergence), for the report.
+    selection : Selection or None
+        For ``auto``: every candidate's score and the one chosen (whose fit this is).
     """
 
     method: str
@@ -71,6 +77,12 @@ class Aggregation:
     options: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    selection: Selection | None = None
+
+    @property
+    def fitted_method(self) -> str:
+        """The method whose fit this is: the chosen one for ``auto``."""
+        return self.selection.chosen if self.selection is not None else self.method
 
     @property
     def n_iter(self) -> int | None:
@@ -118,6 +130,21 @@ def aggregate(
     """
     method = method_name(method)
     start = time.perf_counter()
+    if method == "auto":
+        from emcrowd.selection import select_method
+
+        selection = select_method(
+            data, options=options, gold=gold, random_state=options.get("random_state", 0)
+        )
+        from emcrowd.evaluate import model_options
+
+        chosen = aggregate(
+            data, selection.chosen, gold=gold, ties=ties, callback=callback,
+            **model_options(selection.chosen, options),
+        )  # fmt: skip
+        chosen.method, chosen.selection = "auto", selection
+        chosen.fit_seconds = time.perf_counter() - start
+        return chosen
     mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
     if method == "majority":
         unknown = set(options) - {"random_state"}
@@ -193,6 +220,8 @@ def fit_record(
     record: dict[str, Any] = {
         "emcrowd_version": __version__,
         "method": result.method,
+        "fitted_method": result.fitted_method,
+        "selection": None if result.selection is None else result.selection.to_dict(),
         "input": None if load_report is None else load_report.to_dict(),
         "n_items": data.n_items,
         "n_workers": data.n_workers,

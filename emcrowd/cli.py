@@ -454,6 +454,26 @@ def _peak_memory_mb() -> float | None:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> str | None:
+    """For a fit with the default method: one line when another model predicts held-out labels much
+    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`)."""
+    from emcrowd import report
+    from emcrowd.evaluate import model_options
+    from emcrowd.selection import better_than_default
+
+    found = better_than_default(
+        data, options=model_options("auto", options), gold=gold_codes, random_state=options["random_state"]
+    )
+    if found is None:
+        return None
+    other, theirs, mine = found
+    return (
+        f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than GLAD "
+        f"here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd choose: "
+        f"emcrowd fit {labels} --method auto"
+    )
+
+
 def _default_out(labels: Path) -> Path:
     return Path("stdin-emcrowd" if str(labels) == "-" else f"{labels.stem}-emcrowd")
 
@@ -493,15 +513,18 @@ def fit(
     tol: Tol = 1e-6,
     max_iter: MaxIter = 500,
     method: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--method",
             "-m",
-            help="glad (item difficulty and annotator ability), dawid-skene (a confusion matrix per "
-            "annotator), one-coin (one accuracy per annotator) or majority.",
+            help="glad (item difficulty and annotator ability; the default), dawid-skene (a confusion "
+            "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
+            "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), "
+            "majority, or auto (the model that best predicts held-out labels; no gold used).",
+            show_default=False,
             rich_help_panel=MODEL,
         ),
-    ] = "glad",
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
@@ -518,7 +541,8 @@ def fit(
     )
     from emcrowd.evaluate import model_options
 
-    method = method_name(method)
+    default_method = method is None
+    method = method_name("glad" if method is None else method)
 
     options = _model_options(
         alpha_prior,
@@ -547,9 +571,12 @@ def fit(
             callback=progress,
             **model_options(method, options),
         )
+    hint = _other_method_hint(data, labels, gold_codes, options) if default_method and not quiet else None
     if out is not None and str(out) == "-":
         _write_stdout(io.csv_chunks(label_table(data, result)))
         report.fit_summary(data, result, None, [], quiet=quiet)
+        if hint:
+            report.note(hint)
         return
     out_dir = out if out is not None else _default_out(labels)
     outputs = {
@@ -564,6 +591,8 @@ def fit(
     inputs = [p for p in (labels, gold) if p is not None and str(p) != "-"]
     files = io.write_outputs(out_dir, outputs, inputs=inputs)
     report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
+    if hint:
+        report.note(hint)
 
 
 @app.command()
@@ -608,9 +637,10 @@ def compare(
         typer.Option(
             "--methods",
             metavar="M1,M2,...",
-            help="Methods to compare: majority, glad, dawid-skene, one-coin (majority vote always runs).",
+            help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, auto "
+            "(majority vote always runs; auto chooses without looking at the truth).",
         ),
-    ] = "majority,glad,dawid-skene,one-coin",
+    ] = "majority,glad,dawid-skene,one-coin,auto",
     confusion: Annotated[
         bool, typer.Option("--confusion", help="Also print each method's confusion matrix (truth x answer).")
     ] = False,

@@ -89,6 +89,9 @@ def model_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``options`` that ``method``'s model takes (GLAD's priors are not Dawid-Skene's)."""
     if method == "majority":
         return {k: v for k, v in options.items() if k == "random_state"}
+    if method == "auto":  # every candidate takes its own share later
+        accepted = {name for model in MODELS.values() for name in model.param_names()}
+        return {k: v for k, v in options.items() if k in accepted}
     accepted = MODELS[method].param_names()
     return {k: v for k, v in options.items() if k in accepted}
 
@@ -186,6 +189,9 @@ def compare(
             entry["n_ties_gold"] = int((r.majority.tied & scored).sum())
         else:
             entry.update(n_iter=r.n_iter, converged=r.converged, objective=r.history[-1])
+        if r.selection is not None:
+            entry["chosen"] = r.selection.chosen
+            entry["selection"] = r.selection.to_dict()
         if r.warnings:
             entry["warnings"] = r.warnings
         entries[name] = entry

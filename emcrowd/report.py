@@ -29,7 +29,18 @@ METHOD_TITLES = {
     "glad": "GLAD",
     "dawid_skene": "Dawid-Skene",
     "one_coin": "one-coin",
+    "bayesian_ds": "Bayesian DS",
+    "ebcc": "EBCC",
+    "auto": "auto",
 }
+
+
+def method_title(name: str, chosen: str | None = None) -> str:
+    """How a method is named in tables; ``auto`` with the method it chose."""
+    title = METHOD_TITLES.get(name, name)
+    if chosen is not None:
+        title += f" → {METHOD_TITLES.get(chosen, chosen)}"
+    return title
 
 
 @lru_cache(maxsize=1)
@@ -150,10 +161,16 @@ def fit_summary(
         warning(message)
     if quiet:
         return
+    if result.selection is not None:
+        sel = result.selection
+        scores = ", ".join(f"{METHOD_TITLES.get(m, m)} {c.score:.4f}" for m, c in sel.scores.items())
+        note(f"auto chose {METHOD_TITLES.get(sel.chosen, sel.chosen)}: {sel.reason}.")
+        note(f"Held-out log-likelihood per label ({sel.n_folds} folds, {sel.n_labels:,} labels): {scores}")
     if result.model is not None:
         status = "[green]converged[/]" if result.converged else "[yellow]did not converge[/]"
+        title = METHOD_TITLES.get(result.fitted_method, result.fitted_method)
         out.print(
-            f"{METHOD_TITLES.get(result.method, result.method)}: {result.n_iter} iterations, {status}, "
+            f"{title}: {result.n_iter} iterations, {status}, "
             f"log posterior {result.history[-1]:,.4f} ({result.fit_seconds:.2f}s)"
         )
         model = result.model
@@ -237,7 +254,7 @@ def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: 
             iters = f"{iters}*"
         lo, hi = entry["accuracy_ci"]
         table.add_row(
-            METHOD_TITLES.get(name, name),
+            method_title(name, entry.get("chosen")),
             f"{entry['accuracy']:.4f}",
             f"{lo:.3f}–{hi:.3f}",
             f"{entry['macro_f1']:.4f}",
@@ -273,6 +290,9 @@ def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: 
             f"(95% CI {lo:+.2f} to {hi:+.2f}; {verdict}). It gets {diff['fixed']:,} items right that "
             f"majority vote gets wrong, and {diff['broken']:,} the other way round."
         )
+    auto = report["methods"].get("auto")
+    if auto is not None and "selection" in auto:
+        note(f"auto (no gold used) chose {method_title(auto['chosen'])}: {auto['selection']['reason']}.")
     if confusion:
         for name, entry in report["methods"].items():
             out.print(_confusion_table(METHOD_TITLES.get(name, name), report["classes"], entry["confusion"]))

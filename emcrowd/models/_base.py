@@ -340,6 +340,33 @@ class EMAggregator:
         self._check_fitted()
         return self.labels_
 
+    def label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        """The fitted model's predictive distribution of a label, shape (n, n_classes).
+
+        Row ``o`` is the probability of each class being the label that annotator ``worker[o]`` gives
+        item ``item[o]``: ``sum_k posteriors_[item, k] * P(label | true class k, annotator, item)``.
+        Held-out labels scored this way are the gold-free model-selection criterion of
+        :mod:`emcrowd.selection`.
+
+        Parameters
+        ----------
+        item, worker : array-like of int, shape (n,)
+            Item and annotator codes of the data given to ``fit``.
+        """
+        self._check_fitted()
+        item = np.asarray(item, dtype=np.intp)
+        worker = np.asarray(worker, dtype=np.intp)
+        if item.shape != worker.shape or item.ndim != 1:
+            raise EmcrowdError("label_proba needs two one-dimensional code arrays of the same length")
+        return self._label_proba(item, worker)
+
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        """Default for the confusion-matrix models: ``q_j @ confusion_[i]``."""
+        confusion = getattr(self, "confusion_", None)
+        if confusion is None:
+            raise NotImplementedError(f"{type(self).__name__} does not give label probabilities")
+        return np.einsum("nk,nkl->nl", self.posteriors_[item], confusion[worker])
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "posteriors_"):
             raise EmcrowdError(f"this {type(self).__name__} is not fitted yet; call fit(data) first")

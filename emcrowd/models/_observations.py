@@ -93,3 +93,12 @@ def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
             obs.worker_label, weights=weights[obs.item, t], minlength=obs.n_workers * k
         ).reshape(obs.n_workers, k)
     return counts
+
+
+def symmetric_label_proba(posteriors: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Label distribution of "one-coin" style models, shape (n, K): the true class ``k`` is named with
+    probability ``right[o]`` and each other class with ``(1 - right[o]) / (K - 1)``, so a label ``l``
+    has ``q(l) right + (1 - q(l)) (1 - right) / (K - 1)``; ``posteriors`` are the items' rows ``q``."""
+    k = posteriors.shape[1]
+    wrong = (1.0 - right) / (k - 1)
+    return wrong[:, None] + posteriors * (right - wrong)[:, None]

@@ -22,6 +22,7 @@ from emcrowd.models._observations import (
     Observations,
     confusion_counts,
     confusion_log_likelihoods,
+    symmetric_label_proba,
     symmetric_log_likelihoods,
 )
 
@@ -156,3 +157,6 @@ class OneCoin(_Smoothed):
 
     def _store(self, data: Labels, accuracy: np.ndarray) -> None:
         self.accuracy_ = accuracy
+
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        return symmetric_label_proba(self.posteriors_[item], self.accuracy_[worker])

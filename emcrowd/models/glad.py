@@ -30,7 +30,7 @@ from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
 from emcrowd.models._observations import Observations as _Observations
-from emcrowd.models._observations import symmetric_log_likelihoods
+from emcrowd.models._observations import symmetric_label_proba, symmetric_log_likelihoods
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: How often a rejected Newton step is halved before the old value is kept.
@@ -629,3 +629,7 @@ class GLAD(EMAggregator):
         self.alpha_ = state.alpha
         self.b_ = state.b
         self.beta_ = np.exp(state.b)
+
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        right = np.exp(log_sigmoids(self.alpha_[worker] * self.beta_[item])[0])
+        return symmetric_label_proba(self.posteriors_[item], right)

@@ -1,0 +1,384 @@
+"""Choosing an aggregation method without gold: ``--method auto``.
+
+No single model is best on every data set, and a user without gold cannot check which one to trust.
+What every model can be asked, without gold, is how well it predicts labels it has not seen. So the
+labels are split into folds; each candidate is fitted with one fold held out and scores the log
+probability of every held-out label under :meth:`EMAggregator.label_proba` (the posterior of the
+label's item, from the other labels, times the annotator's label distribution). The score of a
+candidate is the mean over all held-out labels, in nats per label.
+
+Predicting labels is not the same as finding the truth: a more flexible model (a full confusion matrix
+per annotator, class subtypes) can win the label score by a margin that is only noise, and then pays
+for its flexibility on the items. So the choice is not the top score but the **least flexible
+candidate whose score is within one standard error of the top** (the "one standard error rule" of
+cross-validation, Breiman et al. 1984), with the standard error of the score difference computed over
+items, since the labels of one item are not independent. The candidates, from the least flexible:
+``one_coin``, ``glad``, ``bayesian_ds``, ``dawid_skene``, ``ebcc`` (those that are installed).
+
+On large data the criterion is computed on a random subset of the items (``max_labels`` labels in
+all); the chosen method is then fitted on all the data.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+
+#: Candidate methods of ``auto``, from the least to the most flexible (ties in the rule go to the
+#: earlier one).
+CANDIDATES = ("one_coin", "glad", "bayesian_ds", "dawid_skene", "ebcc")
+#: Folds over the labels.
+N_FOLDS = 5
+#: Above this many labels, the criterion is computed on a random subset of the items.
+MAX_LABELS = 400_000
+#: Floor on a held-out label's probability: one impossible label must not decide the choice alone.
+_MIN_PROBABILITY = 1e-12
+
+
+@dataclass
+class CandidateScore:
+    """How well one method predicts held-out labels.
+
+    Attributes
+    ----------
+    method : str
+    score : float
+        Mean log probability of a held-out label, in nats (higher is better).
+    se : float
+        Standard error of ``score - best score`` (0 for the best), over items.
+    seconds : float
+        Time spent fitting this candidate on the folds.
+    """
+
+    method: str
+    score: float
+    se: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        def finite(x: float) -> float | None:  # JSON has no NaN
+            return x if np.isfinite(x) else None
+
+        return {"score": finite(self.score), "se": finite(self.se), "fit_seconds": self.seconds}
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`select_method`.
+
+    Attributes
+    ----------
+    chosen : str
+        The chosen method.
+    best : str
+        The method with the highest held-out score (``chosen`` unless a less flexible one is within
+        one standard error of it).
+    scores : dict of str to CandidateScore
+        Every candidate's score, in candidate order.
+    reason : str
+        One sentence: why ``chosen``.
+    n_folds : int
+    n_labels : int
+        Labels the criterion was computed on (all of them, or the subset's).
+    n_items : int
+        Items the criterion was computed on.
+    seconds : float
+    """
+
+    chosen: str
+    best: str
+    scores: dict[str, CandidateScore]
+    reason: str
+    n_folds: int
+    n_labels: int
+    n_items: int
+    seconds: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``summary.json`` and the ``compare`` report."""
+        return {
+            "chosen": self.chosen,
+            "best": self.best,
+            "reason": self.reason,
+            "criterion": "held-out label log-likelihood per label (nats), one-standard-error rule",
+            "scores": {m: s.to_dict() for m, s in self.scores.items()},
+            "n_folds": self.n_folds,
+            "n_labels": self.n_labels,
+            "n_items": self.n_items,
+            "fit_seconds": self.seconds,
+        }
+
+
+def available_candidates() -> tuple[str, ...]:
+    """The candidates of ``auto`` that this installation has, in order of flexibility."""
+    from emcrowd.aggregate import MODELS
+
+    return tuple(m for m in CANDIDATES if m in MODELS)
+
+
+def _name_ranks(names: tuple[str, ...]) -> np.ndarray:
+    """Each name's rank in sorted order, shape (n,): what the folds and the subset are drawn over, so
+    that the choice does not depend on the order of the input's rows (nor on how ids were coded)."""
+    ranks = np.empty(len(names), dtype=np.intp)
+    ranks[np.argsort(np.asarray(names), kind="stable")] = np.arange(len(names))
+    return ranks
+
+
+def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tuple[Labels, np.ndarray]:
+    """A random subset of the items with about ``max_labels`` labels (all of them if fewer), and which
+    items it kept, shape (n_items,)."""
+    if data.n_labels <= max_labels:
+        return data, np.ones(data.n_items, dtype=bool)
+    by_rank = np.argsort(_name_ranks(data.item_names))  # item code at each rank
+    order = by_rank[rng.permutation(data.n_items)]
+    cumulative = np.cumsum(data.labels_per_item()[order])
+    keep_items = np.zeros(data.n_items, dtype=bool)
+    keep_items[order[: int(np.searchsorted(cumulative, max_labels)) + 1]] = True
+    keep = keep_items[data.item]
+    # Renumber the kept items so that every model sees a compact item range.
+    new_code = np.cumsum(keep_items) - 1
+    names = np.asarray(data.item_names, dtype=object)[keep_items]
+    subset = Labels(
+        item=new_code[data.item[keep]],
+        worker=data.worker[keep],
+        label=data.label[keep],
+        item_names=tuple(names),
+        worker_names=data.worker_names,
+        class_names=data.class_names,
+    )
+    return subset, keep_items
+
+
+def _folds(data: Labels, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """The fold of every label, shape (n_labels,): a seeded draw over the labels in a canonical order
+    (by item name, annotator name and class), the same for any order of the rows."""
+    item_rank, worker_rank = _name_ranks(data.item_names), _name_ranks(data.worker_names)
+    canonical = np.lexsort((data.label, worker_rank[data.worker], item_rank[data.item]))
+    fold = np.empty(data.n_labels, dtype=np.intp)
+    fold[canonical] = rng.permutation(data.n_labels) % n_folds
+    return fold
+
+
+def _without(data: Labels, keep: np.ndarray) -> Labels:
+    return Labels(
+        item=data.item[keep],
+        worker=data.worker[keep],
+        label=data.label[keep],
+        item_names=data.item_names,
+        worker_names=data.worker_names,
+        class_names=data.class_names,
+    )
+
+
+def held_out_log_likelihoods(
+    data: Labels,
+    methods: tuple[str, ...],
+    *,
+    n_folds: int = N_FOLDS,
+    max_folds: int | None = None,
+    options: dict[str, Any] | None = None,
+    gold: np.ndarray | None = None,
+    random_state: int = 0,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Each method's log probability of every label when that label's fold was held out.
+
+    Parameters
+    ----------
+    max_folds : int, optional
+        Hold out only the first this many folds (a cheaper estimate); the other labels get NaN.
+
+    Returns
+    -------
+    (dict of str to ndarray of shape (n_labels,), dict of str to float)
+        The per-label held-out log probabilities, and each method's fitting seconds.
+    """
+    from emcrowd.aggregate import MODELS
+    from emcrowd.evaluate import model_options
+
+    if not 2 <= n_folds <= data.n_labels:
+        raise EmcrowdError(f"n_folds must be between 2 and the number of labels, got {n_folds}")
+    fold = _folds(data, n_folds, np.random.default_rng(random_state))
+    out = {m: np.full(data.n_labels, np.nan) for m in methods}
+    seconds = dict.fromkeys(methods, 0.0)
+    options = {"random_state": random_state, **(options or {})}
+    for f in range(n_folds if max_folds is None else min(max_folds, n_folds)):
+        test = fold == f
+        train = _without(data, ~test)
+        item, worker, label = data.item[test], data.worker[test], data.label[test]
+        for m in methods:
+            start = time.perf_counter()
+            model = MODELS[m](**model_options(m, options))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
+                model.fit(train, gold=gold)
+            proba = model.label_proba(item, worker)[np.arange(label.size), label]
+            out[m][test] = np.log(np.maximum(proba, _MIN_PROBABILITY))
+            seconds[m] += time.perf_counter() - start
+    return out, seconds
+
+
+def _scores(
+    data: Labels, per_label: dict[str, np.ndarray], seconds: dict[str, float], methods: tuple[str, ...]
+) -> dict[str, CandidateScore]:
+    """Mean held-out log probability of each method (over the labels scored), and the standard error
+    of its difference from the best, with the labels of one item as one cluster."""
+    scored = ~np.isnan(per_label[methods[0]])
+    n = int(scored.sum())
+    means = {m: float(per_label[m][scored].mean()) for m in methods}
+    best = max(methods, key=lambda m: (means[m], -methods.index(m)))
+    items = data.item[scored]
+    n_clusters = int(np.unique(items).size)
+    out = {}
+    for m in methods:
+        se = 0.0
+        if m != best and n_clusters > 1:
+            diff = per_label[best][scored] - per_label[m][scored]
+            per_item = np.bincount(items, weights=diff, minlength=data.n_items)
+            per_item = per_item[np.bincount(items, minlength=data.n_items) > 0]
+            se = float(np.sqrt(n_clusters * per_item.var(ddof=1)) / n)
+        out[m] = CandidateScore(m, means[m], se, seconds[m])
+    return out
+
+
+def select_method(
+    data: Labels,
+    *,
+    candidates: tuple[str, ...] | None = None,
+    n_folds: int = N_FOLDS,
+    max_labels: int = MAX_LABELS,
+    options: dict[str, Any] | None = None,
+    gold: np.ndarray | None = None,
+    random_state: int = 0,
+) -> Selection:
+    """Choose a method for ``data`` by held-out label log-likelihood (no gold used to score).
+
+    Parameters
+    ----------
+    data : Labels
+    candidates : tuple of str, optional
+        Methods to choose from, from the least to the most flexible; default
+        :func:`available_candidates`.
+    n_folds : int
+        Folds over the labels.
+    max_labels : int
+        Above this many labels the criterion is computed on a random subset of the items holding
+        about this many labels.
+    options : dict, optional
+        Model options, as for :func:`emcrowd.aggregate.aggregate`; each candidate takes its own.
+    gold : ndarray of shape (n_items,), optional
+        Known class codes, clamped in every candidate's fits (they are never scored).
+    random_state : int
+        Seed of the folds and of the subset.
+
+    Returns
+    -------
+    Selection
+    """
+    start = time.perf_counter()
+    candidates = available_candidates() if candidates is None else tuple(candidates)
+    if not candidates:
+        raise EmcrowdError("no candidate methods to choose from")
+    rng = np.random.default_rng(random_state)
+    subset, kept = _subset_items(data, max_labels, rng)
+    sub_gold = None if gold is None else np.asarray(gold)[kept]
+    if subset.n_labels < 2:  # nothing to hold out: the least flexible candidate, said so
+        first = candidates[0]
+        return Selection(
+            chosen=first,
+            best=first,
+            scores={m: CandidateScore(m, float("nan"), float("nan")) for m in candidates},
+            reason=f"too few labels ({subset.n_labels}) to score held-out labels; {first} is the least "
+            "flexible candidate",
+            n_folds=0,
+            n_labels=subset.n_labels,
+            n_items=subset.n_items,
+            seconds=time.perf_counter() - start,
+        )
+    n_folds = min(n_folds, subset.n_labels)
+    per_label, seconds = held_out_log_likelihoods(
+        subset, candidates, n_folds=n_folds, options=options, gold=sub_gold, random_state=random_state
+    )
+    scores = _scores(subset, per_label, seconds, candidates)
+    means = {m: s.score for m, s in scores.items()}
+    best = max(candidates, key=lambda m: (means[m], -candidates.index(m)))
+    chosen = next(m for m in candidates if means[m] >= means[best] - scores[m].se)
+    name = {m: m.replace("_", "-") for m in candidates}  # as the command line spells them
+    if chosen == best:
+        runner = [m for m in candidates if m != best]
+        if runner:
+            second = max(runner, key=lambda m: means[m])
+            gap = means[best] - means[second]
+            reason = (
+                f"{name[best]} predicts held-out labels best ({means[best]:.4f} nats per label, "
+                f"{gap:.4f} ahead of {name[second]}, {gap / max(scores[second].se, 1e-300):.1f} "
+                "standard errors)"
+            )
+        else:
+            reason = f"{name[best]} is the only candidate"
+    else:
+        reason = (
+            f"{name[chosen]} predicts held-out labels within one standard error of {name[best]} "
+            f"({means[chosen]:.4f} against {means[best]:.4f} nats per label, SE {scores[chosen].se:.4f}) "
+            "and is less flexible"
+        )
+    return Selection(
+        chosen=chosen,
+        best=best,
+        scores=scores,
+        reason=reason,
+        n_folds=n_folds,
+        n_labels=subset.n_labels,
+        n_items=subset.n_items,
+        seconds=time.perf_counter() - start,
+    )
+
+
+#: ``fit``'s check that another model describes the labels much better than GLAD: the margin, in
+#: nats per held-out label and in standard errors, both of which it must exceed.
+HINT_MARGIN = 0.02
+HINT_STANDARD_ERRORS = 3.0
+
+
+def better_than_default(
+    data: Labels,
+    *,
+    default: str = "glad",
+    options: dict[str, Any] | None = None,
+    gold: np.ndarray | None = None,
+    random_state: int = 0,
+    max_labels: int = 100_000,
+) -> tuple[str, CandidateScore, CandidateScore] | None:
+    """A cheap check for ``fit``: one fold of five held out, on at most ``max_labels`` labels, for the
+    default method and the most flexible well-regularised alternative. Returns ``(method, its score,
+    the default's score)`` when the alternative predicts held-out labels much better (by
+    :data:`HINT_MARGIN` nats per label and :data:`HINT_STANDARD_ERRORS` standard errors), else None."""
+    from emcrowd.aggregate import MODELS
+
+    other = next((m for m in ("bayesian_ds", "dawid_skene") if m in MODELS and m != default), None)
+    if other is None or data.n_labels < 2 * N_FOLDS:
+        return None
+    rng = np.random.default_rng(random_state)
+    subset, kept = _subset_items(data, max_labels, rng)
+    methods = (default, other)
+    per_label, seconds = held_out_log_likelihoods(
+        subset,
+        methods,
+        max_folds=1,
+        options=options,
+        gold=None if gold is None else np.asarray(gold)[kept],
+        random_state=random_state,
+    )
+    scores = _scores(subset, per_label, seconds, methods)
+    mine, theirs = scores[default], scores[other]
+    gap = theirs.score - mine.score
+    if gap > HINT_MARGIN and gap > HINT_STANDARD_ERRORS * mine.se:
+        return other, theirs, mine
+    return None

@@ -1,0 +1,209 @@
+"""``--method auto``: the gold-free choice by held-out label log-likelihood, and the label predictive
+distribution every model gives for it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from emcrowd.aggregate import MODELS, aggregate, fit_record
+from emcrowd.data import Labels
+from emcrowd.errors import ConvergenceWarning
+from emcrowd.selection import (
+    available_candidates,
+    better_than_default,
+    held_out_log_likelihoods,
+    select_method,
+)
+from emcrowd.simulate import simulate_dawid_skene, simulate_one_coin
+
+
+def untimed(obj):
+    if isinstance(obj, dict):
+        return {k: untimed(v) for k, v in obj.items() if k != "fit_seconds"}
+    return obj
+
+
+def _fit(method: str, data: Labels):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MODELS[method]().fit(data)
+
+
+@pytest.mark.parametrize("method", list(MODELS))
+def test_label_proba_is_a_distribution_over_the_classes(method):
+    data, _, _ = simulate_dawid_skene(80, 6, labels_per_item=3, n_classes=3, seed=0)
+    model = _fit(method, data)
+    proba = model.label_proba(data.item, data.worker)
+    assert proba.shape == (data.n_labels, data.n_classes)
+    assert np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_label_proba_follows_each_model_definition():
+    data, _, _ = simulate_dawid_skene(50, 5, labels_per_item=3, n_classes=3, seed=1)
+    ds = _fit("dawid_skene", data)
+    o = 7
+    i, j = data.worker[o], data.item[o]
+    expected = ds.posteriors_[j] @ ds.confusion_[i]
+    np.testing.assert_allclose(ds.label_proba([j], [i])[0], expected, atol=1e-12)
+
+    glad = _fit("glad", data)
+    right = 1.0 / (1.0 + np.exp(-glad.alpha_[i] * glad.beta_[j]))
+    q = glad.posteriors_[j]
+    expected = q * right + (1 - q) * (1 - right) / (data.n_classes - 1)
+    np.testing.assert_allclose(glad.label_proba([j], [i])[0], expected, atol=1e-12)
+
+    coin = _fit("one_coin", data)
+    a = coin.accuracy_[i]
+    q = coin.posteriors_[j]
+    np.testing.assert_allclose(coin.label_proba([j], [i])[0], q * a + (1 - q) * (1 - a) / 2, atol=1e-12)
+
+
+def test_label_proba_checks_its_arguments_and_the_fit():
+    from emcrowd.errors import EmcrowdError
+
+    data, _, _ = simulate_dawid_skene(20, 4, labels_per_item=2, seed=0)
+    with pytest.raises(EmcrowdError, match="not fitted"):
+        MODELS["glad"]().label_proba([0], [0])
+    with pytest.raises(EmcrowdError, match="same length"):
+        _fit("glad", data).label_proba([0, 1], [0])
+
+
+def test_held_out_scores_come_from_fits_that_did_not_see_the_label():
+    """An annotator whose labels are all in the held-out fold is scored with no data about it, so a
+    model cannot score a label it was fitted on."""
+    data, _, _ = simulate_dawid_skene(200, 8, labels_per_item=4, n_classes=2, seed=2)
+    per_label, seconds = held_out_log_likelihoods(data, ("one_coin", "dawid_skene"), n_folds=4)
+    for values in per_label.values():
+        assert values.shape == (data.n_labels,) and np.all(np.isfinite(values)) and np.all(values <= 0)
+    # In-sample scores are better than held-out ones for the flexible model.
+    ds = _fit("dawid_skene", data)
+    in_sample = np.log(ds.label_proba(data.item, data.worker)[np.arange(data.n_labels), data.label])
+    assert in_sample.mean() > per_label["dawid_skene"].mean()
+    assert set(seconds) == {"one_coin", "dawid_skene"}
+
+
+def test_auto_picks_a_confusion_model_for_class_biased_annotators():
+    data, truth, _ = simulate_dawid_skene(600, 20, labels_per_item=5, n_classes=3, concentration=2, seed=0)
+    selection = select_method(data)
+    assert selection.chosen in ("dawid_skene", "bayesian_ds", "ebcc")
+    result = aggregate(data, "auto")
+    coin = aggregate(data, "one_coin")
+    assert np.mean(result.labels == truth) > np.mean(coin.labels == truth) + 0.03
+
+
+def test_auto_prefers_the_simpler_model_on_one_coin_data():
+    data, _, _ = simulate_one_coin(600, 20, labels_per_item=5, n_classes=3, seed=0)
+    selection = select_method(data)
+    assert selection.chosen == "one_coin"
+    assert selection.scores["one_coin"].score >= max(s.score for s in selection.scores.values()) - 0.01
+
+
+def test_the_choice_follows_the_one_standard_error_rule():
+    data, _, _ = simulate_dawid_skene(300, 12, labels_per_item=4, n_classes=2, seed=4)
+    selection = select_method(data)
+    candidates = available_candidates()
+    assert list(selection.scores) == list(candidates)
+    top = selection.scores[selection.best].score
+    assert top == max(s.score for s in selection.scores.values())
+    assert selection.scores[selection.best].se == 0.0
+    for method in candidates[: candidates.index(selection.chosen)]:  # every simpler one was too far
+        assert selection.scores[method].score < top - selection.scores[method].se
+    chosen = selection.scores[selection.chosen]
+    assert chosen.score >= top - chosen.se
+    assert selection.chosen.replace("_", "-") in selection.reason
+
+
+def test_auto_is_seeded_and_independent_of_row_order():
+    data, _, _ = simulate_dawid_skene(150, 8, labels_per_item=3, n_classes=3, seed=5)
+    first = select_method(data, random_state=3)
+    again = select_method(data, random_state=3)
+    assert untimed(first.to_dict()) == untimed(again.to_dict())
+    order = np.random.default_rng(0).permutation(data.n_labels)
+    shuffled = Labels(
+        item=data.item[order],
+        worker=data.worker[order],
+        label=data.label[order],
+        item_names=data.item_names,
+        worker_names=data.worker_names,
+        class_names=data.class_names,
+    )
+    other = select_method(shuffled, random_state=3)
+    assert other.chosen == first.chosen
+    for m in first.scores:
+        assert other.scores[m].score == pytest.approx(first.scores[m].score, abs=1e-9)
+
+
+def test_large_data_is_scored_on_a_subset_and_fitted_whole():
+    data, _, _ = simulate_dawid_skene(2000, 30, labels_per_item=5, n_classes=2, seed=6)
+    selection = select_method(data, max_labels=2000)
+    assert 2000 <= selection.n_labels < 2000 + 10 and selection.n_items < data.n_items
+    result = aggregate(data, "auto")  # the default max_labels covers all of it
+    assert result.posteriors.shape == (data.n_items, data.n_classes)
+    assert result.selection is not None and result.method == "auto"
+    assert result.fitted_method == result.selection.chosen
+
+
+def test_gold_is_clamped_in_the_candidate_fits_and_the_final_one():
+    data, truth, _ = simulate_dawid_skene(200, 8, labels_per_item=3, n_classes=2, seed=7)
+    gold = np.where(np.arange(data.n_items) % 5 == 0, truth, -1)
+    result = aggregate(data, "auto", gold=gold)
+    known = gold >= 0
+    assert np.all(result.labels[known] == gold[known])
+    assert result.model.n_gold_ == int(known.sum())
+
+
+def test_tiny_data_falls_back_to_the_least_flexible_candidate():
+    data = Labels.from_matrix(np.array([[0.0]]), classes=("0", "1"))
+    selection = select_method(data)
+    assert selection.chosen == available_candidates()[0]
+    assert "too few labels" in selection.reason
+    json.dumps(selection.to_dict(), allow_nan=False)  # no NaN in the JSON
+
+
+def test_summary_records_every_candidate_and_the_choice():
+    data, _, _ = simulate_dawid_skene(100, 6, labels_per_item=3, seed=8)
+    record = fit_record(data, aggregate(data, "auto"))
+    assert record["method"] == "auto"
+    sel = record["selection"]
+    assert record["fitted_method"] == sel["chosen"]
+    assert set(sel["scores"]) == set(available_candidates())
+    assert sel["reason"] and sel["n_folds"] == 5
+    json.dumps(record, allow_nan=False)
+
+
+def test_the_fit_hint_names_a_better_model_only_when_there_is_one():
+    biased, _, _ = simulate_dawid_skene(600, 20, labels_per_item=5, n_classes=3, concentration=2, seed=0)
+    found = better_than_default(biased)
+    assert found is not None
+    other, theirs, mine = found
+    assert other in ("bayesian_ds", "dawid_skene") and theirs.score > mine.score
+    # one-coin data: GLAD (one-coin with item difficulty) is as good as a confusion matrix per annotator
+    symmetric, _, _ = simulate_one_coin(600, 20, labels_per_item=5, n_classes=2, seed=1)
+    assert better_than_default(symmetric, default="one_coin") is None
+
+
+def test_cli_fit_auto_and_compare_auto_row(tmp_path):
+    from typer.testing import CliRunner
+
+    from emcrowd.cli import app
+    from tests.helpers import ROOT
+
+    sample = ROOT / "sample_data"
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", str(sample / "L.npy"), "--method", "auto", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "auto chose" in res.stderr and "Held-out log-likelihood" in res.stderr
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["method"] == "auto" and summary["fitted_method"] == summary["selection"]["chosen"]
+
+    res = runner.invoke(app, ["compare", str(sample / "L.npy"), "-t", str(sample / "y.npy"), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    auto = report["methods"]["auto"]
+    assert auto["chosen"] in report["methods"] or auto["chosen"] in MODELS
+    assert "auto → " in res.stderr and "auto (no gold used) chose" in res.stderr
