@@ -281,12 +281,13 @@ GoldOpt = Annotated[
     ),
 ]
 NInit = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--n-init",
         min=1,
         help="Number of EM starts (the first from majority vote, the rest perturbed); the best "
-        "objective wins.",
+        "objective wins. Default: each model's own (1; EBCC several, as its authors recommend).",
+        show_default=False,
         rich_help_panel=MODEL,
     ),
 ]
@@ -326,7 +327,7 @@ def _model_options(
     learn_class_prior: bool | None,
     class_pseudocount: float,
     smoothing: float,
-    n_init: int,
+    n_init: int | None,
     seed: int,
 ) -> dict[str, Any]:
     """Every model option, checked; each method later takes the ones its model accepts."""
@@ -348,9 +349,10 @@ def _model_options(
         "class_prior": prior,
         "class_pseudocount": class_pseudocount,
         "smoothing": smoothing,
-        "n_init": n_init,
         "random_state": seed,
     }
+    if n_init is not None:  # else each model keeps its own default
+        options["n_init"] = n_init
     if learn_class_prior is not None:
         options["learn_class_prior"] = learn_class_prior
     return options
@@ -507,7 +509,7 @@ def fit(
     class_pseudocount: ClassPseudocount = 1.0,
     smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
-    n_init: NInit = 1,
+    n_init: NInit = None,
     seed: Seed = 0,
     ties: Ties = TieRule.lowest,
     tol: Tol = 1e-6,
@@ -627,7 +629,7 @@ def compare(
     class_pseudocount: ClassPseudocount = 1.0,
     smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
-    n_init: NInit = 1,
+    n_init: NInit = None,
     seed: Seed = 0,
     ties: Ties = TieRule.lowest,
     tol: Tol = 1e-6,
