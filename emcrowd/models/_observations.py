@@ -141,6 +141,20 @@ def _gold_codes(gold: np.ndarray | None, n_items: int) -> np.ndarray:
     return np.full(n_items, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
 
 
+def vote_shares(obs: Observations) -> np.ndarray:
+    """Each class's share of an item's labels, shape (n_items, K), uniform for an item without labels:
+    :func:`emcrowd.models.majority.vote_shares` of the vote counts, the models' first posteriors."""
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        return kernels.kernels_for(obs.n_classes).vote_shares(g.indptr, g.label, obs.n_classes)
+    from emcrowd.models.majority import vote_counts
+    from emcrowd.models.majority import vote_shares as shares_of
+
+    return shares_of(vote_counts(obs.data))
+
+
 def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wrong: np.ndarray) -> np.ndarray:
     """``log p(labels of j | z_j = k)`` for "one-coin" style models, shape (n_items, K).
 
@@ -179,7 +193,7 @@ def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.nd
         g = obs.groups
         out = np.empty((obs.n_items, n_rows))
         log_theta = np.ascontiguousarray(log_theta, dtype=np.float64)
-        kernels.confusion_log_likelihoods(g.indptr, g.worker, g.label, log_theta, out)
+        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, log_theta, out)
         return out
     flat = log_theta.reshape(obs.n_workers, n_rows * k)
     out = np.empty((obs.n_items, n_rows))
@@ -200,7 +214,9 @@ def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
 
         g = obs.groups
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-        by_label = kernels.confusion_counts(g.indptr, g.worker, g.label, weights, obs.n_workers, k)
+        by_label = kernels.kernels_for(n_rows).confusion_counts(
+            g.indptr, g.worker, g.label, weights, obs.n_workers, k
+        )
         return np.ascontiguousarray(by_label.transpose(0, 2, 1))
     counts = np.empty((obs.n_workers, n_rows, k))
     for t in range(n_rows):
@@ -228,7 +244,7 @@ def confusion_e_step(
         n_rows, k = log_theta.shape[1], obs.n_classes
         posteriors = np.empty((obs.n_items, n_rows))
         acc = np.zeros((kernels.n_chunks(obs.n_workers * k * n_rows), obs.n_workers, k, n_rows))
-        evidence = kernels.confusion_pass(
+        evidence = kernels.kernels_for(n_rows).confusion_pass(
             g.indptr, g.worker, g.label,
             np.ascontiguousarray(log_theta, dtype=np.float64),
             np.ascontiguousarray(log_pi, dtype=np.float64),
@@ -250,7 +266,9 @@ def agreement_sums(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
 
         g = obs.groups
         q = np.ascontiguousarray(posteriors, dtype=np.float64)
-        return kernels.agreement_sums(g.indptr, g.worker, g.label, q, obs.n_workers)
+        return kernels.kernels_for(obs.n_classes).agreement_sums(
+            g.indptr, g.worker, g.label, q, obs.n_workers
+        )
     correct = posteriors.ravel()[obs.item_label]
     return np.bincount(obs.worker, weights=correct, minlength=obs.n_workers)
 
@@ -276,7 +294,7 @@ def symmetric_e_step(
         g = obs.groups
         posteriors = np.empty((obs.n_items, obs.n_classes))
         acc = np.zeros((kernels.n_chunks(obs.n_workers), obs.n_workers))
-        evidence = kernels.symmetric_pass(
+        evidence = kernels.kernels_for(obs.n_classes).symmetric_pass(
             g.indptr, g.worker, g.label,
             np.ascontiguousarray(log_right, dtype=np.float64),
             np.ascontiguousarray(log_wrong, dtype=np.float64),

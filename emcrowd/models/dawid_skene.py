@@ -30,6 +30,7 @@ from emcrowd.models._observations import (
     confusion_log_likelihoods,
     symmetric_e_step,
     symmetric_log_likelihoods,
+    vote_shares,
 )
 
 
@@ -78,6 +79,9 @@ class _Smoothed(EMAggregator):
         """The sums the last E-step made, if they belong to ``posteriors``; they are used once."""
         pending, self._pending = self._pending, None
         return pending[1] if pending is not None and pending[0] is posteriors else None
+
+    def _initial_posteriors(self, data: Labels) -> np.ndarray:
+        return vote_shares(self._obs)  # the majority-vote shares, as in EMAggregator
 
     def _initial_params(self, data: Labels) -> None:
         return None  # the first M-step computes them from the majority-vote posteriors
