@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m emcrowd.models._glad_kernels  # compile GLAD's kernels once (cached beside them)
+	$(BIN)/python -m emcrowd.models._confusion_kernels  # ... and Dawid-Skene's and one-coin's
 	touch $(STAMP)
 
 demo: $(STAMP)

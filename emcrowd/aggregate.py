@@ -298,8 +298,9 @@ def worker_table(data: Labels, result: Aggregation) -> dict[str, Any]:
         table["accuracy"] = model.accuracy_
     table["n_labels"] = n_labels
     table["agreement"] = np.divide(agree, n_labels, out=np.full(data.n_workers, np.nan), where=n_labels > 0)
-    if isinstance(model, DawidSkene):
+    confusion = getattr(model, "confusion_", None)  # every confusion-matrix model
+    if confusion is not None:
         for t, true in enumerate(data.class_names):
             for said_code, said in enumerate(data.class_names):
-                table[f"p_{said}_given_{true}"] = model.confusion_[:, t, said_code]
+                table[f"p_{said}_given_{true}"] = confusion[:, t, said_code]
     return table

@@ -18,6 +18,7 @@ from emcrowd.simulate import simulate_dawid_skene, simulate_one_coin
 from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 
 
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
 @pytest.mark.parametrize("model_cls", [DawidSkene, OneCoin])
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
 @pytest.mark.parametrize(
@@ -25,11 +26,11 @@ from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
     [{}, {"smoothing": 0.0}, {"smoothing": 2.0}, {"learn_class_prior": True}, {"learn_class_prior": False}],
     ids=["default", "no-smoothing", "smooth", "learned-prior", "fixed-prior"],
 )
-def test_objective_never_decreases(model_cls, n_classes, options):
+def test_objective_never_decreases(model_cls, n_classes, options, engine):
     labels, _, _ = simulate_dawid_skene(
         300, 15, labels_per_item=4, n_classes=n_classes, concentration=3, seed=1
     )
-    model = model_cls(tol=0, max_iter=40, **options)
+    model = model_cls(tol=0, max_iter=40, engine=engine, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0 runs to max_iter unless EM stalls
         model.fit(labels)
@@ -72,12 +73,14 @@ def test_one_coin_recovers_accuracies():
     assert np.mean(model.labels_ == truth) >= np.mean(majority_vote(labels).labels == truth)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
 @pytest.mark.parametrize("model_cls", [DawidSkene, OneCoin])
-def test_gold_is_clamped(model_cls):
+def test_gold_is_clamped(model_cls, engine):
     labels, truth, _ = simulate_dawid_skene(400, 10, labels_per_item=4, n_classes=3, seed=5)
     gold = np.full(truth.shape, -1)
     gold[::4] = truth[::4]
-    model = model_cls().fit(labels, gold=gold)
+    model = model_cls(engine=engine).fit(labels, gold=gold)
+    assert model.engine_ == engine
     known = gold >= 0
     np.testing.assert_array_equal(model.posteriors_[known], np.eye(3)[gold[known]])
     assert model.n_gold_ == known.sum()

@@ -1,45 +1,158 @@
-"""The labels as index arrays for the EM models, and the per-item sums they all need."""
+"""The labels as index arrays for the EM models, and the per-item sums they all need.
+
+Each sum has two engines: NumPy array operations (``bincount`` over one temporary array per label),
+and compiled numba kernels over the labels grouped by item (:mod:`._confusion_kernels`), several times
+faster and without the temporaries on millions of labels. :meth:`Observations.from_labels` picks one
+(``engine="auto"``: numba from ``NUMBA_MIN_LABELS`` labels on, when it imports) and the functions
+below follow ``obs.engine``; both give the same sums up to rounding.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models._base import normalize
+
+#: Inputs with at least this many labels use the compiled kernels (``engine="auto"``): below it,
+#: importing numba (about 0.7 s) costs more than the kernels save.
+NUMBA_MIN_LABELS = 500_000
+ENGINES = ("auto", "numpy", "numba")
 
 
-@dataclass
+def numba_available() -> bool:
+    """Whether the compiled kernels can be used: numba is installed and imports (an installed numba
+    can still refuse, for instance with a NumPy it does not support). Imports it (about 0.5 s)."""
+    try:
+        import emcrowd.models._confusion_kernels  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_engine(engine: str, n_labels: int) -> str:
+    """``"numpy"`` or ``"numba"`` for a requested engine (``"auto"``, ``"numpy"`` or ``"numba"``)."""
+    if engine not in ENGINES:
+        raise EmcrowdError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "numba" and not numba_available():
+        raise EmcrowdError("engine 'numba' needs the numba package, which does not import here")
+    if engine == "auto":
+        return "numba" if n_labels >= NUMBA_MIN_LABELS and numba_available() else "numpy"
+    return engine
+
+
+@dataclass(frozen=True)
+class ItemGroups:
+    """The labels grouped by item for the compiled kernels: item ``j``'s are ``indptr[j]:indptr[j+1]``,
+    in file order."""
+
+    indptr: np.ndarray  # (n_items + 1,) int64
+    worker: np.ndarray  # (n_labels,) int32
+    label: np.ndarray  # (n_labels,) int32
+
+
+@dataclass(eq=False)
 class Observations:
-    """Index arrays of the labels, prepared once per fit (``intp`` so that indexing does not copy)."""
+    """The labels of one fit, and the index arrays the sums need, each made on first use.
 
-    worker: np.ndarray  # (n_labels,)
-    item: np.ndarray  # (n_labels,)
-    item_label: np.ndarray  # (n_labels,) flat index item * K + label into an (n_items, K) array
-    worker_label: np.ndarray  # (n_labels,) flat index worker * K + label into an (n_workers, K) array
-    label: np.ndarray  # (n_labels,) class code of each label
-    n_items: int
-    n_workers: int
-    n_classes: int
+    The NumPy engine's index arrays (``intp``, so that indexing does not copy; five per label, 400 MB
+    for 10M labels) and the compiled engine's item groups are built only when a sum asks for them.
+    """
+
+    data: Labels
+    requested_engine: str = "auto"
 
     @classmethod
-    def from_labels(cls, data: Labels) -> Observations:
-        item = data.item.astype(np.intp)
-        worker = data.worker.astype(np.intp)
-        return cls(
-            worker=worker,
-            item=item,
-            item_label=item * data.n_classes + data.label,
-            worker_label=worker * data.n_classes + data.label,
-            label=data.label.astype(np.intp),
-            n_items=data.n_items,
-            n_workers=data.n_workers,
-            n_classes=data.n_classes,
-        )
+    def from_labels(cls, data: Labels, engine: str = "auto") -> Observations:
+        """The observations of ``data``; ``engine`` is ``"auto"``, ``"numpy"`` or ``"numba"``.
+
+        An explicit engine is checked here; ``"auto"`` is resolved when a sum first needs it (so a
+        model that only reads the index arrays never imports numba)."""
+        if engine != "auto":
+            resolve_engine(engine, data.n_labels)
+        return cls(data, engine)
+
+    @cached_property
+    def engine(self) -> str:
+        """``"numpy"`` or ``"numba"``: how the functions below compute their sums."""
+        return resolve_engine(self.requested_engine, self.n_labels)
+
+    @property
+    def n_items(self) -> int:
+        return self.data.n_items
+
+    @property
+    def n_workers(self) -> int:
+        return self.data.n_workers
+
+    @property
+    def n_classes(self) -> int:
+        return self.data.n_classes
+
+    @property
+    def n_labels(self) -> int:
+        return self.data.n_labels
+
+    @cached_property
+    def worker(self) -> np.ndarray:
+        """(n_labels,) annotator code of each label."""
+        return self.data.worker.astype(np.intp)
+
+    @cached_property
+    def item(self) -> np.ndarray:
+        """(n_labels,) item code of each label."""
+        return self.data.item.astype(np.intp)
+
+    @cached_property
+    def label(self) -> np.ndarray:
+        """(n_labels,) class code of each label."""
+        return self.data.label.astype(np.intp)
+
+    @cached_property
+    def item_label(self) -> np.ndarray:
+        """(n_labels,) flat index ``item * K + label`` into an (n_items, K) array."""
+        return self.item * self.n_classes + self.data.label
+
+    @cached_property
+    def worker_label(self) -> np.ndarray:
+        """(n_labels,) flat index ``worker * K + label`` into an (n_workers, K) array."""
+        return self.worker * self.n_classes + self.data.label
+
+    @cached_property
+    def groups(self) -> ItemGroups:
+        """The labels grouped by item (a copy only when they are not in item order already)."""
+        from emcrowd.models import _confusion_kernels as kernels
+
+        # numba compiles read-only arrays as another type: copy them rather than compile again
+        data = self.data
+        codes = (a if a.flags.writeable else a.copy() for a in (data.item, data.worker, data.label))
+        return ItemGroups(*kernels.group_by_item(*codes, self.n_items))
 
     @property
     def log_k_minus_1(self) -> float:
         return float(np.log(self.n_classes - 1))
+
+
+def _gold_codes(gold: np.ndarray | None, n_items: int) -> np.ndarray:
+    return np.full(n_items, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
+
+
+def vote_shares(obs: Observations) -> np.ndarray:
+    """Each class's share of an item's labels, shape (n_items, K), uniform for an item without labels:
+    :func:`emcrowd.models.majority.vote_shares` of the vote counts, the models' first posteriors."""
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        return kernels.kernels_for(obs.n_classes).vote_shares(g.indptr, g.label, obs.n_classes)
+    from emcrowd.models.majority import vote_counts
+    from emcrowd.models.majority import vote_shares as shares_of
+
+    return shares_of(vote_counts(obs.data))
 
 
 def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wrong: np.ndarray) -> np.ndarray:
@@ -70,9 +183,18 @@ def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.nd
 
     ``log_theta`` has shape (n_workers, T, K): one row of log label probabilities per annotator and
     latent row ``t`` (a true class for Dawid-Skene, a class subtype for EBCC). This is the E-step's
-    likelihood of every confusion-matrix model.
+    likelihood of every confusion-matrix model. Both engines sum an item's labels in file order: the
+    same result to the last bit.
     """
     n_rows, k = log_theta.shape[1], obs.n_classes
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        out = np.empty((obs.n_items, n_rows))
+        log_theta = np.ascontiguousarray(log_theta, dtype=np.float64)
+        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, log_theta, out)
+        return out
     flat = log_theta.reshape(obs.n_workers, n_rows * k)
     out = np.empty((obs.n_items, n_rows))
     for t in range(n_rows):
@@ -87,6 +209,15 @@ def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
     (n_workers, T, K): the M-step's sufficient statistics of every confusion-matrix model.
     """
     n_rows, k = weights.shape[1], obs.n_classes
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+        by_label = kernels.kernels_for(n_rows).confusion_counts(
+            g.indptr, g.worker, g.label, weights, obs.n_workers, k
+        )
+        return np.ascontiguousarray(by_label.transpose(0, 2, 1))
     counts = np.empty((obs.n_workers, n_rows, k))
     for t in range(n_rows):
         counts[:, t, :] = np.bincount(
@@ -102,3 +233,87 @@ def symmetric_label_proba(posteriors: np.ndarray, right: np.ndarray) -> np.ndarr
     k = posteriors.shape[1]
     wrong = (1.0 - right) / (k - 1)
     return wrong[:, None] + posteriors * (right - wrong)[:, None]
+
+
+def confusion_e_step(
+    obs: Observations, log_theta: np.ndarray, log_pi: np.ndarray, gold: np.ndarray | None
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """The exact E-step of a confusion-matrix model and the next M-step's counts, together.
+
+    Returns ``(posteriors, evidence, counts)``: the posteriors over the T latent rows, shape
+    (n_items, T), under the prior ``log_pi`` (T,) and with gold items clamped, as
+    :func:`emcrowd.models._base.normalize` gives them from ``confusion_log_likelihoods(obs,
+    log_theta) + log_pi``; the log evidence; and ``confusion_counts(obs, posteriors)``. The numba
+    engine makes all three in one pass over the labels.
+    """
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        n_rows, k = log_theta.shape[1], obs.n_classes
+        posteriors = np.empty((obs.n_items, n_rows))
+        acc = np.zeros((kernels.n_chunks(obs.n_workers * k * n_rows), obs.n_workers, k, n_rows))
+        evidence = kernels.kernels_for(n_rows).confusion_pass(
+            g.indptr, g.worker, g.label,
+            np.ascontiguousarray(log_theta, dtype=np.float64),
+            np.ascontiguousarray(log_pi, dtype=np.float64),
+            _gold_codes(gold, obs.n_items), posteriors, acc,
+        )  # fmt: skip
+        counts = acc[0]
+        for chunk in range(1, acc.shape[0]):
+            counts += acc[chunk]
+        return posteriors, float(evidence), np.ascontiguousarray(counts.transpose(0, 2, 1))
+    posteriors, evidence = normalize(confusion_log_likelihoods(obs, log_theta) + log_pi, gold)
+    return posteriors, evidence, confusion_counts(obs, posteriors)
+
+
+def agreement_sums(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
+    """Per annotator, ``sum_o posteriors[item_o, label_o]`` over its labels: the expected number of
+    them that name the true class, shape (n_workers,). The M-step's statistic of one-coin models."""
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        q = np.ascontiguousarray(posteriors, dtype=np.float64)
+        return kernels.kernels_for(obs.n_classes).agreement_sums(
+            g.indptr, g.worker, g.label, q, obs.n_workers
+        )
+    correct = posteriors.ravel()[obs.item_label]
+    return np.bincount(obs.worker, weights=correct, minlength=obs.n_workers)
+
+
+def symmetric_e_step(
+    obs: Observations,
+    log_right: np.ndarray,
+    log_wrong: np.ndarray,
+    log_pi: np.ndarray,
+    gold: np.ndarray | None,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """The exact E-step of a one-coin model and the next M-step's sums, together.
+
+    ``log_right`` and ``log_wrong`` are per annotator, shape (n_workers,) (``log_wrong`` already
+    includes the share among the K - 1 wrong classes). Returns ``(posteriors, evidence, sums)``: the
+    posteriors from :func:`symmetric_log_likelihoods` of the labels' terms plus ``log_pi``, gold items
+    clamped; the log evidence; and ``agreement_sums(obs, posteriors)``. The numba engine makes all
+    three in one pass over the labels.
+    """
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        g = obs.groups
+        posteriors = np.empty((obs.n_items, obs.n_classes))
+        acc = np.zeros((kernels.n_chunks(obs.n_workers), obs.n_workers))
+        evidence = kernels.kernels_for(obs.n_classes).symmetric_pass(
+            g.indptr, g.worker, g.label,
+            np.ascontiguousarray(log_right, dtype=np.float64),
+            np.ascontiguousarray(log_wrong, dtype=np.float64),
+            np.ascontiguousarray(log_pi, dtype=np.float64),
+            _gold_codes(gold, obs.n_items), posteriors, acc,
+        )  # fmt: skip
+        sums = acc[0]
+        for chunk in range(1, acc.shape[0]):
+            sums += acc[chunk]
+        return posteriors, float(evidence), sums
+    log_lik = symmetric_log_likelihoods(obs, log_right[obs.worker], log_wrong[obs.worker])
+    posteriors, evidence = normalize(log_lik + log_pi, gold)
+    return posteriors, evidence, agreement_sums(obs, posteriors)
