@@ -45,13 +45,28 @@ def vote_split(data: Labels, counts: np.ndarray | None = None) -> np.ndarray:
     if counts.shape != (data.n_items, data.n_classes):
         raise EmcrowdError(f"vote counts must have shape ({data.n_items}, {data.n_classes})")
     # Items share few distinct rows of counts: format each distinct row once.
-    rows, inverse = np.unique(counts, axis=0, return_inverse=True)
+    rows, inverse = _distinct_rows(counts)
     names = data.class_names
     texts = []
     for row in rows:
         order = np.lexsort((np.arange(row.size), -row))
         texts.append(";".join(f"{names[k]}:{int(row[k])}" for k in order if row[k] > 0))
     return np.asarray(texts, dtype=object)[inverse.ravel()]
+
+
+def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(counts, axis=0, return_inverse=True)``, through one integer key per row when the
+    counts fit (several times faster than sorting rows)."""
+    base = int(counts.max(initial=0)) + 1
+    if counts.shape[1] * np.log2(base) >= 62:
+        rows, inverse = np.unique(counts, axis=0, return_inverse=True)
+        return rows, inverse.ravel()
+    key = np.zeros(counts.shape[0], dtype=np.int64)
+    for k in range(counts.shape[1]):
+        key *= base
+        key += counts[:, k].astype(np.int64)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return counts[first], inverse.ravel()
 
 
 def _top_two(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,29 +181,43 @@ def expected_gain(
     gain = np.empty(data.n_items)
     for start in range(0, data.n_items, _CHUNK):
         q = posteriors[start : start + _CHUNK]
+        top, second = _top_two(q)
         expected = np.zeros(q.shape[0])
         if item_specific:
             beta = np.asarray(model.beta_, dtype=float)[start : start + _CHUNK]
-            top, second = _top_two(q)
+            # for each label, the best class other than the label's (the runner-up for the top class)
+            others = [np.where(q[:, label] >= top, second, top) for label in range(q.shape[1])]
             for s, w in zip(workers, weights, strict=True):
-                x = model.alpha_[s] * beta
-                expected += w * _symmetric_best(q, top, second, 0.5 * (1.0 + np.tanh(0.5 * x)))
+                right = 0.5 * (1.0 + np.tanh(0.5 * model.alpha_[s] * beta))  # sigmoid, no overflow
+                expected += w * _symmetric_best(q, others, right)
         else:
             for c, w in zip(confusion, weights, strict=True):
-                expected += w * (q[:, :, None] * c[None]).max(axis=1).sum(axis=1)
-        gain[start : start + _CHUNK] = expected - q.max(axis=1)
+                expected += w * _confusion_best(q, c)
+        gain[start : start + _CHUNK] = expected - top
     return np.maximum(gain, 0.0)  # the exact value is >= 0; clip the rounding
 
 
-def _symmetric_best(q: np.ndarray, top: np.ndarray, second: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _confusion_best(q: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """``sum_l max_k q_k confusion[k, l]``, shape (n,), a column at a time (reductions along a short
+    last axis are slow in NumPy)."""
+    out = np.zeros(q.shape[0])
+    best = np.empty(q.shape[0])
+    for label in range(q.shape[1]):
+        np.multiply(q[:, 0], confusion[0, label], out=best)
+        for k in range(1, q.shape[1]):
+            np.maximum(best, q[:, k] * confusion[k, label], out=best)
+        out += best
+    return out
+
+
+def _symmetric_best(q: np.ndarray, others: list[np.ndarray], right: np.ndarray) -> np.ndarray:
     """``sum_l max_k q_k C[k, l]`` for a symmetric ``C`` (``right`` on the diagonal, the rest even),
-    shape (n,): ``max(q_l right, wrong * max_{k != l} q_k)`` summed over ``l``."""
+    shape (n,): ``max(q_l right, wrong * max_{k != l} q_k)`` summed over ``l``; ``others[l]`` is
+    ``max_{k != l} q_k``."""
     wrong = (1.0 - right) / (q.shape[1] - 1)
     out = np.zeros(q.shape[0])
-    for label in range(q.shape[1]):
-        col = q[:, label]
-        others = np.where(col >= top, second, top)  # the best other class (the runner-up for the top)
-        out += np.maximum(col * right, others * wrong)
+    for label, other in enumerate(others):
+        out += np.maximum(q[:, label] * right, other * wrong)
     return out
 
 
