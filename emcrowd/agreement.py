@@ -94,7 +94,10 @@ def item_agreement(votes: Labels | np.ndarray) -> np.ndarray:
 
 def percent_agreement(votes: Labels | np.ndarray) -> float:
     """Mean of :func:`item_agreement` over the pairable items (NaN when none is pairable)."""
-    per_item = item_agreement(votes)
+    return _mean_agreement(item_agreement(votes))
+
+
+def _mean_agreement(per_item: np.ndarray) -> float:
     pairable = ~np.isnan(per_item)
     return float(per_item[pairable].mean()) if pairable.any() else float("nan")
 
@@ -113,7 +116,11 @@ def fleiss_kappa(votes: Labels | np.ndarray) -> float:
     :func:`krippendorff_alpha` instead); NaN when all labels name one class.
     """
     counts = _counts(votes)
-    m = _row_sums(counts)
+    return _fleiss(counts, _row_sums(counts), None)
+
+
+def _fleiss(counts: np.ndarray, m: np.ndarray, observed: float | None) -> float:
+    """Fleiss' kappa from the counts, their row sums and (when known) the percent agreement."""
     labelled = m > 0
     if not labelled.any():
         raise EmcrowdError("Fleiss' kappa needs labelled items; there are none")
@@ -125,9 +132,9 @@ def fleiss_kappa(votes: Labels | np.ndarray) -> float:
         )
     if low < 2:
         raise EmcrowdError("Fleiss' kappa needs at least two labels per item")
-    counts = counts[labelled]
-    shares = counts.sum(axis=0) / counts.sum()
-    return _kappa(percent_agreement(counts), float(np.sum(shares**2)))
+    shares = counts.sum(axis=0) / m.sum()
+    observed = percent_agreement(counts) if observed is None else observed
+    return _kappa(observed, float(np.sum(shares**2)))
 
 
 def randolph_kappa(votes: Labels | np.ndarray) -> float:
@@ -148,13 +155,18 @@ def gwet_ac1(votes: Labels | np.ndarray) -> float:
     :func:`percent_agreement` over the pairable items.
     """
     counts = _counts(votes)
-    m = _row_sums(counts)
+    return _gwet(counts, _row_sums(counts), percent_agreement(counts))
+
+
+def _gwet(counts: np.ndarray, m: np.ndarray, observed: float) -> float:
     labelled = m > 0
     if not labelled.any():
         return float("nan")
-    pi = (counts[labelled] / m[labelled, None]).mean(axis=0)
+    safe = np.where(labelled, m, 1.0)  # unlabelled items have zero counts: they add nothing
+    n_labelled = labelled.sum()
+    pi = np.array([np.sum(counts[:, k] / safe) / n_labelled for k in range(counts.shape[1])])
     chance = float(np.sum(pi * (1.0 - pi)) / (counts.shape[1] - 1))
-    return _kappa(percent_agreement(counts), chance)
+    return _kappa(observed, chance)
 
 
 def coincidences(votes: Labels | np.ndarray) -> np.ndarray:
@@ -214,9 +226,13 @@ def krippendorff_alpha(
         1 for perfect agreement, 0 for agreement at chance, negative below it. NaN when fewer than two
         classes occur among the pairable labels (no disagreement is possible).
     """
+    return _alpha(coincidences(votes), level, values)
+
+
+def _alpha(o: np.ndarray, level: str, values: np.ndarray | None) -> float:
+    """Krippendorff's alpha from the coincidence matrix."""
     if level not in LEVELS:
         raise EmcrowdError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    o = coincidences(votes)
     marginals = o.sum(axis=1)
     n = marginals.sum()
     delta2 = _squared_distances(level, marginals, values)
@@ -252,29 +268,27 @@ def agreement_summary(
     counts = _counts(votes)
     m = _row_sums(counts)
     pairable = m >= 2
+    observed = _mean_agreement(item_agreement(counts))
+    o = coincidences(counts)
 
     def number(x: float) -> float | None:
         return float(x) if np.isfinite(x) else None
 
     try:
-        fleiss, note = number(fleiss_kappa(counts)), None
+        fleiss, note = number(_fleiss(counts, m, observed)), None
     except EmcrowdError as exc:
         fleiss, note = None, str(exc)
     return {
-        "percent_agreement": number(percent_agreement(counts)),
-        "krippendorff_alpha": number(krippendorff_alpha(counts)),
-        "krippendorff_alpha_ordinal": number(krippendorff_alpha(counts, level="ordinal"))
-        if ordered
-        else None,
+        "percent_agreement": number(observed),
+        "krippendorff_alpha": number(_alpha(o, "nominal", None)),
+        "krippendorff_alpha_ordinal": number(_alpha(o, "ordinal", None)) if ordered else None,
         "krippendorff_alpha_interval": (
-            number(krippendorff_alpha(counts, level="interval", values=values))
-            if ordered and values is not None
-            else None
+            number(_alpha(o, "interval", values)) if ordered and values is not None else None
         ),
         "fleiss_kappa": fleiss,
         "fleiss_kappa_note": note,
-        "randolph_kappa": number(randolph_kappa(counts)),
-        "gwet_ac1": number(gwet_ac1(counts)),
+        "randolph_kappa": number(_kappa(observed, 1.0 / counts.shape[1])),
+        "gwet_ac1": number(_gwet(counts, m, observed)),
         "n_items": int(counts.shape[0]),
         "n_items_pairable": int(pairable.sum()),
         "n_items_unpairable": int((~pairable).sum()),

@@ -90,6 +90,11 @@ def test_hand_computed_balanced_case():
     # coincidences o00 = 2, o11 = 2, o01 = o10 = 1; n = 6: alpha = 1 - 5 * 2 / (2 * 3 * 3)
     np.testing.assert_allclose(coincidences(counts), [[2, 1], [1, 2]])
     assert krippendorff_alpha(counts) == pytest.approx(4 / 9)
+    summary = agreement_summary(counts)
+    assert summary["fleiss_kappa"] == pytest.approx(1 / 3) and summary["fleiss_kappa_note"] is None
+    assert summary["gwet_ac1"] == pytest.approx(1 / 3) and summary["krippendorff_alpha"] == pytest.approx(
+        4 / 9
+    )
 
 
 def test_hand_computed_skewed_case_shows_the_kappa_paradox():
