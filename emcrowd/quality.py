@@ -11,7 +11,8 @@ From it, per annotator (:func:`annotator_quality`):
   ``sigmoid(alpha_i * median beta)``), with an approximate 90% interval: the Jeffreys Beta interval of
   ``accuracy * n`` successes in the annotator's ``n`` labels (it ignores the uncertainty about the true
   classes, so it is narrower than the truth where the crowd is weak);
-* the accuracy on **gold** items and how many gold items the annotator labelled, when gold is given;
+* the accuracy on **gold** items and how many distinct gold items the annotator labelled, when gold
+  is given;
 * the **spammer score** of Raykar & Yu (JMLR 2012): the squared Frobenius distance of the confusion
   matrix from the nearest matrix with identical rows (an annotator whose label does not depend on the
   truth), ``sum_{c < c'} ||A_c - A_c'||^2 / K``, divided here by its largest value ``K - 1`` so that it
@@ -144,7 +145,7 @@ def accuracy_interval(
 
 
 def gold_accuracy(data: Labels, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each annotator's share of correct labels on gold items, and the number of such labels.
+    """Each annotator's share of correct labels on gold items, and how many gold items they labelled.
 
     Parameters
     ----------
@@ -155,21 +156,23 @@ def gold_accuracy(data: Labels, gold: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Returns
     -------
     accuracy : ndarray of shape (n_workers,)
-        NaN for annotators who labelled no gold item.
+        The share of the annotator's labels on gold items that name the gold class (a repeated label
+        of one item counts again); NaN for annotators who labelled no gold item.
     n_gold : ndarray of int, shape (n_workers,)
-        Labels given to gold items (a repeated label of the same item counts again).
+        Distinct gold items the annotator labelled.
     """
     gold = np.asarray(gold)
     if gold.shape != (data.n_items,) or gold.dtype.kind not in "iu":
         raise EmcrowdError(f"gold must be {data.n_items} integer class codes (-1 = unknown)")
     truth = gold[data.item]
     known = truth >= 0
-    n_gold = np.bincount(data.worker[known], minlength=data.n_workers)
-    right = np.bincount(
-        data.worker[known], weights=truth[known] == data.label[known], minlength=data.n_workers
-    )
+    worker = data.worker[known]
+    n_gold_labels = np.bincount(worker, minlength=data.n_workers)
+    right = np.bincount(worker, weights=truth[known] == data.label[known], minlength=data.n_workers)
     accuracy = np.full(data.n_workers, np.nan)
-    np.divide(right, n_gold, out=accuracy, where=n_gold > 0)
+    np.divide(right, n_gold_labels, out=accuracy, where=n_gold_labels > 0)
+    pairs = np.unique(worker.astype(np.int64) * data.n_items + data.item[known])
+    n_gold = np.bincount(pairs // data.n_items, minlength=data.n_workers)
     return accuracy, n_gold
 
 

@@ -129,16 +129,17 @@ def test_confusions_of_each_model_kind():
 
 def test_gold_accuracy_counts_gold_labels_only():
     data = Labels(
-        item=[0, 1, 2, 0, 1],
-        worker=[0, 0, 0, 1, 2],
-        label=[1, 0, 1, 0, 0],
+        item=[0, 1, 2, 0, 1, 0],
+        worker=[0, 0, 0, 1, 2, 1],
+        label=[1, 0, 1, 0, 0, 1],
         item_names=("a", "b", "c"),
         worker_names=("x", "y", "z"),
         class_names=("0", "1"),
     )
     accuracy, n_gold = gold_accuracy(data, np.array([1, -1, 0]))
+    # annotator y labelled gold item "a" twice (wrong, then right): one item, half right
     np.testing.assert_array_equal(n_gold, [2, 1, 0])
-    np.testing.assert_allclose(accuracy, [0.5, 0.0, np.nan])
+    np.testing.assert_allclose(accuracy, [0.5, 0.5, np.nan])
     with pytest.raises(EmcrowdError, match="gold"):
         gold_accuracy(data, np.array([1.0, 0.0, 0.0]))
 
@@ -159,7 +160,7 @@ def test_sparse_annotators_get_no_other_flag():
     assert q["sparse"][12] and q["flags"][12] == "sparse"
     assert not flagged(q)[12]
     assert annotator_quality(data, model, min_labels=3)["constant"][12]
-    assert q["n_gold"].sum() == data.n_labels
+    assert q["n_gold"].sum() == data.n_labels  # no annotator labels an item twice here
     expected = np.mean(data.label[data.worker == 0] == sim.truth[data.item[data.worker == 0]])
     assert q["gold_accuracy"][0] == pytest.approx(expected)
 
