@@ -12,7 +12,7 @@ and their ratio; the aim is a ratio of at least 2. Crowds of 50 annotators give 
 A single seed's ratio is noisy (the random strategy's gain is a few items out of thousands, and can
 even be negative after the refit), hence the mean over seeds.
 
-    python benchmarks/relabel.py [--items 2000] [--seeds 8] [--labels-per-item 3 5]
+    python benchmarks/relabel.py [--items 5000] [--seeds 8] [--labels-per-item 3 5]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def mean_gains(setting: str, n_items: int, per_item: int, budget: float, seeds: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=2000, help="items per simulated crowd")
+    parser.add_argument("--items", type=int, default=5000, help="items per simulated crowd")
     parser.add_argument("--seeds", type=int, default=8, help="simulations per row (mean shown)")
     parser.add_argument("--labels-per-item", type=int, nargs="+", default=[3, 5], metavar="R")
     args = parser.parse_args()
