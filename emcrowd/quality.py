@@ -109,13 +109,15 @@ def spammer_scores(confusion: np.ndarray) -> np.ndarray:
     return total / (k * (k - 1))
 
 
-def estimated_accuracy(data: Labels, model: Any) -> np.ndarray:
+def estimated_accuracy(data: Labels, model: Any, confusion: np.ndarray | None = None) -> np.ndarray:
     """Each annotator's probability of giving the true class under the fitted model, shape (n_workers,).
 
     ``sum_k class_prior_k * confusion[i, k, k]`` from :func:`annotator_confusions`; for a symmetric
     model (one-coin, GLAD at the typical item) that is its diagonal whatever the class prior.
+    ``confusion`` is :func:`annotator_confusions` when already computed.
     """
-    confusion = annotator_confusions(data, model)
+    if confusion is None:
+        confusion = annotator_confusions(data, model)
     prior = getattr(model, "class_prior_", None)
     k = data.n_classes
     prior = np.full(k, 1.0 / k) if prior is None else np.asarray(prior, dtype=float)
@@ -227,7 +229,7 @@ def annotator_quality(
     if not (np.isfinite(spammer_threshold) and 0 <= spammer_threshold <= 1):
         raise EmcrowdError(f"spammer_threshold must be between 0 and 1, got {spammer_threshold!r}")
     confusion = annotator_confusions(data, model)
-    accuracy = estimated_accuracy(data, model)
+    accuracy = estimated_accuracy(data, model, confusion)
     n_labels = data.labels_per_worker()
     low, high = accuracy_interval(accuracy, n_labels, level)
     score = spammer_scores(confusion)

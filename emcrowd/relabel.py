@@ -109,7 +109,8 @@ def crowd_annotators(
     exclude : array-like of bool, shape (n_workers,), optional
         Annotators not to draw (flagged ones). Ignored if it would leave nobody.
     max_annotators : int
-        At most this many annotators are returned.
+        With more annotators in the pool, this many stand for it, at evenly spaced label-weighted
+        quantiles of the estimated accuracy (one with many labels may stand more than once).
 
     Returns
     -------
