@@ -79,44 +79,81 @@ def log_multivariate_beta_ratio(prior: np.ndarray, counts: np.ndarray) -> np.nda
     return out
 
 
-def fit_polya_prior(
-    counts: np.ndarray, prior: np.ndarray, bounds: tuple[float, float], *, max_steps: int = 50
-) -> np.ndarray:
-    """Raise the Dirichlet-multinomial likelihood of ``counts`` over the Dirichlet ``prior``.
+def _surrogate_maximiser(gain: np.ndarray, cost: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Maximise ``sum_l gain[r, l] log b_l - cost[r] b_l`` over every row ``r`` of a square (K, K) prior,
+    subject to ``low <= b <= high`` and to the diagonal entry ``b_r`` being the largest of its row.
 
-    Minka's (2000) fixed point, ``beta_l <- beta_l * sum_i [psi(N_il + beta_l) - psi(beta_l)] /
-    sum_i [psi(N_i + beta_0) - psi(beta_0)]``, maximises a separable lower bound of the likelihood
-    that touches it at the current point, so every step raises it; clipping each coordinate to
-    ``bounds`` keeps that property (the bound is concave in each coordinate separately). A row whose
-    likelihood would still fall (rounding) keeps its old value.
+    Without the ordering each coordinate's maximiser is ``gain / cost``. With it, the off-diagonal
+    entries that would exceed the diagonal are pooled with it (largest first) at their common
+    maximiser, the mean of the pooled ``gain / cost``; the box then clips every coordinate (the pooled
+    problem is concave in one variable, so clipping keeps it exact).
+    """
+    low, high = bounds
+    free = gain / cost[:, None]
+    out = np.clip(free, low, high)
+    diagonal = np.diagonal(out)
+    violated = np.flatnonzero(np.any(out > diagonal[:, None], axis=1))
+    for r in violated:  # rows whose unconstrained maximiser puts an off-diagonal entry above the diagonal
+        others = np.delete(np.arange(free.shape[1]), r)
+        order = others[np.argsort(-free[r, others], kind="stable")]
+        pooled_gain, n_pooled, level = gain[r, r], 1, free[r, r]
+        pooled = []
+        for col in order:
+            if free[r, col] <= level:
+                break
+            pooled.append(col)
+            pooled_gain += gain[r, col]
+            n_pooled += 1
+            level = pooled_gain / (cost[r] * n_pooled)
+        level = min(max(level, low), high)
+        out[r] = np.minimum(np.clip(free[r], low, high), level)
+        out[r, r] = level
+        out[r, pooled] = level
+    return out
+
+
+def fit_polya_prior(
+    counts: np.ndarray, prior: np.ndarray, bounds: tuple[float, float], *, max_steps: int = 20
+) -> np.ndarray:
+    """Raise the Dirichlet-multinomial likelihood of ``counts`` over the square Dirichlet ``prior``,
+    keeping every row's diagonal entry its largest.
+
+    Minka's (2000) fixed point: with ``gain_l = beta_l * sum_i [psi(N_il + beta_l) - psi(beta_l)]`` and
+    ``cost = sum_i [psi(N_i + beta_0) - psi(beta_0)]``, the function ``sum_l gain_l log b_l - cost b_0``
+    (plus a constant) is a lower bound of the log likelihood that touches it at the current ``beta``;
+    its maximiser is ``gain / cost`` (Minka's update), and its maximiser under the constraints (the
+    bounds, and the diagonal largest in its row, which keeps the prior favouring correct labels so
+    that the class codes cannot swap) is found exactly by :func:`_surrogate_maximiser`. Every step
+    therefore raises the likelihood; a row whose likelihood would still fall (rounding) keeps its old
+    value.
 
     Parameters
     ----------
-    counts : ndarray of shape (W, R, K)
-        Expected counts of every annotator for every Dirichlet row.
-    prior : ndarray of shape (R, K)
-        The starting Dirichlet parameters.
+    counts : ndarray of shape (W, K, K)
+        Expected counts of every annotator for every true class (row) and label (column).
+    prior : ndarray of shape (K, K)
+        The starting Dirichlet parameters (satisfying the constraints).
     bounds : (float, float)
         Smallest and largest allowed parameter.
     max_steps : int
-        Fixed-point steps (it stops earlier once no parameter moves by more than 1e-8 relative).
+        Fixed-point steps (it stops earlier once no parameter moves by more than 1e-8 relative); the
+        fit warm-starts it every iteration, so a few steps each time suffice.
 
     Returns
     -------
-    ndarray of shape (R, K)
+    ndarray of shape (K, K)
     """
-    low, high = bounds
-    row_totals = counts.sum(axis=-1)  # (W, R)
+    row_totals = counts.sum(axis=-1)  # (W, K)
     start = prior
     beta = prior.copy()
     for _ in range(max_steps):
         total = beta.sum(axis=-1)
-        numerator = (digamma(counts + beta) - digamma(beta)).sum(axis=0)
-        denominator = (digamma(row_totals + total) - digamma(total)).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = beta * numerator / denominator[:, None]
+        gain = beta * (digamma(counts + beta) - digamma(beta)).sum(axis=0)
+        cost = (digamma(row_totals + total) - digamma(total)).sum(axis=0)
         # a row with no evidence at all (a class no item is believed to have) keeps its prior
-        new = np.where(denominator[:, None] > 0, np.clip(step, low, high), beta)
+        evidence = cost > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = np.where(evidence[:, None], _surrogate_maximiser(gain, cost, bounds), beta)
         moved = np.max(np.abs(new - beta) / beta)
         beta = new
         if moved <= 1e-8:
@@ -224,6 +261,8 @@ class BayesianDawidSkene(VariationalAggregator):
         Parameters of each annotator's Dirichlet posterior ``q(theta_ik)``.
     class_prior_ : ndarray of shape (n_classes,)
         Posterior mean of the class proportions (or the fixed ones).
+    class_concentration_ : ndarray of shape (n_classes,) or None
+        Parameters of the Dirichlet posterior of the class proportions (None when they are fixed).
     history_ : list of float
         The ELBO after every iteration; never decreases. ``lower_bound_`` is its last value.
     posteriors_, labels_, converged_, n_iter_, init_objectives_, best_init_, n_gold_, fit_seconds_
@@ -308,6 +347,7 @@ class BayesianDawidSkene(VariationalAggregator):
 
     def _store(self, data: Labels, params: _BDSParams) -> None:
         self.class_prior_ = self._class_prior_mean(params)
+        self.class_concentration_ = params.class_concentration
         self.confusion_prior_ = params.prior
         self.confusion_concentration_ = params.concentration
         self.confusion_ = params.concentration / params.concentration.sum(axis=2, keepdims=True)

@@ -104,6 +104,12 @@ class EBCC(VariationalAggregator):
         ``q_j(z = k, g = m)``; summed over the subtypes it gives ``posteriors_``.
     class_prior_ : ndarray of shape (n_classes,)
         Posterior mean of the class proportions (or the fixed ones).
+    class_concentration_ : ndarray of shape (n_classes,) or None
+        Parameters of the Dirichlet posterior of the class proportions (None when they are fixed).
+    subtype_concentration_ : ndarray of shape (n_classes, n_subtypes)
+        Parameters of the Dirichlet posteriors of the subtype weights.
+    confusion_concentration_ : ndarray of shape (n_workers, n_classes, n_subtypes, n_classes)
+        Parameters of the Dirichlet posteriors of the subtypes' label distributions.
     history_ : list of float
         The ELBO after every iteration of the kept restart; never decreases.
     posteriors_, labels_, lower_bound_, converged_, n_iter_, init_objectives_, best_init_, ...
@@ -215,6 +221,9 @@ class EBCC(VariationalAggregator):
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
         self.class_prior_ = self._class_prior_mean(params)
+        self.class_concentration_ = params.class_concentration
+        self.subtype_concentration_ = params.subtype_concentration
+        self.confusion_concentration_ = params.concentration
         self.subtype_weights_ = params.subtype_concentration / params.subtype_concentration.sum(
             axis=1, keepdims=True
         )
