@@ -124,6 +124,7 @@ def test_recorded_elbo_is_the_elbo_of_the_returned_factors(learn_class_prior):
         model.class_concentration_,
         np.ones(3) if learn_class_prior else np.full(3, 1 / 3),
     )
+    reference -= model.prior_rate * model.confusion_prior_.sum()  # the hyperprior's log density
     assert model.lower_bound_ == pytest.approx(reference, rel=1e-10, abs=1e-8)
 
 
@@ -226,6 +227,7 @@ def test_bad_options_are_refused():
         {"prior_bounds": (0, 10)},
         {"prior_bounds": (5, 1)},
         {"prior_bounds": "x"},
+        {"prior_rate": -1},
         {"class_pseudocount": 0},
     ]:
         with pytest.raises(EmcrowdError):
@@ -237,16 +239,19 @@ def test_bad_options_are_refused():
     seed=st.integers(0, 10_000),
     n_classes=st.integers(2, 4),
     scale=st.sampled_from([0.1, 1.0, 30.0]),
+    rate=st.sampled_from([0.0, 0.01, 1.0]),
 )
-def test_prior_fit_raises_the_likelihood_within_the_constraints(seed, n_classes, scale):
+def test_prior_fit_raises_the_likelihood_within_the_constraints(seed, n_classes, scale, rate):
     rng = np.random.default_rng(seed)
     counts = rng.gamma(0.5, scale, size=(rng.integers(1, 12), n_classes, n_classes))
     start = np.full((n_classes, n_classes), 1.0) + 3.0 * np.eye(n_classes)
     bounds = (0.05, 200.0)
-    fitted = fit_polya_prior(counts, start, bounds)
-    assert np.all(
-        log_multivariate_beta_ratio(fitted, counts) >= log_multivariate_beta_ratio(start, counts) - 1e-9
-    )
+    fitted = fit_polya_prior(counts, start, bounds, rate=rate)
+
+    def objective(prior):
+        return log_multivariate_beta_ratio(prior, counts) - rate * prior.sum(axis=1)
+
+    assert np.all(objective(fitted) >= objective(start) - 1e-9)
     assert np.all((fitted >= bounds[0]) & (fitted <= bounds[1]))
     assert np.all(np.diag(fitted)[:, None] >= fitted - 1e-12)  # the diagonal is the largest of its row
 
@@ -269,6 +274,23 @@ def test_prior_fit_reaches_the_constrained_optimum():
 
         best = minimize(loss, np.zeros(3), method="BFGS")
         np.testing.assert_allclose(fitted[r], np.exp(best.x), rtol=1e-3)
+
+
+def test_the_answer_does_not_depend_on_the_order_of_the_labels():
+    """A tiny crowd, where the labels cannot pin the prior's strength: the hyperprior gives it a finite
+    optimum, so rounding differences from another label order do not grow along a flat direction."""
+    item = np.array([0, 0, 0, 1, 2, 3, 3, 4])
+    worker = np.array([0, 1, 3, 1, 1, 0, 2, 4])
+    label = np.array([0, 1, 2, 0, 1, 1, 2, 1])
+    names = {"item_names": tuple("abcde"), "worker_names": tuple("uvwxy"), "class_names": ("p", "q", "r")}
+    fits = []
+    for order in [np.arange(8), np.random.default_rng(0).permutation(8), np.arange(8)[::-1]]:
+        data = Labels(item=item[order], worker=worker[order], label=label[order], **names)
+        fits.append(BayesianDawidSkene().fit(data))
+    for other in fits[1:]:
+        np.testing.assert_allclose(other.posteriors_, fits[0].posteriors_, atol=1e-10)
+        np.testing.assert_allclose(other.confusion_prior_, fits[0].confusion_prior_, rtol=1e-8)
+    assert np.all(fits[0].confusion_prior_ < 50)  # no drift towards the upper bound
 
 
 def test_registered_in_aggregate_with_aliases_and_worker_table():

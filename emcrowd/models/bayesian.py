@@ -20,7 +20,9 @@ evidence lower bound (ELBO) over its block with the others fixed, so the ELBO ne
    first: with ``q(theta)`` at its optimum the ELBO's annotator part is
    ``sum_ik log B(beta_k + N_ik) - log B(beta_k)`` (``B`` the multivariate Beta function), the
    Dirichlet-multinomial likelihood of the expected counts, which Minka's fixed-point iteration
-   raises at every step (kept inside ``prior_bounds``). Annotators with many labels thus set the
+   raises at every step, together with a weak exponential hyperprior on ``beta`` (``prior_rate``),
+   kept inside ``prior_bounds`` and with each row's diagonal entry its largest (so the prior keeps
+   favouring correct labels and the classes cannot swap). Annotators with many labels thus set the
    crowd's typical confusion row and how much annotators vary around it, and an annotator with few
    labels is pulled towards it instead of getting a confusion matrix of its own noise.
 2. *Class proportions*: ``q(pi) = Dirichlet(a + sum_j q_j)`` (or ``pi`` fixed).
@@ -29,8 +31,9 @@ evidence lower bound (ELBO) over its block with the others fixed, so the ELBO ne
    to their class.
 
 After the E-step the ELBO is ``sum_j log sum_k exp(...)`` (the log normaliser of each item's ``q_j``)
-minus ``KL(q(theta) || p(theta | beta))`` and ``KL(q(pi) || p(pi))``; this is the objective the loop
-records (``history_``). The reported confusion matrices are the posterior means of ``q(theta)``.
+minus ``KL(q(theta) || p(theta | beta))`` and ``KL(q(pi) || p(pi))`` (plus, with ``learn_prior``, the
+hyperprior's log density ``-prior_rate * sum(beta)``); this is the objective the loop records
+(``history_``). The reported confusion matrices are the posterior means of ``q(theta)``.
 """
 
 from __future__ import annotations
@@ -113,19 +116,26 @@ def _surrogate_maximiser(gain: np.ndarray, cost: np.ndarray, bounds: tuple[float
 
 
 def fit_polya_prior(
-    counts: np.ndarray, prior: np.ndarray, bounds: tuple[float, float], *, max_steps: int = 20
+    counts: np.ndarray,
+    prior: np.ndarray,
+    bounds: tuple[float, float],
+    *,
+    rate: float = 0.0,
+    max_steps: int = 20,
 ) -> np.ndarray:
-    """Raise the Dirichlet-multinomial likelihood of ``counts`` over the square Dirichlet ``prior``,
-    keeping every row's diagonal entry its largest.
+    """Raise the Dirichlet-multinomial log likelihood of ``counts``, minus ``rate`` times the sum of the
+    parameters (an exponential hyperprior), over the square Dirichlet ``prior``, keeping every row's
+    diagonal entry its largest.
 
     Minka's (2000) fixed point: with ``gain_l = beta_l * sum_i [psi(N_il + beta_l) - psi(beta_l)]`` and
     ``cost = sum_i [psi(N_i + beta_0) - psi(beta_0)]``, the function ``sum_l gain_l log b_l - cost b_0``
     (plus a constant) is a lower bound of the log likelihood that touches it at the current ``beta``;
-    its maximiser is ``gain / cost`` (Minka's update), and its maximiser under the constraints (the
+    its maximiser is ``gain / cost`` (Minka's update; the hyperprior adds ``rate`` to ``cost``), and
+    its maximiser under the constraints (the
     bounds, and the diagonal largest in its row, which keeps the prior favouring correct labels so
     that the class codes cannot swap) is found exactly by :func:`_surrogate_maximiser`. Every step
-    therefore raises the likelihood; a row whose likelihood would still fall (rounding) keeps its old
-    value.
+    therefore raises the likelihood; a row whose likelihood would still fall by more than rounding
+    keeps its old value.
 
     Parameters
     ----------
@@ -135,6 +145,8 @@ def fit_polya_prior(
         The starting Dirichlet parameters (satisfying the constraints).
     bounds : (float, float)
         Smallest and largest allowed parameter.
+    rate : float
+        Rate of the exponential hyperprior on every parameter (0: none).
     max_steps : int
         Fixed-point steps (it stops earlier once no parameter moves by more than 1e-8 relative); the
         fit warm-starts it every iteration, so a few steps each time suffice.
@@ -144,6 +156,10 @@ def fit_polya_prior(
     ndarray of shape (K, K)
     """
     row_totals = counts.sum(axis=-1)  # (W, K)
+
+    def objective(beta: np.ndarray) -> np.ndarray:
+        return log_multivariate_beta_ratio(beta, counts) - rate * beta.sum(axis=-1)
+
     start = prior
     beta = prior.copy()
     for _ in range(max_steps):
@@ -153,12 +169,14 @@ def fit_polya_prior(
         # a row with no evidence at all (a class no item is believed to have) keeps its prior
         evidence = cost > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            new = np.where(evidence[:, None], _surrogate_maximiser(gain, cost, bounds), beta)
+            new = np.where(evidence[:, None], _surrogate_maximiser(gain, cost + rate, bounds), beta)
         moved = np.max(np.abs(new - beta) / beta)
         beta = new
         if moved <= 1e-8:
             break
-    worse = log_multivariate_beta_ratio(beta, counts) < log_multivariate_beta_ratio(start, counts)
+    before = objective(start)
+    # only a real fall: one at the rounding level would make the result depend on the labels' order
+    worse = objective(beta) < before - 1e-12 * (np.abs(before) + 1.0)
     if worse.any():
         beta[worse] = start[worse]
     return beta
@@ -222,7 +240,7 @@ class _BDSParams:
     log_theta: np.ndarray | None = None  # (W, K, K) E[log theta]
     log_class: np.ndarray | None = None  # (K,) E[log pi]
     class_concentration: np.ndarray | None = None  # (K,) parameters of q(pi), None when pi is fixed
-    kl: float = 0.0
+    kl: float = 0.0  # KL of q(theta) and q(pi) from their priors, plus the hyperprior's -log density
 
 
 class BayesianDawidSkene(VariationalAggregator):
@@ -243,6 +261,12 @@ class BayesianDawidSkene(VariationalAggregator):
         Smallest and largest value of every learned Dirichlet parameter. The upper bound keeps a
         crowd of near-identical annotators (or a single annotator) from an infinitely strong prior; the
         lower bound keeps the digamma function away from its pole at 0.
+    prior_rate : float
+        Rate of an exponential hyperprior on every learned Dirichlet parameter (mean ``1 / rate``,
+        100 pseudo-labels by default). Negligible against a real crowd's evidence, it gives the
+        prior's strength a finite optimum where the labels cannot tell (a handful of labels, or
+        annotators who never disagree), instead of a slow drift to the upper bound. Its log density
+        is part of the objective.
     learn_class_prior : bool
         Give the class proportions a Dirichlet posterior (True by default); see
         :class:`VariationalAggregator` for ``class_prior`` and ``class_pseudocount``.
@@ -278,6 +302,7 @@ class BayesianDawidSkene(VariationalAggregator):
         prior_off_diagonal: float = 1.0,
         learn_prior: bool = True,
         prior_bounds: tuple[float, float] = (0.01, 1000.0),
+        prior_rate: float = 0.01,
         class_prior: np.ndarray | None = None,
         learn_class_prior: bool = True,
         class_pseudocount: float = 1.0,
@@ -299,6 +324,7 @@ class BayesianDawidSkene(VariationalAggregator):
         self.prior_off_diagonal = prior_off_diagonal
         self.learn_prior = learn_prior
         self.prior_bounds = prior_bounds
+        self.prior_rate = prior_rate
 
     def _prepare(self, data: Labels) -> None:
         for name in ("prior_diagonal", "prior_off_diagonal"):
@@ -312,6 +338,8 @@ class BayesianDawidSkene(VariationalAggregator):
         if not (0 < low <= high < np.inf):
             raise EmcrowdError(f"prior_bounds must satisfy 0 < low <= high < inf, got {self.prior_bounds!r}")
         self._bounds = (low, high)
+        if not (np.isfinite(self.prior_rate) and self.prior_rate >= 0):
+            raise EmcrowdError(f"prior_rate must be a number >= 0, got {self.prior_rate!r}")
         self._prepare_classes(data)
         self._obs = Observations.from_labels(data)
         # annotators without labels have q(theta) = prior whatever the prior: they add nothing to the
@@ -330,7 +358,7 @@ class BayesianDawidSkene(VariationalAggregator):
         counts = confusion_counts(self._obs, posteriors)  # (W, K, K)
         prior = params.prior
         if self.learn_prior and self._active.any():
-            prior = fit_polya_prior(counts[self._active], prior, self._bounds)
+            prior = fit_polya_prior(counts[self._active], prior, self._bounds, rate=self.prior_rate)
         concentration = counts + prior
         log_class, class_concentration, class_kl = self._class_update(posteriors.sum(axis=0))
         return _BDSParams(
@@ -339,8 +367,12 @@ class BayesianDawidSkene(VariationalAggregator):
             log_theta=dirichlet_expected_log(concentration),
             log_class=log_class,
             class_concentration=class_concentration,
-            kl=dirichlet_kl(concentration[self._active], prior) + class_kl,
+            kl=dirichlet_kl(concentration[self._active], prior) + class_kl + self._hyperprior_penalty(prior),
         )
+
+    def _hyperprior_penalty(self, prior: np.ndarray) -> float:
+        """Minus the log density of the exponential hyperprior (up to a constant), when it is learned."""
+        return float(self.prior_rate * prior.sum()) if self.learn_prior else 0.0
 
     def _log_likelihoods(self, data: Labels, params: _BDSParams) -> np.ndarray:
         return confusion_log_likelihoods(self._obs, params.log_theta)
