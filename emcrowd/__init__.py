@@ -20,6 +20,8 @@ _EXPORTS = {
     "GLAD": "emcrowd.models.glad",
     "DawidSkene": "emcrowd.models.dawid_skene",
     "OneCoin": "emcrowd.models.dawid_skene",
+    "BayesianDawidSkene": "emcrowd.models.bayesian",
+    "EBCC": "emcrowd.models.ebcc",
     "majority_vote": "emcrowd.models.majority",
     "MajorityVote": "emcrowd.models.majority",
     "compare": "emcrowd.evaluate",

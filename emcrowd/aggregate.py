@@ -18,7 +18,9 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models._base import EMAggregator, IterationCallback
+from emcrowd.models.bayesian import BayesianDawidSkene
 from emcrowd.models.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.ebcc import EBCC
 from emcrowd.models.glad import GLAD
 from emcrowd.models.majority import MajorityVote, majority_vote
 
@@ -26,11 +28,18 @@ if TYPE_CHECKING:
     from emcrowd.selection import Selection
 
 #: The EM models by method name.
-MODELS: dict[str, type[EMAggregator]] = {"glad": GLAD, "dawid_skene": DawidSkene, "one_coin": OneCoin}
+MODELS: dict[str, type[EMAggregator]] = {
+    "glad": GLAD,
+    "dawid_skene": DawidSkene,
+    "one_coin": OneCoin,
+    "bayesian_ds": BayesianDawidSkene,
+    "ebcc": EBCC,
+}
 #: Methods by name, in the order ``compare`` shows them; ``auto`` chooses one of the EM models
 #: without gold (:mod:`emcrowd.selection`).
 METHODS = ("majority", *MODELS, "auto")
 _ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "dawid_skene", "onecoin": "one_coin"}
+_ALIASES |= {"ibcc": "bayesian_ds", "bds": "bayesian_ds"}
 
 
 def method_name(name: str) -> str:

@@ -1,0 +1,222 @@
+"""EBCC: a monotone ELBO that is the true ELBO, the M = 1 case is Bayesian Dawid-Skene, subtypes found on
+data that has them, recovery on Dawid-Skene data, gold, seeded restarts, edge cases, the published rte."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from emcrowd import majority_vote
+from emcrowd.aggregate import aggregate, method_name, worker_table
+from emcrowd.data import Labels
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.io import load_labels, load_truth
+from emcrowd.models.bayesian import BayesianDawidSkene
+from emcrowd.models.ebcc import EBCC
+from emcrowd.simulate import simulate_dawid_skene
+from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
+from tests.test_bayesian import reference_elbo
+
+
+def fit_quietly(model, data, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(data, **kwargs)
+
+
+def simulate_hard_items(n_items: int, seed: int) -> tuple[Labels, np.ndarray, np.ndarray]:
+    """Binary items, 30% of them hard: on easy items all 20 annotators are right 90% of the time; on
+    hard ones the first ten 95%, the other ten only 25%: a second subtype of each class, with errors
+    correlated across the second group."""
+    rng = np.random.default_rng(seed)
+    n_workers = 20
+    truth = rng.integers(0, 2, n_items)
+    hard = rng.random(n_items) < 0.3
+    accuracy = np.full((n_items, n_workers), 0.9)
+    accuracy[hard, :10] = 0.95
+    accuracy[hard, 10:] = 0.25
+    label = np.where(rng.random(accuracy.shape) < accuracy, truth[:, None], 1 - truth[:, None])
+    data = Labels(
+        item=np.repeat(np.arange(n_items), n_workers),
+        worker=np.tile(np.arange(n_workers), n_items),
+        label=label.ravel(),
+        item_names=tuple(map(str, range(n_items))),
+        worker_names=tuple(map(str, range(n_workers))),
+        class_names=("0", "1"),
+    )
+    return data, truth, hard
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"n_subtypes": 1},
+        {"n_subtypes": 3, "subtype_concentration": 5.0},
+        {"learn_class_prior": False},
+        {"empirical_class_prior": False, "prior_diagonal": 10.0},
+    ],
+    ids=["default", "one-subtype", "three-subtypes", "fixed-classes", "flat-class-prior"],
+)
+def test_elbo_never_decreases(n_classes, options):
+    labels, _, _ = simulate_dawid_skene(
+        200, 12, labels_per_item=4, n_classes=n_classes, concentration=3, seed=1
+    )
+    model = fit_quietly(EBCC(tol=0, max_iter=30, n_init=2, **options), labels)
+    assert len(model.history_) >= 2
+    assert_non_decreasing(model.history_)
+    assert np.all(np.isfinite(model.posteriors_))
+    np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.subtype_posteriors_.sum(axis=2), model.posteriors_, atol=1e-12)
+
+
+@pytest.mark.parametrize("options", [{}, {"learn_class_prior": False}], ids=["learned", "fixed"])
+def test_recorded_elbo_is_the_elbo_of_the_returned_factors(options):
+    labels, truth, _ = simulate_dawid_skene(30, 5, labels_per_item=3, n_classes=3, concentration=3, seed=2)
+    gold = np.full(truth.shape, -1)
+    gold[:4] = truth[:4]
+    model = fit_quietly(EBCC(n_subtypes=3, max_iter=6, n_init=1, **options), labels, gold=gold)
+    if model.class_concentration_ is None:
+        class_prior = np.full(3, 1 / 3)
+    else:  # class_pseudocount plus the majority-vote counts (the empirical prior)
+        class_prior = 1.0 + majority_vote(labels).posteriors.sum(axis=0)
+    reference = reference_elbo(
+        labels,
+        model.subtype_posteriors_,
+        model.confusion_concentration_,
+        np.ones((3, 3)) + 3 * np.eye(3),
+        model.class_concentration_,
+        class_prior,
+        model.subtype_concentration_,
+        np.full(3, 0.1 / 3),
+    )
+    assert model.lower_bound_ == pytest.approx(reference, rel=1e-10, abs=1e-8)
+
+
+def test_one_subtype_is_bayesian_dawid_skene_with_a_fixed_prior():
+    labels, truth, _ = simulate_dawid_skene(300, 10, labels_per_item=4, n_classes=3, concentration=3, seed=3)
+    gold = np.full(truth.shape, -1)
+    gold[::7] = truth[::7]
+    ebcc = EBCC(n_subtypes=1, empirical_class_prior=False, n_init=1).fit(labels, gold=gold)
+    bds = BayesianDawidSkene(learn_prior=False).fit(labels, gold=gold)
+    np.testing.assert_allclose(ebcc.posteriors_, bds.posteriors_, atol=1e-10)
+    np.testing.assert_allclose(ebcc.history_, bds.history_, rtol=1e-12)
+    np.testing.assert_allclose(ebcc.confusion_, bds.confusion_, atol=1e-10)
+
+
+def test_finds_the_hard_subtype_and_its_correlated_errors():
+    data, truth, hard = simulate_hard_items(600, seed=4)
+    model = EBCC(n_init=3).fit(data)
+    assert np.mean(model.labels_ == truth) >= max(0.98, np.mean(majority_vote(data).labels == truth))
+    items = np.arange(len(truth))
+    within_class = model.subtype_posteriors_[items, truth]  # (n_items, M): subtype given the true class
+    main = np.argmax(model.subtype_weights_, axis=1)[truth]
+    called_hard = np.argmax(within_class, axis=1) != main
+    assert np.mean(called_hard[hard]) > 0.9
+    assert np.mean(called_hard[~hard]) < 0.15
+    # the second group is right on easy items and wrong on hard ones: seen in its subtype rows
+    weights = model.subtype_weights_
+    for k in range(2):
+        easy_m, hard_m = np.argsort(weights[k])[::-1][:2]
+        assert np.all(model.subtype_confusion_[10:, k, easy_m, k] > 0.75)
+        assert np.all(model.subtype_confusion_[10:, k, hard_m, k] < 0.5)
+
+
+def test_recovers_dawid_skene_confusion_matrices():
+    labels, truth, confusion = simulate_dawid_skene(
+        1500, 12, labels_per_item=6, n_classes=3, concentration=4, seed=5
+    )
+    model = EBCC(n_init=2).fit(labels)
+    assert np.abs(model.confusion_ - confusion).mean() < 0.06
+    assert np.mean(model.labels_ == truth) > np.mean(majority_vote(labels).labels == truth)
+    np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0)
+    np.testing.assert_allclose(
+        model.confusion_, np.einsum("km,ikml->ikl", model.subtype_weights_, model.subtype_confusion_)
+    )
+    np.testing.assert_allclose(model.accuracy_, np.einsum("ikk->ik", model.confusion_) @ model.class_prior_)
+
+
+def test_gold_is_clamped_subtypes_included():
+    labels, truth, _ = simulate_dawid_skene(300, 10, labels_per_item=4, n_classes=3, seed=6)
+    gold = np.full(truth.shape, -1)
+    gold[::4] = truth[::4]
+    model = EBCC(n_init=2).fit(labels, gold=gold)
+    known = gold >= 0
+    np.testing.assert_array_equal(model.posteriors_[known], np.eye(3)[gold[known]])
+    other = np.ones((known.sum(), 3), dtype=bool)
+    other[np.arange(known.sum()), gold[known]] = False
+    assert np.all(model.subtype_posteriors_[known][other] == 0)
+    assert model.n_gold_ == known.sum()
+    assert_non_decreasing(model.history_)
+
+
+def test_restarts_are_seeded_reproducible_and_keep_the_best():
+    labels, _, _ = simulate_dawid_skene(200, 8, labels_per_item=3, n_classes=2, concentration=2, seed=7)
+    a = EBCC(n_init=4, random_state=3).fit(labels)
+    b = EBCC(n_init=4, random_state=3).fit(labels)
+    np.testing.assert_array_equal(a.posteriors_, b.posteriors_)
+    assert a.init_objectives_ == b.init_objectives_ and len(a.init_objectives_) == 4
+    assert a.lower_bound_ == max(a.init_objectives_) == a.init_objectives_[a.best_init_]
+    c = EBCC(n_init=4, random_state=4).fit(labels)
+    assert all(
+        x != y for x, y in zip(a.init_objectives_, c.init_objectives_, strict=True)
+    )  # every start is random
+    assert EBCC().n_init == 40  # the authors' recipe
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        np.array([[0.0], [1.0], [1.0], [0.0], [1.0]]),  # one annotator
+        np.array([[0.0, 1.0, 1.0, np.nan]]),  # one item
+        np.ones((6, 3)),  # one class used, two declared
+    ],
+    ids=["one-annotator", "one-item", "one-class"],
+)
+def test_degenerate_data(matrix):
+    data = Labels.from_matrix(matrix, classes=[0.0, 1.0, 2.0])
+    model = fit_quietly(EBCC(n_init=3), data)
+    assert np.all(np.isfinite(model.posteriors_)) and np.isfinite(model.lower_bound_)
+    np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(model.confusion_)) and np.all(np.isfinite(model.accuracy_))
+    if len(model.history_) > 1:
+        assert_non_decreasing(model.history_)
+    if matrix.shape == (6, 3):
+        assert np.all(model.labels_ == 1)
+
+
+def test_bad_options_are_refused():
+    labels, _, _ = simulate_dawid_skene(20, 3, n_classes=2, seed=8)
+    for options in [
+        {"n_subtypes": 0},
+        {"n_subtypes": 2.5},
+        {"subtype_concentration": 0},
+        {"prior_diagonal": -1},
+        {"prior_off_diagonal": float("nan")},
+        {"class_pseudocount": 0},
+    ]:
+        with pytest.raises(EmcrowdError):
+            EBCC(**options).fit(labels)
+
+
+def test_registered_in_aggregate_and_worker_table():
+    assert method_name("EBCC") == "ebcc"
+    labels, _, _ = simulate_dawid_skene(150, 6, labels_per_item=3, n_classes=2, seed=9)
+    result = aggregate(labels, "ebcc", n_init=2)
+    assert isinstance(result.model, EBCC) and len(result.model.init_objectives_) == 2
+    table = worker_table(labels, result)
+    np.testing.assert_array_equal(table["accuracy"], result.model.accuracy_)
+
+
+@needs_datasets
+def test_rte_reaches_the_published_accuracy():
+    """Li, Rubinstein & Cohn (2019) report 0.931 on rte with these defaults (40 restarts)."""
+    loaded = load_labels(DATASETS / "rte" / "labels.csv")
+    truth = load_truth(DATASETS / "rte" / "truth.csv", loaded.labels).codes
+    model = EBCC().fit(loaded.labels)
+    scored = truth >= 0
+    assert np.mean(model.labels_[scored] == truth[scored]) >= 0.925
+    assert_non_decreasing(model.history_)
