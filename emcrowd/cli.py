@@ -456,24 +456,30 @@ def _peak_memory_mb() -> float | None:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> str | None:
+def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> None:
     """For a fit with the default method: one line when another model predicts held-out labels much
-    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`)."""
+    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`).
+    The fit is done and written by then: a check that fails says nothing."""
     from emcrowd import report
     from emcrowd.evaluate import model_options
     from emcrowd.selection import better_than_default
 
-    found = better_than_default(
-        data, options=model_options("auto", options), gold=gold_codes, random_state=options["random_state"]
-    )
-    if found is None:
-        return None
-    other, theirs, mine = found
-    return (
-        f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than GLAD "
-        f"here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd choose: "
-        f"emcrowd fit {labels} --method auto"
-    )
+    try:
+        found = better_than_default(
+            data,
+            options=model_options("auto", options),
+            gold=gold_codes,
+            random_state=options["random_state"],
+        )
+    except EmcrowdError:
+        return
+    if found is not None:
+        other, theirs, mine = found
+        report.note(
+            f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than "
+            f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
+            f"choose: emcrowd fit {labels} --method auto"
+        )
 
 
 def _default_out(labels: Path) -> Path:
@@ -573,12 +579,12 @@ def fit(
             callback=progress,
             **model_options(method, options),
         )
-    hint = _other_method_hint(data, labels, gold_codes, options) if default_method and not quiet else None
+    hint = default_method and not quiet  # after the outputs are written: a cheap extra check
     if out is not None and str(out) == "-":
         _write_stdout(io.csv_chunks(label_table(data, result)))
         report.fit_summary(data, result, None, [], quiet=quiet)
         if hint:
-            report.note(hint)
+            _other_method_hint(data, labels, gold_codes, options)
         return
     out_dir = out if out is not None else _default_out(labels)
     outputs = {
@@ -594,7 +600,7 @@ def fit(
     files = io.write_outputs(out_dir, outputs, inputs=inputs)
     report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
     if hint:
-        report.note(hint)
+        _other_method_hint(data, labels, gold_codes, options)
 
 
 @app.command()

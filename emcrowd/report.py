@@ -35,6 +35,23 @@ METHOD_TITLES = {
 }
 
 
+def selection_summary(selection: dict[str, Any], aside: str = "") -> str:
+    """What ``auto`` chose and why, and every candidate's held-out score, in two lines."""
+    scores = ", ".join(
+        f"{METHOD_TITLES.get(m, m)} {c['score']:.4f}" + (f" (SE {c['se']:.4f})" if c["se"] else "")
+        for m, c in selection["scores"].items()
+        if c["score"] is not None
+    )
+    chosen = METHOD_TITLES.get(selection["chosen"], selection["chosen"])
+    first = f"auto {aside}chose {chosen}: {selection['reason']}."
+    if not scores:
+        return first
+    where = (
+        f"{selection['n_folds']} folds, {selection['n_labels']:,} labels of {selection['n_items']:,} items"
+    )
+    return f"{first}\nHeld-out log-likelihood per label ({where}): {scores}"
+
+
 def method_title(name: str, chosen: str | None = None) -> str:
     """How a method is named in tables; ``auto`` with the method it chose."""
     title = METHOD_TITLES.get(name, name)
@@ -162,10 +179,7 @@ def fit_summary(
     if quiet:
         return
     if result.selection is not None:
-        sel = result.selection
-        scores = ", ".join(f"{METHOD_TITLES.get(m, m)} {c.score:.4f}" for m, c in sel.scores.items())
-        note(f"auto chose {METHOD_TITLES.get(sel.chosen, sel.chosen)}: {sel.reason}.")
-        note(f"Held-out log-likelihood per label ({sel.n_folds} folds, {sel.n_labels:,} labels): {scores}")
+        note(selection_summary(result.selection.to_dict()))
     if result.model is not None:
         status = "[green]converged[/]" if result.converged else "[yellow]did not converge[/]"
         title = METHOD_TITLES.get(result.fitted_method, result.fitted_method)
@@ -292,7 +306,7 @@ def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: 
         )
     auto = report["methods"].get("auto")
     if auto is not None and "selection" in auto:
-        note(f"auto (no gold used) chose {method_title(auto['chosen'])}: {auto['selection']['reason']}.")
+        note(selection_summary(auto["selection"], "(chosen without the truth) "))
     if confusion:
         for name, entry in report["methods"].items():
             out.print(_confusion_table(METHOD_TITLES.get(name, name), report["classes"], entry["confusion"]))

@@ -15,6 +15,10 @@ cross-validation, Breiman et al. 1984), with the standard error of the score dif
 items, since the labels of one item are not independent. The candidates, from the least flexible:
 ``one_coin``, ``glad``, ``bayesian_ds``, ``dawid_skene``, ``ebcc`` (those that are installed).
 
+Only labels whose annotator and item both have labels in the training folds are scored: a label of
+an annotator the fit never saw measures the model's prior, not the model, and every candidate is
+scored on the same labels.
+
 On large data the criterion is computed on a random subset of the items (``max_labels`` labels in
 all); the chosen method is then fitted on all the data.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,6 +44,10 @@ N_FOLDS = 5
 MAX_LABELS = 400_000
 #: Floor on a held-out label's probability: one impossible label must not decide the choice alone.
 _MIN_PROBABILITY = 1e-12
+#: Fewer scored items than this and the criterion says nothing: the least flexible candidate is used.
+MIN_ITEMS = 10
+# Separate random streams for the subset and the folds.
+_SUBSET_STREAM, _FOLD_STREAM = 1, 2
 
 
 @dataclass
@@ -100,7 +108,6 @@ class Selection:
     n_labels: int
     n_items: int
     seconds: float = 0.0
-    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``summary.json`` and the ``compare`` report."""
@@ -125,27 +132,29 @@ def available_candidates() -> tuple[str, ...]:
 
 
 def _name_ranks(names: tuple[str, ...]) -> np.ndarray:
-    """Each name's rank in sorted order, shape (n,): what the folds and the subset are drawn over, so
-    that the choice does not depend on the order of the input's rows (nor on how ids were coded)."""
+    """Each name's rank in sorted order, shape (n,): what the folds are drawn over, so that they do
+    not depend on the order of the input's rows (nor on how ids were coded). Sorted as Python
+    strings: a fixed-width NumPy string array would be as wide as the longest id."""
     ranks = np.empty(len(names), dtype=np.intp)
-    ranks[np.argsort(np.asarray(names), kind="stable")] = np.arange(len(names))
+    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
     return ranks
 
 
 def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tuple[Labels, np.ndarray]:
     """A random subset of the items with about ``max_labels`` labels (all of them if fewer), and which
-    items it kept, shape (n_items,)."""
+    items it kept, shape (n_items,). Drawn over the item codes (ranking millions of names would cost
+    seconds), so on data this large the subset, unlike the folds, follows the input's item order."""
     if data.n_labels <= max_labels:
         return data, np.ones(data.n_items, dtype=bool)
-    by_rank = np.argsort(_name_ranks(data.item_names))  # item code at each rank
-    order = by_rank[rng.permutation(data.n_items)]
+    order = rng.permutation(data.n_items)
     cumulative = np.cumsum(data.labels_per_item()[order])
     keep_items = np.zeros(data.n_items, dtype=bool)
     keep_items[order[: int(np.searchsorted(cumulative, max_labels)) + 1]] = True
     keep = keep_items[data.item]
-    # Renumber the kept items so that every model sees a compact item range.
+    # Renumber the kept items so that every model sees a compact item range (kept items keep their
+    # order, so gold codes map by the same mask).
     new_code = np.cumsum(keep_items) - 1
-    names = np.asarray(data.item_names, dtype=object)[keep_items]
+    names = [name for name, kept in zip(data.item_names, keep_items.tolist(), strict=True) if kept]
     subset = Labels(
         item=new_code[data.item[keep]],
         worker=data.worker[keep],
@@ -205,7 +214,7 @@ def held_out_log_likelihoods(
 
     if not 2 <= n_folds <= data.n_labels:
         raise EmcrowdError(f"n_folds must be between 2 and the number of labels, got {n_folds}")
-    fold = _folds(data, n_folds, np.random.default_rng(random_state))
+    fold = _folds(data, n_folds, np.random.default_rng([random_state, _FOLD_STREAM]))
     out = {m: np.full(data.n_labels, np.nan) for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
     # One start per fold fit: the folds compare models, not restarts (EBCC's several restarts would
@@ -214,38 +223,64 @@ def held_out_log_likelihoods(
     for f in range(n_folds if max_folds is None else min(max_folds, n_folds)):
         test = fold == f
         train = _without(data, ~test)
+        # Score only labels whose annotator and item the fit has seen (the same labels for everyone).
+        seen = (train.labels_per_worker()[data.worker] > 0) & (train.labels_per_item()[data.item] > 0)
+        test &= seen
+        if not test.any():
+            continue
         item, worker, label = data.item[test], data.worker[test], data.label[test]
         for m in methods:
             start = time.perf_counter()
             model = MODELS[m](**model_options(m, options))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
-                model.fit(train, gold=gold)
-            proba = model.label_proba(item, worker)[np.arange(label.size), label]
-            out[m][test] = np.log(np.maximum(proba, _MIN_PROBABILITY))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
+                    model.fit(train, gold=gold)
+                proba = model.label_proba(item, worker)[np.arange(label.size), label]
+                out[m][test] = np.log(np.maximum(proba, _MIN_PROBABILITY))
+            except EmcrowdError:  # a fit that fails (numerically, say) loses: it is never chosen
+                out[m][test] = -np.inf
             seconds[m] += time.perf_counter() - start
     return out, seconds
+
+
+def _clustered_variance(diff: np.ndarray, mean: float, clusters: np.ndarray, n_clusters: int) -> float:
+    """``sum_c (S_c - n_c * mean)^2``: the cluster-robust sum of squares of a mean's residuals, with
+    ``S_c`` the sum and ``n_c`` the count of cluster ``c``'s values."""
+    sums = np.bincount(clusters, weights=diff, minlength=n_clusters)
+    counts = np.bincount(clusters, minlength=n_clusters)
+    return float(np.sum((sums - counts * mean) ** 2))
 
 
 def _scores(
     data: Labels, per_label: dict[str, np.ndarray], seconds: dict[str, float], methods: tuple[str, ...]
 ) -> dict[str, CandidateScore]:
-    """Mean held-out log probability of each method (over the labels scored), and the standard error
-    of its difference from the best, with the labels of one item as one cluster."""
+    """Mean held-out log probability of each method over the labels scored, and the standard error of
+    its difference from the best's. The labels of one item are not independent, nor are those of
+    one annotator: the variance is clustered both ways (item + annotator - label, Cameron, Gelbach
+    and Miller 2011)."""
     scored = ~np.isnan(per_label[methods[0]])
     n = int(scored.sum())
+    if n == 0:
+        return {m: CandidateScore(m, float("nan"), float("nan"), seconds[m]) for m in methods}
     means = {m: float(per_label[m][scored].mean()) for m in methods}
     best = max(methods, key=lambda m: (means[m], -methods.index(m)))
-    items = data.item[scored]
-    n_clusters = int(np.unique(items).size)
+    items, workers = data.item[scored], data.worker[scored]
     out = {}
     for m in methods:
         se = 0.0
-        if m != best and n_clusters > 1:
+        if m != best:
             diff = per_label[best][scored] - per_label[m][scored]
-            per_item = np.bincount(items, weights=diff, minlength=data.n_items)
-            per_item = per_item[np.bincount(items, minlength=data.n_items) > 0]
-            se = float(np.sqrt(n_clusters * per_item.var(ddof=1)) / n)
+            if not np.all(np.isfinite(diff)):  # a failed candidate: infinitely far behind
+                se = 0.0
+            else:
+                d = float(diff.mean())
+                var = (
+                    _clustered_variance(diff, d, items, data.n_items)
+                    + _clustered_variance(diff, d, workers, data.n_workers)
+                    - float(np.sum((diff - d) ** 2))
+                )
+                se = float(np.sqrt(max(var, 0.0)) / n)
         out[m] = CandidateScore(m, means[m], se, seconds[m])
     return out
 
@@ -288,48 +323,49 @@ def select_method(
     candidates = available_candidates() if candidates is None else tuple(candidates)
     if not candidates:
         raise EmcrowdError("no candidate methods to choose from")
-    rng = np.random.default_rng(random_state)
-    subset, kept = _subset_items(data, max_labels, rng)
+    subset, kept = _subset_items(data, max_labels, np.random.default_rng([random_state, _SUBSET_STREAM]))
     sub_gold = None if gold is None else np.asarray(gold)[kept]
-    if subset.n_labels < 2:  # nothing to hold out: the least flexible candidate, said so
+    scores: dict[str, CandidateScore] = {m: CandidateScore(m, float("nan"), float("nan")) for m in candidates}
+    n_folds = min(n_folds, subset.n_labels)
+    n_scored_items = 0
+    if n_folds >= 2:
+        per_label, seconds = held_out_log_likelihoods(
+            subset, candidates, n_folds=n_folds, options=options, gold=sub_gold, random_state=random_state
+        )
+        scores = _scores(subset, per_label, seconds, candidates)
+        scored = ~np.isnan(per_label[candidates[0]])
+        n_scored_items = int(np.unique(subset.item[scored]).size)
+    if n_scored_items < MIN_ITEMS:  # too little to tell the models apart: the least flexible, said so
         first = candidates[0]
         return Selection(
             chosen=first,
             best=first,
-            scores={m: CandidateScore(m, float("nan"), float("nan")) for m in candidates},
-            reason=f"too few labels ({subset.n_labels}) to score held-out labels; {first} is the least "
-            "flexible candidate",
-            n_folds=0,
+            scores=scores,
+            reason=f"too few labels to compare the models on held-out labels ({n_scored_items} items "
+            f"scored, fewer than {MIN_ITEMS}); {first.replace('_', '-')} is the least flexible candidate",
+            n_folds=n_folds if n_folds >= 2 else 0,
             n_labels=subset.n_labels,
             n_items=subset.n_items,
             seconds=time.perf_counter() - start,
         )
-    n_folds = min(n_folds, subset.n_labels)
-    per_label, seconds = held_out_log_likelihoods(
-        subset, candidates, n_folds=n_folds, options=options, gold=sub_gold, random_state=random_state
-    )
-    scores = _scores(subset, per_label, seconds, candidates)
     means = {m: s.score for m, s in scores.items()}
     best = max(candidates, key=lambda m: (means[m], -candidates.index(m)))
     chosen = next(m for m in candidates if means[m] >= means[best] - scores[m].se)
     name = {m: m.replace("_", "-") for m in candidates}  # as the command line spells them
-    if chosen == best:
-        runner = [m for m in candidates if m != best]
-        if runner:
-            second = max(runner, key=lambda m: means[m])
-            gap = means[best] - means[second]
-            reason = (
-                f"{name[best]} predicts held-out labels best ({means[best]:.4f} nats per label, "
-                f"{gap:.4f} ahead of {name[second]}, {gap / max(scores[second].se, 1e-300):.1f} "
-                "standard errors)"
-            )
-        else:
-            reason = f"{name[best]} is the only candidate"
-    else:
+    if chosen != best:
         reason = (
-            f"{name[chosen]} predicts held-out labels within one standard error of {name[best]} "
-            f"({means[chosen]:.4f} against {means[best]:.4f} nats per label, SE {scores[chosen].se:.4f}) "
-            "and is less flexible"
+            f"within one standard error of the best held-out score ({name[best]}: {means[best]:.4f} "
+            f"against {means[chosen]:.4f} nats per label, SE {scores[chosen].se:.4f}) and less flexible"
+        )
+    elif len(candidates) == 1:
+        reason = "the only candidate"
+    else:
+        second = max((m for m in candidates if m != best), key=lambda m: means[m])
+        gap, se = means[best] - means[second], scores[second].se
+        distance = f", {gap / se:.1f} standard errors" if se > 0 and np.isfinite(gap) else ""
+        reason = (
+            f"the best held-out score ({means[best]:.4f} nats per label, {gap:.4f} ahead of "
+            f"{name[second]}{distance})"
         )
     return Selection(
         chosen=chosen,
@@ -367,8 +403,7 @@ def better_than_default(
     other = next((m for m in ("bayesian_ds", "dawid_skene") if m in MODELS and m != default), None)
     if other is None or data.n_labels < 2 * N_FOLDS:
         return None
-    rng = np.random.default_rng(random_state)
-    subset, kept = _subset_items(data, max_labels, rng)
+    subset, kept = _subset_items(data, max_labels, np.random.default_rng([random_state, _SUBSET_STREAM]))
     methods = (default, other)
     per_label, seconds = held_out_log_likelihoods(
         subset,
