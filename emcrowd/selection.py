@@ -380,8 +380,10 @@ def select_method(
 
 
 #: ``fit``'s check that another model describes the labels much better than GLAD: the margin, in
-#: nats per held-out label and in standard errors, both of which it must exceed.
-HINT_MARGIN = 0.02
+#: nats per held-out label and in standard errors, both of which it must exceed. GLAD's per-item
+#: difficulty costs it some held-out score even on data drawn from GLAD (about 0.03 nats per label
+#: with five labels per item), so "much better" starts above that.
+HINT_MARGIN = 0.05
 HINT_STANDARD_ERRORS = 3.0
 
 

@@ -33,6 +33,9 @@ from emcrowd.models._observations import Observations as _Observations
 from emcrowd.models._observations import symmetric_label_proba, symmetric_log_likelihoods
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+#: Gauss-Hermite nodes and weights (probabilists', normalised) for the label predictive.
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 #: How often a rejected Newton step is halved before the old value is kept.
 _MAX_HALVINGS = 12
 
@@ -626,10 +629,30 @@ class GLAD(EMAggregator):
         return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum())
 
     def _store(self, data: Labels, state: _GLADState) -> None:
+        self._fit_data = data  # for label_proba's curvatures
         self.alpha_ = state.alpha
         self.b_ = state.b
         self.beta_ = np.exp(state.b)
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
-        right = np.exp(log_sigmoids(self.alpha_[worker] * self.beta_[item])[0])
+        """The label distribution with ``alpha_i`` and ``b_j`` integrated over their Laplace posteriors.
+
+        Plugging in the MAP values would treat an item's ``b_j``, fitted on its few labels, as exact,
+        and overstate how surely the next annotator agrees. So ``P(right)`` is averaged over
+        ``alpha_i ~ N(alpha_hat, -1/curv_alpha)`` and ``b_j ~ N(b_hat, -1/curv_b)``, the curvatures
+        of the M-step objective at the fit (for ``b``, the same curvature the M-step uses), by
+        Gauss-Hermite quadrature in each.
+        """
+        obs = _Observations.from_labels(self._fit_data)
+        w = self.posteriors_.ravel()[obs.item_label]
+        _, curv_alpha = alpha_derivatives(self.alpha_, self.b_, obs, w, self._alpha_p)
+        _, newton, fisher = b_derivatives(self.alpha_, self.b_, obs, w, self._b_p)
+        sd_alpha = np.sqrt(-1.0 / curv_alpha)[worker]
+        sd_b = np.sqrt(-1.0 / np.minimum(newton, 0.5 * fisher))[item]
+        alpha, b = self.alpha_[worker], self.b_[item]
+        right = np.zeros(item.size)
+        for x, wx in zip(_GH_NODES, _GH_WEIGHTS, strict=True):
+            beta = np.exp(b + sd_b * x)
+            for y, wy in zip(_GH_NODES, _GH_WEIGHTS, strict=True):
+                right += wx * wy * np.exp(log_sigmoids((alpha + sd_alpha * y) * beta)[0])
         return symmetric_label_proba(self.posteriors_[item], right)
