@@ -31,7 +31,7 @@ from numba import njit, prange
 
 from emcrowd.models._glad_kernels import group_by_item
 
-__all__ = ["Kernels", "compile_all", "group_by_item", "kernels_for", "n_chunks"]
+__all__ = ["Kernels", "code_counts", "compile_all", "group_by_item", "kernels_for", "n_chunks"]
 
 #: Items are split into at most this many chunks for the threads, each with its own annotator sums.
 MAX_CHUNKS = 16
@@ -79,6 +79,15 @@ def _normalize_item(joint: np.ndarray, n_rows: int, gold_j: int, q: np.ndarray, 
     for t in range(n_rows):
         q[j, t] /= total
     return top + math.log(total)
+
+
+@njit(cache=True)
+def code_counts(codes: np.ndarray, n: int) -> np.ndarray:
+    """How often each code ``0..n-1`` occurs, shape (n,): ``np.bincount`` without its copy to ``intp``."""
+    counts = np.zeros(n, dtype=np.int64)
+    for o in range(codes.size):
+        counts[codes[o]] += 1
+    return counts
 
 
 class Kernels(NamedTuple):
@@ -326,6 +335,7 @@ def compile_all() -> None:
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)
     indptr, worker, label = group_by_item(item, worker, label, 2)
+    code_counts(worker, 2)
     for n_rows in (*SPECIALIZED, 3):  # 3: the general kernels
         kern = kernels_for(n_rows)
         log_theta = np.log(np.full((2, n_rows, n_rows), 1.0 / n_rows))
