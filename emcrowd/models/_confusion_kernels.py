@@ -113,9 +113,10 @@ def _build(rows: int) -> Kernels:
     def confusion_log_likelihoods(
         indptr: np.ndarray, worker: np.ndarray, label: np.ndarray, log_theta: np.ndarray, out: np.ndarray
     ) -> None:
-        """``out[j, t] = sum_o log_theta[worker_o, t, label_o]`` over item ``j``'s labels, in file
-        order; ``log_theta`` is (n_workers, T, K), ``out`` (n_items, T). Items are independent."""
-        n_rows = rows if rows else log_theta.shape[1]
+        """``out[j, t] = sum_o log_theta[worker_o, label_o, t]`` over item ``j``'s labels, in file
+        order; ``out`` is (n_items, T). Note the order of ``log_theta``'s axes, (n_workers, K, T): a
+        label's T terms are adjacent (one cache line, not T). Items are independent."""
+        n_rows = rows if rows else log_theta.shape[2]
         for j in prange(indptr.size - 1):
             for t in range(n_rows):
                 out[j, t] = 0.0
@@ -123,7 +124,7 @@ def _build(rows: int) -> Kernels:
                 i = worker[o]
                 m = label[o]
                 for t in range(n_rows):
-                    out[j, t] += log_theta[i, t, m]
+                    out[j, t] += log_theta[i, m, t]
 
     @njit(cache=True, parallel=True)
     def confusion_counts(
@@ -162,9 +163,10 @@ def _build(rows: int) -> Kernels:
     ) -> float:
         """The E-step of a confusion-matrix model and the next M-step's counts, in one pass.
 
-        For each item ``j``: its log-likelihoods ``sum_o log_theta[worker_o, t, label_o]`` (as
-        :func:`confusion_log_likelihoods`), plus ``log_pi[t]``, normalized into ``q_out[j]`` (clamped
-        to ``gold[j]`` where that is >= 0) with the item's term of the log evidence; then
+        For each item ``j``: its log-likelihoods ``sum_o log_theta[worker_o, label_o, t]`` (as
+        :func:`confusion_log_likelihoods`, ``log_theta`` with axes (n_workers, K, T)), plus
+        ``log_pi[t]``, normalized into ``q_out[j]`` (clamped to ``gold[j]`` where that is >= 0) with
+        the item's term of the log evidence; then
         ``q_out[j, t]`` is added to ``acc[chunk, worker_o, label_o, t]`` for each of its labels
         (``acc`` has shape ``(n_chunks(n_workers * K * T), n_workers, K, T)`` and is zeroed by the
         caller; its sum over the chunks is :func:`confusion_counts` of the new posteriors).
@@ -187,7 +189,7 @@ def _build(rows: int) -> Kernels:
                     i = worker[o]
                     m = label[o]
                     for t in range(n_rows):
-                        joint[t] += log_theta[i, t, m]
+                        joint[t] += log_theta[i, m, t]
                 for t in range(n_rows):
                     joint[t] += log_pi[t]
                 chunk_evidence += _normalize_item(joint, n_rows, gold[j], q_out, j)

@@ -195,6 +195,11 @@ def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wron
     return out
 
 
+def _by_label(log_theta: np.ndarray) -> np.ndarray:
+    """``log_theta`` (n_workers, T, K) as the kernels read it: axes (n_workers, K, T), contiguous."""
+    return np.ascontiguousarray(log_theta.transpose(0, 2, 1), dtype=np.float64)
+
+
 def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.ndarray:
     """``sum_o log_theta[worker_o, t, label_o]`` over each item's labels, shape (n_items, T).
 
@@ -209,8 +214,8 @@ def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.nd
 
         g = obs.groups
         out = np.empty((obs.n_items, n_rows))
-        log_theta = np.ascontiguousarray(log_theta, dtype=np.float64)
-        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, log_theta, out)
+        by_label = _by_label(log_theta)
+        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, by_label, out)
         return out
     flat = log_theta.reshape(obs.n_workers, n_rows * k)
     out = np.empty((obs.n_items, n_rows))
@@ -263,7 +268,7 @@ def confusion_e_step(
         acc = np.zeros((kernels.n_chunks(obs.n_workers * k * n_rows), obs.n_workers, k, n_rows))
         evidence = kernels.kernels_for(n_rows).confusion_pass(
             g.indptr, g.worker, g.label,
-            np.ascontiguousarray(log_theta, dtype=np.float64),
+            _by_label(log_theta),
             np.ascontiguousarray(log_pi, dtype=np.float64),
             _gold_codes(gold, obs.n_items), posteriors, acc,
         )  # fmt: skip
