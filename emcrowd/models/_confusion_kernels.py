@@ -31,7 +31,7 @@ from numba import njit, prange
 
 from emcrowd.models._glad_kernels import group_by_item
 
-__all__ = ["Kernels", "compile_all", "group_by_item", "kernels_for", "n_chunks"]
+__all__ = ["Kernels", "code_counts", "compile_all", "group_by_item", "kernels_for", "n_chunks"]
 
 #: Items are split into at most this many chunks for the threads, each with its own annotator sums.
 MAX_CHUNKS = 16
@@ -81,6 +81,15 @@ def _normalize_item(joint: np.ndarray, n_rows: int, gold_j: int, q: np.ndarray, 
     return top + math.log(total)
 
 
+@njit(cache=True)
+def code_counts(codes: np.ndarray, n: int) -> np.ndarray:
+    """How often each code ``0..n-1`` occurs, shape (n,): ``np.bincount`` without its copy to ``intp``."""
+    counts = np.zeros(n, dtype=np.int64)
+    for o in range(codes.size):
+        counts[codes[o]] += 1
+    return counts
+
+
 class Kernels(NamedTuple):
     """The passes for one number of latent rows (see :func:`kernels_for`)."""
 
@@ -104,9 +113,10 @@ def _build(rows: int) -> Kernels:
     def confusion_log_likelihoods(
         indptr: np.ndarray, worker: np.ndarray, label: np.ndarray, log_theta: np.ndarray, out: np.ndarray
     ) -> None:
-        """``out[j, t] = sum_o log_theta[worker_o, t, label_o]`` over item ``j``'s labels, in file
-        order; ``log_theta`` is (n_workers, T, K), ``out`` (n_items, T). Items are independent."""
-        n_rows = rows if rows else log_theta.shape[1]
+        """``out[j, t] = sum_o log_theta[worker_o, label_o, t]`` over item ``j``'s labels, in file
+        order; ``out`` is (n_items, T). Note the order of ``log_theta``'s axes, (n_workers, K, T): a
+        label's T terms are adjacent (one cache line, not T). Items are independent."""
+        n_rows = rows if rows else log_theta.shape[2]
         for j in prange(indptr.size - 1):
             for t in range(n_rows):
                 out[j, t] = 0.0
@@ -114,7 +124,7 @@ def _build(rows: int) -> Kernels:
                 i = worker[o]
                 m = label[o]
                 for t in range(n_rows):
-                    out[j, t] += log_theta[i, t, m]
+                    out[j, t] += log_theta[i, m, t]
 
     @njit(cache=True, parallel=True)
     def confusion_counts(
@@ -153,9 +163,10 @@ def _build(rows: int) -> Kernels:
     ) -> float:
         """The E-step of a confusion-matrix model and the next M-step's counts, in one pass.
 
-        For each item ``j``: its log-likelihoods ``sum_o log_theta[worker_o, t, label_o]`` (as
-        :func:`confusion_log_likelihoods`), plus ``log_pi[t]``, normalized into ``q_out[j]`` (clamped
-        to ``gold[j]`` where that is >= 0) with the item's term of the log evidence; then
+        For each item ``j``: its log-likelihoods ``sum_o log_theta[worker_o, label_o, t]`` (as
+        :func:`confusion_log_likelihoods`, ``log_theta`` with axes (n_workers, K, T)), plus
+        ``log_pi[t]``, normalized into ``q_out[j]`` (clamped to ``gold[j]`` where that is >= 0) with
+        the item's term of the log evidence; then
         ``q_out[j, t]`` is added to ``acc[chunk, worker_o, label_o, t]`` for each of its labels
         (``acc`` has shape ``(n_chunks(n_workers * K * T), n_workers, K, T)`` and is zeroed by the
         caller; its sum over the chunks is :func:`confusion_counts` of the new posteriors).
@@ -178,7 +189,7 @@ def _build(rows: int) -> Kernels:
                     i = worker[o]
                     m = label[o]
                     for t in range(n_rows):
-                        joint[t] += log_theta[i, t, m]
+                        joint[t] += log_theta[i, m, t]
                 for t in range(n_rows):
                     joint[t] += log_pi[t]
                 chunk_evidence += _normalize_item(joint, n_rows, gold[j], q_out, j)
@@ -326,6 +337,7 @@ def compile_all() -> None:
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)
     indptr, worker, label = group_by_item(item, worker, label, 2)
+    code_counts(worker, 2)
     for n_rows in (*SPECIALIZED, 3):  # 3: the general kernels
         kern = kernels_for(n_rows)
         log_theta = np.log(np.full((2, n_rows, n_rows), 1.0 / n_rows))

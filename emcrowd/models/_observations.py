@@ -141,6 +141,23 @@ def _gold_codes(gold: np.ndarray | None, n_items: int) -> np.ndarray:
     return np.full(n_items, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
 
 
+def labels_per_worker(obs: Observations) -> np.ndarray:
+    """Number of labels of each annotator, shape (n_workers,)."""
+    if obs.engine == "numba":
+        from emcrowd.models import _confusion_kernels as kernels
+
+        return kernels.code_counts(obs.groups.worker, obs.n_workers)
+    return obs.data.labels_per_worker()
+
+
+def class_totals(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
+    """``posteriors.sum(axis=0)``, shape (T,): a column at a time with the numba engine (NumPy's sum
+    along the long axis of an (n_items, 2) array is six times slower than the columns' sums)."""
+    if obs.engine == "numba":
+        return np.array([posteriors[:, t].sum() for t in range(posteriors.shape[1])])
+    return posteriors.sum(axis=0)
+
+
 def vote_shares(obs: Observations) -> np.ndarray:
     """Each class's share of an item's labels, shape (n_items, K), uniform for an item without labels:
     :func:`emcrowd.models.majority.vote_shares` of the vote counts, the models' first posteriors."""
@@ -178,6 +195,11 @@ def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wron
     return out
 
 
+def _by_label(log_theta: np.ndarray) -> np.ndarray:
+    """``log_theta`` (n_workers, T, K) as the kernels read it: axes (n_workers, K, T), contiguous."""
+    return np.ascontiguousarray(log_theta.transpose(0, 2, 1), dtype=np.float64)
+
+
 def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.ndarray:
     """``sum_o log_theta[worker_o, t, label_o]`` over each item's labels, shape (n_items, T).
 
@@ -192,8 +214,8 @@ def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.nd
 
         g = obs.groups
         out = np.empty((obs.n_items, n_rows))
-        log_theta = np.ascontiguousarray(log_theta, dtype=np.float64)
-        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, log_theta, out)
+        by_label = _by_label(log_theta)
+        kernels.kernels_for(n_rows).confusion_log_likelihoods(g.indptr, g.worker, g.label, by_label, out)
         return out
     flat = log_theta.reshape(obs.n_workers, n_rows * k)
     out = np.empty((obs.n_items, n_rows))
@@ -255,7 +277,7 @@ def confusion_e_step(
         acc = np.zeros((kernels.n_chunks(obs.n_workers * k * n_rows), obs.n_workers, k, n_rows))
         evidence = kernels.kernels_for(n_rows).confusion_pass(
             g.indptr, g.worker, g.label,
-            np.ascontiguousarray(log_theta, dtype=np.float64),
+            _by_label(log_theta),
             np.ascontiguousarray(log_pi, dtype=np.float64),
             _gold_codes(gold, obs.n_items), posteriors, acc,
         )  # fmt: skip

@@ -25,9 +25,11 @@ from emcrowd.models._base import EMAggregator
 from emcrowd.models._observations import (
     Observations,
     agreement_sums,
+    class_totals,
     confusion_counts,
     confusion_e_step,
     confusion_log_likelihoods,
+    labels_per_worker,
     symmetric_e_step,
     symmetric_label_proba,
     symmetric_log_likelihoods,
@@ -80,6 +82,10 @@ class _Smoothed(EMAggregator):
         """The sums the last E-step made, if they belong to ``posteriors``; they are used once."""
         pending, self._pending = self._pending, None
         return pending[1] if pending is not None and pending[0] is posteriors else None
+
+    def _class_prior_step(self, posteriors: np.ndarray) -> np.ndarray:
+        counts = class_totals(self._obs, posteriors) + self.class_pseudocount  # as EMAggregator's
+        return np.log(counts / counts.sum())
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
         return vote_shares(self._obs)  # the majority-vote shares, as in EMAggregator
@@ -185,7 +191,7 @@ class OneCoin(_Smoothed):
 
     def _prepare(self, data: Labels) -> None:
         super()._prepare(data)
-        self._totals = data.labels_per_worker() + 2 * self.smoothing
+        self._totals = labels_per_worker(self._obs) + 2 * self.smoothing
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: np.ndarray | None) -> np.ndarray:
         # right[i] = expected number of annotator i's labels that name their item's true class
