@@ -186,9 +186,9 @@ def aggregate(
 
 
 def below_chance(data: Labels, model: EMAggregator) -> np.ndarray:
-    """Which annotators the model finds worse than chance, shape (n_workers,)."""
-    if isinstance(model, GLAD):
-        return model.alpha_ < 0
+    """Which annotators the model finds worse than chance, shape (n_workers,): their accuracy (for
+    GLAD, at a typical item) below ``1 / n_classes``. For GLAD with more than two classes that is not
+    ``alpha < 0``: a negative alpha means an accuracy below 1/2, which can still beat chance."""
     return model.accuracy_ < 1.0 / data.n_classes
 
 

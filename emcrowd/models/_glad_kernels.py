@@ -195,6 +195,39 @@ def _item_terms(
 
 
 @njit(cache=True, parallel=True)
+def log_likelihoods(
+    indptr: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    alpha: np.ndarray,
+    b: np.ndarray,
+    n_classes: int,
+    c: float,
+) -> np.ndarray:
+    """``log p(labels of j | z_j = k, alpha, b)`` for every item and class, shape (n_items, K), summed
+    as :func:`em_pass` (and :func:`emcrowd.models._observations.symmetric_log_likelihoods`) does."""
+    n_items = indptr.size - 1
+    out = np.zeros((n_items, n_classes))
+    for j in prange(n_items):
+        right_sum = np.zeros(n_classes)
+        wrong_sum = np.zeros(n_classes)
+        beta = math.exp(b[j])
+        for o in range(indptr[j], indptr[j + 1]):
+            right, wrong, _, _ = _log_sigmoids_and_sigmoids(alpha[worker[o]] * beta)
+            right_sum[label[o]] += right
+            wrong_sum[label[o]] += wrong - c
+        before = 0.0
+        for m in range(n_classes):
+            out[j, m] = right_sum[m] + before
+            before += wrong_sum[m]
+        after = 0.0
+        for m in range(n_classes - 1, -1, -1):
+            out[j, m] += after
+            after += wrong_sum[m]
+    return out
+
+
+@njit(cache=True, parallel=True)
 def em_pass(
     indptr: np.ndarray,
     worker: np.ndarray,
@@ -212,7 +245,7 @@ def em_pass(
     q_out: np.ndarray,
     log_lik: np.ndarray,
     alpha_acc: np.ndarray,
-) -> float:
+) -> tuple[float, float]:
     """The b block of the M-step, the E-step, and the next alpha block's sums, item by item.
 
     For each item ``j``, with the annotators at ``alpha`` and the current posteriors ``q``:
@@ -225,15 +258,18 @@ def em_pass(
        other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
        ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
        does), and the item's term of the log evidence;
-    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 4), zeroed by
-       the caller; an annotator's four sums share a cache line):
+    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 8), zeroed by
+       the caller; an annotator's sums share a cache line):
        entry 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
        trial of the alpha block, these are that trial's values, as :func:`alpha_sums`); entries 1-3,
-       the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs.
+       the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs
+       if this was the M-step's last sweep; entries 4-6, the same at ``(alpha, b_out, q)``, which the
+       next sweep of this M-step needs otherwise.
 
-    Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])``. Because the alpha block
-    comes first in the M-step, a caller passes the full alpha trial here; if the trial is then not
-    taken for every annotator, it calls again with the alpha actually taken.
+    Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])`` at ``(alpha, b_out)`` and
+    the b block's gain (its objective at ``b_out`` minus at ``b``). Because the alpha block comes
+    first in a sweep, a caller passes the full alpha trial here; if the trial is then not taken for
+    every annotator, it calls again with the alpha actually taken.
     """
     n_items = indptr.size - 1
     k = log_lik.shape[1]
@@ -244,6 +280,7 @@ def em_pass(
         max_degree = max(max_degree, indptr[j + 1] - indptr[j])
     chunks = alpha_acc.shape[0]
     evidence = np.zeros(chunks)
+    gains = np.zeros(chunks)
     for chunk in prange(chunks):
         lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
         # Each thread's scratch arrays get _PAD spare entries, so that no two threads ever write to
@@ -254,6 +291,7 @@ def em_pass(
         s_buf = np.empty(max_degree + _PAD)
         sc_buf = np.empty(max_degree + _PAD)
         chunk_evidence = 0.0
+        chunk_gain = 0.0
         for j in range(lo_item, hi_item):
             lo, hi = indptr[j], indptr[j + 1]
             bj = b[j]
@@ -289,9 +327,11 @@ def em_pass(
                         lo, hi, worker, label, alpha, math.exp(trial), qj, c,
                         right_sum, wrong_sum, right_buf, s_buf, sc_buf,
                     )  # fmt: skip
-                    if value + (-0.5 * z * z - log_norm) >= value0:
+                    value += -0.5 * z * z - log_norm
+                    if value >= value0:
                         bj = trial
                         summed = True
+                        chunk_gain += value - value0
                         break
                     t *= 0.5
             beta = math.exp(bj)
@@ -325,7 +365,8 @@ def em_pass(
                 for m in range(k):
                     q_out[j, m] /= total
                 chunk_evidence += top + math.log(total)
-            # 3. The next alpha block's sums, at the new b_j and posterior.
+            # 3. The alpha block's sums at the new b_j: with the new posterior (for the next M-step)
+            # and with the old one (for the next sweep of this M-step).
             qn = q_out[j]
             for o in range(lo, hi):
                 i = worker[o]
@@ -333,15 +374,23 @@ def em_pass(
                 right = right_buf[o - lo]
                 s = s_buf[o - lo]
                 sc = sc_buf[o - lo]
+                ss = s * sc * beta * beta
                 w = qn[label[o]]
                 alpha_acc[chunk, i, 1] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 2] += _slope(w, s, sc, x) * beta
-                alpha_acc[chunk, i, 3] += s * sc * beta * beta
+                alpha_acc[chunk, i, 3] += ss
+                w = qj[label[o]]
+                alpha_acc[chunk, i, 4] += w * right + (right - x - c) * (1.0 - w)
+                alpha_acc[chunk, i, 5] += _slope(w, s, sc, x) * beta
+                alpha_acc[chunk, i, 6] += ss
         evidence[chunk] = chunk_evidence
+        gains[chunk] = chunk_gain
     total_evidence = 0.0
+    total_gain = 0.0
     for chunk in range(chunks):
         total_evidence += evidence[chunk]
-    return total_evidence
+        total_gain += gains[chunk]
+    return total_evidence, total_gain
 
 
 def compile_all() -> None:
@@ -355,8 +404,9 @@ def compile_all() -> None:
     alpha_sums(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool), True)
     em_pass(
         indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
-        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 4)),
+        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 8)),
     )  # fmt: skip
+    log_likelihoods(indptr, worker, label, alpha, b, 2, 0.0)
 
 
 if __name__ == "__main__":

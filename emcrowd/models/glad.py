@@ -6,10 +6,14 @@ probability ``sigmoid(alpha_i * beta_j)``; each of the other ``K - 1`` classes g
 rest. The fit is MAP-EM with Gaussian priors on ``alpha`` and on ``b``:
 
 * E-step (exact, log space): ``log q_j(k) = log pi_k + sum_o log P(l_o | z_j = k) - log Z_j``.
-* M-step: one sweep of block coordinate ascent on the expected complete-data log posterior ``Q``;
-  given ``b`` it separates over annotators, given ``alpha`` over items, so each block takes one
-  vectorised Newton step per annotator (per item) with step halving until that annotator's (item's)
-  own part of ``Q`` does not decrease. ``Q`` therefore never decreases, and with it the objective.
+* M-step: block coordinate ascent on the expected complete-data log posterior ``Q``, sweep after
+  sweep until a sweep gains little (see ``SWEEP_TOL_FACTOR``); given ``b``, ``Q`` separates over
+  annotators, given ``alpha`` over items, so each block takes one vectorised Newton step per
+  annotator (per item) with step halving until that annotator's (item's) own part of ``Q`` does not
+  decrease. ``Q`` therefore never decreases, and with it the objective. (A single sweep per M-step,
+  from a start at the prior means, could settle on a sign-flipped optimum when the prior means move.)
+* Start: each annotator's ``alpha`` from its agreement with majority vote, ``b`` at its prior mean,
+  and the first posteriors are the E-step at these parameters (a weighted majority vote).
 * Objective: the log posterior ``log p(L | alpha, b) + log p(alpha) + log p(b)``, which equals the EM
   lower bound plus the log priors right after an exact E-step.
 
@@ -38,6 +42,16 @@ _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 #: How often a rejected Newton step is halved before the old value is kept.
 _MAX_HALVINGS = 12
+#: The M-step is block coordinate ascent: sweeps of one guarded Newton step on the alpha block, then
+#: one on the b block. It stops after the first sweep that gains at most
+#: ``max(SWEEP_TOL_FACTOR * tol, MIN_SWEEP_TOL) * |Q|`` (negligible by the EM loop's own stopping rule)
+#: or at most ``SWEEP_SHARE`` of what the M-step has gained so far (the rest would come slowly, along
+#: the ridge where alpha grows as beta shrinks), and after ``max_sweeps`` sweeps at the latest (a GLAD
+#: option, ``MAX_SWEEPS`` by default).
+SWEEP_TOL_FACTOR = 1.0
+MIN_SWEEP_TOL = 1e-10
+SWEEP_SHARE = 0.1
+MAX_SWEEPS = 50
 
 
 #: Allowed prior standard deviations: outside this range the prior is numerically a point mass or flat.
@@ -103,6 +117,14 @@ def log_sigmoids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     right = np.minimum(x, 0.0)
     right -= soft
     return right, right - x
+
+
+def typical_accuracy(alpha: np.ndarray, b: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """``sigmoid(alpha_i * beta)`` at ``beta = exp(median b)`` over the ``labelled`` items (over all
+    items when none is), shape (n_workers,): each annotator's probability of naming the true class on
+    a typical item."""
+    typical = float(np.exp(np.median(b[labelled] if labelled.any() else b))) if b.size else 1.0
+    return np.exp(log_sigmoids(alpha * typical)[0])
 
 
 @dataclass
@@ -306,7 +328,7 @@ def _guarded_newton(
     curvature: np.ndarray,
     value0: np.ndarray,
     values_at: Callable[..., tuple[np.ndarray, LabelEval | None]],
-) -> tuple[np.ndarray, LabelEval | None]:
+) -> tuple[np.ndarray, np.ndarray, LabelEval | None]:
     """One Newton step per coordinate of a separable objective, halved until it does not decrease.
 
     ``values_at(theta)`` returns each coordinate's own part of the objective (shape like ``theta``)
@@ -315,11 +337,13 @@ def _guarded_newton(
     that part at ``theta``.
     ``curvature`` must be negative. A coordinate whose step still lowers its part after
     ``_MAX_HALVINGS`` halvings keeps its old value, so the result is never worse than ``theta``
-    coordinate by coordinate. Also returns the label quantities at the result when the last trial
-    was the result (the usual case: every step accepted at once), else None.
+    coordinate by coordinate. Returns the result, each coordinate's part at the result, and the label
+    quantities at the result when the last trial was the result (the usual case: every step accepted
+    at once), else None.
     """
     step = -grad / curvature
     new = theta.copy()
+    new_values = np.array(value0, dtype=float)
     pending = np.isfinite(step) & (step != 0)
     t = 1.0
     trial, ev = theta, None
@@ -331,9 +355,10 @@ def _guarded_newton(
         values, ev = values_at(trial) if attempt == 0 else values_at(trial, pending)
         ok = pending & (values >= value0)
         new[ok] = trial[ok]
+        new_values[ok] = values[ok]
         pending &= ~ok
         t *= 0.5
-    return new, (ev if ev is not None and np.array_equal(new, trial) else None)
+    return new, new_values, (ev if ev is not None and np.array_equal(new, trial) else None)
 
 
 def _subset_values(
@@ -367,6 +392,7 @@ class _GLADState:
     q: np.ndarray | None = None
     log_lik: np.ndarray | None = None
     alpha_sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    sweeps: int = 0  # sweeps the last M-step took
 
 
 #: Inputs with at least this many labels are fitted with the compiled kernels (``engine="auto"``):
@@ -402,8 +428,9 @@ class GLAD(EMAggregator):
     ----------
     alpha_prior : (float, float)
         Mean and standard deviation of the Gaussian prior on each annotator's ability ``alpha``. The
-        positive mean says "annotators are better than chance until shown otherwise" and, with the
-        majority-vote start, keeps the fit away from the sign-flipped solution.
+        positive mean says "annotators are better than chance until shown otherwise". The fit starts
+        from each annotator's agreement with majority vote (see :meth:`_start_abilities`), not from
+        this mean, which keeps it away from the sign-flipped solution whatever the mean.
     beta_prior : (float, float)
         Mean and standard deviation of the Gaussian prior on ``b = log beta`` (log inverse difficulty).
         Without priors, unanimous items and perfect annotators drive ``alpha * beta`` to infinity.
@@ -412,6 +439,10 @@ class GLAD(EMAggregator):
         numba kernels that keep nothing per label (several times faster and far smaller on millions of
         labels, but importing numba takes about 0.7 s). ``"auto"`` uses numba from
         ``NUMBA_MIN_LABELS`` labels on. Both give the same fit (to rounding).
+    max_sweeps : int
+        The most sweeps (an alpha step, then a b step) per M-step; it usually stops earlier, once a
+        sweep gains little (see ``SWEEP_TOL_FACTOR`` and ``SWEEP_SHARE``). 1 is one Newton step per
+        block and EM iteration (a generalised EM, cheaper per iteration).
     class_prior, learn_class_prior, class_pseudocount, tol, max_iter, n_init, random_state
         See :class:`emcrowd.models._base.EMAggregator`: the class prior (fixed and uniform by default,
         or learned), the stopping rule, and restarts.
@@ -424,6 +455,11 @@ class GLAD(EMAggregator):
         Log inverse difficulties.
     beta_ : ndarray of shape (n_items,)
         Item inverse difficulties ``exp(b)``, all positive; larger is easier.
+    accuracy_ : ndarray of shape (n_workers,)
+        Each annotator's probability of naming the true class on a typical item:
+        ``sigmoid(alpha_i * exp(median(b_j)))``, the median over the items with at least one label.
+        Chance is ``1 / n_classes``: with more than two classes a negative ``alpha`` (accuracy below
+        1/2) can still be better than chance.
     engine_ : str
         The engine that ran: ``"numpy"`` or ``"numba"``.
     posteriors_, labels_, class_prior_, history_, lower_bound_, converged_, n_iter_, init_objectives_,
@@ -452,6 +488,7 @@ class GLAD(EMAggregator):
         alpha_prior: tuple[float, float] = (1.0, 1.0),
         beta_prior: tuple[float, float] = (1.0, 1.0),
         engine: str = "auto",
+        max_sweeps: int = MAX_SWEEPS,
         class_prior: np.ndarray | None = None,
         learn_class_prior: bool = False,
         class_pseudocount: float = 1.0,
@@ -472,6 +509,7 @@ class GLAD(EMAggregator):
         self.alpha_prior = alpha_prior
         self.beta_prior = beta_prior
         self.engine = engine
+        self.max_sweeps = max_sweeps
 
     def _priors(self) -> tuple[GaussianPrior, GaussianPrior]:
         try:
@@ -493,6 +531,10 @@ class GLAD(EMAggregator):
 
     def _prepare(self, data: Labels) -> None:
         self._alpha_p, self._b_p = self._priors()
+        sweeps = self.max_sweeps
+        if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
+            raise EmcrowdError(f"max_sweeps must be a positive integer, got {self.max_sweeps!r}")
+        self._max_sweeps = int(self.max_sweeps)
         self.engine_ = self._resolve_engine(data.n_labels)
         if self.engine_ == "numba":
             from emcrowd.models import _glad_kernels as kernels
@@ -507,14 +549,45 @@ class GLAD(EMAggregator):
         else:
             self._obs = _Observations.from_labels(data)
             self._groups = None
+        self._start = (self._start_abilities(data), np.full(data.n_items, self._b_p.mean))
+
+    def _start_abilities(self, data: Labels) -> np.ndarray:
+        """Each annotator's starting ``alpha``: the one under which, at the prior mean of ``b``, its
+        probability of naming the true class equals its agreement with the other annotators,
+        ``logit((agree_i + 1) / (n_i + 2)) / exp(mean of b)``. ``agree_i`` sums, over its labels, the
+        share of the item's other labels that name the same class, and ``n_i`` counts its labels on
+        items with other labels. Leaving its own label out matters: counted in, an adversary on items
+        with few labels looks like a coin (alpha near 0) instead of worse."""
+        from emcrowd.models.majority import vote_counts
+
+        counts = vote_counts(data)
+        others = counts.sum(axis=1)[data.item] - 1
+        same = counts[data.item, data.label] - 1
+        share = np.divide(same, others, out=np.zeros(data.n_labels), where=others > 0)
+        n = np.bincount(data.worker, weights=others > 0, minlength=data.n_workers)
+        agree = np.bincount(data.worker, weights=share, minlength=data.n_workers)
+        p = (agree + 1.0) / (n + 2.0)
+        return np.log(p / (1.0 - p)) / np.exp(self._b_p.mean)
+
+    def _initial_posteriors(self, data: Labels) -> np.ndarray:
+        # The first posteriors are the E-step at the starting parameters: majority vote weighted by
+        # each annotator's agreement with it. (Starting instead from the plain majority-vote shares
+        # and alpha at its prior mean lets the first, exact M-step settle hard items on a worse
+        # optimum: on the temp data set about 100 lower in the objective.)
+        alpha, b = self._start
+        log_pi = self._start_log_pi(data.n_classes)
+        if self._groups is not None:
+            from emcrowd.models import _glad_kernels as kernels
+
+            g = self._groups
+            codes = (g.indptr, g.worker, g.label)
+            joint = kernels.log_likelihoods(*codes, alpha, b, data.n_classes, g.log_k_minus_1)
+            return normalize(joint + log_pi)[0]
+        return posteriors_and_log_likelihood(alpha, b, self._obs, log_pi)[0]
 
     def _initial_params(self, data: Labels) -> _GLADState:
-        # With the majority-vote shares as the first posteriors (the base class's start), the first
-        # M-step moves these prior means towards the abilities that majority vote implies.
-        return _GLADState(
-            alpha=np.full(data.n_workers, self._alpha_p.mean),
-            b=np.full(data.n_items, self._b_p.mean),
-        )
+        alpha, b = self._start
+        return _GLADState(alpha=alpha.copy(), b=b.copy())
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, state: _GLADState) -> _GLADState:
         if self._groups is not None:
@@ -537,12 +610,6 @@ class GLAD(EMAggregator):
             e = LabelEval.at(a, b, obs)
             return alpha_block_values(a, b, obs, w, ap, e), e
 
-        grad, curv = alpha_derivatives(alpha, b, obs, w, ap, ev)
-        alpha, ev = _guarded_newton(
-            alpha, grad, curv, alpha_block_values(alpha, b, obs, w, ap, ev), alpha_trial
-        )
-        ev = ev if ev is not None else LabelEval.at(alpha, b, obs)
-
         # Block 2: b given alpha. Not always concave in b_j: take the Newton curvature where it is
         # clearly negative, else half the Fisher curvature (always negative); the halving guards both.
         def b_trial(bb: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, LabelEval | None]:
@@ -551,11 +618,35 @@ class GLAD(EMAggregator):
             e = LabelEval.at(alpha, bb, obs)
             return b_block_values(alpha, bb, obs, w, bp, e), e
 
-        grad, newton, fisher = b_derivatives(alpha, b, obs, w, bp, ev)
-        curv = np.minimum(newton, 0.5 * fisher)
-        b, ev = _guarded_newton(b, grad, curv, b_block_values(alpha, b, obs, w, bp, ev), b_trial)
-        state.alpha, state.b, state.ev = alpha, b, ev
+        values = alpha_block_values(alpha, b, obs, w, ap, ev)
+        threshold = self._sweep_threshold(float(values.sum() + bp.log_pdf(b).sum()))
+        total = 0.0
+        for sweep in range(1, self._max_sweeps + 1):
+            grad, curv = alpha_derivatives(alpha, b, obs, w, ap, ev)
+            alpha, new_values, ev = _guarded_newton(alpha, grad, curv, values, alpha_trial)
+            gain = float((new_values - values).sum())
+            ev = ev if ev is not None else LabelEval.at(alpha, b, obs)
+
+            grad, newton, fisher = b_derivatives(alpha, b, obs, w, bp, ev)
+            values = b_block_values(alpha, b, obs, w, bp, ev)
+            b, new_values, ev = _guarded_newton(b, grad, np.minimum(newton, 0.5 * fisher), values, b_trial)
+            gain += float((new_values - values).sum())
+            ev = ev if ev is not None else LabelEval.at(alpha, b, obs)
+            total += gain
+            if self._last_sweep(gain, total, threshold, sweep):
+                break
+            values = alpha_block_values(alpha, b, obs, w, ap, ev)
+        state.alpha, state.b, state.ev, state.sweeps = alpha, b, ev, sweep
         return state
+
+    def _last_sweep(self, gain: float, total: float, threshold: float, sweep: int) -> bool:
+        """Whether the M-step stops after this sweep, which gained ``gain`` (of ``total`` so far)."""
+        return gain <= max(threshold, SWEEP_SHARE * total) or sweep >= self._max_sweeps
+
+    def _sweep_threshold(self, objective: float) -> float:
+        """The gain below which a sweep ends the M-step, at this scale of the M-step objective: what
+        the EM loop's tolerance would call no change."""
+        return max(SWEEP_TOL_FACTOR * float(self.tol), MIN_SWEEP_TOL) * abs(objective)
 
     def _e_step(
         self, data: Labels, state: _GLADState, log_pi: np.ndarray, gold: np.ndarray | None
@@ -568,38 +659,36 @@ class GLAD(EMAggregator):
     def _em_step_kernels(
         self, state: _GLADState, log_pi: np.ndarray, gold: np.ndarray | None
     ) -> tuple[np.ndarray, float]:
-        """The NumPy engine's M-step (alpha block, then b block) followed by the exact E-step, by the
-        compiled passes of :mod:`._glad_kernels`: usually two passes over the labels in all (one from
-        the second iteration on, when the previous pass left the alpha block's sums)."""
+        """The NumPy engine's M-step (sweeps of an alpha step, then a b step) followed by the exact
+        E-step, by the compiled passes of :mod:`._glad_kernels`: usually one pass over the labels per
+        sweep. Every pass also makes the E-step at its result, used when that sweep is the last."""
         from emcrowd.models import _glad_kernels as kernels
 
         g, ap, bp = self._groups, self._alpha_p, self._b_p
         q, alpha, b = state.q, state.alpha, state.b
         labels, c = (g.indptr, g.worker, g.label), g.log_k_minus_1
 
-        # Block 1: alpha given b, as in the NumPy engine (the same guarded Newton steps).
         every = np.ones(alpha.size, dtype=bool)
         if state.alpha_sums is None:  # the first iteration: the labels have not been seen yet
             state.alpha_sums = tuple(kernels.alpha_sums(*labels, alpha, b, q, c, every, True).T)
         sums = state.alpha_sums
-        value = sums[0] + ap.log_pdf(alpha)
-        grad = sums[1] + ap.grad(alpha)
-        curv = ap.curvature - sums[2]
         gold_codes = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
         log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
-        new_b, new_q, log_lik = np.empty_like(b), np.empty_like(q), np.empty_like(q)
+        new_q, log_lik = np.empty_like(q), np.empty_like(q)
         found: dict[str, Any] = {}
 
         def em_pass(a: np.ndarray) -> np.ndarray:
-            """Block 2 given ``a``, the E-step and the next alpha sums in one pass; returns the
+            """The b block given ``a``, the E-step and the alpha sums in one pass; returns the
             alpha-block values at ``a`` (gathered on the way)."""
-            acc = np.zeros((kernels.n_chunks(a.size), a.size, 4))
-            found["evidence"] = kernels.em_pass(
+            acc = np.zeros((kernels.n_chunks(a.size), a.size, 8))
+            found["b"] = np.empty_like(b)
+            found["evidence"], found["b_gain"] = kernels.em_pass(
                 *labels, a, b, q, c, bp.mean, bp.sd, _MAX_HALVINGS, log_pi, gold_codes,
-                new_b, new_q, log_lik, acc,
+                found["b"], new_q, log_lik, acc,
             )  # fmt: skip
             total = acc.sum(axis=0)
-            found["sums"] = (total[:, 1].copy(), total[:, 2].copy(), total[:, 3].copy())
+            found["next_step"] = (total[:, 1].copy(), total[:, 2].copy(), total[:, 3].copy())
+            found["next_sweep"] = (total[:, 4].copy(), total[:, 5].copy(), total[:, 6].copy())
             return total[:, 0].copy()
 
         def alpha_trial(a: np.ndarray, only: np.ndarray | None = None) -> tuple[np.ndarray, None]:
@@ -608,11 +697,25 @@ class GLAD(EMAggregator):
                 return em_pass(a) + ap.log_pdf(a), None
             return kernels.alpha_sums(*labels, a, b, q, c, only, False)[:, 0] + ap.log_pdf(a), None
 
-        alpha = _guarded_newton(alpha, grad, curv, value, alpha_trial)[0]
-        if "trial" not in found or not np.array_equal(alpha, found["trial"]):
-            em_pass(alpha)  # some annotators kept their old alpha (or none moved): pass again
-        state.alpha, state.b, state.log_lik, state.alpha_sums = alpha, new_b, log_lik, found["sums"]
-        state.q = None
+        values = sums[0] + ap.log_pdf(alpha)
+        threshold = self._sweep_threshold(float(values.sum() + bp.log_pdf(b).sum()))
+        total = 0.0
+        for sweep in range(1, self._max_sweeps + 1):
+            found.pop("trial", None)
+            grad = sums[1] + ap.grad(alpha)
+            curv = ap.curvature - sums[2]
+            alpha, new_values, _ = _guarded_newton(alpha, grad, curv, values, alpha_trial)
+            if "trial" not in found or not np.array_equal(alpha, found["trial"]):
+                em_pass(alpha)  # some annotators kept their old alpha (or none moved): pass again
+            gain = float((new_values - values).sum()) + found["b_gain"]
+            b = found["b"]
+            total += gain
+            if self._last_sweep(gain, total, threshold, sweep):
+                break
+            sums = found["next_sweep"]
+            values = sums[0] + ap.log_pdf(alpha)
+        state.alpha, state.b, state.log_lik, state.alpha_sums = alpha, b, log_lik, found["next_step"]
+        state.q, state.sweeps = None, sweep
         return new_q, found["evidence"]
 
     def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
@@ -633,6 +736,7 @@ class GLAD(EMAggregator):
         self.alpha_ = state.alpha
         self.b_ = state.b
         self.beta_ = np.exp(state.b)
+        self.accuracy_ = typical_accuracy(state.alpha, state.b, data.labels_per_item() > 0)
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         """The label distribution with ``alpha_i`` and ``b_j`` integrated over their Laplace posteriors.
