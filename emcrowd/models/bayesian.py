@@ -131,11 +131,10 @@ def fit_polya_prior(
     ``cost = sum_i [psi(N_i + beta_0) - psi(beta_0)]``, the function ``sum_l gain_l log b_l - cost b_0``
     (plus a constant) is a lower bound of the log likelihood that touches it at the current ``beta``;
     its maximiser is ``gain / cost`` (Minka's update; the hyperprior adds ``rate`` to ``cost``), and
-    its maximiser under the constraints (the
-    bounds, and the diagonal largest in its row, which keeps the prior favouring correct labels so
-    that the class codes cannot swap) is found exactly by :func:`_surrogate_maximiser`. Every step
-    therefore raises the likelihood; a row whose likelihood would still fall by more than rounding
-    keeps its old value.
+    its maximiser under the constraints (the bounds, and the diagonal largest in its row, which keeps
+    the prior favouring correct labels so that the class codes cannot swap) is found exactly by
+    :func:`_surrogate_maximiser`. Every step therefore raises the objective; a row whose objective
+    would still fall by more than rounding keeps its old value.
 
     Parameters
     ----------
