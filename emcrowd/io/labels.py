@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import time
 from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from emcrowd.io._tables import (
     Header,
     Source,
     as_text,
-    encode,
+    encode_columns,
     open_source,
     parquet_schema_names,
     read_json_document,
@@ -93,6 +93,8 @@ class LoadReport:
         Rows of rejected assignments left out.
     notes : list of str
         What the reader recognised or decided, for the data summary.
+    warnings : list of str
+        What looks wrong with the input (shown even with ``--quiet``).
     """
 
     source: str
@@ -109,6 +111,7 @@ class LoadReport:
     preset: str | None = None
     n_rejected: int = 0
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +147,7 @@ def load_labels(
     duplicates: str = "keep",
     preset: str | None = None,
     keep_rejected: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> Loaded:
     """Read crowd labels and report what was read.
 
@@ -176,6 +180,9 @@ def load_labels(
         ``label-studio``, ``crowd-kit`` or ``gal``. By default recognised from the header.
     keep_rejected : bool
         Keep the labels of assignments an export marks as rejected (Toloka, Mechanical Turk).
+    progress : callable, optional
+        Called as a text table is read, with the bytes read so far and the file's size (None for a
+        stream).
 
     Returns
     -------
@@ -199,7 +206,7 @@ def load_labels(
     classes = _declared_classes(classes)
     missing = missing_set(missing)
     columns = {"item": item_col, "worker": worker_col, "label": label_col}
-    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected)
+    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected, progress)
 
     if source.kind in ("npy", "npz") and (any(columns.values()) or preset):
         raise InputError(name, "column and --preset options apply to text, Parquet and JSON files only")
@@ -239,6 +246,7 @@ class _LongOptions:
     duplicates: str
     preset: str | None
     keep_rejected: bool
+    progress: Callable[[int, int | None], None] | None = None
 
 
 def looks_long(names: Sequence[str]) -> bool:
@@ -366,6 +374,15 @@ def _from_matrix(
     return Loaded(labels, report)
 
 
+#: Header cells that name a matrix's first column as the item ids (compared in lower case); a blank
+#: cell is one too (``pandas.DataFrame.to_csv`` writes the index under an empty name).
+ID_HEADERS = frozenset(
+    {"", "item", "items", "id", "ids", "item_id", "task", "task_id", "index", "unnamed: 0"}
+)
+#: More distinct values than this in a matrix, and the reader looks for a column of ids to blame.
+PLAUSIBLE_CLASSES = 20
+
+
 def _read_matrix_text(
     name: str,
     header: list[str],
@@ -376,11 +393,12 @@ def _read_matrix_text(
     missing = NUMERIC_MISSING | missing
     worker_names = None
     first_line = 1
-    if not is_number_row(header, missing):
+    seen = [cell.strip() for cell in header]
+    has_header = not is_number_row(header, missing)
+    if has_header and len(header) > 1 and header[0].strip().lower() not in ID_HEADERS:
+        has_header = not is_number_row(header[1:], missing)  # else an id, then numbers: a row of data
+    if has_header:
         worker_names = tuple(cell.strip() for cell in header)
-        if len(set(worker_names)) != len(worker_names):
-            dup = next(n for n in worker_names if worker_names.count(n) > 1)
-            raise InputError(name, f"annotator id {dup!r} appears twice in the header")
         first_line = 2
         body = list(rows)
     else:
@@ -390,8 +408,83 @@ def _read_matrix_text(
     if not body:
         raise InputError(name, "has a header but no rows of labels")
     body = [row or [""] for row in body]
-    matrix = parse_number_rows(name, body, first_line, missing)
-    return _from_matrix(name, matrix, worker_names, classes)
+    notes: list[str] = []
+    item_ids = None
+    id_named = worker_names is not None and worker_names[0].lower() in ID_HEADERS
+    if id_named or _first_column_is_ids(body, missing):
+        item_ids = _item_ids(name, body, first_line)
+        body = [row[1:] for row in body]
+        shown = "(blank)" if worker_names is not None and not worker_names[0] else None
+        if worker_names is not None:
+            shown = shown or repr(worker_names[0])
+            worker_names = worker_names[1:]
+        notes.append(f"first column {shown or ''} taken as the item ids".replace("  ", " "))
+        if not body[0]:
+            raise InputError(name, "has a column of item ids but no columns of labels")
+    if worker_names is not None and len(set(worker_names)) != len(worker_names):
+        dup = next(n for n in worker_names if worker_names.count(n) > 1)
+        raise InputError(name, f"annotator id {dup!r} appears twice in the header")
+    try:
+        matrix = parse_number_rows(name, body, first_line, missing)
+    except InputError as exc:
+        if worker_names is None or "is not a number" not in exc.problem:
+            raise
+        raise InputError(
+            name,
+            f"{exc.problem}; read as a matrix because no item, worker and label columns were found among "
+            f"{', '.join(seen)} (one row per label: name them with --item-col, --worker-col and "
+            "--label-col, or choose a platform with --preset)",
+        ) from None
+    loaded = _from_matrix(name, matrix, worker_names, classes)
+    if item_ids is not None:
+        loaded = Loaded(replace(loaded.labels, item_names=item_ids), loaded.report)
+    loaded.report.notes.extend(notes)
+    if loaded.labels.n_classes > PLAUSIBLE_CLASSES:
+        loaded.report.warnings.extend(_why_many_classes(matrix, worker_names))
+    return loaded
+
+
+def _first_column_is_ids(body: list[list[str]], missing: frozenset[str]) -> bool:
+    """Whether every row starts with a cell that is not a number (an id) and the rest are numbers."""
+    if not body[0] or len(body[0]) < 2:
+        return False
+    for row in body:
+        if not row or is_number_row(row[:1], missing):
+            return False
+    return is_number_row(body[0][1:], missing)
+
+
+def _item_ids(name: str, body: list[list[str]], first_line: int) -> tuple[str, ...]:
+    ids = tuple(row[0].strip() for row in body)
+    seen: dict[str, int] = {}
+    for r, item in enumerate(ids):
+        if not item:
+            raise InputError(name, f"line {first_line + r}: empty item id")
+        if item in seen:
+            raise InputError(
+                name,
+                f"line {first_line + r}: item id {item!r} appears twice (also line "
+                f"{first_line + seen[item]})",
+            )
+        seen[item] = r
+    return ids
+
+
+def _why_many_classes(matrix: np.ndarray, worker_names: tuple[str, ...] | None) -> list[str]:
+    """Columns of a matrix that look like ids (a different whole number on every row), to explain why
+    it has so many classes."""
+    out = []
+    for c in range(matrix.shape[1]):
+        column = matrix[:, c]
+        if np.isnan(column).any() or matrix.shape[0] < PLAUSIBLE_CLASSES:
+            continue
+        if np.unique(column).size == column.size:
+            shown = f"column {c + 1}" + (f" ({worker_names[c]!r})" if worker_names else "")
+            out.append(
+                f"{shown} holds a different number on every row: is it an index or an id column? "
+                "Give it the header 'item' (or 'id') to use it as the item ids"
+            )
+    return out[:2]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -620,6 +713,8 @@ def _looks_headerless_gal(header: Header) -> bool:
     """A Get-Another-Label file: three text fields per row and no header (the first row is not one of
     names, and the next row is no more numeric than it)."""
     cells = [c.strip() for c in header.cells]
+    if header.delimiter != "\t":  # the format is tab-separated; a CSV without a header is a matrix
+        return False
     if len(cells) != 3 or header.next_cells is None or len(header.next_cells) != 3:
         return False
     lowered = {c.lower() for c in cells}
@@ -675,7 +770,7 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
         return _read_long(name, names, rows, reader, idx, options, preset, status, report_columns)
 
     try:
-        read = read_text_columns(source, header, wanted, has_header=has_header)
+        read = read_text_columns(source, header, wanted, has_header=has_header, progress=options.progress)
     except InputError:
         if source.rereadable:
             return slowly()
@@ -785,7 +880,7 @@ def _long_from_columns(
     """
     classes, missing = options.classes, options.missing
     n_all = len(columns["item"])
-    item, worker, label = (encode(as_text(columns[role])) for role in ("item", "worker", "label"))
+    item, worker, label = encode_columns([columns[role] for role in ("item", "worker", "label")])
     n_rejected = 0
     if keep is not None:
         n_rejected = int(n_all - np.count_nonzero(keep))
@@ -968,6 +1063,71 @@ def _read_long(
     )
     report.n_dropped = n_rows - n_missing - labels_out.n_labels
     return Loaded(labels_out, report)
+
+
+# --------------------------------------------------------------------------------------------------
+# DataFrames and arrays (Labels.from_frame, Labels.from_arrays)
+# --------------------------------------------------------------------------------------------------
+def arrow_table(frame: Any) -> Any:
+    """A pyarrow Table from a pyarrow Table, or any DataFrame that speaks Arrow: the Arrow PyCapsule
+    stream (pandas >= 2.2, polars, DuckDB, ...), ``to_arrow()``, or the DataFrame interchange
+    protocol. pandas is never imported here."""
+    import pyarrow as pa
+
+    if isinstance(frame, pa.Table):
+        return frame
+    if isinstance(frame, pa.RecordBatch):
+        return pa.Table.from_batches([frame])
+    if hasattr(frame, "__arrow_c_stream__"):
+        return pa.table(frame)
+    if hasattr(frame, "to_arrow"):
+        table = frame.to_arrow()
+        if isinstance(table, pa.Table):
+            return table
+    if hasattr(frame, "__dataframe__"):
+        from pyarrow.interchange import from_dataframe
+
+        return from_dataframe(frame)
+    raise EmcrowdError(
+        f"expected a DataFrame (pandas, polars) or a pyarrow Table, got {type(frame).__name__}"
+    )
+
+
+def labels_from_columns(
+    name: str,
+    table: Any,
+    *,
+    item: str | None = None,
+    worker: str | None = None,
+    label: str | None = None,
+    classes: Sequence[str] | None = None,
+    missing: Iterable[str] | None = None,
+    duplicates: str = "keep",
+) -> Loaded:
+    """Labels from a pyarrow Table of one row per label (the columns found as in a long file)."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise EmcrowdError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    options = _LongOptions(
+        {"item": item, "worker": worker, "label": label},
+        _declared_classes(classes),
+        missing_set(missing),
+        duplicates,
+        None,
+        False,
+    )
+    names = [str(n) for n in table.column_names]
+    try:
+        idx = _roles(name, names, options, None)
+    except InputError as exc:
+        problem = exc.problem
+        for role in COLUMN_NAMES:
+            problem = problem.replace(f"--{role}-col", f"{role}=")
+        raise EmcrowdError(f"{name}: {problem}") from None
+    wanted = {role: names[i] for role, i in idx.items()}
+    try:
+        return _long_table(name, table, wanted, None, options, None, "row")
+    except InputError as exc:
+        raise EmcrowdError(f"{name}: {exc.problem}") from None
 
 
 # --------------------------------------------------------------------------------------------------
