@@ -393,8 +393,9 @@ class TextRead:
 
     Attributes
     ----------
-    columns : list of pyarrow.ChunkedArray
-        One string column per requested column index, in the order requested.
+    columns : list of Encoded
+        One encoded column (codes and distinct values, stripped) per requested column index, in the
+        order requested.
     n_rows : int
         Data rows read (blank lines are not rows).
     irregular : list of (int, str)
@@ -416,12 +417,13 @@ def read_text_columns(
     has_header: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> TextRead:
-    """The columns ``wanted`` (indices into the header) of a text table, as Arrow string columns.
+    """The columns ``wanted`` (indices into the header) of a text table, dictionary-encoded.
 
     With ``has_header`` False, the header row is data too (a headerless file).
 
-    Rows are read in blocks (a stream is never held whole); rows with another number of fields than
-    the header are left out and listed in ``irregular``; empty and all-whitespace lines are skipped.
+    Rows are read and encoded a block at a time, so the text is never held whole (a stream is read in
+    constant memory per block, beyond the codes); rows with another number of fields than the header
+    are left out and listed in ``irregular``; empty and all-whitespace lines are skipped.
 
     Raises
     ------
@@ -462,28 +464,41 @@ def read_text_columns(
         quoted_strings_can_be_null=False,
         null_values=[],
     )
-    batches = []
+    encoders = [_StreamEncoder() for _ in include]
     n_rows = 0
     stream, position, size = source.open_arrow_counted()
+    # blocks are encoded in a second thread while Arrow parses the next ones (its kernels release the
+    # GIL); one worker keeps the blocks in order, and at most two wait, so memory stays bounded
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: list[Any] = []
+
+    def encode_block(batch: Any) -> None:
+        for encoder, column in zip(encoders, batch.columns, strict=True):
+            encoder.add(column)
+
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
         reader = pcsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
         for batch in reader:
-            batches.append(batch)
+            pending.append(pool.submit(encode_block, batch))
+            while len(pending) > 2:
+                pending.pop(0).result()
             n_rows += batch.num_rows
             if progress is not None:
                 progress(position(), size)
+        for future in pending:
+            future.result()
     except StopIteration:
         pass
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
         raise InputError(source.name, _csv_problem(exc)) from None
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         stream.close()
-    columns = [
-        pa.chunked_array([b.column(i) for b in batches], type=pa.string()) for i in range(len(include))
-    ]
-    return TextRead(columns, n_rows, irregular, count[0])
+    return TextRead([encoder.finish() for encoder in encoders], n_rows, irregular, count[0])
 
 
 def _extra_header_lines(header: Header) -> int:
@@ -537,6 +552,35 @@ def read_parquet_columns(source: Source, columns: Sequence[str]) -> Any:
         return pq.ParquetFile(target).read(columns=list(columns), use_pandas_metadata=False)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(source.name, f"not a valid Parquet file ({_short(exc)})") from None
+
+
+def read_parquet_encoded(source: Source, columns: Sequence[str]) -> tuple[list[Encoded], int]:
+    """The named columns of a Parquet file (or of every file of a directory), dictionary-encoded a
+    batch at a time (the text of the ids is never held whole), and the number of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    encoders = [_StreamEncoder() for _ in columns]
+    n_rows = 0
+    try:
+        if source.path is not None and source.path.is_dir():
+            import pyarrow.dataset as ds
+
+            batches = ds.dataset(str(source.path), format="parquet").to_batches(
+                columns=list(columns), batch_size=1 << 20
+            )
+        else:
+            target = source.path if source.path is not None else pa.BufferReader(source.stream)
+            batches = pq.ParquetFile(target).iter_batches(
+                batch_size=1 << 20, columns=list(columns), use_pandas_metadata=False
+            )
+        for batch in batches:
+            for encoder, name in zip(encoders, columns, strict=True):
+                encoder.add(batch.column(name))
+            n_rows += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(source.name, f"not a valid Parquet file ({_short(exc)})") from None
+    return [encoder.finish() for encoder in encoders], n_rows
 
 
 def read_json_document(source: Source) -> Any:
@@ -653,15 +697,62 @@ class Encoded:
     codes: np.ndarray
     names: list[str]
 
+    def __len__(self) -> int:
+        return int(self.codes.size)
+
+
+class _StreamEncoder:
+    """Dictionary-encodes a column a block at a time; :meth:`finish` joins the blocks' dictionaries
+    into one (first appearance order over the whole column) and renumbers the codes."""
+
+    def __init__(self) -> None:
+        self.codes: list[np.ndarray] = []
+        self.dictionaries: list[Any] = []
+
+    def add(self, column: Any) -> None:
+        codes, dictionary = _encode_raw(column)
+        self.codes.append(codes)
+        self.dictionaries.append(as_text(dictionary))
+
+    def finish(self, strip: bool = True) -> Encoded:
+        import pyarrow as pa
+
+        if not self.codes:
+            return Encoded(np.empty(0, dtype=np.int32), [])
+        joined = pa.chunked_array(self.dictionaries, type=pa.string())
+        remap, dictionary = _encode_raw(joined)
+        codes = np.empty(sum(c.size for c in self.codes), dtype=np.int32)
+        start = offset = 0
+        for block, block_dictionary in zip(self.codes, self.dictionaries, strict=True):
+            part = codes[start : start + block.size]
+            part[:] = remap[block + offset] if block.size else block
+            if block.size and (block < 0).any():
+                part[block < 0] = -1
+            start += block.size
+            offset += len(block_dictionary)
+        self.codes, self.dictionaries = [], []
+        return _finish(codes, dictionary, strip)
+
+
+def to_encoded(column: Any) -> Encoded:
+    """An :class:`Encoded` column as it is, or any Arrow column encoded."""
+    return column if isinstance(column, Encoded) else encode(as_text(column))
+
 
 def encode(column: Any, strip: bool = True) -> Encoded:
     """Dictionary-encode a column (nulls become -1) into codes and the text of its distinct values,
     in order of first appearance; with ``strip``, values that differ only by surrounding whitespace
     are one value."""
+
+    codes, dictionary = _encode_raw(column)
+    return _finish(codes, dictionary, strip)
+
+
+def _finish(codes: np.ndarray, dictionary: Any, strip: bool) -> Encoded:
+    """Codes and their distinct values as text: values equal once stripped are merged (``strip``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    codes, dictionary = _encode_raw(column)
     dictionary = as_text(dictionary)
     if strip and len(dictionary):
         trimmed = pc.utf8_trim_whitespace(dictionary)
@@ -726,9 +817,9 @@ def open_text(source: Source) -> io.TextIOWrapper:
 def encode_columns(columns: Sequence[Any]) -> list[Encoded]:
     """:func:`encode` of several columns of any type at once, in threads (Arrow's kernels release the
     GIL): the id columns of 10M labels are encoded in about the time of the longest one."""
-    if sum(len(c) for c in columns) < 1 << 20:
-        return [encode(as_text(c)) for c in columns]
+    if sum(0 if isinstance(c, Encoded) else len(c) for c in columns) < 1 << 20:
+        return [to_encoded(c) for c in columns]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda c: encode(as_text(c)), columns))
+        return list(pool.map(to_encoded, columns))

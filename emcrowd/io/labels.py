@@ -27,16 +27,16 @@ from emcrowd.io._tables import (
     Encoded,
     Header,
     Source,
-    as_text,
     encode_columns,
     open_source,
     parquet_schema_names,
     read_json_document,
     read_json_lines,
-    read_parquet_columns,
+    read_parquet_encoded,
     read_text_columns,
     records_table,
     text_header,
+    to_encoded,
 )
 from emcrowd.io._text import (
     NPY_MAGIC,
@@ -798,17 +798,9 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
 
 def _not_rejected(status: Any) -> np.ndarray:
     """Rows whose assignment status is not one of :data:`presets.REJECTED`."""
-    import pyarrow.compute as pc
-
-    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(as_text(status)))
-    rejected = pc.is_in(lowered, value_set=pa_array(sorted(presets.REJECTED)))
-    return ~np.asarray(rejected.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def pa_array(values: Sequence[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(list(values), type=pa.string())
+    status = to_encoded(status)
+    rejected = np.array([n.lower() in presets.REJECTED for n in status.names] + [False], dtype=bool)
+    return ~rejected[status.codes]  # (a null status, code -1, is not a rejection)
 
 
 def _read_parquet(source: Source, options: _LongOptions) -> Loaded:
@@ -818,8 +810,15 @@ def _read_parquet(source: Source, options: _LongOptions) -> Loaded:
     idx = _roles(name, names, options, preset)
     wanted = {role: names[i] for role, i in idx.items()}
     status = preset.status if preset is not None and preset.status and not options.keep_rejected else None
-    table = read_parquet_columns(source, [*wanted.values(), *([status] if status else [])])
-    return _long_table(name, table, wanted, status, options, preset, "row")
+    encoded, n_rows = read_parquet_encoded(source, [*wanted.values(), *([status] if status else [])])
+    if n_rows == 0:
+        raise InputError(name, "has no rows of labels")
+    columns = dict(zip(("item", "worker", "label"), encoded[:3], strict=True))
+    keep = None if status is None else _not_rejected(encoded[3])
+    try:
+        return _long_from_columns(name, columns, keep, options, preset, wanted)
+    except _Problem as problem:
+        raise InputError(name, f"row {problem.row + 1}: {problem.message}") from None
 
 
 def _long_table(

@@ -23,8 +23,6 @@ from emcrowd.data import Labels
 from emcrowd.errors import InputError
 from emcrowd.io import presets
 from emcrowd.io._tables import (
-    as_text,
-    encode,
     open_source,
     parquet_schema_names,
     read_json_document,
@@ -33,6 +31,7 @@ from emcrowd.io._tables import (
     read_text_columns,
     records_table,
     text_header,
+    to_encoded,
 )
 from emcrowd.io._text import Rows, is_blank, is_number_row, parse_number_rows, table_rows
 from emcrowd.io.labels import (
@@ -239,8 +238,8 @@ def _by_id_columns(
     """Gold labels by id from two Arrow columns, without a Python loop over rows (only over the
     distinct ids and values). Raises :class:`_Problem` for a value outside the classes or an item with
     two different gold labels."""
-    item = encode(as_text(item_column))
-    value = encode(as_text(value_column))
+    item = to_encoded(item_column)
+    value = to_encoded(value_column)
     is_gold = value.codes >= 0
     value_missing = np.array([is_missing(v, missing) for v in value.names], dtype=bool)
     if value_missing.any():
