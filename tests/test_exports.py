@@ -588,3 +588,77 @@ def test_bad_truth_files_of_new_kinds(tmp_path):
     _bytes(tmp_path / "g.json", b'[{"item": "q1", "gold": "cow"}]')
     with pytest.raises(InputError, match=r"record 1.*'cow'"):
         load_truth(tmp_path / "g.json", data)
+
+
+# --------------------------------------------------------------------------------------------------
+# writing through Arrow
+# --------------------------------------------------------------------------------------------------
+def test_table_file_csv_round_trips_floats_exactly(tmp_path):
+    from emcrowd.io import TableFile, write_outputs
+
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.random(5000), [1.0, 0.0, 1e-300, 5e-324, 1 / 3, 2.5e-5, 1e17]])
+    names = [f"it{j}" for j in range(values.size)]
+    flags = values > 0.5
+    write_outputs(tmp_path, {"t.csv": TableFile({"item": names, "p": values, "flag": flags})})
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0] == "item,p,flag" and lines[1].startswith("it0,")
+    back = [line.split(",") for line in lines[1:]]
+    assert [r[0] for r in back] == names
+    np.testing.assert_array_equal(np.array([float(r[1]) for r in back]), values)  # bit for bit
+    assert [r[2] for r in back] == ["true" if f else "false" for f in flags]
+
+
+def test_table_file_quotes_what_needs_quotes_and_writes_parquet(tmp_path):
+    import csv as csv_module
+
+    from emcrowd.io import TableFile, write_outputs
+
+    table = {"item": ['a, "b"', "c"], "p": np.array([0.25, 1.0])}
+    write_outputs(tmp_path, {"t.csv": TableFile(table), "t.parquet": TableFile(table, "parquet")})
+    rows = list(csv_module.reader((tmp_path / "t.csv").read_text().splitlines()))
+    assert rows == [["item", "p"], ['a, "b"', "0.25"], ["c", "1.0"]]
+    back = pq.read_table(tmp_path / "t.parquet").to_pydict()
+    assert back == {"item": ['a, "b"', "c"], "p": [0.25, 1.0]}
+
+
+def test_fit_out_format_parquet_and_first_appearance_order(tmp_path):
+    rows = [("z9", "w2", "b"), ("a1", "w1", "a"), ("z9", "w1", "b"), ("m5", "w3", "a"), ("a1", "w2", "a")]
+    path = _bytes(tmp_path / "x.csv", csv_text(rows).encode())
+    res = invoke("fit", path, "--out", tmp_path / "out", "--out-format", "parquet", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "items.parquet", "posteriors.parquet", "summary.json", "workers.parquet",
+    ]  # fmt: skip
+    assert pq.read_table(tmp_path / "out" / "items.parquet").column("item").to_pylist() == ["z9", "a1", "m5"]
+    assert pq.read_table(tmp_path / "out" / "workers.parquet").column("worker").to_pylist() == [
+        "w2",
+        "w1",
+        "w3",
+    ]
+    res = invoke("fit", path, "--out", tmp_path / "csv", "-q")
+    lines = (tmp_path / "csv" / "posteriors.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["item", "z9", "a1", "m5"]
+
+
+def test_progress_lines_only_on_a_terminal_and_only_when_slow(monkeypatch):
+    from emcrowd import report
+
+    with report.read_progress(True, "x.csv") as progress:
+        assert progress is None  # (tests do not run on a terminal)
+    assert report.write_progress("items.csv", {"item": ["a"]}, True) is None
+    from rich.console import Console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(report, "console", lambda: Console(file=screen, force_terminal=True, width=80))
+    with report.read_progress(True, "x.csv") as progress:
+        assert progress is not None
+    ticker = report._Ticker("Reading x", "bytes", 100)
+    ticker(10)  # fast work shows nothing
+    assert ticker.progress is None
+    ticker.start -= 5.0
+    ticker(50)
+    assert ticker.progress is not None
+    ticker(100)  # done: the line goes away
+    assert ticker.progress is None
+    assert "Reading x" in screen.getvalue()
