@@ -662,3 +662,18 @@ def test_progress_lines_only_on_a_terminal_and_only_when_slow(monkeypatch):
     ticker(100)  # done: the line goes away
     assert ticker.progress is None
     assert "Reading x" in screen.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (b"item,worker,label\na,w1,x\n,w2,y\n", "line 3"),  # one row per line: the line is known
+        (b"\nitem,worker,label\na,w1,x\nb,w2,y\n,w3,x", "line 5"),
+        (b"item,worker,label\na,w1,x\n\n,w2,y\n", "data row 2"),  # a blank line: only the row is known
+    ],
+)
+def test_stdin_errors_name_the_line_when_it_is_known(text, where, tmp_path):
+    res = run_cli("info", "-", input=text, cwd=tmp_path)
+    assert res.returncode == 2
+    message = res.stderr.decode().strip()
+    assert "\n" not in message and "<stdin>" in message and f"{where}: empty item id" in message

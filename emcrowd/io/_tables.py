@@ -153,6 +153,8 @@ class _Prefixed(io.RawIOBase):
         self._prefix, self._rest = memoryview(prefix), rest
         self._pending = b""
         self.consumed = 0  # bytes handed out so far (for progress displays)
+        self.newlines = 0  # and the line ends among them (to name lines in messages about a stream)
+        self.ends_with_newline = True
 
     def readable(self) -> bool:
         return True
@@ -161,17 +163,23 @@ class _Prefixed(io.RawIOBase):
         if self._prefix.nbytes:
             n = min(len(buffer), self._prefix.nbytes)
             buffer[:n] = self._prefix[:n]
+            self._count(self._prefix[:n])
             self._prefix = self._prefix[n:]
-            self.consumed += n
             return n
         data = self._pending or self._rest.read(len(buffer))
         if isinstance(data, str):  # a text file object given by the caller: its characters as UTF-8
             data = data.encode("utf-8")
         n = min(len(buffer), len(data))
         buffer[:n] = data[:n]
+        self._count(data[:n])
         self._pending = data[n:]
-        self.consumed += n
         return n
+
+    def _count(self, data: Any) -> None:
+        if len(data):
+            self.consumed += len(data)
+            self.newlines += bytes(data).count(b"\n")
+            self.ends_with_newline = bytes(data[-1:]) == b"\n"
 
 
 def is_stdin(path: Any) -> bool:
@@ -398,6 +406,8 @@ class TextRead:
         order requested.
     n_rows : int
         Data rows read (blank lines are not rows).
+    n_lines : int or None
+        Physical lines of a stream (None for a file, which can be read again to find a line).
     irregular : list of (int, str)
         Rows whose number of fields differs from the header's: (fields, text), the first few.
     n_irregular : int
@@ -407,6 +417,14 @@ class TextRead:
     n_rows: int
     irregular: list[tuple[int, str]]
     n_irregular: int
+    n_lines: int | None = None
+
+    def line_of(self, row: int, first_data_line: int) -> int | None:
+        """The physical line of data row ``row`` (0-based) of a stream, when every line after the
+        header is one row (no blank lines, no line breaks inside fields); else None."""
+        if self.n_lines is None or self.n_lines != first_data_line - 1 + self.n_rows:
+            return None
+        return first_data_line + row
 
 
 def read_text_columns(
@@ -498,7 +516,10 @@ def read_text_columns(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         stream.close()
-    return TextRead([encoder.finish() for encoder in encoders], n_rows, irregular, count[0])
+    n_lines = None
+    if isinstance(source.stream, _Prefixed):
+        n_lines = source.stream.newlines + (0 if source.stream.ends_with_newline else 1)
+    return TextRead([encoder.finish() for encoder in encoders], n_rows, irregular, count[0], n_lines)
 
 
 def _extra_header_lines(header: Header) -> int:

@@ -793,7 +793,15 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
     except _Problem as problem:
         if source.rereadable:
             return slowly()
-        raise InputError(name, f"data row {problem.row + 1}: {problem.message}") from None
+        first = header.line + 1 + _extra_lines(header) if has_header else header.line
+        line = read.line_of(problem.row, first)
+        where = f"line {line}" if line is not None else f"data row {problem.row + 1}"
+        raise InputError(name, f"{where}: {problem.message}") from None
+
+
+def _extra_lines(header: Header) -> int:
+    """Physical lines a quoted header spans beyond its first."""
+    return sum(cell.count("\n") for cell in header.cells)
 
 
 def _not_rejected(status: Any) -> np.ndarray:
