@@ -677,3 +677,17 @@ def test_stdin_errors_name_the_line_when_it_is_known(text, where, tmp_path):
     assert res.returncode == 2
     message = res.stderr.decode().strip()
     assert "\n" not in message and "<stdin>" in message and f"{where}: empty item id" in message
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_labels_from_frame_with_categoricals_and_missing_labels(library):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {"task": pd.Categorical(["b", "a", "b", "c"]), "annotator": ["u", "u", "v", "v"],
+         "answer": [1.0, np.nan, 0.0, 2.0]}
+    )  # fmt: skip
+    if library == "polars":
+        frame = pytest.importorskip("polars").from_pandas(frame)
+    data = Labels.from_frame(frame)
+    assert data.item_names == ("b", "a", "c") and data.class_names == ("0", "1", "2")
+    assert triples(data) == Counter([("b", "u", "1"), ("b", "v", "0"), ("c", "v", "2")])

@@ -688,7 +688,9 @@ def as_text(column: Any) -> Any:
         return pa.chunked_array([], type=pa.string())
     kind = column.type
     if pa.types.is_dictionary(kind):
-        column = column.cast(kind.value_type)
+        column = (
+            pc.dictionary_decode(column) if hasattr(pc, "dictionary_decode") else column.cast(kind.value_type)
+        )
         kind = column.type
     if pa.types.is_string(kind):
         return column
@@ -757,7 +759,13 @@ class _StreamEncoder:
 
 def to_encoded(column: Any) -> Encoded:
     """An :class:`Encoded` column as it is, or any Arrow column encoded."""
-    return column if isinstance(column, Encoded) else encode(as_text(column))
+    import pyarrow as pa
+
+    if isinstance(column, Encoded):
+        return column
+    if pa.types.is_dictionary(column.type):  # (categoricals: their values are converted, not every row)
+        return encode(column)
+    return encode(as_text(column))
 
 
 def encode(column: Any, strip: bool = True) -> Encoded:
@@ -810,7 +818,7 @@ def _encode_raw(column: Any) -> tuple[np.ndarray, Any]:
             return np.empty(0, dtype=np.int32), pa.array([], type=pa.string())
         values = unified.chunks[0].dictionary
         codes, used = _encode_raw(pa.chunked_array([c.indices for c in unified.chunks]))
-        return codes, values.take(used)
+        return codes, as_text(values).take(used)
     encoded = pc.dictionary_encode(column)
     if encoded.num_chunks == 0:
         return np.empty(0, dtype=np.int32), pa.array([], type=column.type)
