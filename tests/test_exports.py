@@ -691,3 +691,31 @@ def test_labels_from_frame_with_categoricals_and_missing_labels(library):
     data = Labels.from_frame(frame)
     assert data.item_names == ("b", "a", "c") and data.class_names == ("0", "1", "2")
     assert triples(data) == Counter([("b", "u", "1"), ("b", "v", "0"), ("c", "v", "2")])
+
+
+MATRIX_FILES = {
+    "numbers": "0,1,\n1,,0\n ,1,1\n",
+    "header": "a,b,c\n0,1,NA\n1,nan,0\n",
+    "pandas index": ",a,b\n0,1.0,\n1,0.0,1.0\n2,,0.0\n",
+    "item header": "item,1,2\nx,1,0\ny,0,\n",
+    "missing markers": "w1\tw2\nN/A\t1\n0\tnull\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATRIX_FILES))
+def test_matrix_fast_path_reads_what_the_row_by_row_reader_reads(case, tmp_path, monkeypatch):
+    from emcrowd.io import labels as labels_module
+
+    suffix = ".tsv" if "\t" in MATRIX_FILES[case] else ".csv"
+    path = _bytes(tmp_path / f"m{suffix}", MATRIX_FILES[case].encode())
+    calls = []
+    real = labels_module._read_matrix_arrow
+    monkeypatch.setattr(labels_module, "_read_matrix_arrow", lambda *a: calls.append(real(*a)) or calls[-1])
+    fast = load_labels(path)
+    assert calls and calls[0] is not None  # Arrow read it
+    monkeypatch.setattr(labels_module, "_read_matrix_arrow", lambda *a: None)
+    slow = load_labels(path)
+    for key in ("item_names", "worker_names", "class_names"):
+        assert getattr(fast.labels, key) == getattr(slow.labels, key)
+    np.testing.assert_array_equal(fast.labels.to_matrix(), slow.labels.to_matrix())
+    assert fast.report.notes == slow.report.notes and fast.report.n_missing == slow.report.n_missing

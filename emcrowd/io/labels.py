@@ -27,6 +27,7 @@ from emcrowd.io._tables import (
     Encoded,
     Header,
     Source,
+    _Prefixed,
     encode_columns,
     open_source,
     parquet_schema_names,
@@ -45,6 +46,7 @@ from emcrowd.io._text import (
     is_blank,
     is_number_row,
     natural_order,
+    parse_number,
     parse_number_rows,
 )
 
@@ -435,6 +437,17 @@ def _read_matrix_text(
             f"{', '.join(seen)} (one row per label: name them with --item-col, --worker-col and "
             "--label-col, or choose a platform with --preset)",
         ) from None
+    return _matrix_loaded(name, matrix, worker_names, item_ids, notes, classes)
+
+
+def _matrix_loaded(
+    name: str,
+    matrix: np.ndarray,
+    worker_names: tuple[str, ...] | None,
+    item_ids: tuple[str, ...] | None,
+    notes: list[str],
+    classes: tuple[str, ...] | None,
+) -> Loaded:
     loaded = _from_matrix(name, matrix, worker_names, classes)
     if item_ids is not None:
         loaded = Loaded(replace(loaded.labels, item_names=item_ids), loaded.report)
@@ -442,6 +455,56 @@ def _read_matrix_text(
     if loaded.labels.n_classes > PLAUSIBLE_CLASSES:
         loaded.report.warnings.extend(_why_many_classes(matrix, worker_names))
     return loaded
+
+
+def _read_matrix_arrow(source: Source, header: Header, options: _LongOptions) -> Loaded | None:
+    """A text matrix read by Arrow, each column dictionary-encoded and only its distinct cells parsed
+    (by :func:`parse_number`, as the row-by-row reader parses every cell). None when the file is one
+    the row-by-row reader must read to say exactly what is wrong, or to decide what it is: blank or
+    irregular rows, a cell that is not a number, a first column that may hold ids, repeated names."""
+    if not source.rereadable or _extra_lines(header):
+        return None
+    missing = NUMERIC_MISSING | options.missing
+    cells = header.cells
+    has_header = not is_number_row(cells, missing)
+    if has_header and len(cells) > 1 and cells[0].strip().lower() not in ID_HEADERS:
+        has_header = not is_number_row(cells[1:], missing)
+    worker_names = tuple(c.strip() for c in cells) if has_header else None
+    id_named = worker_names is not None and worker_names[0].lower() in ID_HEADERS
+    if worker_names is not None and len(set(worker_names[1:] if id_named else worker_names)) != len(
+        worker_names[1:] if id_named else worker_names
+    ):
+        return None
+    counted = Source(source.name, "text", source.suffix, None, stream=_Prefixed(b"", source.open_binary()))
+    try:
+        read = read_text_columns(counted, header, range(len(cells)), has_header=has_header)
+    finally:
+        counted.stream._rest.close()
+    first_line = header.line + 1 if has_header else header.line
+    if read.n_irregular or read.n_rows == 0 or read.line_of(0, first_line) is None:
+        return None
+    columns = read.columns
+    item_ids = None
+    notes: list[str] = []
+    if id_named:
+        ids = columns[0]
+        item_ids = tuple(ids.names[k] for k in ids.codes.tolist()) if ids.codes.min() >= 0 else None
+        if item_ids is None or len(ids.names) != ids.codes.size or "" in ids.names:
+            return None  # repeated or empty ids: the row-by-row reader names the line
+        columns = columns[1:]
+        shown = "(blank)" if not worker_names[0] else repr(worker_names[0])
+        notes.append(f"first column {shown} taken as the item ids")
+        worker_names = worker_names[1:]
+        if not columns:
+            return None
+    matrix = np.empty((read.n_rows, len(columns)))
+    for c, column in enumerate(columns):
+        try:
+            values = np.array([parse_number(v, missing) for v in column.names], dtype=np.float64)
+        except ValueError:
+            return None  # not a number, or a first column of ids: decided and named row by row
+        matrix[:, c] = values[column.codes]
+    return _matrix_loaded(source.name, matrix, worker_names, item_ids, notes, options.classes)
 
 
 def _first_column_is_ids(body: list[list[str]], missing: frozenset[str]) -> bool:
@@ -744,6 +807,9 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
         or (format == "auto" and (any(options.given.values()) or (not numeric_header and looks_long(cells))))
     )
     if not long:
+        fast = _read_matrix_arrow(source, header, options)
+        if fast is not None:
+            return fast
         rows = iter(Rows(source, header.delimiter))
         first = next((row for row in rows if not is_blank(row)), None)
         if first is None:
