@@ -486,7 +486,7 @@ def read_text_columns(
     n_rows = 0
     stream, position, size = source.open_arrow_counted()
     # blocks are encoded in a second thread while Arrow parses the next ones (its kernels release the
-    # GIL); one worker keeps the blocks in order, and at most two wait, so memory stays bounded
+    # GIL); one worker keeps the blocks in order, and at most one waits, so memory stays bounded
     from concurrent.futures import ThreadPoolExecutor
 
     pending: list[Any] = []
@@ -502,7 +502,7 @@ def read_text_columns(
         )
         for batch in reader:
             pending.append(pool.submit(encode_block, batch))
-            while len(pending) > 2:
+            while len(pending) > 1:
                 pending.pop(0).result()
             n_rows += batch.num_rows
             if progress is not None:
