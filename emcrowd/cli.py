@@ -106,6 +106,11 @@ class OutFormat(str, Enum):
     npz = "npz"
 
 
+class TableFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
 class TieRule(str, Enum):
     lowest = "lowest"
     random = "random"
@@ -121,8 +126,10 @@ class Duplicates(str, Enum):
 LabelsArg = Annotated[
     Path,
     typer.Argument(
-        help="Crowd labels: an items x annotators matrix (.npy with NaN = no label, or .csv/.tsv), or a "
-        "long .csv/.tsv with one row per label (item, worker, label columns). '-' reads CSV from stdin.",
+        help="Crowd labels: an items x annotators matrix (.npy with NaN = no label, or .csv/.tsv), or "
+        "one row per label (item, worker, label columns) in .csv/.tsv (also .gz, .bz2, .zst), Parquet "
+        "(a file or a directory), JSON Lines or JSON; a platform's export (see --preset); .npz code "
+        "arrays. '-' reads CSV from stdin.",
         metavar="LABELS",
         show_default=False,
     ),
@@ -194,6 +201,79 @@ DuplicatesOpt = Annotated[
         rich_help_panel=INPUT,
     ),
 ]
+# Input options that only the loading helpers read (_load, _truth): each remembers its value when
+# Click parses it (every option's callback runs on every invocation, given or not), so commands declare
+# them without passing them on.
+_inputs: dict[str, Any] = {}
+
+
+def _remember(key: str) -> Callable[[Any], Any]:
+    def callback(value: Any) -> Any:
+        _inputs[key] = value.value if isinstance(value, Enum) else value
+        return value
+
+    return callback
+
+
+class Preset(str, Enum):
+    toloka = "toloka"
+    mturk = "mturk"
+    label_studio = "label-studio"
+    crowd_kit = "crowd-kit"
+    gal = "gal"
+
+
+PresetOpt = Annotated[
+    Preset | None,
+    typer.Option(
+        "--preset",
+        help="Read LABELS as this platform's export: toloka (TSV), mturk (batch results CSV), "
+        "label-studio (JSON export), crowd-kit (task,worker,label), gal (Get-Another-Label's headerless "
+        "worker, item, label). Default: recognised from the header or the document.",
+        show_default=False,
+        callback=_remember("preset"),
+        rich_help_panel=INPUT,
+    ),
+]
+KeepRejected = Annotated[
+    bool,
+    typer.Option(
+        "--keep-rejected",
+        help="Keep the labels of assignments a Toloka or Mechanical Turk export marks as rejected "
+        "(dropped by default).",
+        callback=_remember("keep_rejected"),
+        rich_help_panel=INPUT,
+    ),
+]
+
+
+def _file_column(option: str, key: str, what: str) -> Any:
+    return Annotated[
+        str | None,
+        typer.Option(
+            option,
+            metavar="COLUMN",
+            help=f"The {what} column of the {key.split('_')[0]} file itself (default: the labels' "
+            "column names, a platform's control answers, or the recognised names).",
+            show_default=False,
+            callback=_remember(key),
+            rich_help_panel=INPUT,
+        ),
+    ]
+
+
+OutTableFormat = Annotated[
+    TableFormat,
+    typer.Option(
+        "--out-format",
+        help="Format of posteriors, items and workers: csv, or parquet (smaller and faster to read back).",
+        callback=_remember("out_format"),
+    ),
+]
+TruthItemCol = _file_column("--truth-item-col", "truth_item_col", "item")
+TruthLabelCol = _file_column("--truth-label-col", "truth_label_col", "gold label")
+GoldItemCol = _file_column("--gold-item-col", "gold_item_col", "item")
+GoldLabelCol = _file_column("--gold-label-col", "gold_label_col", "known label")
 AlphaPrior = Annotated[
     str,
     typer.Option(
@@ -365,9 +445,15 @@ def _check_class_prior(options: dict[str, Any], n_classes: int) -> None:
 
 
 def _truth(
-    path: Path, loaded: Any, missing: list[str] | None, item_col: str | None, label_col: str | None
+    path: Path,
+    loaded: Any,
+    missing: list[str] | None,
+    item_col: str | None,
+    label_col: str | None,
+    kind: str = "truth",
 ) -> Any:
-    """Gold labels for the loaded items, by id or (for a matrix) aligned; returns ``io.Truth``."""
+    """Gold labels (``kind`` ``truth`` for --truth, ``gold`` for --gold) for the loaded items, by id or
+    (for a matrix) aligned, with the file's own column options; returns ``io.Truth``."""
     from emcrowd import io
 
     if str(path) == "-":
@@ -379,6 +465,8 @@ def _truth(
         missing=missing,
         item_col=item_col,
         label_col=label_col,
+        own_item_col=_inputs.get(f"{kind}_item_col"),
+        own_label_col=_inputs.get(f"{kind}_label_col"),
     )
 
 
@@ -389,7 +477,7 @@ def _gold_codes(
 
     if gold is None:
         return None
-    known = _truth(gold, loaded, missing, item_col, label_col)
+    known = _truth(gold, loaded, missing, item_col, label_col, kind="gold")
     if known.n_unknown_items:
         report.note(
             f"Note: {known.n_unknown_items:,} --gold items are not among the labelled items; ignored."
@@ -411,21 +499,37 @@ def _load(
     """Read the labels with the input options and, unless quiet, describe them; returns ``Loaded``."""
     from emcrowd import io, report
 
-    loaded = io.load_labels(
-        path,
-        format=fmt.value,
-        item_col=item_col,
-        worker_col=worker_col,
-        label_col=label_col,
-        classes=classes,
-        missing=missing,
-        duplicates=duplicates.value,
-    )
+    with report.read_progress(not quiet, path) as progress:
+        loaded = io.load_labels(
+            path,
+            format=fmt.value,
+            item_col=item_col,
+            worker_col=worker_col,
+            label_col=label_col,
+            classes=classes,
+            missing=missing,
+            duplicates=duplicates.value,
+            preset=_inputs.get("preset"),
+            keep_rejected=bool(_inputs.get("keep_rejected")),
+            progress=progress,
+        )
     if quiet:
         report.load_warnings(loaded)
     else:
         report.data_summary(loaded)
     return loaded
+
+
+def _table_files(tables: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """The output tables as files in the --out-format (CSV or Parquet), written through Arrow."""
+    from emcrowd import io, report
+
+    fmt = _inputs.get("out_format") or "csv"
+    out = {}
+    for stem, table in tables.items():
+        name = f"{stem}.{fmt}"
+        out[name] = io.TableFile(table, fmt, progress=report.write_progress(name, table, not quiet))
+    return out
 
 
 def _write_stdout(chunks: Iterable[str]) -> None:
@@ -496,11 +600,12 @@ def fit(
         typer.Option(
             "--out",
             "-o",
-            help="Output directory for posteriors.csv, items.csv, workers.csv and summary.json "
+            help="Output directory for posteriors.csv, items.csv, workers.csv (or .parquet) and summary.json "
             "(default: ./<LABELS name>-emcrowd). '-' prints item,label,confidence CSV on stdout instead.",
             show_default=False,
         ),
     ] = None,
+    out_format: OutTableFormat = TableFormat.csv,
     fmt: FormatOpt = Format.auto,
     item_col: ItemCol = None,
     worker_col: WorkerCol = None,
@@ -508,6 +613,8 @@ def fit(
     classes: ClassesOpt = None,
     missing: MissingOpt = None,
     duplicates: DuplicatesOpt = Duplicates.keep,
+    preset: PresetOpt = None,
+    keep_rejected: KeepRejected = False,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     class_prior: ClassPrior = None,
@@ -515,6 +622,8 @@ def fit(
     class_pseudocount: ClassPseudocount = 1.0,
     smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
+    gold_item_col: GoldItemCol = None,
+    gold_label_col: GoldLabelCol = None,
     n_init: NInit = None,
     seed: Seed = 0,
     ties: Ties = TieRule.lowest,
@@ -588,11 +697,14 @@ def fit(
         return
     out_dir = out if out is not None else _default_out(labels)
     outputs = {
-        # rendered a chunk of rows at a time while being written: millions of rows never sit in
-        # memory as text
-        "posteriors.csv": io.csv_chunks(posterior_table(data, result)),
-        "items.csv": io.csv_chunks(item_table(data, result, gold_codes)),
-        "workers.csv": io.csv_chunks(worker_table(data, result)),
+        **_table_files(
+            {
+                "posteriors": posterior_table(data, result),
+                "items": item_table(data, result, gold_codes),
+                "workers": worker_table(data, result),
+            },
+            quiet,
+        ),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _peak_memory_mb())),
     }
     replaced = any((out_dir / name).exists() for name in outputs)
@@ -612,11 +724,15 @@ def compare(
         typer.Option(
             "--truth",
             "-t",
-            help="Gold labels: a .csv/.tsv with item and label columns (ids matched to LABELS), or, for "
-            "a label matrix, a .npy vector or one-column .csv aligned with its rows (NaN/empty = unknown).",
+            help="Gold labels: a table with item and label columns (ids matched to LABELS; .csv/.tsv, "
+            "Parquet, JSON; columns named by --truth-item-col/--truth-label-col), a platform export's "
+            "control answers (the LABELS file itself will do), or, for a label matrix, a .npy vector or "
+            "one-column .csv aligned with its rows (NaN/empty = unknown).",
             show_default=False,
         ),
     ],
+    truth_item_col: TruthItemCol = None,
+    truth_label_col: TruthLabelCol = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the metrics as JSON on stdout (the table still goes to stderr)."),
@@ -628,6 +744,8 @@ def compare(
     classes: ClassesOpt = None,
     missing: MissingOpt = None,
     duplicates: DuplicatesOpt = Duplicates.keep,
+    preset: PresetOpt = None,
+    keep_rejected: KeepRejected = False,
     alpha_prior: AlphaPrior = "1,1",
     beta_prior: BetaPrior = "1,1",
     class_prior: ClassPrior = None,
@@ -635,6 +753,8 @@ def compare(
     class_pseudocount: ClassPseudocount = 1.0,
     smoothing: Smoothing = 0.01,
     gold: GoldOpt = None,
+    gold_item_col: GoldItemCol = None,
+    gold_label_col: GoldLabelCol = None,
     n_init: NInit = None,
     seed: Seed = 0,
     ties: Ties = TieRule.lowest,
@@ -737,6 +857,8 @@ def info(
     classes: ClassesOpt = None,
     missing: MissingOpt = None,
     duplicates: DuplicatesOpt = Duplicates.keep,
+    preset: PresetOpt = None,
+    keep_rejected: KeepRejected = False,
 ) -> None:
     """Describe the labels (sizes, classes, labels per item and worker, missing and repeated labels)
     without fitting anything."""
@@ -833,6 +955,8 @@ def convert(
     classes: ClassesOpt = None,
     missing: MissingOpt = None,
     duplicates: DuplicatesOpt = Duplicates.keep,
+    preset: PresetOpt = None,
+    keep_rejected: KeepRejected = False,
     quiet: Quiet = False,
 ) -> None:
     """Read labels once (with the input options) and save them as .npz code arrays, which every command

@@ -113,6 +113,69 @@ def fit_progress(enabled: bool, label: str = "EM") -> Iterator[Callable[[int, fl
             progress.stop()
 
 
+class _Ticker:
+    """A progress line for long reads and writes (bytes or rows), on stderr: shown only on a terminal
+    and only once the work has taken a second; it goes away when the work is done."""
+
+    def __init__(self, description: str, unit: str, total: int | None = None) -> None:
+        self.description, self.unit, self.total = description, unit, total
+        self.start = time.perf_counter()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        total = total if total is not None else self.total
+        if self.progress is None:
+            if time.perf_counter() - self.start < 1.0 or (total is not None and done >= total):
+                return
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            columns = [TextColumn("{task.description}")]
+            if total:
+                columns.append(BarColumn())
+            columns.append(TextColumn("{task.fields[amount]}"))
+            self.progress = Progress(*columns, console=console(), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.description, total=total, amount="")
+        amount = _amount(done, self.unit) + ("" if not total else f" of {_amount(total, self.unit)}")
+        self.progress.update(self.task, completed=done, total=total, amount=amount)
+        if total is not None and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _amount(n: int, unit: str) -> str:
+    if unit == "bytes":
+        return f"{n / 2**20:,.0f} MB"
+    return f"{n:,} {unit}"
+
+
+@contextmanager
+def read_progress(enabled: bool, source: Any) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A callback for the readers (bytes read so far, total bytes), or None when not on a terminal."""
+    if not enabled or not console().is_terminal:
+        yield None
+        return
+    ticker = _Ticker(f"Reading {source}", "bytes")
+    try:
+        yield ticker
+    finally:
+        ticker.close()
+
+
+def write_progress(name: str, table: Any, enabled: bool) -> Callable[[int], None] | None:
+    """A callback for writing the output table ``name`` (rows written so far), or None when not on a
+    terminal."""
+    if not enabled or not console().is_terminal:
+        return None
+    n_rows = len(next(iter(table.values()))) if table else 0
+    return _Ticker(f"Writing {name}", "rows", n_rows)
+
+
 def data_summary(loaded: Loaded) -> None:
     """What was read: a short table of sizes, classes, labels per item and worker, and what was skipped."""
     data, src = loaded.labels, loaded.report
@@ -122,6 +185,8 @@ def data_summary(loaded: Loaded) -> None:
     if src.format == "long":
         columns = " (columns " + ", ".join(f"{role}={escape(col)}" for role, col in src.columns.items()) + ")"
     out.print(f"Read {escape(src.source)}: {src.format} format{columns} [{src.seconds:.2f}s]", soft_wrap=True)
+    for text in getattr(src, "notes", ()):  # what the reader recognised (a platform's export, an id column)
+        out.print(f"  {escape(text)}", soft_wrap=True)
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 1))
     table.add_column(style="bold")
     table.add_column()
@@ -160,6 +225,8 @@ def load_warnings(loaded: Loaded) -> None:
             f"{src.source} has {data.n_classes} distinct label values; a label matrix usually has a few "
             "classes. Is this the right file (or the right --label-col)?"
         )
+    for text in getattr(src, "warnings", ()):
+        warning(f"{src.source}: {text}")
 
 
 def fit_summary(

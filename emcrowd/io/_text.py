@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from emcrowd.errors import InputError
+from emcrowd.io._tables import Source, _short, open_text
 
 STDIN = "-"
 NPY_MAGIC = b"\x93NUMPY"
@@ -54,14 +55,19 @@ class Rows:
     Decoding errors and malformed quoting surface as :class:`InputError` naming the file and line.
     """
 
-    def __init__(self, path: str | os.PathLike, delimiter: str | None = None) -> None:
-        self.name = display(path)
-        if is_stdin(path):
+    def __init__(self, path: str | os.PathLike | Source, delimiter: str | None = None) -> None:
+        if isinstance(path, Source):
+            self.name = path.name
+            self.delimiter = delimiter or ","
+            self._handle = open_text(path)
+        elif is_stdin(path):
+            self.name = display(path)
             text = _decode(sys.stdin.buffer.read(), self.name)
             first = next((line for line in text.splitlines() if line.strip()), "")
             self.delimiter = delimiter or ("\t" if "\t" in first and "," not in first else ",")
             self._handle: io.TextIOBase = io.StringIO(text, newline="")
         else:
+            self.name = display(path)
             self.delimiter = delimiter or DELIMITERS.get(Path(path).suffix.lower(), ",")
             self._handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed in __iter__
         self._reader = csv.reader(self._handle, delimiter=self.delimiter)
@@ -77,6 +83,10 @@ class Rows:
             raise InputError(self.name, f"is not UTF-8 text (bad byte near line {self.line + 1})") from None
         except csv.Error as exc:
             raise InputError(self.name, f"line {self.line}: malformed CSV ({exc})") from None
+        except (OSError, EOFError, ValueError) as exc:  # a corrupt or truncated compressed file
+            raise InputError(
+                self.name, f"cannot be read or decompressed near line {self.line + 1} ({_short(exc)})"
+            ) from None
         finally:
             self._handle.close()
 

@@ -83,6 +83,91 @@ def csv_chunks(table: Table, rows: int = CHUNK_ROWS) -> Iterator[str]:
         yield "\n".join(map(",".join, zip(*columns, strict=True))) + "\n"
 
 
+#: Characters that make a CSV field need quotes (as a regular expression for Arrow).
+_NEEDS_QUOTES_RE = '[,"\n\r]'
+#: Rows written at a time by :class:`TableFile` (so that a progress display can follow).
+WRITE_ROWS = 1 << 18
+
+
+class TableFile:
+    """A table (column name -> equal-length column) that :func:`write_outputs` writes as CSV or
+    Parquet through Arrow's writers: 10M rows in about a second and a half, floats written at the
+    shortest precision that reads back as the same number (``1`` for 1.0, ``0.1``, ``1e-300``).
+
+    CSV text is as :func:`csv_chunks` writes it (a header row, fields quoted only when they must be),
+    except for the shortest-float spelling; a table whose text needs quotes anywhere is written by
+    :func:`csv_chunks` itself (Arrow quotes either every string or none).
+
+    Parameters
+    ----------
+    table : mapping of str to sequence
+    format : {"csv", "parquet"}
+    progress : callable, optional
+        Called with the number of rows written so far.
+    """
+
+    def __init__(self, table: Table, format: str = "csv", progress: Any = None) -> None:
+        if format not in ("csv", "parquet"):
+            raise ValueError(f"format must be csv or parquet, got {format!r}")
+        lengths = {len(col) for col in table.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self.table, self.format, self.progress = table, format, progress
+        self.n_rows = lengths.pop() if lengths else 0
+
+    def arrow(self) -> Any:
+        import pyarrow as pa
+
+        columns = {}
+        for name, column in self.table.items():
+            if isinstance(column, (list, tuple)):
+                columns[str(name)] = pa.array(
+                    column, type=pa.string() if all(isinstance(v, str) for v in column[:1]) else None
+                )
+            else:
+                columns[str(name)] = pa.array(np.asarray(column))
+        return pa.table(columns)
+
+    def write(self, fh: Any) -> None:
+        import pyarrow as pa
+
+        table = self.arrow()
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, fh)
+            if self.progress is not None:
+                self.progress(self.n_rows)
+            return
+        if self._needs_quotes(table):
+            for chunk in csv_chunks(self.table):
+                fh.write(chunk.encode("utf-8"))
+            return
+        import pyarrow.csv as pcsv
+
+        fh.write((",".join(_quote(str(name)) for name in self.table) + "\n").encode("utf-8"))
+        options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+        sink = pa.PythonFile(fh, mode="w")
+        with pcsv.CSVWriter(sink, table.schema, write_options=options) as writer:
+            for start in range(0, max(self.n_rows, 1), WRITE_ROWS):
+                writer.write_table(table.slice(start, WRITE_ROWS))
+                if self.progress is not None:
+                    self.progress(min(start + WRITE_ROWS, self.n_rows))
+
+    @staticmethod
+    def _needs_quotes(table: Any) -> bool:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if any(any(c in str(name) for c in _NEEDS_QUOTES) for name in table.column_names):
+            return True
+        for column in table.columns:
+            text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            if text and pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES_RE)).as_py():
+                return True
+        return False
+
+
 def csv_text(table: Table) -> str:
     """Render a table as CSV text with a header row (all at once; see :func:`csv_chunks`)."""
     return "".join(csv_chunks(table))
@@ -113,7 +198,7 @@ def _temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Path:
 
 def write_outputs(
     out_dir: str | os.PathLike,
-    files: Mapping[str, str | Iterable[str] | np.ndarray | Mapping[str, np.ndarray]],
+    files: Mapping[str, str | Iterable[str] | TableFile | np.ndarray | Mapping[str, np.ndarray]],
     *,
     inputs: Sequence[str | os.PathLike] = (),
 ) -> list[Path]:
@@ -129,8 +214,8 @@ def write_outputs(
         Target directory; created when missing.
     files : mapping of file name to content
         Text (written as UTF-8), an iterable of text chunks (written as they come, so that large
-        tables need not be held as text), a NumPy array (written as ``.npy``, without pickles), or a
-        mapping of name to array (written as ``.npz``).
+        tables need not be held as text), a :class:`TableFile` (CSV or Parquet), a NumPy array
+        (written as ``.npy``, without pickles), or a mapping of name to array (written as ``.npz``).
     inputs : sequence of paths
         Input files that must not be overwritten.
 
@@ -167,6 +252,8 @@ def write_outputs(
                     fh.write(content.encode("utf-8"))
                 elif isinstance(content, np.ndarray):
                     np.save(fh, content, allow_pickle=False)
+                elif isinstance(content, TableFile):
+                    content.write(fh)
                 elif isinstance(content, Mapping):
                     np.savez(fh, **content)  # plain numeric and string arrays: no pickles
                 elif isinstance(content, Iterable):  # text in chunks, e.g. from csv_chunks

@@ -15,23 +15,38 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.errors import InputError
-from emcrowd.io._text import (
-    Rows,
-    check_readable,
-    display,
-    is_blank,
-    is_number_row,
-    parse_number_rows,
-    table_rows,
+from emcrowd.io import presets
+from emcrowd.io._tables import (
+    open_source,
+    parquet_schema_names,
+    read_json_document,
+    read_json_lines,
+    read_parquet_columns,
+    read_text_columns,
+    records_table,
+    text_header,
+    to_encoded,
 )
-from emcrowd.io.labels import COLUMN_NAMES, find_column, is_missing, load_npy, missing_set
+from emcrowd.io._text import Rows, is_blank, is_number_row, parse_number_rows, table_rows
+from emcrowd.io.labels import (
+    COLUMN_NAMES,
+    _is_label_studio,
+    _npy_target,
+    _Problem,
+    find_column,
+    is_missing,
+    label_studio_rows,
+    load_npy,
+    missing_set,
+)
 
-TRUTH_SUFFIXES = (".npy", ".csv", ".tsv")
+TRUTH_KINDS = ("npy", "text", "parquet", "json", "jsonl")
 #: Column names recognised for the gold label, after the ordinary label names.
 TRUTH_LABEL_NAMES = (*COLUMN_NAMES["label"], "truth", "gold", "true_label", "gold_label", "golden", "class")
 
@@ -56,9 +71,9 @@ class Truth:
     n_unknown_items: int = 0
 
 
-def read_truth(path: str | os.PathLike, data: Labels) -> np.ndarray:
+def read_truth(path: str | os.PathLike, data: Labels, **options: Any) -> np.ndarray:
     """Gold class code of every item of ``data`` (``-1`` where unknown); see :func:`load_truth`."""
-    return load_truth(path, data).codes
+    return load_truth(path, data, **options).codes
 
 
 def load_truth(
@@ -69,12 +84,18 @@ def load_truth(
     missing: Iterable[str] | None = None,
     item_col: str | None = None,
     label_col: str | None = None,
+    own_item_col: str | None = None,
+    own_label_col: str | None = None,
 ) -> Truth:
     """Read gold labels for the items of ``data``, by id or aligned with its items.
 
     Parameters
     ----------
     path : str or PathLike
+        A ``.csv``/``.tsv`` (compressed or not), Parquet, JSON or JSON Lines table with an item and a
+        label column; a platform's export (Toloka's ``GOLDEN:*`` control answers, Label Studio's
+        ground-truth annotations), so that the labels file can serve as its own gold; or a ``.npy``
+        vector or one-column text file aligned with the items.
     data : Labels
         The labels the truth belongs to; supplies the item ids and the classes.
     allow_aligned : bool
@@ -86,35 +107,203 @@ def load_truth(
     item_col, label_col : str, optional
         Column names tried first in a file by id (the labels' own ``--item-col``/``--label-col``),
         before the recognised names.
+    own_item_col, own_label_col : str, optional
+        This file's own item and label columns (``--truth-item-col``, ``--gold-label-col``, ...):
+        they must exist, and they make the file one by id.
 
     Raises
     ------
     InputError
         Unreadable file, wrong length, a gold label that is not among the classes, conflicting gold.
     """
-    name = display(path)
-    suffix = check_readable(path, TRUTH_SUFFIXES)
+    source = open_source(path, TRUTH_KINDS)
+    name = source.name
     match = _class_matcher(data.class_names)
-    if suffix == ".npy":
-        values = load_npy(path, ndim=1)
+    missing_values = missing_set(missing)
+    own = (own_item_col, own_label_col)
+    if source.kind == "npy":
+        if any(own):
+            raise InputError(name, "a .npy truth vector has no columns to name")
+        values = load_npy(_npy_target(source), ndim=1, name=name)
         return _aligned(name, values, data, match, allow_aligned)
-    rows = table_rows(Rows(path))
-    first = next(i for i, row in enumerate(rows) if not is_blank(row))
-    if len(rows[first]) >= 2 and not is_number_row(rows[first]):
-        columns = (item_col, label_col)
-        return _by_id(name, rows[first], rows[first + 1 :], data, match, missing_set(missing), columns, first)
-    header = rows[0]
-    if len(header) != 1:
+    if source.kind in ("parquet", "json", "jsonl"):
+        if source.kind == "parquet":
+            names = parquet_schema_names(source)
+            table = None
+        elif source.kind == "jsonl":
+            table = read_json_lines(source)
+            names = list(table.column_names)
+        else:
+            document = read_json_document(source)
+            if _is_label_studio(document) and not any(own):
+                return _label_studio_gold(name, document, data, match, missing_values, label_col)
+            table = records_table(name, document)
+            names = list(table.column_names)
+        i_item, i_label = _truth_columns(name, names, item_col, label_col, own)
+        if table is None:
+            table = read_parquet_columns(source, [names[i_item], names[i_label]])
+        try:
+            return _by_id_columns(
+                name, table.column(names[i_item]), table.column(names[i_label]), data, match, missing_values
+            )
+        except _Problem as problem:
+            unit = "line" if source.kind == "jsonl" else "row" if source.kind == "parquet" else "record"
+            raise InputError(name, f"{unit} {problem.row + 1}: {problem.message}") from None
+    header, source = text_header(source)
+    if header is None:
+        raise InputError(name, "is empty")
+    cells = header.cells
+    if any(own) or presets.detect(cells) or (len(cells) >= 2 and not is_number_row(cells)):
+        i_item, i_label = _truth_columns(name, cells, item_col, label_col, own)
+
+        def slowly() -> Truth:
+            rows = table_rows(Rows(source, header.delimiter))
+            first = next(i for i, row in enumerate(rows) if not is_blank(row))
+            return _by_id(name, rows[first + 1 :], data, match, missing_values, (i_item, i_label), first)
+
+        try:
+            read = read_text_columns(source, header, [i_item, i_label])
+        except InputError:
+            if source.rereadable:
+                return slowly()
+            raise
+        if read.n_irregular and source.rereadable:
+            return slowly()
+        if read.n_irregular:
+            raise InputError(name, f"{read.n_irregular:,} rows have another number of fields than the header")
+        try:
+            return _by_id_columns(name, read.columns[0], read.columns[1], data, match, missing_values)
+        except _Problem as problem:
+            if source.rereadable:
+                return slowly()
+            raise InputError(name, f"data row {problem.row + 1}: {problem.message}") from None
+    rows = table_rows(Rows(source, header.delimiter))
+    header_row = rows[0]
+    if len(header_row) != 1:
         raise InputError(
             name,
-            f"expected item,label columns with a header, or one column of gold labels; found {len(header)}",
+            f"expected item,label columns with a header, or one column of gold labels; "
+            f"found {len(header_row)}",
         )
-    has_header = not is_number_row(header)
+    has_header = not is_number_row(header_row)
     body = rows[1:] if has_header else rows
     if not body:
         raise InputError(name, "has a header but no truth values")
     values = parse_number_rows(name, body, 2 if has_header else 1).reshape(-1)
     return _aligned(name, values, data, match, allow_aligned)
+
+
+def _truth_columns(
+    name: str,
+    names: Sequence[str],
+    item_col: str | None,
+    label_col: str | None,
+    own: tuple[str | None, str | None],
+) -> tuple[int, int]:
+    """The item and gold columns of a truth file: its own given names; else a platform export's
+    control-answer column; else the labels' column names if present, then the recognised names."""
+    own_item, own_label = own
+    preset_name = presets.detect(names)
+    preset_item = preset_gold = None
+    if preset_name is not None:
+        preset = presets.resolve(preset_name, names, {"item": own_item, "label": label_col}, name)
+        preset_item, preset_gold = preset.columns["item"], preset.gold
+        if preset_gold is None and own_label is None:
+            raise InputError(
+                name,
+                f"this {preset.title} holds no control answers "
+                f"(columns: {', '.join(n.strip() for n in names)}); "
+                "name the gold column with --truth-label-col or --gold-label-col",
+            )
+    options = "--truth-item-col/--gold-item-col"
+
+    def column(role: str, given: str | None, preferred: str | None, candidates: Sequence[str]) -> int:
+        if given is not None:
+            return find_column(name, names, role, given, candidates, option=options.replace("item", role))
+        first = () if preferred is None else (preferred.strip().lower(),)
+        return find_column(
+            name, names, role, None, (*first, *candidates), option=options.replace("item", role)
+        )
+
+    i_item = column("item", own_item, preset_item or item_col, COLUMN_NAMES["item"])
+    i_label = column("label", own_label, preset_gold or label_col, TRUTH_LABEL_NAMES)
+    if i_item == i_label:
+        raise InputError(name, "the item and gold label columns must be two different columns")
+    return i_item, i_label
+
+
+def _by_id_columns(
+    name: str, item_column: Any, value_column: Any, data: Labels, match: Matcher, missing: frozenset[str]
+) -> Truth:
+    """Gold labels by id from two Arrow columns, without a Python loop over rows (only over the
+    distinct ids and values). Raises :class:`_Problem` for a value outside the classes or an item with
+    two different gold labels."""
+    item = to_encoded(item_column)
+    value = to_encoded(value_column)
+    is_gold = value.codes >= 0
+    value_missing = np.array([is_missing(v, missing) for v in value.names], dtype=bool)
+    if value_missing.any():
+        is_gold &= ~value_missing[np.maximum(value.codes, 0)]
+    value_class = np.array(
+        [
+            -2 if miss else (-1 if (c := match(v)) is None else c)
+            for v, miss in zip(value.names, value_missing, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    if value_class.size and (bad := np.flatnonzero(value_class == -1)).size:
+        rows = np.isin(value.codes, bad) & is_gold
+        if rows.any():
+            row = int(np.argmax(rows))
+            raise _Problem(
+                f"gold label {value.names[value.codes[row]]!r} is not among the classes "
+                f"{', '.join(data.class_names)}",
+                row,
+            )
+    position = {n: j for j, n in enumerate(data.item_names)}
+    item_index = np.array([position.get(n, -1) for n in item.names], dtype=np.int64)
+    rows = np.flatnonzero(is_gold & (item.codes >= 0))
+    j = item_index[item.codes[rows]]
+    gold = value_class[value.codes[rows]]
+    unknown = np.unique(item.codes[rows][j < 0]).size
+    known = j >= 0
+    rows, j, gold = rows[known], j[known], gold[known]
+    codes = np.full(data.n_items, -1, dtype=np.int64)
+    codes[j] = gold
+    conflict = codes[j] != gold
+    if conflict.any():
+        first = int(np.argmax(conflict))
+        lo = np.full(data.n_items, np.iinfo(np.int64).max)
+        np.minimum.at(lo, j, gold)
+        differs = gold != lo[j]
+        row = int(rows[np.argmax(differs)]) if differs.any() else int(rows[first])
+        raise _Problem(f"item {data.item_names[j[first]]!r} has two different gold labels", row)
+    if not (codes >= 0).any() and not unknown:
+        raise InputError(name, "holds no gold labels")
+    return Truth(codes=codes, n_unknown_items=int(unknown))
+
+
+def _label_studio_gold(
+    name: str, document: Any, data: Labels, match: Matcher, missing: frozenset[str], control: str | None
+) -> Truth:
+    """The ground-truth annotations of a Label Studio export, as gold labels by task id."""
+    import pyarrow as pa
+
+    items, _, answers, gold, _, _ = label_studio_rows(name, document, control)
+    chosen = [k for k, g in enumerate(gold) if g]
+    if not chosen:
+        raise InputError(name, "has no ground-truth annotations to use as gold labels")
+    try:
+        return _by_id_columns(
+            name,
+            pa.array([items[k] for k in chosen], type=pa.string()),
+            pa.array([answers[k] for k in chosen], type=pa.string()),
+            data,
+            match,
+            missing,
+        )
+    except _Problem as problem:
+        raise InputError(name, f"ground-truth annotation {problem.row + 1}: {problem.message}") from None
 
 
 def _class_matcher(class_names: Sequence[str]) -> Matcher:
@@ -165,17 +354,16 @@ def _aligned(name: str, values: np.ndarray, data: Labels, match: Matcher, allow:
 
 def _by_id(
     name: str,
-    header: list[str],
     rows: list[list[str]],
     data: Labels,
     match: Matcher,
     missing: frozenset[str],
-    columns: tuple[str | None, str | None],
+    columns: tuple[int, int],
     skipped: int,
 ) -> Truth:
-    item_first, label_first = (() if c is None else (c.strip().lower(),) for c in columns)
-    i_item = find_column(name, header, "item", None, (*item_first, *COLUMN_NAMES["item"]))
-    i_label = find_column(name, header, "label", None, (*label_first, *TRUTH_LABEL_NAMES))
+    """Gold labels by id, row by row in Python: for files with irregular rows or a bad value, so that
+    the message names the physical line."""
+    i_item, i_label = columns
     width = max(i_item, i_label) + 1
     item_code = {n: j for j, n in enumerate(data.item_names)}
     codes = np.full(data.n_items, -1, dtype=np.int64)

@@ -233,7 +233,7 @@ class EMAggregator:
         self
         """
         if not isinstance(data, Labels):
-            data = Labels.from_matrix(np.asarray(data))
+            data = Labels.from_matrix(data)  # (which refuses a DataFrame of one row per label)
         self._check_parameters(data.n_classes)
         gold = self._check_gold(gold, data)
         start = time.perf_counter()
