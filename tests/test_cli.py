@@ -944,16 +944,16 @@ def test_only_the_labels_can_come_from_stdin(tmp_path):
 @needs_datasets
 def test_a_collapsing_learned_class_prior_is_flagged():
     res = invoke(
-        "compare", DATASETS / "temp" / "labels.csv", "-t", DATASETS / "temp" / "truth.csv",
+        "compare", DATASETS / "bluebirds" / "labels.csv", "-t", DATASETS / "bluebirds" / "truth.csv",
         "--methods", "glad", "--learn-class-prior", "--n-init", 4, "--json", "-q",
     )  # fmt: skip
     metrics = json.loads(res.stdout)
     prior_warnings = [w for w in metrics["methods"]["glad"].get("warnings", []) if "class prior" in w]
-    # With a learned prior GLAD puts nearly all mass on one class here and loses ~0.38 accuracy.
+    # With a learned prior GLAD gives class 1 (30% of the votes) 0.09 here and loses ~0.13 accuracy.
     assert metrics["methods"]["glad"]["accuracy"] < 0.8
     assert prior_warnings, metrics["methods"]["glad"]
     fixed = invoke(
-        "compare", DATASETS / "temp" / "labels.csv", "-t", DATASETS / "temp" / "truth.csv",
+        "compare", DATASETS / "bluebirds" / "labels.csv", "-t", DATASETS / "bluebirds" / "truth.csv",
         "--methods", "glad", "--json", "-q",
     )  # fmt: skip
     assert not any(
