@@ -19,6 +19,14 @@ from emcrowd.errors import EmcrowdError
 CODE_DTYPE = np.int32
 
 
+def name_ranks(names: tuple[str, ...]) -> np.ndarray:
+    """Each name's rank in sorted order, shape (n,). Sorted as Python strings: a fixed-width NumPy
+    string array would be as wide as the longest name."""
+    ranks = np.empty(len(names), dtype=np.intp)
+    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return ranks
+
+
 @dataclass(frozen=True, eq=False)
 class Labels:
     """Observed crowd labels in coordinate form.
@@ -79,6 +87,16 @@ class Labels:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def item_name_ranks(self) -> np.ndarray:
+        """Each item's rank among the item names in sorted order, shape (n_items,): what random
+        draws per item are indexed by, so that they do not depend on how the items were coded (the
+        order of the input's rows). Computed once per ``Labels``."""
+        ranks = getattr(self, "_item_name_ranks", None)
+        if ranks is None:
+            ranks = name_ranks(self.item_names)
+            object.__setattr__(self, "_item_name_ranks", ranks)
+        return ranks
 
     def labels_per_item(self) -> np.ndarray:
         """Number of labels of each item, shape (n_items,)."""

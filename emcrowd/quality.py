@@ -8,7 +8,7 @@ difficulty ``beta`` over the labelled items (GLAD's accuracy depends on the item
 From it, per annotator (:func:`annotator_quality`):
 
 * an **estimated accuracy** on the 0-1 scale, ``sum_k class_prior_k P(k | k)`` (GLAD:
-  ``sigmoid(alpha_i * median beta)``), with an approximate 90% interval: the Jeffreys Beta interval of
+  ``sigmoid(alpha_i * median beta)``), with an approximate 90% interval: the Wilson score interval of
   ``accuracy * n`` successes in the annotator's ``n`` labels (it ignores the uncertainty about the true
   classes, so it is narrower than the truth where the crowd is weak);
 * the accuracy on **gold** items and how many distinct gold items the annotator labelled, when gold
@@ -127,22 +127,24 @@ def estimated_accuracy(data: Labels, model: Any, confusion: np.ndarray | None = 
 def accuracy_interval(
     accuracy: np.ndarray, n_labels: np.ndarray, level: float = 0.9
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Jeffreys interval of ``accuracy * n`` successes in ``n`` labels, two arrays of shape (n_workers,).
+    """Wilson score interval of ``accuracy * n`` successes in ``n`` labels, two arrays of shape
+    (n_workers,): closed form, inside [0, 1], and sensible for small ``n`` and accuracies near 0 or 1.
 
     NaN for annotators with no labels.
     """
-    from scipy.stats import beta
+    from statistics import NormalDist
 
     if not 0 < level < 1:
         raise EmcrowdError(f"level must be between 0 and 1, got {level!r}")
     n = np.asarray(n_labels, dtype=float)
     a = np.clip(np.asarray(accuracy, dtype=float), 0.0, 1.0)
-    tail = (1.0 - level) / 2.0
-    with np.errstate(invalid="ignore"):
-        low = beta.ppf(tail, a * n + 0.5, (1.0 - a) * n + 0.5)
-        high = beta.ppf(1.0 - tail, a * n + 0.5, (1.0 - a) * n + 0.5)
-    low = np.where(n > 0, low, np.nan)
-    high = np.where(n > 0, high, np.nan)
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrink = 1.0 + z * z / n
+        centre = (a + z * z / (2.0 * n)) / shrink
+        half = z / shrink * np.sqrt(a * (1.0 - a) / n + z * z / (4.0 * n * n))
+    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
     return low, high
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.data import Labels
+from emcrowd.data import Labels, name_ranks
 from emcrowd.errors import EmcrowdError
 
 #: Candidate methods of ``auto``, from the least to the most flexible (ties in the rule go to the
@@ -131,15 +131,6 @@ def available_candidates() -> tuple[str, ...]:
     return tuple(m for m in CANDIDATES if m in MODELS)
 
 
-def _name_ranks(names: tuple[str, ...]) -> np.ndarray:
-    """Each name's rank in sorted order, shape (n,): what the folds are drawn over, so that they do
-    not depend on the order of the input's rows (nor on how ids were coded). Sorted as Python
-    strings: a fixed-width NumPy string array would be as wide as the longest id."""
-    ranks = np.empty(len(names), dtype=np.intp)
-    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    return ranks
-
-
 def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tuple[Labels, np.ndarray]:
     """A random subset of the items with about ``max_labels`` labels (all of them if fewer), and which
     items it kept, shape (n_items,). Drawn over the item codes (ranking millions of names would cost
@@ -169,7 +160,7 @@ def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tu
 def _folds(data: Labels, n_folds: int, rng: np.random.Generator) -> np.ndarray:
     """The fold of every label, shape (n_labels,): a seeded draw over the labels in a canonical order
     (by item name, annotator name and class), the same for any order of the rows."""
-    item_rank, worker_rank = _name_ranks(data.item_names), _name_ranks(data.worker_names)
+    item_rank, worker_rank = data.item_name_ranks(), name_ranks(data.worker_names)
     canonical = np.lexsort((data.label, worker_rank[data.worker], item_rank[data.item]))
     fold = np.empty(data.n_labels, dtype=np.intp)
     fold[canonical] = rng.permutation(data.n_labels) % n_folds

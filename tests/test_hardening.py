@@ -215,7 +215,21 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
     )  # fmt: skip
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emcrowd", "fit", str(sim / "labels.npz"), "--out", str(out), "-q"],
+        # tol 0: EM runs until max_iter, so the signal always lands inside it
+        [
+            sys.executable,
+            "-m",
+            "emcrowd",
+            "fit",
+            str(sim / "labels.npz"),
+            "--out",
+            str(out),
+            "-q",
+            "--tol",
+            "0",
+            "--max-iter",
+            "100000",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -28,3 +28,30 @@ def test_shapes_and_edge_values():
     assert np.all(np.isnan(digamma(np.array([0.0, -1.0, np.nan]))))
     assert np.all(np.isnan(gammaln(np.array([0.0, -1.0, np.nan]))))
     assert digamma(np.inf) == np.inf and gammaln(np.inf) == np.inf
+
+
+def test_no_module_needs_scipy_at_run_time():
+    """SciPy is a development dependency only: every method runs with it blocked."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "scipy" or name.startswith("scipy."):
+            raise ImportError("scipy is blocked")
+sys.meta_path.insert(0, Block())
+import warnings
+warnings.simplefilter("ignore")
+from emcrowd.aggregate import METHODS, aggregate
+from emcrowd.simulate import simulate_dawid_skene
+import emcrowd.agreement, emcrowd.quality, emcrowd.relabel, emcrowd.selection
+data, _, _ = simulate_dawid_skene(60, 5, labels_per_item=3, n_classes=3, seed=0)
+for method in METHODS:
+    aggregate(data, method)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

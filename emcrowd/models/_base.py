@@ -244,7 +244,9 @@ class EMAggregator:
         for run in range(int(self.n_init)):
             first = self._initial_posteriors(data)
             if run > 0:
-                first = 0.5 * first + 0.5 * rng.dirichlet(np.ones(data.n_classes), size=data.n_items)
+                # drawn over the items in name order: the same starts whatever the rows' order
+                noise = rng.dirichlet(np.ones(data.n_classes), size=data.n_items)[data.item_name_ranks()]
+                first = 0.5 * first + 0.5 * noise
             if gold is not None:
                 known = gold >= 0
                 first[known] = np.eye(data.n_classes)[gold[known]]

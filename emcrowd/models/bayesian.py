@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, gammaln
 
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
 from emcrowd.models._observations import Observations, confusion_counts, confusion_log_likelihoods
+from emcrowd.models._special import digamma, gammaln
 
 
 # -- Dirichlet helpers --------------------------------------------------------------------------------

@@ -32,9 +32,13 @@ divergences of ``q(v)``, ``q(pi)`` and ``q(tau)`` from their priors. The subtype
 split of the majority-vote posteriors (each restart its own, drawn from ``random_state``), and, as in
 the paper, several restarts are run and the one with the highest ELBO kept.
 
-Defaults are the authors' (``M = 10``, ``a_pi = 0.1``, ``beta`` 4 on the diagonal and 1 elsewhere, 40
-restarts, and the class proportions' Dirichlet centred on the majority-vote class counts:
-``alpha = class_pseudocount + sum_j mv_share_j``, their ``empirical_prior``).
+Defaults are the authors' (``M = 10``, ``a_pi = 0.1``, ``beta`` 4 on the diagonal and 1 elsewhere,
+and the class proportions' Dirichlet centred on the majority-vote class counts:
+``alpha = class_pseudocount + sum_j mv_share_j``, their ``empirical_prior``), but for the number of
+restarts: 10 instead of their 40, since every restart costs a whole fit (adult2, 92,721 labels: 4.5 s
+each) and on the shared data sets 10 and 40 restarts differ by no more than the seed does.
+The random splits are drawn over the items in the order of their names, so a fit does not depend on
+the order of the input's rows.
 """
 
 from __future__ import annotations
@@ -83,8 +87,8 @@ class EBCC(VariationalAggregator):
         Give the class proportions a Dirichlet posterior (True by default; with False they are fixed
         at ``class_prior`` and ``empirical_class_prior`` does nothing).
     n_init : int
-        Restarts, each with its own random subtype split; the one with the highest ELBO is kept. 40
-        by default, as in the authors' runs.
+        Restarts, each with its own random subtype split; the one with the highest ELBO is kept. 10
+        by default (the authors run 40; see the module docstring).
     class_prior, class_pseudocount, tol, max_iter, random_state
         See :class:`emcrowd.models._base.EMAggregator` and
         :class:`emcrowd.models.bayesian.VariationalAggregator`.
@@ -131,7 +135,7 @@ class EBCC(VariationalAggregator):
         class_pseudocount: float = 1.0,
         tol: float = 1e-6,
         max_iter: int = 500,
-        n_init: int = 40,
+        n_init: int = 10,
         random_state: int = 0,
     ) -> None:
         super().__init__(
@@ -170,8 +174,9 @@ class EBCC(VariationalAggregator):
         self._rng = np.random.default_rng(np.random.SeedSequence([int(self.random_state), 1]))
 
     def _initial_params(self, data: Labels) -> _EBCCParams:
+        # drawn in name order, so that the split of an item does not depend on its code
         split = self._rng.dirichlet(np.ones(self._m), size=(data.n_items, data.n_classes))
-        return _EBCCParams(split=split)
+        return _EBCCParams(split=split[data.item_name_ranks()])
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: _EBCCParams) -> _EBCCParams:
         n, k, m = data.n_items, data.n_classes, self._m
@@ -231,3 +236,14 @@ class EBCC(VariationalAggregator):
         self.confusion_ = np.einsum("km,ikml->ikl", self.subtype_weights_, self.subtype_confusion_)
         self.accuracy_ = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
         self.subtype_posteriors_ = params.responsibilities
+
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        """``sum_{k,m} q_j(k, m) E[v_ikm]``: the item's own subtype posteriors, not the marginal
+        ``confusion_`` (which averages the subtypes with the crowd's weights)."""
+        k = self.subtype_confusion_.shape[-1]
+        rows = self.subtype_posteriors_.reshape(self.subtype_posteriors_.shape[0], -1)
+        table = self.subtype_confusion_.reshape(self.subtype_confusion_.shape[0], -1, k)
+        out = np.zeros((item.size, k))
+        for t in range(rows.shape[1]):  # a row at a time: no (n, K * M, K) temporary
+            out += rows[item, t, None] * table[worker, t]
+        return out
