@@ -766,9 +766,10 @@ def compare(
             "--methods",
             metavar="M1,M2,...",
             help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, auto "
-            "(majority vote always runs; auto chooses without looking at the truth).",
+            "(majority vote always runs; auto chooses without looking at the truth; ebcc, with its "
+            "restarts the slowest by far, only when named).",
         ),
-    ] = "majority,glad,dawid-skene,one-coin,auto",
+    ] = "majority,glad,dawid-skene,one-coin,bayesian-ds,auto",
     confusion: Annotated[
         bool, typer.Option("--confusion", help="Also print each method's confusion matrix (truth x answer).")
     ] = False,

@@ -52,6 +52,13 @@ def selection_summary(selection: dict[str, Any], aside: str = "") -> str:
     return f"{first}\nHeld-out log-likelihood per label ({where}): {scores}"
 
 
+def objective_name(model: Any) -> str:
+    """What a model's objective is: the log posterior (MAP-EM) or the evidence lower bound (VB)."""
+    from emcrowd.models.bayesian import VariationalAggregator
+
+    return "evidence lower bound" if isinstance(model, VariationalAggregator) else "log posterior"
+
+
 def method_title(name: str, chosen: str | None = None) -> str:
     """How a method is named in tables; ``auto`` with the method it chose."""
     title = METHOD_TITLES.get(name, name)
@@ -252,7 +259,7 @@ def fit_summary(
         title = METHOD_TITLES.get(result.fitted_method, result.fitted_method)
         out.print(
             f"{title}: {result.n_iter} iterations, {status}, "
-            f"log posterior {result.history[-1]:,.4f} ({result.fit_seconds:.2f}s)"
+            f"{objective_name(result.model)} {result.history[-1]:,.4f} ({result.fit_seconds:.2f}s)"
         )
         model = result.model
         extras = []

@@ -303,7 +303,14 @@ def test_compare_json_quiet_has_empty_stderr():
     res = invoke("compare", SAMPLE / "L.npy", "-t", SAMPLE / "y.npy", "--json", "-q")
     assert res.exit_code == 0
     assert res.stderr == ""
-    assert set(json.loads(res.stdout)["methods"]) == {"majority", "glad", "dawid_skene", "one_coin", "auto"}
+    assert set(json.loads(res.stdout)["methods"]) == {
+        "majority",
+        "glad",
+        "dawid_skene",
+        "one_coin",
+        "bayesian_ds",
+        "auto",
+    }
 
 
 def test_compare_matches_truth_given_as_csv(simulated, tmp_path):
@@ -839,7 +846,7 @@ def untimed(obj):
 def test_compare_reports_every_method_with_all_metrics_reproducibly(simulated, tmp_path):
     args = ["compare", simulated / "L.npy", "-t", simulated / "y.npy", "--json", "-q"]
     first = json.loads(invoke(*args, "--report", tmp_path / "r.json").stdout)
-    assert set(first["methods"]) == {"majority", "glad", "dawid_skene", "one_coin", "auto"}
+    assert set(first["methods"]) == {"majority", "glad", "dawid_skene", "one_coin", "bayesian_ds", "auto"}
     for name, entry in first["methods"].items():
         missing = METRIC_KEYS - set(entry) - ({"n_iter"} if name == "majority" else set())
         assert not missing, (name, missing)
