@@ -46,9 +46,9 @@ def selection_summary(selection: dict[str, Any], aside: str = "") -> str:
     first = f"auto {aside}chose {chosen}: {selection['reason']}."
     if not scores:
         return first
-    where = (
-        f"{selection['n_folds']} folds, {selection['n_labels']:,} labels of {selection['n_items']:,} items"
-    )
+    folds, scored = selection["n_folds"], selection.get("n_folds_scored", selection["n_folds"])
+    held = f"{folds} folds" if scored == folds else f"{scored} of {folds} folds held out"
+    where = f"{held}, {selection['n_labels']:,} labels of {selection['n_items']:,} items"
     return f"{first}\nHeld-out log-likelihood per label ({where}): {scores}"
 
 

@@ -218,6 +218,8 @@ def test_large_data_is_scored_on_a_subset_and_fitted_whole():
     data, _, _ = simulate_dawid_skene(2000, 30, labels_per_item=5, n_classes=2, seed=6)
     selection = select_method(data, max_labels=2000)
     assert 2000 <= selection.n_labels < 2000 + 10 and selection.n_items < data.n_items
+    assert selection.n_folds_scored == 1 and selection.to_dict()["n_folds_scored"] == 1
+    assert set(selection.scores) == set(available_candidates()) - {"ebcc"}  # too slow for large data
     result = aggregate(data, "auto")  # the default max_labels covers all of it
     assert result.posteriors.shape == (data.n_items, data.n_classes)
     assert result.selection is not None and result.method == "auto"
