@@ -140,20 +140,7 @@ def aggregate(
     method = method_name(method)
     start = time.perf_counter()
     if method == "auto":
-        from emcrowd.selection import select_method
-
-        selection = select_method(
-            data, options=options, gold=gold, random_state=options.get("random_state", 0)
-        )
-        from emcrowd.evaluate import model_options
-
-        chosen = aggregate(
-            data, selection.chosen, gold=gold, ties=ties, callback=callback,
-            **model_options(selection.chosen, options),
-        )  # fmt: skip
-        chosen.method, chosen.selection = "auto", selection
-        chosen.fit_seconds = time.perf_counter() - start
-        return chosen
+        return auto_aggregate(data, gold=gold, ties=ties, callback=callback, options=options)
     mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
     if method == "majority":
         unknown = set(options) - {"random_state"}
@@ -183,6 +170,39 @@ def aggregate(
         fit_seconds=time.perf_counter() - start,
         warnings=messages,
     )
+
+
+def auto_aggregate(
+    data: Labels,
+    *,
+    gold: np.ndarray | None = None,
+    ties: str = "lowest",
+    callback: IterationCallback | None = None,
+    options: dict[str, Any] | None = None,
+    done: dict[str, Aggregation] | None = None,
+) -> Aggregation:
+    """``auto``: choose a method without gold (:func:`emcrowd.selection.select_method`), then that
+    method's fit, taken from ``done`` (fits already run with the same options, as in a comparison)
+    when it is there. ``fit_seconds`` counts the choice and the chosen fit."""
+    from dataclasses import replace
+
+    from emcrowd.evaluate import model_options
+    from emcrowd.selection import select_method
+
+    start = time.perf_counter()
+    options = options or {}
+    selection = select_method(
+        data, options=model_options("auto", options), gold=gold, random_state=options.get("random_state", 0)
+    )
+    chosen = (done or {}).get(selection.chosen)
+    reused = 0.0 if chosen is None else chosen.fit_seconds
+    if chosen is None:
+        chosen = aggregate(
+            data, selection.chosen, gold=gold, ties=ties, callback=callback,
+            **model_options(selection.chosen, options),
+        )  # fmt: skip
+    seconds = time.perf_counter() - start + reused
+    return replace(chosen, method="auto", selection=selection, fit_seconds=seconds)
 
 
 def below_chance(data: Labels, model: EMAggregator) -> np.ndarray:

@@ -13,13 +13,12 @@ Metrics, on the items that have a truth label (and crowd labels, and are not giv
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from emcrowd.aggregate import METHODS, MODELS, Aggregation, aggregate, method_name
+from emcrowd.aggregate import METHODS, MODELS, Aggregation, aggregate, auto_aggregate, method_name
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import IterationCallback
@@ -159,7 +158,9 @@ def compare(
     results: dict[str, Aggregation] = {}
     for name in names:
         if name == "auto":
-            results[name] = _auto(data, gold, options, ties, callback, results)
+            results[name] = auto_aggregate(
+                data, gold=gold, ties=ties, callback=callback, options=options, done=results
+            )
             continue
         results[name] = aggregate(
             data,
@@ -232,35 +233,6 @@ def compare(
             data, truth, scored, results[other], results["majority"], disagreements
         )
     return report
-
-
-def _auto(
-    data: Labels,
-    gold: np.ndarray | None,
-    options: dict[str, Any],
-    ties: str,
-    callback: IterationCallback | None,
-    done: dict[str, Aggregation],
-) -> Aggregation:
-    """``auto`` in a comparison: the choice, then the chosen method's fit, reused when the comparison
-    has already run it with the same options."""
-    from dataclasses import replace
-
-    from emcrowd.selection import select_method
-
-    start = time.perf_counter()
-    selection = select_method(
-        data, options=model_options("auto", options), gold=gold, random_state=options["random_state"]
-    )
-    chosen = done.get(selection.chosen)
-    reused = 0.0 if chosen is None else chosen.fit_seconds  # its time counts once more for auto
-    if chosen is None:
-        chosen = aggregate(
-            data, selection.chosen, gold=gold, ties=ties, callback=callback,
-            **model_options(selection.chosen, options),
-        )  # fmt: skip
-    seconds = time.perf_counter() - start + reused
-    return replace(chosen, method="auto", selection=selection, fit_seconds=seconds)
 
 
 def _disagreements(

@@ -16,7 +16,6 @@ import pytest
 from emcrowd import GLAD, Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models import _observations as observations
-from emcrowd.models import glad as glad_module
 from emcrowd.models._base import normalize
 from emcrowd.models._glad_kernels import group_by_item
 from emcrowd.models.dawid_skene import DawidSkene, OneCoin
@@ -163,9 +162,9 @@ def test_group_by_item_keeps_file_order_within_an_item():
 def test_auto_engine_follows_the_size_of_the_input(monkeypatch):
     sim = simulate_glad(100, 5, labels_per_item=3, seed=0)
     assert GLAD().fit(sim.labels).engine_ == "numpy"
-    monkeypatch.setattr(glad_module, "NUMBA_MIN_LABELS", 100)
+    monkeypatch.setattr(observations, "NUMBA_MIN_LABELS", 100)
     assert GLAD().fit(sim.labels).engine_ == "numba"
-    monkeypatch.setattr(glad_module, "numba_available", lambda: False)
+    monkeypatch.setattr(observations, "numba_available", lambda kernels=None: False)
     assert GLAD().fit(sim.labels).engine_ == "numpy"
     with pytest.raises(EmcrowdError, match="needs the numba package"):
         GLAD(engine="numba").fit(sim.labels)
@@ -177,8 +176,8 @@ def test_a_numba_that_does_not_import_means_numpy(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "emcrowd.models._glad_kernels")
     monkeypatch.setitem(sys.modules, "numba", None)  # importing it raises ImportError
-    assert not glad_module.numba_available()
-    monkeypatch.setattr(glad_module, "NUMBA_MIN_LABELS", 100)
+    assert not observations.numba_available("emcrowd.models._glad_kernels")
+    monkeypatch.setattr(observations, "NUMBA_MIN_LABELS", 100)
     sim = simulate_glad(100, 5, labels_per_item=3, seed=0)
     assert GLAD().fit(sim.labels).engine_ == "numpy"
     with pytest.raises(EmcrowdError, match="needs the numba package"):
@@ -387,7 +386,7 @@ def test_confusion_auto_engine_follows_the_size_of_the_input(monkeypatch):
     assert DawidSkene().fit(labels).engine_ == "numba"
     assert OneCoin().fit(labels).engine_ == "numba"
     assert DawidSkene(engine="numpy").fit(labels).engine_ == "numpy"
-    monkeypatch.setattr(observations, "numba_available", lambda: False)
+    monkeypatch.setattr(observations, "numba_available", lambda kernels=None: False)
     assert OneCoin().fit(labels).engine_ == "numpy"
     with pytest.raises(EmcrowdError, match="needs the numba package"):
         DawidSkene(engine="numba").fit(labels)

@@ -89,12 +89,6 @@ _NEEDS_QUOTES_RE = '[,"\n\r]'
 WRITE_ROWS = 1 << 18
 
 
-#: The last tuple column converted to Arrow and its conversion: the item ids stand in two of the four
-#: outputs, and converting 2M Python strings takes about 0.5 s. Tuples are immutable, so the same
-#: object always converts the same way.
-_LAST_TUPLE: list[Any] = [None, None]
-
-
 class TableFile:
     """A table (column name -> equal-length column) that :func:`write_outputs` writes as CSV or
     Parquet through Arrow's writers: 10M rows in about a second and a half, floats written at the
@@ -121,27 +115,32 @@ class TableFile:
         self.table, self.format, self.progress = table, format, progress
         self.n_rows = lengths.pop() if lengths else 0
 
-    def arrow(self) -> Any:
+    def arrow(self, converted: dict[int, tuple[Any, Any]] | None = None) -> Any:
+        """The table as an Arrow table. ``converted`` (``id(column) -> (column, array)``) shares the
+        conversion of tuple columns between the tables of one :func:`write_outputs` call: the item
+        ids stand in two outputs, and converting 2M Python strings takes about 0.5 s."""
         import pyarrow as pa
 
         columns = {}
         for name, column in self.table.items():
-            if isinstance(column, tuple) and column is _LAST_TUPLE[0]:
-                columns[str(name)] = _LAST_TUPLE[1]  # the item ids again (posteriors.csv, items.csv)
+            seen = None if converted is None else converted.get(id(column))
+            if seen is not None and seen[0] is column:
+                columns[str(name)] = seen[1]
             elif isinstance(column, (list, tuple)):
                 columns[str(name)] = pa.array(
                     column, type=pa.string() if all(isinstance(v, str) for v in column[:1]) else None
                 )
-                if isinstance(column, tuple):
-                    _LAST_TUPLE[:] = [column, columns[str(name)]]
+                if isinstance(column, tuple) and converted is not None:  # immutable: safe to share
+                    converted[id(column)] = (column, columns[str(name)])
             else:
                 columns[str(name)] = pa.array(np.asarray(column))
         return pa.table(columns)
 
-    def write(self, fh: Any) -> None:
+    def write(self, fh: Any, converted: dict[int, tuple[Any, Any]] | None = None) -> None:
+        """Write the table to the binary file ``fh``; ``converted`` as for :meth:`arrow`."""
         import pyarrow as pa
 
-        table = self.arrow()
+        table = self.arrow(converted)
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
@@ -253,6 +252,7 @@ def write_outputs(
     backups: list[tuple[Path, Path]] = []  # (backup, target): old files moved aside
     placed: list[Path] = []  # targets that now hold new content
     done = False
+    converted: dict[int, tuple[Any, Any]] = {}  # tuple columns already in Arrow form, shared by tables
     try:
         for name, content in files.items():
             temps.append(_temp_path(out_dir, name))
@@ -263,7 +263,7 @@ def write_outputs(
                 elif isinstance(content, np.ndarray):
                     np.save(fh, content, allow_pickle=False)
                 elif isinstance(content, TableFile):
-                    content.write(fh)
+                    content.write(fh, converted)
                 elif isinstance(content, Mapping):
                     np.savez(fh, **content)  # plain numeric and string arrays: no pickles
                 elif isinstance(content, Iterable):  # text in chunks, e.g. from csv_chunks
@@ -284,7 +284,6 @@ def write_outputs(
     except OSError as exc:
         raise InputError(out_dir, f"cannot write output ({exc.strerror or exc})") from None
     finally:
-        _LAST_TUPLE[:] = [None, None]  # the cache serves one call
         if not done:
             for path in placed:
                 with contextlib.suppress(OSError):

@@ -24,24 +24,32 @@ NUMBA_MIN_LABELS = 500_000
 ENGINES = ("auto", "numpy", "numba")
 
 
-def numba_available() -> bool:
-    """Whether the compiled kernels can be used: numba is installed and imports (an installed numba
-    can still refuse, for instance with a NumPy it does not support). Imports it (about 0.5 s)."""
+#: The compiled kernels of the confusion-matrix models (GLAD has its own module).
+CONFUSION_KERNELS = "emcrowd.models._confusion_kernels"
+
+
+def numba_available(kernels: str = CONFUSION_KERNELS) -> bool:
+    """Whether the compiled kernels of module ``kernels`` can be used: numba is installed and imports
+    (an installed numba can still refuse, for instance with a NumPy it does not support). Imports
+    it (about 0.5 s)."""
+    import importlib
+
     try:
-        import emcrowd.models._confusion_kernels  # noqa: F401
+        importlib.import_module(kernels)
     except ImportError:
         return False
     return True
 
 
-def resolve_engine(engine: str, n_labels: int) -> str:
-    """``"numpy"`` or ``"numba"`` for a requested engine (``"auto"``, ``"numpy"`` or ``"numba"``)."""
+def resolve_engine(engine: str, n_labels: int, kernels: str = CONFUSION_KERNELS) -> str:
+    """``"numpy"`` or ``"numba"`` for a requested engine (``"auto"``, ``"numpy"`` or ``"numba"``), for
+    a model whose compiled kernels are in module ``kernels``; the one rule of every model."""
     if engine not in ENGINES:
         raise EmcrowdError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "numba" and not numba_available():
+    if engine == "numba" and not numba_available(kernels):
         raise EmcrowdError("engine 'numba' needs the numba package, which does not import here")
     if engine == "auto":
-        return "numba" if n_labels >= NUMBA_MIN_LABELS and numba_available() else "numpy"
+        return "numba" if n_labels >= NUMBA_MIN_LABELS and numba_available(kernels) else "numpy"
     return engine
 
 

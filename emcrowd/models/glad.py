@@ -34,7 +34,11 @@ from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
 from emcrowd.models._observations import Observations as _Observations
-from emcrowd.models._observations import symmetric_label_proba, symmetric_log_likelihoods
+from emcrowd.models._observations import (
+    resolve_engine,
+    symmetric_label_proba,
+    symmetric_log_likelihoods,
+)
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: Gauss-Hermite nodes and weights (probabilists', normalised) for the label predictive.
@@ -395,22 +399,6 @@ class _GLADState:
     sweeps: int = 0  # sweeps the last M-step took
 
 
-#: Inputs with at least this many labels are fitted with the compiled kernels (``engine="auto"``):
-#: below it, importing numba (about 0.7 s) costs more than the kernels save.
-NUMBA_MIN_LABELS = 500_000
-ENGINES = ("auto", "numpy", "numba")
-
-
-def numba_available() -> bool:
-    """Whether the compiled kernels can be used: numba is installed and imports (an installed numba
-    can still refuse, for instance with a NumPy it does not support). Imports it (about 0.5 s)."""
-    try:
-        import emcrowd.models._glad_kernels  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @dataclass
 class _ItemGroups:
     """The labels grouped by item for the compiled kernels: item ``j``'s are ``indptr[j]:indptr[j+1]``."""
@@ -438,7 +426,7 @@ class GLAD(EMAggregator):
         How the passes over the labels are computed: with NumPy array operations, or with compiled
         numba kernels that keep nothing per label (several times faster and far smaller on millions of
         labels, but importing numba takes about 0.7 s). ``"auto"`` uses numba from
-        ``NUMBA_MIN_LABELS`` labels on. Both give the same fit (to rounding).
+        ``_observations.NUMBA_MIN_LABELS`` labels on. Both give the same fit (to rounding).
     max_sweeps : int
         The most sweeps (an alpha step, then a b step) per M-step; it usually stops earlier, once a
         sweep gains little (see ``SWEEP_TOL_FACTOR`` and ``SWEEP_SHARE``). 1 is one Newton step per
@@ -520,22 +508,13 @@ class GLAD(EMAggregator):
             ) from None
         return GaussianPrior(am, asd, "alpha"), GaussianPrior(bm, bsd, "beta")
 
-    def _resolve_engine(self, n_labels: int) -> str:
-        if self.engine not in ENGINES:
-            raise EmcrowdError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.engine == "numba" and not numba_available():
-            raise EmcrowdError("engine 'numba' needs the numba package, which does not import here")
-        if self.engine == "auto":
-            return "numba" if n_labels >= NUMBA_MIN_LABELS and numba_available() else "numpy"
-        return self.engine
-
     def _prepare(self, data: Labels) -> None:
         self._alpha_p, self._b_p = self._priors()
         sweeps = self.max_sweeps
         if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
             raise EmcrowdError(f"max_sweeps must be a positive integer, got {self.max_sweeps!r}")
         self._max_sweeps = int(self.max_sweeps)
-        self.engine_ = self._resolve_engine(data.n_labels)
+        self.engine_ = resolve_engine(self.engine, data.n_labels, "emcrowd.models._glad_kernels")
         if self.engine_ == "numba":
             from emcrowd.models import _glad_kernels as kernels
 
