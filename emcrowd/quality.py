@@ -291,3 +291,44 @@ def workers_to_review(quality: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for i in rows[order]
     ]
+
+
+def calibration_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> dict[str, list]:
+    """A reliability diagram's numbers: the scored items binned by the confidence of their answer.
+
+    Parameters
+    ----------
+    confidence : array-like of shape (n,)
+        The posterior of each item's chosen class, in [0, 1].
+    correct : array-like of bool, shape (n,)
+        Whether the chosen class is the gold one.
+    n_bins : int
+        Equal-width bins over [0, 1] (the last one closed).
+
+    Returns
+    -------
+    dict of lists, JSON-ready
+        ``edges`` (n_bins + 1), and per bin ``count``, ``confidence`` (mean confidence) and
+        ``accuracy`` (share correct), the last two None for empty bins; ``ece``: the expected
+        calibration error, ``sum_b count_b / n * |accuracy_b - confidence_b|``.
+    """
+    confidence = np.clip(np.asarray(confidence, dtype=float), 0.0, 1.0)
+    correct = np.asarray(correct, dtype=bool)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise EmcrowdError("confidence and correct must be two arrays of the same length")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.minimum((confidence * n_bins).astype(np.intp), n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    conf_sum = np.bincount(which, weights=confidence, minlength=n_bins)
+    right = np.bincount(which, weights=correct, minlength=n_bins)
+    filled = count > 0
+    mean_conf = np.divide(conf_sum, count, out=np.zeros(n_bins), where=filled)
+    acc = np.divide(right, count, out=np.zeros(n_bins), where=filled)
+    ece = float(np.sum(count * np.abs(acc - mean_conf)) / max(count.sum(), 1))
+    return {
+        "edges": edges.tolist(),
+        "count": count.tolist(),
+        "confidence": [float(c) if f else None for c, f in zip(mean_conf, filled, strict=True)],
+        "accuracy": [float(a) if f else None for a, f in zip(acc, filled, strict=True)],
+        "ece": ece,
+    }
