@@ -351,7 +351,9 @@ def annotator_model(data: Labels, result: Aggregation) -> Any:
             )
     confusion /= confusion.sum(axis=2, keepdims=True)
     prior = result.posteriors[data.labels_per_item() > 0].mean(axis=0) if data.n_items else np.full(k, 1 / k)
-    return SimpleNamespace(confusion_=confusion, class_prior_=prior, labels_=result.labels)
+    return SimpleNamespace(
+        confusion_=confusion, class_prior_=prior, labels_=result.labels, posteriors_=result.posteriors
+    )
 
 
 def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None) -> dict[str, Any]:
@@ -406,3 +408,41 @@ def confusion_table(data: Labels, result: Aggregation) -> dict[str, Any]:
         "said": np.tile(names, data.n_workers * k),
         "probability": confusion.reshape(-1),
     }
+
+
+def drop_flagged(
+    data: Labels, result: Aggregation, gold: np.ndarray | None = None, **aggregate_options: Any
+) -> tuple[Labels, Aggregation, list[str]]:
+    """Refit without the annotators :mod:`emcrowd.quality` flags (spammer, constant, below chance).
+
+    Parameters
+    ----------
+    data : Labels
+    result : Aggregation
+        The first fit; its annotator quality decides who is dropped.
+    gold : ndarray of shape (n_items,), optional
+        As for :func:`aggregate` (also given to the refit).
+    **aggregate_options
+        Passed to :func:`aggregate` for the refit (``ties``, ``callback``, model options); the method is
+        the fitted one (``auto``'s choice is kept).
+
+    Returns
+    -------
+    data : Labels
+        The labels without the dropped annotators (every item kept).
+    result : Aggregation
+        The refit (``result`` itself when nobody was flagged).
+    dropped : list of str
+        The dropped annotators' names.
+    """
+    from emcrowd.quality import annotator_quality, flagged, without_workers
+
+    quality = annotator_quality(data, annotator_model(data, result), gold=gold)
+    drop = flagged(quality)
+    if not drop.any():
+        return data, result, []
+    if drop.all():
+        raise EmcrowdError(f"every one of the {data.n_workers} annotators is flagged: nothing left to fit")
+    kept = without_workers(data, drop)
+    refit = aggregate(kept, result.fitted_method, gold=gold, **aggregate_options)
+    return kept, refit, [name for name, d in zip(data.worker_names, drop, strict=True) if d]

@@ -332,3 +332,25 @@ def calibration_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 
         "accuracy": [float(a) if f else None for a, f in zip(acc, filled, strict=True)],
         "ece": ece,
     }
+
+
+def without_workers(data: Labels, drop: np.ndarray) -> Labels:
+    """``data`` without the annotators marked in ``drop`` (bool, shape (n_workers,)) and their labels.
+
+    Every item stays (an item whose labels were all dropped keeps its row, unlabelled); the remaining
+    annotators keep their order and are renumbered.
+    """
+    drop = np.asarray(drop, dtype=bool)
+    if drop.shape != (data.n_workers,):
+        raise EmcrowdError(f"drop must be {data.n_workers} booleans, one per annotator")
+    keep = ~drop
+    code = np.cumsum(keep) - 1  # new code of every kept annotator
+    rows = keep[data.worker]
+    return Labels(
+        item=data.item[rows],
+        worker=code[data.worker[rows]],
+        label=data.label[rows],
+        item_names=data.item_names,
+        worker_names=tuple(name for name, k in zip(data.worker_names, keep, strict=True) if k),
+        class_names=data.class_names,
+    )

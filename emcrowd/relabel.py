@@ -330,3 +330,47 @@ def relabel_plan(
         "items": relabel_table(data, model, quality=quality, max_annotators=max_annotators, limit=limit),
         "annotators": workers_to_review(quality),
     }
+
+
+#: The columns of ``relabel.csv``, in order.
+RELABEL_COLUMNS = ("item", "label", "confidence", "votes", "n_labels", "expected_gain")
+
+
+def relabel_outputs(
+    data: Labels, result: Any, budget: int, *, gold: np.ndarray | None = None
+) -> dict[str, Any]:
+    """What ``emcrowd relabel`` writes and prints: the ``budget`` items to relabel first and the
+    annotators to review.
+
+    Parameters
+    ----------
+    data : Labels
+    result : emcrowd.aggregate.Aggregation
+        A fit of ``data`` by any method (majority vote: the crowd's confusion matrices are counted
+        against the vote shares, see :func:`emcrowd.aggregate.annotator_model`).
+    budget : int
+        Extra labels to spend, one per item: the number of rows.
+    gold : ndarray of shape (n_items,), optional
+        Gold class codes (``-1`` = unknown), for the annotators' gold accuracy. Fits that clamp gold
+        items (every EM method) give them a one-hot posterior, so they gain nothing and rank last.
+
+    Returns
+    -------
+    dict
+        ``table``: the columns :data:`RELABEL_COLUMNS` of :func:`relabel_table`, best first, at most
+        ``budget`` rows; ``annotators``: :func:`emcrowd.quality.workers_to_review`; ``total_gain``: the
+        sum of the expected gains (expected extra correct items).
+    """
+    from emcrowd.aggregate import annotator_model
+
+    if isinstance(budget, bool) or int(budget) != budget or budget < 1:
+        raise EmcrowdError(f"the budget must be a positive whole number of labels, got {budget!r}")
+    model = annotator_model(data, result)
+    quality = annotator_quality(data, model, gold=gold)
+    table = relabel_table(data, model, quality=quality, limit=int(budget))
+    table = {name: table[name] for name in RELABEL_COLUMNS}
+    return {
+        "table": table,
+        "annotators": workers_to_review(quality),
+        "total_gain": float(np.sum(table["expected_gain"])),
+    }
