@@ -369,11 +369,17 @@ def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = No
     The confusion matrices are in :func:`confusion_table` (long form: any class names give unique
     column names).
     """
-    from emcrowd.quality import annotator_quality
+    from emcrowd.quality import annotator_quality, answer_counts
 
-    quality = annotator_quality(data, annotator_model(data, result), gold=gold)
-    n_labels = data.labels_per_worker()
-    agree = np.bincount(data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers)
+    counts = answer_counts(data, result.labels)  # one pass over the labels serves both
+    quality = annotator_quality(data, annotator_model(data, result), gold=gold, counts=counts)
+    n_labels = quality["n_labels"]
+    if counts is not None:
+        agree = np.einsum("ikk->i", counts)
+    else:
+        agree = np.bincount(
+            data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers
+        )
     table: dict[str, Any] = {"worker": data.worker_names, "n_labels": n_labels}
     for name in ("accuracy", "accuracy_low", "accuracy_high"):
         table[name] = quality[name]

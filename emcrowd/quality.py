@@ -180,10 +180,32 @@ def gold_accuracy(data: Labels, gold: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return accuracy, n_gold
 
 
-def constant_answerers(data: Labels, labels: np.ndarray) -> np.ndarray:
-    """Annotators who gave one class only, to items whose aggregated ``labels`` span several classes,
-    shape (n_workers,), bool."""
+#: The largest (n_workers, K, K) array :func:`answer_counts` builds.
+MAX_ANSWER_CELLS = 1 << 26
+
+
+def answer_counts(data: Labels, labels: np.ndarray) -> np.ndarray | None:
+    """How often each annotator said each class on items aggregated to each class, shape
+    (n_workers, K, K) (``[i, aggregated, said]``), in one pass over the labels; None when that array
+    would be too large (more than :data:`MAX_ANSWER_CELLS` cells)."""
     k = data.n_classes
+    if data.n_workers * k * k > MAX_ANSWER_CELLS:
+        return None
+    code = data.worker.astype(np.intp) * (k * k)
+    code += np.asarray(labels, dtype=np.intp)[data.item] * k
+    code += data.label
+    return np.bincount(code, minlength=data.n_workers * k * k).reshape(data.n_workers, k, k)
+
+
+def constant_answerers(data: Labels, labels: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Annotators who gave one class only, to items whose aggregated ``labels`` span several classes,
+    shape (n_workers,), bool. ``counts`` is :func:`answer_counts` when already computed."""
+    k = data.n_classes
+    counts = answer_counts(data, labels) if counts is None else counts
+    if counts is not None:
+        n_said = (counts.sum(axis=1) > 0).sum(axis=1)
+        n_truth = (counts.sum(axis=2) > 0).sum(axis=1)
+        return (n_said == 1) & (n_truth >= 2)
     said = np.bincount(data.worker.astype(np.intp) * k + data.label, minlength=data.n_workers * k)
     truth = np.bincount(data.worker.astype(np.intp) * k + labels[data.item], minlength=data.n_workers * k)
     n_said = (said.reshape(data.n_workers, k) > 0).sum(axis=1)
@@ -199,6 +221,7 @@ def annotator_quality(
     min_labels: int = DEFAULT_MIN_LABELS,
     spammer_threshold: float = DEFAULT_SPAMMER_THRESHOLD,
     level: float = 0.9,
+    counts: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One row per annotator: estimated accuracy, its interval, gold accuracy, spammer score, flags.
 
@@ -217,6 +240,8 @@ def annotator_quality(
         A spammer score below this flags ``spammer``.
     level : float
         Coverage of the accuracy interval.
+    counts : ndarray of shape (n_workers, K, K), optional
+        :func:`answer_counts` of the model's labels, when already computed.
 
     Returns
     -------
@@ -242,7 +267,7 @@ def annotator_quality(
     judged = n_labels >= min_labels
     flags = {
         "sparse": ~judged,
-        "constant": judged & constant_answerers(data, np.asarray(model.labels_)),
+        "constant": judged & constant_answerers(data, np.asarray(model.labels_), counts),
         "below_chance": judged & (accuracy < 1.0 / data.n_classes),
         "spammer": judged & (score < spammer_threshold),
     }

@@ -143,3 +143,26 @@ def test_adversarial_class_names_lose_nothing():
         assert set(names) <= set(ADVERSARIAL) | decoded
         labels = data.label[data.item == j]
         assert sorted(names) == sorted({ADVERSARIAL[c] for c in labels})
+
+
+@pytest.mark.filterwarnings("ignore::emcrowd.errors.ConvergenceWarning")
+def test_worker_table_is_the_same_without_the_joint_counts(monkeypatch):
+    import emcrowd.quality
+
+    data, _, _ = simulate_dawid_skene(300, 8, labels_per_item=4, n_classes=3, seed=12)
+    data = Labels(  # annotator 8: constant
+        item=np.concatenate([data.item, np.arange(40)]),
+        worker=np.concatenate([data.worker, np.full(40, 8)]),
+        label=np.concatenate([data.label, np.full(40, 2)]),
+        item_names=data.item_names,
+        worker_names=(*data.worker_names, "c"),
+        class_names=data.class_names,
+    )
+    result = aggregate(data, "dawid_skene")
+    fast = worker_table(data, result)
+    monkeypatch.setattr(emcrowd.quality, "MAX_ANSWER_CELLS", 0)
+    assert emcrowd.quality.answer_counts(data, result.labels) is None
+    slow = worker_table(data, result)
+    assert list(fast) == list(slow) and "constant" in fast["flags"][8]
+    for name in fast:
+        np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(slow[name]))
