@@ -126,5 +126,8 @@ def compare(
         report.compare_warnings(metrics)
     else:
         report.compare_table(metrics, truth, confusion=confusion)
+        from emcrowd.agreement import agreement_line
+
+        report.note(agreement_line(metrics["agreement"]))
     if as_json:
         sys.stdout.write(text)

@@ -52,6 +52,17 @@ MethodOpt = Annotated[
 ]
 
 
+DropFlaggedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-flagged",
+        help="Fit, drop the annotators flagged as spammer, constant or below chance (see workers.csv), "
+        "and fit again without them; the outputs are the second fit's.",
+        rich_help_panel=MODEL,
+    ),
+]
+
+
 @option_groups
 def fit(
     labels: LabelsArg,
@@ -61,6 +72,7 @@ def fit(
     inputs: InputOptions,
     model: ModelOptions,
     method: MethodOpt = None,
+    drop_flagged: DropFlaggedOpt = False,
     output: OutputOptions,
 ) -> None:
     """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
@@ -68,6 +80,7 @@ def fit(
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
+        confusion_table,
         fit_record,
         item_table,
         label_table,
@@ -96,6 +109,8 @@ def fit(
             callback=progress,
             **model_options(method, options),
         )
+    if drop_flagged:
+        result, data = _refit_without_flagged(data, result, gold_codes, model, options, quiet)
     hint = default_method and not quiet  # after the outputs are written: a cheap extra check
     if out is not None and str(out) == "-":
         _output.write_stdout(io.csv_chunks(label_table(data, result)))
@@ -107,7 +122,8 @@ def fit(
     tables = {
         "posteriors": posterior_table(data, result),
         "items": item_table(data, result, gold_codes),
-        "workers": worker_table(data, result),
+        "workers": worker_table(data, result, gold_codes),
+        "confusion": confusion_table(data, result),
     }
     outputs = {
         **_output.table_files(tables, out_format.value, quiet),
@@ -145,3 +161,30 @@ def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[s
             f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
             f"choose: emcrowd fit {labels} --method auto"
         )
+
+
+def _refit_without_flagged(
+    data: Any, result: Any, gold_codes: Any, model: ModelOptions, options: dict[str, Any], quiet: bool
+) -> tuple[Any, Any]:
+    """--drop-flagged: the refit without the flagged annotators, and the labels it was fitted to."""
+    from emcrowd import report
+    from emcrowd.aggregate import drop_flagged
+    from emcrowd.evaluate import model_options
+
+    method = result.fitted_method
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        kept, refit, dropped = drop_flagged(
+            data, result, gold_codes, ties=model.ties.value, callback=progress,
+            **model_options(method, options),
+        )  # fmt: skip
+    if not quiet:
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")
+            report.note(
+                f"Dropped {len(dropped):,} flagged annotator{'s' if len(dropped) != 1 else ''} "
+                f"({shown}; {sum(data.labels_per_worker()) - kept.n_labels:,} labels) and fitted again "
+                f"without them."
+            )
+        else:
+            report.note("Dropped 0 flagged annotators: nobody is flagged; the fit is kept as it is.")
+    return refit, kept
