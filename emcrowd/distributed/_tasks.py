@@ -76,12 +76,18 @@ def agreement_sums(part: Part, q: np.ndarray) -> np.ndarray:
     return ob.agreement_sums(part.obs, q)
 
 
+def _packed(part: Part, result: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(posteriors, [next M-step's sums..., evidence, class totals...]): one array to reduce."""
+    q, evidence, sums = result
+    return q, np.concatenate([np.ravel(sums), [evidence], ob.class_totals(part.obs, q)])
+
+
 def confusion_e_step(part: Part, log_theta: np.ndarray, log_pi: np.ndarray) -> tuple:
-    return ob.confusion_e_step(part.obs, log_theta, log_pi, None)
+    return _packed(part, ob.confusion_e_step(part.obs, log_theta, log_pi, None))
 
 
 def symmetric_e_step(part: Part, log_right: np.ndarray, log_wrong: np.ndarray, log_pi: np.ndarray) -> tuple:
-    return ob.symmetric_e_step(part.obs, log_right, log_wrong, log_pi, None)
+    return _packed(part, ob.symmetric_e_step(part.obs, log_right, log_wrong, log_pi, None))
 
 
 def pick(result: tuple, index: int):
@@ -132,10 +138,12 @@ def glad_alpha_sums(
 
 
 def glad_em_pass(state: _KernelPasses, alpha: np.ndarray) -> tuple:
-    """(state holding the pass's results, annotator sums, evidence, b gain)."""
+    """(state holding the pass's results, [annotator sums (n_workers x 8)..., evidence, b gain, log
+    prior of the pass's b]): one array to reduce."""
     new = _copy(state)
     total, evidence, b_gain = new.em_pass(alpha)
-    return new, total, evidence, b_gain
+    b_prior = float(new.b_prior.log_pdf(new.pending[0]).sum())
+    return new, np.concatenate([total.ravel(), [evidence, b_gain, b_prior]])
 
 
 def glad_accept(state: _KernelPasses) -> _KernelPasses:

@@ -134,6 +134,9 @@ class DaskObservations:
         return self.c.reduce(self.c.map(T.labels_per_worker, self.c.parts))
 
     def class_totals(self, q: _Handle) -> np.ndarray:
+        known = getattr(self, "_totals", None)
+        if known is not None and known[0] is q:  # the E-step that made q summed them too
+            return known[1].copy()
         return self.c.reduce(self.c.map(T.class_totals, self.c.parts, q.futures))
 
     def vote_shares(self) -> _Handle:
@@ -150,10 +153,14 @@ class DaskObservations:
             raise EmcrowdError("the Dask engine does not take gold labels")
         shared = tuple(self.c.constant(np.asarray(p)) for p in params)
         results = self.c.map(fn, self.c.parts, extra=shared)
-        q = self.c.map(T.pick, results, extra=(0,))
-        evidence = self.c.scalar_sum(self.c.map(T.pick, results, extra=(1,)))
-        sums = self.c.reduce(self.c.map(T.pick, results, extra=(2,)))
-        return _Handle(q), evidence, sums
+        q = _Handle(self.c.map(T.pick, results, extra=(0,)))
+        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))  # sums, evidence, class totals
+        k = self.n_classes
+        self._totals = (q, packed[-k:])
+        sums = packed[: -k - 1]
+        if fn is T.confusion_e_step:
+            sums = sums.reshape(self.n_workers, k, k)
+        return q, float(packed[-k - 1]), sums
 
     def confusion_e_step(self, log_theta: np.ndarray, log_pi: np.ndarray, gold: Any) -> tuple:
         return self._e_step(T.confusion_e_step, (log_theta, log_pi), gold)
@@ -198,11 +205,15 @@ class _DaskGladPasses:
     """:class:`emcrowd.models.glad._KernelPasses` over every partition: each call runs the
     partitions' own ``_KernelPasses`` and sums what they return."""
 
-    def __init__(self, cluster: Cluster, states: list[Any], log_pi: np.ndarray) -> None:
+    def __init__(
+        self, cluster: Cluster, states: list[Any], log_pi: np.ndarray, b_prior: float | None
+    ) -> None:
         self.c = cluster
         prior = cluster.constant(np.ascontiguousarray(log_pi, dtype=np.float64))
         self.states = cluster.map(T.glad_with_prior, states, extra=(prior,))
         self.pending: list[Any] | None = None
+        self.b_prior = b_prior  # sum_j log p(b_j) at the current b, when known
+        self.pending_prior = 0.0
 
     def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
         a, o = self.c.constant(alpha), self.c.constant(only)
@@ -211,18 +222,19 @@ class _DaskGladPasses:
     def em_pass(self, alpha: np.ndarray) -> tuple[np.ndarray, float, float]:
         results = self.c.map(T.glad_em_pass, self.states, extra=(self.c.constant(alpha),))
         self.pending = self.c.map(T.pick, results, extra=(0,))
-        total = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))
-        evidence = self.c.scalar_sum(self.c.map(T.pick, results, extra=(2,)))
-        b_gain = self.c.scalar_sum(self.c.map(T.pick, results, extra=(3,)))
-        return total, evidence, b_gain
+        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))
+        self.pending_prior = float(packed[-1])
+        return packed[:-3].reshape(alpha.size, 8), float(packed[-3]), float(packed[-2])
 
     def accept(self) -> None:
         assert self.pending is not None
         self.states = self.c.map(T.glad_accept, self.pending)
-        self.pending = None
+        self.pending, self.b_prior = None, self.pending_prior
 
     def b_log_prior(self) -> float:
-        return self.c.scalar_sum(self.c.map(T.glad_b_log_prior, self.states))
+        if self.b_prior is None:
+            self.b_prior = self.c.scalar_sum(self.c.map(T.glad_b_log_prior, self.states))
+        return self.b_prior
 
     def result(self) -> list[Any]:
         return self.c.map(T.glad_next, self.states)
@@ -268,7 +280,8 @@ class DaskGLAD(_DaskMixin, GLAD):
     def _e_step(self, data: Any, state: _GLADState, log_pi: np.ndarray, gold: Any) -> tuple[_Handle, float]:
         if gold is not None:
             raise EmcrowdError("the Dask engine does not take gold labels")
-        passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi)  # type: ignore[union-attr]
+        known = getattr(self, "_b_prior_sum", None) if state.alpha_sums is not None else None
+        passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi, known)  # type: ignore[union-attr]
         evidence = self._kernel_m_step(state, passes)
         self._b_prior_sum = passes.b_log_prior()
         state.q = None

@@ -80,7 +80,8 @@ def _names_table(path: Path, names: Iterable[str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"name": pa.array(list(names), type=pa.string())}), path)
+    column = names if isinstance(names, pa.Array) else pa.array(list(names), type=pa.string())
+    pq.write_table(pa.table({"name": column}), path)
 
 
 def write_dataset_parts(
@@ -104,7 +105,7 @@ def write_dataset_parts(
     parts : iterable of (items, item, worker, label)
         For each partition in order: its item codes (ascending) and its labels' item, annotator and
         class codes (any integer arrays; written as int32).
-    item_names, worker_names : iterable of str
+    item_names, worker_names : iterable of str, or pyarrow string arrays
         The ids in code order (``n_items`` and ``n_workers`` of them).
     class_names : sequence of str
     n_items, n_workers, n_partitions : int
