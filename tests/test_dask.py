@@ -217,3 +217,23 @@ def test_damaged_data_sets_are_one_error(data, tmp_path):
 def test_cli_does_not_import_dask():
     code = "import sys, emcrowd.cli; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_gathered_outputs_are_todays_tables(client, data, datasets):
+    from emcrowd.aggregate import aggregate, item_table, worker_table
+    from emcrowd.distributed.engine import gathered_aggregation
+
+    ds = datasets[3]
+    model, mv = fit_dataset(ds, "glad", client=client)
+    labels, agg = gathered_aggregation(ds, "glad", model, mv)
+    ref = aggregate(data, "glad", engine="numba")
+    for table in (item_table, worker_table):
+        got, want = table(labels, agg), table(data, ref)
+        assert list(got) == list(want)
+        for key in want:
+            if np.asarray(want[key]).dtype.kind == "f":
+                np.testing.assert_allclose(
+                    np.asarray(got[key], float), np.asarray(want[key], float), rtol=1e-6
+                )
+            else:
+                assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), key

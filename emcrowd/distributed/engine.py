@@ -387,3 +387,25 @@ def fit_dataset(
             client.close()
             if cluster_obj is not None:
                 cluster_obj.close()
+
+
+def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, majority: MajorityVote):
+    """``(labels, aggregation)``: the data set gathered as one :class:`~emcrowd.data.Labels` and the
+    fit as an :class:`emcrowd.aggregate.Aggregation`, so that :func:`emcrowd.aggregate.item_table`,
+    ``worker_table`` and ``fit_record`` (today's output files) take them as they take an in-memory
+    fit. For outputs that fit on one machine."""
+    from emcrowd.aggregate import Aggregation, flip_warnings, method_name
+    from emcrowd.io.partition import dataset_labels
+
+    data = dataset_labels(dataset)
+    method = method_name(method)
+    if model is None:
+        return data, Aggregation(
+            method=method, posteriors=majority.posteriors, labels=majority.labels, majority=majority,
+            options={"ties": "lowest"},
+        )  # fmt: skip
+    return data, Aggregation(
+        method=method, posteriors=model.posteriors_, labels=model.labels_, majority=majority, model=model,
+        options=model.get_params(), fit_seconds=model.fit_seconds_,
+        warnings=flip_warnings(data, model, majority),
+    )  # fmt: skip

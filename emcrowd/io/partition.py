@@ -18,10 +18,13 @@ ones :func:`emcrowd.io.labels.load_labels` gives, so a fit on the data set and a
 same labels in the same order.
 
 :func:`partition_labels` reads the source with the ordinary loader (every format it reads, all its
-checks), so the labels are held in memory once while the partitions are written; the data set is
+checks, the same codes): for CSV/TSV and Parquet that loader streams the file in Arrow batches and
+keeps only int32 codes and the distinct ids (12 bytes per label, never the text), other inputs are
+read whole; the partitions are then written one at a time (plus an 8-byte-per-label sort order). So
+the partitioning machine needs about 20 bytes per label, not the fit's memory. The data set is
 written into a temporary directory beside the target and renamed into place (all or nothing). The
 generator of ``benchmarks/dask_scale.py`` writes data sets of any size partition by partition with
-:func:`write_dataset_parts`, in bounded memory.
+:func:`write_dataset_parts`, in memory for one partition.
 """
 
 from __future__ import annotations
@@ -344,3 +347,16 @@ def read_partition(
         raise InputError(labels_file, f"cannot be read ({exc})") from None
     cols = [np.asarray(table.column(c).to_numpy(), dtype=np.int32) for c in ("item", "worker", "label")]
     return (np.asarray(items.to_numpy(), dtype=np.int32), *cols)
+
+
+def dataset_labels(dataset: PartitionedDataset) -> Any:
+    """The whole data set as one :class:`emcrowd.data.Labels` (its codes and names), for outputs
+    gathered on one machine. The labels are in partition order, then file order: each item's labels
+    in the order of the source."""
+    from emcrowd.data import Labels
+
+    arrays = [read_partition(*files)[1:] for files in dataset.partition_files()]
+    item, worker, label = (
+        np.concatenate([a[i] for a in arrays]) if arrays else np.empty(0, np.int32) for i in range(3)
+    )
+    return Labels(item, worker, label, dataset.item_names(), dataset.worker_names(), dataset.class_names)
