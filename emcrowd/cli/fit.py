@@ -1,0 +1,147 @@
+"""``emcrowd fit``: aggregate the labels and write posteriors, item and annotator estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from emcrowd.cli import _output, _reading
+from emcrowd.cli.options import (
+    MODEL,
+    InputOptions,
+    LabelsArg,
+    ModelOptions,
+    OutputOptions,
+    TableFormat,
+    check_class_prior,
+    option_groups,
+)
+from emcrowd.errors import EmcrowdError
+
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output directory for posteriors.csv, items.csv, workers.csv (or .parquet) and summary.json "
+        "(default: ./<LABELS name>-emcrowd). '-' prints item,label,confidence CSV on stdout instead.",
+        show_default=False,
+    ),
+]
+OutFormatOpt = Annotated[
+    TableFormat,
+    typer.Option(
+        "--out-format",
+        help="Format of posteriors, items and workers: csv, or parquet (smaller and faster to read back).",
+    ),
+]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--method",
+        "-m",
+        help="glad (item difficulty and annotator ability; the default), dawid-skene (a confusion "
+        "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
+        "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), "
+        "majority, or auto (the model that best predicts held-out labels; no gold used).",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+
+
+@option_groups
+def fit(
+    labels: LabelsArg,
+    *,
+    out: OutOpt = None,
+    out_format: OutFormatOpt = TableFormat.csv,
+    inputs: InputOptions,
+    model: ModelOptions,
+    method: MethodOpt = None,
+    output: OutputOptions,
+) -> None:
+    """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
+    summary."""
+    from emcrowd import io, report
+    from emcrowd.aggregate import (
+        aggregate,
+        fit_record,
+        item_table,
+        label_table,
+        method_name,
+        posterior_table,
+        worker_table,
+    )
+    from emcrowd.evaluate import model_options
+
+    quiet = output.quiet
+    default_method = method is None
+    method = method_name("glad" if method is None else method)
+    options = model.as_kwargs()
+    loaded = _reading.load(labels, inputs, quiet)
+    data = loaded.labels
+    check_class_prior(options, data.n_classes)
+    gold_codes = _reading.gold_codes(model, loaded, inputs)
+    if gold_codes is not None and method == "majority":
+        report.warning("majority vote does not use --gold; the gold column in items.csv is for reference")
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        result = aggregate(
+            data,
+            method,
+            gold=gold_codes,
+            ties=model.ties.value,
+            callback=progress,
+            **model_options(method, options),
+        )
+    hint = default_method and not quiet  # after the outputs are written: a cheap extra check
+    if out is not None and str(out) == "-":
+        _output.write_stdout(io.csv_chunks(label_table(data, result)))
+        report.fit_summary(data, result, None, [], quiet=quiet)
+        if hint:
+            _other_method_hint(data, labels, gold_codes, options)
+        return
+    out_dir = out if out is not None else _output.default_out(labels)
+    tables = {
+        "posteriors": posterior_table(data, result),
+        "items": item_table(data, result, gold_codes),
+        "workers": worker_table(data, result),
+    }
+    outputs = {
+        **_output.table_files(tables, out_format.value, quiet),
+        "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
+    }
+    replaced = any((out_dir / name).exists() for name in outputs)
+    written = [p for p in (labels, model.gold) if p is not None and str(p) != "-"]
+    files = io.write_outputs(out_dir, outputs, inputs=written)
+    report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
+    if hint:
+        _other_method_hint(data, labels, gold_codes, options)
+
+
+def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> None:
+    """For a fit with the default method: one line when another model predicts held-out labels much
+    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`).
+    The fit is done and written by then: a check that fails says nothing."""
+    from emcrowd import report
+    from emcrowd.evaluate import model_options
+    from emcrowd.selection import better_than_default
+
+    try:
+        found = better_than_default(
+            data,
+            options=model_options("auto", options),
+            gold=gold_codes,
+            random_state=options["random_state"],
+        )
+    except EmcrowdError:
+        return
+    if found is not None:
+        other, theirs, mine = found
+        report.note(
+            f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than "
+            f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
+            f"choose: emcrowd fit {labels} --method auto"
+        )
