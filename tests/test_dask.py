@@ -237,3 +237,42 @@ def test_gathered_outputs_are_todays_tables(client, data, datasets):
                 )
             else:
                 assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), key
+
+
+def _emcrowd(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "emcrowd", *map(str, args)], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_cli_partition_and_fit(tmp_path):
+    """`emcrowd partition` then `emcrowd fit DATASET_DIR --engine dask`: today's files, the in-memory
+    fit's labels; an unreachable scheduler is one line and exit 2."""
+    import csv
+
+    sample = ROOT / "sample_data" / "L.npy"
+    done = _emcrowd("partition", sample, "parts", "--partitions", 3, "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _emcrowd("fit", "parts", "--engine", "dask", "--local-workers", 1, "-o", "out", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ref = _emcrowd("fit", sample, "-o", "ref", "-q", cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        p.name for p in (tmp_path / "ref").iterdir()
+    )
+    for name in ("items.csv", "workers.csv"):
+        with open(tmp_path / "out" / name) as a, open(tmp_path / "ref" / name) as b:
+            got, want = list(csv.DictReader(a)), list(csv.DictReader(b))
+        assert [r.get("label", r.get("worker")) for r in got] == [
+            r.get("label", r.get("worker")) for r in want
+        ]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["engine"]["name"] == "dask" and summary["engine"]["partitions"] == 3
+    bad = _emcrowd("fit", "parts", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "-q", cwd=tmp_path)
+    assert (
+        bad.returncode == 2
+        and bad.stderr.count("\n") == 1
+        and "cannot reach the Dask scheduler" in bad.stderr
+    )
+    again = _emcrowd("partition", sample, "parts", "-q", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr

@@ -28,7 +28,7 @@ from emcrowd.models.majority import MajorityVote
 #: Partial sums combined per node of the tree reduction.
 FAN_IN = 4
 #: Seconds to wait for a scheduler before giving up.
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 
 
 def connect(
