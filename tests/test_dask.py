@@ -276,3 +276,19 @@ def test_cli_partition_and_fit(tmp_path):
     )
     again = _emcrowd("partition", sample, "parts", "-q", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_rows_in_any_order(client, data, tmp_path):
+    """Labels not grouped by item (as in most files): each partition groups them, keeping each item's
+    labels in file order, and the fit is still the in-memory one."""
+    from emcrowd.data import Labels
+
+    order = np.random.default_rng(0).permutation(data.n_labels)
+    shuffled = Labels(
+        data.item[order], data.worker[order], data.label[order], data.item_names, data.worker_names,
+        data.class_names,
+    )  # fmt: skip
+    ds = open_dataset(_written(shuffled, tmp_path / "d", 3))
+    for method in ("glad", "dawid_skene"):
+        memory, dask_model = MODELS[method]
+        _same_fit(memory(engine="numba").fit(shuffled), dask_model().fit_cluster(Cluster(client, ds)))

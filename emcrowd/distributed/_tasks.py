@@ -37,6 +37,12 @@ def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ..
     """Read a partition from its Parquet files (the root of every partition's task graph)."""
     items, item, worker, label = read_partition(*files)
     local = np.searchsorted(items, item).astype(np.int32)
+    del item
+    # in item order (stable: each item's labels stay in file order, so every sum is the in-memory
+    # engine's to the bit), so that grouping them by item below needs no second copy
+    order = np.argsort(local, kind="stable")
+    local, worker, label = local[order], worker[order], label[order]
+    del order
     blank_items, blank_workers = ("",) * items.size, ("",) * n_workers
     data = Labels(local, worker, label, blank_items, blank_workers, class_names)
     obs = ob.Observations.from_labels(data, "numba")
@@ -97,9 +103,8 @@ def pick(result: tuple, index: int):
 # -- GLAD ------------------------------------------------------------------------------------------
 def glad_agreement(part: Part) -> np.ndarray:
     """:func:`emcrowd.models.glad.agreement_counts` of the partition, stacked (2, n_workers)."""
-    g, d = part.obs.groups, part.obs.data
-    item = np.repeat(np.arange(part.items.size, dtype=np.int32), np.diff(g.indptr))
-    return np.stack(agreement_counts(item, g.worker, g.label, part.items.size, d.n_workers, d.n_classes))
+    d = part.obs.data
+    return np.stack(agreement_counts(d.item, d.worker, d.label, d.n_items, d.n_workers, d.n_classes))
 
 
 def glad_start(
@@ -143,6 +148,7 @@ def glad_em_pass(state: _KernelPasses, alpha: np.ndarray) -> tuple:
     new = _copy(state)
     total, evidence, b_gain = new.em_pass(alpha)
     b_prior = float(new.b_prior.log_pdf(new.pending[0]).sum())
+    new.pending = (*new.pending[:2], None)  # the log-likelihoods: not needed by this engine
     return new, np.concatenate([total.ravel(), [evidence, b_gain, b_prior]])
 
 
