@@ -85,11 +85,12 @@ def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) 
     import distributed
 
     from emcrowd.distributed import DASK_MODELS, Cluster
+    from emcrowd.distributed.engine import LOCAL_WORKER_ENV
     from emcrowd.io.partition import open_dataset
 
     cluster = distributed.LocalCluster(
         n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
-        memory_limit=memory_limit or 0,
+        memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
     )  # fmt: skip
     client = distributed.Client(cluster)
     try:

@@ -27,6 +27,9 @@ from emcrowd.models.majority import MajorityVote
 
 #: Partial sums combined per node of the tree reduction.
 FAN_IN = 4
+#: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
+#: that N workers use N cores, as the in-memory engine's threads do).
+LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 #: Seconds to wait for a scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
 
@@ -48,7 +51,9 @@ def connect(
     n = 2 if local_workers is None else int(local_workers)
     if n < 1:
         raise EmcrowdError(f"--local-workers must be at least 1, got {local_workers!r}")
-    cluster = LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None, env=LOCAL_WORKER_ENV
+    )
     return Client(cluster)
 
 
