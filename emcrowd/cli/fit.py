@@ -61,6 +61,29 @@ DropFlaggedOpt = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="memory (the default), or dask: LABELS is a data set directory written by `emcrowd "
+        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs emcrowd[dask]).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (tcp://HOST:8786).",
+        show_default=False,
+    ),
+]
+LocalWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--local-workers", min=1, show_default=False,
+        help="With --engine dask: start a local cluster of this many worker processes (default 2).",
+    ),
+]  # fmt: skip
 
 
 @option_groups
@@ -74,9 +97,23 @@ def fit(
     method: MethodOpt = None,
     drop_flagged: DropFlaggedOpt = False,
     output: OutputOptions,
+    engine: EngineOpt = "memory",
+    scheduler: SchedulerOpt = None,
+    local_workers: LocalWorkersOpt = None,
 ) -> None:
     """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
     summary."""
+    if engine not in ("memory", "dask"):
+        raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if engine == "dask":
+        from emcrowd.cli._dask_fit import fit_dask
+
+        return fit_dask(
+            labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
+            local_workers=local_workers, quiet=output.quiet,
+        )  # fmt: skip
+    if scheduler is not None or local_workers is not None:
+        raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
