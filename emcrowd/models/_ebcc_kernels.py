@@ -28,6 +28,7 @@ Importing this module imports numba (about 0.7 s).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from functools import cache
@@ -87,30 +88,26 @@ def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def digamma(x: float) -> float:
-    """``psi(x)`` for ``x > 0``, as :func:`emcrowd.models._special.digamma`."""
+def digamma_gammaln(x: float) -> tuple[float, float]:
+    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them (shift
+    to at least ``_SHIFT``, then the asymptotic series), with the shift's sum ``sum_k 1 / (x + k)``
+    formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)``: one division, not ten."""
     inv = 0.0
-    if x < _SHIFT:
-        inv = 1.0 / x
-        for k in range(1, _SHIFT):
-            inv += 1.0 / (x + k)
-        x = x + _SHIFT
-    series = _horner(1.0 / (x * x), _D0, _D1, _D2, _D3, _D4, _D5, _D6) / (x * x)
-    return math.log(x) - 0.5 / x - series - inv
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def gammaln(x: float) -> float:
-    """``log Gamma(x)`` for ``x > 0``, as :func:`emcrowd.models._special.gammaln`."""
     logs = 0.0
     if x < _SHIFT:
         prod = x
+        deriv = 1.0
         for k in range(1, _SHIFT):
+            deriv = deriv * (x + k) + prod
             prod *= x + k
+        inv = deriv / prod
         logs = math.log(prod)
         x = x + _SHIFT
-    series = _horner(1.0 / (x * x), _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x
-    return (x - 0.5) * math.log(x) - x + _HALF_LOG_2PI + series - logs
+    inv2 = 1.0 / (x * x)
+    log_x = math.log(x)
+    psi = log_x - 0.5 / x - _horner(inv2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * inv2 - inv
+    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x - logs
+    return psi, lgam
 
 
 class Kernels(NamedTuple):
@@ -121,11 +118,13 @@ class Kernels(NamedTuple):
     globals_step: Callable[..., float]
 
 
-def _build(k_const: int, m_const: int) -> Kernels:
+def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
     """The kernels compiled for ``k_const`` classes and ``m_const`` subtypes (loops of constant length,
-    which the compiler unrolls and vectorises), or for any shape when both are 0."""
+    which the compiler unrolls and vectorises), or for any shape when both are 0; on threads with
+    ``parallel``, else in one (each parallel pass waits for every thread, which on a busy machine can
+    cost more than a small pass itself)."""
 
-    @njit(cache=True, parallel=True, error_model="numpy")
+    @njit(cache=True, parallel=parallel, error_model="numpy")
     def e_pass(
         indptr: np.ndarray,
         worker: np.ndarray,
@@ -147,7 +146,8 @@ def _build(k_const: int, m_const: int) -> Kernels:
         class or -1. Writes the class posteriors into ``q_out`` (n_items, K) and, when ``resp_out``
         has a row per item, the responsibilities (n_items, T) into it; adds every ``r_jt`` to
         ``acc[chunk, worker_o, label_o, t]`` for each label of item ``j`` (``acc`` has shape
-        (n_chunks, n_workers, K, T)) and to ``totals[chunk, t]``; both are zeroed by the caller.
+        (n_chunks, n_workers, K, T), zeroed by the caller), and sets ``totals[chunk, t]`` to the
+        chunk's sum of ``r_jt``.
         Returns the sum over the items of the log normaliser of ``r_j``.
 
         An item's unnormalised responsibilities are formed as products of ``v_geo`` (one multiply per
@@ -252,7 +252,7 @@ def _build(k_const: int, m_const: int) -> Kernels:
             out += evidence[chunk]
         return out
 
-    @njit(cache=True, parallel=True)
+    @njit(cache=True, parallel=parallel)
     def first_counts(
         indptr: np.ndarray,
         worker: np.ndarray,
@@ -265,7 +265,7 @@ def _build(k_const: int, m_const: int) -> Kernels:
     ) -> None:
         """The first M-step's counts, from the responsibilities ``posteriors[j, k] * split[j, t]``
         (``split`` (n_items, T), row ``t = k * M + m``) without forming them: into ``acc`` and
-        ``totals`` as :func:`e_pass` does."""
+        ``totals`` as ``e_pass`` does."""
         n_items = indptr.size - 1
         n_sub = m_const if m_const else m
         n_rows = k_const * m_const if k_const else split.shape[1]
@@ -286,7 +286,7 @@ def _build(k_const: int, m_const: int) -> Kernels:
             for t in range(n_rows):
                 totals[chunk, t] = row_sums[t]
 
-    @njit(cache=True, parallel=True, error_model="numpy")
+    @njit(cache=True, parallel=parallel, error_model="numpy")
     def globals_step(
         counts: np.ndarray,
         prior: np.ndarray,
@@ -309,7 +309,7 @@ def _build(k_const: int, m_const: int) -> Kernels:
         for c in range(n_lab):
             for lab in range(n_lab):
                 prior_total[c] += prior[c, lab]
-                prior_gammaln[c] += gammaln(prior[c, lab])
+                prior_gammaln[c] += digamma_gammaln(prior[c, lab])[1]
         kl = np.zeros(n_workers)
         for i in prange(n_workers):
             worker_kl = 0.0
@@ -318,15 +318,16 @@ def _build(k_const: int, m_const: int) -> Kernels:
                 total = 0.0
                 for lab in range(n_lab):
                     total += counts[i, lab, t] + prior[c, lab]
-                psi_total = digamma(total)
-                row_kl = gammaln(total) - gammaln(prior_total[c])
+                psi_total, lgam_total = digamma_gammaln(total)
+                row_kl = lgam_total - digamma_gammaln(prior_total[c])[1]
                 lg, cross = 0.0, 0.0
                 for lab in range(n_lab):
                     a = counts[i, lab, t] + prior[c, lab]
-                    elog = digamma(a) - psi_total
+                    psi_a, lgam_a = digamma_gammaln(a)
+                    elog = psi_a - psi_total
                     log_v[i, lab, t] = elog
                     v_geo[i, lab, t] = math.exp(elog)
-                    lg += gammaln(a)
+                    lg += lgam_a
                     cross += (a - prior[c, lab]) * elog
                 row_kl -= lg - prior_gammaln[c]
                 row_kl += cross
@@ -344,13 +345,17 @@ def _build(k_const: int, m_const: int) -> Kernels:
 SPECIALIZED = ((2, 10),)
 
 
+#: Inputs with at least this many labels run the passes on threads.
+PARALLEL_MIN_LABELS = 1_000_000
+
+
 @cache
-def kernels_for(n_classes: int, n_subtypes: int) -> Kernels:
+def kernels_for(n_classes: int, n_subtypes: int, parallel: bool = True) -> Kernels:
     """The kernels for this shape: compiled for exactly it when it is in ``SPECIALIZED``, else the
-    general ones."""
+    general ones; on threads or not."""
     if (n_classes, n_subtypes) in SPECIALIZED:
-        return _build(n_classes, n_subtypes)
-    return _build(0, 0)
+        return _build(n_classes, n_subtypes, parallel)
+    return _build(0, 0, parallel)
 
 
 def compile_all() -> None:
@@ -360,8 +365,8 @@ def compile_all() -> None:
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)
     indptr, worker, label = group_by_item(item, worker, label, 2)
-    for k, m in (*SPECIALIZED, (3, 2)):  # (3, 2): the general kernels
-        kern = kernels_for(k, m)
+    for (k, m), parallel in itertools.product((*SPECIALIZED, (3, 2)), (True, False)):  # (3, 2): general
+        kern = kernels_for(k, m, parallel)
         rows = k * m
         chunks = n_chunks(2 * k * rows)
         acc = np.zeros((chunks, 2, k, rows))

@@ -39,6 +39,19 @@ restarts: 10 instead of their 40, since every restart costs a whole fit (adult2,
 each) and on the shared data sets 10 and 40 restarts differ by no more than the seed does.
 The random splits are drawn over the items in the order of their names, so a fit does not depend on
 the order of the input's rows.
+
+Large inputs
+------------
+From ``EBCC_NUMBA_MIN_LABELS`` labels on (``engine="auto"``) the iterations run on the compiled
+kernels of :mod:`emcrowd.models._ebcc_kernels` (one pass over the labels per iteration; the same fit
+as the NumPy code to rounding). Above ``restart_labels`` labels (a million by default) the restarts
+are not whole fits: every restart runs on the same random subsample of the items (about
+``restart_labels`` labels, drawn from ``random_state`` in item-name order, every annotator kept)
+for at most ``restart_iter`` iterations, and only the one with the highest ELBO there continues,
+on all the labels, from its factors (one E-step with them, then the usual iterations to ``tol``).
+``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
+``restart_subsample_`` its number of labels. Inputs up to ``restart_labels`` labels (the five shared
+real data sets among them) are fitted exactly as before.
 """
 
 from __future__ import annotations
@@ -112,6 +125,14 @@ class EBCC(VariationalAggregator):
     n_init : int
         Restarts, each with its own random subtype split; the one with the highest ELBO is kept. 10
         by default (the authors run 40; see the module docstring).
+    restart_labels : int or None
+        On inputs with more labels than this, the restarts run on a random subsample of the items
+        with about this many labels, and the best continues on all of them (see "Large inputs" in
+        the module docstring); None: every restart is a whole fit, whatever the size.
+    restart_iter : int
+        The most iterations of each restart on that subsample.
+    engine : {"auto", "numpy", "numba"}
+        ``"auto"``: the compiled kernels from ``EBCC_NUMBA_MIN_LABELS`` labels on, NumPy below.
     class_prior, class_pseudocount, tol, max_iter, random_state
         See :class:`emcrowd.models._base.EMAggregator` and
         :class:`emcrowd.models.bayesian.VariationalAggregator`.
@@ -139,6 +160,10 @@ class EBCC(VariationalAggregator):
         Parameters of the Dirichlet posteriors of the subtypes' label distributions.
     history_ : list of float
         The ELBO after every iteration of the kept restart; never decreases.
+    restart_subsample_ : int or None
+        Labels in the subsample the restarts ran on (None when they were whole fits).
+    engine_ : str
+        The engine that ran: ``"numpy"`` or ``"numba"``.
     posteriors_, labels_, lower_bound_, converged_, n_iter_, init_objectives_, best_init_, ...
         See :class:`emcrowd.models._base.EMAggregator`.
     """
@@ -161,6 +186,7 @@ class EBCC(VariationalAggregator):
         n_init: int = 10,
         random_state: int = 0,
         restart_labels: int | None = 1_000_000,
+        restart_iter: int = 100,
         engine: str = "auto",
     ) -> None:
         super().__init__(
@@ -178,6 +204,7 @@ class EBCC(VariationalAggregator):
         self.prior_off_diagonal = prior_off_diagonal
         self.empirical_class_prior = empirical_class_prior
         self.restart_labels = restart_labels
+        self.restart_iter = restart_iter
         self.engine = engine
 
     # -- restarts on a subsample of the items, on large inputs ------------------------------------
@@ -207,7 +234,14 @@ class EBCC(VariationalAggregator):
         gold = self._check_gold(gold, data)
         start = time.perf_counter()
         sub, sub_gold = self._subsample(data, gold, int(limit))
-        options = {**self.get_params(), "restart_labels": None, "engine": self._engine_for(data.n_labels)}
+        if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
+            raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
+        options = {
+            **self.get_params(),
+            "restart_labels": None,
+            "max_iter": min(int(self.max_iter), int(self.restart_iter)),
+            "engine": self._engine_for(data.n_labels),
+        }
         trial = EBCC(**options)
         trial._keep_factors = True
         with warnings.catch_warnings():
@@ -279,10 +313,11 @@ class EBCC(VariationalAggregator):
         if self.engine_ == "numba":
             from emcrowd.models import _ebcc_kernels
 
-            self._kernels = _ebcc_kernels.kernels_for(k, m)
+            parallel = data.n_labels >= _ebcc_kernels.PARALLEL_MIN_LABELS
+            self._kernels = _ebcc_kernels.kernels_for(k, m, parallel)
             g = self._obs.groups
             self._groups = g
-            self._chunks = _ebcc_kernels.n_chunks(data.n_workers * k * k * m)
+            self._chunks = _ebcc_kernels.n_chunks(data.n_workers * k * k * m) if parallel else 1
             # the E-step's sums, reused every iteration (zeroed by each pass's caller)
             self._acc = np.zeros((self._chunks, data.n_workers, k, k * m))
             self._totals = np.zeros((self._chunks, k * m))
