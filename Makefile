@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m emcrowd.models._glad_kernels  # compile GLAD's kernels once (cached beside them)
 	$(BIN)/python -m emcrowd.models._confusion_kernels  # ... and Dawid-Skene's and one-coin's
+	$(BIN)/python -m emcrowd.models._ebcc_kernels  # ... and EBCC's
 	touch $(STAMP)
 
 demo: $(STAMP)
