@@ -416,6 +416,19 @@ def confusion_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     }
 
 
+def output_tables(
+    data: Labels, result: Aggregation, gold: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
+    """The tables a fit writes, by file stem: ``posteriors``, ``items``, ``workers`` and ``confusion``
+    (one place for every engine and command that writes a fit's outputs)."""
+    return {
+        "posteriors": posterior_table(data, result),
+        "items": item_table(data, result, gold),
+        "workers": worker_table(data, result, gold),
+        "confusion": confusion_table(data, result),
+    }
+
+
 def drop_flagged(
     data: Labels, result: Aggregation, gold: np.ndarray | None = None, **aggregate_options: Any
 ) -> tuple[Labels, Aggregation, list[str]]:

@@ -24,11 +24,9 @@ def fit_dask(
     from emcrowd import io, report
     from emcrowd.aggregate import (
         fit_record,
-        item_table,
         label_table,
         method_name,
-        posterior_table,
-        worker_table,
+        output_tables,
     )
     from emcrowd.cli import _output
     from emcrowd.cli.options import check_class_prior
@@ -65,11 +63,7 @@ def fit_dask(
         report.fit_summary(data, result, None, [], quiet=quiet)
         return
     out_dir = out if out is not None else Path(f"{Path(dataset_dir).name}-emcrowd")
-    tables = {
-        "posteriors": posterior_table(data, result),
-        "items": item_table(data, result),
-        "workers": worker_table(data, result),
-    }
+    tables = output_tables(data, result)
     record = fit_record(data, result, None, _output.peak_memory_mb())
     record["engine"] = {"name": "dask", "dataset": str(dataset_dir), "partitions": dataset.n_partitions}
     outputs = {**_output.table_files(tables, out_format, quiet), "summary.json": io.json_text(record)}

@@ -117,13 +117,10 @@ def fit(
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
-        confusion_table,
         fit_record,
-        item_table,
         label_table,
         method_name,
-        posterior_table,
-        worker_table,
+        output_tables,
     )
     from emcrowd.evaluate import model_options
 
@@ -156,12 +153,7 @@ def fit(
             _other_method_hint(data, labels, gold_codes, options)
         return
     out_dir = out if out is not None else _output.default_out(labels)
-    tables = {
-        "posteriors": posterior_table(data, result),
-        "items": item_table(data, result, gold_codes),
-        "workers": worker_table(data, result, gold_codes),
-        "confusion": confusion_table(data, result),
-    }
+    tables = output_tables(data, result, gold_codes)
     outputs = {
         **_output.table_files(tables, out_format.value, quiet),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
