@@ -13,11 +13,15 @@ Layout
 ------
 ``options``     the option groups shared by several commands (:class:`~emcrowd.cli.options.InputOptions`,
                 :class:`~emcrowd.cli.options.ModelOptions`, :class:`~emcrowd.cli.options.OutputOptions`),
-                each a dataclass declared once, and :func:`~emcrowd.cli.options.option_groups`, which
-                turns a parameter ``inputs: InputOptions`` into the group's options for Typer and hands
-                the command the built dataclass.
+                each a frozen dataclass declared once, and the shared argument ``LABELS``.
+``_groups``     :func:`~emcrowd.cli.options.option_groups`, which turns a parameter
+                ``inputs: InputOptions`` into the group's options for Typer and hands the command the
+                built dataclass.
+``choices``     the ``StrEnum`` choices of the options.
+``_model_args`` the model options checked and turned into the models' keyword arguments.
 ``_reading``    reading the labels, truth and gold with the input options.
 ``_output``     output tables as files, CSV on stdout, peak memory.
+``_fast_help``  a faster ``--help`` (Typer's renderer without Markdown and tracebacks).
 ``fit``, ``compare``, ``info``, ``simulate``, ``convert``: one module per command, each defining the
                 function of that name.
 

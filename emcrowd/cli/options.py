@@ -11,57 +11,37 @@ where the parameter stands) and hands the command one built dataclass per group.
 group adds the option to every command that uses the group; nothing else changes.
 """
 
-import dataclasses
-import functools
-import inspect
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any
 
 import typer
 
-from emcrowd.errors import EmcrowdError
+from emcrowd.cli._groups import option_groups
+from emcrowd.cli._model_args import check_class_prior, model_kwargs
+from emcrowd.cli.choices import Duplicates, Format, Preset, TableFormat, TieRule
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = [
+    "INPUT",
+    "MODEL",
+    "Duplicates",
+    "Format",
+    "InputOptions",
+    "JsonOpt",
+    "LabelsArg",
+    "ModelOptions",
+    "OutputOptions",
+    "Preset",
+    "TableFormat",
+    "TieRule",
+    "check_class_prior",
+    "file_column",
+    "option_groups",
+]
 
 #: Rich help panels.
 INPUT = "Input"
 MODEL = "Model"
-
-
-class Format(StrEnum):
-    auto = "auto"
-    matrix = "matrix"
-    long = "long"
-
-
-class TableFormat(StrEnum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-class TieRule(StrEnum):
-    lowest = "lowest"
-    random = "random"
-
-
-class Duplicates(StrEnum):
-    keep = "keep"
-    first = "first"
-    last = "last"
-    error = "error"
-
-
-class Preset(StrEnum):
-    toloka = "toloka"
-    mturk = "mturk"
-    label_studio = "label-studio"
-    crowd_kit = "crowd-kit"
-    gal = "gal"
-
 
 LabelsArg = Annotated[
     Path,
@@ -304,53 +284,7 @@ class ModelOptions:
     def as_kwargs(self) -> dict[str, Any]:
         """The model options, checked, as the keyword arguments of the models (see
         :func:`emcrowd.evaluate.model_options`); raises :class:`EmcrowdError` naming the option."""
-        prior = None
-        if self.class_prior is not None:
-            try:
-                prior = [float(p) for p in self.class_prior.split(",")]
-            except ValueError:
-                raise EmcrowdError(
-                    f"--class-prior expects numbers separated by commas, got {self.class_prior!r}"
-                ) from None
-            if any(not (p > 0 and p != math.inf) for p in prior):
-                raise EmcrowdError(f"--class-prior needs positive, finite numbers, got {self.class_prior!r}")
-        options: dict[str, Any] = {
-            "alpha_prior": _gaussian_prior("--alpha-prior", "alpha", self.alpha_prior),
-            "beta_prior": _gaussian_prior("--beta-prior", "beta", self.beta_prior),
-            "tol": self.tol,
-            "max_iter": self.max_iter,
-            "class_prior": prior,
-            "class_pseudocount": self.class_pseudocount,
-            "smoothing": self.smoothing,
-            "random_state": self.seed,
-        }
-        if self.n_init is not None:  # else each model keeps its own default
-            options["n_init"] = self.n_init
-        if self.learn_class_prior is not None:
-            options["learn_class_prior"] = self.learn_class_prior
-        return options
-
-
-def check_class_prior(options: dict[str, Any], n_classes: int) -> None:
-    """--class-prior must have one number per class, which is known once the labels are read."""
-    prior = options["class_prior"]
-    if prior is not None and len(prior) != n_classes:
-        raise EmcrowdError(f"--class-prior has {len(prior)} numbers but the labels have {n_classes} classes")
-
-
-def _gaussian_prior(option: str, name: str, text: str) -> tuple[float, float]:
-    """Parse ``MEAN,SD`` and check it as the model will, naming the option in any error."""
-    from emcrowd.models.glad import GaussianPrior
-
-    try:
-        mean, sd = (float(p) for p in text.split(","))
-    except ValueError:
-        raise EmcrowdError(f"{option} expects MEAN,SD (two numbers), got {text!r}") from None
-    try:
-        GaussianPrior(mean, sd, name)
-    except EmcrowdError as exc:
-        raise EmcrowdError(f"{option} {text}: {exc}") from None
-    return mean, sd
+        return model_kwargs(self)
 
 
 @dataclass(frozen=True)
@@ -360,45 +294,3 @@ class OutputOptions:
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")
     ] = False
-
-
-# -- the decorator -------------------------------------------------------------------------------------
-def option_groups(func: F) -> F:
-    """Expand each parameter of ``func`` whose type is an option group (a dataclass) into the group's
-    fields, for Typer, and call ``func`` with the group built from them.
-
-    Every parameter of the result is keyword-only (Typer passes them all by name). The expansion is in
-    ``__signature__`` and ``__annotations__``, which Typer's ``get_params_from_function`` reads.
-    """
-    hints = get_type_hints(func, include_extras=True)
-    groups: dict[str, type] = {}
-    params: list[inspect.Parameter] = []
-    for param in inspect.signature(func).parameters.values():
-        hint = hints.get(param.name, param.annotation)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            groups[param.name] = hint
-            field_hints = get_type_hints(hint, include_extras=True)
-            for field in dataclasses.fields(hint):
-                params.append(
-                    inspect.Parameter(
-                        field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                        annotation=field_hints[field.name],
-                    )
-                )  # fmt: skip
-        else:
-            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hint))
-    names = [p.name for p in params]
-    clash = {n for n in names if names.count(n) > 1}
-    if clash:
-        raise TypeError(f"{func.__name__}: option names declared twice: {sorted(clash)}")
-    fields = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in groups.items()}
-
-    @functools.wraps(func)
-    def wrapper(**kwargs: Any) -> Any:
-        for name, cls in groups.items():
-            kwargs[name] = cls(**{field: kwargs.pop(field) for field in fields[name]})
-        return func(**kwargs)
-
-    wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper  # type: ignore[return-value]
