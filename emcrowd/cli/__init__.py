@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -129,10 +130,32 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: What LABELS may be, under every command's help (Typer 0.20 with Click 8.5 drops an argument's help).
+LABELS_HELP = (
+    "LABELS: an items x annotators matrix (.npy, NaN = no label; .csv/.tsv); one row per label (item, "
+    "worker, label) in .csv/.tsv (also .gz, .bz2, .zst), Parquet (a file or a directory), JSON Lines or "
+    "JSON; a platform's export (Toloka, Mechanical Turk, Label Studio, crowd-kit, GAL: see --preset); "
+    ".npz code arrays (see convert); '-' reads CSV from standard input."
+)
+
+
+def _epilog(module: Any) -> str:
+    """A command's help after its options: what LABELS may be (when it reads labels) and examples."""
+    parts = (
+        [LABELS_HELP]
+        if "labels" in inspect.signature(getattr(module, module.__name__.split(".")[-1])).parameters
+        else []
+    )
+    parts.append("Examples:")
+    parts += [f"  {example}" for example in module.EXAMPLES]
+    return "\n\n".join(parts)
+
+
 def _register() -> None:
     for name in COMMANDS:
         module = importlib.import_module(f"emcrowd.cli.{name}")
-        app.command(name.replace("_", "-"))(user_errors(getattr(module, name)))
+        command = getattr(module, name)
+        app.command(name.replace("_", "-"), epilog=_epilog(module))(user_errors(command))
 
 
 _register()

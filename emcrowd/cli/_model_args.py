@@ -36,7 +36,9 @@ def model_kwargs(self: ModelOptions) -> dict[str, Any]:
     }
     if self.n_init is not None:  # else each model keeps its own default
         options["n_init"] = self.n_init
-    if self.learn_class_prior is not None:
+    if self.learn_class_prior and self.fixed_class_prior:
+        raise EmcrowdError("--learn-class-prior and --fixed-class-prior contradict each other; give one")
+    if self.learn_class_prior or self.fixed_class_prior:  # else each model keeps its own default
         options["learn_class_prior"] = self.learn_class_prior
     return options
 

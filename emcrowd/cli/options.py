@@ -19,11 +19,12 @@ import typer
 
 from emcrowd.cli._groups import option_groups
 from emcrowd.cli._model_args import check_class_prior, model_kwargs
-from emcrowd.cli.choices import Duplicates, Format, Preset, TableFormat, TieRule
+from emcrowd.cli.choices import Duplicates, Format, Preset, TableFormat, TieRule, bounded, finite
 
 __all__ = [
     "INPUT",
     "MODEL",
+    "MODEL_MORE",
     "Duplicates",
     "Format",
     "InputOptions",
@@ -42,6 +43,14 @@ __all__ = [
 #: Rich help panels.
 INPUT = "Input"
 MODEL = "Model"
+MODEL_MORE = "Model, rarely needed"
+
+#: The largest --seed: NumPy's legacy seeds are 32-bit, and the same seed must mean the same run.
+MAX_SEED = 2**32 - 1
+#: The most EM starts: each is a whole fit; a thousand is already far beyond what changes a result.
+MAX_N_INIT = 1000
+#: The most EM iterations: more than any fit here needs (they converge in tens to a few thousand).
+MAX_ITER = 1_000_000
 
 LabelsArg = Annotated[
     Path,
@@ -148,6 +157,7 @@ class InputOptions:
         Preset | None,
         typer.Option(
             "--preset",
+            metavar="PLATFORM",
             help="Read LABELS as this platform's export: toloka (TSV), mturk (batch results CSV), "
             "label-studio (JSON export), crowd-kit (task,worker,label), gal (Get-Another-Label's "
             "headerless worker, item, label). Default: recognised from the header or the document.",
@@ -170,65 +180,34 @@ class InputOptions:
 class ModelOptions:
     """Every model option (each method takes the ones its model accepts), and the gold labels."""
 
-    alpha_prior: Annotated[
-        str,
-        typer.Option(
-            "--alpha-prior",
-            metavar="MEAN,SD",
-            help="Gaussian prior on annotator ability alpha; a positive mean means 'better than chance'.",
-            rich_help_panel=MODEL,
-        ),
-    ] = "1,1"
-    beta_prior: Annotated[
-        str,
-        typer.Option(
-            "--beta-prior",
-            metavar="MEAN,SD",
-            help="Gaussian prior on log inverse difficulty b = log(beta); keeps unanimous items finite.",
-            rich_help_panel=MODEL,
-        ),
-    ] = "1,1"
     class_prior: Annotated[
         str | None,
         typer.Option(
             "--class-prior",
             metavar="P1,P2,...",
-            help="Prior probability of each true class, in class order (default: uniform). Fixed, or the "
-            "starting point with --learn-class-prior.",
+            help="Prior probability of each true class, in class order (default: uniform): fixed, or "
+            "where --learn-class-prior starts.",
             show_default=False,
             rich_help_panel=MODEL,
         ),
     ] = None
     learn_class_prior: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--learn-class-prior/--fixed-class-prior",
-            help="Estimate the class prior from the data (MAP, Dirichlet prior), or keep it fixed. "
-            "Default: learned for Dawid-Skene, fixed for GLAD and one-coin.",
-            show_default=False,
+            "--learn-class-prior",
+            help="Estimate the class prior from the data (MAP, Dirichlet prior). Default: learned for "
+            "Dawid-Skene, fixed for GLAD and one-coin.",
             rich_help_panel=MODEL,
         ),
-    ] = None
-    class_pseudocount: Annotated[
-        float,
+    ] = False
+    fixed_class_prior: Annotated[
+        bool,
         typer.Option(
-            "--class-pseudocount",
-            min=0.0,
-            help="With --learn-class-prior: pseudo-items added to every class, so no class gets "
-            "probability 0.",
+            "--fixed-class-prior",
+            help="Keep the class prior fixed (also for Dawid-Skene).",
             rich_help_panel=MODEL,
         ),
-    ] = 1.0
-    smoothing: Annotated[
-        float,
-        typer.Option(
-            "--smoothing",
-            min=0.0,
-            help="Dawid-Skene and one-coin: pseudo-count added to every confusion cell (every right/wrong "
-            "count), so one surprising label cannot rule a class out.",
-            rich_help_panel=MODEL,
-        ),
-    ] = 0.01
+    ] = False
     gold: Annotated[
         Path | None,
         typer.Option(
@@ -239,46 +218,98 @@ class ModelOptions:
             rich_help_panel=MODEL,
         ),
     ] = None
-    gold_item_col: file_column("--gold-item-col", "item", "gold", MODEL) = None
-    gold_label_col: file_column("--gold-label-col", "known label", "gold", MODEL) = None
-    n_init: Annotated[
-        int | None,
-        typer.Option(
-            "--n-init",
-            min=1,
-            help="Number of EM starts (the first from majority vote, the rest perturbed); the best "
-            "objective wins. Default: each model's own (1; EBCC several, as its authors recommend).",
-            show_default=False,
-            rich_help_panel=MODEL,
-        ),
-    ] = None
     seed: Annotated[
         int,
         typer.Option(
             "--seed",
-            help="Seed of the perturbed starts, random tie-breaking and the bootstrap.",
+            metavar="N",
+            callback=bounded(0, MAX_SEED),
+            help="Seed of the perturbed starts, random tie-breaking and the bootstrap (0 to 2**32-1).",
             rich_help_panel=MODEL,
         ),
     ] = 0
+    alpha_prior: Annotated[
+        str,
+        typer.Option(
+            "--alpha-prior",
+            metavar="MEAN,SD",
+            help="Gaussian prior on annotator ability alpha; a positive mean means 'better than chance'.",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = "1,1"
+    beta_prior: Annotated[
+        str,
+        typer.Option(
+            "--beta-prior",
+            metavar="MEAN,SD",
+            help="Gaussian prior on log inverse difficulty b = log(beta); keeps unanimous items finite.",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = "1,1"
+    class_pseudocount: Annotated[
+        float,
+        typer.Option(
+            "--class-pseudocount",
+            metavar="X",
+            callback=finite(0.0),
+            help="With --learn-class-prior: pseudo-items added to every class, so no class gets "
+            "probability 0.",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = 1.0
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smoothing",
+            metavar="X",
+            callback=finite(0.0),
+            help="Dawid-Skene and one-coin: pseudo-count added to every confusion cell (every right/wrong "
+            "count), so one surprising label cannot rule a class out.",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = 0.01
+    gold_item_col: file_column("--gold-item-col", "item", "gold", MODEL_MORE) = None
+    gold_label_col: file_column("--gold-label-col", "known label", "gold", MODEL_MORE) = None
+    n_init: Annotated[
+        int | None,
+        typer.Option(
+            "--n-init",
+            metavar="N",
+            callback=bounded(1, MAX_N_INIT),
+            help="Number of EM starts (the first from majority vote, the rest perturbed); the best "
+            f"objective wins, at most {MAX_N_INIT}. Default: each model's own (1; EBCC several, as its "
+            "authors recommend).",
+            show_default=False,
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = None
     ties: Annotated[
         TieRule,
         typer.Option(
             "--ties",
             help="Majority vote's tie rule: the lowest class, or a random one among the tied (with --seed).",
-            rich_help_panel=MODEL,
+            rich_help_panel=MODEL_MORE,
         ),
     ] = TieRule.lowest
     tol: Annotated[
         float,
         typer.Option(
             "--tol",
-            min=0.0,
-            help="Stop when the objective's relative change is below this.",
-            rich_help_panel=MODEL,
+            metavar="X",
+            callback=finite(0.0, exclusive=True),
+            help="Stop when the objective's relative change is below this (> 0).",
+            rich_help_panel=MODEL_MORE,
         ),
     ] = 1e-6
     max_iter: Annotated[
-        int, typer.Option("--max-iter", min=1, help="Most EM iterations.", rich_help_panel=MODEL)
+        int,
+        typer.Option(
+            "--max-iter",
+            metavar="N",
+            callback=bounded(1, MAX_ITER),
+            help=f"Most EM iterations (at most {MAX_ITER:,}).",
+            rich_help_panel=MODEL_MORE,
+        ),
     ] = 500
 
     def as_kwargs(self) -> dict[str, Any]:
