@@ -17,7 +17,8 @@ Layout
 ``_groups``     :func:`~emcrowd.cli.options.option_groups`, which turns a parameter
                 ``inputs: InputOptions`` into the group's options for Typer and hands the command the
                 built dataclass.
-``choices``     the ``StrEnum`` choices of the options.
+``_model_group`` the model group, its help panels and bounds (re-exported by ``options``).
+``choices``     the ``StrEnum`` choices of the options, ``--method``'s choice, range checks.
 ``_model_args`` the model options checked and turned into the models' keyword arguments.
 ``_reading``    reading the labels, truth and gold with the input options.
 ``_output``     output tables as files, CSV on stdout, peak memory.
@@ -38,8 +39,9 @@ How to add an option
 How to add a command
 --------------------
 Write ``emcrowd/cli/<name>.py`` defining a function ``<name>`` (decorated with
-:func:`~emcrowd.cli.options.option_groups` if it takes a group; first line of its docstring = the
-summary in ``emcrowd --help``), and add ``"<name>"`` to :data:`COMMANDS` below. Registration wraps it
+:func:`~emcrowd.cli.options.option_groups` if it takes a group; the first line of its docstring is
+the one-sentence summary in ``emcrowd --help``, details after a blank line) and ``EXAMPLES``, a tuple
+of command lines shown under its help, and add ``"<name>"`` to :data:`COMMANDS` below. Registration wraps it
 with the user-error handling; ``-`` in a command's name comes from ``_`` in the function's.
 """
 
@@ -65,7 +67,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 #: The commands, in the order ``emcrowd --help`` lists them; each is ``emcrowd.cli.<name>.<name>``.
-COMMANDS = ("fit", "compare", "info", "simulate", "convert")
+COMMANDS = ("fit", "compare", "info", "relabel", "report", "simulate", "convert", "partition")
 
 app = typer.Typer(
     name="emcrowd",

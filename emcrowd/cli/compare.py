@@ -147,5 +147,9 @@ def compare(
         report.compare_warnings(metrics)
     else:  # without --json or --report the table is compare's result: -q keeps it, drops the rest
         report.compare_table(metrics, truth, confusion=confusion, quiet=quiet)
+        if not quiet:
+            from emcrowd.agreement import agreement_line
+
+            report.note(agreement_line(metrics["agreement"]))
     if as_json:
         sys.stdout.write(text)

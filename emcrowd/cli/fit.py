@@ -64,6 +64,40 @@ EXAMPLES = (
 )
 
 
+DropFlaggedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-flagged",
+        help="Fit, drop the annotators flagged as spammer, constant or below chance (see workers.csv), "
+        "and fit again without them; the outputs are the second fit's.",
+        rich_help_panel=MODEL,
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="memory (the default), or dask: LABELS is a data set directory written by `emcrowd "
+        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs emcrowd[dask]).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (tcp://HOST:8786).",
+        show_default=False,
+    ),
+]
+LocalWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--local-workers", min=1, show_default=False,
+        help="With --engine dask: start a local cluster of this many worker processes (default 2).",
+    ),
+]  # fmt: skip
+
+
 @option_groups
 def fit(
     labels: LabelsArg,
@@ -73,22 +107,35 @@ def fit(
     inputs: InputOptions,
     method: MethodOpt = None,
     model: ModelOptions,
+    drop_flagged: DropFlaggedOpt = False,
     output: OutputOptions,
+    engine: EngineOpt = "memory",
+    scheduler: SchedulerOpt = None,
+    local_workers: LocalWorkersOpt = None,
 ) -> None:
     """Aggregate the labels (GLAD by default) into one label per item, with estimates.
 
     Writes posteriors, items (label, confidence, difficulty), workers (each annotator's reliability)
     and summary.json.
     """
+    if engine not in ("memory", "dask"):
+        raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if engine == "dask":
+        from emcrowd.cli._dask_fit import fit_dask
+
+        return fit_dask(
+            labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
+            local_workers=local_workers, quiet=output.quiet,
+        )  # fmt: skip
+    if scheduler is not None or local_workers is not None:
+        raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
         fit_record,
-        item_table,
         label_table,
         method_name,
-        posterior_table,
-        worker_table,
+        output_tables,
     )
     from emcrowd.evaluate import model_options
 
@@ -101,7 +148,7 @@ def fit(
     out_dir = out if out is not None else _output.default_out(labels)
     sources = [p for p in (labels, model.gold) if p is not None and str(p) != "-"]
     if not to_stdout:
-        names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers")]
+        names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers", "confusion")]
         _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
     loaded = _reading.load(labels, inputs, quiet, describe=False)
     data = loaded.labels
@@ -122,6 +169,8 @@ def fit(
             callback=progress,
             **model_options(method, options),
         )
+    if drop_flagged:
+        result, data = _refit_without_flagged(data, result, gold_codes, model, options, quiet)
     phases["fit"] = time.perf_counter() - started
     started = time.perf_counter()
     hint = default_method and not quiet  # after the outputs are written: a cheap extra check
@@ -133,11 +182,7 @@ def fit(
         if hint:
             _other_method_hint(data, labels, gold_codes, options)
         return
-    tables = {
-        "posteriors": posterior_table(data, result),
-        "items": item_table(data, result, gold_codes),
-        "workers": worker_table(data, result),
-    }
+    tables = output_tables(data, result, gold_codes)
     outputs = {
         **_output.table_files(tables, out_format.value, quiet),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
@@ -174,3 +219,30 @@ def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[s
             f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
             f"choose: emcrowd fit {labels} --method auto"
         )
+
+
+def _refit_without_flagged(
+    data: Any, result: Any, gold_codes: Any, model: ModelOptions, options: dict[str, Any], quiet: bool
+) -> tuple[Any, Any]:
+    """--drop-flagged: the refit without the flagged annotators, and the labels it was fitted to."""
+    from emcrowd import report
+    from emcrowd.aggregate import drop_flagged
+    from emcrowd.evaluate import model_options
+
+    method = result.fitted_method
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        kept, refit, dropped = drop_flagged(
+            data, result, gold_codes, ties=model.ties.value, callback=progress,
+            **model_options(method, options),
+        )  # fmt: skip
+    if not quiet:
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")
+            report.note(
+                f"Dropped {len(dropped):,} flagged annotator{'s' if len(dropped) != 1 else ''} "
+                f"({shown}; {sum(data.labels_per_worker()) - kept.n_labels:,} labels) and fitted again "
+                f"without them."
+            )
+        else:
+            report.note("Dropped 0 flagged annotators: nobody is flagged; the fit is kept as it is.")
+    return refit, kept

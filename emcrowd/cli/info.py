@@ -15,10 +15,17 @@ EXAMPLES = ("emcrowd info sample_data/L.npy", "emcrowd info labels.csv --json")
 def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, output: OutputOptions) -> None:
     """Describe the labels without fitting anything.
 
-    Sizes, classes, labels per item and per annotator, missing and repeated labels. The description is
-    info's result: -q drops it from stderr only with --json, which has it on stdout.
+    Sizes, classes, labels per item and per annotator, missing and repeated labels, agreement. The
+    description is info's result: -q drops it from stderr only with --json, which has it on stdout.
     """
-    loaded = _reading.load(labels, inputs, quiet=output.quiet and as_json)
+    from emcrowd import report
+    from emcrowd.agreement import agreement_line, agreement_summary
+
+    quiet = output.quiet and as_json
+    loaded = _reading.load(labels, inputs, quiet=quiet)
+    agreement = agreement_summary(loaded.labels)
+    if not quiet:
+        report.note(agreement_line(agreement))
     if as_json:
-        record = {"source": loaded.report.to_dict(), **loaded.labels.describe()}
+        record = {"source": loaded.report.to_dict(), **loaded.labels.describe(), "agreement": agreement}
         sys.stdout.write(json.dumps(record, indent=2) + "\n")

@@ -126,6 +126,8 @@ class TableFile:
             seen = None if converted is None else converted.get(id(column))
             if seen is not None and seen[0] is column:
                 columns[str(name)] = seen[1]
+            elif isinstance(column, (pa.Array, pa.ChunkedArray)):  # already Arrow (items.csv's votes)
+                columns[str(name)] = column
             elif isinstance(column, (list, tuple)):
                 columns[str(name)] = pa.array(
                     column, type=pa.string() if all(isinstance(v, str) for v in column[:1]) else None
