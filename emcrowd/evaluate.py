@@ -13,7 +13,7 @@ Metrics, on the items that have a truth label (and crowd labels, and are not giv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,7 @@ def compare(
     seed: int = 0,
     disagreements: int = 0,
     callback: IterationCallback | None = None,
+    on_method: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run several methods on ``data`` and score each on the items that have a gold label.
 
@@ -130,6 +131,8 @@ def compare(
         ``random_state``); the same seed gives the same intervals.
     disagreements : int
         List up to this many scored items where GLAD (or the first EM method) and majority vote differ.
+    on_method : callable, optional
+        Called with each method's name just before it runs (for progress displays).
 
     Returns
     -------
@@ -161,6 +164,8 @@ def compare(
     options = {"random_state": seed, **(options or {})}
     results: dict[str, Aggregation] = {}
     for name in names:
+        if on_method is not None:
+            on_method(name)
         if name == "auto":
             results[name] = auto_aggregate(
                 data, gold=gold, ties=ties, callback=callback, options=options, done=results

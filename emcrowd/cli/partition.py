@@ -25,6 +25,9 @@ PartitionsOpt = Annotated[
 ]  # fmt: skip
 
 
+EXAMPLES = ("emcrowd partition labels.csv labels-dataset -n 16", "emcrowd fit labels-dataset --engine dask")
+
+
 @option_groups
 def partition(
     labels: LabelsArg,
@@ -34,8 +37,10 @@ def partition(
     inputs: InputOptions,
     output: OutputOptions,
 ) -> None:
-    """Write the labels as an item-partitioned Parquet data set, for `emcrowd fit DATASET_DIR --engine
-    dask`."""
+    """Write the labels as an item-partitioned Parquet data set, the Dask engine's input.
+
+    Then: `emcrowd fit DATASET_DIR --engine dask`.
+    """
     from emcrowd import report
     from emcrowd.io.partition import partition_arrays
 

@@ -37,6 +37,9 @@ OutOpt = Annotated[
 N_REVIEW = 10
 
 
+EXAMPLES = ("emcrowd relabel labels.csv --budget 100", "emcrowd relabel labels.csv --budget 500 -o next.csv")
+
+
 @option_groups
 def relabel(
     labels: LabelsArg,
@@ -48,8 +51,11 @@ def relabel(
     method: MethodOpt = None,
     output: OutputOptions,
 ) -> None:
-    """Rank the items by the expected gain in accuracy from one more label and write the best --budget
-    of them to relabel.csv; list the annotators worth reviewing."""
+    """Choose the items that one more label helps most, and the annotators to review.
+
+    Ranks the items by the expected gain in accuracy from one more label and writes the best --budget
+    of them to relabel.csv.
+    """
     from emcrowd import io, report
     from emcrowd.aggregate import aggregate, method_name
     from emcrowd.evaluate import model_options

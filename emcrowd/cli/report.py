@@ -31,9 +31,14 @@ OutOpt = Annotated[
 ]
 
 
+EXAMPLES = ("emcrowd report labels-emcrowd", "emcrowd report labels-emcrowd --compare metrics.json -o r.html")
+
+
 def report(directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None) -> None:
-    """Turn a fit's output directory into one self-contained HTML report with figures (needs the
-    `report` extra: matplotlib)."""
+    """Turn a fit's output directory into one self-contained HTML report with figures.
+
+    Needs the `report` extra (matplotlib).
+    """
     from emcrowd import report as terminal
     from emcrowd.html_report import write_report
 
