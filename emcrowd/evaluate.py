@@ -136,11 +136,15 @@ def compare(
     dict
         ``{"n_items", "n_labels", "n_workers", "n_classes", "classes", "n_gold", "n_gold_unlabeled",
         "n_gold_given", "methods": {name: {"accuracy", "accuracy_ci", "macro_f1", "brier",
-        "log_loss", "correct", "total", "confusion", "fit_seconds", "n_iter", ...}}, "best",
+        "log_loss", "correct", "total", "confusion", "calibration" (:func:`emcrowd.quality.calibration_bins`),
+        "fit_seconds", "n_iter", ...}}, "agreement" (:func:`emcrowd.agreement.agreement_summary`), "best",
         "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant", "fixed", "broken"}},
         "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
         method could only guess) and are counted in ``n_gold_unlabeled``.
     """
+    from emcrowd.agreement import agreement_summary
+    from emcrowd.quality import calibration_bins
+
     truth = np.asarray(truth)
     if truth.shape != (data.n_items,):
         raise EmcrowdError(f"truth has shape {truth.shape}, expected ({data.n_items},)")
@@ -186,6 +190,7 @@ def compare(
             "correct": int(right[name].sum()),
             "total": n_scored,
             "confusion": confusion_matrix(y, r.labels[scored], data.n_classes).tolist(),
+            "calibration": calibration_bins(post[np.arange(n_scored), r.labels[scored]], right[name]),
             "fit_seconds": r.fit_seconds,
             "options": r.options,
         }
@@ -212,6 +217,7 @@ def compare(
         "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
         "n_gold_given": int(given.sum()),
         "seed": seed,
+        "agreement": agreement_summary(data),
         "methods": entries,
         "best": max(entries, key=lambda m: (entries[m]["accuracy"], m != "majority")),
         "best_em": max(em, key=lambda m: entries[m]["accuracy"]) if em else None,

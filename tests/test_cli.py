@@ -21,7 +21,7 @@ from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets, write
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-FIT_FILES = ["items.csv", "posteriors.csv", "summary.json", "workers.csv"]
+FIT_FILES = ["confusion.csv", "items.csv", "posteriors.csv", "summary.json", "workers.csv"]
 
 runner = CliRunner()
 
@@ -907,7 +907,7 @@ def test_random_ties_are_seeded(tmp_path):
 
 def test_fit_with_each_method_writes_its_own_annotator_columns(simulated, tmp_path):
     for method, column in [
-        ("dawid-skene", "p_1_given_0"),
+        ("dawid-skene", "spammer_score"),
         ("one-coin", "accuracy"),
         ("majority", "agreement"),
     ]:

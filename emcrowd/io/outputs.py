@@ -131,6 +131,8 @@ class TableFile:
             seen = None if converted is None else converted.get(id(column))
             if seen is not None and seen[0] is column:
                 array, quotes = seen[1]
+            elif isinstance(column, (pa.Array, pa.ChunkedArray)):  # already Arrow (items.csv's votes)
+                array, quotes = column, None
             else:
                 array, quotes = _arrow_array(column)
                 if isinstance(column, tuple) and converted is not None:  # immutable: safe to share

@@ -1,0 +1,162 @@
+"""The ``emcrowd`` command line: thin Typer commands over the library.
+
+Each command parses its options, calls the library, writes files through :mod:`emcrowd.io` and hands
+results to :mod:`emcrowd.report` (stderr). Only machine-readable output (``--json``, ``--out -``) goes
+to stdout. Heavy modules (NumPy, the models) are imported inside the commands so that ``--help`` is
+fast: a command module imports only Typer, the standard library and :mod:`emcrowd.cli.options` at
+import time.
+
+User errors (:class:`emcrowd.errors.EmcrowdError`) end with one line on stderr and exit status 2;
+anything else is an internal error, exit status 1, with the traceback only under ``--debug``.
+
+Layout
+------
+``options``     the option groups shared by several commands (:class:`~emcrowd.cli.options.InputOptions`,
+                :class:`~emcrowd.cli.options.ModelOptions`, :class:`~emcrowd.cli.options.OutputOptions`),
+                each a dataclass declared once, and :func:`~emcrowd.cli.options.option_groups`, which
+                turns a parameter ``inputs: InputOptions`` into the group's options for Typer and hands
+                the command the built dataclass.
+``_reading``    reading the labels, truth and gold with the input options.
+``_output``     output tables as files, CSV on stdout, peak memory.
+``fit``, ``compare``, ``info``, ``simulate``, ``convert``: one module per command, each defining the
+                function of that name.
+
+How to add an option
+--------------------
+* to every command that reads labels (or fits models, or reports): add one field to the group's
+  dataclass in :mod:`emcrowd.cli.options` -- ``name: Annotated[type, typer.Option("--name", help=...,
+  rich_help_panel=...)] = default`` -- and read it as ``inputs.name`` (``model.name``, ``output.name``)
+  where it is used. Nothing else: every command declaring the group gets it.
+* a new group shared by several commands: a new frozen dataclass in ``options``, and a keyword-only
+  parameter of that type in each command.
+* to one command only: an ``Annotated`` keyword-only parameter of that command's function.
+
+How to add a command
+--------------------
+Write ``emcrowd/cli/<name>.py`` defining a function ``<name>`` (decorated with
+:func:`~emcrowd.cli.options.option_groups` if it takes a group; first line of its docstring = the
+summary in ``emcrowd --help``), and add ``"<name>"`` to :data:`COMMANDS` below. Registration wraps it
+with the user-error handling; ``-`` in a command's name comes from ``_`` in the function's.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from emcrowd import __version__
+from emcrowd.cli._fast_help import _UNUSED_BY_HELP, _help_renderer_without_markdown
+from emcrowd.errors import EmcrowdError
+
+__all__ = ["COMMANDS", "EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "app", "main", "run"]
+_ = (_UNUSED_BY_HELP, _help_renderer_without_markdown)  # re-exported: tests patch and call them here
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+#: The commands, in the order ``emcrowd --help`` lists them; each is ``emcrowd.cli.<name>.<name>``.
+COMMANDS = ("fit", "compare", "info", "relabel", "report", "simulate", "convert", "partition")
+
+app = typer.Typer(
+    name="emcrowd",
+    help="Aggregate crowdsourced labels with GLAD (EM) and compare it with majority vote.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_state = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"emcrowd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks for errors (for bug reports).")
+    ] = False,
+) -> None:
+    """Aggregate crowdsourced labels with GLAD (EM) and compare it with majority vote."""
+    _state["debug"] = debug
+
+
+def user_errors(func: F) -> F:
+    """Turn user errors into one line and exit 2, and internal errors into a short message and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from emcrowd import report
+
+        try:
+            return func(*args, **kwargs)
+        except EmcrowdError as exc:
+            if _state["debug"]:
+                raise
+            report.error(str(exc))
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            report.error("interrupted; no output was written")
+            raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            report.error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _register() -> None:
+    for name in COMMANDS:
+        module = importlib.import_module(f"emcrowd.cli.{name}")
+        app.command(name.replace("_", "-"))(user_errors(getattr(module, name)))
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point: like ``app()``, but a usage error (a bad option value, a missing
+    argument) is one line on stderr and exit status 2 too, like every other user error."""
+    import click
+
+    if len(sys.argv) < 2 or any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        _help_renderer_without_markdown()
+    try:
+        status = app(standalone_mode=False)
+    except click.UsageError as exc:
+        from emcrowd import report
+
+        message = exc.format_message().strip()
+        if message:  # (no message: the help was asked for by giving no arguments, and is shown)
+            command = exc.ctx.command_path if exc.ctx is not None else "emcrowd"
+            report.error(f"{message} (see '{command} --help')")
+        sys.exit(EXIT_USER_ERROR)
+    except click.Abort:
+        from emcrowd import report
+
+        report.error("interrupted; no output was written")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,55 @@
+"""Writing a command's results: output tables as files, CSV on stdout, the run's peak memory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def table_files(tables: dict[str, Any], fmt: str, quiet: bool) -> dict[str, Any]:
+    """The output tables as files in format ``fmt`` (csv or parquet), written through Arrow."""
+    from emcrowd import io, report
+
+    out = {}
+    for stem, table in tables.items():
+        name = f"{stem}.{fmt}"
+        out[name] = io.TableFile(table, fmt, progress=report.write_progress(name, table, not quiet))
+    return out
+
+
+def write_stdout(chunks: Iterable[str]) -> None:
+    """Write text to stdout as it is made. A reader that stops early (``| head``) ends the command
+    quietly, as it always has; an interrupt says that the output is incomplete."""
+    try:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail
+        raise typer.Exit(0) from None
+    except KeyboardInterrupt:
+        from emcrowd import report
+
+        report.error("interrupted; the CSV written to stdout is incomplete")
+        raise typer.Exit(130) from None
+
+
+def peak_memory_mb() -> float | None:
+    """Peak resident memory of this process so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def default_out(labels: Path) -> Path:
+    """fit's default output directory: ``./<LABELS stem>-emcrowd``."""
+    return Path("stdin-emcrowd" if str(labels) == "-" else f"{labels.stem}-emcrowd")

@@ -1,0 +1,73 @@
+"""Reading the inputs of a command: the labels, the truth and the gold labels, with the input options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emcrowd.cli.options import InputOptions, ModelOptions
+from emcrowd.errors import EmcrowdError
+
+
+def load(path: Path, inputs: InputOptions, quiet: bool) -> Any:
+    """Read the labels with the input options and, unless quiet, describe them; returns ``Loaded``."""
+    from emcrowd import io, report
+
+    with report.read_progress(not quiet, path) as progress:
+        loaded = io.load_labels(
+            path,
+            format=inputs.fmt.value,
+            item_col=inputs.item_col,
+            worker_col=inputs.worker_col,
+            label_col=inputs.label_col,
+            classes=inputs.classes,
+            missing=inputs.missing,
+            duplicates=inputs.duplicates.value,
+            preset=None if inputs.preset is None else inputs.preset.value,
+            keep_rejected=inputs.keep_rejected,
+            progress=progress,
+        )
+    if quiet:
+        report.load_warnings(loaded)
+    else:
+        report.data_summary(loaded)
+    return loaded
+
+
+def truth(
+    path: Path,
+    loaded: Any,
+    inputs: InputOptions,
+    own_item_col: str | None = None,
+    own_label_col: str | None = None,
+) -> Any:
+    """Gold labels (--truth or --gold) for the loaded items, by id or (for a matrix) aligned, with the
+    labels' column options and the file's own (``own_*``); returns ``io.Truth``."""
+    from emcrowd import io
+
+    if str(path) == "-":
+        raise EmcrowdError(f"{path}: only LABELS can be read from standard input; give the truth as a file")
+    return io.load_truth(
+        path,
+        loaded.labels,
+        allow_aligned=loaded.report.format in ("matrix", "npz"),
+        missing=inputs.missing,
+        item_col=inputs.item_col,
+        label_col=inputs.label_col,
+        own_item_col=own_item_col,
+        own_label_col=own_label_col,
+    )
+
+
+def gold_codes(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
+    """The --gold labels as class codes per item (None without --gold)."""
+    from emcrowd import report
+
+    if model.gold is None:
+        return None
+    known = truth(model.gold, loaded, inputs, model.gold_item_col, model.gold_label_col)
+    if known.n_unknown_items:
+        report.note(
+            f"Note: {known.n_unknown_items:,} --gold items are not among the labelled items; ignored."
+        )
+    return known.codes

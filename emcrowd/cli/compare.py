@@ -1,0 +1,133 @@
+"""``emcrowd compare``: score every method against gold labels, side by side."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emcrowd.cli import _reading
+from emcrowd.cli.options import (
+    InputOptions,
+    LabelsArg,
+    ModelOptions,
+    OutputOptions,
+    check_class_prior,
+    file_column,
+    option_groups,
+)
+from emcrowd.errors import EmcrowdError
+
+TruthOpt = Annotated[
+    Path,
+    typer.Option(
+        "--truth",
+        "-t",
+        help="Gold labels: a table with item and label columns (ids matched to LABELS; .csv/.tsv, "
+        "Parquet, JSON; columns named by --truth-item-col/--truth-label-col), a platform export's "
+        "control answers (the LABELS file itself will do), or, for a label matrix, a .npy vector or "
+        "one-column .csv aligned with its rows (NaN/empty = unknown).",
+        show_default=False,
+    ),
+]
+TruthItemCol = file_column("--truth-item-col", "item", "truth", "Input")
+TruthLabelCol = file_column("--truth-label-col", "gold label", "truth", "Input")
+CompareJson = Annotated[
+    bool, typer.Option("--json", help="Print the metrics as JSON on stdout (the table still goes to stderr).")
+]
+MethodsOpt = Annotated[
+    str,
+    typer.Option(
+        "--methods",
+        metavar="M1,M2,...",
+        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, auto "
+        "(majority vote always runs; auto chooses without looking at the truth; ebcc, with its "
+        "restarts the slowest by far, only when named).",
+    ),
+]
+ConfusionOpt = Annotated[
+    bool, typer.Option("--confusion", help="Also print each method's confusion matrix (truth x answer).")
+]
+DisagreementsOpt = Annotated[
+    int,
+    typer.Option(
+        "--disagreements",
+        min=0,
+        metavar="N",
+        help="List up to N gold items where GLAD and majority vote disagree, and who was right.",
+    ),
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option("--report", metavar="FILE.json", help="Also write the JSON metrics to this file."),
+]
+
+
+@option_groups
+def compare(
+    labels: LabelsArg,
+    *,
+    truth: TruthOpt,
+    truth_item_col: TruthItemCol = None,
+    truth_label_col: TruthLabelCol = None,
+    as_json: CompareJson = False,
+    inputs: InputOptions,
+    model: ModelOptions,
+    methods: MethodsOpt = "majority,glad,dawid-skene,one-coin,bayesian-ds,auto",
+    confusion: ConfusionOpt = False,
+    disagreements: DisagreementsOpt = 0,
+    report_file: ReportOpt = None,
+    output: OutputOptions,
+) -> None:
+    """Score majority vote, GLAD, Dawid-Skene and one-coin against gold labels, side by side."""
+    from emcrowd import io, report
+    from emcrowd.aggregate import method_name
+    from emcrowd.evaluate import NoGoldError
+    from emcrowd.evaluate import compare as compare_methods
+
+    quiet = output.quiet
+    chosen = [method_name(m) for m in methods.split(",") if m.strip()]
+    if not chosen:
+        raise EmcrowdError("--methods names no method; give e.g. glad,dawid-skene")
+    if report_file is not None and report_file.is_dir():
+        raise EmcrowdError(f"{report_file}: --report needs a file name, not a directory")
+
+    options = model.as_kwargs()
+    loaded = _reading.load(labels, inputs, quiet)
+    data = loaded.labels
+    check_class_prior(options, data.n_classes)
+    reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)
+    gold_codes = _reading.gold_codes(model, loaded, inputs)
+    try:
+        with report.fit_progress(not quiet) as progress:
+            metrics = compare_methods(
+                data,
+                reference.codes,
+                methods=chosen,
+                gold=gold_codes,
+                options=options,
+                ties=model.ties.value,
+                seed=model.seed,
+                disagreements=disagreements,
+                callback=progress,
+            )
+    except NoGoldError as exc:
+        raise EmcrowdError(f"{truth}: {exc}") from None
+    metrics["n_gold_unknown_items"] = reference.n_unknown_items
+    metrics["labels_file"] = loaded.report.source
+    metrics["truth_file"] = str(truth)
+    text = json.dumps(metrics, indent=2) + "\n"
+    if report_file is not None:
+        io.write_outputs(report_file.parent, {report_file.name: text}, inputs=[labels, truth])
+    if quiet:
+        report.compare_warnings(metrics)
+    else:
+        report.compare_table(metrics, truth, confusion=confusion)
+        from emcrowd.agreement import agreement_line
+
+        report.note(agreement_line(metrics["agreement"]))
+    if as_json:
+        sys.stdout.write(text)

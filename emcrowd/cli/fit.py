@@ -1,0 +1,219 @@
+"""``emcrowd fit``: aggregate the labels and write posteriors, item and annotator estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from emcrowd.cli import _output, _reading
+from emcrowd.cli.options import (
+    MODEL,
+    InputOptions,
+    LabelsArg,
+    ModelOptions,
+    OutputOptions,
+    TableFormat,
+    check_class_prior,
+    option_groups,
+)
+from emcrowd.errors import EmcrowdError
+
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output directory for posteriors.csv, items.csv, workers.csv (or .parquet) and summary.json "
+        "(default: ./<LABELS name>-emcrowd). '-' prints item,label,confidence CSV on stdout instead.",
+        show_default=False,
+    ),
+]
+OutFormatOpt = Annotated[
+    TableFormat,
+    typer.Option(
+        "--out-format",
+        help="Format of posteriors, items and workers: csv, or parquet (smaller and faster to read back).",
+    ),
+]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--method",
+        "-m",
+        help="glad (item difficulty and annotator ability; the default), dawid-skene (a confusion "
+        "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
+        "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), "
+        "majority, or auto (the model that best predicts held-out labels; no gold used).",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+
+
+DropFlaggedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-flagged",
+        help="Fit, drop the annotators flagged as spammer, constant or below chance (see workers.csv), "
+        "and fit again without them; the outputs are the second fit's.",
+        rich_help_panel=MODEL,
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="memory (the default), or dask: LABELS is a data set directory written by `emcrowd "
+        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs emcrowd[dask]).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (tcp://HOST:8786).",
+        show_default=False,
+    ),
+]
+LocalWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--local-workers", min=1, show_default=False,
+        help="With --engine dask: start a local cluster of this many worker processes (default 2).",
+    ),
+]  # fmt: skip
+
+
+@option_groups
+def fit(
+    labels: LabelsArg,
+    *,
+    out: OutOpt = None,
+    out_format: OutFormatOpt = TableFormat.csv,
+    inputs: InputOptions,
+    model: ModelOptions,
+    method: MethodOpt = None,
+    drop_flagged: DropFlaggedOpt = False,
+    output: OutputOptions,
+    engine: EngineOpt = "memory",
+    scheduler: SchedulerOpt = None,
+    local_workers: LocalWorkersOpt = None,
+) -> None:
+    """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
+    summary."""
+    if engine not in ("memory", "dask"):
+        raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if engine == "dask":
+        from emcrowd.cli._dask_fit import fit_dask
+
+        return fit_dask(
+            labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
+            local_workers=local_workers, quiet=output.quiet,
+        )  # fmt: skip
+    if scheduler is not None or local_workers is not None:
+        raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
+    from emcrowd import io, report
+    from emcrowd.aggregate import (
+        aggregate,
+        fit_record,
+        label_table,
+        method_name,
+        output_tables,
+    )
+    from emcrowd.evaluate import model_options
+
+    quiet = output.quiet
+    default_method = method is None
+    method = method_name("glad" if method is None else method)
+    options = model.as_kwargs()
+    loaded = _reading.load(labels, inputs, quiet)
+    data = loaded.labels
+    check_class_prior(options, data.n_classes)
+    gold_codes = _reading.gold_codes(model, loaded, inputs)
+    if gold_codes is not None and method == "majority":
+        report.warning("majority vote does not use --gold; the gold column in items.csv is for reference")
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        result = aggregate(
+            data,
+            method,
+            gold=gold_codes,
+            ties=model.ties.value,
+            callback=progress,
+            **model_options(method, options),
+        )
+    if drop_flagged:
+        result, data = _refit_without_flagged(data, result, gold_codes, model, options, quiet)
+    hint = default_method and not quiet  # after the outputs are written: a cheap extra check
+    if out is not None and str(out) == "-":
+        _output.write_stdout(io.csv_chunks(label_table(data, result)))
+        report.fit_summary(data, result, None, [], quiet=quiet)
+        if hint:
+            _other_method_hint(data, labels, gold_codes, options)
+        return
+    out_dir = out if out is not None else _output.default_out(labels)
+    tables = output_tables(data, result, gold_codes)
+    outputs = {
+        **_output.table_files(tables, out_format.value, quiet),
+        "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
+    }
+    replaced = any((out_dir / name).exists() for name in outputs)
+    written = [p for p in (labels, model.gold) if p is not None and str(p) != "-"]
+    files = io.write_outputs(out_dir, outputs, inputs=written)
+    report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
+    if hint:
+        _other_method_hint(data, labels, gold_codes, options)
+
+
+def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> None:
+    """For a fit with the default method: one line when another model predicts held-out labels much
+    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`).
+    The fit is done and written by then: a check that fails says nothing."""
+    from emcrowd import report
+    from emcrowd.evaluate import model_options
+    from emcrowd.selection import better_than_default
+
+    try:
+        found = better_than_default(
+            data,
+            options=model_options("auto", options),
+            gold=gold_codes,
+            random_state=options["random_state"],
+        )
+    except EmcrowdError:
+        return
+    if found is not None:
+        other, theirs, mine = found
+        report.note(
+            f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than "
+            f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
+            f"choose: emcrowd fit {labels} --method auto"
+        )
+
+
+def _refit_without_flagged(
+    data: Any, result: Any, gold_codes: Any, model: ModelOptions, options: dict[str, Any], quiet: bool
+) -> tuple[Any, Any]:
+    """--drop-flagged: the refit without the flagged annotators, and the labels it was fitted to."""
+    from emcrowd import report
+    from emcrowd.aggregate import drop_flagged
+    from emcrowd.evaluate import model_options
+
+    method = result.fitted_method
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        kept, refit, dropped = drop_flagged(
+            data, result, gold_codes, ties=model.ties.value, callback=progress,
+            **model_options(method, options),
+        )  # fmt: skip
+    if not quiet:
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")
+            report.note(
+                f"Dropped {len(dropped):,} flagged annotator{'s' if len(dropped) != 1 else ''} "
+                f"({shown}; {sum(data.labels_per_worker()) - kept.n_labels:,} labels) and fitted again "
+                f"without them."
+            )
+        else:
+            report.note("Dropped 0 flagged annotators: nobody is flagged; the fit is kept as it is.")
+    return refit, kept

@@ -1,0 +1,86 @@
+"""``emcrowd simulate``: draw labels from the GLAD model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emcrowd.cli.options import OutputOptions, option_groups
+from emcrowd.errors import EmcrowdError
+
+
+class OutFormat(StrEnum):
+    npy = "npy"
+    npz = "npz"
+
+
+@option_groups
+def simulate(
+    *,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory for L.npy, y.npy, alpha.npy, beta.npy.")
+    ] = Path("simulated"),
+    items: Annotated[int, typer.Option("--items", min=1, help="Number of items (rows).")] = 1000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Number of annotators (columns).")] = 20,
+    labels_per_item: Annotated[
+        int | None,
+        typer.Option(
+            "--labels-per-item",
+            "-r",
+            min=1,
+            help="Distinct annotators per item, chosen at random (default: all, a dense matrix).",
+            show_default=False,
+        ),
+    ] = None,
+    classes: Annotated[int, typer.Option("--classes", min=2, help="Number of classes.")] = 2,
+    alpha_mean: Annotated[float, typer.Option(help="Mean of the annotator abilities alpha.")] = 1.0,
+    alpha_sd: Annotated[float, typer.Option(min=0.0, help="SD of alpha (larger: more adversaries).")] = 1.0,
+    b_mean: Annotated[float, typer.Option(help="Mean of log inverse difficulty b = log(beta).")] = 0.0,
+    b_sd: Annotated[float, typer.Option(min=0.0, help="SD of b.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Random seed; the same options give the same files.")] = 0,
+    out_format: Annotated[
+        OutFormat,
+        typer.Option(
+            "--format",
+            help="npy: the labels as a dense L.npy matrix; npz: as labels.npz code arrays (fast to read, "
+            "no matrix: for millions of labels).",
+        ),
+    ] = OutFormat.npy,
+    output: OutputOptions,
+) -> None:
+    """Draw labels from the GLAD model: L.npy (items x annotators, NaN = no label) or labels.npz,
+    y.npy (truth) and the true alpha.npy and beta.npy."""
+    import numpy as np
+
+    from emcrowd import io, report
+    from emcrowd.models.majority import majority_vote
+    from emcrowd.simulate import simulate_glad
+
+    if out_format is OutFormat.npy and items * workers > 200_000_000:
+        raise EmcrowdError(f"a dense {items:,} x {workers:,} matrix is too large for L.npy; use --format npz")
+    sim = simulate_glad(
+        items,
+        workers,
+        labels_per_item=labels_per_item,
+        n_classes=classes,
+        alpha_mean=alpha_mean,
+        alpha_sd=alpha_sd,
+        b_mean=b_mean,
+        b_sd=b_sd,
+        seed=seed,
+    )
+    labels_file = (
+        {"L.npy": sim.labels.to_matrix()}
+        if out_format is OutFormat.npy
+        else {"labels.npz": io.labels_npz(sim.labels)}
+    )
+    files = io.write_outputs(
+        out,
+        {**labels_file, "y.npy": sim.truth.astype(np.float64), "alpha.npy": sim.alpha, "beta.npy": sim.beta},
+    )
+    if not output.quiet:
+        mv = majority_vote(sim.labels)
+        report.simulate_summary(out, files, sim.labels, float((mv.labels == sim.truth).mean()))
