@@ -447,11 +447,16 @@ class _KernelPasses:
         log_pi: np.ndarray,
         gold: np.ndarray | None,
         b_prior: GaussianPrior,
+        reuse: bool = False,
     ) -> None:
         self.groups, self.b, self.q, self.b_prior = groups, b, q, b_prior
         self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
         self.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
         self.pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # with ``reuse``, every pass writes its posteriors and log-likelihoods into the same two
+        # arrays (only the last pass's are kept; fresh arrays per pass cost their page faults)
+        self.reuse = reuse
+        self.buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
         """:func:`._glad_kernels.alpha_sums` at ``alpha`` and the current ``b``, (n_workers, 3)."""
@@ -470,7 +475,12 @@ class _KernelPasses:
 
         g, bp = self.groups, self.b_prior
         acc = np.zeros((kernels.n_chunks(alpha.size), alpha.size, 8))
-        b_out, q_out, log_lik = np.empty_like(self.b), np.empty_like(self.q), np.empty_like(self.q)
+        if self.buffers is None:
+            buffers = (np.empty_like(self.q), np.empty_like(self.q))
+            self.buffers = buffers if self.reuse else None
+        else:
+            buffers = self.buffers
+        b_out, (q_out, log_lik) = np.empty_like(self.b), buffers
         evidence, b_gain = kernels.em_pass(
             g.indptr, g.worker, g.label, alpha, self.b, self.q, g.log_k_minus_1, bp.mean, bp.sd,
             _MAX_HALVINGS, self.log_pi, self.gold, b_out, q_out, log_lik, acc,
@@ -720,7 +730,7 @@ class GLAD(EMAggregator):
         E-step, by the compiled passes of :mod:`._glad_kernels`: usually one pass over the labels per
         sweep. Every pass also makes the E-step at its result, used when that sweep is the last."""
         g = self._groups
-        passes = _KernelPasses(g, state.b, state.q, log_pi, gold, self._b_p)
+        passes = _KernelPasses(g, state.b, state.q, log_pi, gold, self._b_p, reuse=True)
         evidence = self._kernel_m_step(state, passes)
         new_q, log_lik = passes.result()
         state.b, state.log_lik, state.q = passes.b, log_lik, None
