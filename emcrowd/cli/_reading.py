@@ -75,7 +75,12 @@ def read_gold(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
     return truth(model.gold, loaded, inputs, model.gold_item_col, model.gold_label_col)
 
 
-def gold_codes(known: Any) -> Any:
+def gold_codes(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
+    """The --gold labels as class codes per item (None without --gold), read and reported at once."""
+    return codes_of(read_gold(model, loaded, inputs))
+
+
+def codes_of(known: Any) -> Any:
     """The class codes of :func:`read_gold`'s labels, saying first how many were not among the items."""
     from emcrowd import report
 

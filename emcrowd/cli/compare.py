@@ -120,7 +120,7 @@ def compare(
     reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)
     known = _reading.read_gold(model, loaded, inputs)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
-    gold_codes = _reading.gold_codes(known)
+    gold_codes = _reading.codes_of(known)
     try:
         with report.fit_progress(not quiet) as progress:
             metrics = compare_methods(

@@ -155,7 +155,7 @@ def fit(
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
-    gold_codes = _reading.gold_codes(known)
+    gold_codes = _reading.codes_of(known)
     if gold_codes is not None and method == "majority":
         report.warning("majority vote does not use --gold; the gold column in items.csv is for reference")
     phases = {"read": time.perf_counter() - started}
