@@ -1,0 +1,150 @@
+"""Bad inputs that would take all the memory: refused before allocating, in one line, exit 2."""
+
+from __future__ import annotations
+
+import io
+import resource
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emcrowd import budget
+
+AS_LIMIT = 4 << 30  # numba and LLVM reserve address space: 4 GB leaves room for a normal run
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "emcrowd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_memory,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("emcrowd: error")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def npy_header(shape: tuple, dtype: str = "<f8") -> bytes:
+    text = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape!r}, }}".encode("latin1")
+    text += b" " * (64 - (10 + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
+
+
+@pytest.mark.parametrize("shape", [(2**64,), (2**63, 1), (10**30, 2), (2**40, 2**40)])
+def test_a_npy_header_whose_shape_overflows_is_one_line(tmp_path, shape):
+    (tmp_path / "L.npy").write_bytes(npy_header(shape) + b"\0" * 64)
+    assert_one_line_error(run_cli("info", str(tmp_path / "L.npy")), "L.npy")
+
+
+def test_a_truth_npy_whose_shape_overflows_is_one_line(tmp_path):
+    (tmp_path / "y.npy").write_bytes(npy_header((2**64,)) + b"\0" * 64)
+    done = run_cli("compare", "sample_data/L.npy", "--truth", str(tmp_path / "y.npy"), "-q")
+    assert_one_line_error(done, "y.npy")
+
+
+def test_a_npy_header_claiming_more_than_the_file_holds(tmp_path):
+    (tmp_path / "L.npy").write_bytes(npy_header((10**6, 10**6)) + b"\0" * 64)
+    assert_one_line_error(run_cli("info", str(tmp_path / "L.npy")), "L.npy", "claims")
+
+
+def _zip_declaring(path: Path, size: int) -> None:
+    """A tiny .npz whose members declare ``size`` bytes each (sizes patched in the zip headers)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key in ("item", "worker", "label"):
+            archive.writestr(key + ".npy", npy_header((size // 8,), "<i8") + b"\0" * 1000)
+    data = bytearray(buf.getvalue())
+    for magic, offset in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        i = data.find(magic)
+        while i >= 0:
+            struct.pack_into("<I", data, i + offset, min(size, 0xFFFFFFFE))
+            i = data.find(magic, i + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_small_zip_declaring_a_huge_member_is_refused_from_its_headers(tmp_path):
+    _zip_declaring(tmp_path / "x.npz", 1 << 40)
+    assert (tmp_path / "x.npz").stat().st_size < 2000
+    assert_one_line_error(run_cli("info", str(tmp_path / "x.npz")), "x.npz", "item")
+
+
+def test_a_compression_bomb_is_refused_before_inflating(tmp_path):
+    n = 1 << 25  # 256 MiB of zeros in a member of ~250 KB
+    with zipfile.ZipFile(tmp_path / "b.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("item.npy", "w", force_zip64=True) as fh:
+            fh.write(npy_header((n,), "<i8"))
+            zeros = bytes(1 << 20)
+            for _ in range(n * 8 // len(zeros)):
+                fh.write(zeros)
+        for key in ("worker", "label"):
+            archive.writestr(key + ".npy", npy_header((3,), "<i8") + bytes(24))
+    done = run_cli("info", str(tmp_path / "b.npz"), env={"EMCROWD_MAX_MEMORY": "64M"})
+    assert_one_line_error(done, "b.npz", "item", "MiB")
+    done = run_cli("info", str(tmp_path / "b.npz"))  # within the limit: refused from the headers
+    assert_one_line_error(done, "b.npz", "differ in length")
+
+
+def test_many_declared_classes_are_refused_before_the_fit(tmp_path):
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    np.savez_compressed(
+        tmp_path / "c.npz", item=np.arange(n), worker=rng.integers(0, 1000, n), label=rng.integers(0, n, n)
+    )
+    done = run_cli("fit", str(tmp_path / "c.npz"), "-q", "--out", str(tmp_path / "out"))
+    assert_one_line_error(done, "classes", "needs")
+    assert not (tmp_path / "out").exists()
+
+
+def test_dawid_skene_with_a_class_per_label_is_refused(tmp_path):
+    rows = "".join(f"x,w{i},c{i}\n" for i in range(500))
+    (tmp_path / "one.csv").write_text("item,worker,label\n" + rows)
+    done = run_cli(
+        "fit", str(tmp_path / "one.csv"), "--method", "dawid-skene", "-q", "--out", str(tmp_path / "o")
+    )
+    assert_one_line_error(done, "dawid-skene", "500 classes", "GiB")
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_memory_lowers_the_limit_and_a_bad_value_is_a_usage_error(tmp_path):
+    done = run_cli("fit", "sample_data/L.npy", "-q", "--max-memory", "1K", "--out", str(tmp_path / "o"))
+    assert_one_line_error(done, "limit set by --max-memory")
+    assert_one_line_error(run_cli("info", "sample_data/L.npy", "--max-memory", "lots"), "--max-memory")
+    assert run_cli("info", "sample_data/L.npy", "--max-memory", "4G").returncode == 0
+
+
+def test_sizes_parse_and_the_limit_follows_the_rules(monkeypatch):
+    assert budget.parse_size("4G") == 4 << 30 and budget.parse_size("500M") == 500 << 20
+    assert budget.parse_size("1.5GiB") == 3 << 29 and budget.parse_size("2048") == 2048
+    for bad in ("", "-1G", "4X", "0"):
+        with pytest.raises(budget.BudgetError):
+            budget.parse_size(bad)
+    monkeypatch.setenv(budget.ENV, "1M")
+    assert budget.limit() == 1 << 20
+    budget.set_limit("2M")
+    try:
+        assert budget.limit(n_labels=10) == 2 << 20
+    finally:
+        budget.set_limit(None)
+    monkeypatch.delenv(budget.ENV)
+    assert budget.limit(n_labels=10) <= budget.FIT_FLOOR + 10 * budget.FIT_PER_LABEL
+    assert budget.fit_bytes("dawid_skene", 1, 500, 500, 500) > 7 << 30
