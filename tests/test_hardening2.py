@@ -148,3 +148,37 @@ def test_sizes_parse_and_the_limit_follows_the_rules(monkeypatch):
     monkeypatch.delenv(budget.ENV)
     assert budget.limit(n_labels=10) <= budget.FIT_FLOOR + 10 * budget.FIT_PER_LABEL
     assert budget.fit_bytes("dawid_skene", 1, 500, 500, 500) > 7 << 30
+
+
+# -- signals ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_end_a_fit_like_ctrl_c(tmp_path, signame):
+    import os
+    import signal
+
+    data = np.random.default_rng(0).integers(0, 2, (20_000, 30)).astype(float)
+    np.save(tmp_path / "L.npy", data)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "posteriors.csv").write_text("old\n")
+    for out in (old, tmp_path / "new"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emcrowd", "fit", str(tmp_path / "L.npy"), "--out", str(out),
+             "--tol", "0", "--max-iter", "1000000", "--method", "dawid-skene"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+        seen = []
+        for line in proc.stderr:  # the data summary is printed before the fit starts: the marker
+            seen.append(line)
+            if "labels per annotator" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        proc.send_signal(getattr(signal, signame))
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 128 + getattr(signal, signame)
+        errors = [line for line in rest.splitlines() if "error" in line]
+        assert len(errors) == 1 and signame in errors[0] and "Traceback" not in rest, rest
+    assert sorted(p.name for p in old.iterdir()) == ["posteriors.csv"]
+    assert (old / "posteriors.csv").read_text() == "old\n"
+    assert not (tmp_path / "new").exists()

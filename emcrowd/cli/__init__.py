@@ -111,9 +111,12 @@ def user_errors(func: F) -> F:
                 raise
             report.error(str(exc))
             raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            report.error("interrupted; no output was written")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            from emcrowd._signals import describe
+
+            what, status = describe(exc)
+            report.error(f"{what}; no output was written")
+            raise typer.Exit(status) from None
         except typer.Exit:
             raise
         except Exception as exc:
@@ -139,6 +142,9 @@ def run() -> None:
     argument) is one line on stderr and exit status 2 too, like every other user error."""
     import click
 
+    from emcrowd import _signals
+
+    _signals.install()  # SIGTERM and SIGHUP end a run as Ctrl-C does
     if len(sys.argv) < 2 or any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         _help_renderer_without_markdown()
     try:
@@ -151,11 +157,13 @@ def run() -> None:
             command = exc.ctx.command_path if exc.ctx is not None else "emcrowd"
             report.error(f"{message} (see '{command} --help')")
         sys.exit(EXIT_USER_ERROR)
-    except click.Abort:
+    except click.Abort as exc:
         from emcrowd import report
+        from emcrowd._signals import describe
 
-        report.error("interrupted; no output was written")
-        sys.exit(130)
+        what, status = describe(exc.__cause__ or exc)
+        report.error(f"{what}; no output was written")
+        sys.exit(status)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

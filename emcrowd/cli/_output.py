@@ -33,11 +33,13 @@ def write_stdout(chunks: Iterable[str]) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail
         raise typer.Exit(0) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         from emcrowd import report
+        from emcrowd._signals import describe
 
-        report.error("interrupted; the CSV written to stdout is incomplete")
-        raise typer.Exit(130) from None
+        what, status = describe(exc)
+        report.error(f"{what}; the CSV written to stdout is incomplete")
+        raise typer.Exit(status) from None
 
 
 def peak_memory_mb() -> float | None:
