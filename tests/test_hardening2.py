@@ -182,3 +182,34 @@ def test_sigterm_and_sighup_end_a_fit_like_ctrl_c(tmp_path, signame):
     assert sorted(p.name for p in old.iterdir()) == ["posteriors.csv"]
     assert (old / "posteriors.csv").read_text() == "old\n"
     assert not (tmp_path / "new").exists()
+
+
+# -- standard output -------------------------------------------------------------------------------------
+STDOUT_COMMANDS = [
+    ["--help"],
+    ["info", "sample_data/L.npy", "--json"],
+    ["compare", "sample_data/L.npy", "--truth", "sample_data/y.npy", "--json", "-q", "--methods", "glad"],
+]
+
+
+def _shell(args: list[str], redirect: str) -> subprocess.CompletedProcess:
+    import shlex
+
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "emcrowd", *args])
+    return subprocess.run(
+        ["bash", "-c", f"{command} {redirect}"], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("args", STDOUT_COMMANDS, ids=["help", "info", "compare"])
+@pytest.mark.parametrize("redirect", ["> /dev/full", ">&-"], ids=["full", "closed"])
+def test_stdout_on_a_full_disk_or_closed_is_one_line(args, redirect):
+    done = _shell(args, redirect)
+    assert_one_line_error(done, "standard output")
+
+
+@pytest.mark.parametrize("args", STDOUT_COMMANDS, ids=["help", "info", "compare"])
+def test_a_reader_that_goes_away_ends_quietly(args):
+    done = _shell(args, "| true; exit ${PIPESTATUS[0]}")
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr and "Traceback" not in done.stderr

@@ -120,6 +120,10 @@ def user_errors(func: F) -> F:
         except typer.Exit:
             raise
         except Exception as exc:
+            from emcrowd._stdout import ReaderGone
+
+            if isinstance(exc, ReaderGone):  # (| head, | true): quietly, status 0
+                raise typer.Exit(0) from None
             if _state["debug"]:
                 raise
             report.error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
@@ -147,8 +151,36 @@ def run() -> None:
     _signals.install()  # SIGTERM and SIGHUP end a run as Ctrl-C does
     if len(sys.argv) < 2 or any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         _help_renderer_without_markdown()
+    from emcrowd import _stdout
+
+    _stdout.install()
     try:
         status = app(standalone_mode=False)
+        if status not in (None, 0):
+            _stdout.quiet_exit()  # an error was reported: what stdout still buffers is dropped
+        else:
+            _stdout.write("", flush=True)  # a failed write of the help or of --json is found here
+    except _stdout.ReaderGone:
+        sys.exit(0)
+    except SystemExit as exc:  # click and rich end a broken pipe with status 1
+        piped = isinstance(exc.__context__, BrokenPipeError)
+        if exc.code == 1 and (piped or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
+            _stdout.quiet_exit()
+            sys.exit(0)
+        raise
+    except BrokenPipeError:
+        _stdout.quiet_exit()
+        sys.exit(0)
+    except OSError as exc:
+        from emcrowd import report
+
+        report.error(str(_stdout.error_for(exc)))
+        sys.exit(EXIT_USER_ERROR)
+    except EmcrowdError as exc:
+        from emcrowd import report
+
+        report.error(str(exc))
+        sys.exit(EXIT_USER_ERROR)
     except click.UsageError as exc:
         from emcrowd import report
 

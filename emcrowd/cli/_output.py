@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,13 +24,13 @@ def table_files(tables: dict[str, Any], fmt: str, quiet: bool) -> dict[str, Any]
 def write_stdout(chunks: Iterable[str]) -> None:
     """Write text to stdout as it is made. A reader that stops early (``| head``) ends the command
     quietly, as it always has; an interrupt says that the output is incomplete."""
+    from emcrowd import _stdout
+
     try:
         for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail
+            _stdout.write(chunk, flush=False)
+        _stdout.write("")
+    except _stdout.ReaderGone:
         raise typer.Exit(0) from None
     except KeyboardInterrupt as exc:
         from emcrowd import report

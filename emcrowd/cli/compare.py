@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from emcrowd import _stdout
 from emcrowd.cli import _reading
 from emcrowd.cli.options import (
     InputOptions,
@@ -127,4 +127,4 @@ def compare(
     else:
         report.compare_table(metrics, truth, confusion=confusion)
     if as_json:
-        sys.stdout.write(text)
+        _stdout.write(text)

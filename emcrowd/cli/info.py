@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
+from emcrowd import _stdout
 from emcrowd.cli import _reading
 from emcrowd.cli.options import InputOptions, JsonOpt, LabelsArg, option_groups
 
@@ -16,4 +16,4 @@ def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions) -
     loaded = _reading.load(labels, inputs, quiet=False)
     if as_json:
         record = {"source": loaded.report.to_dict(), **loaded.labels.describe()}
-        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        _stdout.write(json.dumps(record, indent=2) + "\n")
