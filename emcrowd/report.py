@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 from rich.text import Text
+
+from emcrowd._terminal import escape as visible  # control characters shown escaped
+
+
+def escape(text: str) -> str:
+    """Untrusted text for a rich cell or line: control characters shown as ``\\xNN``, markup escaped."""
+    return _markup_escape(visible(text))
+
 
 if TYPE_CHECKING:
     from emcrowd.aggregate import Aggregation
@@ -77,15 +85,15 @@ def console() -> Console:
 
 def error(message: str) -> None:
     """One line, for a user error; the caller exits with status 2."""
-    console().print(Text(f"emcrowd: error: {message}", style="bold red"), soft_wrap=True)
+    console().print(Text(f"emcrowd: error: {visible(message)}", style="bold red"), soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    console().print(Text(f"emcrowd: warning: {message}", style="yellow"), soft_wrap=True)
+    console().print(Text(f"emcrowd: warning: {visible(message)}", style="yellow"), soft_wrap=True)
 
 
 def note(message: str) -> None:
-    console().print(Text(message), soft_wrap=True)
+    console().print(Text(visible(message, keep_newlines=True)), soft_wrap=True)
 
 
 @contextmanager

@@ -213,3 +213,17 @@ def test_a_reader_that_goes_away_ends_quietly(args):
     done = _shell(args, "| true; exit ${PIPESTATUS[0]}")
     assert done.returncode == 0, done.stderr
     assert "error" not in done.stderr and "Traceback" not in done.stderr
+
+
+# -- terminal control characters ---------------------------------------------------------------------------
+def test_control_characters_are_shown_escaped_on_stderr_and_kept_in_files(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text('item,worker,label\n"a\x1b]0;pwned\x07",w1,"x\x1b[2J"\nb,w1,y\nb,w2,"x\x1b[2J"\n')
+    done = run_cli("fit", str(path), "--out", str(tmp_path / "o"), "--method", "majority")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "\\x1b[2J" in done.stderr
+    assert "\x1b[2J" in (tmp_path / "o" / "items.csv").read_text()  # data files keep the raw values
+    missing = run_cli("info", str(tmp_path / "n\x1b]0;x\x07.csv"))
+    assert_one_line_error(missing, "\\x1b]0;x\\x07")
+    assert "\x1b" not in missing.stderr
