@@ -227,3 +227,32 @@ def test_control_characters_are_shown_escaped_on_stderr_and_kept_in_files(tmp_pa
     missing = run_cli("info", str(tmp_path / "n\x1b]0;x\x07.csv"))
     assert_one_line_error(missing, "\\x1b]0;x\\x07")
     assert "\x1b" not in missing.stderr
+
+
+# -- one writer per output directory -------------------------------------------------------------------------
+def test_a_second_run_into_a_locked_directory_fails_at_once(tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "posteriors.csv").write_text("old\n")
+    holder = subprocess.Popen(  # another process holding the directory, as a concurrent run does
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        done = run_cli("fit", "sample_data/L.npy", "-q", "--out", str(out))
+        assert_one_line_error(done, str(out), "another emcrowd run")
+        assert sorted(p.name for p in out.iterdir()) == ["posteriors.csv"]
+        assert (out / "posteriors.csv").read_text() == "old\n"
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert run_cli("fit", "sample_data/L.npy", "-q", "--out", str(out)).returncode == 0
+    fd = os.open(out, os.O_RDONLY)  # released again, and nothing left behind
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
