@@ -256,3 +256,19 @@ def test_a_second_run_into_a_locked_directory_fails_at_once(tmp_path):
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+# -- missing values in matrices ------------------------------------------------------------------------------
+def test_a_negative_value_is_missing_in_npy_csv_and_npz_alike(tmp_path):
+    from emcrowd.io import load_labels
+
+    matrix = np.array([[0, 1, -1], [1, 1, 0], [-1, 0, 0]])
+    np.save(tmp_path / "m.npy", matrix)
+    np.save(tmp_path / "f.npy", matrix.astype(float))
+    (tmp_path / "m.csv").write_text("a,b,c\n" + "".join(",".join(map(str, r)) + "\n" for r in matrix))
+    rows, cols = np.indices(matrix.shape).reshape(2, -1)
+    np.savez(tmp_path / "m.npz", item=rows, worker=cols, label=matrix.ravel())
+    for name in ("m.npy", "f.npy", "m.csv", "m.npz"):
+        data = load_labels(tmp_path / name).labels
+        assert data.class_names == ("0", "1"), name
+        assert data.n_labels == 7, name

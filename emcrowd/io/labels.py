@@ -3,7 +3,8 @@
 Every format ends in the same :class:`emcrowd.data.Labels` (observed labels only) plus a
 :class:`LoadReport` that says what was read and what was skipped.
 
-* ``.npy`` — numeric matrix, NaN = no label; object arrays refused, pickles never loaded.
+* ``.npy`` — numeric matrix, NaN or a negative value = no label (as in every matrix, and as a negative
+  label in ``.npz``); object arrays refused, pickles never loaded.
 * ``.csv``/``.tsv``/stdin, **matrix**: numbers, optional first row of annotator ids.
 * ``.csv``/``.tsv``/stdin, **long**: a header row and one row per label; the item, worker and label
   columns are found by common names or given explicitly. Ids and labels are opaque strings.
@@ -409,6 +410,9 @@ def _from_matrix(
 ) -> Loaded:
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(name, f"the matrix is empty (shape {matrix.shape[0]} x {matrix.shape[1]})")
+    n_negative = int(np.count_nonzero(matrix < 0)) if matrix.dtype.kind in "if" else 0
+    if n_negative:  # one rule for .npy, .npz and text matrices: a negative label means "no label"
+        matrix = np.where(matrix < 0, np.nan, matrix)
     try:
         labels = Labels.from_matrix(matrix, worker_names=worker_names, classes=classes)
     except EmcrowdError as exc:
@@ -419,6 +423,8 @@ def _from_matrix(
         n_rows=matrix.shape[0],
         n_missing=matrix.shape[0] * matrix.shape[1] - labels.n_labels,
     )
+    if n_negative:
+        report.notes.append(f"{n_negative:,} negative cells taken as missing (no label)")
     return Loaded(labels, report)
 
 
