@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quick bench-peers lint sample-data clean
+.PHONY: demo test bench bench-quick bench-dask bench-relabel bench-peers lint sample-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m emcrowd.models._glad_kernels  # compile GLAD's kernels once (cached beside them)
 	$(BIN)/python -m emcrowd.models._confusion_kernels  # ... and Dawid-Skene's and one-coin's
+	$(BIN)/python -m emcrowd.models._ebcc_kernels  # ... and EBCC's
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,9 +25,20 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/relabel.py
+
+# does spending extra labels on the items `emcrowd relabel` ranks first pay? (GLAD and DS simulations)
+bench-relabel: $(STAMP)
+	$(BIN)/python benchmarks/relabel.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
+
+# the Dask engine: 10M labels in memory and on a 2-worker LocalCluster side by side, then 100M labels
+# on the cluster alone (3 GB per worker); the data sets are written to a temporary directory
+bench-dask: $(STAMP)
+	$(BIN)/python benchmarks/dask_scale.py --labels 10M
+	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad
 
 # emcrowd against crowd-kit (installed in its own .venv-peers, never in .venv); not part of `make test`
 bench-peers: $(STAMP)

@@ -299,8 +299,22 @@ def posterior_table(data: Labels, result: Aggregation) -> dict[str, Any]:
 
 
 def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None) -> dict[str, Any]:
-    """One row per item: chosen label, its posterior, majority label, label count (and beta for GLAD)."""
+    """One row per item: chosen label, its posterior, majority label, label count, the vote split, the
+    margin between the top two classes' votes, the labels' agreement (and beta for GLAD).
+
+    Columns: ``item``, ``label``, ``confidence``, ``majority``, ``majority_tie``, ``n_labels``,
+    ``gold`` (with gold), ``votes`` (:func:`emcrowd.relabel.vote_split`, e.g. ``cat:3;dog:2``),
+    ``vote_margin`` (votes of the top class minus the runner-up's; the posteriors' margin follows from
+    ``posteriors.csv``), ``agreement`` (share of pairs of the item's labels that agree,
+    :func:`emcrowd.agreement.item_agreement`; NaN with fewer than two labels), ``entropy`` (nats), and
+    for GLAD ``beta``, ``difficulty``.
+    """
+    from emcrowd.agreement import item_agreement
+    from emcrowd.models.majority import vote_counts
+    from emcrowd.relabel import vote_margin, vote_split
+
     names = np.asarray(data.class_names, dtype=object)
+    counts = vote_counts(data)
     table: dict[str, Any] = {
         **label_table(data, result),
         "majority": names[result.majority.labels],
@@ -309,6 +323,9 @@ def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None
     }
     if gold is not None:
         table["gold"] = np.where(gold >= 0, names[np.maximum(gold, 0)], "")
+    table["votes"] = vote_split(data, counts, arrow=True)  # Arrow text: written without conversion
+    table["vote_margin"] = vote_margin(counts).astype(np.int64)
+    table["agreement"] = item_agreement(counts)
     post = result.posteriors
     table["entropy"] = 0.0 - np.sum(post * np.log(np.where(post > 0, post, 1.0)), axis=1)  # nats; no -0.0
     if isinstance(result.model, GLAD):
@@ -317,21 +334,136 @@ def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None
     return table
 
 
-def worker_table(data: Labels, result: Aggregation) -> dict[str, Any]:
-    """One row per annotator: label count, agreement with the aggregated labels (and alpha for GLAD)."""
-    n_labels = data.labels_per_worker()
-    agree = np.bincount(data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers)
-    table: dict[str, Any] = {"worker": data.worker_names}
-    model = result.model
-    if isinstance(model, GLAD):
-        table["alpha"] = model.alpha_
-    elif model is not None:
-        table["accuracy"] = model.accuracy_
-    table["n_labels"] = n_labels
+def annotator_model(data: Labels, result: Aggregation) -> Any:
+    """The fitted model whose annotator parameters :mod:`emcrowd.quality` reads: the EM model, or for
+    majority vote a stand-in whose confusion matrices are each annotator's labels counted against the
+    vote shares (smoothed by one pseudo-label per cell), so that every method gets the same columns."""
+    if result.model is not None:
+        return result.model
+    from types import SimpleNamespace
+
+    k = data.n_classes
+    confusion = np.ones((data.n_workers, k, k))  # one pseudo-label per cell
+    shares = result.posteriors[data.item]  # (n_labels, K): the vote shares of each label's item
+    for said in range(k):
+        mask = data.label == said
+        for true in range(k):
+            confusion[:, true, said] += np.bincount(
+                data.worker[mask], weights=shares[mask, true], minlength=data.n_workers
+            )
+    confusion /= confusion.sum(axis=2, keepdims=True)
+    prior = result.posteriors[data.labels_per_item() > 0].mean(axis=0) if data.n_items else np.full(k, 1 / k)
+    return SimpleNamespace(
+        confusion_=confusion, class_prior_=prior, labels_=result.labels, posteriors_=result.posteriors
+    )
+
+
+def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None) -> dict[str, Any]:
+    """One row per annotator, the same columns for every method (:func:`emcrowd.quality.annotator_quality`).
+
+    Columns: ``worker``, ``n_labels``, ``accuracy`` (estimated probability of giving the true class, on
+    the 0-1 scale for every model; GLAD: at the median item's difficulty; majority vote: against the vote
+    shares), ``accuracy_low`` and ``accuracy_high`` (approximate 90% interval), ``gold_accuracy`` and
+    ``n_gold`` (only with gold: accuracy on the gold items, and how many distinct gold items the
+    annotator labelled), ``spammer_score`` (Raykar & Yu, 0 = answers unrelated to the truth, 1 = fully
+    informative), ``agreement`` (share of the annotator's labels equal to the chosen label), ``flags``
+    (``sparse``, ``constant``, ``below_chance``, ``spammer``, joined by ``;``), and for GLAD ``alpha``.
+    The confusion matrices are in :func:`confusion_table` (long form: any class names give unique
+    column names).
+    """
+    from emcrowd.quality import annotator_quality, answer_counts
+
+    counts = answer_counts(data, result.labels)  # one pass over the labels serves both
+    quality = annotator_quality(data, annotator_model(data, result), gold=gold, counts=counts)
+    n_labels = quality["n_labels"]
+    if counts is not None:
+        agree = np.einsum("ikk->i", counts)
+    else:
+        agree = np.bincount(
+            data.worker, weights=result.labels[data.item] == data.label, minlength=data.n_workers
+        )
+    table: dict[str, Any] = {"worker": data.worker_names, "n_labels": n_labels}
+    for name in ("accuracy", "accuracy_low", "accuracy_high"):
+        table[name] = quality[name]
+    if gold is not None:
+        table["gold_accuracy"] = quality["gold_accuracy"]
+        table["n_gold"] = quality["n_gold"]
+    table["spammer_score"] = quality["spammer_score"]
     table["agreement"] = np.divide(agree, n_labels, out=np.full(data.n_workers, np.nan), where=n_labels > 0)
-    confusion = getattr(model, "confusion_", None)  # every confusion-matrix model
-    if confusion is not None:
-        for t, true in enumerate(data.class_names):
-            for said_code, said in enumerate(data.class_names):
-                table[f"p_{said}_given_{true}"] = confusion[:, t, said_code]
+    table["flags"] = quality["flags"]
+    if isinstance(result.model, GLAD):
+        table["alpha"] = result.model.alpha_
     return table
+
+
+def confusion_table(data: Labels, result: Aggregation) -> dict[str, Any]:
+    """Every annotator's confusion matrix in long form: one row per (annotator, true class, said class).
+
+    Columns ``worker``, ``true``, ``said`` (class names, as values: any name is safe) and
+    ``probability`` (``P(said | true)`` under the model: Dawid-Skene's, Bayesian DS's and EBCC's own
+    matrices; one-coin's and GLAD's symmetric ones, GLAD's at the median item's difficulty; for majority
+    vote the labels counted against the vote shares). Rows by annotator, then true, then said class.
+    """
+    from emcrowd.quality import annotator_confusions
+
+    confusion = annotator_confusions(data, annotator_model(data, result))
+    k = data.n_classes
+    names = np.asarray(data.class_names, dtype=object)
+    workers = np.asarray(data.worker_names, dtype=object)
+    return {
+        "worker": np.repeat(workers, k * k),
+        "true": np.tile(np.repeat(names, k), data.n_workers),
+        "said": np.tile(names, data.n_workers * k),
+        "probability": confusion.reshape(-1),
+    }
+
+
+def output_tables(
+    data: Labels, result: Aggregation, gold: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
+    """The tables a fit writes, by file stem: ``posteriors``, ``items``, ``workers`` and ``confusion``
+    (one place for every engine and command that writes a fit's outputs)."""
+    return {
+        "posteriors": posterior_table(data, result),
+        "items": item_table(data, result, gold),
+        "workers": worker_table(data, result, gold),
+        "confusion": confusion_table(data, result),
+    }
+
+
+def drop_flagged(
+    data: Labels, result: Aggregation, gold: np.ndarray | None = None, **aggregate_options: Any
+) -> tuple[Labels, Aggregation, list[str]]:
+    """Refit without the annotators :mod:`emcrowd.quality` flags (spammer, constant, below chance).
+
+    Parameters
+    ----------
+    data : Labels
+    result : Aggregation
+        The first fit; its annotator quality decides who is dropped.
+    gold : ndarray of shape (n_items,), optional
+        As for :func:`aggregate` (also given to the refit).
+    **aggregate_options
+        Passed to :func:`aggregate` for the refit (``ties``, ``callback``, model options); the method is
+        the fitted one (``auto``'s choice is kept).
+
+    Returns
+    -------
+    data : Labels
+        The labels without the dropped annotators (every item kept).
+    result : Aggregation
+        The refit (``result`` itself when nobody was flagged).
+    dropped : list of str
+        The dropped annotators' names.
+    """
+    from emcrowd.quality import annotator_quality, flagged, without_workers
+
+    quality = annotator_quality(data, annotator_model(data, result), gold=gold)
+    drop = flagged(quality)
+    if not drop.any():
+        return data, result, []
+    if drop.all():
+        raise EmcrowdError(f"every one of the {data.n_workers} annotators is flagged: nothing left to fit")
+    kept = without_workers(data, drop)
+    refit = aggregate(kept, result.fitted_method, gold=gold, **aggregate_options)
+    return kept, refit, [name for name, d in zip(data.worker_names, drop, strict=True) if d]

@@ -294,3 +294,24 @@ def agreement_summary(
         "n_items_unpairable": int((~pairable).sum()),
         "n_labels_pairable": int(m[pairable].sum()),
     }
+
+
+def agreement_line(summary: dict[str, Any]) -> str:
+    """One line for the terminal from :func:`agreement_summary`: alpha, percent agreement, the kappa
+    that is defined, and how many items were left out."""
+
+    def show(x: float | None) -> str:
+        return "undefined" if x is None else f"{x:.3f}"
+
+    parts = [
+        f"Krippendorff's alpha {show(summary['krippendorff_alpha'])}",
+        f"percent agreement {show(summary['percent_agreement'])}",
+    ]
+    if summary["fleiss_kappa"] is not None:
+        parts.append(f"Fleiss' kappa {show(summary['fleiss_kappa'])}")
+    parts.append(f"Gwet's AC1 {show(summary['gwet_ac1'])}")
+    text = "Agreement: " + ", ".join(parts)
+    if summary["n_items_unpairable"]:
+        n = summary["n_items_unpairable"]
+        text += f" ({n:,} item{'s' if n != 1 else ''} with fewer than two labels left out)"
+    return text

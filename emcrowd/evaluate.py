@@ -13,7 +13,7 @@ Metrics, on the items that have a truth label (and crowd labels, and are not giv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,7 @@ def compare(
     seed: int = 0,
     disagreements: int = 0,
     callback: IterationCallback | None = None,
+    on_method: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run several methods on ``data`` and score each on the items that have a gold label.
 
@@ -130,17 +131,23 @@ def compare(
         ``random_state``); the same seed gives the same intervals.
     disagreements : int
         List up to this many scored items where GLAD (or the first EM method) and majority vote differ.
+    on_method : callable, optional
+        Called with each method's name just before it runs (for progress displays).
 
     Returns
     -------
     dict
         ``{"n_items", "n_labels", "n_workers", "n_classes", "classes", "n_gold", "n_gold_unlabeled",
         "n_gold_given", "methods": {name: {"accuracy", "accuracy_ci", "macro_f1", "brier",
-        "log_loss", "correct", "total", "confusion", "fit_seconds", "n_iter", ...}}, "best",
+        "log_loss", "correct", "total", "confusion", "calibration" (:func:`emcrowd.quality.calibration_bins`),
+        "fit_seconds", "n_iter", ...}}, "agreement" (:func:`emcrowd.agreement.agreement_summary`), "best",
         "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant", "fixed", "broken"}},
         "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
         method could only guess) and are counted in ``n_gold_unlabeled``.
     """
+    from emcrowd.agreement import agreement_summary
+    from emcrowd.quality import calibration_bins
+
     truth = np.asarray(truth)
     if truth.shape != (data.n_items,):
         raise EmcrowdError(f"truth has shape {truth.shape}, expected ({data.n_items},)")
@@ -160,6 +167,8 @@ def compare(
     budget.check_fit(data, names, options)  # every method before the first fit
     results: dict[str, Aggregation] = {}
     for name in names:
+        if on_method is not None:
+            on_method(name)
         if name == "auto":
             results[name] = auto_aggregate(
                 data, gold=gold, ties=ties, callback=callback, options=options, done=results
@@ -189,6 +198,7 @@ def compare(
             "correct": int(right[name].sum()),
             "total": n_scored,
             "confusion": confusion_matrix(y, r.labels[scored], data.n_classes).tolist(),
+            "calibration": calibration_bins(post[np.arange(n_scored), r.labels[scored]], right[name]),
             "fit_seconds": r.fit_seconds,
             "options": r.options,
         }
@@ -215,6 +225,7 @@ def compare(
         "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
         "n_gold_given": int(given.sum()),
         "seed": seed,
+        "agreement": agreement_summary(data),
         "methods": entries,
         "best": max(entries, key=lambda m: (entries[m]["accuracy"], m != "majority")),
         "best_em": max(em, key=lambda m: entries[m]["accuracy"]) if em else None,

@@ -180,10 +180,32 @@ def gold_accuracy(data: Labels, gold: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return accuracy, n_gold
 
 
-def constant_answerers(data: Labels, labels: np.ndarray) -> np.ndarray:
-    """Annotators who gave one class only, to items whose aggregated ``labels`` span several classes,
-    shape (n_workers,), bool."""
+#: The largest (n_workers, K, K) array :func:`answer_counts` builds.
+MAX_ANSWER_CELLS = 1 << 26
+
+
+def answer_counts(data: Labels, labels: np.ndarray) -> np.ndarray | None:
+    """How often each annotator said each class on items aggregated to each class, shape
+    (n_workers, K, K) (``[i, aggregated, said]``), in one pass over the labels; None when that array
+    would be too large (more than :data:`MAX_ANSWER_CELLS` cells)."""
     k = data.n_classes
+    if data.n_workers * k * k > MAX_ANSWER_CELLS:
+        return None
+    code = data.worker.astype(np.intp) * (k * k)
+    code += np.asarray(labels, dtype=np.intp)[data.item] * k
+    code += data.label
+    return np.bincount(code, minlength=data.n_workers * k * k).reshape(data.n_workers, k, k)
+
+
+def constant_answerers(data: Labels, labels: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Annotators who gave one class only, to items whose aggregated ``labels`` span several classes,
+    shape (n_workers,), bool. ``counts`` is :func:`answer_counts` when already computed."""
+    k = data.n_classes
+    counts = answer_counts(data, labels) if counts is None else counts
+    if counts is not None:
+        n_said = (counts.sum(axis=1) > 0).sum(axis=1)
+        n_truth = (counts.sum(axis=2) > 0).sum(axis=1)
+        return (n_said == 1) & (n_truth >= 2)
     said = np.bincount(data.worker.astype(np.intp) * k + data.label, minlength=data.n_workers * k)
     truth = np.bincount(data.worker.astype(np.intp) * k + labels[data.item], minlength=data.n_workers * k)
     n_said = (said.reshape(data.n_workers, k) > 0).sum(axis=1)
@@ -199,6 +221,7 @@ def annotator_quality(
     min_labels: int = DEFAULT_MIN_LABELS,
     spammer_threshold: float = DEFAULT_SPAMMER_THRESHOLD,
     level: float = 0.9,
+    counts: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One row per annotator: estimated accuracy, its interval, gold accuracy, spammer score, flags.
 
@@ -217,6 +240,8 @@ def annotator_quality(
         A spammer score below this flags ``spammer``.
     level : float
         Coverage of the accuracy interval.
+    counts : ndarray of shape (n_workers, K, K), optional
+        :func:`answer_counts` of the model's labels, when already computed.
 
     Returns
     -------
@@ -242,7 +267,7 @@ def annotator_quality(
     judged = n_labels >= min_labels
     flags = {
         "sparse": ~judged,
-        "constant": judged & constant_answerers(data, np.asarray(model.labels_)),
+        "constant": judged & constant_answerers(data, np.asarray(model.labels_), counts),
         "below_chance": judged & (accuracy < 1.0 / data.n_classes),
         "spammer": judged & (score < spammer_threshold),
     }
@@ -291,3 +316,66 @@ def workers_to_review(quality: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for i in rows[order]
     ]
+
+
+def calibration_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> dict[str, list]:
+    """A reliability diagram's numbers: the scored items binned by the confidence of their answer.
+
+    Parameters
+    ----------
+    confidence : array-like of shape (n,)
+        The posterior of each item's chosen class, in [0, 1].
+    correct : array-like of bool, shape (n,)
+        Whether the chosen class is the gold one.
+    n_bins : int
+        Equal-width bins over [0, 1] (the last one closed).
+
+    Returns
+    -------
+    dict of lists, JSON-ready
+        ``edges`` (n_bins + 1), and per bin ``count``, ``confidence`` (mean confidence) and
+        ``accuracy`` (share correct), the last two None for empty bins; ``ece``: the expected
+        calibration error, ``sum_b count_b / n * |accuracy_b - confidence_b|``.
+    """
+    confidence = np.clip(np.asarray(confidence, dtype=float), 0.0, 1.0)
+    correct = np.asarray(correct, dtype=bool)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise EmcrowdError("confidence and correct must be two arrays of the same length")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.minimum((confidence * n_bins).astype(np.intp), n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    conf_sum = np.bincount(which, weights=confidence, minlength=n_bins)
+    right = np.bincount(which, weights=correct, minlength=n_bins)
+    filled = count > 0
+    mean_conf = np.divide(conf_sum, count, out=np.zeros(n_bins), where=filled)
+    acc = np.divide(right, count, out=np.zeros(n_bins), where=filled)
+    ece = float(np.sum(count * np.abs(acc - mean_conf)) / max(count.sum(), 1))
+    return {
+        "edges": edges.tolist(),
+        "count": count.tolist(),
+        "confidence": [float(c) if f else None for c, f in zip(mean_conf, filled, strict=True)],
+        "accuracy": [float(a) if f else None for a, f in zip(acc, filled, strict=True)],
+        "ece": ece,
+    }
+
+
+def without_workers(data: Labels, drop: np.ndarray) -> Labels:
+    """``data`` without the annotators marked in ``drop`` (bool, shape (n_workers,)) and their labels.
+
+    Every item stays (an item whose labels were all dropped keeps its row, unlabelled); the remaining
+    annotators keep their order and are renumbered.
+    """
+    drop = np.asarray(drop, dtype=bool)
+    if drop.shape != (data.n_workers,):
+        raise EmcrowdError(f"drop must be {data.n_workers} booleans, one per annotator")
+    keep = ~drop
+    code = np.cumsum(keep) - 1  # new code of every kept annotator
+    rows = keep[data.worker]
+    return Labels(
+        item=data.item[rows],
+        worker=code[data.worker[rows]],
+        label=data.label[rows],
+        item_names=data.item_names,
+        worker_names=tuple(name for name, k in zip(data.worker_names, keep, strict=True) if k),
+        class_names=data.class_names,
+    )

@@ -35,28 +35,47 @@ DEFAULT_MAX_ANNOTATORS = 50
 _CHUNK = 1 << 17  # items per block in expected_gain: (chunk, K, K) temporaries stay small
 
 
-def vote_split(data: Labels, counts: np.ndarray | None = None) -> np.ndarray:
+def vote_split(data: Labels, counts: np.ndarray | None = None, *, arrow: bool = False) -> Any:
     """How each item's votes split, as text such as ``"cat:3;dog:2"``, shape (n_items,), object.
 
     Classes with at least one vote, most votes first (ties in class-code order); ``""`` for an item
     without labels. ``counts`` are :func:`~emcrowd.models.majority.vote_counts` when already computed.
+    In class names, ``%``, ``:`` and ``;`` are written ``%25``, ``%3A`` and ``%3B`` so that the text
+    always splits back into (name, count) pairs. With ``arrow``, an Arrow string array instead (built
+    from the distinct texts by one ``take``: 2M items in 0.04 s instead of 0.25 s for the conversion
+    of Python strings when the table is written).
     """
     counts = vote_counts(data) if counts is None else np.asarray(counts)
     if counts.shape != (data.n_items, data.n_classes):
         raise EmcrowdError(f"vote counts must have shape ({data.n_items}, {data.n_classes})")
     # Items share few distinct rows of counts: format each distinct row once.
     rows, inverse = _distinct_rows(counts)
-    names = data.class_names
+    names = [_escape(str(name)) for name in data.class_names]
     texts = []
     for row in rows:
         order = np.lexsort((np.arange(row.size), -row))
         texts.append(";".join(f"{names[k]}:{int(row[k])}" for k in order if row[k] > 0))
+    if arrow:
+        import pyarrow as pa
+
+        return pa.array(texts, type=pa.string()).take(pa.array(inverse.ravel()))
     return np.asarray(texts, dtype=object)[inverse.ravel()]
 
 
+def _escape(name: str) -> str:
+    """A class name as :func:`vote_split` writes it: ``%``, ``:`` and ``;`` percent-encoded."""
+    return name.replace("%", "%25").replace(":", "%3A").replace(";", "%3B")
+
+
+#: Below this many possible keys, :func:`_distinct_rows` finds the distinct rows with a lookup table
+#: (linear time) instead of sorting the keys.
+_DENSE_KEYS = 1 << 22
+
+
 def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(counts, axis=0, return_inverse=True)``, through one integer key per row when the
-    counts fit (several times faster than sorting rows)."""
+    """``np.unique(counts, axis=0, return_inverse=True)`` (rows in any order), through one integer key
+    per row when the counts fit: several times faster than sorting rows, and a lookup table instead of a
+    sort when the keys are few (2M items of 2 classes: 0.03 s instead of 0.14 s)."""
     base = int(counts.max(initial=0)) + 1
     if counts.shape[1] * np.log2(base) >= 62:
         rows, inverse = np.unique(counts, axis=0, return_inverse=True)
@@ -65,6 +84,17 @@ def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for k in range(counts.shape[1]):
         key *= base
         key += counts[:, k].astype(np.int64)
+    n_keys = base ** counts.shape[1]
+    if n_keys <= max(_DENSE_KEYS, counts.shape[0]):
+        present = np.bincount(key, minlength=n_keys) > 0
+        index = np.cumsum(present) - 1
+        distinct = np.flatnonzero(present)
+        rows = np.empty((distinct.size, counts.shape[1]), dtype=counts.dtype)
+        rest = distinct
+        for k in range(counts.shape[1] - 1, -1, -1):
+            rows[:, k] = rest % base
+            rest = rest // base
+        return rows, index[key]
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return counts[first], inverse.ravel()
 
@@ -299,4 +329,48 @@ def relabel_plan(
     return {
         "items": relabel_table(data, model, quality=quality, max_annotators=max_annotators, limit=limit),
         "annotators": workers_to_review(quality),
+    }
+
+
+#: The columns of ``relabel.csv``, in order.
+RELABEL_COLUMNS = ("item", "label", "confidence", "votes", "n_labels", "expected_gain")
+
+
+def relabel_outputs(
+    data: Labels, result: Any, budget: int, *, gold: np.ndarray | None = None
+) -> dict[str, Any]:
+    """What ``emcrowd relabel`` writes and prints: the ``budget`` items to relabel first and the
+    annotators to review.
+
+    Parameters
+    ----------
+    data : Labels
+    result : emcrowd.aggregate.Aggregation
+        A fit of ``data`` by any method (majority vote: the crowd's confusion matrices are counted
+        against the vote shares, see :func:`emcrowd.aggregate.annotator_model`).
+    budget : int
+        Extra labels to spend, one per item: the number of rows.
+    gold : ndarray of shape (n_items,), optional
+        Gold class codes (``-1`` = unknown), for the annotators' gold accuracy. Fits that clamp gold
+        items (every EM method) give them a one-hot posterior, so they gain nothing and rank last.
+
+    Returns
+    -------
+    dict
+        ``table``: the columns :data:`RELABEL_COLUMNS` of :func:`relabel_table`, best first, at most
+        ``budget`` rows; ``annotators``: :func:`emcrowd.quality.workers_to_review`; ``total_gain``: the
+        sum of the expected gains (expected extra correct items).
+    """
+    from emcrowd.aggregate import annotator_model
+
+    if isinstance(budget, bool) or int(budget) != budget or budget < 1:
+        raise EmcrowdError(f"the budget must be a positive whole number of labels, got {budget!r}")
+    model = annotator_model(data, result)
+    quality = annotator_quality(data, model, gold=gold)
+    table = relabel_table(data, model, quality=quality, limit=int(budget))
+    table = {name: table[name] for name in RELABEL_COLUMNS}
+    return {
+        "table": table,
+        "annotators": workers_to_review(quality),
+        "total_gain": float(np.sum(table["expected_gain"])),
     }

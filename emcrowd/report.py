@@ -83,23 +83,45 @@ def console() -> Console:
     return Console(stderr=True, highlight=False, width=None if probe.is_terminal else 160)
 
 
+def _soft_wrap() -> bool:
+    """Prose on a terminal is wrapped at word boundaries to its width; in a log (not a terminal) each
+    message stays one line."""
+    return not console().is_terminal
+
+
 def error(message: str) -> None:
-    """One line, for a user error; the caller exits with status 2."""
-    console().print(Text(f"emcrowd: error: {visible(message)}", style="bold red"), soft_wrap=True)
+    """One message, for a user error (one line in a log); the caller exits with status 2."""
+    console().print(Text(f"emcrowd: error: {visible(message)}", style="bold red"), soft_wrap=_soft_wrap())
 
 
 def warning(message: str) -> None:
-    console().print(Text(f"emcrowd: warning: {visible(message)}", style="yellow"), soft_wrap=True)
+    console().print(Text(f"emcrowd: warning: {visible(message)}", style="yellow"), soft_wrap=_soft_wrap())
 
 
 def note(message: str) -> None:
-    console().print(Text(visible(message, keep_newlines=True)), soft_wrap=True)
+    console().print(Text(visible(message, keep_newlines=True)), soft_wrap=_soft_wrap())
+
+
+def print_fitting(layouts: Sequence[Callable[[], Any]], fallback: Callable[[], Sequence[str]]) -> None:
+    """Print the first of ``layouts`` (functions making a table, widest first) whose natural width fits
+    the console, so that no cell is ever cut; when none fits, the ``fallback`` lines (prose, wrapped at
+    word boundaries)."""
+    out = console()
+    unlimited = out.options.update_width(1_000_000)  # a table's natural width, not clamped to the console
+    for make in layouts:
+        table = make()
+        if out.measure(table, options=unlimited).maximum <= out.width:
+            out.print(table)
+            return
+    for line in fallback():
+        note(line)
 
 
 @contextmanager
 def fit_progress(enabled: bool, label: str = "EM") -> Iterator[Callable[[int, float], None] | None]:
     """An iteration callback that shows iteration, objective and its change on stderr, for fits that
-    run longer than a second, and only when stderr is a terminal; None (no display) otherwise."""
+    run longer than a second, and only when stderr is a terminal; None (no display) otherwise. Its
+    ``method(name)`` attribute names the method whose iterations follow ("GLAD: iteration 7")."""
     if not enabled or not console().is_terminal:
         yield None
         return
@@ -107,7 +129,13 @@ def fit_progress(enabled: bool, label: str = "EM") -> Iterator[Callable[[int, fl
 
     start = time.perf_counter()
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console(), transient=True)
-    state: dict[str, Any] = {"task": None, "previous": None}
+    state: dict[str, Any] = {"task": None, "previous": None, "label": label}
+
+    def method(name: str) -> None:
+        """The next iterations are method ``name``'s (compare runs several)."""
+        state["label"], state["previous"] = METHOD_TITLES.get(name, name), None
+        if state["task"] is not None:
+            progress.update(state["task"], description=f"{state['label']}: starting")
 
     def callback(n_iter: int, objective: float) -> None:
         previous, state["previous"] = state["previous"], objective
@@ -117,10 +145,12 @@ def fit_progress(enabled: bool, label: str = "EM") -> Iterator[Callable[[int, fl
             progress.start()
             state["task"] = progress.add_task("")
         change = "" if previous is None else f", change {abs(objective - previous) / abs(previous):.1e}"
-        progress.update(
-            state["task"], description=f"{label}: iteration {n_iter}, objective {objective:,.2f}{change}"
-        )
+        description = f"{state['label']}: iteration {n_iter}, objective {objective:,.2f}{change}"
+        if len(description) > console().width - 3:  # the spinner and a space: never cut the line
+            description = f"{state['label']}: iteration {n_iter}"
+        progress.update(state["task"], description=description)
 
+    callback.method = method  # type: ignore[attr-defined]
     try:
         yield callback
     finally:
@@ -199,12 +229,15 @@ def data_summary(loaded: Loaded) -> None:
     columns = ""
     if src.format == "long":
         columns = " (columns " + ", ".join(f"{role}={escape(col)}" for role, col in src.columns.items()) + ")"
-    out.print(f"Read {escape(src.source)}: {src.format} format{columns} [{src.seconds:.2f}s]", soft_wrap=True)
+    out.print(
+        f"Read {escape(src.source)}: {src.format} format{columns} [{src.seconds:.2f}s]",
+        soft_wrap=_soft_wrap(),
+    )
     for text in getattr(src, "notes", ()):  # what the reader recognised (a platform's export, an id column)
-        out.print(f"  {escape(text)}", soft_wrap=True)
+        out.print(f"  {escape(text)}", soft_wrap=_soft_wrap())
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 1))
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row("items", f"{d['n_items']:,}")
     table.add_row("annotators", f"{d['n_workers']:,}")
     table.add_row("labels", f"{d['n_labels']:,} ({d['density']:.2%} of items x annotators)")
@@ -252,6 +285,8 @@ def fit_summary(
     *,
     replaced: bool = False,
     quiet: bool = False,
+    ties: str = "lowest",
+    phases: dict[str, float] | None = None,
 ) -> None:
     """Iterations, convergence, the most and least reliable annotators, and where the files went
     (``out_dir`` None: the results went to stdout). With ``quiet``, only the warnings."""
@@ -286,21 +321,58 @@ def fit_summary(
             extras.append(f"learned class prior: {prior}")
         if extras:
             note("; ".join(extras))
-        out.print(_reliability_table(data, result))
+        _reliability(data, result)
+        histogram = accuracy_histogram(data, result.model)
+        if histogram:
+            note(histogram)
     changed = int((result.labels != result.majority.labels).sum())
-    note(
-        f"{changed:,} of {data.n_items:,} items differ from majority vote "
-        f"({result.majority.n_ties:,} majority ties, broken towards the lowest class)."
-    )
+    n_ties = result.majority.n_ties - result.majority.n_unlabeled  # items without labels: said below
+    broken = "towards the lowest class" if ties == "lowest" else "at random (seeded)"
+    tied = f" ({n_ties:,} majority tie{'s' if n_ties != 1 else ''}, broken {broken})" if n_ties > 0 else ""
+    note(f"{changed:,} of {data.n_items:,} items differ from majority vote{tied}.")
     if result.majority.n_unlabeled:
         n = result.majority.n_unlabeled
         warning(f"{n:,} item{'s have' if n != 1 else ' has'} no labels; the posterior is the class prior")
+    took = ""
+    if phases:
+        took = " (" + ", ".join(f"{phase} {seconds:.2f}s" for phase, seconds in phases.items()) + ")"
     if out_dir is not None:
         again = " (replacing the earlier results there)" if replaced else ""
-        note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}")
+        note(f"Wrote {', '.join(f.name for f in files)} to {out_dir}{again}{took}")
+    elif took:
+        note(f"Wrote the labels to standard output{took}")
 
 
-def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
+#: Eighths of a block, for one-line histograms.
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def accuracy_histogram(data: Labels, model: Any, n_bins: int = 10) -> str | None:
+    """One line: how the annotators' estimated accuracies (:func:`emcrowd.quality.estimated_accuracy`)
+    spread over 0-1, as a bar per tenth; None when the model has no annotator parameters."""
+    import numpy as np
+
+    from emcrowd.errors import EmcrowdError
+    from emcrowd.quality import estimated_accuracy
+
+    try:
+        accuracy = estimated_accuracy(data, model)
+    except EmcrowdError:
+        return None
+    accuracy = accuracy[data.labels_per_worker() > 0]
+    if accuracy.size == 0:
+        return None
+    counts = np.histogram(np.clip(accuracy, 0.0, 1.0), bins=n_bins, range=(0.0, 1.0))[0]
+    bars = "".join(_BARS[0 if c == 0 else max(1, round(8 * c / counts.max()))] for c in counts)
+    below = int((accuracy < 1.0 / data.n_classes).sum())
+    return (
+        f"Annotators' estimated accuracy: 0 |{bars}| 1 ({accuracy.size:,} annotators, median "
+        f"{np.median(accuracy):.2f}, {below:,} below chance)"
+    )
+
+
+def _reliability(data: Labels, result: Aggregation, n: int = 3) -> None:
+    """The most and least reliable annotators: a table, or lines when their ids are too long for it."""
     import numpy as np
 
     from emcrowd.models.glad import GLAD
@@ -312,57 +384,149 @@ def _reliability_table(data: Labels, result: Aggregation, n: int = 3) -> Table:
     order = np.argsort(-score, kind="stable")
     order = order[counts[order] > 0]  # an annotator without labels keeps the prior: not news
     shown = list(order[:n]) + [i for i in order[-n:] if i not in order[:n]]
-    table = Table(title=f"Annotators by {name}", title_justify="left")
-    table.add_column("annotator")
-    table.add_column(name, justify="right")
-    table.add_column("labels", justify="right")
-    for rank, i in enumerate(shown):
-        if rank == n and len(order) > 2 * n:
-            table.add_row("…", "", "")
-        style = "red" if score[i] < chance else None
-        value = f"{score[i]:+.3f}" if name == "alpha" else f"{score[i]:.3f}"
-        table.add_row(escape(data.worker_names[i]), value, f"{counts[i]:,}", style=style)
-    return table
+    gap = len(order) > 2 * n
+    rows = [
+        (data.worker_names[i], f"{score[i]:+.3f}" if name == "alpha" else f"{score[i]:.3f}", f"{counts[i]:,}")
+        for i in shown
+    ]
+    low = [score[i] < chance for i in shown]
+
+    def table() -> Table:
+        table = Table(title=f"Annotators by {name}", title_justify="left")
+        table.add_column("annotator", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("labels", justify="right", no_wrap=True)
+        for rank, (row, bad) in enumerate(zip(rows, low, strict=True)):
+            if rank == n and gap:
+                table.add_row("…", "", "")
+            table.add_row(escape(row[0]), *row[1:], style="red" if bad else None)
+        return table
+
+    def lines() -> list[str]:
+        out = [f"Annotators by {name}:"]
+        for rank, row in enumerate(rows):
+            if rank == n and gap:
+                out.append("  …")
+            out.append(f"  {row[0]}: {name} {row[1]}, {row[2]} labels")
+        return out
+
+    print_fitting([table], lines)
 
 
-def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: bool = False) -> None:
-    """The side-by-side table, the verdict on the best EM method against majority vote, and notes."""
+#: compare's columns, most important first: narrower terminals drop them from the end of this list.
+_COMPARE_COLUMNS = (
+    "method",
+    "accuracy",
+    "correct",
+    "95% CI",
+    "macro-F1",
+    "Brier",
+    "log-loss",
+    "iter",
+    "seconds",
+)
+#: ... in the order the full table shows them.
+_COMPARE_ORDER = (
+    "method",
+    "accuracy",
+    "95% CI",
+    "macro-F1",
+    "Brier",
+    "log-loss",
+    "correct",
+    "iter",
+    "seconds",
+)
+
+
+def _compare_cells(name: str, entry: dict[str, Any]) -> dict[str, str]:
+    iters = entry.get("n_iter")
+    if iters is not None and not entry.get("converged", True):
+        iters = f"{iters}*"
+    lo, hi = entry["accuracy_ci"]
+    return {
+        "method": method_title(name, entry.get("chosen")),
+        "accuracy": f"{entry['accuracy']:.4f}",
+        "95% CI": f"{lo:.3f}–{hi:.3f}",
+        "macro-F1": f"{entry['macro_f1']:.4f}",
+        "Brier": f"{entry['brier']:.4f}",
+        "log-loss": f"{entry['log_loss']:.3f}",
+        "correct": f"{entry['correct']:,}/{entry['total']:,}",
+        "iter": "" if iters is None else str(iters),
+        "seconds": f"{entry['fit_seconds']:.3f}",
+    }
+
+
+def best_methods(report: dict[str, Any]) -> list[str]:
+    """Every method with the best accuracy (several when tied)."""
+    top = max(entry["accuracy"] for entry in report["methods"].values())
+    return [name for name, entry in report["methods"].items() if entry["accuracy"] == top]
+
+
+def _compare_layouts(report: dict[str, Any], title: str) -> tuple[list[Callable[[], Table]], Callable]:
+    cells = {name: _compare_cells(name, entry) for name, entry in report["methods"].items()}
+    best = set(best_methods(report))
+
+    def layout(n_columns: int) -> Callable[[], Table]:
+        kept = set(_COMPARE_COLUMNS[:n_columns])
+
+        def make() -> Table:
+            table = Table(title=escape(title), title_justify="left")
+            columns = [c for c in _COMPARE_ORDER if c in kept]
+            for column in columns:
+                table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+            for name, row in cells.items():
+                table.add_row(
+                    *(escape(row[c]) for c in columns), style="bold green" if name in best else None
+                )
+            return table
+
+        return make
+
+    def blocks() -> list[str]:
+        out = [title]
+        for name, row in cells.items():
+            mark = " (best)" if name in best else ""
+            iters = f", {row['iter']} iterations" if row["iter"] else ""
+            out.append(
+                f"{row['method']}{mark}: accuracy {row['accuracy']} (95% CI {row['95% CI']}), "
+                f"{row['correct']} correct, macro-F1 {row['macro-F1']}, Brier {row['Brier']}, "
+                f"log-loss {row['log-loss']}{iters}, {row['seconds']} s"
+            )
+        return out
+
+    return [layout(n) for n in range(len(_COMPARE_COLUMNS), 2, -1)], blocks
+
+
+def compare_table(
+    report: dict[str, Any], truth_path: Path | str, *, confusion: bool = False, quiet: bool = False
+) -> None:
+    """The side-by-side table, the verdict on the best EM method against majority vote, and notes
+    (with ``quiet``, the tables and warnings only)."""
     out = console()
-    table = Table(
-        title=f"Accuracy on {report['n_gold']:,} gold items ({escape(str(truth_path))})", title_justify="left"
-    )
-    for column in (
-        "method",
-        "accuracy",
-        "95% CI",
-        "macro-F1",
-        "Brier",
-        "log-loss",
-        "correct",
-        "iter",
-        "seconds",
-    ):
-        table.add_column(column, justify="left" if column == "method" else "right")
-    for name, entry in report["methods"].items():
-        style = "bold green" if name == report["best"] else None
-        iters = entry.get("n_iter")
-        if iters is not None and not entry.get("converged", True):
-            iters = f"{iters}*"
-        lo, hi = entry["accuracy_ci"]
-        table.add_row(
-            method_title(name, entry.get("chosen")),
-            f"{entry['accuracy']:.4f}",
-            f"{lo:.3f}–{hi:.3f}",
-            f"{entry['macro_f1']:.4f}",
-            f"{entry['brier']:.4f}",
-            f"{entry['log_loss']:.3f}",
-            f"{entry['correct']:,}/{entry['total']:,}",
-            "" if iters is None else str(iters),
-            f"{entry['fit_seconds']:.3f}",
-            style=style,
-        )
-    out.print(table)
+    title = f"Accuracy on {report['n_gold']:,} gold items ({truth_path})"
+    layouts, blocks = _compare_layouts(report, title)
+    print_fitting(layouts, blocks)
     compare_warnings(report)
+    if not quiet:
+        _compare_notes(report)
+    if confusion:
+        for name, entry in report["methods"].items():
+            out.print(_confusion_table(METHOD_TITLES.get(name, name), report["classes"], entry["confusion"]))
+    if report.get("disagreements"):
+        _disagreements(report["disagreements"])
+    if report.get("n_gold_given"):
+        note(
+            f"Note: {report['n_gold_given']:,} items given with --gold were clamped for the EM methods and "
+            "are not scored; the accuracies above are on the other items only."
+        )
+    unscored = report["n_gold_unlabeled"] + report.get("n_gold_unknown_items", 0)
+    if unscored:
+        note(f"Note: {unscored:,} gold items have no crowd labels and were not scored.")
+
+
+def _compare_notes(report: dict[str, Any]) -> None:
+    """compare's prose: majority vote's ties, the best EM method against majority vote, auto's choice."""
     majority = report["methods"].get("majority")
     if majority is not None and majority["n_ties"]:
         rule = majority.get("options", {}).get("ties", "lowest")
@@ -389,19 +553,6 @@ def compare_table(report: dict[str, Any], truth_path: Path | str, *, confusion: 
     auto = report["methods"].get("auto")
     if auto is not None and "selection" in auto:
         note(selection_summary(auto["selection"], "(chosen without the truth) "))
-    if confusion:
-        for name, entry in report["methods"].items():
-            out.print(_confusion_table(METHOD_TITLES.get(name, name), report["classes"], entry["confusion"]))
-    if report.get("disagreements"):
-        out.print(_disagreement_table(report["disagreements"]))
-    if report.get("n_gold_given"):
-        note(
-            f"Note: {report['n_gold_given']:,} items given with --gold were clamped for the EM methods and "
-            "are not scored; the accuracies above are on the other items only."
-        )
-    unscored = report["n_gold_unlabeled"] + report.get("n_gold_unknown_items", 0)
-    if unscored:
-        note(f"Note: {unscored:,} gold items have no crowd labels and were not scored.")
 
 
 def _confusion_table(title: str, classes: Sequence[str], counts: Sequence[Sequence[int]]) -> Table:
@@ -414,19 +565,38 @@ def _confusion_table(title: str, classes: Sequence[str], counts: Sequence[Sequen
     return table
 
 
-def _disagreement_table(rows: Sequence[dict[str, Any]]) -> Table:
+def _disagreements(rows: Sequence[dict[str, Any]]) -> None:
+    """Gold items where the EM method and majority vote disagree: a table whose item ids are never cut,
+    or one line per item when the table does not fit."""
     em = next(k for k in rows[0] if k not in ("item", "truth", "majority", "majority_tie", "right"))
-    title = METHOD_TITLES.get(em, em)
-    table = Table(title=f"Gold items where {title} and majority vote disagree", title_justify="left")
-    for column in ("item", "truth", title, "majority vote", "right"):
-        table.add_column(column)
-    for row in rows:
-        tie = " (tie)" if row["majority_tie"] else ""
-        right = METHOD_TITLES.get(row["right"], row["right"])
-        table.add_row(
-            escape(row["item"]), escape(row["truth"]), escape(row[em]), escape(row["majority"]) + tie, right
+    title = f"Gold items where {METHOD_TITLES.get(em, em)} and majority vote disagree"
+    cells = [
+        (
+            row["item"],
+            row["truth"],
+            row[em],
+            row["majority"] + (" (tie)" if row["majority_tie"] else ""),
+            METHOD_TITLES.get(row["right"], row["right"]),
         )
-    return table
+        for row in rows
+    ]
+    header = ("item", "truth", METHOD_TITLES.get(em, em), "majority vote", "right")
+
+    def table() -> Table:
+        table = Table(title=escape(title), title_justify="left")
+        for column in header:
+            table.add_column(column, no_wrap=True)
+        for row in cells:
+            table.add_row(*(escape(c) for c in row))
+        return table
+
+    def lines() -> list[str]:
+        return [f"{title}:"] + [
+            f"  item {c[0]}: truth {c[1]}, {header[2]} {c[2]}, majority vote {c[3]}; right: {c[4]}"
+            for c in cells
+        ]
+
+    print_fitting([table], lines)
 
 
 def compare_warnings(report: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emcrowd.agreement import (
+    agreement_line,
     agreement_summary,
     coincidences,
     fleiss_kappa,
@@ -179,3 +180,10 @@ def test_bad_input_is_refused():
         krippendorff_alpha(np.array([[1, 1]]), level="ratio")
     with pytest.raises(EmcrowdError, match="class values"):
         krippendorff_alpha(np.array([[1, 1]]), level="interval", values=[0.0])
+
+
+def test_agreement_line_names_the_defined_statistics():
+    line = agreement_line(agreement_summary(np.array([[2, 0], [0, 2], [1, 1], [1, 0]])))
+    assert line.startswith("Agreement: Krippendorff's alpha 0.444")
+    assert "Fleiss" not in line and "Gwet's AC1 0.373" in line and "(1 item with fewer" in line
+    assert "Fleiss' kappa 0.333" in agreement_line(agreement_summary(np.array([[2, 0], [0, 2], [1, 1]])))

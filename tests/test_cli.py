@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets, write
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-FIT_FILES = ["items.csv", "posteriors.csv", "summary.json", "workers.csv"]
+FIT_FILES = ["confusion.csv", "items.csv", "posteriors.csv", "summary.json", "workers.csv"]
 
 runner = CliRunner()
 
@@ -907,7 +908,7 @@ def test_random_ties_are_seeded(tmp_path):
 
 def test_fit_with_each_method_writes_its_own_annotator_columns(simulated, tmp_path):
     for method, column in [
-        ("dawid-skene", "p_1_given_0"),
+        ("dawid-skene", "spammer_score"),
         ("one-coin", "accuracy"),
         ("majority", "agreement"),
     ]:
@@ -918,7 +919,10 @@ def test_fit_with_each_method_writes_its_own_annotator_columns(simulated, tmp_pa
         assert column in workers[0]
         assert json.loads((out / "summary.json").read_text())["method"] == method.replace("-", "_")
     bad = invoke("fit", simulated / "L.npy", "--out", tmp_path / "x", "--method", "magic")
-    assert bad.exit_code == 2 and "unknown method" in bad.stderr and not (tmp_path / "x").exists()
+    assert bad.exit_code == 2 and "is not one of" in bad.stderr and not (tmp_path / "x").exists()
+    alias = invoke("fit", simulated / "L.npy", "--out", tmp_path / "ds", "--method", "ds", "-q")
+    assert alias.exit_code == 0, alias.stderr
+    assert json.loads((tmp_path / "ds" / "summary.json").read_text())["method"] == "dawid_skene"
 
 
 def test_truth_files_follow_the_labels_column_options(tmp_path):
@@ -985,3 +989,97 @@ def test_usage_errors_are_one_line_too(tmp_path, args, needle):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("emcrowd: error:") and needle in lines[0], res.stderr
     assert res.stdout == "" and not any(tmp_path.iterdir())
+
+
+# -- issue 14: ranges, quiet, small truths ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--seed", "-1"),
+        ("--seed", str(2**32)),
+        ("--n-init", "1001"),
+        ("--n-init", "0"),
+        ("--max-iter", "1000001"),
+        ("--tol", "0"),
+        ("--tol", "nan"),
+        ("--smoothing", "inf"),
+        ("--class-pseudocount", "-0.5"),
+    ],
+)
+def test_option_ranges_are_usage_errors(tmp_path, option, value):
+    res = subprocess.run(
+        [sys.executable, "-m", "emcrowd", "fit", str(SAMPLE / "L.npy"), "--out", "out", option, value],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0], res.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_learn_and_fixed_class_prior_together_are_refused(simulated, tmp_path):
+    res = invoke(
+        "fit", simulated / "L.npy", "--out", tmp_path / "o", "--learn-class-prior", "--fixed-class-prior"
+    )
+    assert res.exit_code == 2 and "contradict" in res.stderr and not (tmp_path / "o").exists()
+    res = invoke("fit", simulated / "L.npy", "--out", tmp_path / "o", "-m", "ds", "--fixed-class-prior")
+    assert res.exit_code == 0
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["options"]["learn_class_prior"] is False
+
+
+def test_quiet_keeps_the_result_and_drops_the_rest(simulated):
+    args = ["compare", simulated / "L.npy", "-t", simulated / "y.npy", "--methods", "glad"]
+    table = invoke(*args, "-q")
+    assert table.exit_code == 0 and "Accuracy on" in table.stderr  # the table is compare's result
+    assert "Read " not in table.stderr and "Best EM method" not in table.stderr
+    assert invoke(*args, "-q", "--json").stderr == ""  # the result went to stdout
+    info = invoke("info", simulated / "L.npy", "-q", "--json")
+    assert info.exit_code == 0 and info.stderr == "" and json.loads(info.stdout)["n_items"] == 80
+    assert "annotators" in invoke("info", simulated / "L.npy", "-q").stderr
+
+
+def test_fit_report_ties_histogram_and_phases(tmp_path):
+    L = np.array([[0, 1], [1, 0], [0, 0], [1, 1]], dtype=float)  # two tied items of four
+    np.save(tmp_path / "L.npy", L)
+    res = invoke("fit", tmp_path / "L.npy", "--out", tmp_path / "out", "-m", "one-coin")
+    assert res.exit_code == 0, res.stderr
+    assert "(2 majority ties, broken towards the lowest class)" in res.stderr
+    assert "Annotators' estimated accuracy: 0 |" in res.stderr
+    assert re.search(r"Wrote .* \(read [\d.]+s, fit [\d.]+s, write [\d.]+s\)", res.stderr)
+    res = invoke("fit", SAMPLE / "L.npy", "--out", tmp_path / "o2")
+    assert "majority tie" not in res.stderr  # no ties, no tie sentence
+
+
+def test_every_best_method_is_highlighted():
+    from emcrowd import report
+
+    methods = {
+        "majority": {"accuracy": 0.8},
+        "one_coin": {"accuracy": 0.9},
+        "auto": {"accuracy": 0.9, "chosen": "one_coin"},
+    }
+    assert report.best_methods({"methods": methods}) == ["one_coin", "auto"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--class-prior", "0.2,0.3,0.5"],
+        ["--gold", "HEADER_ONLY"],
+        ["--out", "A_FILE"],
+    ],
+)
+def test_inputs_are_checked_before_any_work_so_the_error_is_the_only_line(simulated, tmp_path, extra):
+    (tmp_path / "g.csv").write_text("gold\n")
+    (tmp_path / "f").write_text("precious\n")
+    extra = [{"HEADER_ONLY": tmp_path / "g.csv", "A_FILE": tmp_path / "f"}.get(a, a) for a in extra]
+    args = ["fit", simulated / "L.npy", *(extra if "--out" in extra else ["--out", tmp_path / "o", *extra])]
+    res = invoke(*args)
+    assert res.exit_code == 2
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("emcrowd: error:")
+    if "--out" not in extra:
+        res = invoke("compare", simulated / "L.npy", "-t", simulated / "y.npy", *extra)
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -220,3 +220,63 @@ def test_rte_reaches_the_published_accuracy():
     scored = truth >= 0
     assert np.mean(model.labels_[scored] == truth[scored]) >= 0.925
     assert_non_decreasing(model.history_)
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "options"),
+    [
+        (2, {}),  # the specialised kernels (K = 2, M = 10)
+        (3, {"n_subtypes": 3}),  # the general ones
+        (2, {"prior_off_diagonal": 1e-3, "n_subtypes": 4}),  # products near underflow: done in logarithms
+    ],
+    ids=["binary", "general", "tiny-prior"],
+)
+def test_compiled_engine_gives_the_numpy_fit(n_classes, options):
+    pytest.importorskip("numba")
+    many = "prior_off_diagonal" in options
+    labels, truth, _ = simulate_dawid_skene(
+        400, 60 if many else 15, labels_per_item=40 if many else 5, n_classes=n_classes, seed=11
+    )
+    gold = np.full(truth.shape, -1)
+    gold[::9] = truth[::9]
+    fits = {
+        engine: fit_quietly(EBCC(n_init=2, max_iter=40, engine=engine, **options), labels, gold=gold)
+        for engine in ("numpy", "numba")
+    }
+    a, b = fits["numpy"], fits["numba"]
+    assert (a.engine_, b.engine_) == ("numpy", "numba")
+    assert a.n_iter_ == b.n_iter_ and a.best_init_ == b.best_init_
+    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-11)
+    np.testing.assert_allclose(b.init_objectives_, a.init_objectives_, rtol=1e-11)
+    np.testing.assert_allclose(b.subtype_posteriors_, a.subtype_posteriors_, atol=1e-10)
+    np.testing.assert_allclose(b.posteriors_, a.posteriors_, atol=1e-10)
+    np.testing.assert_allclose(b.confusion_concentration_, a.confusion_concentration_, rtol=1e-10)
+    np.testing.assert_allclose(b.subtype_concentration_, a.subtype_concentration_, rtol=1e-10)
+    assert_non_decreasing(b.history_)
+
+
+def test_restarts_on_a_subsample_of_large_inputs():
+    labels, truth, _ = simulate_dawid_skene(
+        3000, 30, labels_per_item=5, n_classes=2, concentration=3, seed=12
+    )
+    full = EBCC(n_init=3, restart_labels=None).fit(labels)
+    a = EBCC(n_init=3, restart_labels=3000).fit(labels)
+    b = EBCC(n_init=3, restart_labels=3000).fit(labels)
+    assert a.restart_subsample_ is not None and 2500 <= a.restart_subsample_ <= 3500
+    assert full.restart_subsample_ is None
+    np.testing.assert_array_equal(a.posteriors_, b.posteriors_)  # seeded
+    assert a.init_objectives_ == b.init_objectives_ and len(a.init_objectives_) == 3
+    assert_non_decreasing(a.history_)
+    assert a.converged_
+    # as good as the restarts on all the labels
+    assert a.lower_bound_ >= full.lower_bound_ - 1e-4 * abs(full.lower_bound_)
+    assert np.mean(a.labels_ == truth) >= np.mean(full.labels_ == truth) - 0.005
+    # the subsample does not depend on the rows' order
+    order = np.random.default_rng(0).permutation(labels.n_labels)
+    shuffled = Labels(
+        labels.item[order], labels.worker[order], labels.label[order],
+        labels.item_names, labels.worker_names, labels.class_names,
+    )  # fmt: skip
+    c = EBCC(n_init=3, restart_labels=3000).fit(shuffled)
+    assert c.restart_subsample_ == a.restart_subsample_
+    np.testing.assert_allclose(c.posteriors_, a.posteriors_, atol=1e-6)

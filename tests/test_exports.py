@@ -628,7 +628,7 @@ def test_fit_out_format_parquet_and_first_appearance_order(tmp_path):
     res = invoke("fit", path, "--out", tmp_path / "out", "--out-format", "parquet", "-q")
     assert res.exit_code == 0, res.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "items.parquet", "posteriors.parquet", "summary.json", "workers.parquet",
+        "confusion.parquet", "items.parquet", "posteriors.parquet", "summary.json", "workers.parquet",
     ]  # fmt: skip
     assert pq.read_table(tmp_path / "out" / "items.parquet").column("item").to_pylist() == ["z9", "a1", "m5"]
     assert pq.read_table(tmp_path / "out" / "workers.parquet").column("worker").to_pylist() == [

@@ -13,11 +13,16 @@ Layout
 ------
 ``options``     the option groups shared by several commands (:class:`~emcrowd.cli.options.InputOptions`,
                 :class:`~emcrowd.cli.options.ModelOptions`, :class:`~emcrowd.cli.options.OutputOptions`),
-                each a dataclass declared once, and :func:`~emcrowd.cli.options.option_groups`, which
-                turns a parameter ``inputs: InputOptions`` into the group's options for Typer and hands
-                the command the built dataclass.
+                each a frozen dataclass declared once, and the shared argument ``LABELS``.
+``_groups``     :func:`~emcrowd.cli.options.option_groups`, which turns a parameter
+                ``inputs: InputOptions`` into the group's options for Typer and hands the command the
+                built dataclass.
+``_model_group`` the model group, its help panels and bounds (re-exported by ``options``).
+``choices``     the ``StrEnum`` choices of the options, ``--method``'s choice, range checks.
+``_model_args`` the model options checked and turned into the models' keyword arguments.
 ``_reading``    reading the labels, truth and gold with the input options.
 ``_output``     output tables as files, CSV on stdout, peak memory.
+``_fast_help``  a faster ``--help`` (Typer's renderer without Markdown and tracebacks).
 ``fit``, ``compare``, ``info``, ``simulate``, ``convert``: one module per command, each defining the
                 function of that name.
 
@@ -34,8 +39,9 @@ How to add an option
 How to add a command
 --------------------
 Write ``emcrowd/cli/<name>.py`` defining a function ``<name>`` (decorated with
-:func:`~emcrowd.cli.options.option_groups` if it takes a group; first line of its docstring = the
-summary in ``emcrowd --help``), and add ``"<name>"`` to :data:`COMMANDS` below. Registration wraps it
+:func:`~emcrowd.cli.options.option_groups` if it takes a group; the first line of its docstring is
+the one-sentence summary in ``emcrowd --help``, details after a blank line) and ``EXAMPLES``, a tuple
+of command lines shown under its help, and add ``"<name>"`` to :data:`COMMANDS` below. Registration wraps it
 with the user-error handling; ``-`` in a command's name comes from ``_`` in the function's.
 """
 
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -60,7 +67,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 #: The commands, in the order ``emcrowd --help`` lists them; each is ``emcrowd.cli.<name>.<name>``.
-COMMANDS = ("fit", "compare", "info", "simulate", "convert")
+COMMANDS = ("fit", "compare", "info", "relabel", "report", "simulate", "convert", "partition")
 
 app = typer.Typer(
     name="emcrowd",
@@ -132,10 +139,32 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: What LABELS may be, under every command's help (Typer 0.20 with Click 8.5 drops an argument's help).
+LABELS_HELP = (
+    "LABELS: an items x annotators matrix (.npy, NaN = no label; .csv/.tsv); one row per label (item, "
+    "worker, label) in .csv/.tsv (also .gz, .bz2, .zst), Parquet (a file or a directory), JSON Lines or "
+    "JSON; a platform's export (Toloka, Mechanical Turk, Label Studio, crowd-kit, GAL: see --preset); "
+    ".npz code arrays (see convert); '-' reads CSV from standard input."
+)
+
+
+def _epilog(module: Any) -> str:
+    """A command's help after its options: what LABELS may be (when it reads labels) and examples."""
+    parts = (
+        [LABELS_HELP]
+        if "labels" in inspect.signature(getattr(module, module.__name__.split(".")[-1])).parameters
+        else []
+    )
+    parts.append("Examples:")
+    parts += [f"  {example}" for example in module.EXAMPLES]
+    return "\n\n".join(parts)
+
+
 def _register() -> None:
     for name in COMMANDS:
         module = importlib.import_module(f"emcrowd.cli.{name}")
-        app.command(name.replace("_", "-"))(user_errors(getattr(module, name)))
+        command = getattr(module, name)
+        app.command(name.replace("_", "-"), epilog=_epilog(module))(user_errors(command))
 
 
 _register()

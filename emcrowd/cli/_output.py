@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,3 +55,24 @@ def peak_memory_mb() -> float | None:
 def default_out(labels: Path) -> Path:
     """fit's default output directory: ``./<LABELS stem>-emcrowd``."""
     return Path("stdin-emcrowd" if str(labels) == "-" else f"{labels.stem}-emcrowd")
+
+
+def check_out_dir(out_dir: Path, names: Iterable[str], inputs: Iterable[Path]) -> None:
+    """Before any work: ``out_dir`` can be made or written, and none of its ``names`` is an input.
+    (:func:`emcrowd.io.write_outputs` checks again when it writes; this only makes the error come
+    first, before the data summary and the fit.)"""
+    from emcrowd.errors import InputError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "output directory is an existing file")
+    protected = {Path(p).resolve() for p in inputs if str(p) != "-"}
+    for name in names:
+        if (out_dir / name).resolve() in protected:
+            raise InputError(out_dir / name, "refusing to overwrite an input file")
+    existing = next((d for d in (out_dir, *out_dir.parents) if d.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise InputError(out_dir, f"cannot create output directory ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(out_dir, f"cannot write output ({existing} is not writable)")

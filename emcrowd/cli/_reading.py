@@ -9,8 +9,9 @@ from emcrowd.cli.options import InputOptions, ModelOptions
 from emcrowd.errors import EmcrowdError
 
 
-def load(path: Path, inputs: InputOptions, quiet: bool) -> Any:
-    """Read the labels with the input options and, unless quiet, describe them; returns ``Loaded``."""
+def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True) -> Any:
+    """Read the labels with the input options and, unless quiet, describe them (with ``describe``
+    False, the caller does, with :func:`describe`, once every input is checked); returns ``Loaded``."""
     from emcrowd import io, report
 
     with report.read_progress(not quiet, path) as progress:
@@ -27,11 +28,19 @@ def load(path: Path, inputs: InputOptions, quiet: bool) -> Any:
             keep_rejected=inputs.keep_rejected,
             progress=progress,
         )
+    if describe:
+        summarise(loaded, quiet)
+    return loaded
+
+
+def summarise(loaded: Any, quiet: bool) -> None:
+    """What was read (unless quiet) and the warnings about it (always)."""
+    from emcrowd import report
+
     if quiet:
         report.load_warnings(loaded)
     else:
         report.data_summary(loaded)
-    return loaded
 
 
 def truth(
@@ -59,13 +68,19 @@ def truth(
     )
 
 
-def gold_codes(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
-    """The --gold labels as class codes per item (None without --gold)."""
-    from emcrowd import report
-
+def read_gold(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
+    """The --gold labels (``io.Truth``; None without --gold), read and checked, not yet reported."""
     if model.gold is None:
         return None
-    known = truth(model.gold, loaded, inputs, model.gold_item_col, model.gold_label_col)
+    return truth(model.gold, loaded, inputs, model.gold_item_col, model.gold_label_col)
+
+
+def gold_codes(known: Any) -> Any:
+    """The class codes of :func:`read_gold`'s labels, saying first how many were not among the items."""
+    from emcrowd import report
+
+    if known is None:
+        return None
     if known.n_unknown_items:
         report.note(
             f"Note: {known.n_unknown_items:,} --gold items are not among the labelled items; ignored."

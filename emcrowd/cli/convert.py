@@ -16,10 +16,15 @@ NpzArg = Annotated[
 ]
 
 
+EXAMPLES = ("emcrowd convert labels.csv labels.npz", "emcrowd convert export.tsv export.npz --preset toloka")
+
+
 @option_groups
 def convert(labels: LabelsArg, out: NpzArg, *, inputs: InputOptions, output: OutputOptions) -> None:
-    """Read labels once (with the input options) and save them as .npz code arrays, which every command
-    reads in a fraction of the time a large CSV takes."""
+    """Save labels as .npz code arrays, which every command reads much faster than a CSV.
+
+    The labels are read once, with the input options.
+    """
     from emcrowd import io, report
 
     if out.suffix.lower() != ".npz":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from emcrowd.cli import _output, _reading
+from emcrowd.cli.choices import MethodChoice
 from emcrowd.cli.options import (
     MODEL,
     InputOptions,
@@ -42,6 +44,8 @@ MethodOpt = Annotated[
     typer.Option(
         "--method",
         "-m",
+        metavar="METHOD",
+        click_type=MethodChoice(),
         help="glad (item difficulty and annotator ability; the default), dawid-skene (a confusion "
         "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
         "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), "
@@ -52,6 +56,48 @@ MethodOpt = Annotated[
 ]
 
 
+EXAMPLES = (
+    "emcrowd fit sample_data/L.npy --out demo-output",
+    "emcrowd fit labels.csv --method auto",
+    "emcrowd fit labels.csv --gold known.csv --out-format parquet",
+    "emcrowd fit labels.csv --out - > labels-aggregated.csv",
+)
+
+
+DropFlaggedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-flagged",
+        help="Fit, drop the annotators flagged as spammer, constant or below chance (see workers.csv), "
+        "and fit again without them; the outputs are the second fit's.",
+        rich_help_panel=MODEL,
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="memory (the default), or dask: LABELS is a data set directory written by `emcrowd "
+        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs emcrowd[dask]).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (tcp://HOST:8786).",
+        show_default=False,
+    ),
+]
+LocalWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--local-workers", min=1, show_default=False,
+        help="With --engine dask: start a local cluster of this many worker processes (default 2).",
+    ),
+]  # fmt: skip
+
+
 @option_groups
 def fit(
     labels: LabelsArg,
@@ -59,21 +105,37 @@ def fit(
     out: OutOpt = None,
     out_format: OutFormatOpt = TableFormat.csv,
     inputs: InputOptions,
-    model: ModelOptions,
     method: MethodOpt = None,
+    model: ModelOptions,
+    drop_flagged: DropFlaggedOpt = False,
     output: OutputOptions,
+    engine: EngineOpt = "memory",
+    scheduler: SchedulerOpt = None,
+    local_workers: LocalWorkersOpt = None,
 ) -> None:
-    """Aggregate the labels (GLAD by default) and write posteriors, item and annotator estimates and a
-    summary."""
+    """Aggregate the labels (GLAD by default) into one label per item, with estimates.
+
+    Writes posteriors, items (label, confidence, difficulty), workers (each annotator's reliability)
+    and summary.json.
+    """
+    if engine not in ("memory", "dask"):
+        raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if engine == "dask":
+        from emcrowd.cli._dask_fit import fit_dask
+
+        return fit_dask(
+            labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
+            local_workers=local_workers, quiet=output.quiet,
+        )  # fmt: skip
+    if scheduler is not None or local_workers is not None:
+        raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
     from emcrowd import io, report
     from emcrowd.aggregate import (
         aggregate,
         fit_record,
-        item_table,
         label_table,
         method_name,
-        posterior_table,
-        worker_table,
+        output_tables,
     )
     from emcrowd.evaluate import model_options
 
@@ -81,12 +143,23 @@ def fit(
     default_method = method is None
     method = method_name("glad" if method is None else method)
     options = model.as_kwargs()
-    loaded = _reading.load(labels, inputs, quiet)
+    started = time.perf_counter()
+    to_stdout = out is not None and str(out) == "-"
+    out_dir = out if out is not None else _output.default_out(labels)
+    sources = [p for p in (labels, model.gold) if p is not None and str(p) != "-"]
+    if not to_stdout:
+        names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers", "confusion")]
+        _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
+    loaded = _reading.load(labels, inputs, quiet, describe=False)
     data = loaded.labels
     check_class_prior(options, data.n_classes)
-    gold_codes = _reading.gold_codes(model, loaded, inputs)
+    known = _reading.read_gold(model, loaded, inputs)
+    _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
+    gold_codes = _reading.gold_codes(known)
     if gold_codes is not None and method == "majority":
         report.warning("majority vote does not use --gold; the gold column in items.csv is for reference")
+    phases = {"read": time.perf_counter() - started}
+    started = time.perf_counter()
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         result = aggregate(
             data,
@@ -96,27 +169,28 @@ def fit(
             callback=progress,
             **model_options(method, options),
         )
+    if drop_flagged:
+        result, data = _refit_without_flagged(data, result, gold_codes, model, options, quiet)
+    phases["fit"] = time.perf_counter() - started
+    started = time.perf_counter()
     hint = default_method and not quiet  # after the outputs are written: a cheap extra check
-    if out is not None and str(out) == "-":
+    summary = {"quiet": quiet, "ties": model.ties.value, "phases": phases}
+    if to_stdout:
         _output.write_stdout(io.csv_chunks(label_table(data, result)))
-        report.fit_summary(data, result, None, [], quiet=quiet)
+        phases["write"] = time.perf_counter() - started
+        report.fit_summary(data, result, None, [], **summary)
         if hint:
             _other_method_hint(data, labels, gold_codes, options)
         return
-    out_dir = out if out is not None else _output.default_out(labels)
-    tables = {
-        "posteriors": posterior_table(data, result),
-        "items": item_table(data, result, gold_codes),
-        "workers": worker_table(data, result),
-    }
+    tables = output_tables(data, result, gold_codes)
     outputs = {
         **_output.table_files(tables, out_format.value, quiet),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
     }
     replaced = any((out_dir / name).exists() for name in outputs)
-    written = [p for p in (labels, model.gold) if p is not None and str(p) != "-"]
-    files = io.write_outputs(out_dir, outputs, inputs=written)
-    report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)
+    files = io.write_outputs(out_dir, outputs, inputs=sources)
+    phases["write"] = time.perf_counter() - started
+    report.fit_summary(data, result, out_dir, files, replaced=replaced, **summary)
     if hint:
         _other_method_hint(data, labels, gold_codes, options)
 
@@ -145,3 +219,30 @@ def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[s
             f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
             f"choose: emcrowd fit {labels} --method auto"
         )
+
+
+def _refit_without_flagged(
+    data: Any, result: Any, gold_codes: Any, model: ModelOptions, options: dict[str, Any], quiet: bool
+) -> tuple[Any, Any]:
+    """--drop-flagged: the refit without the flagged annotators, and the labels it was fitted to."""
+    from emcrowd import report
+    from emcrowd.aggregate import drop_flagged
+    from emcrowd.evaluate import model_options
+
+    method = result.fitted_method
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        kept, refit, dropped = drop_flagged(
+            data, result, gold_codes, ties=model.ties.value, callback=progress,
+            **model_options(method, options),
+        )  # fmt: skip
+    if not quiet:
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")
+            report.note(
+                f"Dropped {len(dropped):,} flagged annotator{'s' if len(dropped) != 1 else ''} "
+                f"({shown}; {sum(data.labels_per_worker()) - kept.n_labels:,} labels) and fitted again "
+                f"without them."
+            )
+        else:
+            report.note("Dropped 0 flagged annotators: nobody is flagged; the fit is kept as it is.")
+    return refit, kept

@@ -6,14 +6,26 @@ import json
 
 from emcrowd import _stdout
 from emcrowd.cli import _reading
-from emcrowd.cli.options import InputOptions, JsonOpt, LabelsArg, option_groups
+from emcrowd.cli.options import InputOptions, JsonOpt, LabelsArg, OutputOptions, option_groups
+
+EXAMPLES = ("emcrowd info sample_data/L.npy", "emcrowd info labels.csv --json")
 
 
 @option_groups
-def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions) -> None:
-    """Describe the labels (sizes, classes, labels per item and worker, missing and repeated labels)
-    without fitting anything."""
-    loaded = _reading.load(labels, inputs, quiet=False)
+def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, output: OutputOptions) -> None:
+    """Describe the labels without fitting anything.
+
+    Sizes, classes, labels per item and per annotator, missing and repeated labels, agreement. The
+    description is info's result: -q drops it from stderr only with --json, which has it on stdout.
+    """
+    from emcrowd import report
+    from emcrowd.agreement import agreement_line, agreement_summary
+
+    quiet = output.quiet and as_json
+    loaded = _reading.load(labels, inputs, quiet=quiet)
+    agreement = agreement_summary(loaded.labels)
+    if not quiet:
+        report.note(agreement_line(agreement))
     if as_json:
-        record = {"source": loaded.report.to_dict(), **loaded.labels.describe()}
+        record = {"source": loaded.report.to_dict(), **loaded.labels.describe(), "agreement": agreement}
         _stdout.write(json.dumps(record, indent=2) + "\n")

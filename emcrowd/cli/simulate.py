@@ -8,13 +8,20 @@ from typing import Annotated
 
 import typer
 
-from emcrowd.cli.options import OutputOptions, option_groups
+from emcrowd.cli.choices import finite
+from emcrowd.cli.options import MAX_SEED, OutputOptions, option_groups
 from emcrowd.errors import EmcrowdError
 
 
 class OutFormat(StrEnum):
     npy = "npy"
     npz = "npz"
+
+
+EXAMPLES = (
+    "emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data",
+    "emcrowd simulate --items 1000000 -r 3 --format npz --out big",
+)
 
 
 @option_groups
@@ -36,11 +43,19 @@ def simulate(
         ),
     ] = None,
     classes: Annotated[int, typer.Option("--classes", min=2, help="Number of classes.")] = 2,
-    alpha_mean: Annotated[float, typer.Option(help="Mean of the annotator abilities alpha.")] = 1.0,
-    alpha_sd: Annotated[float, typer.Option(min=0.0, help="SD of alpha (larger: more adversaries).")] = 1.0,
-    b_mean: Annotated[float, typer.Option(help="Mean of log inverse difficulty b = log(beta).")] = 0.0,
-    b_sd: Annotated[float, typer.Option(min=0.0, help="SD of b.")] = 0.5,
-    seed: Annotated[int, typer.Option(help="Random seed; the same options give the same files.")] = 0,
+    alpha_mean: Annotated[
+        float, typer.Option(callback=finite(), help="Mean of the annotator abilities alpha.")
+    ] = 1.0,
+    alpha_sd: Annotated[
+        float, typer.Option(callback=finite(0.0), help="SD of alpha (larger: more adversaries).")
+    ] = 1.0,
+    b_mean: Annotated[
+        float, typer.Option(callback=finite(), help="Mean of log inverse difficulty b = log(beta).")
+    ] = 0.0,
+    b_sd: Annotated[float, typer.Option(callback=finite(0.0), help="SD of b.")] = 0.5,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Random seed; the same options give the same files.")
+    ] = 0,
     out_format: Annotated[
         OutFormat,
         typer.Option(
@@ -51,8 +66,11 @@ def simulate(
     ] = OutFormat.npy,
     output: OutputOptions,
 ) -> None:
-    """Draw labels from the GLAD model: L.npy (items x annotators, NaN = no label) or labels.npz,
-    y.npy (truth) and the true alpha.npy and beta.npy."""
+    """Draw crowd labels from the GLAD model, with their truth.
+
+    Writes L.npy (items x annotators, NaN = no label) or labels.npz, y.npy (truth) and the true
+    alpha.npy and beta.npy.
+    """
     import numpy as np
 
     from emcrowd import io, report

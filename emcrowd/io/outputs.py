@@ -87,6 +87,8 @@ def csv_chunks(table: Table, rows: int = CHUNK_ROWS) -> Iterator[str]:
 _NEEDS_QUOTES_RE = '[,"\n\r]'
 #: Rows written at a time by :class:`TableFile` (so that a progress display can follow).
 WRITE_ROWS = 1 << 18
+#: Slices of a CSV table formatted at the same time, on as many threads.
+WRITE_THREADS = 2
 
 
 class TableFile:
@@ -118,22 +120,27 @@ class TableFile:
     def arrow(self, converted: dict[int, tuple[Any, Any]] | None = None) -> Any:
         """The table as an Arrow table. ``converted`` (``id(column) -> (column, array)``) shares the
         conversion of tuple columns between the tables of one :func:`write_outputs` call: the item
-        ids stand in two outputs, and converting 2M Python strings takes about 0.5 s."""
+        ids stand in two outputs. Columns are converted by :func:`_arrow_array` (no ``pa.array``,
+        whose first call imports pandas when it is installed: 0.3-0.5 s)."""
         import pyarrow as pa
 
         columns = {}
+        self._quotes = False
+        self._unchecked = set()
         for name, column in self.table.items():
             seen = None if converted is None else converted.get(id(column))
             if seen is not None and seen[0] is column:
-                columns[str(name)] = seen[1]
-            elif isinstance(column, (list, tuple)):
-                columns[str(name)] = pa.array(
-                    column, type=pa.string() if all(isinstance(v, str) for v in column[:1]) else None
-                )
-                if isinstance(column, tuple) and converted is not None:  # immutable: safe to share
-                    converted[id(column)] = (column, columns[str(name)])
+                array, quotes = seen[1]
+            elif isinstance(column, (pa.Array, pa.ChunkedArray)):  # already Arrow (items.csv's votes)
+                array, quotes = column, None
             else:
-                columns[str(name)] = pa.array(np.asarray(column))
+                array, quotes = _arrow_array(column)
+                if isinstance(column, tuple) and converted is not None:  # immutable: safe to share
+                    converted[id(column)] = (column, (array, quotes))
+            columns[str(name)] = array
+            if quotes is None:
+                self._unchecked.add(str(name))
+            self._quotes = self._quotes or bool(quotes)
         return pa.table(columns)
 
     def write(self, fh: Any, converted: dict[int, tuple[Any, Any]] | None = None) -> None:
@@ -148,7 +155,7 @@ class TableFile:
             if self.progress is not None:
                 self.progress(self.n_rows)
             return
-        if self._needs_quotes(table):
+        if self._quotes or self._needs_quotes(table, self._unchecked):
             for chunk in csv_chunks(self.table):
                 fh.write(chunk.encode("utf-8"))
             return
@@ -156,25 +163,87 @@ class TableFile:
 
         fh.write((",".join(_quote(str(name)) for name in self.table) + "\n").encode("utf-8"))
         options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
-        sink = pa.PythonFile(fh, mode="w")
-        with pcsv.CSVWriter(sink, table.schema, write_options=options) as writer:
-            for start in range(0, max(self.n_rows, 1), WRITE_ROWS):
-                writer.write_table(table.slice(start, WRITE_ROWS))
+
+        def text(start: int) -> Any:
+            # Arrow formats without the GIL: two slices at a time on two threads
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(table.slice(start, WRITE_ROWS), sink, write_options=options)
+            return sink.getvalue()
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = list(range(0, self.n_rows, WRITE_ROWS))
+        if not starts and self.progress is not None:
+            self.progress(0)
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            pending = [pool.submit(text, start) for start in starts[:WRITE_THREADS]]
+            for index, start in enumerate(starts):
+                done = pending[index].result()
+                if index + WRITE_THREADS < len(starts):  # at most WRITE_THREADS slices' text in memory
+                    pending.append(pool.submit(text, starts[index + WRITE_THREADS]))
+                fh.write(done)
                 if self.progress is not None:
                     self.progress(min(start + WRITE_ROWS, self.n_rows))
 
     @staticmethod
-    def _needs_quotes(table: Any) -> bool:
+    def _needs_quotes(table: Any, unchecked: set[str]) -> bool:
+        """Whether a header, or a text column among ``unchecked`` (those converted by Arrow itself;
+        the others were checked while converted), needs quotes."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if any(any(c in str(name) for c in _NEEDS_QUOTES) for name in table.column_names):
             return True
-        for column in table.columns:
+        for name, column in zip(table.column_names, table.columns, strict=True):
             text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            if text and pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES_RE)).as_py():
+            if (
+                text
+                and name in unchecked
+                and pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES_RE)).as_py()
+            ):
                 return True
         return False
+
+
+_NUMERIC = {"f": "float", "i": "int", "u": "uint"}
+
+
+def _arrow_array(column: Sequence[Any]) -> tuple[Any, bool | None]:
+    """``(Arrow array, whether its text needs quotes)`` for one output column, built from buffers:
+    NumPy numbers without a copy, Python strings through one join and their lengths; ``None`` for
+    a column that Arrow converted itself (not checked)."""
+    import pyarrow as pa
+
+    strings = isinstance(column, (list, tuple)) and all(isinstance(v, str) for v in column)
+    try:
+        data = "".join(column).encode("utf-8") if strings else b""
+    except UnicodeEncodeError:  # (lone surrogates): Arrow's conversion, and its error
+        strings = False
+    if strings:
+        blob = "".join(column)
+        quotes = any(c in blob for c in _NEEDS_QUOTES)
+        if len(data) == len(blob):  # ASCII: a string's bytes are its characters
+            lengths = np.fromiter(map(len, column), dtype=np.int64, count=len(column))
+        else:
+            lengths = np.fromiter((len(v.encode()) for v in column), dtype=np.int64, count=len(column))
+        offsets = np.zeros(len(column) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        kind = pa.large_string()
+        if offsets[-1] < 2**31:
+            offsets, kind = offsets.astype(np.int32), pa.string()
+        array = pa.Array.from_buffers(kind, len(column), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return array, quotes
+    if isinstance(column, (list, tuple)):
+        return pa.array(column), None  # anything else: Arrow's conversion (checked for quotes later)
+    arr = np.asarray(column)
+    if arr.dtype.kind in _NUMERIC and arr.dtype.itemsize in (1, 2, 4, 8) and arr.ndim == 1:
+        arr = np.ascontiguousarray(arr)
+        kind = pa.from_numpy_dtype(arr.dtype)
+        return pa.Array.from_buffers(kind, arr.size, [None, pa.py_buffer(arr)]), False
+    if arr.dtype.kind == "b" and arr.ndim == 1:
+        bits = np.packbits(arr, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), arr.size, [None, pa.py_buffer(bits)]), False
+    return pa.array(arr), None
 
 
 def csv_text(table: Table) -> str:

@@ -234,8 +234,12 @@ class EMAggregator:
         """
         if not isinstance(data, Labels):
             data = Labels.from_matrix(data)  # (which refuses a DataFrame of one row per label)
+        return self._fit(data, self._check_gold(gold, data), callback)
+
+    def _fit(self, data: Any, gold: np.ndarray | None, callback: IterationCallback | None) -> EMAggregator:
+        """:meth:`fit` on checked gold codes. ``data`` is a :class:`Labels`, or what a subclass's
+        hooks read instead (the Dask engine's partitioned data set: sizes and class names)."""
         self._check_parameters(data.n_classes)
-        gold = self._check_gold(gold, data)
         start = time.perf_counter()
         self._prepare(data)
         rng = np.random.default_rng(self.random_state)

@@ -151,6 +151,8 @@ def _gold_codes(gold: np.ndarray | None, n_items: int) -> np.ndarray:
 
 def labels_per_worker(obs: Observations) -> np.ndarray:
     """Number of labels of each annotator, shape (n_workers,)."""
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.labels_per_worker()
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
 
@@ -161,6 +163,8 @@ def labels_per_worker(obs: Observations) -> np.ndarray:
 def class_totals(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
     """``posteriors.sum(axis=0)``, shape (T,): a column at a time with the numba engine (NumPy's sum
     along the long axis of an (n_items, 2) array is six times slower than the columns' sums)."""
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.class_totals(posteriors)
     if obs.engine == "numba":
         return np.array([posteriors[:, t].sum() for t in range(posteriors.shape[1])])
     return posteriors.sum(axis=0)
@@ -169,6 +173,8 @@ def class_totals(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
 def vote_shares(obs: Observations) -> np.ndarray:
     """Each class's share of an item's labels, shape (n_items, K), uniform for an item without labels:
     :func:`emcrowd.models.majority.vote_shares` of the vote counts, the models' first posteriors."""
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.vote_shares()
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
 
@@ -238,6 +244,8 @@ def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
     ``weights`` has shape (n_items, T) (the posteriors over the latent rows); the result has shape
     (n_workers, T, K): the M-step's sufficient statistics of every confusion-matrix model.
     """
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.confusion_counts(weights)
     n_rows, k = weights.shape[1], obs.n_classes
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
@@ -276,6 +284,8 @@ def confusion_e_step(
     log_theta) + log_pi``; the log evidence; and ``confusion_counts(obs, posteriors)``. The numba
     engine makes all three in one pass over the labels.
     """
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.confusion_e_step(log_theta, log_pi, gold)
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
 
@@ -300,6 +310,8 @@ def confusion_e_step(
 def agreement_sums(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
     """Per annotator, ``sum_o posteriors[item_o, label_o]`` over its labels: the expected number of
     them that name the true class, shape (n_workers,). The M-step's statistic of one-coin models."""
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.agreement_sums(posteriors)
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
 
@@ -327,6 +339,8 @@ def symmetric_e_step(
     clamped; the log evidence; and ``agreement_sums(obs, posteriors)``. The numba engine makes all
     three in one pass over the labels.
     """
+    if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
+        return obs.symmetric_e_step(log_right, log_wrong, log_pi, gold)
     if obs.engine == "numba":
         from emcrowd.models import _confusion_kernels as kernels
 

@@ -74,9 +74,13 @@ class _Smoothed(EMAggregator):
     def _prepare(self, data: Labels) -> None:
         if not (np.isfinite(self.smoothing) and self.smoothing >= 0):
             raise EmcrowdError(f"smoothing must be a number >= 0, got {self.smoothing!r}")
-        self._obs = Observations.from_labels(data, self.engine)
+        self._obs = self._observations(data)
         self.engine_ = self._obs.engine
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _observations(self, data: Labels) -> Observations:
+        """The labels as the sums read them (the Dask engine gives its partitioned data set's)."""
+        return Observations.from_labels(data, self.engine)
 
     def _take_pending(self, posteriors: np.ndarray) -> np.ndarray | None:
         """The sums the last E-step made, if they belong to ``posteriors``; they are used once."""
@@ -140,7 +144,7 @@ class DawidSkene(_Smoothed):
     def _e_step(
         self, data: Labels, log_theta: np.ndarray, log_pi: np.ndarray, gold: np.ndarray | None
     ) -> tuple[np.ndarray, float]:
-        if self.engine_ != "numba":
+        if self.engine_ == "numpy":
             return super()._e_step(data, log_theta, log_pi, gold)
         posteriors, evidence, counts = confusion_e_step(self._obs, log_theta, log_pi, gold)
         self._pending = (posteriors, counts)
@@ -211,7 +215,7 @@ class OneCoin(_Smoothed):
     def _e_step(
         self, data: Labels, accuracy: np.ndarray, log_pi: np.ndarray, gold: np.ndarray | None
     ) -> tuple[np.ndarray, float]:
-        if self.engine_ != "numba":
+        if self.engine_ == "numpy":
             return super()._e_step(data, accuracy, log_pi, gold)
         posteriors, evidence, right = symmetric_e_step(self._obs, *self._log_terms(accuracy), log_pi, gold)
         self._pending = (posteriors, right)

@@ -39,19 +39,48 @@ restarts: 10 instead of their 40, since every restart costs a whole fit (adult2,
 each) and on the shared data sets 10 and 40 restarts differ by no more than the seed does.
 The random splits are drawn over the items in the order of their names, so a fit does not depend on
 the order of the input's rows.
+
+Large inputs
+------------
+From ``EBCC_NUMBA_MIN_LABELS`` labels on (``engine="auto"``) the iterations run on the compiled
+kernels of :mod:`emcrowd.models._ebcc_kernels` (one pass over the labels per iteration; the same fit
+as the NumPy code to rounding). Above ``restart_labels`` labels (a million by default) the restarts
+are not whole fits: every restart runs on the same random subsample of the items (about
+``restart_labels`` labels, drawn from ``random_state`` in item-name order, every annotator kept)
+for at most ``restart_iter`` iterations, and only the one with the highest ELBO there continues,
+on all the labels, from its factors (one E-step with them, then the usual iterations to ``tol``).
+``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
+``restart_subsample_`` its number of labels. Inputs up to ``restart_labels`` labels (the five shared
+real data sets among them) are fitted exactly as before.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from emcrowd.data import Labels
-from emcrowd.errors import EmcrowdError
-from emcrowd.models._base import normalize
-from emcrowd.models._observations import Observations, confusion_counts, confusion_log_likelihoods
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models._base import IterationCallback, normalize
+from emcrowd.models._observations import (
+    Observations,
+    confusion_counts,
+    confusion_log_likelihoods,
+    numba_available,
+    resolve_engine,
+    vote_shares,
+)
 from emcrowd.models.bayesian import VariationalAggregator, dirichlet_expected_log, dirichlet_kl
+
+#: The compiled kernels of EBCC.
+EBCC_KERNELS = "emcrowd.models._ebcc_kernels"
+#: ``engine="auto"`` runs the compiled kernels from this many labels on: EBCC runs hundreds of
+#: iterations per restart over ``K * M`` latent rows, so importing numba (about 0.7 s) pays off on
+#: much smaller inputs than for the other models.
+EBCC_NUMBA_MIN_LABELS = 20_000
 
 
 @dataclass
@@ -65,6 +94,13 @@ class _EBCCParams:
     log_prior_rows: np.ndarray | None = None  # (K * M,) E[log tau_k] + E[log pi_km]
     class_concentration: np.ndarray | None = None  # (K,) parameters of q(tau), None when fixed
     kl: float = 0.0
+    # the compiled engine's: counts N with axes (W, K labels, K * M rows) (log_v has the same axes),
+    # the next M-step's sums made by the E-step's pass (chunked: (chunks, W, K, T) and (chunks, T)),
+    # and the gold codes of that E-step
+    counts: np.ndarray | None = None
+    v_geo: np.ndarray | None = None  # exp(E[log v]), same axes
+    pending: tuple[np.ndarray, np.ndarray] | None = None
+    gold: np.ndarray | None = None
 
 
 class EBCC(VariationalAggregator):
@@ -89,6 +125,14 @@ class EBCC(VariationalAggregator):
     n_init : int
         Restarts, each with its own random subtype split; the one with the highest ELBO is kept. 10
         by default (the authors run 40; see the module docstring).
+    restart_labels : int or None
+        On inputs with more labels than this, the restarts run on a random subsample of the items
+        with about this many labels, and the best continues on all of them (see "Large inputs" in
+        the module docstring); None: every restart is a whole fit, whatever the size.
+    restart_iter : int
+        The most iterations of each restart on that subsample.
+    engine : {"auto", "numpy", "numba"}
+        ``"auto"``: the compiled kernels from ``EBCC_NUMBA_MIN_LABELS`` labels on, NumPy below.
     class_prior, class_pseudocount, tol, max_iter, random_state
         See :class:`emcrowd.models._base.EMAggregator` and
         :class:`emcrowd.models.bayesian.VariationalAggregator`.
@@ -116,6 +160,10 @@ class EBCC(VariationalAggregator):
         Parameters of the Dirichlet posteriors of the subtypes' label distributions.
     history_ : list of float
         The ELBO after every iteration of the kept restart; never decreases.
+    restart_subsample_ : int or None
+        Labels in the subsample the restarts ran on (None when they were whole fits).
+    engine_ : str
+        The engine that ran: ``"numpy"`` or ``"numba"``.
     posteriors_, labels_, lower_bound_, converged_, n_iter_, init_objectives_, best_init_, ...
         See :class:`emcrowd.models._base.EMAggregator`.
     """
@@ -137,6 +185,9 @@ class EBCC(VariationalAggregator):
         max_iter: int = 500,
         n_init: int = 10,
         random_state: int = 0,
+        restart_labels: int | None = 1_000_000,
+        restart_iter: int = 100,
+        engine: str = "auto",
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -152,6 +203,91 @@ class EBCC(VariationalAggregator):
         self.prior_diagonal = prior_diagonal
         self.prior_off_diagonal = prior_off_diagonal
         self.empirical_class_prior = empirical_class_prior
+        self.restart_labels = restart_labels
+        self.restart_iter = restart_iter
+        self.engine = engine
+
+    # -- restarts on a subsample of the items, on large inputs ------------------------------------
+    def fit(
+        self,
+        data: Labels | np.ndarray,
+        *,
+        gold: np.ndarray | None = None,
+        callback: IterationCallback | None = None,
+    ) -> EBCC:
+        """Fit by variational Bayes; see :meth:`emcrowd.models._base.EMAggregator.fit`.
+
+        With more than ``restart_labels`` labels and ``n_init > 1``, the restarts are run on a
+        random subsample of the items with about ``restart_labels`` labels, and the best of them by
+        its ELBO there is continued on all the labels (see the class docstring).
+        """
+        if not isinstance(data, Labels):
+            data = Labels.from_matrix(data)
+        self._warm = None
+        self.restart_subsample_ = None
+        limit = self.restart_labels
+        if limit is not None and (int(limit) != limit or limit < 1):
+            raise EmcrowdError(f"restart_labels must be a positive integer or None, got {limit!r}")
+        if limit is None or int(self.n_init) <= 1 or data.n_labels <= limit:
+            return super().fit(data, gold=gold, callback=callback)
+        self._check_parameters(data.n_classes)
+        gold = self._check_gold(gold, data)
+        start = time.perf_counter()
+        sub, sub_gold = self._subsample(data, gold, int(limit))
+        if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
+            raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
+        options = {
+            **self.get_params(),
+            "restart_labels": None,
+            "max_iter": min(int(self.max_iter), int(self.restart_iter)),
+            "engine": self._engine_for(data.n_labels),
+        }
+        trial = EBCC(**options)
+        trial._keep_factors = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            trial.fit(sub, gold=sub_gold)
+        self._warm = trial._kept
+        self._gold_for_warm = gold
+        n_init = self.n_init
+        try:
+            self.n_init = 1
+            super().fit(data, gold=gold, callback=callback)
+        finally:
+            self.n_init = n_init
+            self._warm = None
+        self.init_objectives_ = trial.init_objectives_
+        self.best_init_ = trial.best_init_
+        self.restart_subsample_ = sub.n_labels
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _subsample(
+        self, data: Labels, gold: np.ndarray | None, limit: int
+    ) -> tuple[Labels, np.ndarray | None]:
+        """A random subset of the items with about ``limit`` labels (drawn in item-name order, so that
+        it does not depend on the rows' order), every annotator kept (codes unchanged)."""
+        n_keep = max(1, round(data.n_items * limit / data.n_labels))
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.random_state), 2]))
+        keep = rng.permutation(data.n_items)[data.item_name_ranks()] < n_keep
+        new_code = np.cumsum(keep) - 1
+        rows = keep[data.item]
+        names = data.item_names
+        sub = Labels(
+            item=new_code[data.item[rows]],
+            worker=data.worker[rows],
+            label=data.label[rows],
+            item_names=tuple(names[j] for j in np.flatnonzero(keep)),
+            worker_names=data.worker_names,
+            class_names=data.class_names,
+        )
+        return sub, None if gold is None else gold[keep]
+
+    def _engine_for(self, n_labels: int) -> str:
+        if self.engine == "auto":
+            use = n_labels >= EBCC_NUMBA_MIN_LABELS and numba_available(EBCC_KERNELS)
+            return "numba" if use else "numpy"
+        return resolve_engine(self.engine, n_labels, EBCC_KERNELS)
 
     def _prepare(self, data: Labels) -> None:
         if int(self.n_subtypes) != self.n_subtypes or self.n_subtypes < 1:
@@ -160,10 +296,12 @@ class EBCC(VariationalAggregator):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise EmcrowdError(f"{name} must be a positive number, got {value!r}")
+        self.engine_ = self._engine_for(data.n_labels)
+        self._obs = Observations.from_labels(data, self.engine_)
+        self._shares = None
         self._prepare_classes(data)
         if self._class_concentration is not None and self.empirical_class_prior:
             self._class_concentration = self._class_concentration + self._initial_posteriors(data).sum(axis=0)
-        self._obs = Observations.from_labels(data)
         self._active = data.labels_per_worker() > 0
         k, m = data.n_classes, int(self.n_subtypes)
         self._m = m
@@ -172,13 +310,42 @@ class EBCC(VariationalAggregator):
         self._subtype_prior = np.full(m, self.subtype_concentration / m)
         # one stream for the subtype splits of all restarts, so a fit is reproducible from random_state
         self._rng = np.random.default_rng(np.random.SeedSequence([int(self.random_state), 1]))
+        if self.engine_ == "numba":
+            from emcrowd.models import _ebcc_kernels
+
+            parallel = data.n_labels >= _ebcc_kernels.PARALLEL_MIN_LABELS
+            self._kernels = _ebcc_kernels.kernels_for(k, m, parallel)
+            g = self._obs.groups
+            self._groups = g
+            self._chunks = _ebcc_kernels.n_chunks(data.n_workers * k * k * m) if parallel else 1
+            # the E-step's sums, reused every iteration (zeroed by each pass's caller)
+            self._acc = np.zeros((self._chunks, data.n_workers, k, k * m))
+            self._totals = np.zeros((self._chunks, k * m))
+
+    def _initial_posteriors(self, data: Labels) -> np.ndarray:
+        """The items' vote shares (computed once per fit; a copy each time, as the loop modifies it)."""
+        if self._shares is None:
+            self._shares = vote_shares(self._obs)
+        return self._shares.copy()
+
+    def _class_prior_step(self, posteriors: np.ndarray) -> np.ndarray:
+        # the base loop's point estimate of the class prior, which the variational E-step does not use
+        return self._fixed_log_pi
 
     def _initial_params(self, data: Labels) -> _EBCCParams:
+        if getattr(self, "_warm", None) is not None:
+            # the factors of the best restart on the subsample: one E-step with them on all the labels
+            # gives the responsibilities (the numba engine: its counts) that the first M-step uses
+            warm = self._warm
+            self._e_step(data, warm, None, self._gold_for_warm)
+            return warm
         # drawn in name order, so that the split of an item does not depend on its code
         split = self._rng.dirichlet(np.ones(self._m), size=(data.n_items, data.n_classes))
         return _EBCCParams(split=split[data.item_name_ranks()])
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: _EBCCParams) -> _EBCCParams:
+        if self.engine_ == "numba":
+            return self._compiled_m_step(data, posteriors, params)
         n, k, m = data.n_items, data.n_classes, self._m
         if params.responsibilities is None:
             resp = posteriors[:, :, None] * params.split
@@ -204,6 +371,60 @@ class EBCC(VariationalAggregator):
             kl=kl,
         )
 
+    def _compiled_m_step(self, data: Labels, posteriors: np.ndarray, params: _EBCCParams) -> _EBCCParams:
+        """The M-step from the counts that the last E-step's pass made (the first one from the
+        starting split), then ``E[log v]`` and the KL terms by the compiled kernels."""
+        k, m = data.n_classes, self._m
+        if params.pending is None:
+            g, acc, totals = self._groups, self._acc, self._totals
+            acc[...] = 0.0
+            totals[...] = 0.0
+            split = np.ascontiguousarray(params.split.reshape(data.n_items, k * m))
+            shares = np.ascontiguousarray(posteriors, dtype=np.float64)
+            self._kernels.first_counts(g.indptr, g.worker, g.label, shares, split, m, acc, totals)
+        else:
+            acc, totals = params.pending
+        counts = acc.sum(axis=0)  # (W, K labels, T): the chunks added in order
+        row_totals = totals.sum(axis=0).reshape(k, m)
+        log_v = np.empty_like(counts)
+        v_geo = np.empty_like(counts)
+        kl_v = self._kernels.globals_step(counts, self._label_prior, m, self._active, log_v, v_geo)
+        subtype_concentration = self._subtype_prior + row_totals
+        log_class, class_concentration, class_kl = self._class_update(row_totals.sum(axis=1))
+        log_prior_rows = log_class[:, None] + dirichlet_expected_log(subtype_concentration)
+        return _EBCCParams(
+            counts=counts,
+            log_v=log_v,
+            v_geo=v_geo,
+            subtype_concentration=subtype_concentration,
+            log_class=log_class,
+            log_prior_rows=np.ascontiguousarray(log_prior_rows.ravel()),
+            class_concentration=class_concentration,
+            kl=kl_v + dirichlet_kl(subtype_concentration, self._subtype_prior) + class_kl,
+        )
+
+    def _compiled_e_step(
+        self, data: Labels, params: _EBCCParams, gold: np.ndarray | None, keep: bool = False
+    ) -> tuple[np.ndarray, float]:
+        """One pass over the labels: the class posteriors and the log evidence, the next M-step's
+        counts into ``params.pending``, and with ``keep`` the responsibilities too."""
+        g, acc, totals = self._groups, self._acc, self._totals
+        n, rows = data.n_items, data.n_classes * self._m
+        acc[...] = 0.0
+        totals[...] = 0.0
+        codes = np.full(n, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
+        posteriors = np.empty((n, data.n_classes))
+        resp = np.empty((n if keep else 0, rows))
+        evidence = self._kernels.e_pass(
+            g.indptr, g.worker, g.label, params.v_geo, params.log_v, params.log_prior_rows, codes, self._m,
+            posteriors, resp, acc, totals,
+        )  # fmt: skip
+        params.pending = (acc, totals)
+        params.gold = gold
+        if keep:
+            params.responsibilities = resp.reshape(n, data.n_classes, self._m)
+        return posteriors, float(evidence)
+
     def _log_likelihoods(self, data: Labels, params: _EBCCParams) -> np.ndarray:
         """``log p(labels of j | z_j = k, g_j = m)`` under E[log v], shape (n_items, K * M)."""
         return confusion_log_likelihoods(self._obs, params.log_v)
@@ -211,6 +432,9 @@ class EBCC(VariationalAggregator):
     def _e_step(
         self, data: Labels, params: _EBCCParams, log_pi: np.ndarray, gold: np.ndarray | None
     ) -> tuple[np.ndarray, float]:
+        if self.engine_ == "numba":
+            posteriors, evidence = self._compiled_e_step(data, params, gold)
+            return posteriors, evidence - params.kl
         n, k, m = data.n_items, data.n_classes, self._m
         joint = self._log_likelihoods(data, params)
         joint += params.log_prior_rows
@@ -225,6 +449,15 @@ class EBCC(VariationalAggregator):
         return params.responsibilities.sum(axis=2), evidence - params.kl
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
+        if self.engine_ == "numba":
+            # the kept factors' responsibilities, recomputed by the same pass (the same numbers as
+            # its last E-step's, which were not kept), and the Dirichlet parameters as (W, K, M, K)
+            k, m = data.n_classes, self._m
+            self._compiled_e_step(data, params, params.gold, keep=True)
+            counts = params.counts.transpose(0, 2, 1).reshape(-1, k, m, k)
+            params.concentration = counts + self._label_prior[None, :, None, :]
+            params.pending = None
+            self._acc = self._totals = None
         self.class_prior_ = self._class_prior_mean(params)
         self.class_concentration_ = params.class_concentration
         self.subtype_concentration_ = params.subtype_concentration
@@ -236,6 +469,8 @@ class EBCC(VariationalAggregator):
         self.confusion_ = np.einsum("km,ikml->ikl", self.subtype_weights_, self.subtype_confusion_)
         self.accuracy_ = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
         self.subtype_posteriors_ = params.responsibilities
+        if getattr(self, "_keep_factors", False):
+            self._kept = params
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         """``sum_{k,m} q_j(k, m) E[v_ikm]``: the item's own subtype posteriors, not the marginal

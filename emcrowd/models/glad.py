@@ -386,6 +386,28 @@ def _subset_values(
     return _group_values(LabelEval(x, *log_sigmoids(x)), correct[sel], obs, group[sel], prior, theta)
 
 
+def agreement_counts(
+    item: np.ndarray, worker: np.ndarray, label: np.ndarray, n_items: int, n_workers: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotator, ``agree_i`` (over its labels, the share of the item's other labels that name the
+    same class) and ``n_i`` (its labels on items with other labels), each (n_workers,): sums over
+    items, so those of a data set's partitions add up. See :meth:`GLAD._start_abilities`."""
+    flat = item.astype(np.intp) * n_classes + label
+    counts = np.bincount(flat, minlength=n_items * n_classes).reshape(n_items, n_classes)
+    others = counts.sum(axis=1)[item] - 1
+    same = counts[item, label] - 1
+    share = np.divide(same, others, out=np.zeros(item.size), where=others > 0)
+    n = np.bincount(worker, weights=others > 0, minlength=n_workers)
+    agree = np.bincount(worker, weights=share, minlength=n_workers)
+    return agree, n
+
+
+def abilities_from_agreement(agree: np.ndarray, n: np.ndarray, b_mean: float) -> np.ndarray:
+    """The starting ``alpha``, ``logit((agree_i + 1) / (n_i + 2)) / exp(b_mean)``."""
+    p = (agree + 1.0) / (n + 2.0)
+    return np.log(p / (1.0 - p)) / np.exp(b_mean)
+
+
 @dataclass
 class _GLADState:
     alpha: np.ndarray  # (n_workers,)
@@ -407,6 +429,78 @@ class _ItemGroups:
     worker: np.ndarray  # (n_labels,) int32
     label: np.ndarray  # (n_labels,) int32
     log_k_minus_1: float
+
+
+class _KernelPasses:
+    """GLAD's compiled passes over item groups, at the current ``b`` and the posteriors ``q`` the
+    M-step starts from (fixed during it): what :meth:`GLAD._kernel_m_step` asks of the labels.
+
+    Used for all the items in memory, and by the Dask engine for each partition (whose items' ``b``
+    and posteriors it holds); nothing here depends on which items the groups hold, except the sums'
+    rounding (the items are summed in chunks)."""
+
+    def __init__(
+        self,
+        groups: _ItemGroups,
+        b: np.ndarray,
+        q: np.ndarray,
+        log_pi: np.ndarray,
+        gold: np.ndarray | None,
+        b_prior: GaussianPrior,
+        reuse: bool = False,
+    ) -> None:
+        self.groups, self.b, self.q, self.b_prior = groups, b, q, b_prior
+        self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
+        self.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
+        self.pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # with ``reuse``, every pass writes its posteriors and log-likelihoods into the same two
+        # arrays (only the last pass's are kept; fresh arrays per pass cost their page faults)
+        self.reuse = reuse
+        self.buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
+        """:func:`._glad_kernels.alpha_sums` at ``alpha`` and the current ``b``, (n_workers, 3)."""
+        from emcrowd.models import _glad_kernels as kernels
+
+        g = self.groups
+        return kernels.alpha_sums(
+            g.indptr, g.worker, g.label, alpha, self.b, self.q, g.log_k_minus_1, only, derivatives
+        )
+
+    def em_pass(self, alpha: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """:func:`._glad_kernels.em_pass` at ``alpha`` from the current ``b``: the annotator sums
+        (n_workers, 8), the log evidence and the b block's gain. Its b, posteriors and
+        log-likelihoods wait for :meth:`accept` and :meth:`result`."""
+        from emcrowd.models import _glad_kernels as kernels
+
+        g, bp = self.groups, self.b_prior
+        acc = np.zeros((kernels.n_chunks(alpha.size), alpha.size, 8))
+        if self.buffers is None:
+            buffers = (np.empty_like(self.q), np.empty_like(self.q))
+            self.buffers = buffers if self.reuse else None
+        else:
+            buffers = self.buffers
+        b_out, (q_out, log_lik) = np.empty_like(self.b), buffers
+        evidence, b_gain = kernels.em_pass(
+            g.indptr, g.worker, g.label, alpha, self.b, self.q, g.log_k_minus_1, bp.mean, bp.sd,
+            _MAX_HALVINGS, self.log_pi, self.gold, b_out, q_out, log_lik, acc,
+        )  # fmt: skip
+        self.pending = (b_out, q_out, log_lik)
+        return acc.sum(axis=0), float(evidence), float(b_gain)
+
+    def accept(self) -> None:
+        """The last pass's b becomes the current b."""
+        assert self.pending is not None
+        self.b = self.pending[0]
+
+    def b_log_prior(self) -> float:
+        """``sum_j log p(b_j)`` at the current b."""
+        return float(self.b_prior.log_pdf(self.b).sum())
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last pass's posteriors and log-likelihoods (the E-step at the M-step's result)."""
+        assert self.pending is not None
+        return self.pending[1], self.pending[2]
 
 
 class GLAD(EMAggregator):
@@ -537,16 +631,10 @@ class GLAD(EMAggregator):
         share of the item's other labels that name the same class, and ``n_i`` counts its labels on
         items with other labels. Leaving its own label out matters: counted in, an adversary on items
         with few labels looks like a coin (alpha near 0) instead of worse."""
-        from emcrowd.models.majority import vote_counts
-
-        counts = vote_counts(data)
-        others = counts.sum(axis=1)[data.item] - 1
-        same = counts[data.item, data.label] - 1
-        share = np.divide(same, others, out=np.zeros(data.n_labels), where=others > 0)
-        n = np.bincount(data.worker, weights=others > 0, minlength=data.n_workers)
-        agree = np.bincount(data.worker, weights=share, minlength=data.n_workers)
-        p = (agree + 1.0) / (n + 2.0)
-        return np.log(p / (1.0 - p)) / np.exp(self._b_p.mean)
+        agree, n = agreement_counts(
+            data.item, data.worker, data.label, data.n_items, data.n_workers, data.n_classes
+        )
+        return abilities_from_agreement(agree, n, self._b_p.mean)
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
         # The first posteriors are the E-step at the starting parameters: majority vote weighted by
@@ -641,31 +729,31 @@ class GLAD(EMAggregator):
         """The NumPy engine's M-step (sweeps of an alpha step, then a b step) followed by the exact
         E-step, by the compiled passes of :mod:`._glad_kernels`: usually one pass over the labels per
         sweep. Every pass also makes the E-step at its result, used when that sweep is the last."""
-        from emcrowd.models import _glad_kernels as kernels
+        g = self._groups
+        passes = _KernelPasses(g, state.b, state.q, log_pi, gold, self._b_p, reuse=True)
+        evidence = self._kernel_m_step(state, passes)
+        new_q, log_lik = passes.result()
+        state.b, state.log_lik, state.q = passes.b, log_lik, None
+        return new_q, evidence
 
-        g, ap, bp = self._groups, self._alpha_p, self._b_p
-        q, alpha, b = state.q, state.alpha, state.b
-        labels, c = (g.indptr, g.worker, g.label), g.log_k_minus_1
-
+    def _kernel_m_step(self, state: _GLADState, passes: Any) -> float:
+        """The M-step and E-step of :meth:`_em_step_kernels` over ``passes``, the labels' passes at
+        the current ``b`` and posteriors: those of all the items in memory (:class:`_KernelPasses`)
+        or the sums over the partitions of a data set (:mod:`emcrowd.distributed`). The same steps,
+        tests and stopping rules either way. Updates ``state.alpha``, ``state.alpha_sums`` and
+        ``state.sweeps``; returns the log evidence of the E-step."""
+        ap = self._alpha_p
+        alpha = state.alpha
         every = np.ones(alpha.size, dtype=bool)
         if state.alpha_sums is None:  # the first iteration: the labels have not been seen yet
-            state.alpha_sums = tuple(kernels.alpha_sums(*labels, alpha, b, q, c, every, True).T)
+            state.alpha_sums = tuple(passes.alpha_sums(alpha, every, True).T)
         sums = state.alpha_sums
-        gold_codes = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
-        log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
-        new_q, log_lik = np.empty_like(q), np.empty_like(q)
         found: dict[str, Any] = {}
 
         def em_pass(a: np.ndarray) -> np.ndarray:
             """The b block given ``a``, the E-step and the alpha sums in one pass; returns the
             alpha-block values at ``a`` (gathered on the way)."""
-            acc = np.zeros((kernels.n_chunks(a.size), a.size, 8))
-            found["b"] = np.empty_like(b)
-            found["evidence"], found["b_gain"] = kernels.em_pass(
-                *labels, a, b, q, c, bp.mean, bp.sd, _MAX_HALVINGS, log_pi, gold_codes,
-                found["b"], new_q, log_lik, acc,
-            )  # fmt: skip
-            total = acc.sum(axis=0)
+            total, found["evidence"], found["b_gain"] = passes.em_pass(a)
             found["next_step"] = (total[:, 1].copy(), total[:, 2].copy(), total[:, 3].copy())
             found["next_sweep"] = (total[:, 4].copy(), total[:, 5].copy(), total[:, 6].copy())
             return total[:, 0].copy()
@@ -674,10 +762,10 @@ class GLAD(EMAggregator):
             if only is None:  # the full step: evaluated by the pass, whose b block is right if it is taken
                 found["trial"] = a
                 return em_pass(a) + ap.log_pdf(a), None
-            return kernels.alpha_sums(*labels, a, b, q, c, only, False)[:, 0] + ap.log_pdf(a), None
+            return passes.alpha_sums(a, only, False)[:, 0] + ap.log_pdf(a), None
 
         values = sums[0] + ap.log_pdf(alpha)
-        threshold = self._sweep_threshold(float(values.sum() + bp.log_pdf(b).sum()))
+        threshold = self._sweep_threshold(float(values.sum() + passes.b_log_prior()))
         total = 0.0
         for sweep in range(1, self._max_sweeps + 1):
             found.pop("trial", None)
@@ -687,15 +775,14 @@ class GLAD(EMAggregator):
             if "trial" not in found or not np.array_equal(alpha, found["trial"]):
                 em_pass(alpha)  # some annotators kept their old alpha (or none moved): pass again
             gain = float((new_values - values).sum()) + found["b_gain"]
-            b = found["b"]
+            passes.accept()  # the last pass's b block is the new b
             total += gain
             if self._last_sweep(gain, total, threshold, sweep):
                 break
             sums = found["next_sweep"]
             values = sums[0] + ap.log_pdf(alpha)
-        state.alpha, state.b, state.log_lik, state.alpha_sums = alpha, b, log_lik, found["next_step"]
-        state.q, state.sweeps = None, sweep
-        return new_q, found["evidence"]
+        state.alpha, state.alpha_sums, state.sweeps = alpha, found["next_step"], sweep
+        return found["evidence"]
 
     def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
         if self._groups is not None:

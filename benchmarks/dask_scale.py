@@ -1,0 +1,179 @@
+"""The Dask engine at scale (``make bench-dask``): labels generated straight into an item-partitioned
+data set, fitted on a local cluster of two worker processes.
+
+1. **Overhead** (``--labels 10M``, the default): GLAD (and Dawid-Skene) on 10M binary labels (2M items
+   x 20k annotators x 5), in memory (the compiled engine, all cores) and on a LocalCluster of two
+   single-threaded workers (the same two cores), side by side in one run. Target: the Dask fit at
+   most 1.5x the in-memory fit.
+2. **Scale** (``--labels 100M``): 100M binary labels (20M items x 200k annotators x 5) on two workers
+   with a memory limit per worker (``--memory-limit``, 3 GB by default) well below what the in-memory
+   engine needs for them (about 9 GB: 0.9 GB per 10M labels); wall time and each worker's peak memory.
+
+The generator writes one partition at a time (a block of consecutive item codes: ``hashing`` =
+"block" in the manifest), so generating needs memory for one partition only. Nothing is asserted:
+the printed table is the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def generate(
+    out: Path, n_items: int, n_workers: int, per_item: int, n_partitions: int, seed: int = 0
+) -> None:
+    """GLAD-simulated binary labels written partition by partition (bounded memory)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from emcrowd.io.partition import write_dataset_parts
+
+    rng = np.random.default_rng(seed)
+    alpha = rng.normal(1.0, 1.0, n_workers)
+    bounds = np.linspace(0, n_items, n_partitions + 1).astype(np.int64)
+
+    def parts():
+        for p in range(n_partitions):
+            prng = np.random.default_rng([seed, p])
+            items = np.arange(bounds[p], bounds[p + 1], dtype=np.int32)
+            n = items.size
+            truth = prng.integers(0, 2, n)
+            beta = np.exp(prng.normal(0.0, 0.5, n))
+            item = np.repeat(items, per_item)
+            worker = prng.integers(0, n_workers, n * per_item).astype(np.int32)
+            right = prng.random(n * per_item) < 1.0 / (
+                1.0 + np.exp(-alpha[worker] * np.repeat(beta, per_item))
+            )
+            t = np.repeat(truth, per_item)
+            label = np.where(right, t, 1 - t).astype(np.int32)
+            yield items, item, worker, label
+
+    def names(n: int, prefix: str):
+        return pc.binary_join_element_wise(prefix, pc.cast(pa.array(np.arange(n)), pa.string()), "")
+
+    write_dataset_parts(
+        out, parts(), item_names=names(n_items, "i"), worker_names=names(n_workers, "w"),
+        class_names=("0", "1"), n_items=n_items, n_workers=n_workers, n_partitions=n_partitions,
+        hashing="block",
+    )  # fmt: skip
+
+
+def in_memory_labels(path: Path):
+    """The data set as one :class:`Labels` (for the in-memory fit)."""
+    from emcrowd.data import Labels
+    from emcrowd.io.partition import open_dataset, read_partition
+
+    ds = open_dataset(path)
+    arrays = [read_partition(*f)[1:] for f in ds.partition_files()]
+    item, worker, label = (np.concatenate([a[i] for a in arrays]) for i in range(3))
+    blank = ""
+    return Labels(item, worker, label, (blank,) * ds.n_items, (blank,) * ds.n_workers, ds.class_names)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) -> dict:
+    import distributed
+
+    from emcrowd.distributed import DASK_MODELS, Cluster
+    from emcrowd.distributed.engine import LOCAL_WORKER_ENV
+    from emcrowd.io.partition import open_dataset
+
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
+        memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
+    )  # fmt: skip
+    client = distributed.Client(cluster)
+    try:
+        start = time.perf_counter()
+        c = Cluster(client, open_dataset(path))
+        loaded = time.perf_counter()
+        model = DASK_MODELS[method]().fit_cluster(c)
+        done = time.perf_counter()
+        peaks = client.run(_peak_mb)
+    finally:
+        client.close()
+        cluster.close()
+    return {
+        "load": loaded - start, "fit": done - loaded, "iters": model.n_iter_, "labels": model.labels_,
+        "history": model.history_, "peaks": sorted(peaks.values()),
+    }  # fmt: skip
+
+
+def memory_fit(path: Path, method: str) -> dict:
+    from emcrowd.models.dawid_skene import DawidSkene
+    from emcrowd.models.glad import GLAD
+
+    data = in_memory_labels(path)
+    model = {"glad": GLAD, "dawid_skene": DawidSkene}[method](engine="numba")
+    model.fit(data)  # the first fit also compiles nothing (cached), but warms the caches
+    start = time.perf_counter()
+    model.fit(data)
+    return {"fit": time.perf_counter() - start, "iters": model.n_iter_, "labels": model.labels_,
+            "history": model.history_}  # fmt: skip
+
+
+SIZES = {"10M": (2_000_000, 20_000, 5), "100M": (20_000_000, 200_000, 5), "1M": (200_000, 2_000, 5)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", choices=sorted(SIZES), default="10M")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--methods", default="glad,dawid_skene")
+    parser.add_argument(
+        "--memory-limit", default=None, help="per worker, e.g. 3GB (default: none at 10M, 3GB at 100M)"
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the in-memory fit (at 100M: too large)"
+    )
+    parser.add_argument(
+        "--dir", default=None, help="where to write the data set (default: a temporary directory)"
+    )
+    args = parser.parse_args()
+    n_items, n_workers, per_item = SIZES[args.labels]
+    root = Path(tempfile.mkdtemp(prefix="emcrowd-dask-", dir=args.dir))
+    limit = args.memory_limit or ("3GB" if args.labels == "100M" else None)
+    try:
+        path = root / "data"
+        start = time.perf_counter()
+        generate(path, n_items, n_workers, per_item, args.partitions)
+        gen = time.perf_counter() - start
+        print(f"{args.labels} labels ({n_items:,} items x {n_workers:,} annotators x {per_item}), "
+              f"{args.partitions} partitions: generated and written in {gen:.1f} s "
+              f"(generator peak {_peak_mb():.0f} MB)")  # fmt: skip
+        print(f"{'method':<12} {'engine':<22} {'load s':>7} {'fit s':>7} {'iters':>5} {'peak MB/worker':>16} "
+              f"{'x in-memory':>11} {'same labels':>11} {'max rel diff':>12}")  # fmt: skip
+        for method in args.methods.split(","):
+            mem = None if args.no_memory else memory_fit(path, method)
+            if mem is not None:
+                print(
+                    f"{method:<12} {'in memory (2 threads)':<22} {'':>7} {mem['fit']:7.2f} {mem['iters']:5d}"
+                )
+            d = dask_fit(path, method, 2, limit)
+            ratio = same = diff = ""
+            if mem is not None:
+                ratio = f"{d['fit'] / mem['fit']:.2f}"
+                same = str(bool(np.array_equal(d["labels"], mem["labels"])))
+                h1, h2 = np.asarray(mem["history"]), np.asarray(d["history"])
+                n = min(h1.size, h2.size)
+                diff = f"{np.max(np.abs(h1[:n] - h2[:n]) / np.abs(h1[:n])):.1e}"
+            peaks = "/".join(f"{p:.0f}" for p in d["peaks"])
+            name = f"dask 2x1 {'limit ' + limit if limit else 'no limit'}"
+            print(f"{method:<12} {name:<22} {d['load']:7.2f} {d['fit']:7.2f} {d['iters']:5d} {peaks:>16} "
+                  f"{ratio:>11} {same:>11} {diff:>12}")  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""``emcrowd fit DATASET_DIR --engine dask``: the fit on a Dask cluster (:mod:`emcrowd.distributed`),
+its outputs gathered into the same files as an in-memory fit's (all or nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emcrowd.errors import EmcrowdError
+
+
+def fit_dask(
+    dataset_dir: Path,
+    *,
+    out: Path | None,
+    out_format: str,
+    model: Any,
+    method: str | None,
+    scheduler: str | None,
+    local_workers: int | None,
+    quiet: bool,
+) -> None:
+    """Fit ``method`` to the partitioned data set and write posteriors, items, workers and summary."""
+    from emcrowd import io, report
+    from emcrowd.aggregate import (
+        fit_record,
+        label_table,
+        method_name,
+        output_tables,
+    )
+    from emcrowd.cli import _output
+    from emcrowd.cli.options import check_class_prior
+    from emcrowd.evaluate import model_options
+    from emcrowd.io.partition import open_dataset
+
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise EmcrowdError("--engine dask needs dask and distributed: pip install 'emcrowd[dask]'") from None
+    from emcrowd.distributed import METHODS, fit_dataset
+    from emcrowd.distributed.engine import gathered_aggregation
+
+    if scheduler is not None and local_workers is not None:
+        raise EmcrowdError("give --scheduler or --local-workers, not both")
+    if model.gold is not None:
+        raise EmcrowdError("--engine dask does not take --gold")
+    if model.ties.value != "lowest":
+        raise EmcrowdError("--engine dask breaks majority-vote ties towards the lowest code only")
+    method = method_name("glad" if method is None else method)
+    if method not in METHODS:
+        raise EmcrowdError(f"--engine dask fits {', '.join(METHODS)}; not {method}")
+    dataset = open_dataset(dataset_dir)
+    options = model.as_kwargs()
+    check_class_prior(options, dataset.n_classes)
+    with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+        fitted, majority = fit_dataset(
+            dataset, method, scheduler=scheduler, local_workers=local_workers, callback=progress,
+            **{k: v for k, v in model_options(method, options).items() if method != "majority"},
+        )  # fmt: skip
+    data, result = gathered_aggregation(dataset, method, fitted, majority)
+    if out is not None and str(out) == "-":
+        _output.write_stdout(io.csv_chunks(label_table(data, result)))
+        report.fit_summary(data, result, None, [], quiet=quiet)
+        return
+    out_dir = out if out is not None else Path(f"{Path(dataset_dir).name}-emcrowd")
+    tables = output_tables(data, result)
+    record = fit_record(data, result, None, _output.peak_memory_mb())
+    record["engine"] = {"name": "dask", "dataset": str(dataset_dir), "partitions": dataset.n_partitions}
+    outputs = {**_output.table_files(tables, out_format, quiet), "summary.json": io.json_text(record)}
+    replaced = any((out_dir / name).exists() for name in outputs)
+    files = io.write_outputs(out_dir, outputs, inputs=[dataset_dir])
+    report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)

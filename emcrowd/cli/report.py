@@ -1,0 +1,48 @@
+"""``emcrowd report``: one self-contained HTML page with figures about a fit (and a comparison)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emcrowd.errors import EmcrowdError
+
+DirArg = Annotated[
+    Path,
+    typer.Argument(help="The output directory of `emcrowd fit` (summary.json, items, workers, confusion).",
+                   show_default=False),
+]  # fmt: skip
+CompareOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--compare",
+        metavar="REPORT.json",
+        help="A `compare --json` report (or --report file): adds calibration and accuracy per method.",
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="The HTML file to write (default: DIR/report.html).", show_default=False
+    ),
+]
+
+
+EXAMPLES = ("emcrowd report labels-emcrowd", "emcrowd report labels-emcrowd --compare metrics.json -o r.html")
+
+
+def report(directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None) -> None:
+    """Turn a fit's output directory into one self-contained HTML report with figures.
+
+    Needs the `report` extra (matplotlib).
+    """
+    from emcrowd import report as terminal
+    from emcrowd.html_report import write_report
+
+    if out is not None and out.is_dir():
+        raise EmcrowdError(f"{out}: --out needs a file name, not a directory")
+    path = write_report(directory, out, compare)
+    terminal.note(f"Report written to {path}")

@@ -1,0 +1,33 @@
+"""The Dask engine: the EM fits of :mod:`emcrowd.models` over an item-partitioned Parquet data set
+(:mod:`emcrowd.io.partition`) on a Dask cluster. Needs the ``dask`` extra (``emcrowd[dask]``);
+nothing else in emcrowd imports this package.
+
+Each partition is read once by a worker and kept in its memory; per EM iteration the annotator
+parameters go out to the workers, each partition runs the in-memory engine's compiled kernels on its
+items, and the per-annotator sums come back by a tree reduction. The fit is the in-memory one: same
+start, same M-step and E-step, same stopping rule, with sums that differ by rounding only.
+"""
+
+from emcrowd.distributed.engine import (
+    DASK_MODELS,
+    METHODS,
+    Cluster,
+    DaskDawidSkene,
+    DaskGLAD,
+    DaskOneCoin,
+    connect,
+    fit_dataset,
+    majority_vote_cluster,
+)
+
+__all__ = [
+    "DASK_MODELS",
+    "METHODS",
+    "Cluster",
+    "DaskDawidSkene",
+    "DaskGLAD",
+    "DaskOneCoin",
+    "connect",
+    "fit_dataset",
+    "majority_vote_cluster",
+]

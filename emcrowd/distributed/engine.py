@@ -1,0 +1,416 @@
+"""The driver side of the Dask engine: the in-memory models' EM loop, with the labels' sums made by
+the partitions on the cluster.
+
+Every partition is a persisted future whose task graph starts at its Parquet files
+(:func:`._tasks.load_part`), and every per-partition state (posteriors, GLAD's ``b``) is a future
+derived from it and from the broadcast annotator parameters by tasks; the scheduler therefore
+recomputes a lost worker's partitions (and their states) from the files. The per-annotator sums come
+back by a tree reduction in partition order (so the result does not depend on which worker holds
+what), and the loop itself — start, M-step, convergence test — is the models' own
+(:class:`emcrowd.models._base.EMAggregator`, :meth:`emcrowd.models.glad.GLAD._kernel_m_step`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from emcrowd.distributed import _tasks as T
+from emcrowd.errors import EmcrowdError
+from emcrowd.io.partition import PartitionedDataset, open_dataset
+from emcrowd.models._base import EMAggregator
+from emcrowd.models.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.glad import GLAD, _GLADState
+from emcrowd.models.majority import MajorityVote
+
+#: Partial sums combined per node of the tree reduction.
+FAN_IN = 4
+#: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
+#: that N workers use N cores, as the in-memory engine's threads do).
+LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+#: Seconds to wait for a scheduler before giving up.
+CONNECT_TIMEOUT = 5.0
+
+
+def connect(
+    scheduler: str | None = None, local_workers: int | None = None, *, timeout: float = CONNECT_TIMEOUT
+):
+    """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new local cluster of
+    ``local_workers`` worker processes (default 2). An unreachable scheduler is an
+    :class:`~emcrowd.errors.EmcrowdError` after ``timeout`` seconds."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise EmcrowdError(f"cannot reach the Dask scheduler at {scheduler} ({reason})") from None
+    n = 2 if local_workers is None else int(local_workers)
+    if n < 1:
+        raise EmcrowdError(f"--local-workers must be at least 1, got {local_workers!r}")
+    cluster = LocalCluster(
+        n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None, env=LOCAL_WORKER_ENV
+    )
+    return Client(cluster)
+
+
+class Cluster:
+    """A data set's partitions persisted on a cluster, and the reductions over them."""
+
+    def __init__(self, client: Any, dataset: PartitionedDataset) -> None:
+        self.client = client
+        self.dataset = dataset
+        self.n_items, self.n_workers = dataset.n_items, dataset.n_workers
+        self.n_classes, self.n_labels = dataset.n_classes, dataset.n_labels
+        self.class_names = dataset.class_names
+        files = dataset.partition_files()
+        self.parts = [
+            client.submit(T.load_part, f, self.n_workers, self.class_names, pure=False) for f in files
+        ]
+        client.gather(self.parts)  # read now: a bad file fails here, before any fit
+        self.items = client.gather([client.submit(_items, part) for part in self.parts])
+
+    def constant(self, value: Any) -> Any:
+        """A future holding ``value`` (the broadcast of annotator parameters): a task of its own, so
+        that a lost copy is made again rather than lost."""
+        return self.client.submit(_identity, value, pure=False)
+
+    def map(self, fn: Any, *per_part: list[Any], extra: tuple = ()) -> list[Any]:
+        """``fn(part_input..., *extra)`` for every partition, as futures."""
+        return [self.client.submit(fn, *args, *extra, pure=False) for args in zip(*per_part, strict=True)]
+
+    def reduce(self, futures: list[Any]) -> np.ndarray:
+        """The sum of per-partition arrays by a tree reduction (fixed order: partition order)."""
+        level = list(futures)
+        while len(level) > 1:
+            level = [
+                self.client.submit(T.tree_sum, *level[i : i + FAN_IN], pure=False)
+                for i in range(0, len(level), FAN_IN)
+            ]
+        if len(futures) == 1:
+            level = [self.client.submit(T.tree_sum, futures[0], pure=False)]
+        return self.client.gather(level[0])
+
+    def scalar_sum(self, futures: list[Any]) -> float:
+        return float(sum(float(v) for v in self.client.gather(futures)))
+
+    def gather_items(self, futures: list[Any], width: int | None = None) -> np.ndarray:
+        """Per-partition item arrays assembled into one in item-code order."""
+        out = np.empty(self.n_items if width is None else (self.n_items, width))
+        for items, values in zip(self.items, self.client.gather(futures), strict=True):
+            out[items] = values
+        return out
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _items(part: T.Part) -> np.ndarray:
+    return part.items
+
+
+@dataclass(eq=False)
+class _Handle:
+    """Per-partition posteriors on the cluster: the base loop passes it along like an array."""
+
+    futures: list[Any]
+
+
+class DaskObservations:
+    """The partitioned labels as :mod:`emcrowd.models._observations` reads them (``engine ==
+    "dask"``): each function there hands its work to the partitions and sums their results."""
+
+    engine = "dask"
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.c = cluster
+        self.n_items, self.n_workers = cluster.n_items, cluster.n_workers
+        self.n_classes, self.n_labels = cluster.n_classes, cluster.n_labels
+
+    @property
+    def log_k_minus_1(self) -> float:
+        return float(np.log(self.n_classes - 1))
+
+    def labels_per_worker(self) -> np.ndarray:
+        return self.c.reduce(self.c.map(T.labels_per_worker, self.c.parts))
+
+    def class_totals(self, q: _Handle) -> np.ndarray:
+        known = getattr(self, "_totals", None)
+        if known is not None and known[0] is q:  # the E-step that made q summed them too
+            return known[1].copy()
+        return self.c.reduce(self.c.map(T.class_totals, self.c.parts, q.futures))
+
+    def vote_shares(self) -> _Handle:
+        return _Handle(self.c.map(T.vote_shares, self.c.parts))
+
+    def confusion_counts(self, q: _Handle) -> np.ndarray:
+        return self.c.reduce(self.c.map(T.confusion_counts, self.c.parts, q.futures))
+
+    def agreement_sums(self, q: _Handle) -> np.ndarray:
+        return self.c.reduce(self.c.map(T.agreement_sums, self.c.parts, q.futures))
+
+    def _e_step(self, fn: Any, params: tuple, gold: Any) -> tuple[_Handle, float, np.ndarray]:
+        if gold is not None:
+            raise EmcrowdError("the Dask engine does not take gold labels")
+        shared = tuple(self.c.constant(np.asarray(p)) for p in params)
+        results = self.c.map(fn, self.c.parts, extra=shared)
+        q = _Handle(self.c.map(T.pick, results, extra=(0,)))
+        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))  # sums, evidence, class totals
+        k = self.n_classes
+        self._totals = (q, packed[-k:])
+        sums = packed[: -k - 1]
+        if fn is T.confusion_e_step:
+            sums = sums.reshape(self.n_workers, k, k)
+        return q, float(packed[-k - 1]), sums
+
+    def confusion_e_step(self, log_theta: np.ndarray, log_pi: np.ndarray, gold: Any) -> tuple:
+        return self._e_step(T.confusion_e_step, (log_theta, log_pi), gold)
+
+    def symmetric_e_step(self, log_right: np.ndarray, log_wrong: np.ndarray, log_pi: np.ndarray, gold: Any):
+        return self._e_step(T.symmetric_e_step, (log_right, log_wrong, log_pi), gold)
+
+
+class _DaskMixin:
+    """What the Dask versions of the models share: the fit on a :class:`Cluster`, and the posteriors
+    gathered at the end of each run."""
+
+    def fit_cluster(self, cluster: Cluster, callback: Any = None) -> EMAggregator:
+        if int(self.n_init) != 1:  # type: ignore[attr-defined]
+            raise EmcrowdError("the Dask engine fits one start (n_init=1)")
+        self._cluster = cluster
+        return self._fit(cluster, None, callback)  # type: ignore[attr-defined]
+
+    def _run(self, data: Any, posteriors: Any, gold: Any, callback: Any) -> tuple:
+        params, log_pi, q, history, converged = super()._run(data, posteriors, gold, callback)  # type: ignore[misc]
+        return params, log_pi, self._gather(q), history, converged
+
+    def _gather(self, q: Any) -> np.ndarray:
+        return self._cluster.gather_items(q.futures, self._cluster.n_classes)
+
+
+class DaskDawidSkene(_DaskMixin, DawidSkene):
+    """:class:`~emcrowd.models.dawid_skene.DawidSkene` on a partitioned data set (``engine_ = "dask"``)."""
+
+    def _observations(self, data: Any) -> DaskObservations:
+        return DaskObservations(data)
+
+
+class DaskOneCoin(_DaskMixin, OneCoin):
+    """:class:`~emcrowd.models.dawid_skene.OneCoin` on a partitioned data set (``engine_ = "dask"``)."""
+
+    def _observations(self, data: Any) -> DaskObservations:
+        return DaskObservations(data)
+
+
+class _DaskGladPasses:
+    """:class:`emcrowd.models.glad._KernelPasses` over every partition: each call runs the
+    partitions' own ``_KernelPasses`` and sums what they return."""
+
+    def __init__(
+        self, cluster: Cluster, states: list[Any], log_pi: np.ndarray, b_prior: float | None
+    ) -> None:
+        self.c = cluster
+        prior = cluster.constant(np.ascontiguousarray(log_pi, dtype=np.float64))
+        self.states = cluster.map(T.glad_with_prior, states, extra=(prior,))
+        self.pending: list[Any] | None = None
+        self.b_prior = b_prior  # sum_j log p(b_j) at the current b, when known
+        self.pending_prior = 0.0
+
+    def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
+        a, o = self.c.constant(alpha), self.c.constant(only)
+        return self.c.reduce(self.c.map(T.glad_alpha_sums, self.states, extra=(a, o, derivatives)))
+
+    def em_pass(self, alpha: np.ndarray) -> tuple[np.ndarray, float, float]:
+        results = self.c.map(T.glad_em_pass, self.states, extra=(self.c.constant(alpha),))
+        self.pending = self.c.map(T.pick, results, extra=(0,))
+        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))
+        self.pending_prior = float(packed[-1])
+        return packed[:-3].reshape(alpha.size, 8), float(packed[-3]), float(packed[-2])
+
+    def accept(self) -> None:
+        assert self.pending is not None
+        self.states = self.c.map(T.glad_accept, self.pending)
+        self.pending, self.b_prior = None, self.pending_prior
+
+    def b_log_prior(self) -> float:
+        if self.b_prior is None:
+            self.b_prior = self.c.scalar_sum(self.c.map(T.glad_b_log_prior, self.states))
+        return self.b_prior
+
+    def result(self) -> list[Any]:
+        return self.c.map(T.glad_next, self.states)
+
+
+class DaskGLAD(_DaskMixin, GLAD):
+    """:class:`~emcrowd.models.glad.GLAD` on a partitioned data set (``engine_ = "dask"``): the compiled
+    engine's M-step and E-step (:meth:`GLAD._kernel_m_step`) with each pass made by the partitions."""
+
+    def _prepare(self, data: Any) -> None:
+        self._alpha_p, self._b_p = self._priors()
+        sweeps = self.max_sweeps
+        if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
+            raise EmcrowdError(f"max_sweeps must be a positive integer, got {self.max_sweeps!r}")
+        self._max_sweeps = int(self.max_sweeps)
+        self.engine_ = "dask"
+        self._groups = None
+        from emcrowd.models.glad import abilities_from_agreement
+
+        c = self._cluster
+        agree, n = c.reduce(c.map(T.glad_agreement, c.parts))
+        self._start = (abilities_from_agreement(agree, n, self._b_p.mean), None)
+
+    def _initial_posteriors(self, data: Any) -> _Handle:
+        c = self._cluster
+        alpha = c.constant(self._start[0])
+        log_pi = c.constant(self._start_log_pi(data.n_classes))
+        return _Handle(c.map(T.glad_start, c.parts, extra=(alpha, self._b_p.mean, self._b_p.sd, log_pi)))
+
+    def _initial_params(self, data: Any) -> _GLADState:
+        return _GLADState(alpha=self._start[0].copy(), b=None)  # type: ignore[arg-type]
+
+    def _m_step(self, data: Any, posteriors: _Handle, state: _GLADState) -> _GLADState:
+        state.q = posteriors  # type: ignore[assignment]
+        return state
+
+    def _class_prior_step(self, posteriors: _Handle) -> np.ndarray:
+        c = self._cluster
+        counts = c.reduce(c.map(T.class_totals, c.parts, c.map(T.glad_q, posteriors.futures)))
+        counts = counts + self.class_pseudocount
+        return np.log(counts / counts.sum())
+
+    def _e_step(self, data: Any, state: _GLADState, log_pi: np.ndarray, gold: Any) -> tuple[_Handle, float]:
+        if gold is not None:
+            raise EmcrowdError("the Dask engine does not take gold labels")
+        known = getattr(self, "_b_prior_sum", None) if state.alpha_sums is not None else None
+        passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi, known)  # type: ignore[union-attr]
+        evidence = self._kernel_m_step(state, passes)
+        self._b_prior_sum = passes.b_log_prior()
+        state.q = None
+        return _Handle(passes.result()), self._objective(evidence, state, log_pi)
+
+    def _log_param_prior(self, state: _GLADState) -> float:
+        return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_prior_sum)
+
+    def _gather(self, q: _Handle) -> np.ndarray:
+        c = self._cluster
+        self._final_b = c.gather_items(c.map(T.glad_b, q.futures))
+        return c.gather_items(c.map(T.glad_q, q.futures), c.n_classes)
+
+    def _store(self, data: Any, state: _GLADState) -> None:
+        from emcrowd.models.glad import typical_accuracy
+
+        c = self._cluster
+        labelled = c.gather_items(c.map(T.item_counts, c.parts)) > 0
+        self.alpha_ = state.alpha
+        self.b_ = self._final_b
+        self.beta_ = np.exp(self.b_)
+        self.accuracy_ = typical_accuracy(state.alpha, self.b_, labelled)
+
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("label_proba needs the labels in memory; fit GLAD in memory for it")
+
+
+DASK_MODELS = {"glad": DaskGLAD, "dawid_skene": DaskDawidSkene, "one_coin": DaskOneCoin}
+METHODS = ("majority", *DASK_MODELS)
+
+
+def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> MajorityVote:
+    """:func:`emcrowd.models.majority.majority_vote` (ties to the lowest code) on a partitioned set."""
+    if ties != "lowest":
+        raise EmcrowdError("the Dask engine breaks majority-vote ties towards the lowest code only")
+    from emcrowd.models.majority import majority_vote as mv
+
+    c = cluster
+    results = c.map(_part_majority, c.parts, extra=(mv,))
+    labels = c.gather_items(c.map(T.pick, results, extra=(0,))).astype(np.intp)
+    posteriors = c.gather_items(c.map(T.pick, results, extra=(1,)), c.n_classes)
+    tied = c.gather_items(c.map(T.pick, results, extra=(2,))).astype(bool)
+    n_unlabeled = int(sum(c.client.gather(c.map(T.pick, results, extra=(3,)))))
+    return MajorityVote(labels, posteriors, tied, int(tied.sum()), n_unlabeled)
+
+
+def _part_majority(part: T.Part, mv: Any) -> tuple:
+    r = mv(part.obs.data)
+    return r.labels, r.posteriors, r.tied, r.n_unlabeled
+
+
+def fit_dataset(
+    dataset: str | PartitionedDataset,
+    method: str = "glad",
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    local_workers: int | None = None,
+    callback: Any = None,
+    **options: Any,
+) -> tuple[Any, MajorityVote]:
+    """Fit ``method`` to a partitioned data set on a Dask cluster.
+
+    Parameters
+    ----------
+    dataset : path or PartitionedDataset
+        A directory written by :func:`emcrowd.io.partition.partition_labels`.
+    method : {"majority", "glad", "dawid_skene", "one_coin"}
+    client : distributed.Client, optional
+        The cluster to use; else one from :func:`connect` (``scheduler`` or ``local_workers``),
+        closed at the end.
+    callback : callable, optional
+        ``callback(n_iter, objective)`` after every EM iteration.
+    **options
+        The model's constructor options (as for :func:`emcrowd.aggregate.aggregate`).
+
+    Returns
+    -------
+    (model, majority)
+        The fitted model (a subclass of the in-memory one, with the same fitted attributes; None for
+        majority vote) and the majority vote.
+    """
+    from emcrowd.aggregate import method_name
+
+    method = method_name(method)
+    if method not in METHODS:
+        raise EmcrowdError(f"the Dask engine fits {', '.join(METHODS)}; not {method}")
+    data = dataset if isinstance(dataset, PartitionedDataset) else open_dataset(dataset)
+    own = client is None
+    if own:
+        client = connect(scheduler, local_workers)
+    try:
+        cluster = Cluster(client, data)
+        majority = majority_vote_cluster(cluster)
+        if method == "majority":
+            return None, majority
+        model = DASK_MODELS[method](**options)
+        model.fit_cluster(cluster, callback)
+        return model, majority
+    finally:
+        if own:
+            cluster_obj = getattr(client, "cluster", None)
+            client.close()
+            if cluster_obj is not None:
+                cluster_obj.close()
+
+
+def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, majority: MajorityVote):
+    """``(labels, aggregation)``: the data set gathered as one :class:`~emcrowd.data.Labels` and the
+    fit as an :class:`emcrowd.aggregate.Aggregation`, so that :func:`emcrowd.aggregate.item_table`,
+    ``worker_table`` and ``fit_record`` (today's output files) take them as they take an in-memory
+    fit. For outputs that fit on one machine."""
+    from emcrowd.aggregate import Aggregation, flip_warnings, method_name
+    from emcrowd.io.partition import dataset_labels
+
+    data = dataset_labels(dataset)
+    method = method_name(method)
+    if model is None:
+        return data, Aggregation(
+            method=method, posteriors=majority.posteriors, labels=majority.labels, majority=majority,
+            options={"ties": "lowest"},
+        )  # fmt: skip
+    return data, Aggregation(
+        method=method, posteriors=model.posteriors_, labels=model.labels_, majority=majority, model=model,
+        options=model.get_params(), fit_seconds=model.fit_seconds_,
+        warnings=flip_warnings(data, model, majority),
+    )  # fmt: skip

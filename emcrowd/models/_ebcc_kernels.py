@@ -1,0 +1,386 @@
+"""Compiled (numba) passes of EBCC (:class:`emcrowd.models.ebcc.EBCC`) on large inputs.
+
+EBCC has ``T = K * M`` latent rows per item (class, subtype). Its NumPy form builds (n_items, T)
+arrays several times per iteration (the joint, its normalisation, sums over the subtypes) and
+evaluates digamma and log-gamma on the (n_workers, K, M, K) Dirichlet parameters with NumPy
+temporaries. Here one pass per iteration (:func:`Kernels.e_pass`) does, item by item while the
+item's labels are in cache, what the E-step and the next M-step's sufficient statistics need:
+
+* the item's ``T`` log scores ``sum_o E[log v[worker_o, t, label_o]] + log_prior_rows[t]`` (its
+  labels in file order, as :func:`emcrowd.models._observations.confusion_log_likelihoods` sums
+  them), gold items keeping the rows of their class only;
+* their log-sum-exp (the item's ELBO term) and the responsibilities ``r_jt``, which are not kept
+  (they would be an (n_items, T) array) unless asked for: the class posteriors ``sum_m r_jkm`` are;
+* ``r_jt`` added to the annotator counts ``N[worker_o, label_o, t]`` of each of its labels, and to
+  the subtype totals ``sum_j r_jt``.
+
+Then :func:`Kernels.globals_step` turns the counts into ``E[log v]`` and the KL divergence of every
+active annotator's ``q(v)`` from its prior, one annotator at a time, with scalar digamma and
+log-gamma computed as :mod:`emcrowd.models._special` computes them (same shift, same series).
+
+Sums over annotators are accumulated per chunk of items and the chunks added in a fixed order; the
+number of chunks depends on the data alone (:func:`n_chunks`), so the fit does not depend on the
+number of threads. The results equal the NumPy form's up to rounding (the tests hold the two to
+1e-9 relative in the ELBO).
+
+Importing this module imports numba (about 0.7 s).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from functools import cache
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from emcrowd.models._glad_kernels import group_by_item
+
+__all__ = ["Kernels", "compile_all", "kernels_for", "n_chunks"]
+
+#: Items are split into at most this many chunks, each with its own annotator counts ...
+MAX_CHUNKS = 16
+#: ... and into fewer when those counts are large (at most this many float64 entries in all), but
+#: never fewer than two, so that both cores of a small machine work.
+CHUNK_BUDGET = 1 << 23
+#: Spare float64 entries after each thread's scratch arrays (two cache lines), against false sharing.
+_PAD = 16
+
+#: An item's products are checked after every ``_BLOCK`` labels: rescaled to a maximum of 1 below
+#: ``_RESCALE``, and the item done in logarithms instead when they fell below ``_TINY`` (where the
+#: small rows would lose digits to underflow).
+_BLOCK = 8
+_RESCALE = 1e-100
+_TINY = 1e-150
+
+_SHIFT = 10
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# the series of emcrowd.models._special, highest order first (Horner's rule in 1/x^2)
+_DIGAMMA = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
+_GAMMALN = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+_D0, _D1, _D2, _D3, _D4, _D5, _D6 = _DIGAMMA
+_G0, _G1, _G2, _G3, _G4, _G5, _G6 = _GAMMALN
+
+
+@njit(cache=True)
+def n_chunks(entries: int) -> int:
+    """Chunks of items for annotator sums of ``entries`` float64 entries each: 2 to ``MAX_CHUNKS``."""
+    return max(2, min(MAX_CHUNKS, CHUNK_BUDGET // max(entries, 1)))
+
+
+@njit(cache=True, nogil=True)
+def _chunk_bounds(n_items: int, chunks: int, chunk: int) -> tuple[int, int]:
+    return (n_items * chunk) // chunks, (n_items * (chunk + 1)) // chunks
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
+    total = c6
+    total = total * inv2 + c5
+    total = total * inv2 + c4
+    total = total * inv2 + c3
+    total = total * inv2 + c2
+    total = total * inv2 + c1
+    return total * inv2 + c0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def digamma_gammaln(x: float) -> tuple[float, float]:
+    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them (shift
+    to at least ``_SHIFT``, then the asymptotic series), with the shift's sum ``sum_k 1 / (x + k)``
+    formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)``: one division, not ten."""
+    inv = 0.0
+    logs = 0.0
+    if x < _SHIFT:
+        prod = x
+        deriv = 1.0
+        for k in range(1, _SHIFT):
+            deriv = deriv * (x + k) + prod
+            prod *= x + k
+        inv = deriv / prod
+        logs = math.log(prod)
+        x = x + _SHIFT
+    inv2 = 1.0 / (x * x)
+    log_x = math.log(x)
+    psi = log_x - 0.5 / x - _horner(inv2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * inv2 - inv
+    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x - logs
+    return psi, lgam
+
+
+class Kernels(NamedTuple):
+    """EBCC's passes for one (classes, subtypes) shape (see :func:`kernels_for`)."""
+
+    e_pass: Callable[..., float]
+    first_counts: Callable[..., None]
+    globals_step: Callable[..., float]
+
+
+def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
+    """The kernels compiled for ``k_const`` classes and ``m_const`` subtypes (loops of constant length,
+    which the compiler unrolls and vectorises), or for any shape when both are 0; on threads with
+    ``parallel``, else in one (each parallel pass waits for every thread, which on a busy machine can
+    cost more than a small pass itself)."""
+
+    @njit(cache=True, parallel=parallel, error_model="numpy")
+    def e_pass(
+        indptr: np.ndarray,
+        worker: np.ndarray,
+        label: np.ndarray,
+        v_geo: np.ndarray,
+        log_v: np.ndarray,
+        log_prior_rows: np.ndarray,
+        gold: np.ndarray,
+        m: int,
+        q_out: np.ndarray,
+        resp_out: np.ndarray,
+        acc: np.ndarray,
+        totals: np.ndarray,
+    ) -> float:
+        """EBCC's E-step and the next M-step's counts, in one pass over the labels.
+
+        ``log_v`` is E[log v] with axes (n_workers, K labels, T rows) and ``v_geo`` its exponential,
+        ``log_prior_rows`` (T,) is ``E[log tau_k] + E[log pi_km]``, ``gold`` (n_items,) the clamped
+        class or -1. Writes the class posteriors into ``q_out`` (n_items, K) and, when ``resp_out``
+        has a row per item, the responsibilities (n_items, T) into it; adds every ``r_jt`` to
+        ``acc[chunk, worker_o, label_o, t]`` for each label of item ``j`` (``acc`` has shape
+        (n_chunks, n_workers, K, T), zeroed by the caller), and sets ``totals[chunk, t]`` to the
+        chunk's sum of ``r_jt``.
+        Returns the sum over the items of the log normaliser of ``r_j``.
+
+        An item's unnormalised responsibilities are formed as products of ``v_geo`` (one multiply per
+        label and row, and one logarithm per item, instead of one exponential per row), rescaled when
+        they grow small; should they come near underflow (extreme priors), the item is done again in
+        logarithms from ``log_v``, exactly as the NumPy E-step does it.
+        """
+        n_items = indptr.size - 1
+        n_sub = m_const if m_const else m
+        n_rows = k_const * m_const if k_const else log_prior_rows.size
+        n_cls = k_const if k_const else n_rows // n_sub
+        keep = resp_out.shape[0] == n_items
+        chunks = acc.shape[0]
+        top_prior = log_prior_rows[0]
+        for t in range(1, n_rows):
+            top_prior = max(top_prior, log_prior_rows[t])
+        start = np.empty(n_rows)
+        for t in range(n_rows):
+            start[t] = math.exp(log_prior_rows[t] - top_prior)
+        evidence = np.zeros(chunks)
+        for chunk in prange(chunks):
+            lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
+            r = np.empty(n_rows + _PAD)  # this thread's own cache lines
+            row_sums = np.zeros(n_rows + _PAD)
+            chunk_evidence = 0.0
+            for j in range(lo_item, hi_item):
+                lo, hi = indptr[j], indptr[j + 1]
+                g = gold[j]
+                for t in range(n_rows):
+                    r[t] = start[t]
+                if g >= 0:
+                    for t in range(n_rows):
+                        if t // n_sub != g:
+                            r[t] = 0.0
+                scale = top_prior
+                exact = True
+                for block in range(lo, hi, _BLOCK):  # the products can only fall: rescaled per block
+                    for o in range(block, min(block + _BLOCK, hi)):
+                        i = worker[o]
+                        lab = label[o]
+                        for t in range(n_rows):
+                            r[t] *= v_geo[i, lab, t]
+                    top = r[0]
+                    for t in range(1, n_rows):
+                        top = max(top, r[t])
+                    if top < _RESCALE:
+                        if not top >= _TINY:  # near underflow: this item in logarithms instead
+                            exact = False
+                            break
+                        inv = 1.0 / top
+                        for t in range(n_rows):
+                            r[t] *= inv
+                        scale += math.log(top)
+                if exact:
+                    total = 0.0
+                    for t in range(n_rows):
+                        total += r[t]
+                    chunk_evidence += scale + math.log(total)
+                else:
+                    for t in range(n_rows):
+                        r[t] = log_prior_rows[t]
+                    for o in range(lo, hi):
+                        i = worker[o]
+                        lab = label[o]
+                        for t in range(n_rows):
+                            r[t] += log_v[i, lab, t]
+                    if g >= 0:
+                        for t in range(n_rows):
+                            if t // n_sub != g:
+                                r[t] = -np.inf
+                    top = r[0]
+                    for t in range(1, n_rows):
+                        top = max(top, r[t])
+                    total = 0.0
+                    for t in range(n_rows):
+                        r[t] = math.exp(r[t] - top)
+                        total += r[t]
+                    chunk_evidence += top + math.log(total)
+                inv = 1.0 / total
+                for t in range(n_rows):
+                    r[t] *= inv
+                for c in range(n_cls):
+                    s = 0.0
+                    for u in range(n_sub):
+                        s += r[c * n_sub + u]
+                    q_out[j, c] = s
+                if keep:
+                    for t in range(n_rows):
+                        resp_out[j, t] = r[t]
+                for t in range(n_rows):
+                    row_sums[t] += r[t]
+                for o in range(lo, hi):
+                    i = worker[o]
+                    lab = label[o]
+                    for t in range(n_rows):
+                        acc[chunk, i, lab, t] += r[t]
+            for t in range(n_rows):
+                totals[chunk, t] = row_sums[t]
+            evidence[chunk] = chunk_evidence
+        out = 0.0
+        for chunk in range(chunks):
+            out += evidence[chunk]
+        return out
+
+    @njit(cache=True, parallel=parallel)
+    def first_counts(
+        indptr: np.ndarray,
+        worker: np.ndarray,
+        label: np.ndarray,
+        posteriors: np.ndarray,
+        split: np.ndarray,
+        m: int,
+        acc: np.ndarray,
+        totals: np.ndarray,
+    ) -> None:
+        """The first M-step's counts, from the responsibilities ``posteriors[j, k] * split[j, t]``
+        (``split`` (n_items, T), row ``t = k * M + m``) without forming them: into ``acc`` and
+        ``totals`` as ``e_pass`` does."""
+        n_items = indptr.size - 1
+        n_sub = m_const if m_const else m
+        n_rows = k_const * m_const if k_const else split.shape[1]
+        chunks = acc.shape[0]
+        for chunk in prange(chunks):
+            lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
+            r = np.empty(n_rows + _PAD)
+            row_sums = np.zeros(n_rows + _PAD)
+            for j in range(lo_item, hi_item):
+                for t in range(n_rows):
+                    r[t] = posteriors[j, t // n_sub] * split[j, t]
+                    row_sums[t] += r[t]
+                for o in range(indptr[j], indptr[j + 1]):
+                    i = worker[o]
+                    lab = label[o]
+                    for t in range(n_rows):
+                        acc[chunk, i, lab, t] += r[t]
+            for t in range(n_rows):
+                totals[chunk, t] = row_sums[t]
+
+    @njit(cache=True, parallel=parallel, error_model="numpy")
+    def globals_step(
+        counts: np.ndarray,
+        prior: np.ndarray,
+        m: int,
+        active: np.ndarray,
+        log_v: np.ndarray,
+        v_geo: np.ndarray,
+    ) -> float:
+        """``q(v) = Dirichlet(prior + counts)`` of every annotator and row: ``E[log v]`` into ``log_v``
+        and its exponential into ``v_geo`` (same axes as ``counts``, (n_workers, K labels, T rows));
+        returns the sum over the active
+        annotators of ``KL(q(v) || p(v))``. ``prior`` is (K true classes, K labels): row ``t`` of
+        every annotator has the prior of its class ``t // M``."""
+        n_workers = counts.shape[0]
+        n_lab = k_const if k_const else counts.shape[1]
+        n_sub = m_const if m_const else m
+        n_rows = k_const * m_const if k_const else counts.shape[2]
+        prior_total = np.zeros(n_lab)
+        prior_gammaln = np.zeros(n_lab)
+        for c in range(n_lab):
+            for lab in range(n_lab):
+                prior_total[c] += prior[c, lab]
+                prior_gammaln[c] += digamma_gammaln(prior[c, lab])[1]
+        kl = np.zeros(n_workers)
+        for i in prange(n_workers):
+            worker_kl = 0.0
+            for t in range(n_rows):
+                c = t // n_sub
+                total = 0.0
+                for lab in range(n_lab):
+                    total += counts[i, lab, t] + prior[c, lab]
+                psi_total, lgam_total = digamma_gammaln(total)
+                row_kl = lgam_total - digamma_gammaln(prior_total[c])[1]
+                lg, cross = 0.0, 0.0
+                for lab in range(n_lab):
+                    a = counts[i, lab, t] + prior[c, lab]
+                    psi_a, lgam_a = digamma_gammaln(a)
+                    elog = psi_a - psi_total
+                    log_v[i, lab, t] = elog
+                    v_geo[i, lab, t] = math.exp(elog)
+                    lg += lgam_a
+                    cross += (a - prior[c, lab]) * elog
+                row_kl -= lg - prior_gammaln[c]
+                row_kl += cross
+                worker_kl += row_kl
+            kl[i] = worker_kl if active[i] else 0.0
+        out = 0.0
+        for i in range(n_workers):
+            out += kl[i]
+        return out
+
+    return Kernels(e_pass, first_counts, globals_step)
+
+
+#: (classes, subtypes) shapes with kernels of their own (the rest share the general ones).
+SPECIALIZED = ((2, 10),)
+
+
+#: Inputs with at least this many labels run the passes on threads.
+PARALLEL_MIN_LABELS = 1_000_000
+
+
+@cache
+def kernels_for(n_classes: int, n_subtypes: int, parallel: bool = True) -> Kernels:
+    """The kernels for this shape: compiled for exactly it when it is in ``SPECIALIZED``, else the
+    general ones; on threads or not."""
+    if (n_classes, n_subtypes) in SPECIALIZED:
+        return _build(n_classes, n_subtypes, parallel)
+    return _build(0, 0, parallel)
+
+
+def compile_all() -> None:
+    """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
+    first large fit does not pay the compilation; ``python -m emcrowd.models._ebcc_kernels``."""
+    item = np.array([1, 0, 0], dtype=np.int32)
+    worker = np.array([0, 1, 1], dtype=np.int32)
+    label = np.array([1, 0, 1], dtype=np.int32)
+    indptr, worker, label = group_by_item(item, worker, label, 2)
+    for (k, m), parallel in itertools.product((*SPECIALIZED, (3, 2)), (True, False)):  # (3, 2): general
+        kern = kernels_for(k, m, parallel)
+        rows = k * m
+        chunks = n_chunks(2 * k * rows)
+        acc = np.zeros((chunks, 2, k, rows))
+        totals = np.zeros((chunks, rows))
+        q = np.full((2, k), 1.0 / k)
+        kern.first_counts(indptr, worker, label, q, np.full((2, rows), 1.0 / m), m, acc, totals)
+        log_v = np.empty((2, k, rows))
+        prior = np.ones((k, k)) + np.eye(k)
+        v_geo = np.empty((2, k, rows))
+        kern.globals_step(acc[0], prior, m, np.ones(2, dtype=np.bool_), log_v, v_geo)
+        gold = np.full(2, -1, dtype=np.int64)
+        resp = np.empty((0, rows))
+        kern.e_pass(indptr, worker, label, v_geo, log_v, np.zeros(rows), gold, m, q, resp, acc, totals)
+
+
+if __name__ == "__main__":
+    compile_all()
