@@ -175,7 +175,6 @@ class InputOptions:
     ] = False
 
 
-@dataclass(frozen=True)
 def _set_max_memory(value: str | None) -> str | None:
     """--max-memory, parsed and set as the limit of :mod:`emcrowd.budget` as the options are read."""
     from emcrowd import budget
