@@ -164,7 +164,7 @@ def test_sigterm_and_sighup_end_a_fit_like_ctrl_c(tmp_path, signame):
     for out in (old, tmp_path / "new"):
         proc = subprocess.Popen(
             [sys.executable, "-m", "emcrowd", "fit", str(tmp_path / "L.npy"), "--out", str(out),
-             "--tol", "0", "--max-iter", "1000000", "--method", "dawid-skene"],
+             "--tol", "1e-300", "--max-iter", "100000", "--method", "dawid-skene"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
         )  # fmt: skip
