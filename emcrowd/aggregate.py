@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emcrowd import budget
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models._base import EMAggregator, IterationCallback
@@ -138,6 +139,7 @@ def aggregate(
     Aggregation
     """
     method = method_name(method)
+    budget.check_fit(data, [method], options)
     start = time.perf_counter()
     if method == "auto":
         return auto_aggregate(data, gold=gold, ties=ties, callback=callback, options=options)

@@ -162,6 +162,9 @@ def compare(
         raise NoGoldError(f"no item has both a gold label and a crowd label{extra}; nothing to score")
 
     options = {"random_state": seed, **(options or {})}
+    from emcrowd import budget
+
+    budget.check_fit(data, names, options)  # every method before the first fit
     results: dict[str, Aggregation] = {}
     for name in names:
         if on_method is not None:

@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 from rich.text import Text
+
+from emcrowd._terminal import escape as visible  # control characters shown escaped
+
+
+def escape(text: str) -> str:
+    """Untrusted text for a rich cell or line: control characters shown as ``\\xNN``, markup escaped."""
+    return _markup_escape(visible(text))
+
 
 if TYPE_CHECKING:
     from emcrowd.aggregate import Aggregation
@@ -83,15 +91,15 @@ def _soft_wrap() -> bool:
 
 def error(message: str) -> None:
     """One message, for a user error (one line in a log); the caller exits with status 2."""
-    console().print(Text(f"emcrowd: error: {message}", style="bold red"), soft_wrap=_soft_wrap())
+    console().print(Text(f"emcrowd: error: {visible(message)}", style="bold red"), soft_wrap=_soft_wrap())
 
 
 def warning(message: str) -> None:
-    console().print(Text(f"emcrowd: warning: {message}", style="yellow"), soft_wrap=_soft_wrap())
+    console().print(Text(f"emcrowd: warning: {visible(message)}", style="yellow"), soft_wrap=_soft_wrap())
 
 
 def note(message: str) -> None:
-    console().print(Text(message), soft_wrap=_soft_wrap())
+    console().print(Text(visible(message, keep_newlines=True)), soft_wrap=_soft_wrap())
 
 
 def print_fitting(layouts: Sequence[Callable[[], Any]], fallback: Callable[[], Sequence[str]]) -> None:

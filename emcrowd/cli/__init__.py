@@ -118,12 +118,19 @@ def user_errors(func: F) -> F:
                 raise
             report.error(str(exc))
             raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            report.error("interrupted; no output was written")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            from emcrowd._signals import describe
+
+            what, status = describe(exc)
+            report.error(f"{what}; no output was written")
+            raise typer.Exit(status) from None
         except typer.Exit:
             raise
         except Exception as exc:
+            from emcrowd._stdout import ReaderGone
+
+            if isinstance(exc, ReaderGone):  # (| head, | true): quietly, status 0
+                raise typer.Exit(0) from None
             if _state["debug"]:
                 raise
             report.error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
@@ -168,10 +175,41 @@ def run() -> None:
     argument) is one line on stderr and exit status 2 too, like every other user error."""
     import click
 
+    from emcrowd import _signals
+
+    _signals.install()  # SIGTERM and SIGHUP end a run as Ctrl-C does
     if len(sys.argv) < 2 or any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         _help_renderer_without_markdown()
+    from emcrowd import _stdout
+
+    _stdout.install()
     try:
         status = app(standalone_mode=False)
+        if status not in (None, 0):
+            _stdout.quiet_exit()  # an error was reported: what stdout still buffers is dropped
+        else:
+            _stdout.write("", flush=True)  # a failed write of the help or of --json is found here
+    except _stdout.ReaderGone:
+        sys.exit(0)
+    except SystemExit as exc:  # click and rich end a broken pipe with status 1
+        piped = isinstance(exc.__context__, BrokenPipeError)
+        if exc.code == 1 and (piped or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
+            _stdout.quiet_exit()
+            sys.exit(0)
+        raise
+    except BrokenPipeError:
+        _stdout.quiet_exit()
+        sys.exit(0)
+    except OSError as exc:
+        from emcrowd import report
+
+        report.error(str(_stdout.error_for(exc)))
+        sys.exit(EXIT_USER_ERROR)
+    except EmcrowdError as exc:
+        from emcrowd import report
+
+        report.error(str(exc))
+        sys.exit(EXIT_USER_ERROR)
     except click.UsageError as exc:
         from emcrowd import report
 
@@ -180,11 +218,13 @@ def run() -> None:
             command = exc.ctx.command_path if exc.ctx is not None else "emcrowd"
             report.error(f"{message} (see '{command} --help')")
         sys.exit(EXIT_USER_ERROR)
-    except click.Abort:
+    except click.Abort as exc:
         from emcrowd import report
+        from emcrowd._signals import describe
 
-        report.error("interrupted; no output was written")
-        sys.exit(130)
+        what, status = describe(exc.__cause__ or exc)
+        report.error(f"{what}; no output was written")
+        sys.exit(status)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -25,19 +25,21 @@ def table_files(tables: dict[str, Any], fmt: str, quiet: bool) -> dict[str, Any]
 def write_stdout(chunks: Iterable[str]) -> None:
     """Write text to stdout as it is made. A reader that stops early (``| head``) ends the command
     quietly, as it always has; an interrupt says that the output is incomplete."""
+    from emcrowd import _stdout
+
     try:
         for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail
+            _stdout.write(chunk, flush=False)
+        _stdout.write("")
+    except _stdout.ReaderGone:
         raise typer.Exit(0) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         from emcrowd import report
+        from emcrowd._signals import describe
 
-        report.error("interrupted; the CSV written to stdout is incomplete")
-        raise typer.Exit(130) from None
+        what, status = describe(exc)
+        report.error(f"{what}; the CSV written to stdout is incomplete")
+        raise typer.Exit(status) from None
 
 
 def peak_memory_mb() -> float | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from emcrowd import _stdout
 from emcrowd.cli import _output, _reading
 from emcrowd.cli.choices import bounded
 from emcrowd.cli.options import (
@@ -152,4 +152,4 @@ def compare(
 
             report.note(agreement_line(metrics["agreement"]))
     if as_json:
-        sys.stdout.write(text)
+        _stdout.write(text)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
+from emcrowd import _stdout
 from emcrowd.cli import _reading
 from emcrowd.cli.options import InputOptions, JsonOpt, LabelsArg, OutputOptions, option_groups
 
@@ -28,4 +28,4 @@ def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, o
         report.note(agreement_line(agreement))
     if as_json:
         record = {"source": loaded.report.to_dict(), **loaded.labels.describe(), "agreement": agreement}
-        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        _stdout.write(json.dumps(record, indent=2) + "\n")

@@ -151,6 +151,19 @@ class InputOptions:
             rich_help_panel=INPUT,
         ),
     ] = None
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            metavar="SIZE",
+            help="Refuse inputs and fits estimated to need more memory than this (e.g. 4G, 500M). "
+            "Default: EMCROWD_MAX_MEMORY, else the memory available (and for a fit at most 2 GiB plus "
+            "100 kB per label).",
+            show_default=False,
+            callback=lambda value: _set_max_memory(value),
+            rich_help_panel=INPUT,
+        ),
+    ] = None
     keep_rejected: Annotated[
         bool,
         typer.Option(
@@ -160,6 +173,18 @@ class InputOptions:
             rich_help_panel=INPUT,
         ),
     ] = False
+
+
+def _set_max_memory(value: str | None) -> str | None:
+    """--max-memory, parsed and set as the limit of :mod:`emcrowd.budget` as the options are read."""
+    from emcrowd import budget
+    from emcrowd.errors import EmcrowdError
+
+    try:
+        budget.set_limit(value)
+    except EmcrowdError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--max-memory ")) from None
+    return value
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Every format ends in the same :class:`emcrowd.data.Labels` (observed labels only) plus a
 :class:`LoadReport` that says what was read and what was skipped.
 
-* ``.npy`` — numeric matrix, NaN = no label; object arrays refused, pickles never loaded.
+* ``.npy`` — numeric matrix, NaN or a negative value = no label (as in every matrix, and as a negative
+  label in ``.npz``); object arrays refused, pickles never loaded.
 * ``.csv``/``.tsv``/stdin, **matrix**: numbers, optional first row of annotator ids.
 * ``.csv``/``.tsv``/stdin, **long**: a header row and one row per label; the item, worker and label
   columns are found by common names or given explicitly. Ids and labels are opaque strings.
@@ -320,6 +321,33 @@ def _declared_classes(classes: Sequence[str] | str | None) -> tuple[str, ...] | 
 # --------------------------------------------------------------------------------------------------
 # Matrices
 # --------------------------------------------------------------------------------------------------
+def _checked_header(fh: Any, name: str, what: str, available: int | None) -> tuple[tuple[int, ...], Any]:
+    """The shape and dtype of the ``.npy`` header at ``fh``, checked before anything is allocated: no
+    Python objects, a shape whose bytes (counted in Python integers: no overflow) the data can hold
+    (``available`` bytes, when known) and the memory limit allows."""
+    from numpy.lib import format as npformat
+
+    from emcrowd import budget
+
+    try:
+        version = npformat.read_magic(fh)
+        read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, _, dtype = read(fh)
+    except (ValueError, OSError, EOFError, OverflowError) as exc:
+        raise InputError(name, f"not a valid .npy header{what} ({exc})") from None
+    if dtype.hasobject:
+        raise InputError(name, f"{what.strip()} holds Python objects; refusing to unpickle it".strip())
+    needed = dtype.itemsize
+    for n in shape:
+        needed *= int(n)
+    if needed >= 1 << 63:
+        raise InputError(name, f"header{what} declares shape {shape}, too large for any memory")
+    if available is not None and needed > available:
+        raise InputError(name, f"{what.strip() or 'array'} claims {needed:,} bytes but holds {available:,}")
+    budget.check(needed, f"{name}:{what or ' array'} of shape {shape}")
+    return shape, dtype
+
+
 def load_npy(path: str | os.PathLike | Any, *, ndim: int, name: str | None = None) -> np.ndarray:
     """Load a numeric ``.npy`` array (a path, or a binary file object) without unpickling; an (n, 1)
     array counts as one-dimensional."""
@@ -340,6 +368,20 @@ def load_npy(path: str | os.PathLike | Any, *, ndim: int, name: str | None = Non
         if magic[:2] == b"PK":
             raise InputError(path_name, "is a .npz archive; save a single array with numpy.save")
         raise InputError(path_name, "not a valid .npy file (no NPY header)")
+    if magic == NPY_MAGIC:  # the header checked (overflow, size, memory limit) before NumPy reads it
+        try:
+            if stream:
+                total = len(path.getbuffer()) if hasattr(path, "getbuffer") else None
+                _checked_header(path, path_name, "", None if total is None else total - path.tell())
+                path.seek(0)
+            else:
+                with open(path, "rb") as fh:
+                    fh.seek(0, os.SEEK_END)
+                    size = fh.tell()
+                    fh.seek(0)
+                    _checked_header(fh, path_name, "", size)
+        except OSError as exc:
+            raise InputError(path_name, f"cannot read ({exc.strerror})") from None
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode=None if stream else "r")
     except ValueError as exc:
@@ -368,6 +410,9 @@ def _from_matrix(
 ) -> Loaded:
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(name, f"the matrix is empty (shape {matrix.shape[0]} x {matrix.shape[1]})")
+    n_negative = int(np.count_nonzero(matrix < 0)) if matrix.dtype.kind in "if" else 0
+    if n_negative:  # one rule for .npy, .npz and text matrices: a negative label means "no label"
+        matrix = np.where(matrix < 0, np.nan, matrix)
     try:
         labels = Labels.from_matrix(matrix, worker_names=worker_names, classes=classes)
     except EmcrowdError as exc:
@@ -378,6 +423,8 @@ def _from_matrix(
         n_rows=matrix.shape[0],
         n_missing=matrix.shape[0] * matrix.shape[1] - labels.n_labels,
     )
+    if n_negative:
+        report.notes.append(f"{n_negative:,} negative cells taken as missing (no label)")
     return Loaded(labels, report)
 
 
@@ -569,28 +616,24 @@ def _npz_members(name: str, path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     from numpy.lib import format as npformat
 
+    from emcrowd import budget
+
     out: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[tuple[int, ...], Any]] = {}
+    declared = 0
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 key = info.filename.removesuffix(".npy")
+                _check_member(name, key, info)
                 with archive.open(info) as fh:
-                    version = npformat.read_magic(fh)
-                    read_header = (
-                        npformat.read_array_header_1_0
-                        if version == (1, 0)
-                        else npformat.read_array_header_2_0
-                    )
-                    shape, _, dtype = read_header(fh)
-                    if dtype.hasobject:
-                        raise InputError(name, f"array {key!r} holds Python objects; refusing to unpickle it")
-                    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-                    if needed > info.file_size:
-                        raise InputError(
-                            name, f"array {key!r} claims {needed:,} bytes but holds {info.file_size:,}"
-                        )
-                with archive.open(info) as fh:
-                    out[key] = npformat.read_array(fh, allow_pickle=False)
+                    shapes[key] = _checked_header(fh, name, f" array {key!r}", info.file_size)
+                declared += shapes[key][1].itemsize * int(np.prod(shapes[key][0], dtype=object))
+            budget.check(declared, f"{name}: the arrays (declared sizes)")
+            _check_shapes(name, shapes)
+            for info in archive.infolist():
+                with archive.open(info) as fh:  # streamed into the array, never inflated whole
+                    out[info.filename.removesuffix(".npy")] = npformat.read_array(fh, allow_pickle=False)
     except InputError:
         raise
     except zipfile.BadZipFile as exc:
@@ -598,6 +641,39 @@ def _npz_members(name: str, path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(name, f"not a valid .npz archive ({exc})") from None
     return out
+
+
+#: Deflate inflates at most about 1032 bytes per compressed byte; a member declaring more is forged.
+_MAX_DEFLATE_RATIO = 1100
+
+
+def _check_member(name: str, key: str, info: Any) -> None:
+    """A zip member's declared sizes, before it is opened: consistent with its compression."""
+    import zipfile
+
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise InputError(name, f"array {key!r}: stored member declares {info.file_size:,} bytes in "
+                         f"{info.compress_size:,}")  # fmt: skip
+    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > _MAX_DEFLATE_RATIO * max(
+        info.compress_size, 1
+    ):
+        raise InputError(
+            name, f"array {key!r} declares {info.file_size:,} bytes from {info.compress_size:,} compressed "
+            "(more than deflate can inflate: a forged or bomb archive)",
+        )  # fmt: skip
+
+
+def _check_shapes(name: str, shapes: dict[str, tuple[tuple[int, ...], Any]]) -> None:
+    """The code arrays' headers: 1-D integers of one length (checked before any data is read)."""
+    lengths = set()
+    for key in NPZ_CODES:
+        if key in shapes:
+            shape, dtype = shapes[key]
+            if len(shape) != 1 or dtype.kind not in "iu":
+                raise InputError(name, f"array {key!r} must be a 1-D integer array, found {dtype} {shape}")
+            lengths.add(shape[0])
+    if len(lengths) > 1:
+        raise InputError(name, "arrays item, worker and label differ in length")
 
 
 def _unpack_names(name: str, arrays: dict[str, np.ndarray], key: str) -> tuple[str, ...] | None:

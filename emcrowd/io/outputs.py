@@ -316,6 +316,7 @@ def write_outputs(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(out_dir, f"cannot create output directory ({exc.strerror})") from None
+    lock = _lock_directory(out_dir)  # one writer per directory; nothing left behind in it
     temps: list[Path] = []  # new content, renamed into place at the end
     reserved: list[Path] = []  # every temporary name made here, new content and backups alike
     backups: list[tuple[Path, Path]] = []  # (backup, target): old files moved aside
@@ -367,4 +368,27 @@ def write_outputs(
             for directory in reversed(created):
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+        if lock is not None:
+            os.close(lock)  # (closing releases the lock)
     return targets
+
+
+def _lock_directory(out_dir: Path) -> int | None:
+    """An exclusive ``flock`` on the output directory itself (no lock file), or an error naming the
+    directory at once when another run holds it. None where the platform has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows
+        return None
+    try:
+        fd = os.open(out_dir, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(
+            out_dir, "another emcrowd run is writing into this directory; try again later"
+        ) from None
+    return fd
