@@ -215,7 +215,7 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
     )  # fmt: skip
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        # tol 0: EM runs until max_iter, so the signal always lands inside it
+        # tol 1e-300: EM runs until max_iter, so the signal always lands inside it
         [
             sys.executable,
             "-m",
@@ -226,7 +226,7 @@ def test_sigint_during_em_leaves_no_files(tmp_path):
             str(out),
             "-q",
             "--tol",
-            "0",
+            "1e-300",
             "--max-iter",
             "100000",
         ],

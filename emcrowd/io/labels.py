@@ -410,9 +410,12 @@ def _from_matrix(
 ) -> Loaded:
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(name, f"the matrix is empty (shape {matrix.shape[0]} x {matrix.shape[1]})")
-    n_negative = int(np.count_nonzero(matrix < 0)) if matrix.dtype.kind in "if" else 0
-    if n_negative:  # one rule for .npy, .npz and text matrices: a negative label means "no label"
-        matrix = np.where(matrix < 0, np.nan, matrix)
+    # one rule for .npy, .npz and text matrices: a negative label means "no label"; -inf, like inf, is
+    # refused as not a label at all
+    negative = (matrix < 0) & np.isfinite(matrix) if matrix.dtype.kind in "if" else None
+    n_negative = 0 if negative is None else int(np.count_nonzero(negative))
+    if n_negative:
+        matrix = np.where(negative, np.nan, matrix)
     try:
         labels = Labels.from_matrix(matrix, worker_names=worker_names, classes=classes)
     except EmcrowdError as exc:
