@@ -272,3 +272,29 @@ def test_a_negative_value_is_missing_in_npy_csv_and_npz_alike(tmp_path):
         data = load_labels(tmp_path / name).labels
         assert data.class_names == ("0", "1"), name
         assert data.n_labels == 7, name
+
+
+# -- inputs that can be read once only ------------------------------------------------------------------
+def test_a_fifo_is_read_once_as_a_stream(tmp_path: Path) -> None:
+    """A named pipe is opened once (not sniffed, closed and opened again, which would wait for a
+    second writer forever): its labels are read like standard input's."""
+    import os
+    import threading
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "w") as pipe:
+            pipe.write("item,worker,label\na,w1,x\na,w2,y\nb,w1,x\nb,w2,x\n")
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    done = subprocess.run(
+        [sys.executable, "-m", "emcrowd", "fit", str(fifo), "-m", "majority", "--out", "-", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    thread.join(timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "item,label,confidence"
+    assert [line.split(",")[:2] for line in done.stdout.splitlines()[1:]] == [["a", "x"], ["b", "x"]]

@@ -244,6 +244,15 @@ def open_source(path: Any, kinds: Sequence[str]) -> Source:
                 kind = "npz"
         return Source(name, kind, "", compression, stream=stream)
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a FIFO, /dev/stdin, a device: it can be read once only, so it is read as a stream, as stdin is
+        if not os.access(path, os.R_OK):
+            raise InputError(path, "permission denied")
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 (read to the end by the caller, as stdin is)
+        except OSError as exc:
+            raise InputError(path, f"cannot be opened ({exc.strerror})") from None
+        return open_source(stream, kinds)
     suffix, compression = split_suffix(path)
     kind = KINDS.get(suffix)
     expected = ", ".join(sorted({s for s, k in KINDS.items() if k in kinds}))
