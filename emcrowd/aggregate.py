@@ -18,6 +18,7 @@ import numpy as np
 from emcrowd import budget
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.io.outputs import NamedCodes
 from emcrowd.models._base import EMAggregator, IterationCallback
 from emcrowd.models.bayesian import BayesianDawidSkene
 from emcrowd.models.dawid_skene import DawidSkene, OneCoin
@@ -282,10 +283,9 @@ def fit_record(
 
 def label_table(data: Labels, result: Aggregation) -> dict[str, Any]:
     """Columns ``item``, ``label`` (class name) and ``confidence`` (its posterior): the pipe output."""
-    names = np.asarray(data.class_names, dtype=object)
     return {
         "item": data.item_names,
-        "label": names[result.labels],
+        "label": NamedCodes(result.labels, data.class_names),
         "confidence": result.posteriors[np.arange(data.n_items), result.labels],
     }
 
@@ -313,17 +313,16 @@ def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None
     from emcrowd.models.majority import vote_counts
     from emcrowd.relabel import vote_margin, vote_split
 
-    names = np.asarray(data.class_names, dtype=object)
     counts = vote_counts(data)
     table: dict[str, Any] = {
         **label_table(data, result),
-        "majority": names[result.majority.labels],
+        "majority": NamedCodes(result.majority.labels, data.class_names),
         "majority_tie": result.majority.tied,
-        "n_labels": data.labels_per_item(),
+        "n_labels": counts.sum(axis=1),
     }
     if gold is not None:
-        table["gold"] = np.where(gold >= 0, names[np.maximum(gold, 0)], "")
-    table["votes"] = vote_split(data, counts, arrow=True)  # Arrow text: written without conversion
+        table["gold"] = NamedCodes(gold, data.class_names)  # "" where there is no gold label
+    table["votes"] = vote_split(data, counts, coded=True)  # codes into the distinct texts
     table["vote_margin"] = vote_margin(counts).astype(np.int64)
     table["agreement"] = item_agreement(counts)
     post = result.posteriors
@@ -408,12 +407,11 @@ def confusion_table(data: Labels, result: Aggregation) -> dict[str, Any]:
 
     confusion = annotator_confusions(data, annotator_model(data, result))
     k = data.n_classes
-    names = np.asarray(data.class_names, dtype=object)
-    workers = np.asarray(data.worker_names, dtype=object)
+    classes = np.arange(k)
     return {
-        "worker": np.repeat(workers, k * k),
-        "true": np.tile(np.repeat(names, k), data.n_workers),
-        "said": np.tile(names, data.n_workers * k),
+        "worker": NamedCodes(np.repeat(np.arange(data.n_workers), k * k), data.worker_names),
+        "true": NamedCodes(np.tile(np.repeat(classes, k), data.n_workers), data.class_names),
+        "said": NamedCodes(np.tile(classes, data.n_workers * k), data.class_names),
         "probability": confusion.reshape(-1),
     }
 

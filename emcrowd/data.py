@@ -99,12 +99,21 @@ class Labels:
         return ranks
 
     def labels_per_item(self) -> np.ndarray:
-        """Number of labels of each item, shape (n_items,)."""
-        return np.bincount(self.item, minlength=self.n_items)
+        """Number of labels of each item, shape (n_items,) (computed once; read-only)."""
+        return self._counted("_labels_per_item", self.item, self.n_items)
 
     def labels_per_worker(self) -> np.ndarray:
-        """Number of labels of each annotator, shape (n_workers,)."""
-        return np.bincount(self.worker, minlength=self.n_workers)
+        """Number of labels of each annotator, shape (n_workers,) (computed once; read-only)."""
+        return self._counted("_labels_per_worker", self.worker, self.n_workers)
+
+    def _counted(self, cache: str, codes: np.ndarray, n: int) -> np.ndarray:
+        """``np.bincount(codes)`` kept on the (immutable) labels: every output table asks for it."""
+        counts = getattr(self, cache, None)
+        if counts is None:
+            counts = np.bincount(codes, minlength=n)
+            counts.flags.writeable = False
+            object.__setattr__(self, cache, counts)
+        return counts
 
     def describe(self) -> dict[str, Any]:
         """Counts a user checks before trusting a fit: sizes, class counts, labels per item and worker.

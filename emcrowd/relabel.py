@@ -35,15 +35,14 @@ DEFAULT_MAX_ANNOTATORS = 50
 _CHUNK = 1 << 17  # items per block in expected_gain: (chunk, K, K) temporaries stay small
 
 
-def vote_split(data: Labels, counts: np.ndarray | None = None, *, arrow: bool = False) -> Any:
+def vote_split(data: Labels, counts: np.ndarray | None = None, *, coded: bool = False) -> Any:
     """How each item's votes split, as text such as ``"cat:3;dog:2"``, shape (n_items,), object.
 
     Classes with at least one vote, most votes first (ties in class-code order); ``""`` for an item
     without labels. ``counts`` are :func:`~emcrowd.models.majority.vote_counts` when already computed.
     In class names, ``%``, ``:`` and ``;`` are written ``%25``, ``%3A`` and ``%3B`` so that the text
-    always splits back into (name, count) pairs. With ``arrow``, an Arrow string array instead (built
-    from the distinct texts by one ``take``: 2M items in 0.04 s instead of 0.25 s for the conversion
-    of Python strings when the table is written).
+    always splits back into (name, count) pairs. With ``coded``, a :class:`emcrowd.io.NamedCodes`
+    column instead (codes into the distinct texts: 2M items without 2M Python strings).
     """
     counts = vote_counts(data) if counts is None else np.asarray(counts)
     if counts.shape != (data.n_items, data.n_classes):
@@ -55,10 +54,10 @@ def vote_split(data: Labels, counts: np.ndarray | None = None, *, arrow: bool = 
     for row in rows:
         order = np.lexsort((np.arange(row.size), -row))
         texts.append(";".join(f"{names[k]}:{int(row[k])}" for k in order if row[k] > 0))
-    if arrow:
-        import pyarrow as pa
+    if coded:
+        from emcrowd.io.outputs import NamedCodes
 
-        return pa.array(texts, type=pa.string()).take(pa.array(inverse.ravel()))
+        return NamedCodes(inverse.ravel(), tuple(texts))
     return np.asarray(texts, dtype=object)[inverse.ravel()]
 
 

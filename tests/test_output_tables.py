@@ -40,7 +40,7 @@ def read_csv(table: dict) -> list[list[str]]:
 def test_item_columns_by_hand():
     data = small()
     table = item_table(data, aggregate(data, "majority"))
-    assert table["votes"].to_pylist() == ["x:2;y:1", "y:1", ""]
+    assert list(table["votes"]) == ["x:2;y:1", "y:1", ""]
     assert list(table["vote_margin"]) == [1, 1, 0]
     np.testing.assert_allclose(table["agreement"], [1 / 3, np.nan, np.nan])  # 2 of 6 ordered pairs agree
     rows = read_csv(table)
@@ -134,7 +134,7 @@ def test_adversarial_class_names_lose_nothing():
             for s, said in enumerate(ADVERSARIAL):
                 assert cells[(w, true, said)] == result.model.confusion_[i, t, s]
     # the vote split always splits back into (name, count) pairs
-    votes = item_table(data, result)["votes"].to_pylist()
+    votes = list(item_table(data, result)["votes"])
     decoded = {name.replace("%3A", ":").replace("%3B", ";").replace("%25", "%") for name in ADVERSARIAL}
     for text, j in zip(votes, range(n_items), strict=False):
         pairs = [part.rsplit(":", 1) for part in text.split(";")]
@@ -166,3 +166,50 @@ def test_worker_table_is_the_same_without_the_joint_counts(monkeypatch):
     assert list(fast) == list(slow) and "constant" in fast["flags"][8]
     for name in fast:
         np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(slow[name]))
+
+
+def test_named_codes_read_as_text_and_write_like_strings(tmp_path):
+    names = ("a,b", 'say "hi"', "plain")
+    column = io.NamedCodes(np.array([0, 2, -1, 1, 2]), names)
+    assert list(column) == ["a,b", "plain", "", 'say "hi"', "plain"]
+    assert list(column[1:3]) == ["plain", ""] and column[3] == 'say "hi"'
+    assert np.asarray(column).tolist() == list(column)
+    table = {"id": ("x", "y", "z", "w", "v"), "name": column}
+    rows = read_csv(table)  # names that need quotes: quoted, as the csv module reads them back
+    assert [row[1] for row in rows[1:]] == list(column)
+    assert list(csv.reader(stdio.StringIO(io.csv_text(table), newline=""))) == rows
+    out = tmp_path / "t.parquet"
+    with open(out, "wb") as fh:
+        io.TableFile(table, "parquet").write(fh)
+    import pyarrow.parquet as pq
+
+    written = pq.read_table(out)
+    assert str(written.schema.field("name").type) == "string"  # plain text, not a dictionary
+    assert written.column("name").to_pylist() == list(column)
+
+
+def test_long_named_codes_columns_match_the_text_writer():
+    rng = np.random.default_rng(0)
+    n = io.outputs.WRITE_ROWS + 5  # past the row count where the codes are expanded by a take
+    column = io.NamedCodes(rng.integers(-1, 3, n), ("0", "1", "x"))
+    table = {"label": column, "p": rng.random(n)}
+    arrow_rows = read_csv(table)
+    text_rows = list(csv.reader(stdio.StringIO(io.csv_text(table), newline="")))
+    assert [r[0] for r in arrow_rows] == [r[0] for r in text_rows] == ["label", *column]
+    assert [float(r[1]) for r in arrow_rows[1:]] == table["p"].tolist()  # (Arrow spells 1e-05 0.00001)
+
+
+def test_writing_a_long_table_holds_a_few_slices_of_text_at_a_time():
+    import pyarrow as pa
+
+    rows = 16 * io.outputs.WRITE_ROWS
+    table = {"p": np.random.default_rng(1).random(rows)}  # about 19 bytes of text per row
+    pool = pa.proxy_memory_pool(pa.system_memory_pool())
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        io.TableFile(table, "csv").write(stdio.BytesIO())
+    finally:
+        pa.set_memory_pool(previous)
+    slice_text = 19 * io.outputs.WRITE_ROWS
+    assert pool.max_memory() < 3 * (io.outputs.WRITE_THREADS + 1) * slice_text  # not the whole text

@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -172,7 +173,39 @@ _register()
 
 def run() -> None:
     """Console-script entry point: like ``app()``, but a usage error (a bad option value, a missing
-    argument) is one line on stderr and exit status 2 too, like every other user error."""
+    argument) is one line on stderr and exit status 2 too, like every other user error; and the
+    process ends without tearing the interpreter down (see :func:`_exit`)."""
+    try:
+        _run()
+    except SystemExit as exc:
+        _exit(exc.code)
+    _exit(0)
+
+
+def _exit(code: Any) -> None:
+    """End the process with ``code`` as ``sys.exit`` would, once the outputs are in place and the
+    streams flushed, but without the interpreter's teardown: freeing millions of ids and arrays one
+    by one took 0.35 s after a fit of 10M labels, a tenth of everything that is not the fit. A Dask
+    run (whose cluster's atexit hooks must run) and an unflushable stream take the usual way out."""
+    if "distributed" in sys.modules:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            sys.exit(code)  # Python's own exit reports (or ignores) it as before
+    os._exit(status)
+
+
+def _run() -> None:
     import click
 
     from emcrowd import _signals

@@ -15,7 +15,15 @@ from emcrowd.io.labels import (
     load_labels,
     read_labels,
 )
-from emcrowd.io.outputs import TableFile, csv_chunks, csv_text, format_value, json_text, write_outputs
+from emcrowd.io.outputs import (
+    NamedCodes,
+    TableFile,
+    csv_chunks,
+    csv_text,
+    format_value,
+    json_text,
+    write_outputs,
+)
 from emcrowd.io.truth import Truth, load_truth, read_truth
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "FORMATS",
     "LoadReport",
     "Loaded",
+    "NamedCodes",
     "TableFile",
     "Truth",
     "csv_chunks",

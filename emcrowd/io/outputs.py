@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,46 @@ import numpy as np
 from emcrowd.errors import InputError
 
 Table = Mapping[str, Sequence[Any]]
+
+
+@dataclass(frozen=True, eq=False)
+class NamedCodes(Sequence):
+    """A text column held as integer codes into a few names: class labels, vote splits (millions of
+    rows, a handful of distinct texts). It reads as a sequence of ``str`` (a negative code is ``""``)
+    and becomes Arrow text by one ``take`` from the names: no Python string per row, and only the
+    names are checked for characters that need quotes.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (n_rows,), int
+    names : tuple of str
+    """
+
+    codes: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, (slice, np.ndarray, list)):
+            return NamedCodes(self.codes[index], self.names)
+        code = int(self.codes[index])
+        return self.names[code] if code >= 0 else ""
+
+    def texts(self) -> np.ndarray:
+        """The column as an object array of ``str``."""
+        lookup = np.asarray([*self.names, ""], dtype=object)
+        return lookup[self.dictionary_codes()]
+
+    def dictionary_codes(self) -> np.ndarray:
+        """The codes as int32 indices into ``(*names, "")``: every negative code points at ``""``."""
+        codes = np.asarray(self.codes)
+        return np.where(codes < 0, len(self.names), codes).astype(np.int32)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        texts = self.texts()
+        return texts if dtype is None else texts.astype(dtype)
 
 
 def _umask_mode() -> int:
@@ -86,7 +128,7 @@ def csv_chunks(table: Table, rows: int = CHUNK_ROWS) -> Iterator[str]:
 #: Characters that make a CSV field need quotes (as a regular expression for Arrow).
 _NEEDS_QUOTES_RE = '[,"\n\r]'
 #: Rows written at a time by :class:`TableFile` (so that a progress display can follow).
-WRITE_ROWS = 1 << 18
+WRITE_ROWS = 1 << 16
 #: Slices of a CSV table formatted at the same time, on as many threads.
 WRITE_THREADS = 2
 
@@ -151,7 +193,11 @@ class TableFile:
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(table, fh)
+            decoded = {  # short NamedCodes columns are dictionaries: plain text in every file
+                name: col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
+                for name, col in zip(table.column_names, table.columns, strict=True)
+            }
+            pq.write_table(pa.table(decoded), fh)
             if self.progress is not None:
                 self.progress(self.n_rows)
             return
@@ -176,12 +222,13 @@ class TableFile:
         if not starts and self.progress is not None:
             self.progress(0)
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            pending = [pool.submit(text, start) for start in starts[:WRITE_THREADS]]
+            pending = deque(pool.submit(text, start) for start in starts[:WRITE_THREADS])
             for index, start in enumerate(starts):
-                done = pending[index].result()
+                done = pending.popleft().result()  # (a future kept would keep its slice's text)
                 if index + WRITE_THREADS < len(starts):  # at most WRITE_THREADS slices' text in memory
                     pending.append(pool.submit(text, starts[index + WRITE_THREADS]))
                 fh.write(done)
+                del done
                 if self.progress is not None:
                     self.progress(min(start + WRITE_ROWS, self.n_rows))
 
@@ -190,19 +237,20 @@ class TableFile:
         """Whether a header, or a text column among ``unchecked`` (those converted by Arrow itself;
         the others were checked while converted), needs quotes."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if any(any(c in str(name) for c in _NEEDS_QUOTES) for name in table.column_names):
             return True
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            if (
-                text
-                and name in unchecked
-                and pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES_RE)).as_py()
-            ):
-                return True
-        return False
+        texts = [
+            column
+            for name, column in zip(table.column_names, table.columns, strict=True)
+            if name in unchecked
+            and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+        ]
+        if not texts:
+            return False
+        import pyarrow.compute as pc  # (0.05 s to import: only when there is text to check)
+
+        return any(pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES_RE)).as_py() for column in texts)
 
 
 _NUMERIC = {"f": "float", "i": "int", "u": "uint"}
@@ -214,6 +262,15 @@ def _arrow_array(column: Sequence[Any]) -> tuple[Any, bool | None]:
     a column that Arrow converted itself (not checked)."""
     import pyarrow as pa
 
+    if isinstance(column, NamedCodes):
+        dictionary, quotes = _arrow_array((*column.names, ""))
+        codes = column.dictionary_codes()
+        indices = pa.Array.from_buffers(pa.int32(), codes.size, [None, pa.py_buffer(codes)])
+        if codes.size >= WRITE_ROWS:  # plain strings format fastest; ``take`` imports pyarrow.compute
+            return dictionary.take(indices), quotes  # (0.05 s, repaid only on long columns)
+        return pa.DictionaryArray.from_arrays(indices, dictionary), quotes
+    if isinstance(column, np.ndarray) and column.dtype == object and column.ndim == 1:
+        column = column.tolist()  # (e.g. the annotators' flags): through the text path below
     strings = isinstance(column, (list, tuple)) and all(isinstance(v, str) for v in column)
     try:
         data = "".join(column).encode("utf-8") if strings else b""
