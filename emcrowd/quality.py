@@ -191,10 +191,21 @@ def answer_counts(data: Labels, labels: np.ndarray) -> np.ndarray | None:
     k = data.n_classes
     if data.n_workers * k * k > MAX_ANSWER_CELLS:
         return None
-    code = data.worker.astype(np.intp) * (k * k)
-    code += np.asarray(labels, dtype=np.intp)[data.item] * k
-    code += data.label
-    return np.bincount(code, minlength=data.n_workers * k * k).reshape(data.n_workers, k, k)
+    labels = np.asarray(labels, dtype=np.intp)
+    counts = np.zeros(data.n_workers * k * k, dtype=np.int64)
+    # A million labels at a time: small temporaries that the allocator reuses, where whole-input
+    # ones (80 MB each at 10M labels) were fresh pages every time (0.4 s instead of 0.1 s).
+    for start in range(0, data.n_labels, _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        code = data.worker[rows].astype(np.intp) * (k * k)
+        code += labels[data.item[rows]] * k
+        code += data.label[rows]
+        counts += np.bincount(code, minlength=counts.size)
+    return counts.reshape(data.n_workers, k, k)
+
+
+#: Labels per step of :func:`answer_counts`.
+_CHUNK = 1 << 20
 
 
 def constant_answerers(data: Labels, labels: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:

@@ -761,3 +761,35 @@ def test_write_outputs_takes_lists_of_text_and_refuses_what_it_cannot_write(tmp_
     with pytest.raises(TypeError, match="cannot write int"):
         write_outputs(tmp_path / "new", {"b.txt": 3})
     assert not (tmp_path / "new").exists()
+
+
+def test_tables_written_side_by_side_fail_all_or_nothing(tmp_path, monkeypatch):
+    """Two tables are formatted at once: when one fails, the other stops, and the directory is as
+    it was (old files kept, no temporary left)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "items.csv").write_text("old\n")
+    big = eio.TableFile({"p": np.random.default_rng(0).random(20 * eio.outputs.WRITE_ROWS)})
+    failing = eio.TableFile({"q": np.arange(10)})
+    seen = {}
+
+    def full_disk(fh, converted=None, cancel=None):
+        seen["cancel"] = cancel
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(failing, "write", full_disk)
+    with pytest.raises(InputError, match="No space left on device"):
+        write_outputs(out, {"items.csv": big, "workers.csv": failing, "summary.json": "{}\n"})
+    assert sorted(p.name for p in out.iterdir()) == ["items.csv"]
+    assert (out / "items.csv").read_text() == "old\n"
+    assert seen["cancel"] is not None and seen["cancel"].is_set()  # the big table was told to stop
+
+
+def test_tables_written_side_by_side_match_one_at_a_time(tmp_path):
+    rng = np.random.default_rng(3)
+    ids = tuple(f"item{j}" for j in range(3000))
+    tables = {"a.csv": {"item": ids, "p": rng.random(3000)}, "b.csv": {"item": ids, "n": np.arange(3000)}}
+    write_outputs(tmp_path / "together", {name: eio.TableFile(t) for name, t in tables.items()})
+    for name, table in tables.items():  # with a progress callback: written one at a time
+        write_outputs(tmp_path / "alone", {name: eio.TableFile(table, progress=lambda n: None)})
+        assert (tmp_path / "together" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()

@@ -12,7 +12,8 @@ from emcrowd.errors import EmcrowdError
 
 def vote_counts(data: Labels) -> np.ndarray:
     """Number of votes for each class of each item, shape (n_items, n_classes)."""
-    flat = data.item.astype(np.intp) * data.n_classes + data.label
+    cells = data.n_items * data.n_classes
+    flat = data.item.astype(np.int32 if cells < 2**31 else np.intp) * data.n_classes + data.label
     counts = np.bincount(flat, minlength=data.n_items * data.n_classes)
     return counts.reshape(data.n_items, data.n_classes)
 
