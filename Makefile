@@ -23,9 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# everything: the speed rows, relabelling, and the Dask engine's overhead (10M) and scale (100M) rows
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/relabel.py
+	$(BIN)/python benchmarks/dask_scale.py --labels 10M
+	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 
 # does spending extra labels on the items `emcrowd relabel` ranks first pay? (GLAD and DS simulations)
 bench-relabel: $(STAMP)
@@ -35,10 +38,10 @@ bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
 # the Dask engine: 10M labels in memory and on a 2-worker LocalCluster side by side, then 100M labels
-# on the cluster alone (3 GB per worker); the data sets are written to a temporary directory
+# on the cluster alone (4 GB per worker); the data sets are written to a temporary directory
 bench-dask: $(STAMP)
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
-	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad
+	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 
 # emcrowd against crowd-kit (installed in its own .venv-peers, never in .venv); not part of `make test`
 bench-peers: $(STAMP)

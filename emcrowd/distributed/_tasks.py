@@ -50,12 +50,21 @@ def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ..
     return Part(items, obs)
 
 
-def tree_sum(*arrays: np.ndarray) -> np.ndarray:
-    """The sum of partial sums, in the order given (a node of the tree reduction)."""
+def tree_sum(*arrays: np.ndarray, index: int | None = None) -> np.ndarray:
+    """The sum of partial sums, in the order given (a node of the tree reduction); with ``index``,
+    of item ``index`` of each (a partition's result tuple)."""
+    if index is not None:
+        arrays = tuple(a[index] for a in arrays)
     total = np.array(arrays[0], dtype=float, copy=True)
     for a in arrays[1:]:
         total += a
     return total
+
+
+def posteriors(value: np.ndarray | tuple) -> np.ndarray:
+    """A partition's posteriors: the array itself, or the first item of an E-step's result (the
+    posteriors and the packed sums, kept together so that no task per partition picks them)."""
+    return value[0] if isinstance(value, tuple) else value
 
 
 def item_counts(part: Part) -> np.ndarray:
@@ -70,16 +79,16 @@ def vote_shares(part: Part) -> np.ndarray:
     return ob.vote_shares(part.obs)
 
 
-def class_totals(part: Part, q: np.ndarray) -> np.ndarray:
-    return ob.class_totals(part.obs, q)
+def class_totals(part: Part, q: np.ndarray | tuple) -> np.ndarray:
+    return ob.class_totals(part.obs, posteriors(q))
 
 
-def confusion_counts(part: Part, q: np.ndarray) -> np.ndarray:
-    return ob.confusion_counts(part.obs, q)
+def confusion_counts(part: Part, q: np.ndarray | tuple) -> np.ndarray:
+    return ob.confusion_counts(part.obs, posteriors(q))
 
 
-def agreement_sums(part: Part, q: np.ndarray) -> np.ndarray:
-    return ob.agreement_sums(part.obs, q)
+def agreement_sums(part: Part, q: np.ndarray | tuple) -> np.ndarray:
+    return ob.agreement_sums(part.obs, posteriors(q))
 
 
 def _packed(part: Part, result: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -152,8 +161,9 @@ def glad_em_pass(state: _KernelPasses, alpha: np.ndarray) -> tuple:
     return new, np.concatenate([total.ravel(), [evidence, b_gain, b_prior]])
 
 
-def glad_accept(state: _KernelPasses) -> _KernelPasses:
-    new = _copy(state)
+def glad_accept(result: tuple) -> _KernelPasses:
+    """The state of an accepted pass, from :func:`glad_em_pass`'s result."""
+    new = _copy(result[0])
     new.accept()
     return new
 

@@ -25,8 +25,8 @@ from emcrowd.models.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.glad import GLAD, _GLADState
 from emcrowd.models.majority import MajorityVote
 
-#: Partial sums combined per node of the tree reduction.
-FAN_IN = 4
+#: Partial sums combined per node of the tree reduction (8 partitions: one node).
+FAN_IN = 8
 #: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
 #: that N workers use N cores, as the in-memory engine's threads do).
 LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -82,16 +82,19 @@ class Cluster:
         """``fn(part_input..., *extra)`` for every partition, as futures."""
         return [self.client.submit(fn, *args, *extra, pure=False) for args in zip(*per_part, strict=True)]
 
-    def reduce(self, futures: list[Any]) -> np.ndarray:
-        """The sum of per-partition arrays by a tree reduction (fixed order: partition order)."""
-        level = list(futures)
+    def reduce(self, futures: list[Any], index: int | None = None) -> np.ndarray:
+        """The sum of per-partition arrays by a tree reduction (fixed order: partition order); with
+        ``index``, of item ``index`` of each partition's result (picked by the first level's tasks:
+        no task of its own per partition and iteration)."""
+        level = [
+            self.client.submit(T.tree_sum, *futures[i : i + FAN_IN], index=index, pure=False)
+            for i in range(0, len(futures), FAN_IN)
+        ]
         while len(level) > 1:
             level = [
                 self.client.submit(T.tree_sum, *level[i : i + FAN_IN], pure=False)
                 for i in range(0, len(level), FAN_IN)
             ]
-        if len(futures) == 1:
-            level = [self.client.submit(T.tree_sum, futures[0], pure=False)]
         return self.client.gather(level[0])
 
     def scalar_sum(self, futures: list[Any]) -> float:
@@ -101,7 +104,7 @@ class Cluster:
         """Per-partition item arrays assembled into one in item-code order."""
         out = np.empty(self.n_items if width is None else (self.n_items, width))
         for items, values in zip(self.items, self.client.gather(futures), strict=True):
-            out[items] = values
+            out[items] = T.posteriors(values)
         return out
 
 
@@ -158,8 +161,8 @@ class DaskObservations:
             raise EmcrowdError("the Dask engine does not take gold labels")
         shared = tuple(self.c.constant(np.asarray(p)) for p in params)
         results = self.c.map(fn, self.c.parts, extra=shared)
-        q = _Handle(self.c.map(T.pick, results, extra=(0,)))
-        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))  # sums, evidence, class totals
+        q = _Handle(results)  # (posteriors, packed) per partition: the tasks that read q pick them
+        packed = self.c.reduce(results, index=1)  # sums, evidence, class totals
         k = self.n_classes
         self._totals = (q, packed[-k:])
         sums = packed[: -k - 1]
@@ -226,8 +229,8 @@ class _DaskGladPasses:
 
     def em_pass(self, alpha: np.ndarray) -> tuple[np.ndarray, float, float]:
         results = self.c.map(T.glad_em_pass, self.states, extra=(self.c.constant(alpha),))
-        self.pending = self.c.map(T.pick, results, extra=(0,))
-        packed = self.c.reduce(self.c.map(T.pick, results, extra=(1,)))
+        self.pending = results  # (state, packed) per partition
+        packed = self.c.reduce(results, index=1)
         self.pending_prior = float(packed[-1])
         return packed[:-3].reshape(alpha.size, 8), float(packed[-3]), float(packed[-2])
 
