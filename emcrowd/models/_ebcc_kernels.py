@@ -97,12 +97,14 @@ def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def digamma_gammaln(x: float) -> tuple[float, float]:
-    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them (shift
-    to at least ``_SHIFT``, then the asymptotic series), with the shift's sum ``sum_k 1 / (x + k)``
-    formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)``: one division, not ten."""
+def _digamma_gammaln_shifted(x: float) -> tuple[float, float, float]:
+    """``(psi(x), log Gamma(x) + log P, P)`` for ``x > 0``, as :mod:`emcrowd.models._special` computes
+    them (shift to at least ``_SHIFT``, then the asymptotic series), with the shift's sum
+    ``sum_k 1 / (x + k)`` formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)`` (one
+    division, not ten), and ``P`` (1 when there was no shift) left to the caller to take the
+    logarithm of, so that a sum of log-gamma terms takes one logarithm of a ratio of products."""
     inv = 0.0
-    logs = 0.0
+    prod = 1.0
     if x < _SHIFT:
         prod = x
         deriv = 1.0
@@ -110,13 +112,19 @@ def digamma_gammaln(x: float) -> tuple[float, float]:
             deriv = deriv * (x + k) + prod
             prod *= x + k
         inv = deriv / prod
-        logs = math.log(prod)
         x = x + _SHIFT
     inv2 = 1.0 / (x * x)
     log_x = math.log(x)
     psi = log_x - 0.5 / x - _horner(inv2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * inv2 - inv
-    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x - logs
-    return psi, lgam
+    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x
+    return psi, lgam, prod
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def digamma_gammaln(x: float) -> tuple[float, float]:
+    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them."""
+    psi, lgam, prod = _digamma_gammaln_shifted(x)
+    return psi, lgam - math.log(prod)
 
 
 class Kernels(NamedTuple):
@@ -413,17 +421,23 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
                         s += acc[chunk, i, lab, pick[a]]
                     counts[i, lab, a] = s
                     total += s + prior[c, lab]
-                psi_total, lgam_total = digamma_gammaln(total)
-                lg, cross = 0.0, 0.0
+                # log Gamma(total) - sum log Gamma(x): the shifts' logarithms in one, of a ratio
+                psi_total, lgam_total, ratio = _digamma_gammaln_shifted(total)
+                lg, cross, logs = 0.0, 0.0, 0.0
                 for lab in range(n_lab):
                     x = counts[i, lab, a] + prior[c, lab]
-                    psi_a, lgam_a = digamma_gammaln(x)
+                    psi_a, lgam_a, prod = _digamma_gammaln_shifted(x)
                     elog = psi_a - psi_total
                     log_v[i, lab, a] = elog
                     v_geo[i, lab, a] = math.exp(elog)
                     lg += lgam_a
                     cross += (x - prior[c, lab]) * elog
-                worker_kl += lgam_total - prior_const[c] - lg + cross
+                    ratio /= prod
+                    if ratio < 1e-250:  # (many classes) kept in range
+                        logs += math.log(ratio)
+                        ratio = 1.0
+                logs += math.log(ratio)
+                worker_kl += lgam_total - prior_const[c] - lg - logs + cross
             kl[i] = worker_kl if active[i] else 0.0
         out = 0.0
         for i in range(n_workers):
