@@ -378,3 +378,17 @@ def test_restarts_on_a_subsample_at_scale():
     assert a.history_ == b.history_ and a.init_objectives_ == b.init_objectives_
     np.testing.assert_array_equal(a.posteriors_, b.posteriors_)
     assert np.mean(a.labels_ == truth) >= np.mean(majority_vote(labels).labels == truth)
+
+
+def test_restarts_of_large_inputs_are_capped_and_checked():
+    labels, _, _ = simulate_dawid_skene(3000, 30, labels_per_item=5, n_classes=2, concentration=3, seed=24)
+    capped = fit_quietly(EBCC(n_init=5, restart_labels=3000), labels)
+    assert len(capped.init_objectives_) == 3  # restart_n_init
+    every = fit_quietly(EBCC(n_init=5, restart_labels=3000, restart_n_init=None), labels)
+    assert len(every.init_objectives_) == 5
+    assert every.init_objectives_[:3] == capped.init_objectives_  # the same seeded restarts first
+    small = fit_quietly(EBCC(n_init=4, restart_labels=None, max_iter=20), labels)
+    assert len(small.init_objectives_) == 4  # whole fits: n_init as given
+    for options in [{"restart_n_init": 0}, {"restart_n_init": 1.5}, {"restart_sample": 0}]:
+        with pytest.raises(EmcrowdError):
+            EBCC(n_init=2, restart_labels=3000, **options).fit(labels)

@@ -62,7 +62,11 @@ restart_labels)`` labels, 200,000 by default, drawn from ``random_state`` in ite
 annotator kept) for at most ``restart_iter`` iterations, and only the one with the highest ELBO
 there continues, on all the labels, from its factors (one E-step with them, then the usual
 iterations to ``tol``; its subtypes have mostly collapsed by then, so these iterations are cheap).
-``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
+There are ``min(n_init, restart_n_init)`` such restarts, 3 by default: a restart's iterations cost
+in proportion to the number of annotators times the live rows (their Dirichlet parameters' digamma
+and log-gamma terms), whatever the subsample's size, and on 20,000 annotators each takes about a
+second (most of a 10M-label fit with 10 of them); set ``restart_n_init=None`` for ``n_init`` of
+them. ``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
 ``restart_subsample_`` its number of labels. Inputs up to ``restart_labels`` labels (the five shared
 real data sets among them) are fitted as before: every restart a whole fit.
 """
@@ -147,6 +151,9 @@ class EBCC(VariationalAggregator):
     restart_sample : int
         The subsample's size in labels on such inputs (at most ``restart_labels``): 200,000 by
         default (a restart there takes about a second with 20,000 annotators).
+    restart_n_init : int or None
+        On such inputs, at most this many restarts (3 by default: each costs about a second per
+        20,000 annotators whatever the subsample's size, see "Large inputs"); None: ``n_init``.
     restart_iter : int
         The most iterations of each restart on that subsample.
     engine : {"auto", "numpy", "numba"}
@@ -205,6 +212,7 @@ class EBCC(VariationalAggregator):
         random_state: int = 0,
         restart_labels: int | None = 1_000_000,
         restart_sample: int = 200_000,
+        restart_n_init: int | None = 3,
         restart_iter: int = 100,
         engine: str = "auto",
     ) -> None:
@@ -224,6 +232,7 @@ class EBCC(VariationalAggregator):
         self.empirical_class_prior = empirical_class_prior
         self.restart_labels = restart_labels
         self.restart_sample = restart_sample
+        self.restart_n_init = restart_n_init
         self.restart_iter = restart_iter
         self.engine = engine
 
@@ -237,8 +246,9 @@ class EBCC(VariationalAggregator):
     ) -> EBCC:
         """Fit by variational Bayes; see :meth:`emcrowd.models._base.EMAggregator.fit`.
 
-        With more than ``restart_labels`` labels and ``n_init > 1``, the restarts are run on a
-        random subsample of the items with about ``restart_sample`` labels, and the best of them by
+        With more than ``restart_labels`` labels and ``n_init > 1``, ``min(n_init, restart_n_init)``
+        restarts are run on a random subsample of the items with about ``restart_sample`` labels,
+        and the best of them by
         its ELBO there is continued on all the labels (see the class docstring).
         """
         if not isinstance(data, Labels):
@@ -259,8 +269,12 @@ class EBCC(VariationalAggregator):
         sub, sub_gold = self._subsample(data, gold, min(int(size), int(limit)))
         if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
             raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
+        restarts = self.restart_n_init
+        if restarts is not None and (int(restarts) != restarts or restarts < 1):
+            raise EmcrowdError(f"restart_n_init must be a positive integer or None, got {restarts!r}")
         options = {
             **self.get_params(),
+            "n_init": int(self.n_init) if restarts is None else min(int(self.n_init), int(restarts)),
             "restart_labels": None,
             "max_iter": min(int(self.max_iter), int(self.restart_iter)),
             "engine": self._engine_for(data.n_labels),
