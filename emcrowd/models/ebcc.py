@@ -174,7 +174,9 @@ class EBCC(VariationalAggregator):
     subtype_weights_ : ndarray of shape (n_classes, n_subtypes)
         Posterior mean of each class's subtype weights.
     subtype_posteriors_ : ndarray of shape (n_items, n_classes, n_subtypes)
-        ``q_j(z = k, g = m)``; summed over the subtypes it gives ``posteriors_``.
+        ``q_j(z = k, g = m)``; summed over the subtypes it gives ``posteriors_``. On the compiled
+        engine it is computed when first read (one more pass over the labels), since for a large
+        input it is much larger than anything else the fit returns.
     class_prior_ : ndarray of shape (n_classes,)
         Posterior mean of the class proportions (or the fixed ones).
     class_concentration_ : ndarray of shape (n_classes,) or None
@@ -536,17 +538,19 @@ class EBCC(VariationalAggregator):
         return params.responsibilities.sum(axis=2), evidence - params.kl
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
+        self._subtypes_from = None
         if self.engine_ == "numba":
-            # the kept factors' responsibilities, recomputed by the same pass (the same numbers as
-            # its last E-step's, which were not kept), and the Dirichlet parameters as (W, K, M, K)
+            # the Dirichlet parameters as (W, K, M, K); the responsibilities (an (n_items, K * M)
+            # array, 320 MB for 2M binary items) are recomputed by the same pass (the same numbers
+            # as its last E-step's, which were not kept) when first asked for
             k, m = data.n_classes, self._m
-            self._compiled_e_step(data, params, params.gold, keep=True)
             counts = np.zeros((self._n_workers, k, k * m))
             counts[:, :, params.rows] = params.counts
             counts = counts.transpose(0, 2, 1).reshape(-1, k, m, k)
             params.concentration = counts + self._label_prior[None, :, None, :]
             params.pending = None
             self._buffers = {}
+            self._subtypes_from = (data, params)
         self.class_prior_ = self._class_prior_mean(params)
         self.class_concentration_ = params.class_concentration
         self.subtype_concentration_ = params.subtype_concentration
@@ -557,9 +561,24 @@ class EBCC(VariationalAggregator):
         self.subtype_confusion_ = params.concentration / params.concentration.sum(axis=3, keepdims=True)
         self.confusion_ = np.einsum("km,ikml->ikl", self.subtype_weights_, self.subtype_confusion_)
         self.accuracy_ = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
-        self.subtype_posteriors_ = params.responsibilities
+        self._subtype_posteriors = params.responsibilities
         if getattr(self, "_keep_factors", False):
             self._kept = params
+
+    @property
+    def subtype_posteriors_(self) -> np.ndarray:
+        """``q_j(z = k, g = m)``, shape (n_items, n_classes, n_subtypes) (see the class docstring)."""
+        source = getattr(self, "_subtypes_from", None)
+        if source is not None:
+            data, params = source
+            self._compiled_e_step(data, params, params.gold, keep=True)
+            params.pending = None
+            self._buffers = {}
+            self._subtype_posteriors = params.responsibilities
+            self._subtypes_from = None
+        if not hasattr(self, "_subtype_posteriors"):
+            raise AttributeError("subtype_posteriors_")
+        return self._subtype_posteriors
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         """``sum_{k,m} q_j(k, m) E[v_ikm]``: the item's own subtype posteriors, not the marginal
