@@ -280,3 +280,115 @@ def test_restarts_on_a_subsample_of_large_inputs():
     c = EBCC(n_init=3, restart_labels=3000).fit(shuffled)
     assert c.restart_subsample_ == a.restart_subsample_
     np.testing.assert_allclose(c.posteriors_, a.posteriors_, atol=1e-6)
+
+
+def _live_rows_per_pass(monkeypatch) -> list[int]:
+    """Spy on the compiled M-step: the number of live rows it leaves, every iteration."""
+    seen: list[int] = []
+    original = EBCC._compiled_m_step
+
+    def spy(self, data, posteriors, params):
+        out = original(self, data, posteriors, params)
+        seen.append(int(out.rows.size))
+        return out
+
+    monkeypatch.setattr(EBCC, "_compiled_m_step", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "options"),
+    [(2, {}), (3, {"n_subtypes": 4})],
+    ids=["binary", "general"],
+)
+def test_idle_rows_give_the_numpy_fit(monkeypatch, n_classes, options):
+    """Rows whose subtype emptied are done in closed form by the compiled engine (their q(v) is the
+    prior): the fit is the NumPy one, which computes every row, to rounding."""
+    pytest.importorskip("numba")
+    labels, truth, _ = simulate_dawid_skene(
+        1500, 20, labels_per_item=5, n_classes=n_classes, concentration=3, seed=21
+    )
+    gold = np.full(truth.shape, -1)
+    gold[::13] = truth[::13]
+    a = fit_quietly(EBCC(n_init=2, max_iter=300, engine="numpy", **options), labels, gold=gold)
+    seen = _live_rows_per_pass(monkeypatch)
+    b = fit_quietly(EBCC(n_init=2, max_iter=300, engine="numba", **options), labels, gold=gold)
+    rows = n_classes * b.n_subtypes
+    assert seen[0] == rows and min(seen) < rows // 2  # most rows went idle
+    assert a.n_iter_ == b.n_iter_ and a.best_init_ == b.best_init_
+    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-11)
+    np.testing.assert_allclose(b.init_objectives_, a.init_objectives_, rtol=1e-11)
+    np.testing.assert_allclose(b.subtype_posteriors_, a.subtype_posteriors_, atol=1e-10)
+    np.testing.assert_allclose(b.confusion_concentration_, a.confusion_concentration_, rtol=1e-10)
+    np.testing.assert_allclose(b.subtype_concentration_, a.subtype_concentration_, rtol=1e-10)
+    assert_non_decreasing(b.history_)
+    # the rows idle at the end (as many as the last M-step left) have q(v) exactly at the prior
+    prior = np.ones((n_classes, n_classes)) + 3 * np.eye(n_classes)
+    at_prior = (b.confusion_concentration_ == prior[None, :, None, :]).all(axis=(0, 3))
+    assert at_prior.sum() >= rows - seen[-1] > 0
+
+
+def test_an_idle_row_that_revives_is_counted():
+    """A row made idle whose responsibilities are not negligible in the next pass is made live again
+    and the pass redone: its counts are those of a pass with the row live at its prior."""
+    pytest.importorskip("numba")
+    labels, _, _ = simulate_dawid_skene(500, 10, labels_per_item=5, n_classes=2, concentration=3, seed=22)
+    model = EBCC(n_init=1, engine="numba", n_subtypes=3)
+    model._check_parameters(2)
+    model._prepare(labels)
+    params = model._initial_params(labels)
+    params = model._m_step(labels, model._initial_posteriors(labels), params)
+    # row 4 (class 1, subtype 1) idle: its E[log v] set to the prior's for every annotator
+    prior_log_v = model._idle_log_v[1]
+    live = _copy_params(params)
+    live.log_v[:, :, 4] = prior_log_v[None, :]
+    live.v_geo = np.exp(live.log_v)
+    idle = _copy_params(live)
+    keep = np.array([0, 1, 2, 3, 5])
+    idle.rows, idle.log_v, idle.v_geo = (
+        idle.rows[keep],
+        idle.log_v[:, :, keep].copy(),
+        idle.v_geo[:, :, keep].copy(),
+    )
+    q_live, e_live = model._compiled_e_step(labels, live, None)
+    counts_live = live.pending[0].sum(axis=0).copy()
+    q_idle, e_idle = model._compiled_e_step(labels, idle, None)
+    assert idle.rows.tolist() == list(range(6))  # revived
+    np.testing.assert_allclose(q_idle, q_live, atol=1e-13)
+    assert e_idle == pytest.approx(e_live, rel=1e-13)
+    np.testing.assert_allclose(idle.pending[0].sum(axis=0), counts_live, rtol=1e-12, atol=1e-15)
+
+
+def _copy_params(params):
+    from dataclasses import replace
+
+    return replace(params, rows=params.rows.copy(), log_v=params.log_v.copy(), v_geo=params.v_geo.copy())
+
+
+def test_restarts_on_a_subsample_at_scale():
+    """200k labels over 2,000 annotators: the restarts run on a 20k-label subsample, the best continues;
+    the ELBO never decreases, the fit is reproducible, and no worse than majority vote."""
+    pytest.importorskip("numba")
+    labels, truth, _ = simulate_dawid_skene(40_000, 2_000, labels_per_item=5, n_classes=2, seed=23)
+    options = {"n_init": 3, "restart_labels": 100_000, "restart_sample": 20_000}
+    a = fit_quietly(EBCC(**options), labels)
+    b = fit_quietly(EBCC(**options), labels)
+    assert a.engine_ == "numba" and 15_000 <= a.restart_subsample_ <= 25_000
+    assert_non_decreasing(a.history_)
+    assert a.history_ == b.history_ and a.init_objectives_ == b.init_objectives_
+    np.testing.assert_array_equal(a.posteriors_, b.posteriors_)
+    assert np.mean(a.labels_ == truth) >= np.mean(majority_vote(labels).labels == truth)
+
+
+def test_restarts_of_large_inputs_are_capped_and_checked():
+    labels, _, _ = simulate_dawid_skene(3000, 30, labels_per_item=5, n_classes=2, concentration=3, seed=24)
+    capped = fit_quietly(EBCC(n_init=5, restart_labels=3000), labels)
+    assert len(capped.init_objectives_) == 3  # restart_n_init
+    every = fit_quietly(EBCC(n_init=5, restart_labels=3000, restart_n_init=None), labels)
+    assert len(every.init_objectives_) == 5
+    assert every.init_objectives_[:3] == capped.init_objectives_  # the same seeded restarts first
+    small = fit_quietly(EBCC(n_init=4, restart_labels=None, max_iter=20), labels)
+    assert len(small.init_objectives_) == 4  # whole fits: n_init as given
+    for options in [{"restart_n_init": 0}, {"restart_n_init": 1.5}, {"restart_sample": 0}]:
+        with pytest.raises(EmcrowdError):
+            EBCC(n_init=2, restart_labels=3000, **options).fit(labels)

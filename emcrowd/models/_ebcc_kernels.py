@@ -12,11 +12,19 @@ item's labels are in cache, what the E-step and the next M-step's sufficient sta
 * their log-sum-exp (the item's ELBO term) and the responsibilities ``r_jt``, which are not kept
   (they would be an (n_items, T) array) unless asked for: the class posteriors ``sum_m r_jkm`` are;
 * ``r_jt`` added to the annotator counts ``N[worker_o, label_o, t]`` of each of its labels, and to
-  the subtype totals ``sum_j r_jt``.
+  the subtype totals ``sum_j r_jt`` and the rows' count totals ``sum_j r_jt * (labels of j)``.
 
-Then :func:`Kernels.globals_step` turns the counts into ``E[log v]`` and the KL divergence of every
-active annotator's ``q(v)`` from its prior, one annotator at a time, with scalar digamma and
-log-gamma computed as :mod:`emcrowd.models._special` computes them (same shift, same series).
+Only the *live* rows are stored and computed per annotator: a row whose subtype emptied is *idle*
+(its ``q(v)`` is exactly its prior, see :class:`emcrowd.models.ebcc.EBCC`), and since all idle rows
+of a class then have the same likelihood for every item, the pass does them together, as one extra
+row per class with the prior's ``E[log v]``, and splits the result among them by their prior
+weights; their counts are not accumulated (they are negligible: below half the floating-point
+spacing at the prior), but their count totals are, so that the caller sees when one revives.
+
+Then :func:`Kernels.globals_step` sums the chunks' counts of the live rows and turns them into
+``E[log v]`` and the KL divergence of every active annotator's ``q(v)`` from its prior, one
+annotator at a time, with scalar digamma and log-gamma computed as :mod:`emcrowd.models._special`
+computes them (same shift, same series).
 
 Sums over annotators are accumulated per chunk of items and the chunks added in a fixed order; the
 number of chunks depends on the data alone (:func:`n_chunks`), so the fit does not depend on the
@@ -43,9 +51,10 @@ __all__ = ["Kernels", "compile_all", "kernels_for", "n_chunks"]
 
 #: Items are split into at most this many chunks, each with its own annotator counts ...
 MAX_CHUNKS = 16
-#: ... and into fewer when those counts are large (at most this many float64 entries in all), but
-#: never fewer than two, so that both cores of a small machine work.
-CHUNK_BUDGET = 1 << 23
+#: ... and into fewer when those counts are large (at most this many float64 entries in all: every
+#: pass zeroes and every M-step adds them), but never fewer than two, so that both cores of a small
+#: machine work.
+CHUNK_BUDGET = 1 << 21
 #: Spare float64 entries after each thread's scratch arrays (two cache lines), against false sharing.
 _PAD = 16
 
@@ -87,13 +96,15 @@ def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
     return total * inv2 + c0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def digamma_gammaln(x: float) -> tuple[float, float]:
-    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them (shift
-    to at least ``_SHIFT``, then the asymptotic series), with the shift's sum ``sum_k 1 / (x + k)``
-    formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)``: one division, not ten."""
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _digamma_gammaln_shifted(x: float) -> tuple[float, float, float]:
+    """``(psi(x), log Gamma(x) + log P, P)`` for ``x > 0``, as :mod:`emcrowd.models._special` computes
+    them (shift to at least ``_SHIFT``, then the asymptotic series), with the shift's sum
+    ``sum_k 1 / (x + k)`` formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)`` (one
+    division, not ten), and ``P`` (1 when there was no shift) left to the caller to take the
+    logarithm of, so that a sum of log-gamma terms takes one logarithm of a ratio of products."""
     inv = 0.0
-    logs = 0.0
+    prod = 1.0
     if x < _SHIFT:
         prod = x
         deriv = 1.0
@@ -101,13 +112,19 @@ def digamma_gammaln(x: float) -> tuple[float, float]:
             deriv = deriv * (x + k) + prod
             prod *= x + k
         inv = deriv / prod
-        logs = math.log(prod)
         x = x + _SHIFT
     inv2 = 1.0 / (x * x)
     log_x = math.log(x)
     psi = log_x - 0.5 / x - _horner(inv2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * inv2 - inv
-    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x - logs
-    return psi, lgam
+    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x
+    return psi, lgam, prod
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def digamma_gammaln(x: float) -> tuple[float, float]:
+    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them."""
+    psi, lgam, prod = _digamma_gammaln_shifted(x)
+    return psi, lgam - math.log(prod)
 
 
 class Kernels(NamedTuple):
@@ -119,10 +136,10 @@ class Kernels(NamedTuple):
 
 
 def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
-    """The kernels compiled for ``k_const`` classes and ``m_const`` subtypes (loops of constant length,
-    which the compiler unrolls and vectorises), or for any shape when both are 0; on threads with
-    ``parallel``, else in one (each parallel pass waits for every thread, which on a busy machine can
-    cost more than a small pass itself)."""
+    """The kernels compiled for ``k_const`` classes and ``m_const`` subtypes (loops over the classes of
+    constant length), or for any shape when both are 0; on threads with ``parallel``, else in one (each
+    parallel pass waits for every thread, which on a busy machine can cost more than a small pass
+    itself)."""
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def e_pass(
@@ -131,121 +148,193 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         label: np.ndarray,
         v_geo: np.ndarray,
         log_v: np.ndarray,
+        rows: np.ndarray,
         log_prior_rows: np.ndarray,
+        idle_log_v: np.ndarray,
         gold: np.ndarray,
         m: int,
         q_out: np.ndarray,
         resp_out: np.ndarray,
         acc: np.ndarray,
         totals: np.ndarray,
+        bound: np.ndarray,
     ) -> float:
         """EBCC's E-step and the next M-step's counts, in one pass over the labels.
 
-        ``log_v`` is E[log v] with axes (n_workers, K labels, T rows) and ``v_geo`` its exponential,
+        ``rows`` (A,) are the live rows (increasing); ``log_v`` is their E[log v] with axes
+        (n_workers, K labels, A) and ``v_geo`` its exponential. Every other row ``t`` is idle: its
+        E[log v] is the prior's, ``idle_log_v[t // M]`` (K,) for every annotator, so the idle rows of
+        a class have the same likelihood and are done together, in closed form, as one row per class.
         ``log_prior_rows`` (T,) is ``E[log tau_k] + E[log pi_km]``, ``gold`` (n_items,) the clamped
         class or -1. Writes the class posteriors into ``q_out`` (n_items, K) and, when ``resp_out``
-        has a row per item, the responsibilities (n_items, T) into it; adds every ``r_jt`` to
-        ``acc[chunk, worker_o, label_o, t]`` for each label of item ``j`` (``acc`` has shape
-        (n_chunks, n_workers, K, T), zeroed by the caller), and sets ``totals[chunk, t]`` to the
-        chunk's sum of ``r_jt``.
+        has a row per item, all ``T`` responsibilities into it; adds every live ``r_jt`` to
+        ``acc[chunk, worker_o, label_o, a]`` for each label of item ``j`` (``acc`` (n_chunks,
+        n_workers, K, A), zeroed here first), and sets ``totals[chunk, t]`` to the chunk's sum of
+        ``r_jt`` and ``bound[chunk, t]`` to its sum of ``r_jt`` times the item's number of labels
+        (the sum of row ``t``'s counts over annotators and labels), for every row.
         Returns the sum over the items of the log normaliser of ``r_j``.
 
         An item's unnormalised responsibilities are formed as products of ``v_geo`` (one multiply per
         label and row, and one logarithm per item, instead of one exponential per row), rescaled when
         they grow small; should they come near underflow (extreme priors), the item is done again in
-        logarithms from ``log_v``, exactly as the NumPy E-step does it.
+        logarithms from ``log_v``, as the NumPy E-step does it.
         """
         n_items = indptr.size - 1
         n_sub = m_const if m_const else m
-        n_rows = k_const * m_const if k_const else log_prior_rows.size
+        n_rows = log_prior_rows.size
         n_cls = k_const if k_const else n_rows // n_sub
+        n_live = rows.size
         keep = resp_out.shape[0] == n_items
         chunks = acc.shape[0]
         top_prior = log_prior_rows[0]
         for t in range(1, n_rows):
             top_prior = max(top_prior, log_prior_rows[t])
-        start = np.empty(n_rows)
+        start = np.empty(n_live)
+        cls = np.empty(n_live, dtype=np.int64)
+        live = np.zeros(n_rows, dtype=np.bool_)
+        for a in range(n_live):
+            start[a] = math.exp(log_prior_rows[rows[a]] - top_prior)
+            cls[a] = rows[a] // n_sub
+            live[rows[a]] = True
+        # the idle rows of each class: their log prior (log-sum-exp), and each one's share of it
+        idle_log = np.full(n_cls, -np.inf)
         for t in range(n_rows):
-            start[t] = math.exp(log_prior_rows[t] - top_prior)
+            if not live[t]:
+                idle_log[t // n_sub] = max(idle_log[t // n_sub], log_prior_rows[t])
+        idle_sum = np.zeros(n_cls)
+        for t in range(n_rows):
+            if not live[t]:
+                idle_sum[t // n_sub] += math.exp(log_prior_rows[t] - idle_log[t // n_sub])
+        share = np.zeros(n_rows)
+        for c in range(n_cls):
+            if idle_sum[c] > 0:
+                idle_log[c] += math.log(idle_sum[c])
+        for t in range(n_rows):
+            if not live[t]:
+                share[t] = math.exp(log_prior_rows[t] - idle_log[t // n_sub])
+        idle_start = np.empty(n_cls)
+        idle_geo = np.empty((n_cls, n_cls))
+        for c in range(n_cls):
+            idle_start[c] = math.exp(idle_log[c] - top_prior)
+            for lab in range(n_cls):
+                idle_geo[c, lab] = math.exp(idle_log_v[c, lab])
         evidence = np.zeros(chunks)
         for chunk in prange(chunks):
             lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
-            r = np.empty(n_rows + _PAD)  # this thread's own cache lines
-            row_sums = np.zeros(n_rows + _PAD)
+            acc[chunk] = 0.0  # zeroed here, by the thread that fills it
+            r = np.empty(n_live + _PAD)  # this thread's own cache lines
+            d = np.empty(n_cls + _PAD)  # the idle rows of each class, together
+            row_sums = np.zeros(n_live + _PAD)
+            row_bound = np.zeros(n_live + _PAD)
+            idle_sums = np.zeros(n_cls + _PAD)
+            idle_bound = np.zeros(n_cls + _PAD)
             chunk_evidence = 0.0
             for j in range(lo_item, hi_item):
                 lo, hi = indptr[j], indptr[j + 1]
                 g = gold[j]
-                for t in range(n_rows):
-                    r[t] = start[t]
+                for a in range(n_live):
+                    r[a] = start[a]
+                for c in range(n_cls):
+                    d[c] = idle_start[c]
                 if g >= 0:
-                    for t in range(n_rows):
-                        if t // n_sub != g:
-                            r[t] = 0.0
+                    for a in range(n_live):
+                        if cls[a] != g:
+                            r[a] = 0.0
+                    for c in range(n_cls):
+                        if c != g:
+                            d[c] = 0.0
                 scale = top_prior
                 exact = True
                 for block in range(lo, hi, _BLOCK):  # the products can only fall: rescaled per block
                     for o in range(block, min(block + _BLOCK, hi)):
                         i = worker[o]
                         lab = label[o]
-                        for t in range(n_rows):
-                            r[t] *= v_geo[i, lab, t]
-                    top = r[0]
-                    for t in range(1, n_rows):
-                        top = max(top, r[t])
+                        for a in range(n_live):
+                            r[a] *= v_geo[i, lab, a]
+                        for c in range(n_cls):
+                            d[c] *= idle_geo[c, lab]
+                    top = 0.0
+                    for a in range(n_live):
+                        top = max(top, r[a])
+                    for c in range(n_cls):
+                        top = max(top, d[c])
                     if top < _RESCALE:
                         if not top >= _TINY:  # near underflow: this item in logarithms instead
                             exact = False
                             break
                         inv = 1.0 / top
-                        for t in range(n_rows):
-                            r[t] *= inv
+                        for a in range(n_live):
+                            r[a] *= inv
+                        for c in range(n_cls):
+                            d[c] *= inv
                         scale += math.log(top)
                 if exact:
                     total = 0.0
-                    for t in range(n_rows):
-                        total += r[t]
+                    for a in range(n_live):
+                        total += r[a]
+                    for c in range(n_cls):
+                        total += d[c]
                     chunk_evidence += scale + math.log(total)
                 else:
-                    for t in range(n_rows):
-                        r[t] = log_prior_rows[t]
+                    for a in range(n_live):
+                        r[a] = log_prior_rows[rows[a]]
+                    for c in range(n_cls):
+                        d[c] = idle_log[c]
                     for o in range(lo, hi):
                         i = worker[o]
                         lab = label[o]
-                        for t in range(n_rows):
-                            r[t] += log_v[i, lab, t]
+                        for a in range(n_live):
+                            r[a] += log_v[i, lab, a]
+                        for c in range(n_cls):
+                            d[c] += idle_log_v[c, lab]
                     if g >= 0:
-                        for t in range(n_rows):
-                            if t // n_sub != g:
-                                r[t] = -np.inf
-                    top = r[0]
-                    for t in range(1, n_rows):
-                        top = max(top, r[t])
+                        for a in range(n_live):
+                            if cls[a] != g:
+                                r[a] = -np.inf
+                        for c in range(n_cls):
+                            if c != g:
+                                d[c] = -np.inf
+                    top = -np.inf
+                    for a in range(n_live):
+                        top = max(top, r[a])
+                    for c in range(n_cls):
+                        top = max(top, d[c])
                     total = 0.0
-                    for t in range(n_rows):
-                        r[t] = math.exp(r[t] - top)
-                        total += r[t]
+                    for a in range(n_live):
+                        r[a] = math.exp(r[a] - top)
+                        total += r[a]
+                    for c in range(n_cls):
+                        d[c] = math.exp(d[c] - top)
+                        total += d[c]
                     chunk_evidence += top + math.log(total)
                 inv = 1.0 / total
-                for t in range(n_rows):
-                    r[t] *= inv
+                n_obs = hi - lo
                 for c in range(n_cls):
-                    s = 0.0
-                    for u in range(n_sub):
-                        s += r[c * n_sub + u]
-                    q_out[j, c] = s
+                    d[c] *= inv
+                    q_out[j, c] = d[c]
+                    idle_sums[c] += d[c]
+                    idle_bound[c] += d[c] * n_obs
+                for a in range(n_live):
+                    r[a] *= inv
+                    q_out[j, cls[a]] += r[a]
+                    row_sums[a] += r[a]
+                    row_bound[a] += r[a] * n_obs
                 if keep:
                     for t in range(n_rows):
-                        resp_out[j, t] = r[t]
-                for t in range(n_rows):
-                    row_sums[t] += r[t]
+                        resp_out[j, t] = 0.0 if live[t] else d[t // n_sub] * share[t]
+                    for a in range(n_live):
+                        resp_out[j, rows[a]] = r[a]
                 for o in range(lo, hi):
                     i = worker[o]
                     lab = label[o]
-                    for t in range(n_rows):
-                        acc[chunk, i, lab, t] += r[t]
+                    for a in range(n_live):
+                        acc[chunk, i, lab, a] += r[a]
             for t in range(n_rows):
-                totals[chunk, t] = row_sums[t]
+                totals[chunk, t] = idle_sums[t // n_sub] * share[t]
+                bound[chunk, t] = idle_bound[t // n_sub] * share[t]
+            for a in range(n_live):
+                totals[chunk, rows[a]] = row_sums[a]
+                bound[chunk, rows[a]] = row_bound[a]
             evidence[chunk] = chunk_evidence
         out = 0.0
         for chunk in range(chunks):
@@ -263,15 +352,16 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         acc: np.ndarray,
         totals: np.ndarray,
     ) -> None:
-        """The first M-step's counts, from the responsibilities ``posteriors[j, k] * split[j, t]``
-        (``split`` (n_items, T), row ``t = k * M + m``) without forming them: into ``acc`` and
-        ``totals`` as ``e_pass`` does."""
+        """The first M-step's counts, every row live, from the responsibilities ``posteriors[j, k] *
+        split[j, t]`` (``split`` (n_items, T), row ``t = k * M + m``) without forming them: into
+        ``acc`` and ``totals`` as ``e_pass`` does."""
         n_items = indptr.size - 1
         n_sub = m_const if m_const else m
         n_rows = k_const * m_const if k_const else split.shape[1]
         chunks = acc.shape[0]
         for chunk in prange(chunks):
             lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
+            acc[chunk] = 0.0
             r = np.empty(n_rows + _PAD)
             row_sums = np.zeros(n_rows + _PAD)
             for j in range(lo_item, hi_item):
@@ -288,50 +378,66 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def globals_step(
-        counts: np.ndarray,
+        acc: np.ndarray,
+        pick: np.ndarray,
         prior: np.ndarray,
+        rows: np.ndarray,
         m: int,
         active: np.ndarray,
+        counts: np.ndarray,
         log_v: np.ndarray,
         v_geo: np.ndarray,
     ) -> float:
-        """``q(v) = Dirichlet(prior + counts)`` of every annotator and row: ``E[log v]`` into ``log_v``
-        and its exponential into ``v_geo`` (same axes as ``counts``, (n_workers, K labels, T rows));
-        returns the sum over the active
-        annotators of ``KL(q(v) || p(v))``. ``prior`` is (K true classes, K labels): row ``t`` of
-        every annotator has the prior of its class ``t // M``."""
+        """``q(v) = Dirichlet(prior + counts)`` of every annotator and live row: the counts of live row
+        ``a`` are ``acc[:, :, :, pick[a]]`` summed over the chunks (in order), written into
+        ``counts``; ``E[log v]`` into ``log_v`` and its exponential into ``v_geo`` (all three with
+        axes (n_workers, K labels, A live rows)). Returns the sum over the active annotators of
+        ``KL(q(v) || p(v))`` (an idle row's ``q(v)`` is its prior: no KL). ``prior`` is (K true
+        classes, K labels): live row ``a`` of every annotator has the prior of its class
+        ``rows[a] // M``."""
         n_workers = counts.shape[0]
         n_lab = k_const if k_const else counts.shape[1]
         n_sub = m_const if m_const else m
-        n_rows = k_const * m_const if k_const else counts.shape[2]
+        n_live = rows.size
+        chunks = acc.shape[0]
         prior_total = np.zeros(n_lab)
         prior_gammaln = np.zeros(n_lab)
         for c in range(n_lab):
             for lab in range(n_lab):
                 prior_total[c] += prior[c, lab]
                 prior_gammaln[c] += digamma_gammaln(prior[c, lab])[1]
+        prior_const = np.empty(n_lab)  # log Gamma(total prior) - sum log Gamma(prior)
+        for c in range(n_lab):
+            prior_const[c] = digamma_gammaln(prior_total[c])[1] - prior_gammaln[c]
         kl = np.zeros(n_workers)
         for i in prange(n_workers):
             worker_kl = 0.0
-            for t in range(n_rows):
-                c = t // n_sub
+            for a in range(n_live):
+                c = rows[a] // n_sub
                 total = 0.0
                 for lab in range(n_lab):
-                    total += counts[i, lab, t] + prior[c, lab]
-                psi_total, lgam_total = digamma_gammaln(total)
-                row_kl = lgam_total - digamma_gammaln(prior_total[c])[1]
-                lg, cross = 0.0, 0.0
+                    s = acc[0, i, lab, pick[a]]
+                    for chunk in range(1, chunks):
+                        s += acc[chunk, i, lab, pick[a]]
+                    counts[i, lab, a] = s
+                    total += s + prior[c, lab]
+                # log Gamma(total) - sum log Gamma(x): the shifts' logarithms in one, of a ratio
+                psi_total, lgam_total, ratio = _digamma_gammaln_shifted(total)
+                lg, cross, logs = 0.0, 0.0, 0.0
                 for lab in range(n_lab):
-                    a = counts[i, lab, t] + prior[c, lab]
-                    psi_a, lgam_a = digamma_gammaln(a)
+                    x = counts[i, lab, a] + prior[c, lab]
+                    psi_a, lgam_a, prod = _digamma_gammaln_shifted(x)
                     elog = psi_a - psi_total
-                    log_v[i, lab, t] = elog
-                    v_geo[i, lab, t] = math.exp(elog)
+                    log_v[i, lab, a] = elog
+                    v_geo[i, lab, a] = math.exp(elog)
                     lg += lgam_a
-                    cross += (a - prior[c, lab]) * elog
-                row_kl -= lg - prior_gammaln[c]
-                row_kl += cross
-                worker_kl += row_kl
+                    cross += (x - prior[c, lab]) * elog
+                    ratio /= prod
+                    if ratio < 1e-250:  # (many classes) kept in range
+                        logs += math.log(ratio)
+                        ratio = 1.0
+                logs += math.log(ratio)
+                worker_kl += lgam_total - prior_const[c] - lg - logs + cross
             kl[i] = worker_kl if active[i] else 0.0
         out = 0.0
         for i in range(n_workers):
@@ -345,8 +451,9 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
 SPECIALIZED = ((2, 10),)
 
 
-#: Inputs with at least this many labels run the passes on threads.
-PARALLEL_MIN_LABELS = 1_000_000
+#: Inputs with at least this many labels run the passes on threads (EBCC's restarts on a large
+#: input run on a subsample of 200,000 labels: on threads too).
+PARALLEL_MIN_LABELS = 100_000
 
 
 @cache
@@ -376,10 +483,17 @@ def compile_all() -> None:
         log_v = np.empty((2, k, rows))
         prior = np.ones((k, k)) + np.eye(k)
         v_geo = np.empty((2, k, rows))
-        kern.globals_step(acc[0], prior, m, np.ones(2, dtype=np.bool_), log_v, v_geo)
+        live = np.arange(rows, dtype=np.int64)
+        counts = np.empty((2, k, rows))
+        kern.globals_step(acc, live, prior, live, m, np.ones(2, dtype=np.bool_), counts, log_v, v_geo)
         gold = np.full(2, -1, dtype=np.int64)
         resp = np.empty((0, rows))
-        kern.e_pass(indptr, worker, label, v_geo, log_v, np.zeros(rows), gold, m, q, resp, acc, totals)
+        idle = np.zeros((k, k))
+        bound = np.zeros((chunks, rows))
+        kern.e_pass(
+            indptr, worker, label, v_geo, log_v, live, np.zeros(rows), idle, gold, m, q, resp, acc, totals,
+            bound,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -44,14 +44,31 @@ Large inputs
 ------------
 From ``EBCC_NUMBA_MIN_LABELS`` labels on (``engine="auto"``) the iterations run on the compiled
 kernels of :mod:`emcrowd.models._ebcc_kernels` (one pass over the labels per iteration; the same fit
-as the NumPy code to rounding). Above ``restart_labels`` labels (a million by default) the restarts
-are not whole fits: every restart runs on the same random subsample of the items (about
-``restart_labels`` labels, drawn from ``random_state`` in item-name order, every annotator kept)
-for at most ``restart_iter`` iterations, and only the one with the highest ELBO there continues,
-on all the labels, from its factors (one E-step with them, then the usual iterations to ``tol``).
-``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
+as the NumPy code to rounding). The sparse prior on the subtype weights empties most subtypes within
+some tens of iterations; the compiled engine then stops computing their rows: a row whose counts
+(summed over annotators and labels) fall below ``2**-55`` times the smallest prior entry is *idle*,
+since adding such counts to the prior gives the prior itself in floating point, so its ``q(v)`` is
+exactly the prior and has no KL term. The idle rows of a class then share one likelihood (the
+prior's) and every pass does them together in closed form, as one row per class, while still
+making their responsibilities and totals (``q(pi)`` is updated as before); should an idle row's
+counts grow past the threshold again, it is made live and that pass redone. The fit is the same as
+the NumPy engine's (which computes every row) to rounding, the ELBO is the same bound, and a pass
+over the labels costs in proportion to the live rows (2 instead of 20 for a binary fit whose
+subtypes collapsed).
+
+Above ``restart_labels`` labels (a million by default) the restarts are not whole fits: every
+restart runs on the same random subsample of the items (about ``min(restart_sample,
+restart_labels)`` labels, 200,000 by default, drawn from ``random_state`` in item-name order, every
+annotator kept) for at most ``restart_iter`` iterations, and only the one with the highest ELBO
+there continues, on all the labels, from its factors (one E-step with them, then the usual
+iterations to ``tol``; its subtypes have mostly collapsed by then, so these iterations are cheap).
+There are ``min(n_init, restart_n_init)`` such restarts, 3 by default: a restart's iterations cost
+in proportion to the number of annotators times the live rows (their Dirichlet parameters' digamma
+and log-gamma terms), whatever the subsample's size, and on 20,000 annotators each takes about a
+second (most of a 10M-label fit with 10 of them); set ``restart_n_init=None`` for ``n_init`` of
+them. ``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
 ``restart_subsample_`` its number of labels. Inputs up to ``restart_labels`` labels (the five shared
-real data sets among them) are fitted exactly as before.
+real data sets among them) are fitted as before: every restart a whole fit.
 """
 
 from __future__ import annotations
@@ -94,12 +111,14 @@ class _EBCCParams:
     log_prior_rows: np.ndarray | None = None  # (K * M,) E[log tau_k] + E[log pi_km]
     class_concentration: np.ndarray | None = None  # (K,) parameters of q(tau), None when fixed
     kl: float = 0.0
-    # the compiled engine's: counts N with axes (W, K labels, K * M rows) (log_v has the same axes),
-    # the next M-step's sums made by the E-step's pass (chunked: (chunks, W, K, T) and (chunks, T)),
-    # and the gold codes of that E-step
+    # the compiled engine's: the live rows (A,) (the others are idle: q(v) is the prior), counts N of
+    # the live rows with axes (W, K labels, A) (log_v has the same axes), the next M-step's sums made
+    # by the E-step's pass (the live rows' counts (chunks, W, K, A), then the totals and bounds of
+    # every row (chunks, T) and the rows live in that pass), and the gold codes of that E-step
+    rows: np.ndarray | None = None
     counts: np.ndarray | None = None
     v_geo: np.ndarray | None = None  # exp(E[log v]), same axes
-    pending: tuple[np.ndarray, np.ndarray] | None = None
+    pending: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray] | None = None
     gold: np.ndarray | None = None
 
 
@@ -127,8 +146,14 @@ class EBCC(VariationalAggregator):
         by default (the authors run 40; see the module docstring).
     restart_labels : int or None
         On inputs with more labels than this, the restarts run on a random subsample of the items
-        with about this many labels, and the best continues on all of them (see "Large inputs" in
+        (``restart_sample`` labels), and the best continues on all of them (see "Large inputs" in
         the module docstring); None: every restart is a whole fit, whatever the size.
+    restart_sample : int
+        The subsample's size in labels on such inputs (at most ``restart_labels``): 200,000 by
+        default (a restart there takes about a second with 20,000 annotators).
+    restart_n_init : int or None
+        On such inputs, at most this many restarts (3 by default: each costs about a second per
+        20,000 annotators whatever the subsample's size, see "Large inputs"); None: ``n_init``.
     restart_iter : int
         The most iterations of each restart on that subsample.
     engine : {"auto", "numpy", "numba"}
@@ -149,7 +174,9 @@ class EBCC(VariationalAggregator):
     subtype_weights_ : ndarray of shape (n_classes, n_subtypes)
         Posterior mean of each class's subtype weights.
     subtype_posteriors_ : ndarray of shape (n_items, n_classes, n_subtypes)
-        ``q_j(z = k, g = m)``; summed over the subtypes it gives ``posteriors_``.
+        ``q_j(z = k, g = m)``; summed over the subtypes it gives ``posteriors_``. On the compiled
+        engine it is computed when first read (one more pass over the labels), since for a large
+        input it is much larger than anything else the fit returns.
     class_prior_ : ndarray of shape (n_classes,)
         Posterior mean of the class proportions (or the fixed ones).
     class_concentration_ : ndarray of shape (n_classes,) or None
@@ -186,6 +213,8 @@ class EBCC(VariationalAggregator):
         n_init: int = 10,
         random_state: int = 0,
         restart_labels: int | None = 1_000_000,
+        restart_sample: int = 200_000,
+        restart_n_init: int | None = 3,
         restart_iter: int = 100,
         engine: str = "auto",
     ) -> None:
@@ -204,6 +233,8 @@ class EBCC(VariationalAggregator):
         self.prior_off_diagonal = prior_off_diagonal
         self.empirical_class_prior = empirical_class_prior
         self.restart_labels = restart_labels
+        self.restart_sample = restart_sample
+        self.restart_n_init = restart_n_init
         self.restart_iter = restart_iter
         self.engine = engine
 
@@ -217,8 +248,9 @@ class EBCC(VariationalAggregator):
     ) -> EBCC:
         """Fit by variational Bayes; see :meth:`emcrowd.models._base.EMAggregator.fit`.
 
-        With more than ``restart_labels`` labels and ``n_init > 1``, the restarts are run on a
-        random subsample of the items with about ``restart_labels`` labels, and the best of them by
+        With more than ``restart_labels`` labels and ``n_init > 1``, ``min(n_init, restart_n_init)``
+        restarts are run on a random subsample of the items with about ``restart_sample`` labels,
+        and the best of them by
         its ELBO there is continued on all the labels (see the class docstring).
         """
         if not isinstance(data, Labels):
@@ -233,11 +265,18 @@ class EBCC(VariationalAggregator):
         self._check_parameters(data.n_classes)
         gold = self._check_gold(gold, data)
         start = time.perf_counter()
-        sub, sub_gold = self._subsample(data, gold, int(limit))
+        size = self.restart_sample
+        if int(size) != size or size < 1:
+            raise EmcrowdError(f"restart_sample must be a positive integer, got {size!r}")
+        sub, sub_gold = self._subsample(data, gold, min(int(size), int(limit)))
         if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
             raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
+        restarts = self.restart_n_init
+        if restarts is not None and (int(restarts) != restarts or restarts < 1):
+            raise EmcrowdError(f"restart_n_init must be a positive integer or None, got {restarts!r}")
         options = {
             **self.get_params(),
+            "n_init": int(self.n_init) if restarts is None else min(int(self.n_init), int(restarts)),
             "restart_labels": None,
             "max_iter": min(int(self.max_iter), int(self.restart_iter)),
             "engine": self._engine_for(data.n_labels),
@@ -318,9 +357,20 @@ class EBCC(VariationalAggregator):
             g = self._obs.groups
             self._groups = g
             self._chunks = _ebcc_kernels.n_chunks(data.n_workers * k * k * m) if parallel else 1
-            # the E-step's sums, reused every iteration (zeroed by each pass's caller)
-            self._acc = np.zeros((self._chunks, data.n_workers, k, k * m))
-            self._totals = np.zeros((self._chunks, k * m))
+            self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+            self._n_workers = data.n_workers
+            # E[log v] of an idle row of each class (its prior's), by the same kernel as a live row's
+            idle = np.empty((1, k, k))
+            first = np.arange(k, dtype=np.int64)
+            self._kernels.globals_step(
+                np.zeros((1, 1, k, k)), first, self._label_prior, first * m, m, np.zeros(1, dtype=np.bool_),
+                np.empty((1, k, k)), idle, np.empty((1, k, k)),
+            )  # fmt: skip
+            self._idle_log_v = np.ascontiguousarray(idle[0].T)  # (class, label)
+            # a row whose counts sum to less than this is idle: each count is then below half the
+            # spacing of floating-point numbers at the smallest prior entry, so prior + count == prior
+            # and the row's q(v) is its prior exactly
+            self._idle_below = float(self._label_prior.min()) * 2.0**-55
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
         """The items' vote shares (computed once per fit; a copy each time, as the loop modifies it)."""
@@ -371,28 +421,50 @@ class EBCC(VariationalAggregator):
             kl=kl,
         )
 
+    def _pass_buffers(self, n_live: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pass's sums for ``n_live`` live rows (reused from pass to pass; the passes overwrite
+        them)."""
+        buffers = self._buffers.get(n_live)
+        if buffers is None:
+            k, t = self._label_prior.shape[0], self._label_prior.shape[0] * self._m
+            buffers = (
+                np.empty((self._chunks, self._n_workers, k, n_live)),
+                np.empty((self._chunks, t)),
+                np.empty((self._chunks, t)),
+            )
+            self._buffers[n_live] = buffers
+        return buffers
+
     def _compiled_m_step(self, data: Labels, posteriors: np.ndarray, params: _EBCCParams) -> _EBCCParams:
         """The M-step from the counts that the last E-step's pass made (the first one from the
-        starting split), then ``E[log v]`` and the KL terms by the compiled kernels."""
+        starting split), then ``E[log v]`` and the KL terms by the compiled kernels.
+
+        A row whose counts sum to less than ``_idle_below`` becomes idle: its ``q(v)`` is its prior
+        (exactly what the update gives it, see ``_prepare``), it has no KL term, and the passes do
+        it in closed form; the M-step computes the live rows only."""
         k, m = data.n_classes, self._m
         if params.pending is None:
-            g, acc, totals = self._groups, self._acc, self._totals
-            acc[...] = 0.0
-            totals[...] = 0.0
+            g = self._groups
+            acc, totals, _ = self._pass_buffers(k * m)
             split = np.ascontiguousarray(params.split.reshape(data.n_items, k * m))
             shares = np.ascontiguousarray(posteriors, dtype=np.float64)
             self._kernels.first_counts(g.indptr, g.worker, g.label, shares, split, m, acc, totals)
+            rows = pick = np.arange(k * m, dtype=np.int64)
         else:
-            acc, totals = params.pending
-        counts = acc.sum(axis=0)  # (W, K labels, T): the chunks added in order
+            acc, totals, bound, rows = params.pending
+            pick = np.flatnonzero(bound.sum(axis=0)[rows] >= self._idle_below)
+            rows = rows[pick]
         row_totals = totals.sum(axis=0).reshape(k, m)
-        log_v = np.empty_like(counts)
-        v_geo = np.empty_like(counts)
-        kl_v = self._kernels.globals_step(counts, self._label_prior, m, self._active, log_v, v_geo)
+        shape = (self._n_workers, k, rows.size)
+        counts, log_v, v_geo = np.empty(shape), np.empty(shape), np.empty(shape)
+        kl_v = self._kernels.globals_step(
+            acc, pick, self._label_prior, rows, m, self._active, counts, log_v, v_geo
+        )  # the counts of the live rows: the chunks added in order
         subtype_concentration = self._subtype_prior + row_totals
         log_class, class_concentration, class_kl = self._class_update(row_totals.sum(axis=1))
         log_prior_rows = log_class[:, None] + dirichlet_expected_log(subtype_concentration)
         return _EBCCParams(
+            rows=rows,
             counts=counts,
             log_v=log_v,
             v_geo=v_geo,
@@ -408,18 +480,35 @@ class EBCC(VariationalAggregator):
     ) -> tuple[np.ndarray, float]:
         """One pass over the labels: the class posteriors and the log evidence, the next M-step's
         counts into ``params.pending``, and with ``keep`` the responsibilities too."""
-        g, acc, totals = self._groups, self._acc, self._totals
-        n, rows = data.n_items, data.n_classes * self._m
-        acc[...] = 0.0
-        totals[...] = 0.0
+        g = self._groups
+        n, k, m = data.n_items, data.n_classes, self._m
         codes = np.full(n, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
-        posteriors = np.empty((n, data.n_classes))
-        resp = np.empty((n if keep else 0, rows))
-        evidence = self._kernels.e_pass(
-            g.indptr, g.worker, g.label, params.v_geo, params.log_v, params.log_prior_rows, codes, self._m,
-            posteriors, resp, acc, totals,
-        )  # fmt: skip
-        params.pending = (acc, totals)
+        posteriors = np.empty((n, k))
+        resp = np.empty((n if keep else 0, k * m))
+        while True:
+            acc, totals, bound = self._pass_buffers(params.rows.size)
+            evidence = self._kernels.e_pass(
+                g.indptr, g.worker, g.label, params.v_geo, params.log_v, params.rows,
+                params.log_prior_rows, self._idle_log_v, codes, m, posteriors, resp, acc, totals, bound,
+            )  # fmt: skip
+            idle = np.ones(k * m, dtype=bool)
+            idle[params.rows] = False
+            revived = np.flatnonzero(idle & (bound.sum(axis=0) >= self._idle_below))
+            if revived.size == 0:
+                break
+            # an idle row whose counts would no longer be negligible: live again (its q(v) is the
+            # prior), and the pass done again so that its counts are made
+            rows = np.concatenate([params.rows, revived])
+            order = np.argsort(rows)
+            shape = (self._n_workers, k, revived.size)
+            extra = np.broadcast_to(self._idle_log_v[revived // m].T[None, :, :], shape)
+            params.rows = rows[order]
+            params.log_v = np.ascontiguousarray(np.concatenate([params.log_v, extra], axis=2)[:, :, order])
+            params.v_geo = np.exp(params.log_v)
+            if params.counts is not None:
+                counts = np.concatenate([params.counts, np.zeros(shape)], axis=2)
+                params.counts = np.ascontiguousarray(counts[:, :, order])
+        params.pending = (acc, totals, bound, params.rows)
         params.gold = gold
         if keep:
             params.responsibilities = resp.reshape(n, data.n_classes, self._m)
@@ -449,15 +538,19 @@ class EBCC(VariationalAggregator):
         return params.responsibilities.sum(axis=2), evidence - params.kl
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
+        self._subtypes_from = None
         if self.engine_ == "numba":
-            # the kept factors' responsibilities, recomputed by the same pass (the same numbers as
-            # its last E-step's, which were not kept), and the Dirichlet parameters as (W, K, M, K)
+            # the Dirichlet parameters as (W, K, M, K); the responsibilities (an (n_items, K * M)
+            # array, 320 MB for 2M binary items) are recomputed by the same pass (the same numbers
+            # as its last E-step's, which were not kept) when first asked for
             k, m = data.n_classes, self._m
-            self._compiled_e_step(data, params, params.gold, keep=True)
-            counts = params.counts.transpose(0, 2, 1).reshape(-1, k, m, k)
+            counts = np.zeros((self._n_workers, k, k * m))
+            counts[:, :, params.rows] = params.counts
+            counts = counts.transpose(0, 2, 1).reshape(-1, k, m, k)
             params.concentration = counts + self._label_prior[None, :, None, :]
             params.pending = None
-            self._acc = self._totals = None
+            self._buffers = {}
+            self._subtypes_from = (data, params)
         self.class_prior_ = self._class_prior_mean(params)
         self.class_concentration_ = params.class_concentration
         self.subtype_concentration_ = params.subtype_concentration
@@ -468,9 +561,24 @@ class EBCC(VariationalAggregator):
         self.subtype_confusion_ = params.concentration / params.concentration.sum(axis=3, keepdims=True)
         self.confusion_ = np.einsum("km,ikml->ikl", self.subtype_weights_, self.subtype_confusion_)
         self.accuracy_ = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
-        self.subtype_posteriors_ = params.responsibilities
+        self._subtype_posteriors = params.responsibilities
         if getattr(self, "_keep_factors", False):
             self._kept = params
+
+    @property
+    def subtype_posteriors_(self) -> np.ndarray:
+        """``q_j(z = k, g = m)``, shape (n_items, n_classes, n_subtypes) (see the class docstring)."""
+        source = getattr(self, "_subtypes_from", None)
+        if source is not None:
+            data, params = source
+            self._compiled_e_step(data, params, params.gold, keep=True)
+            params.pending = None
+            self._buffers = {}
+            self._subtype_posteriors = params.responsibilities
+            self._subtypes_from = None
+        if not hasattr(self, "_subtype_posteriors"):
+            raise AttributeError("subtype_posteriors_")
+        return self._subtype_posteriors
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         """``sum_{k,m} q_j(k, m) E[v_ikm]``: the item's own subtype posteriors, not the marginal
