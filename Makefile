@@ -38,7 +38,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
 # the Dask engine: 10M labels in memory and on a 2-worker LocalCluster side by side, then 100M labels
-# on the cluster alone (4 GB per worker); the data sets are written to a temporary directory
+# on the cluster alone (3 GB per worker); the data sets are written to a temporary directory
 bench-dask: $(STAMP)
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
