@@ -47,7 +47,8 @@ MAX_LABELS = 200_000
 #: Most EM iterations of a fold fit.
 FOLD_MAX_ITER = 100
 #: Candidates left out when the data have more than ``max_labels`` labels (the chosen model is then
-#: fitted on all of them): EBCC's 10 latent rows per class and its restarts take hours at 10M labels.
+#: fitted on all of them): EBCC, whose restarts and 10 latent rows per class make a fit of 10M labels
+#: cost about three Dawid-Skene fits, more than ``auto``'s budget of eight for the whole choice.
 SLOW_CANDIDATES = ("ebcc",)
 #: Floor on a held-out label's probability: one impossible label must not decide the choice alone.
 _MIN_PROBABILITY = 1e-12
@@ -325,7 +326,7 @@ def select_method(
     start = time.perf_counter()
     large = data.n_labels > max_labels
     if candidates is None:
-        # On large data, the models too slow to fit there (EBCC: hours at 10M labels) are left out
+        # On large data, the models too slow to fit there (EBCC: see SLOW_CANDIDATES) are left out
         candidates = tuple(m for m in available_candidates() if not (large and m in SLOW_CANDIDATES))
     candidates = tuple(candidates)
     if not candidates:
