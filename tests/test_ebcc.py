@@ -392,3 +392,12 @@ def test_restarts_of_large_inputs_are_capped_and_checked():
     for options in [{"restart_n_init": 0}, {"restart_n_init": 1.5}, {"restart_sample": 0}]:
         with pytest.raises(EmcrowdError):
             EBCC(n_init=2, restart_labels=3000, **options).fit(labels)
+
+
+def test_compiled_digamma_gammaln_match_scipy():
+    special = pytest.importorskip("scipy.special")
+    kernels = pytest.importorskip("emcrowd.models._ebcc_kernels")
+    x = np.concatenate([np.geomspace(1e-3, 1e7, 2000), np.linspace(0.01, 12.0, 2000)])
+    got = np.array([kernels.digamma_gammaln(v) for v in x])
+    np.testing.assert_allclose(got[:, 0], special.digamma(x), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got[:, 1], special.gammaln(x), rtol=1e-14, atol=2e-14)

@@ -106,12 +106,13 @@ def _digamma_gammaln_shifted(x: float) -> tuple[float, float, float]:
     inv = 0.0
     prod = 1.0
     if x < _SHIFT:
-        prod = x
-        deriv = 1.0
-        for k in range(1, _SHIFT):
-            deriv = deriv * (x + k) + prod
-            prod *= x + k
-        inv = deriv / prod
+        # the factors paired, (x + k)(x + 9 - k) = u + k (9 - k) with u = x (x + 9): P(x) = Q(u) =
+        # u (u + 8) (u + 14) (u + 18) (u + 20), and sum_k 1 / (x + k) = (2 x + 9) Q'(u) / Q(u), both
+        # by Horner's rule in u with positive integer coefficients (short dependency chains)
+        u = x * (x + 9.0)
+        prod = u * ((((u + 60.0) * u + 1308.0) * u + 12176.0) * u + 40320.0)
+        deriv = (((5.0 * u + 240.0) * u + 3924.0) * u + 24352.0) * u + 40320.0
+        inv = (2.0 * x + 9.0) * deriv / prod
         x = x + _SHIFT
     inv2 = 1.0 / (x * x)
     log_x = math.log(x)
