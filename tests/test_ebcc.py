@@ -222,6 +222,18 @@ def test_rte_reaches_the_published_accuracy():
     assert_non_decreasing(model.history_)
 
 
+def assert_same_fit(a, b):
+    """Fit ``b`` (the compiled engine) is fit ``a`` (NumPy) to rounding, and its bound never falls."""
+    assert a.n_iter_ == b.n_iter_ and a.best_init_ == b.best_init_
+    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-11)
+    np.testing.assert_allclose(b.init_objectives_, a.init_objectives_, rtol=1e-11)
+    np.testing.assert_allclose(b.subtype_posteriors_, a.subtype_posteriors_, atol=1e-10)
+    np.testing.assert_allclose(b.posteriors_, a.posteriors_, atol=1e-10)
+    np.testing.assert_allclose(b.confusion_concentration_, a.confusion_concentration_, rtol=1e-10)
+    np.testing.assert_allclose(b.subtype_concentration_, a.subtype_concentration_, rtol=1e-10)
+    assert_non_decreasing(b.history_)
+
+
 @pytest.mark.parametrize(
     ("n_classes", "options"),
     [
@@ -245,14 +257,7 @@ def test_compiled_engine_gives_the_numpy_fit(n_classes, options):
     }
     a, b = fits["numpy"], fits["numba"]
     assert (a.engine_, b.engine_) == ("numpy", "numba")
-    assert a.n_iter_ == b.n_iter_ and a.best_init_ == b.best_init_
-    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-11)
-    np.testing.assert_allclose(b.init_objectives_, a.init_objectives_, rtol=1e-11)
-    np.testing.assert_allclose(b.subtype_posteriors_, a.subtype_posteriors_, atol=1e-10)
-    np.testing.assert_allclose(b.posteriors_, a.posteriors_, atol=1e-10)
-    np.testing.assert_allclose(b.confusion_concentration_, a.confusion_concentration_, rtol=1e-10)
-    np.testing.assert_allclose(b.subtype_concentration_, a.subtype_concentration_, rtol=1e-10)
-    assert_non_decreasing(b.history_)
+    assert_same_fit(a, b)
 
 
 def test_restarts_on_a_subsample_of_large_inputs():
@@ -315,13 +320,7 @@ def test_idle_rows_give_the_numpy_fit(monkeypatch, n_classes, options):
     b = fit_quietly(EBCC(n_init=2, max_iter=300, engine="numba", **options), labels, gold=gold)
     rows = n_classes * b.n_subtypes
     assert seen[0] == rows and min(seen) < rows // 2  # most rows went idle
-    assert a.n_iter_ == b.n_iter_ and a.best_init_ == b.best_init_
-    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-11)
-    np.testing.assert_allclose(b.init_objectives_, a.init_objectives_, rtol=1e-11)
-    np.testing.assert_allclose(b.subtype_posteriors_, a.subtype_posteriors_, atol=1e-10)
-    np.testing.assert_allclose(b.confusion_concentration_, a.confusion_concentration_, rtol=1e-10)
-    np.testing.assert_allclose(b.subtype_concentration_, a.subtype_concentration_, rtol=1e-10)
-    assert_non_decreasing(b.history_)
+    assert_same_fit(a, b)
     # the rows idle at the end (as many as the last M-step left) have q(v) exactly at the prior
     prior = np.ones((n_classes, n_classes)) + 3 * np.eye(n_classes)
     at_prior = (b.confusion_concentration_ == prior[None, :, None, :]).all(axis=(0, 3))
