@@ -318,7 +318,7 @@ def item_table(data: Labels, result: Aggregation, gold: np.ndarray | None = None
         **label_table(data, result),
         "majority": NamedCodes(result.majority.labels, data.class_names),
         "majority_tie": result.majority.tied,
-        "n_labels": counts.sum(axis=1),
+        "n_labels": data.labels_per_item(),
     }
     if gold is not None:
         table["gold"] = NamedCodes(gold, data.class_names)  # "" where there is no gold label

@@ -437,8 +437,15 @@ def write_outputs(
                         fh.write(chunk.encode("utf-8"))
                 else:
                     raise TypeError(f"cannot write {type(content).__name__} to {name}")
-        for future in writing:
-            future.result()
+        if writing:  # the first failure stops the other writes at once (not after they finish)
+            from concurrent.futures import FIRST_EXCEPTION, wait
+
+            finished, _ = wait(writing, return_when=FIRST_EXCEPTION)
+            for future in writing:
+                if future in finished and future.exception() is not None:
+                    raise future.exception()
+            for future in writing:
+                future.result()
         # Old files are moved aside first, so that a failure while renaming can put them back.
         for target in targets:
             if target.exists():
