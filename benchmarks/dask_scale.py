@@ -87,14 +87,11 @@ def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) 
     import distributed
 
     from emcrowd.distributed import DASK_MODELS, Cluster
-    from emcrowd.distributed.engine import LOCAL_WORKER_ENV
+    from emcrowd.distributed.engine import local_cluster
     from emcrowd.io.partition import open_dataset
 
     began = time.perf_counter()
-    cluster = distributed.LocalCluster(
-        n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
-        memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
-    )  # fmt: skip
+    cluster = local_cluster(n_workers, memory_limit)
     client = distributed.Client(cluster)
     try:
         start = time.perf_counter()

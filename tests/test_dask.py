@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from emcrowd.distributed import (  # noqa: E402
     DaskOneCoin,
     connect,
     fit_dataset,
+    local_cluster,
     majority_vote_cluster,
 )
 
@@ -41,9 +43,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    )
+    cluster = local_cluster(2)
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -95,6 +95,50 @@ def test_same_fit_as_in_memory(client, data, datasets, method, parts):
         np.testing.assert_allclose(got.confusion_, ref.confusion_, rtol=1e-6, atol=1e-9)
     # and the NumPy in-memory engine agrees too
     _same_fit(memory(engine="numpy").fit(data), got)
+
+
+#: The tasks whose results are a partition's labels, posteriors or GLAD state (megabytes at scale):
+#: they never cross between workers (the broadcasts and the partial sums do).
+STAY_HOME = {
+    "load_part", "vote_shares", "confusion_e_step", "symmetric_e_step", "glad_start",
+    "glad_with_prior", "glad_em_pass", "glad_accept", "glad_next",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", sorted(MODELS))
+def test_partitions_stay_home(client, data, datasets, method):
+    """Each partition and its states stay on their home worker (consecutive blocks, one per
+    worker): what crosses between workers is the broadcasts and the partial sums."""
+    cluster = Cluster(client, datasets[7])
+    held = client.who_has(cluster.parts)
+    homes = [next(iter(held[p.key])) for p in cluster.parts]
+    assert homes == cluster.homes == sorted(homes)  # consecutive blocks...
+    assert len(set(homes)) == 2  # ...on both workers
+    began = time.time()
+    MODELS[method][1]().fit_cluster(cluster)
+
+    def shipped(dask_worker, since):
+        return [k for d in dask_worker.transfer_incoming_log if d["start"] >= since for k in d["keys"]]
+
+    keys = [k for ks in client.run(shipped, since=began).values() for k in ks]
+    names = {(k[0] if isinstance(k, tuple) else k).rsplit("-", 5)[0] for k in keys}
+    assert "pick" in names  # the log is read right
+    assert not names & STAY_HOME, names & STAY_HOME
+
+
+def test_scheduler_knows_what_partitions_weigh(data, datasets):
+    """Dask is told the bytes of a partition and of a GLAD state (not its default of a few dozen
+    bytes for an object); a state's item groups are its partition's, not counted twice."""
+    from dask.sizeof import sizeof
+
+    from emcrowd.distributed import _tasks as T
+
+    part = T.load_part(datasets[1].partition_files()[0], data.n_workers, data.class_names)
+    arrays = part.items.nbytes + part.obs.groups.worker.nbytes + part.obs.data.label.nbytes
+    assert sizeof(part) > arrays
+    alpha = np.ones(data.n_workers)
+    state = T.glad_start(part, alpha, 1.0, 1.0, np.log(np.full(data.n_classes, 1 / data.n_classes)))
+    assert state.q.nbytes + state.b.nbytes <= sizeof(state) < state.q.nbytes * 4 + sizeof(part) / 4
 
 
 def test_options_and_learned_prior(client, data, datasets):

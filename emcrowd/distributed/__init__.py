@@ -17,6 +17,7 @@ from emcrowd.distributed.engine import (
     DaskOneCoin,
     connect,
     fit_dataset,
+    local_cluster,
     majority_vote_cluster,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "DaskOneCoin",
     "connect",
     "fit_dataset",
+    "local_cluster",
     "majority_vote_cluster",
 ]

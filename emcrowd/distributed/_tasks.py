@@ -19,6 +19,10 @@ from emcrowd.models import _observations as ob
 from emcrowd.models._base import normalize
 from emcrowd.models.glad import GaussianPrior, _ItemGroups, _KernelPasses, agreement_counts
 
+#: Chunks of items per E-step pass of a partition (:attr:`Observations.max_chunks`): one, since a
+#: task runs on one thread (the partitions are the parallelism).
+PASS_CHUNKS = 1
+
 
 @dataclass(eq=False)
 class Part:
@@ -45,16 +49,13 @@ def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ..
     del order
     blank_items, blank_workers = ("",) * items.size, ("",) * n_workers
     data = Labels(local, worker, label, blank_items, blank_workers, class_names)
-    obs = ob.Observations.from_labels(data, "numba")
+    obs = ob.Observations(data, "numba", max_chunks=PASS_CHUNKS)
     _ = obs.groups  # grouped once, while the partition is loaded
     return Part(items, obs)
 
 
-def tree_sum(*arrays: np.ndarray, index: int | None = None) -> np.ndarray:
-    """The sum of partial sums, in the order given (a node of the tree reduction); with ``index``,
-    of item ``index`` of each (a partition's result tuple)."""
-    if index is not None:
-        arrays = tuple(a[index] for a in arrays)
+def tree_sum(*arrays: np.ndarray) -> np.ndarray:
+    """The sum of partial sums, in the order given (a node of the tree reduction)."""
     total = np.array(arrays[0], dtype=float, copy=True)
     for a in arrays[1:]:
         total += a
@@ -63,7 +64,7 @@ def tree_sum(*arrays: np.ndarray, index: int | None = None) -> np.ndarray:
 
 def posteriors(value: np.ndarray | tuple) -> np.ndarray:
     """A partition's posteriors: the array itself, or the first item of an E-step's result (the
-    posteriors and the packed sums, kept together so that no task per partition picks them)."""
+    posteriors and the packed sums: the tasks that read the posteriors pick them)."""
     return value[0] if isinstance(value, tuple) else value
 
 
@@ -106,6 +107,9 @@ def symmetric_e_step(part: Part, log_right: np.ndarray, log_wrong: np.ndarray, l
 
 
 def pick(result: tuple, index: int):
+    """Item ``index`` of a partition's result tuple: run where the tuple is, so that only that item
+    travels (the reduction's inputs are a few arrays per annotator; the posteriors and GLAD's states
+    beside them in the tuple, megabytes, stay on their worker)."""
     return result[index]
 
 
@@ -129,7 +133,7 @@ def glad_start(
         g.indptr, g.worker, g.label, alpha, b, part.obs.n_classes, g.log_k_minus_1
     )
     q = normalize(joint + log_pi)[0]
-    return _KernelPasses(g, b, q, log_pi, None, GaussianPrior(b_mean, b_sd, "beta"))
+    return _KernelPasses(g, b, q, log_pi, None, GaussianPrior(b_mean, b_sd, "beta"), max_chunks=PASS_CHUNKS)
 
 
 def glad_with_prior(state: _KernelPasses, log_pi: np.ndarray) -> _KernelPasses:
@@ -188,4 +192,42 @@ def glad_b(state: _KernelPasses) -> np.ndarray:
     return state.b
 
 
-__all__ = ["Part", "load_part", "replace"]
+# -- sizes for the scheduler ------------------------------------------------------------------
+def nbytes(obj: object, skip: tuple[str, ...] = (), depth: int = 3) -> int:
+    """The bytes of the NumPy arrays that ``obj`` holds in its attributes (and their tuples and
+    attributes, ``depth`` levels down), each array counted once; attributes named in ``skip`` left
+    out."""
+    seen: set[int] = set()
+
+    def walk(value: object, level: int) -> int:
+        if isinstance(value, np.ndarray):
+            if id(value) in seen:
+                return 0
+            seen.add(id(value))
+            return int(value.nbytes)
+        if level >= depth:
+            return 0
+        if isinstance(value, (tuple, list)):
+            return sum(walk(v, level + 1) for v in value)
+        attrs = getattr(value, "__dict__", None)
+        if not attrs:
+            return 0
+        return sum(walk(v, level + 1) for k, v in attrs.items() if k not in skip)
+
+    return 64 + walk(obj, 0)
+
+
+def _register_sizes() -> None:
+    """Tell Dask what a partition and a GLAD state weigh. Its default for an object is a few dozen
+    bytes, with which the scheduler moves a task to whichever worker is free and ships its
+    megabytes of inputs there: the partitions' tasks drift between workers, which then do unequal
+    shares of each pass. A state's item groups are its partition's (shared, not copies): left out."""
+    from dask.sizeof import sizeof
+
+    sizeof.register(Part)(nbytes)
+    sizeof.register(_KernelPasses)(lambda state: nbytes(state, skip=("groups",)))
+
+
+_register_sizes()
+
+__all__ = ["Part", "load_part", "nbytes", "replace"]

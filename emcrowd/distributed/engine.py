@@ -12,6 +12,7 @@ what), and the loop itself — start, M-step, convergence test — is the models
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ FAN_IN = 8
 #: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
 #: that N workers use N cores, as the in-memory engine's threads do).
 LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+#: Seconds between checks that every partition's home worker is still there.
+HOMES_REFRESH = 1.0
 #: Seconds to wait for a scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
 
@@ -40,7 +43,7 @@ def connect(
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new local cluster of
     ``local_workers`` worker processes (default 2). An unreachable scheduler is an
     :class:`~emcrowd.errors.EmcrowdError` after ``timeout`` seconds."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         try:
@@ -51,14 +54,39 @@ def connect(
     n = 2 if local_workers is None else int(local_workers)
     if n < 1:
         raise EmcrowdError(f"--local-workers must be at least 1, got {local_workers!r}")
-    cluster = LocalCluster(
-        n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None, env=LOCAL_WORKER_ENV
-    )
-    return Client(cluster)
+    return Client(local_cluster(n))
+
+
+def local_cluster(n_workers: int = 2, memory_limit: str | int | None = None):
+    """A ``distributed.LocalCluster`` for the engine: ``n_workers`` single-threaded worker processes
+    (``memory_limit`` each, default none), and a scheduler that keeps every partition's tasks where
+    the partition is.
+
+    Work stealing is off: an EM pass's tasks take about the same time on every partition, so moving
+    one to a worker that finished early saves little in that pass, and its partition's state
+    (megabytes) moves with it and stays, leaving that worker with a larger share of every later
+    pass. A lost worker's partitions are still placed on the others (that is not stealing)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        return LocalCluster(
+            n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
+            memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
+        )  # fmt: skip
 
 
 class Cluster:
-    """A data set's partitions persisted on a cluster, and the reductions over them."""
+    """A data set's partitions persisted on a cluster, and the reductions over them.
+
+    Each partition has a home worker, and every task on a partition (its E-step, GLAD's passes)
+    is asked to run there (a loose restriction: any worker when the home is gone). The homes are
+    consecutive blocks of partitions, one block per worker, so that every worker does the same
+    share of each pass; left to itself the scheduler sends a task to the least busy worker when
+    moving its inputs looks cheaper than waiting, and the partition's state then stays there,
+    leaving that worker with a larger share of every later pass. After a worker is lost, the homes
+    are asked of the scheduler again (at most every :data:`HOMES_REFRESH` seconds), so that the
+    recomputed partitions keep the workers they were recomputed on."""
 
     def __init__(self, client: Any, dataset: PartitionedDataset) -> None:
         self.client = client
@@ -67,11 +95,25 @@ class Cluster:
         self.n_classes, self.n_labels = dataset.n_classes, dataset.n_labels
         self.class_names = dataset.class_names
         files = dataset.partition_files()
-        self.parts = [
-            client.submit(T.load_part, f, self.n_workers, self.class_names, pure=False) for f in files
+        workers = sorted(client.scheduler_info()["workers"])
+        self.homes: list[str | None] = [
+            workers[i * len(workers) // len(files)] if workers else None for i in range(len(files))
         ]
+        self._checked = time.monotonic()
+        self.parts = self.map(T.load_part, files, extra=(self.n_workers, self.class_names))
         client.gather(self.parts)  # read now: a bad file fails here, before any fit
         self.items = client.gather([client.submit(_items, part) for part in self.parts])
+
+    def _where(self) -> list[str | None]:
+        """Each partition's home; asked again of the scheduler when a home worker has left."""
+        now = time.monotonic()
+        if now - self._checked >= HOMES_REFRESH:
+            self._checked = now
+            live = self.client.scheduler_info()["workers"]
+            if any(h is not None and h not in live for h in self.homes):
+                held = self.client.who_has(self.parts)
+                self.homes = [next(iter(held.get(p.key, ())), None) for p in self.parts]
+        return self.homes
 
     def constant(self, value: Any) -> Any:
         """A future holding ``value`` (the broadcast of annotator parameters): a task of its own, so
@@ -79,23 +121,29 @@ class Cluster:
         return self.client.submit(_identity, value, pure=False)
 
     def map(self, fn: Any, *per_part: list[Any], extra: tuple = ()) -> list[Any]:
-        """``fn(part_input..., *extra)`` for every partition, as futures."""
-        return [self.client.submit(fn, *args, *extra, pure=False) for args in zip(*per_part, strict=True)]
+        """``fn(part_input..., *extra)`` for every partition, as futures, each on its partition's
+        home worker."""
+        submit, homes = self.client.submit, self._where()
+        return [
+            submit(fn, *args, *extra, workers=home and [home], allow_other_workers=True, pure=False)
+            for home, args in zip(homes, zip(*per_part, strict=True), strict=True)
+        ]
 
     def reduce(self, futures: list[Any], index: int | None = None) -> np.ndarray:
         """The sum of per-partition arrays by a tree reduction (fixed order: partition order); with
-        ``index``, of item ``index`` of each partition's result (picked by the first level's tasks:
-        no task of its own per partition and iteration)."""
-        level = [
-            self.client.submit(T.tree_sum, *futures[i : i + FAN_IN], index=index, pure=False)
+        ``index``, of item ``index`` of each partition's result tuple (picked on its worker)."""
+        if index is not None:
+            futures = self.map(T.pick, futures, extra=(index,))
+        level = self._tree_level(futures)
+        while len(level) > 1:
+            level = self._tree_level(level)
+        return self.client.gather(level[0])
+
+    def _tree_level(self, futures: list[Any]) -> list[Any]:
+        return [
+            self.client.submit(T.tree_sum, *futures[i : i + FAN_IN], pure=False)
             for i in range(0, len(futures), FAN_IN)
         ]
-        while len(level) > 1:
-            level = [
-                self.client.submit(T.tree_sum, *level[i : i + FAN_IN], pure=False)
-                for i in range(0, len(level), FAN_IN)
-            ]
-        return self.client.gather(level[0])
 
     def scalar_sum(self, futures: list[Any]) -> float:
         return float(sum(float(v) for v in self.client.gather(futures)))

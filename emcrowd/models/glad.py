@@ -448,8 +448,10 @@ class _KernelPasses:
         gold: np.ndarray | None,
         b_prior: GaussianPrior,
         reuse: bool = False,
+        max_chunks: int | None = None,
     ) -> None:
         self.groups, self.b, self.q, self.b_prior = groups, b, q, b_prior
+        self.max_chunks = max_chunks  # as Observations.max_chunks
         self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
         self.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
         self.pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -474,7 +476,8 @@ class _KernelPasses:
         from emcrowd.models import _glad_kernels as kernels
 
         g, bp = self.groups, self.b_prior
-        acc = np.zeros((kernels.n_chunks(alpha.size), alpha.size, 8))
+        chunks = kernels.n_chunks(alpha.size)
+        acc = np.zeros((chunks if self.max_chunks is None else min(chunks, self.max_chunks), alpha.size, 8))
         if self.buffers is None:
             buffers = (np.empty_like(self.q), np.empty_like(self.q))
             self.buffers = buffers if self.reuse else None
