@@ -235,9 +235,8 @@ class _DaskMixin:
         self._cluster = cluster
         return self._fit(cluster, None, callback)  # type: ignore[attr-defined]
 
-    def _run(self, data: Any, posteriors: Any, gold: Any, callback: Any) -> tuple:
-        params, log_pi, q, history, converged = super()._run(data, posteriors, gold, callback)  # type: ignore[misc]
-        return params, log_pi, self._gather(q), history, converged
+    def _final_posteriors(self, q: Any) -> np.ndarray:
+        return self._gather(q)
 
     def _gather(self, q: Any) -> np.ndarray:
         return self._cluster.gather_items(q.futures, self._cluster.n_classes)

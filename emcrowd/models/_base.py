@@ -246,15 +246,9 @@ class EMAggregator:
         best: tuple[float, int, Any, np.ndarray, np.ndarray, list[float], bool] | None = None
         objectives = []
         for run in range(int(self.n_init)):
-            first = self._initial_posteriors(data)
-            if run > 0:
-                # drawn over the items in name order: the same starts whatever the rows' order
-                noise = rng.dirichlet(np.ones(data.n_classes), size=data.n_items)[data.item_name_ranks()]
-                first = 0.5 * first + 0.5 * noise
-            if gold is not None:
-                known = gold >= 0
-                first[known] = np.eye(data.n_classes)[gold[known]]
-            outcome = self._run(data, first, gold, callback)
+            # (no name here holds the first posteriors: the run lets go of them after its first
+            # M-step, and on the Dask engine they are a state per partition)
+            outcome = self._run(data, self._first_posteriors(data, run, rng, gold), gold, callback)
             objectives.append(outcome[3][-1])
             if best is None or outcome[3][-1] > best[0]:
                 best = (outcome[3][-1], run, *outcome)
@@ -282,6 +276,21 @@ class EMAggregator:
         self._store(data, params)
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _first_posteriors(
+        self, data: Labels, run: int, rng: np.random.Generator, gold: np.ndarray | None
+    ) -> np.ndarray:
+        """The posteriors that run ``run`` starts from: the model's start, mixed half and half with
+        Dirichlet noise after the first run, gold items clamped."""
+        first = self._initial_posteriors(data)
+        if run > 0:
+            # drawn over the items in name order: the same starts whatever the rows' order
+            noise = rng.dirichlet(np.ones(data.n_classes), size=data.n_items)[data.item_name_ranks()]
+            first = 0.5 * first + 0.5 * noise
+        if gold is not None:
+            known = gold >= 0
+            first[known] = np.eye(data.n_classes)[gold[known]]
+        return first
 
     def _run(
         self,
@@ -314,7 +323,12 @@ class EMAggregator:
             if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
                 converged = True
                 break
-        return params, log_pi, posteriors, history, converged
+        return params, log_pi, self._final_posteriors(posteriors), history, converged
+
+    def _final_posteriors(self, posteriors: Any) -> np.ndarray:
+        """A run's last posteriors as the (n_items, K) array the model keeps: themselves here; the
+        Dask engine gathers them from the partitions."""
+        return posteriors
 
     @staticmethod
     def _check_gold(gold: np.ndarray | None, data: Labels) -> np.ndarray | None:
