@@ -83,6 +83,12 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _spilled_mb(dask_worker) -> float:
+    """Megabytes this worker has written to its spill directory."""
+    metrics = getattr(dask_worker.data, "cumulative_metrics", {})
+    return metrics.get(("disk-write", "bytes"), 0.0) / 2**20
+
+
 def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) -> dict:
     import distributed
 
@@ -100,13 +106,14 @@ def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) 
         model = DASK_MODELS[method]().fit_cluster(c)
         done = time.perf_counter()
         peaks = client.run(_peak_mb)
+        spilled = sum(client.run(_spilled_mb).values())
     finally:
         client.close()
         cluster.close()
     return {
         "wall": done - began, "load": loaded - start, "fit": done - loaded, "iters": model.n_iter_,
         "labels": model.labels_,
-        "history": model.history_, "peaks": sorted(peaks.values()),
+        "history": model.history_, "peaks": sorted(peaks.values()), "spilled": spilled,
     }  # fmt: skip
 
 
@@ -154,7 +161,7 @@ def main() -> None:
               f"(generator peak {_peak_mb():.0f} MB)")  # fmt: skip
         print(f"{'method':<12} {'engine':<22} {'wall s':>7} {'load s':>7} {'fit s':>7} {'iters':>5} "
               f"{'peak MB/worker':>16} {'x in-memory':>11} {'same labels':>11} "
-              f"{'max rel diff':>12}")  # fmt: skip
+              f"{'max rel diff':>12} {'spilled MB':>10}")  # fmt: skip
         for method in args.methods.split(","):
             mem = None if args.no_memory else memory_fit(path, method)
             if mem is not None:
@@ -172,7 +179,8 @@ def main() -> None:
             peaks = "/".join(f"{p:.0f}" for p in d["peaks"])
             name = f"dask 2x1 {'limit ' + limit if limit else 'no limit'}"
             print(f"{method:<12} {name:<22} {d['wall']:7.2f} {d['load']:7.2f} {d['fit']:7.2f} "
-                  f"{d['iters']:5d} {peaks:>16} {ratio:>11} {same:>11} {diff:>12}")  # fmt: skip
+                  f"{d['iters']:5d} {peaks:>16} {ratio:>11} {same:>11} {diff:>12} "
+                  f"{d['spilled']:10.0f}")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

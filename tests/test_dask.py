@@ -100,8 +100,8 @@ def test_same_fit_as_in_memory(client, data, datasets, method, parts):
 #: The tasks whose results are a partition's labels, posteriors or GLAD state (megabytes at scale):
 #: they never cross between workers (the broadcasts and the partial sums do).
 STAY_HOME = {
-    "load_part", "vote_shares", "confusion_e_step", "symmetric_e_step", "glad_start",
-    "glad_with_prior", "glad_em_pass", "glad_accept", "glad_next",
+    "load_part", "vote_shares", "confusion_e_step", "symmetric_e_step", "glad_start", "glad_em_pass",
+    "glad_keep",
 }  # fmt: skip
 
 
@@ -126,9 +126,10 @@ def test_partitions_stay_home(client, data, datasets, method):
     assert not names & STAY_HOME, names & STAY_HOME
 
 
-def test_scheduler_knows_what_partitions_weigh(data, datasets):
-    """Dask is told the bytes of a partition and of a GLAD state (not its default of a few dozen
-    bytes for an object); a state's item groups are its partition's, not counted twice."""
+def test_scheduler_knows_what_partitions_weigh(client, data, datasets):
+    """Dask is told the bytes of a partition (not its default of a few dozen bytes for an object),
+    and a GLAD state is a tuple of arrays, each in one result only: what the workers report holding
+    is what they hold."""
     from dask.sizeof import sizeof
 
     from emcrowd.distributed import _tasks as T
@@ -136,9 +137,25 @@ def test_scheduler_knows_what_partitions_weigh(data, datasets):
     part = T.load_part(datasets[1].partition_files()[0], data.n_workers, data.class_names)
     arrays = part.items.nbytes + part.obs.groups.worker.nbytes + part.obs.data.label.nbytes
     assert sizeof(part) > arrays
-    alpha = np.ones(data.n_workers)
-    state = T.glad_start(part, alpha, 1.0, 1.0, np.log(np.full(data.n_classes, 1 / data.n_classes)))
-    assert state.q.nbytes + state.b.nbytes <= sizeof(state) < state.q.nbytes * 4 + sizeof(part) / 4
+
+    # the states during a fit: no array is in two of them (but for an accepted pass's result and
+    # the state kept of it, until the result is freed)
+    def states(dask_worker):
+        holders: dict[int, list[str]] = {}
+        for key, value in dask_worker.data.items():
+            for a in value if isinstance(value, tuple) else ():
+                if isinstance(a, np.ndarray) and a.size > 1:
+                    base = a if a.base is None else a.base
+                    holders.setdefault(id(base), []).append(key.rsplit("-", 5)[0])
+        kept = ["glad_em_pass", "glad_keep"]
+        return len(holders), [h for h in holders.values() if len(h) > 1 and sorted(h) != kept]
+
+    seen = []
+    DaskGLAD(max_iter=4, tol=1.0).fit_cluster(
+        Cluster(client, datasets[3]), callback=lambda n, o: seen.extend(client.run(states).values())
+    )
+    assert min(n for n, _ in seen) >= 2  # states were looked at...
+    assert all(not shared for _, shared in seen), seen  # ...and none shares an array with another
 
 
 def test_options_and_learned_prior(client, data, datasets):

@@ -10,6 +10,7 @@ tasks, and recomputes lost results from their inputs).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -30,6 +31,11 @@ class Part:
 
     items: np.ndarray  # (n_local,) int32 global item codes, ascending
     obs: ob.Observations  # the labels, local item codes, compiled engine
+
+    @cached_property
+    def no_gold(self) -> np.ndarray:
+        """No item's class is known (the engine takes no gold): -1 for each, as the kernels read it."""
+        return np.full(self.items.size, -1, dtype=np.int64)
 
     @property
     def groups(self) -> _ItemGroups:
@@ -120,11 +126,14 @@ def glad_agreement(part: Part) -> np.ndarray:
     return np.stack(agreement_counts(d.item, d.worker, d.label, d.n_items, d.n_workers, d.n_classes))
 
 
-def glad_start(
-    part: Part, alpha: np.ndarray, b_mean: float, b_sd: float, log_pi: np.ndarray
-) -> _KernelPasses:
-    """The first posteriors (the E-step at the start, as :meth:`GLAD._initial_posteriors`), with b at
-    its prior mean: the partition's state before the first M-step."""
+def glad_start(part: Part, alpha: np.ndarray, b_mean: float, b_sd: float, log_pi: np.ndarray) -> tuple:
+    """``(q, b)``: the first posteriors (the E-step at the start, as :meth:`GLAD._initial_posteriors`)
+    with ``b`` at its prior mean, the partition's state before the first M-step.
+
+    A partition's GLAD state is a tuple whose first item is the posteriors and second is ``b``
+    (a pass's result adds its packed sums, :func:`glad_keep` drops them): an array is in one
+    state only, so that what Dask counts of a worker's memory is what it holds, and a state it
+    spills frees what it counts."""
     from emcrowd.models import _glad_kernels as kernels
 
     g = part.groups
@@ -132,64 +141,47 @@ def glad_start(
     joint = kernels.log_likelihoods(
         g.indptr, g.worker, g.label, alpha, b, part.obs.n_classes, g.log_k_minus_1
     )
-    q = normalize(joint + log_pi)[0]
-    return _KernelPasses(g, b, q, log_pi, None, GaussianPrior(b_mean, b_sd, "beta"), max_chunks=PASS_CHUNKS)
+    return normalize(joint + log_pi)[0], b
 
 
-def glad_with_prior(state: _KernelPasses, log_pi: np.ndarray) -> _KernelPasses:
-    """The state for an M-step under the class prior ``log_pi``."""
-    new = _copy(state)
-    new.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
-    return new
-
-
-def _copy(state: _KernelPasses) -> _KernelPasses:
-    new = object.__new__(_KernelPasses)
-    new.__dict__.update(state.__dict__)
-    return new
+def _passes(part: Part, b_from: tuple, q_from: tuple, log_pi: np.ndarray, b_prior: tuple) -> _KernelPasses:
+    """The partition's :class:`_KernelPasses` at the ``b`` of state ``b_from`` and the posteriors of
+    state ``q_from`` (the M-step's, fixed during it), under the class prior ``log_pi``."""
+    prior = GaussianPrior(*b_prior, "beta")
+    return _KernelPasses(
+        part.groups, b_from[1], q_from[0], log_pi, part.no_gold, prior, max_chunks=PASS_CHUNKS
+    )
 
 
 def glad_alpha_sums(
-    state: _KernelPasses, alpha: np.ndarray, only: np.ndarray, derivatives: bool
-) -> np.ndarray:
-    return state.alpha_sums(alpha, only, derivatives)
+    part: Part, b_from: tuple, q_from: tuple, b_prior: tuple, alpha: np.ndarray, only: np.ndarray,
+    derivatives: bool,
+) -> np.ndarray:  # fmt: skip
+    passes = _passes(part, b_from, q_from, np.zeros(part.obs.n_classes), b_prior)
+    return passes.alpha_sums(alpha, only, derivatives)
 
 
-def glad_em_pass(state: _KernelPasses, alpha: np.ndarray) -> tuple:
-    """(state holding the pass's results, [annotator sums (n_workers x 8)..., evidence, b gain, log
-    prior of the pass's b]): one array to reduce."""
-    new = _copy(state)
-    total, evidence, b_gain = new.em_pass(alpha)
-    b_prior = float(new.b_prior.log_pdf(new.pending[0]).sum())
-    new.pending = (*new.pending[:2], None)  # the log-likelihoods: not needed by this engine
-    return new, np.concatenate([total.ravel(), [evidence, b_gain, b_prior]])
+def glad_em_pass(
+    part: Part, b_from: tuple, q_from: tuple, b_prior: tuple, alpha: np.ndarray, log_pi: np.ndarray
+) -> tuple:
+    """``(q, b, packed)``: the pass's posteriors and b (the state a later pass starts from if this
+    one is accepted), and [annotator sums (n_workers x 8)..., evidence, b gain, log prior of the
+    pass's b], one array to reduce."""
+    passes = _passes(part, b_from, q_from, log_pi, b_prior)
+    total, evidence, b_gain = passes.em_pass(alpha)
+    b, q, _ = passes.pending  # (the log-likelihoods: not needed by this engine)
+    return q, b, np.concatenate([total.ravel(), [evidence, b_gain, passes.b_prior.log_pdf(b).sum()]])
 
 
-def glad_accept(result: tuple) -> _KernelPasses:
-    """The state of an accepted pass, from :func:`glad_em_pass`'s result."""
-    new = _copy(result[0])
-    new.accept()
-    return new
+def glad_keep(result: tuple) -> tuple:
+    """``(q, b)`` of an accepted pass's result: the state the next passes start from, without the
+    pass's annotator sums (at 200k annotators as large as the partition's posteriors), which are
+    freed with the result once reduced."""
+    return result[0], result[1]
 
 
-def glad_b_log_prior(state: _KernelPasses) -> float:
-    return state.b_log_prior()
-
-
-def glad_next(state: _KernelPasses) -> _KernelPasses:
-    """After the M-step and E-step: the state the next M-step starts from (b, and the posteriors)."""
-    new = _copy(state)
-    new.q = state.result()[0]
-    new.pending = None
-    return new
-
-
-def glad_q(state: _KernelPasses) -> np.ndarray:
-    return state.q
-
-
-def glad_b(state: _KernelPasses) -> np.ndarray:
-    return state.b
+def glad_b_log_prior(state: tuple, b_prior: tuple) -> float:
+    return float(GaussianPrior(*b_prior, "beta").log_pdf(state[1]).sum())
 
 
 # -- sizes for the scheduler ------------------------------------------------------------------
@@ -218,14 +210,11 @@ def nbytes(obj: object, skip: tuple[str, ...] = (), depth: int = 3) -> int:
 
 
 def _register_sizes() -> None:
-    """Tell Dask what a partition and a GLAD state weigh. Its default for an object is a few dozen
-    bytes, with which the scheduler moves a task to whichever worker is free and ships its
-    megabytes of inputs there: the partitions' tasks drift between workers, which then do unequal
-    shares of each pass. A state's item groups are its partition's (shared, not copies): left out."""
+    """Tell Dask what a partition weighs (its default for an object is a few dozen bytes): what it
+    counts of a worker's memory, and so when it spills, is then what the worker holds."""
     from dask.sizeof import sizeof
 
     sizeof.register(Part)(nbytes)
-    sizeof.register(_KernelPasses)(lambda state: nbytes(state, skip=("groups",)))
 
 
 _register_sizes()

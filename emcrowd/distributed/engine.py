@@ -31,6 +31,11 @@ FAN_IN = 8
 #: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
 #: that N workers use N cores, as the in-memory engine's threads do).
 LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+#: Dask settings for the engine's local clusters (see :func:`local_cluster`).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.scheduler.work-stealing": False,
+    "distributed.worker.memory.target": False,
+}
 #: Seconds between checks that every partition's home worker is still there.
 HOMES_REFRESH = 1.0
 #: Seconds to wait for a scheduler before giving up.
@@ -65,11 +70,17 @@ def local_cluster(n_workers: int = 2, memory_limit: str | int | None = None):
     Work stealing is off: an EM pass's tasks take about the same time on every partition, so moving
     one to a worker that finished early saves little in that pass, and its partition's state
     (megabytes) moves with it and stays, leaving that worker with a larger share of every later
-    pass. A lost worker's partitions are still placed on the others (that is not stealing)."""
+    pass. A lost worker's partitions are still placed on the others (that is not stealing).
+
+    A worker with a memory limit spills to disk only when its process passes 70% of it (Dask's
+    ``spill``), not from 60% of what it counts of its results (Dask's ``target``): every pass reads
+    every partition's state, so the least recently used results that ``target`` spills are read
+    back within the pass (at 100M labels on two 3 GB workers, 29 GB written to disk, and most of
+    the fit's time)."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return LocalCluster(
             n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
             memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
@@ -258,41 +269,54 @@ class DaskOneCoin(_DaskMixin, OneCoin):
 
 class _DaskGladPasses:
     """:class:`emcrowd.models.glad._KernelPasses` over every partition: each call runs the
-    partitions' own ``_KernelPasses`` and sums what they return."""
+    partitions' own ``_KernelPasses`` (built by the task from the partition's states) and sums what
+    they return.
+
+    A partition's state is a future of ``(q, b[, packed])`` (:func:`._tasks.glad_start`,
+    :func:`._tasks.glad_em_pass`): the M-step reads its posteriors from the states it started
+    from (``fixed``) and ``b`` from the last accepted pass's (``current``); accepting a pass keeps
+    its posteriors and ``b`` (:func:`._tasks.glad_keep`) and lets go of the rest."""
 
     def __init__(
-        self, cluster: Cluster, states: list[Any], log_pi: np.ndarray, b_prior: float | None
+        self, cluster: Cluster, states: list[Any], log_pi: np.ndarray, b_p: Any, b_prior: float | None
     ) -> None:
         self.c = cluster
-        prior = cluster.constant(np.ascontiguousarray(log_pi, dtype=np.float64))
-        self.states = cluster.map(T.glad_with_prior, states, extra=(prior,))
+        self.log_pi = cluster.constant(np.ascontiguousarray(log_pi, dtype=np.float64))
+        self.prior = (float(b_p.mean), float(b_p.sd))
+        self.fixed = self.current = states
         self.pending: list[Any] | None = None
         self.b_prior = b_prior  # sum_j log p(b_j) at the current b, when known
         self.pending_prior = 0.0
 
+    def _map(self, fn: Any, *extra: Any) -> list[Any]:
+        c = self.c
+        return c.map(fn, c.parts, self.current, self.fixed, extra=(self.prior, *extra))
+
     def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
         a, o = self.c.constant(alpha), self.c.constant(only)
-        return self.c.reduce(self.c.map(T.glad_alpha_sums, self.states, extra=(a, o, derivatives)))
+        return self.c.reduce(self._map(T.glad_alpha_sums, a, o, derivatives))
 
     def em_pass(self, alpha: np.ndarray) -> tuple[np.ndarray, float, float]:
-        results = self.c.map(T.glad_em_pass, self.states, extra=(self.c.constant(alpha),))
-        self.pending = results  # (state, packed) per partition
-        packed = self.c.reduce(results, index=1)
+        self.pending = self._map(T.glad_em_pass, self.c.constant(alpha), self.log_pi)
+        packed = self.c.reduce(self.pending, index=2)
         self.pending_prior = float(packed[-1])
         return packed[:-3].reshape(alpha.size, 8), float(packed[-3]), float(packed[-2])
 
     def accept(self) -> None:
         assert self.pending is not None
-        self.states = self.c.map(T.glad_accept, self.pending)
+        self.current = self.c.map(T.glad_keep, self.pending)
         self.pending, self.b_prior = None, self.pending_prior
 
     def b_log_prior(self) -> float:
         if self.b_prior is None:
-            self.b_prior = self.c.scalar_sum(self.c.map(T.glad_b_log_prior, self.states))
+            self.b_prior = self.c.scalar_sum(
+                self.c.map(T.glad_b_log_prior, self.current, extra=(self.prior,))
+            )
         return self.b_prior
 
     def result(self) -> list[Any]:
-        return self.c.map(T.glad_next, self.states)
+        """The states after the M-step: the last accepted pass's, whose posteriors are the E-step's."""
+        return self.current
 
 
 class DaskGLAD(_DaskMixin, GLAD):
@@ -328,7 +352,7 @@ class DaskGLAD(_DaskMixin, GLAD):
 
     def _class_prior_step(self, posteriors: _Handle) -> np.ndarray:
         c = self._cluster
-        counts = c.reduce(c.map(T.class_totals, c.parts, c.map(T.glad_q, posteriors.futures)))
+        counts = c.reduce(c.map(T.class_totals, c.parts, posteriors.futures))
         counts = counts + self.class_pseudocount
         return np.log(counts / counts.sum())
 
@@ -336,7 +360,7 @@ class DaskGLAD(_DaskMixin, GLAD):
         if gold is not None:
             raise EmcrowdError("the Dask engine does not take gold labels")
         known = getattr(self, "_b_prior_sum", None) if state.alpha_sums is not None else None
-        passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi, known)  # type: ignore[union-attr]
+        passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi, self._b_p, known)  # type: ignore[union-attr]
         evidence = self._kernel_m_step(state, passes)
         self._b_prior_sum = passes.b_log_prior()
         state.q = None
@@ -347,8 +371,8 @@ class DaskGLAD(_DaskMixin, GLAD):
 
     def _gather(self, q: _Handle) -> np.ndarray:
         c = self._cluster
-        self._final_b = c.gather_items(c.map(T.glad_b, q.futures))
-        return c.gather_items(c.map(T.glad_q, q.futures), c.n_classes)
+        self._final_b = c.gather_items(c.map(T.pick, q.futures, extra=(1,)))
+        return c.gather_items(q.futures, c.n_classes)
 
     def _store(self, data: Any, state: _GLADState) -> None:
         from emcrowd.models.glad import typical_accuracy

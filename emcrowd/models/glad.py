@@ -452,7 +452,7 @@ class _KernelPasses:
     ) -> None:
         self.groups, self.b, self.q, self.b_prior = groups, b, q, b_prior
         self.max_chunks = max_chunks  # as Observations.max_chunks
-        self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64)
+        self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64, copy=False)
         self.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
         self.pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # with ``reuse``, every pass writes its posteriors and log-likelihoods into the same two
