@@ -135,8 +135,8 @@ def test_scheduler_knows_what_partitions_weigh(client, data, datasets):
     from emcrowd.distributed import _tasks as T
 
     part = T.load_part(datasets[1].partition_files()[0], data.n_workers, data.class_names)
-    arrays = part.items.nbytes + part.obs.groups.worker.nbytes + part.obs.data.label.nbytes
-    assert sizeof(part) > arrays
+    g = part.by_item
+    assert sizeof(part) > part.items.nbytes + g.indptr.nbytes + g.worker.nbytes + g.label.nbytes
 
     # the states during a fit: no array is in two of them (but for an accepted pass's result and
     # the state kept of it, until the result is freed)

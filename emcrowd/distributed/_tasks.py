@@ -1,10 +1,10 @@
 """The tasks the Dask workers run: each is the in-memory engine's own function on one partition.
 
-A partition is a :class:`Part`: its items' global codes and its labels as a :class:`Labels` over
-local item codes (the partition's items in ascending global code), wrapped in the compiled engine's
-:class:`~emcrowd.models._observations.Observations`, so that every sum below is the very function
-the in-memory fit calls. Tasks never modify their inputs (Dask may hand the same object to several
-tasks, and recomputes lost results from their inputs).
+A partition is a :class:`Part`: its items' global codes and its labels grouped by item, read by
+the compiled engine's :class:`~emcrowd.models._observations.Observations`, so that every sum below
+is the very function the in-memory fit calls. Tasks never modify their inputs (Dask may hand the
+same object to several tasks, and recomputes lost results from their inputs), but for a
+partition's cached properties, which hold the same value whoever makes them.
 """
 
 from __future__ import annotations
@@ -25,12 +25,44 @@ from emcrowd.models.glad import GaussianPrior, _ItemGroups, _KernelPasses, agree
 PASS_CHUNKS = 1
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """What :class:`~emcrowd.models._observations.Observations` reads of a partition's labels on the
+    compiled engine besides its item groups: the sizes."""
+
+    n_items: int
+    n_workers: int
+    n_classes: int
+    n_labels: int
+
+
 @dataclass(eq=False)
 class Part:
-    """One partition in a worker's memory."""
+    """One partition in a worker's memory: its items' global codes and its labels grouped by item
+    (local item codes: the partition's items in ascending global code). The labels' item codes are
+    not kept (a fifth of a partition's memory): :meth:`labels` makes them again for the few tasks
+    that read a :class:`Labels`."""
 
     items: np.ndarray  # (n_local,) int32 global item codes, ascending
-    obs: ob.Observations  # the labels, local item codes, compiled engine
+    by_item: ob.ItemGroups  # the labels, grouped by local item code
+    n_workers: int
+    class_names: tuple[str, ...]
+
+    @cached_property
+    def obs(self) -> ob.Observations:
+        """The labels as the compiled engine's sums read them."""
+        g = self.by_item
+        sizes = _Sizes(self.items.size, self.n_workers, len(self.class_names), g.worker.size)
+        obs = ob.Observations(sizes, "numba", max_chunks=PASS_CHUNKS)  # type: ignore[arg-type]
+        obs.__dict__["groups"] = g  # (its cached property: already grouped)
+        return obs
+
+    def labels(self) -> Labels:
+        """The partition's labels as a :class:`Labels` (local item codes, blank names), made anew."""
+        g = self.by_item
+        item = np.repeat(np.arange(self.items.size, dtype=np.int32), np.diff(g.indptr))
+        blank_items, blank_workers = ("",) * self.items.size, ("",) * self.n_workers
+        return Labels(item, g.worker, g.label, blank_items, blank_workers, self.class_names)
 
     @cached_property
     def no_gold(self) -> np.ndarray:
@@ -39,7 +71,8 @@ class Part:
 
     @property
     def groups(self) -> _ItemGroups:
-        g = self.obs.groups
+        """The item groups as GLAD's passes read them."""
+        g = self.by_item
         return _ItemGroups(g.indptr, g.worker, g.label, log_k_minus_1=self.obs.log_k_minus_1)
 
 
@@ -54,10 +87,8 @@ def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ..
     local, worker, label = local[order], worker[order], label[order]
     del order
     blank_items, blank_workers = ("",) * items.size, ("",) * n_workers
-    data = Labels(local, worker, label, blank_items, blank_workers, class_names)
-    obs = ob.Observations(data, "numba", max_chunks=PASS_CHUNKS)
-    _ = obs.groups  # grouped once, while the partition is loaded
-    return Part(items, obs)
+    data = Labels(local, worker, label, blank_items, blank_workers, class_names)  # (checks the codes)
+    return Part(items, ob.Observations(data, "numba").groups, n_workers, tuple(class_names))
 
 
 def tree_sum(*arrays: np.ndarray) -> np.ndarray:
@@ -122,7 +153,7 @@ def pick(result: tuple, index: int):
 # -- GLAD ------------------------------------------------------------------------------------------
 def glad_agreement(part: Part) -> np.ndarray:
     """:func:`emcrowd.models.glad.agreement_counts` of the partition, stacked (2, n_workers)."""
-    d = part.obs.data
+    d = part.labels()
     return np.stack(agreement_counts(d.item, d.worker, d.label, d.n_items, d.n_workers, d.n_classes))
 
 

@@ -408,7 +408,7 @@ def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> MajorityVot
 
 
 def _part_majority(part: T.Part, mv: Any) -> tuple:
-    r = mv(part.obs.data)
+    r = mv(part.labels())
     return r.labels, r.posteriors, r.tied, r.n_unlabeled
 
 
