@@ -116,12 +116,13 @@ class Cluster:
         self.items = client.gather([client.submit(_items, part) for part in self.parts])
 
     def _where(self) -> list[str | None]:
-        """Each partition's home; asked again of the scheduler when a home worker has left."""
+        """Each partition's home; asked again of the scheduler when a home worker has left (or a
+        partition had none: no worker yet when it was loaded, or not yet recomputed)."""
         now = time.monotonic()
         if now - self._checked >= HOMES_REFRESH:
             self._checked = now
             live = self.client.scheduler_info()["workers"]
-            if any(h is not None and h not in live for h in self.homes):
+            if any(h is None or h not in live for h in self.homes):
                 held = self.client.who_has(self.parts)
                 self.homes = [next(iter(held.get(p.key, ())), None) for p in self.parts]
         return self.homes
