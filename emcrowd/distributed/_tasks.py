@@ -216,10 +216,9 @@ def glad_b_log_prior(state: tuple, b_prior: tuple) -> float:
 
 
 # -- sizes for the scheduler ------------------------------------------------------------------
-def nbytes(obj: object, skip: tuple[str, ...] = (), depth: int = 3) -> int:
+def nbytes(obj: object, depth: int = 3) -> int:
     """The bytes of the NumPy arrays that ``obj`` holds in its attributes (and their tuples and
-    attributes, ``depth`` levels down), each array counted once; attributes named in ``skip`` left
-    out."""
+    attributes, ``depth`` levels down), each array counted once."""
     seen: set[int] = set()
 
     def walk(value: object, level: int) -> int:
@@ -235,7 +234,7 @@ def nbytes(obj: object, skip: tuple[str, ...] = (), depth: int = 3) -> int:
         attrs = getattr(value, "__dict__", None)
         if not attrs:
             return 0
-        return sum(walk(v, level + 1) for k, v in attrs.items() if k not in skip)
+        return sum(walk(v, level + 1) for v in attrs.values())
 
     return 64 + walk(obj, 0)
 

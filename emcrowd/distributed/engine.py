@@ -32,10 +32,7 @@ FAN_IN = 8
 #: that N workers use N cores, as the in-memory engine's threads do).
 LOCAL_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 #: Dask settings for the engine's local clusters (see :func:`local_cluster`).
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.scheduler.work-stealing": False,
-    "distributed.worker.memory.target": False,
-}
+LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.work-stealing": False}
 #: Seconds between checks that every partition's home worker is still there.
 HOMES_REFRESH = 1.0
 #: Seconds to wait for a scheduler before giving up.
@@ -70,13 +67,7 @@ def local_cluster(n_workers: int = 2, memory_limit: str | int | None = None):
     Work stealing is off: an EM pass's tasks take about the same time on every partition, so moving
     one to a worker that finished early saves little in that pass, and its partition's state
     (megabytes) moves with it and stays, leaving that worker with a larger share of every later
-    pass. A lost worker's partitions are still placed on the others (that is not stealing).
-
-    A worker with a memory limit spills to disk only when its process passes 70% of it (Dask's
-    ``spill``), not from 60% of what it counts of its results (Dask's ``target``): every pass reads
-    every partition's state, so the least recently used results that ``target`` spills are read
-    back within the pass (at 100M labels on two 3 GB workers, 29 GB written to disk, and most of
-    the fit's time)."""
+    pass. A lost worker's partitions are still placed on the others (that is not stealing)."""
     import dask
     from distributed import LocalCluster
 
