@@ -23,8 +23,10 @@ spacing at the prior), but their count totals are, so that the caller sees when 
 
 Then :func:`Kernels.globals_step` sums the chunks' counts of the live rows and turns them into
 ``E[log v]`` and the KL divergence of every active annotator's ``q(v)`` from its prior, one
-annotator at a time, with scalar digamma and log-gamma computed as :mod:`emcrowd.models._special`
-computes them (same shift, same series).
+annotator at a time, with digamma and log-gamma computed as :mod:`emcrowd.models._special` computes
+them (same shift, same series), but with no branch and no library call (the kernels' own logarithm
+and exponential, from the floating-point bits), so that the loops over an annotator's live rows are
+compiled to vector instructions: at 20,000 annotators x 20 rows, 6.4 ms a call instead of 10.9.
 
 Sums over annotators are accumulated per chunk of items and the chunks added in a fixed order; the
 number of chunks depends on the data alone (:func:`n_chunks`), so the fit does not depend on the
@@ -43,7 +45,10 @@ from functools import cache
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from emcrowd.models._glad_kernels import group_by_item
 
@@ -55,6 +60,11 @@ MAX_CHUNKS = 16
 #: pass zeroes and every M-step adds them), but never fewer than two, so that both cores of a small
 #: machine work.
 CHUNK_BUDGET = 1 << 21
+#: globals_step works on this many blocks of annotators (threads take blocks; each has its scratch).
+_GLOBAL_BLOCKS = 64
+#: The E-step prefetches the next item's rows of E[log v] and of the counts when the tables have more
+#: entries than this (2 MB: beyond a core's L2 cache).
+_PREFETCH_ENTRIES = 1 << 18
 #: Spare float64 entries after each thread's scratch arrays (two cache lines), against false sharing.
 _PAD = 16
 
@@ -72,6 +82,15 @@ _DIGAMMA = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
 _GAMMALN = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
 _D0, _D1, _D2, _D3, _D4, _D5, _D6 = _DIGAMMA
 _G0, _G1, _G2, _G3, _G4, _G5, _G6 = _GAMMALN
+_SQRT2 = math.sqrt(2.0)
+_LOG2_E = 1.0 / math.log(2.0)
+# log 2 in two parts: the first with its low 32 bits zero, so that n * _LN2_HI is exact for |n| < 2^20
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+# 1 / (2 k + 1) for k = 11 down to 1: atanh(t) / t - 1 = t^2 / 3 + t^4 / 5 + ..., highest order first
+_ATANH = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))
+# 1 / k! for k = 13 down to 0 (the Taylor series of exp, highest order first)
+_EXP = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
 
 
 @njit(cache=True)
@@ -96,36 +115,127 @@ def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
     return total * inv2 + c0
 
 
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """A hint that ``arr.flat[index]`` (C order) will be read and written soon: its cache line is
+    fetched without waiting for it (the E-step's random rows of large annotator tables)."""
+    sig = types.void(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        byte = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        address = builder.bitcast(builder.gep(ary.data, [args[1]]), byte)
+        # read, keep in every cache level, data
+        builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64 as an int64 (a register move: vectorisable, unlike ``math.frexp``)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _from_bits(typingctx, x):
+    """The float64 with these bits."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _digamma_gammaln_shifted(x: float) -> tuple[float, float, float]:
-    """``(psi(x), log Gamma(x) + log P, P)`` for ``x > 0``, as :mod:`emcrowd.models._special` computes
-    them (shift to at least ``_SHIFT``, then the asymptotic series), with the shift's sum
-    ``sum_k 1 / (x + k)`` formed as ``P'(x) / P(x)`` of the product ``P(x) = prod_k (x + k)`` (one
-    division, not ten), and ``P`` (1 when there was no shift) left to the caller to take the
-    logarithm of, so that a sum of log-gamma terms takes one logarithm of a ratio of products."""
-    inv = 0.0
-    prod = 1.0
-    if x < _SHIFT:
-        # the factors paired, (x + k)(x + 9 - k) = u + k (9 - k) with u = x (x + 9): P(x) = Q(u) =
-        # u (u + 8) (u + 14) (u + 18) (u + 20), and sum_k 1 / (x + k) = (2 x + 9) Q'(u) / Q(u), both
-        # by Horner's rule in u with positive integer coefficients (short dependency chains)
-        u = x * (x + 9.0)
-        prod = u * ((((u + 60.0) * u + 1308.0) * u + 12176.0) * u + 40320.0)
-        deriv = (((5.0 * u + 240.0) * u + 3924.0) * u + 24352.0) * u + 40320.0
-        inv = (2.0 * x + 9.0) * deriv / prod
-        x = x + _SHIFT
-    inv2 = 1.0 / (x * x)
-    log_x = math.log(x)
-    psi = log_x - 0.5 / x - _horner(inv2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * inv2 - inv
-    lgam = (x - 0.5) * log_x - x + _HALF_LOG_2PI + _horner(inv2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) / x
-    return psi, lgam, prod
+def _log(x: float) -> float:
+    """``log(x)`` for a normal positive ``x``, without branches or calls, so that loops of it are
+    compiled to vector instructions (``math.log`` is a scalar library call): ``x = 2^e f`` with ``f``
+    in [sqrt(1/2), sqrt(2)) from the bits, then ``log f = 2 atanh(t)``, ``t = (f - 1) / (f + 1)``,
+    by its series (``|t| < 0.1716``: terms to ``t^23``, the first omitted below 1e-18), and ``e log 2``
+    in two parts. Within 2 units in the last place of ``math.log`` (the tests check it)."""
+    bits = _bits(x)
+    e = (bits >> 52) - 1023
+    f = _from_bits((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
+    high = f > _SQRT2
+    f = f * 0.5 if high else f
+    e = e + 1 if high else e
+    g = f - 1.0
+    t = g / (2.0 + g)
+    t2 = t * t
+    p = _ATANH[0]
+    for c in _ATANH[1:]:
+        p = p * t2 + c
+    n = float(e)
+    return n * _LN2_HI + (n * _LN2_LO + (2.0 * t + 2.0 * t * t2 * p))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _exp(y: float) -> float:
+    """``exp(y)`` for ``y <= 709`` (0 below -1416), without branches or calls (see :func:`_log`):
+    ``y = n log 2 + r`` with ``|r| <= log(2) / 2``, ``exp(r)`` by its Taylor series to ``r^13`` (the
+    first omitted term below 5e-18), times ``2^n`` made from the bits in two factors (so that ``n``
+    down to -2044 gives the correctly underflowing product)."""
+    y = max(y, -1416.0)
+    n = math.floor(y * _LOG2_E + 0.5)
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    p = _EXP[0]
+    for c in _EXP[1:]:
+        p = p * r + c
+    k = np.int64(n)
+    h = k >> 1
+    return p * _from_bits((h + 1023) << 52) * _from_bits((k - h + 1023) << 52)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _digamma_gammaln(x: float) -> tuple[float, float]:
+    """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them
+    (shift to at least ``_SHIFT``, then the asymptotic series), without branches or library calls, so
+    that a loop of it is compiled to vector instructions: both cases of the shift are computed and
+    one selected, the shift's sum ``sum_k 1 / (x + k)`` is ``P'(x) / P(x)`` of the product
+    ``P(x) = prod_k (x + k)``, the reciprocals of ``P`` and of the shifted argument ``s`` come from
+    one division, ``1 / (P s)``, and the logarithms are :func:`_log`'s."""
+    low = x < _SHIFT
+    # the factors paired, (x + k)(x + 9 - k) = u + k (9 - k) with u = x (x + 9): P(x) = Q(u) =
+    # u (u + 8) (u + 14) (u + 18) (u + 20), and sum_k 1 / (x + k) = (2 x + 9) Q'(u) / Q(u), both by
+    # Horner's rule in u with positive integer coefficients (short dependency chains); from x at most
+    # _SHIFT, so that nothing overflows in the case not taken
+    v = min(x, float(_SHIFT))
+    u = v * (v + 9.0)
+    q = u * ((((u + 60.0) * u + 1308.0) * u + 12176.0) * u + 40320.0)
+    deriv = (((5.0 * u + 240.0) * u + 3924.0) * u + 24352.0) * u + 40320.0
+    prod = q if low else 1.0
+    s = x + _SHIFT if low else x
+    both = 1.0 / (prod * s)
+    r = prod * both  # 1 / s
+    inv = (2.0 * v + 9.0) * deriv * (s * both) if low else 0.0
+    r2 = r * r
+    log_s = _log(s)
+    psi = log_s - 0.5 * r - _horner(r2, _D0, _D1, _D2, _D3, _D4, _D5, _D6) * r2 - inv
+    lgam = (s - 0.5) * log_s - s + _HALF_LOG_2PI + _horner(r2, _G0, _G1, _G2, _G3, _G4, _G5, _G6) * r
+    return psi, lgam - _log(prod)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def digamma_gammaln(x: float) -> tuple[float, float]:
     """``(psi(x), log Gamma(x))`` for ``x > 0``, as :mod:`emcrowd.models._special` computes them."""
-    psi, lgam, prod = _digamma_gammaln_shifted(x)
-    return psi, lgam - math.log(prod)
+    return _digamma_gammaln(x)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def log_exp(x: float, y: float) -> tuple[float, float]:
+    """``(log(x), exp(y))`` by the kernels' own vectorisable functions (for the tests)."""
+    return _log(x), _exp(y)
 
 
 class Kernels(NamedTuple):
@@ -219,6 +329,14 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
             idle_start[c] = math.exp(idle_log[c] - top_prior)
             for lab in range(n_cls):
                 idle_geo[c, lab] = math.exp(idle_log_v[c, lab])
+        class_start = np.zeros(n_cls + 1, dtype=np.int64)  # live rows of class c: class_start[c:c + 2]
+        for a in range(n_live):
+            class_start[cls[a] + 1] += 1
+        for c in range(n_cls):
+            class_start[c + 1] += class_start[c]
+        # tables beyond the caches (many annotators x live rows): the next item's rows fetched ahead
+        ahead = v_geo.size > _PREFETCH_ENTRIES
+        n_workers = v_geo.shape[0]
         evidence = np.zeros(chunks)
         for chunk in prange(chunks):
             lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
@@ -233,6 +351,11 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
             for j in range(lo_item, hi_item):
                 lo, hi = indptr[j], indptr[j + 1]
                 g = gold[j]
+                if ahead and j + 1 < hi_item:
+                    for o in range(hi, indptr[j + 2]):
+                        at = worker[o] * n_cls + label[o]
+                        _prefetch(v_geo, at * n_live)
+                        _prefetch(acc, (chunk * n_workers * n_cls + at) * n_live)
                 for a in range(n_live):
                     r[a] = start[a]
                 for c in range(n_cls):
@@ -310,16 +433,18 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
                     chunk_evidence += top + math.log(total)
                 inv = 1.0 / total
                 n_obs = hi - lo
-                for c in range(n_cls):
-                    d[c] *= inv
-                    q_out[j, c] = d[c]
-                    idle_sums[c] += d[c]
-                    idle_bound[c] += d[c] * n_obs
                 for a in range(n_live):
                     r[a] *= inv
-                    q_out[j, cls[a]] += r[a]
                     row_sums[a] += r[a]
                     row_bound[a] += r[a] * n_obs
+                for c in range(n_cls):  # a class's posterior: its idle rows, then its live rows in order
+                    d[c] *= inv
+                    idle_sums[c] += d[c]
+                    idle_bound[c] += d[c] * n_obs
+                    q = d[c]
+                    for a in range(class_start[c], class_start[c + 1]):
+                        q += r[a]
+                    q_out[j, c] = q
                 if keep:
                     for t in range(n_rows):
                         resp_out[j, t] = 0.0 if live[t] else d[t // n_sub] * share[t]
@@ -401,48 +526,58 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         n_sub = m_const if m_const else m
         n_live = rows.size
         chunks = acc.shape[0]
-        prior_total = np.zeros(n_lab)
-        prior_gammaln = np.zeros(n_lab)
-        for c in range(n_lab):
+        # every live row's prior (labels, rows) and log Gamma(its total) - sum log Gamma(its entries)
+        row_prior = np.empty((n_lab, n_live))
+        row_const = np.empty(n_live)
+        for a in range(n_live):
+            c = rows[a] // n_sub
+            total, lg = 0.0, 0.0
             for lab in range(n_lab):
-                prior_total[c] += prior[c, lab]
-                prior_gammaln[c] += digamma_gammaln(prior[c, lab])[1]
-        prior_const = np.empty(n_lab)  # log Gamma(total prior) - sum log Gamma(prior)
-        for c in range(n_lab):
-            prior_const[c] = digamma_gammaln(prior_total[c])[1] - prior_gammaln[c]
-        kl = np.zeros(n_workers)
-        for i in prange(n_workers):
-            worker_kl = 0.0
-            for a in range(n_live):
-                c = rows[a] // n_sub
-                total = 0.0
+                row_prior[lab, a] = prior[c, lab]
+                total += prior[c, lab]
+                lg += _digamma_gammaln(prior[c, lab])[1]
+            row_const[a] = _digamma_gammaln(total)[1] - lg
+        # blocks of annotators, each with its scratch rows; the inner loops run over the live rows (the
+        # array's last axis) with no branch or call, as vector instructions; the block sums are added
+        # in order, so that the result does not depend on the number of threads
+        blocks = max(1, min(n_workers, _GLOBAL_BLOCKS))
+        kl = np.zeros(blocks)
+        for block in prange(blocks):
+            lo, hi = _chunk_bounds(n_workers, blocks, block)
+            totals = np.empty(n_live + _PAD)
+            psi_totals = np.empty(n_live + _PAD)
+            row_kl = np.empty(n_live + _PAD)
+            block_kl = 0.0
+            for i in range(lo, hi):
+                for a in range(n_live):
+                    totals[a] = 0.0
                 for lab in range(n_lab):
-                    s = acc[0, i, lab, pick[a]]
-                    for chunk in range(1, chunks):
-                        s += acc[chunk, i, lab, pick[a]]
-                    counts[i, lab, a] = s
-                    total += s + prior[c, lab]
-                # log Gamma(total) - sum log Gamma(x): the shifts' logarithms in one, of a ratio
-                psi_total, lgam_total, ratio = _digamma_gammaln_shifted(total)
-                lg, cross, logs = 0.0, 0.0, 0.0
+                    for a in range(n_live):
+                        s = acc[0, i, lab, pick[a]]
+                        for chunk in range(1, chunks):
+                            s += acc[chunk, i, lab, pick[a]]
+                        counts[i, lab, a] = s
+                        totals[a] += s + row_prior[lab, a]
+                for a in range(n_live):
+                    psi_total, lgam_total = _digamma_gammaln(totals[a])
+                    psi_totals[a] = psi_total
+                    row_kl[a] = lgam_total - row_const[a]
                 for lab in range(n_lab):
-                    x = counts[i, lab, a] + prior[c, lab]
-                    psi_a, lgam_a, prod = _digamma_gammaln_shifted(x)
-                    elog = psi_a - psi_total
-                    log_v[i, lab, a] = elog
-                    v_geo[i, lab, a] = math.exp(elog)
-                    lg += lgam_a
-                    cross += (x - prior[c, lab]) * elog
-                    ratio /= prod
-                    if ratio < 1e-250:  # (many classes) kept in range
-                        logs += math.log(ratio)
-                        ratio = 1.0
-                logs += math.log(ratio)
-                worker_kl += lgam_total - prior_const[c] - lg - logs + cross
-            kl[i] = worker_kl if active[i] else 0.0
+                    for a in range(n_live):
+                        p = row_prior[lab, a]
+                        x = counts[i, lab, a] + p
+                        psi_a, lgam_a = _digamma_gammaln(x)
+                        elog = psi_a - psi_totals[a]
+                        log_v[i, lab, a] = elog
+                        v_geo[i, lab, a] = _exp(elog)
+                        row_kl[a] += (x - p) * elog - lgam_a
+                if active[i]:
+                    for a in range(n_live):
+                        block_kl += row_kl[a]
+            kl[block] = block_kl
         out = 0.0
-        for i in range(n_workers):
-            out += kl[i]
+        for block in range(blocks):
+            out += kl[block]
         return out
 
     return Kernels(e_pass, first_counts, globals_step)

@@ -64,8 +64,8 @@ there continues, on all the labels, from its factors (one E-step with them, then
 iterations to ``tol``; its subtypes have mostly collapsed by then, so these iterations are cheap).
 There are ``min(n_init, restart_n_init)`` such restarts, 3 by default: a restart's iterations cost
 in proportion to the number of annotators times the live rows (their Dirichlet parameters' digamma
-and log-gamma terms), whatever the subsample's size, and on 20,000 annotators each takes about a
-second (most of a 10M-label fit with 10 of them); set ``restart_n_init=None`` for ``n_init`` of
+and log-gamma terms), whatever the subsample's size, and on 20,000 annotators each takes about half
+a second on two cores (most of a 10M-label fit with 10 of them); set ``restart_n_init=None`` for ``n_init`` of
 them. ``init_objectives_`` and ``best_init_`` are then those of the subsample's restarts, and
 ``restart_subsample_`` its number of labels. Inputs up to ``restart_labels`` labels (the five shared
 real data sets among them) are fitted as before: every restart a whole fit.
@@ -150,10 +150,10 @@ class EBCC(VariationalAggregator):
         the module docstring); None: every restart is a whole fit, whatever the size.
     restart_sample : int
         The subsample's size in labels on such inputs (at most ``restart_labels``): 200,000 by
-        default (a restart there takes about a second with 20,000 annotators).
+        default (a restart there takes about half a second with 20,000 annotators).
     restart_n_init : int or None
-        On such inputs, at most this many restarts (3 by default: each costs about a second per
-        20,000 annotators whatever the subsample's size, see "Large inputs"); None: ``n_init``.
+        On such inputs, at most this many restarts (3 by default: each costs about half a second
+        per 20,000 annotators whatever the subsample's size, see "Large inputs"); None: ``n_init``.
     restart_iter : int
         The most iterations of each restart on that subsample.
     engine : {"auto", "numpy", "numba"}
