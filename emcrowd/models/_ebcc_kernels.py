@@ -115,17 +115,6 @@ def _horner(inv2: float, c0, c1, c2, c3, c4, c5, c6) -> float:
     return total * inv2 + c0
 
 
-def _prefetch_intrinsic() -> str:
-    """LLVM's prefetch intrinsic as named by the LLVM that numba uses: pointers are typed before
-    LLVM 15 (``p0i8``: numba 0.59-0.60), opaque after (``p0``)."""
-    from llvmlite import binding
-
-    return "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
-
-
-_PREFETCH_INTRINSIC = _prefetch_intrinsic()
-
-
 @intrinsic
 def _prefetch(typingctx, arr, index):
     """A hint that ``arr.flat[index]`` (C order) will be read and written soon: its cache line is
@@ -137,8 +126,9 @@ def _prefetch(typingctx, arr, index):
         byte = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_INTRINSIC)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
         address = builder.bitcast(builder.gep(ary.data, [args[1]]), byte)
+        # (named for opaque pointers: LLVM 17 and later, numba 0.62 and later; see pyproject.toml)
         # read, keep in every cache level, data
         builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
