@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from emcrowd.errors import EmcrowdError, InputError
+from emcrowd.errors import ConvergenceWarning, EmcrowdError, InputError
 from emcrowd.io.partition import open_dataset, partition_arrays, partition_labels, read_partition
 from emcrowd.models.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.glad import GLAD
@@ -148,14 +148,20 @@ def test_scheduler_knows_what_partitions_weigh(client, data, datasets):
                     base = a if a.base is None else a.base
                     holders.setdefault(id(base), []).append(key.rsplit("-", 5)[0])
         kept = ["glad_em_pass", "glad_keep"]
-        return len(holders), [h for h in holders.values() if len(h) > 1 and sorted(h) != kept]
+        names = {k.rsplit("-", 5)[0] for k in dask_worker.data}
+        return len(holders), [h for h in holders.values() if len(h) > 1 and sorted(h) != kept], names
 
     seen = []
-    DaskGLAD(max_iter=4, tol=1.0).fit_cluster(
-        Cluster(client, datasets[3]), callback=lambda n, o: seen.extend(client.run(states).values())
-    )
-    assert min(n for n, _ in seen) >= 2  # states were looked at...
-    assert all(not shared for _, shared in seen), seen  # ...and none shares an array with another
+
+    def look(n_iter, objective):
+        seen.extend((n_iter, *found) for found in client.run(states).values())
+
+    with pytest.warns(ConvergenceWarning):  # three iterations, all looked at
+        DaskGLAD(max_iter=3, tol=0.0).fit_cluster(Cluster(client, datasets[3]), callback=look)
+    assert min(n for _, n, _, _ in seen) >= 2  # states were looked at...
+    assert all(not shared for _, _, shared, _ in seen), seen  # ...none shares an array with another
+    # and the first posteriors are let go of once the first M-step has read them
+    assert all("glad_start" not in names for n_iter, _, _, names in seen if n_iter >= 2), seen
 
 
 def test_options_and_learned_prior(client, data, datasets):

@@ -214,13 +214,17 @@ def symmetric_log_likelihoods(obs: Observations, log_right: np.ndarray, log_wron
     return out
 
 
+def capped_chunks(chunks: int, cap: int | None) -> int:
+    """``chunks`` (a kernel's ``n_chunks`` choice), at most ``cap`` (``max_chunks``; None: no cap)."""
+    return chunks if cap is None else max(1, min(chunks, cap))
+
+
 def _pass_chunks(obs: Observations, entries: int) -> int:
     """How many chunks of items an E-step pass of ``obs`` uses, when each chunk's annotator sums have
     ``entries`` entries."""
     from emcrowd.models import _confusion_kernels as kernels
 
-    chunks = kernels.n_chunks(entries)
-    return chunks if obs.max_chunks is None else max(1, min(chunks, obs.max_chunks))
+    return capped_chunks(kernels.n_chunks(entries), obs.max_chunks)
 
 
 def _by_label(log_theta: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
 from emcrowd.models._observations import Observations as _Observations
 from emcrowd.models._observations import (
+    capped_chunks,
     resolve_engine,
     symmetric_label_proba,
     symmetric_log_likelihoods,
@@ -476,8 +477,7 @@ class _KernelPasses:
         from emcrowd.models import _glad_kernels as kernels
 
         g, bp = self.groups, self.b_prior
-        chunks = kernels.n_chunks(alpha.size)
-        acc = np.zeros((chunks if self.max_chunks is None else min(chunks, self.max_chunks), alpha.size, 8))
+        acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, 8))
         if self.buffers is None:
             buffers = (np.empty_like(self.q), np.empty_like(self.q))
             self.buffers = buffers if self.reuse else None
