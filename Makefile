@@ -11,9 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m emcrowd.models._glad_kernels  # compile GLAD's kernels once (cached beside them)
-	$(BIN)/python -m emcrowd.models._confusion_kernels  # ... and Dawid-Skene's and one-coin's
-	$(BIN)/python -m emcrowd.models._ebcc_kernels  # ... and EBCC's
+	$(BIN)/python -m emcrowd.models.classification._glad_kernels  # compile GLAD's kernels once (cached beside them)
+	$(BIN)/python -m emcrowd.models.classification._confusion_kernels  # ... and Dawid-Skene's and one-coin's
+	$(BIN)/python -m emcrowd.models.classification._ebcc_kernels  # ... and EBCC's
 	touch $(STAMP)
 
 demo: $(STAMP)

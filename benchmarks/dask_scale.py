@@ -131,8 +131,8 @@ def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) 
 
 
 def memory_fit(path: Path, method: str) -> dict:
-    from emcrowd.models.dawid_skene import DawidSkene
-    from emcrowd.models.glad import GLAD
+    from emcrowd.models.classification.dawid_skene import DawidSkene
+    from emcrowd.models.classification.glad import GLAD
 
     data = in_memory_labels(path)
     model = {"glad": GLAD, "dawid_skene": DawidSkene}[method](engine="numba")

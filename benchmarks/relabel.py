@@ -1,4 +1,4 @@
-"""Does relabelling the items :mod:`emcrowd.relabel` ranks first pay? A simulation benchmark.
+"""Does relabelling the items :mod:`emcrowd.analysis.relabel` ranks first pay? A simulation benchmark.
 
 For each setting (a GLAD crowd fitted with GLAD, a Dawid-Skene crowd fitted with Dawid-Skene) and
 seed: simulate the labels, fit, and spend a budget of extra labels (5% and 20% of the items, one label
@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emcrowd.analysis.relabel import relabel_table
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning
 from emcrowd.models._base import EMAggregator
-from emcrowd.models.dawid_skene import DawidSkene
-from emcrowd.models.glad import GLAD
-from emcrowd.relabel import relabel_table
-from emcrowd.simulate import simulate_dawid_skene, simulate_glad
+from emcrowd.models.classification.dawid_skene import DawidSkene
+from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_glad
 
 BUDGETS = (0.05, 0.20)
 

@@ -6,6 +6,19 @@ The public API is imported lazily, so that ``emcrowd --help`` does not pay for N
     data = read_labels("L.npy")
     model = GLAD().fit(data)
     model.posteriors_, model.alpha_, model.beta_
+
+The package in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
+
+1. core: :mod:`emcrowd.data` (the :class:`Labels` every reader makes and every model reads),
+   :mod:`emcrowd.errors`, :mod:`emcrowd.budget` (memory estimates);
+2. :mod:`emcrowd.io` (reading, validating, writing; no numerics) and :mod:`emcrowd.models` (the methods,
+   by kind of task, on one EM loop);
+3. :mod:`emcrowd.analysis`: aggregation over any method, evaluation against gold, gold-free method
+   selection, annotator quality, agreement, relabelling;
+4. :mod:`emcrowd.distributed`: the Dask engine;
+5. :mod:`emcrowd.tables` (a result as output tables), :mod:`emcrowd.html_report` and
+   :mod:`emcrowd.console` (what people read on stderr);
+6. :mod:`emcrowd.cli`: the commands, and the terminal output (stderr).
 """
 
 from __future__ import annotations
@@ -13,19 +26,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from emcrowd._version import __version__
 
 _EXPORTS = {
     "Labels": "emcrowd.data",
-    "GLAD": "emcrowd.models.glad",
-    "DawidSkene": "emcrowd.models.dawid_skene",
-    "OneCoin": "emcrowd.models.dawid_skene",
-    "BayesianDawidSkene": "emcrowd.models.bayesian",
-    "EBCC": "emcrowd.models.ebcc",
-    "majority_vote": "emcrowd.models.majority",
-    "MajorityVote": "emcrowd.models.majority",
-    "compare": "emcrowd.evaluate",
-    "simulate_glad": "emcrowd.simulate",
+    "GLAD": "emcrowd.models.classification.glad",
+    "DawidSkene": "emcrowd.models.classification.dawid_skene",
+    "OneCoin": "emcrowd.models.classification.dawid_skene",
+    "BayesianDawidSkene": "emcrowd.models.classification.bayesian",
+    "EBCC": "emcrowd.models.classification.ebcc",
+    "majority_vote": "emcrowd.models.classification.majority",
+    "MajorityVote": "emcrowd.models.classification.majority",
+    "compare": "emcrowd.analysis.evaluate",
+    "simulate_glad": "emcrowd.models.simulate",
     "read_labels": "emcrowd.io",
     "load_labels": "emcrowd.io",
     "read_truth": "emcrowd.io",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emcrowd.agreement import (
+from emcrowd.analysis.agreement import (
     agreement_line,
     agreement_summary,
     coincidences,
@@ -19,8 +19,8 @@ from emcrowd.agreement import (
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.io import load_labels
-from emcrowd.models.majority import vote_counts
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.classification.majority import vote_counts
+from emcrowd.models.simulate import simulate_dawid_skene
 from tests.helpers import DATASETS, needs_datasets
 
 DATASET_NAMES = ["bluebirds", "rte", "temp", "dog", "adult2"]

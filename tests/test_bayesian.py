@@ -13,13 +13,18 @@ from scipy.special import digamma, gammaln
 from scipy.stats import dirichlet
 
 from emcrowd import majority_vote
-from emcrowd.aggregate import aggregate, method_name, worker_table
+from emcrowd.analysis.aggregate import aggregate, method_name
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.io import load_labels, load_truth
-from emcrowd.models.bayesian import BayesianDawidSkene, fit_polya_prior, log_multivariate_beta_ratio
-from emcrowd.models.dawid_skene import DawidSkene
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.classification.bayesian import (
+    BayesianDawidSkene,
+    fit_polya_prior,
+    log_multivariate_beta_ratio,
+)
+from emcrowd.models.classification.dawid_skene import DawidSkene
+from emcrowd.models.simulate import simulate_dawid_skene
+from emcrowd.tables import worker_table
 from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 
 

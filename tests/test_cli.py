@@ -1053,7 +1053,7 @@ def test_fit_report_ties_histogram_and_phases(tmp_path):
 
 
 def test_every_best_method_is_highlighted():
-    from emcrowd import report
+    from emcrowd import console as report
 
     methods = {
         "majority": {"accuracy": 0.8},

@@ -120,7 +120,7 @@ def small(tmp_path_factory) -> Path:
 def large(tmp_path_factory) -> Path:
     """400,000 items, 3 labels each, as .npz code arrays, with the truth."""
     from emcrowd.io import labels_npz
-    from emcrowd.simulate import simulate_glad
+    from emcrowd.models.simulate import simulate_glad
 
     d = tmp_path_factory.mktemp("large")
     sim = simulate_glad(400_000, 40, labels_per_item=3, seed=3)

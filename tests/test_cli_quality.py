@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emcrowd.data import Labels
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.simulate import simulate_dawid_skene
 from tests.test_cli import invoke, run_cli, snapshot
 from tests.test_quality import N_CONSTANT, N_RANDOM, with_spammers
 
@@ -131,7 +131,7 @@ def test_relabel_bad_labels_is_one_line(tmp_path):
 
 
 def test_info_and_compare_show_agreement(crowd, tmp_path):
-    from emcrowd.agreement import agreement_summary
+    from emcrowd.analysis.agreement import agreement_summary
     from emcrowd.io import load_labels
 
     expected = agreement_summary(load_labels(crowd / "labels.csv").labels)

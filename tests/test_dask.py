@@ -15,10 +15,10 @@ import pytest
 
 from emcrowd.errors import ConvergenceWarning, EmcrowdError, InputError
 from emcrowd.io.partition import open_dataset, partition_arrays, partition_labels, read_partition
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.glad import GLAD
-from emcrowd.models.majority import majority_vote
-from emcrowd.simulate import simulate_dawid_skene, simulate_glad
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.majority import majority_vote
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_glad
 from tests.helpers import ROOT, assert_non_decreasing
 
 distributed = pytest.importorskip("distributed")
@@ -287,8 +287,9 @@ def test_cli_does_not_import_dask():
 
 
 def test_gathered_outputs_are_todays_tables(client, data, datasets):
-    from emcrowd.aggregate import aggregate, item_table, worker_table
+    from emcrowd.analysis.aggregate import aggregate
     from emcrowd.distributed.engine import gathered_aggregation
+    from emcrowd.tables import item_table, worker_table
 
     ds = datasets[3]
     model, mv = fit_dataset(ds, "glad", client=client)

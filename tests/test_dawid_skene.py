@@ -10,11 +10,11 @@ from scipy.special import logsumexp
 from scipy.stats import spearmanr
 
 from emcrowd import majority_vote
+from emcrowd.analysis.evaluate import brier, confusion_matrix, difference_interval, log_loss, macro_f1
 from emcrowd.errors import ConvergenceWarning
-from emcrowd.evaluate import brier, confusion_matrix, difference_interval, log_loss, macro_f1
 from emcrowd.io import load_labels, load_truth
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.simulate import simulate_dawid_skene, simulate_one_coin
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_one_coin
 from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 
 

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from emcrowd import majority_vote
-from emcrowd.aggregate import aggregate, method_name, worker_table
+from emcrowd.analysis.aggregate import aggregate, method_name
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.io import load_labels, load_truth
-from emcrowd.models.bayesian import BayesianDawidSkene
-from emcrowd.models.ebcc import EBCC
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.classification.bayesian import BayesianDawidSkene
+from emcrowd.models.classification.ebcc import EBCC
+from emcrowd.models.simulate import simulate_dawid_skene
+from emcrowd.tables import worker_table
 from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 from tests.test_bayesian import reference_elbo
 
@@ -395,7 +396,7 @@ def test_restarts_of_large_inputs_are_capped_and_checked():
 
 def test_compiled_digamma_gammaln_match_scipy():
     special = pytest.importorskip("scipy.special")
-    kernels = pytest.importorskip("emcrowd.models._ebcc_kernels")
+    kernels = pytest.importorskip("emcrowd.models.classification._ebcc_kernels")
     x = np.concatenate([np.geomspace(1e-3, 1e7, 2000), np.linspace(0.01, 12.0, 2000)])
     got = np.array([kernels.digamma_gammaln(v) for v in x])
     np.testing.assert_allclose(got[:, 0], special.digamma(x), rtol=1e-14, atol=1e-14)
@@ -405,7 +406,7 @@ def test_compiled_digamma_gammaln_match_scipy():
 def test_compiled_log_exp_match_numpy():
     """The kernels' branch-free logarithm and exponential (vectorisable, unlike the library calls):
     within 2 units in the last place of NumPy's, down to the smallest and up to the largest numbers."""
-    kernels = pytest.importorskip("emcrowd.models._ebcc_kernels")
+    kernels = pytest.importorskip("emcrowd.models.classification._ebcc_kernels")
     x = np.concatenate([np.geomspace(2.3e-308, 1.7e308, 3000), np.linspace(0.5, 30.0, 3000)])
     got = np.array([kernels.log_exp(v, 0.0)[0] for v in x])
     np.testing.assert_array_less(np.abs(got - np.log(x)), 2.01 * np.spacing(np.abs(np.log(x))) + 1e-300)

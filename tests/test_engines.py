@@ -3,7 +3,8 @@
 The NumPy engine is the straightforward implementation, checked against dense references in
 ``test_glad.py`` and ``test_dawid_skene.py``; here every case is fitted by both engines, which must
 agree on the whole objective history, the parameters and the posteriors. First GLAD, then
-Dawid-Skene and one-coin (and the shared confusion sums of :mod:`emcrowd.models._observations`).
+Dawid-Skene and one-coin (and the shared confusion sums of
+:mod:`emcrowd.models.classification._observations`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import pytest
 
 from emcrowd import GLAD, Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
-from emcrowd.models import _observations as observations
 from emcrowd.models._base import normalize
-from emcrowd.models._glad_kernels import group_by_item
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.majority import vote_counts, vote_shares
-from emcrowd.simulate import simulate_dawid_skene, simulate_glad
+from emcrowd.models.classification import _observations as observations
+from emcrowd.models.classification._glad_kernels import group_by_item
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.majority import vote_counts, vote_shares
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_glad
 from tests.helpers import DATASETS, assert_non_decreasing, needs_datasets
 
 
@@ -126,7 +127,7 @@ def test_engines_agree_with_nearly_flat_priors(n_classes):
 
 
 def test_many_annotators_use_fewer_chunks_and_agree():
-    from emcrowd.models import _glad_kernels
+    from emcrowd.models.classification import _glad_kernels
 
     assert _glad_kernels.n_chunks(20_000) == _glad_kernels.MAX_CHUNKS
     assert _glad_kernels.n_chunks(2_000_000) == 1
@@ -174,9 +175,9 @@ def test_a_numba_that_does_not_import_means_numpy(monkeypatch):
     """An installed numba can refuse to import (an unsupported NumPy, say): auto falls back."""
     import sys
 
-    monkeypatch.delitem(sys.modules, "emcrowd.models._glad_kernels")
+    monkeypatch.delitem(sys.modules, "emcrowd.models.classification._glad_kernels")
     monkeypatch.setitem(sys.modules, "numba", None)  # importing it raises ImportError
-    assert not observations.numba_available("emcrowd.models._glad_kernels")
+    assert not observations.numba_available("emcrowd.models.classification._glad_kernels")
     monkeypatch.setattr(observations, "NUMBA_MIN_LABELS", 100)
     sim = simulate_glad(100, 5, labels_per_item=3, seed=0)
     assert GLAD().fit(sim.labels).engine_ == "numpy"
@@ -286,7 +287,7 @@ def test_compiled_confusion_fit_does_not_depend_on_the_number_of_threads(model_c
 
 
 def test_many_annotators_use_fewer_chunks_in_the_confusion_passes():
-    from emcrowd.models import _confusion_kernels
+    from emcrowd.models.classification import _confusion_kernels
 
     assert _confusion_kernels.n_chunks(20_000 * 4) == _confusion_kernels.MAX_CHUNKS
     assert _confusion_kernels.n_chunks(40_000_000) == 1
@@ -397,7 +398,7 @@ def test_confusion_auto_engine_follows_the_size_of_the_input(monkeypatch):
 def test_a_numba_that_does_not_import_means_numpy_for_confusion_models(monkeypatch):
     import sys
 
-    monkeypatch.delitem(sys.modules, "emcrowd.models._confusion_kernels")
+    monkeypatch.delitem(sys.modules, "emcrowd.models.classification._confusion_kernels")
     monkeypatch.setitem(sys.modules, "numba", None)  # importing it raises ImportError
     assert not observations.numba_available()
     monkeypatch.setattr(observations, "NUMBA_MIN_LABELS", 100)

@@ -24,8 +24,8 @@ from emcrowd import GLAD
 from emcrowd.cli import app
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError, InputError
-from emcrowd.io import load_labels, load_truth, read_labels
-from emcrowd.simulate import simulate_glad
+from emcrowd.io import labels_from_arrays, labels_from_frame, load_labels, load_truth, read_labels
+from emcrowd.models.simulate import simulate_glad
 
 runner = CliRunner()
 
@@ -450,7 +450,7 @@ def test_labels_from_frame(library):
         frame = pytest.importorskip("polars").DataFrame(columns)
     else:
         frame = pa.table(columns)
-    data = Labels.from_frame(frame)
+    data = labels_from_frame(frame)
     assert data.n_labels == 3000 and data.class_names == ("0", "1")
     assert data.item_names[0] == str(columns["item"][0])
     got = Counter(triples(data))
@@ -460,7 +460,7 @@ def test_labels_from_frame(library):
     )
     assert got == want
     other = pa.table({"q": columns["item"], "who": columns["worker"], "y": columns["label"]})
-    renamed = Labels.from_frame(other, item="q", worker="who", label="y")
+    renamed = labels_from_frame(other, item="q", worker="who", label="y")
     assert triples(renamed) == got
 
 
@@ -468,21 +468,21 @@ def test_labels_from_frame(library):
 def test_fit_refuses_a_long_frame_and_names_from_frame(library):
     module = pytest.importorskip(library)
     frame = module.DataFrame(long_frame())
-    with pytest.raises(EmcrowdError, match=r"Labels\.from_frame"):
+    with pytest.raises(EmcrowdError, match=r"labels_from_frame"):
         GLAD().fit(frame)
     matrix = module.DataFrame({"a": [0.0, 1.0, 1.0], "b": [1.0, 1.0, 0.0]})  # a real matrix still fits
     assert GLAD().fit(matrix).posteriors_.shape == (3, 2)
 
 
 def test_labels_from_arrays_of_any_type():
-    data = Labels.from_arrays(np.array([7, 7, 8]), ["a", "b", "a"], [1.0, np.nan, 0.0])
+    data = labels_from_arrays(np.array([7, 7, 8]), ["a", "b", "a"], [1.0, np.nan, 0.0])
     assert data.item_names == ("7", "8") and data.n_labels == 2 and data.class_names == ("0", "1")
-    data = Labels.from_arrays(["x", "x", "y"], [1, 2, 1], ["no", "yes", "yes"], classes=["yes", "no"])
+    data = labels_from_arrays(["x", "x", "y"], [1, 2, 1], ["no", "yes", "yes"], classes=["yes", "no"])
     assert data.class_names == ("yes", "no")
     with pytest.raises(EmcrowdError, match="length"):
-        Labels.from_arrays([1, 2], [1], [0, 1])
+        labels_from_arrays([1, 2], [1], [0, 1])
     with pytest.raises(EmcrowdError, match="not among the declared classes"):
-        Labels.from_arrays([1, 2], [1, 1], ["a", "b"], classes=["a", "c"])
+        labels_from_arrays([1, 2], [1, 1], ["a", "b"], classes=["a", "c"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -642,7 +642,7 @@ def test_fit_out_format_parquet_and_first_appearance_order(tmp_path):
 
 
 def test_progress_lines_only_on_a_terminal_and_only_when_slow(monkeypatch):
-    from emcrowd import report
+    from emcrowd import console as report
 
     with report.read_progress(True, "x.csv") as progress:
         assert progress is None  # (tests do not run on a terminal)
@@ -688,7 +688,7 @@ def test_labels_from_frame_with_categoricals_and_missing_labels(library):
     )  # fmt: skip
     if library == "polars":
         frame = pytest.importorskip("polars").from_pandas(frame)
-    data = Labels.from_frame(frame)
+    data = labels_from_frame(frame)
     assert data.item_names == ("b", "a", "c") and data.class_names == ("0", "1", "2")
     assert triples(data) == Counter([("b", "u", "1"), ("b", "v", "0"), ("c", "v", "2")])
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from emcrowd.cli import app
 from emcrowd.io import load_labels
-from emcrowd.simulate import simulate_glad
+from emcrowd.models.simulate import simulate_glad
 from tests.helpers import DATASETS, needs_datasets
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from scipy.stats import spearmanr
 
 from emcrowd import GLAD, Labels, majority_vote
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
-from emcrowd.models import glad as glad_module
-from emcrowd.models.glad import (
+from emcrowd.models.classification import glad as glad_module
+from emcrowd.models.classification.glad import (
     GaussianPrior,
     _Observations,
     alpha_block_values,
@@ -23,7 +23,7 @@ from emcrowd.models.glad import (
     expected_log_posterior_grad,
     posteriors_and_log_likelihood,
 )
-from emcrowd.simulate import simulate_glad
+from emcrowd.models.simulate import simulate_glad
 from tests.helpers import assert_non_decreasing
 
 
@@ -347,7 +347,7 @@ def test_restarts_keep_the_best_objective():
 
 
 def test_a_flipped_fit_is_flagged_both_ways():
-    from emcrowd.aggregate import aggregate
+    from emcrowd.analysis.aggregate import aggregate
 
     sim = simulate_glad(300, 10, labels_per_item=5, alpha_sd=0.3, seed=3)
     flipped = aggregate(sim.labels, "glad", alpha_prior=(-3.0, 0.1))
@@ -423,7 +423,7 @@ PRIOR_GRID = [(a, b) for a in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0) for b in (0.0, 1.0,
     [(2, 1.0, 1.0, 5, 0), (3, 0.3, 1.5, 3, 3)],  # the previous start and M-step flipped 3 of 18 fits
 )
 def test_no_flipped_fit_over_a_grid_of_prior_means(n_classes, alpha_mean, alpha_sd, per_item, seed):
-    from emcrowd.aggregate import aggregate
+    from emcrowd.analysis.aggregate import aggregate
 
     sim = simulate_glad(
         300, 20, labels_per_item=per_item, n_classes=n_classes, alpha_mean=alpha_mean, alpha_sd=alpha_sd,
@@ -489,7 +489,7 @@ def test_bad_max_sweeps_is_a_user_error(bad):
 def test_accuracy_is_at_a_typical_item_and_chance_is_one_over_k():
     """Five classes, most annotators right 35-50% of the time: worse than a coin (alpha < 0) but far
     better than chance (1/5). GLAD beats majority vote here and must not call that a sign flip."""
-    from emcrowd.aggregate import aggregate, below_chance
+    from emcrowd.analysis.aggregate import aggregate, below_chance
 
     sim = simulate_glad(600, 15, labels_per_item=11, n_classes=5, alpha_mean=-0.3, alpha_sd=0.5, seed=1)
     result = aggregate(sim.labels, "glad")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emcrowd import Labels
-from emcrowd.aggregate import METHODS, aggregate
+from emcrowd.analysis.aggregate import METHODS, aggregate
 from emcrowd.errors import ConvergenceWarning
 from emcrowd.io import load_labels
 from tests.helpers import ROOT, assert_non_decreasing
@@ -282,7 +282,7 @@ def test_a_reader_that_stops_early_ends_fit_quietly(tmp_path):
     """``emcrowd fit L --out - | head``: stdout is written in chunks, and when the reader goes away the
     command ends quietly (status 0), not with an internal error."""
     from emcrowd.io import labels_npz
-    from emcrowd.simulate import simulate_glad
+    from emcrowd.models.simulate import simulate_glad
 
     data = simulate_glad(70_000, 20, labels_per_item=3, seed=0).labels  # more rows than one chunk
     np.savez(tmp_path / "l.npz", **labels_npz(data))

@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 
 from emcrowd import io
-from emcrowd.aggregate import aggregate, confusion_table, fit_record, item_table, worker_table
+from emcrowd.analysis.aggregate import aggregate
+from emcrowd.analysis.evaluate import compare
 from emcrowd.errors import EmcrowdError, InputError
-from emcrowd.evaluate import compare
 from emcrowd.html_report import COMPARE_FIGURES, FIGURES, build_report, write_report
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.simulate import simulate_dawid_skene
+from emcrowd.tables import confusion_table, fit_record, item_table, worker_table
 from tests.test_quality import N_CONSTANT, N_RANDOM, with_spammers
 
 pytest.importorskip("matplotlib", reason="the report needs the `report` extra (matplotlib)")

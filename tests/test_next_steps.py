@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emcrowd.aggregate import aggregate, drop_flagged
+from emcrowd.analysis.aggregate import aggregate, drop_flagged
+from emcrowd.analysis.quality import without_workers
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
-from emcrowd.quality import without_workers
-from emcrowd.relabel import RELABEL_COLUMNS, relabel_outputs
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.simulate import simulate_dawid_skene
+from emcrowd.tables import RELABEL_COLUMNS, relabel_outputs
 from tests.test_quality import N_CONSTANT, N_RANDOM, with_spammers
 
 

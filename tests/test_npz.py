@@ -10,7 +10,7 @@ from emcrowd import GLAD
 from emcrowd.cli import app
 from emcrowd.errors import InputError
 from emcrowd.io import labels_npz, load_labels
-from emcrowd.simulate import simulate_glad
+from emcrowd.models.simulate import simulate_glad
 
 runner = CliRunner()
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from emcrowd import io
-from emcrowd.aggregate import METHODS, aggregate, confusion_table, item_table, posterior_table, worker_table
+from emcrowd.analysis.aggregate import METHODS, aggregate
 from emcrowd.data import Labels
-from emcrowd.simulate import simulate_dawid_skene
+from emcrowd.models.simulate import simulate_dawid_skene
+from emcrowd.tables import confusion_table, item_table, posterior_table, worker_table
 
 FIT_METHODS = [m for m in METHODS if m != "auto"]
 
@@ -147,7 +148,7 @@ def test_adversarial_class_names_lose_nothing():
 
 @pytest.mark.filterwarnings("ignore::emcrowd.errors.ConvergenceWarning")
 def test_worker_table_is_the_same_without_the_joint_counts(monkeypatch):
-    import emcrowd.quality
+    import emcrowd.analysis.quality
 
     data, _, _ = simulate_dawid_skene(300, 8, labels_per_item=4, n_classes=3, seed=12)
     data = Labels(  # annotator 8: constant
@@ -160,8 +161,8 @@ def test_worker_table_is_the_same_without_the_joint_counts(monkeypatch):
     )
     result = aggregate(data, "dawid_skene")
     fast = worker_table(data, result)
-    monkeypatch.setattr(emcrowd.quality, "MAX_ANSWER_CELLS", 0)
-    assert emcrowd.quality.answer_counts(data, result.labels) is None
+    monkeypatch.setattr(emcrowd.analysis.quality, "MAX_ANSWER_CELLS", 0)
+    assert emcrowd.analysis.quality.answer_counts(data, result.labels) is None
     slow = worker_table(data, result)
     assert list(fast) == list(slow) and "constant" in fast["flags"][8]
     for name in fast:

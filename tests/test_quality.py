@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from emcrowd.data import Labels
-from emcrowd.errors import EmcrowdError
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.glad import GLAD
-from emcrowd.models.majority import majority_vote
-from emcrowd.quality import (
+from emcrowd.analysis.quality import (
     DEFAULT_SPAMMER_THRESHOLD,
     accuracy_interval,
     annotator_confusions,
@@ -21,7 +16,12 @@ from emcrowd.quality import (
     spammer_scores,
     workers_to_review,
 )
-from emcrowd.simulate import simulate_dawid_skene, simulate_glad
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.majority import majority_vote
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_glad
 
 N_RANDOM, N_CONSTANT, SPAMMER_LABELS = 5, 5, 150
 

@@ -87,7 +87,7 @@ SMALL_GRID = [(0.0, 0.0), (0.0, 2.0), (1.5, 1.0), (3.0, 0.0), (3.0, 2.0)]
 @pytest.mark.parametrize("name", ["bluebirds", "rte", "temp", "dog", "adult2"])
 def test_no_flipped_fit_over_a_grid_of_prior_means(name):
     """Issue 11: with alpha prior mean 2, rte fell to 0.385 and bluebirds to 0.278 (sign flips)."""
-    from emcrowd.aggregate import aggregate
+    from emcrowd.analysis.aggregate import aggregate
 
     loaded = load_labels(DATASETS / name / "labels.csv")
     truth = load_truth(DATASETS / name / "truth.csv", loaded.labels).codes

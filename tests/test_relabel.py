@@ -8,13 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from emcrowd.data import Labels
-from emcrowd.errors import EmcrowdError
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.glad import GLAD
-from emcrowd.models.majority import vote_counts
-from emcrowd.quality import annotator_quality, flagged, workers_to_review
-from emcrowd.relabel import (
+from emcrowd.analysis.quality import annotator_quality, flagged, workers_to_review
+from emcrowd.analysis.relabel import (
     crowd_annotators,
     expected_gain,
     posterior_margin,
@@ -23,7 +18,12 @@ from emcrowd.relabel import (
     vote_margin,
     vote_split,
 )
-from emcrowd.simulate import simulate_dawid_skene, simulate_glad
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.majority import vote_counts
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_glad
 from tests.helpers import ROOT
 
 

@@ -9,17 +9,18 @@ import warnings
 import numpy as np
 import pytest
 
-from emcrowd.aggregate import MODELS, aggregate, fit_record
-from emcrowd.data import Labels
-from emcrowd.errors import ConvergenceWarning
-from emcrowd.selection import (
+from emcrowd.analysis.aggregate import MODELS, aggregate
+from emcrowd.analysis.selection import (
     FOLD_MAX_ITER,
     available_candidates,
     better_than_default,
     held_out_log_likelihoods,
     select_method,
 )
-from emcrowd.simulate import simulate_dawid_skene, simulate_one_coin
+from emcrowd.data import Labels
+from emcrowd.errors import ConvergenceWarning
+from emcrowd.models.simulate import simulate_dawid_skene, simulate_one_coin
+from emcrowd.tables import fit_record
 
 
 def untimed(obj):
@@ -54,8 +55,8 @@ def test_label_proba_follows_each_model_definition():
 
     # GLAD: P(right) = sigmoid(alpha_i beta_j) averaged over the Laplace posteriors of alpha_i and
     # b_j (curvatures of the M-step objective), here by a dense grid rather than the quadrature.
-    from emcrowd.models import glad as glad_module
-    from emcrowd.models._observations import Observations
+    from emcrowd.models.classification import glad as glad_module
+    from emcrowd.models.classification._observations import Observations
 
     glad = _fit("glad", data)
     obs = Observations.from_labels(data)
@@ -95,7 +96,7 @@ def test_label_proba_checks_its_arguments_and_the_fit():
 def test_held_out_scores_come_from_fits_that_did_not_see_the_label():
     """Each scored label's value is what a model fitted without that label's fold gives it; labels of
     an annotator (or item) that has no other labels are not scored."""
-    from emcrowd.selection import _folds, _without
+    from emcrowd.analysis.selection import _folds, _without
 
     data, _, _ = simulate_dawid_skene(200, 8, labels_per_item=4, n_classes=2, seed=2)
     lonely = Labels(  # one more annotator with a single label: never seen when it is held out
@@ -125,7 +126,7 @@ def test_held_out_scores_come_from_fits_that_did_not_see_the_label():
 
 
 def test_standard_error_is_clustered_by_item_and_annotator():
-    from emcrowd.selection import _scores
+    from emcrowd.analysis.selection import _scores
 
     rng = np.random.default_rng(0)
     n = 60
@@ -237,7 +238,7 @@ def test_gold_is_clamped_in_the_candidate_fits_and_the_final_one():
 
 def test_gold_follows_its_items_into_the_subset(monkeypatch):
     """On a subset, every candidate's fit gets the gold codes of the subset's own items."""
-    import emcrowd.selection as selection
+    import emcrowd.analysis.selection as selection
 
     data, truth, _ = simulate_dawid_skene(400, 8, labels_per_item=3, n_classes=2, seed=9)
     gold = np.where(np.arange(data.n_items) % 3 == 0, truth, -1)

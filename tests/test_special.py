@@ -44,9 +44,10 @@ class Block:
 sys.meta_path.insert(0, Block())
 import warnings
 warnings.simplefilter("ignore")
-from emcrowd.aggregate import METHODS, aggregate
-from emcrowd.simulate import simulate_dawid_skene
-import emcrowd.agreement, emcrowd.quality, emcrowd.relabel, emcrowd.selection
+from emcrowd.analysis.aggregate import METHODS, aggregate
+from emcrowd.models.simulate import simulate_dawid_skene
+import emcrowd.analysis.agreement, emcrowd.analysis.quality
+import emcrowd.analysis.relabel, emcrowd.analysis.selection
 data, _, _ = simulate_dawid_skene(60, 5, labels_per_item=3, n_classes=3, seed=0)
 for method in METHODS:
     aggregate(data, method)

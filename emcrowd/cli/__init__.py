@@ -1,13 +1,15 @@
 """The ``emcrowd`` command line: thin Typer commands over the library.
 
 Each command parses its options, calls the library, writes files through :mod:`emcrowd.io` and hands
-results to :mod:`emcrowd.report` (stderr). Only machine-readable output (``--json``, ``--out -``) goes
+results to :mod:`emcrowd.console` (stderr). Only machine-readable output (``--json``, ``--out -``) goes
 to stdout. Heavy modules (NumPy, the models) are imported inside the commands so that ``--help`` is
 fast: a command module imports only Typer, the standard library and :mod:`emcrowd.cli.options` at
 import time.
 
 User errors (:class:`emcrowd.errors.EmcrowdError`) end with one line on stderr and exit status 2;
 anything else is an internal error, exit status 1, with the traceback only under ``--debug``.
+
+May import anything in emcrowd (it is the top layer); nothing but ``emcrowd.__main__`` imports it.
 
 Layout
 ------
@@ -57,7 +59,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from emcrowd import __version__
+from emcrowd._version import __version__
 from emcrowd.cli._fast_help import _UNUSED_BY_HELP, _help_renderer_without_markdown
 from emcrowd.errors import EmcrowdError
 
@@ -110,7 +112,7 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from emcrowd import report
+        from emcrowd import console as report
 
         try:
             return func(*args, **kwargs)
@@ -234,17 +236,17 @@ def _run() -> None:
         _stdout.quiet_exit()
         sys.exit(0)
     except OSError as exc:
-        from emcrowd import report
+        from emcrowd import console as report
 
         report.error(str(_stdout.error_for(exc)))
         sys.exit(EXIT_USER_ERROR)
     except EmcrowdError as exc:
-        from emcrowd import report
+        from emcrowd import console as report
 
         report.error(str(exc))
         sys.exit(EXIT_USER_ERROR)
     except click.UsageError as exc:
-        from emcrowd import report
+        from emcrowd import console as report
 
         message = exc.format_message().strip()
         if message:  # (no message: the help was asked for by giving no arguments, and is shown)
@@ -252,7 +254,7 @@ def _run() -> None:
             report.error(f"{message} (see '{command} --help')")
         sys.exit(EXIT_USER_ERROR)
     except click.Abort as exc:
-        from emcrowd import report
+        from emcrowd import console as report
         from emcrowd._signals import describe
 
         what, status = describe(exc.__cause__ or exc)

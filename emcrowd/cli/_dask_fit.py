@@ -21,17 +21,14 @@ def fit_dask(
     quiet: bool,
 ) -> None:
     """Fit ``method`` to the partitioned data set and write posteriors, items, workers and summary."""
-    from emcrowd import io, report
-    from emcrowd.aggregate import (
-        fit_record,
-        label_table,
-        method_name,
-        output_tables,
-    )
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.analysis.aggregate import method_name
     from emcrowd.cli import _output
     from emcrowd.cli.options import check_class_prior
-    from emcrowd.evaluate import model_options
     from emcrowd.io.partition import open_dataset
+    from emcrowd.models import model_options
+    from emcrowd.tables import fit_record, label_table, output_tables
 
     try:
         import distributed  # noqa: F401

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emcrowd.errors import EmcrowdError
 
-if TYPE_CHECKING:
-    from emcrowd.cli.options import ModelOptions
 
-
-def model_kwargs(self: ModelOptions) -> dict[str, Any]:
-    """The model options, checked, as the keyword arguments of the models (see
-    :func:`emcrowd.evaluate.model_options`); raises :class:`EmcrowdError` naming the option."""
+def model_kwargs(self: Any) -> dict[str, Any]:
+    """The model options of ``self`` (a :class:`~emcrowd.cli.options.ModelOptions`), checked, as the
+    models' keyword arguments (see :func:`emcrowd.models.model_options`); raises
+    :class:`EmcrowdError` naming the option."""
     prior = None
     if self.class_prior is not None:
         try:
@@ -52,7 +50,7 @@ def check_class_prior(options: dict[str, Any], n_classes: int) -> None:
 
 def _gaussian_prior(option: str, name: str, text: str) -> tuple[float, float]:
     """Parse ``MEAN,SD`` and check it as the model will, naming the option in any error."""
-    from emcrowd.models.glad import GaussianPrior
+    from emcrowd.models.classification.glad import GaussianPrior
 
     try:
         mean, sd = (float(p) for p in text.split(","))

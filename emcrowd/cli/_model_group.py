@@ -175,5 +175,5 @@ class ModelOptions:
 
     def as_kwargs(self) -> dict[str, Any]:
         """The model options, checked, as the keyword arguments of the models (see
-        :func:`emcrowd.evaluate.model_options`); raises :class:`EmcrowdError` naming the option."""
+        :func:`emcrowd.analysis.evaluate.model_options`); raises :class:`EmcrowdError` naming the option."""
         return model_kwargs(self)

@@ -13,7 +13,8 @@ import typer
 
 def table_files(tables: dict[str, Any], fmt: str, quiet: bool) -> dict[str, Any]:
     """The output tables as files in format ``fmt`` (csv or parquet), written through Arrow."""
-    from emcrowd import io, report
+    from emcrowd import console as report
+    from emcrowd import io
 
     out = {}
     for stem, table in tables.items():
@@ -34,7 +35,7 @@ def write_stdout(chunks: Iterable[str]) -> None:
     except _stdout.ReaderGone:
         raise typer.Exit(0) from None
     except KeyboardInterrupt as exc:
-        from emcrowd import report
+        from emcrowd import console as report
         from emcrowd._signals import describe
 
         what, status = describe(exc)

@@ -12,7 +12,8 @@ from emcrowd.errors import EmcrowdError
 def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True) -> Any:
     """Read the labels with the input options and, unless quiet, describe them (with ``describe``
     False, the caller does, with :func:`describe`, once every input is checked); returns ``Loaded``."""
-    from emcrowd import io, report
+    from emcrowd import console as report
+    from emcrowd import io
 
     with report.read_progress(not quiet, path) as progress:
         loaded = io.load_labels(
@@ -35,7 +36,7 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
 
 def summarise(loaded: Any, quiet: bool) -> None:
     """What was read (unless quiet) and the warnings about it (always)."""
-    from emcrowd import report
+    from emcrowd import console as report
 
     if quiet:
         report.load_warnings(loaded)
@@ -93,7 +94,7 @@ def gold_codes(model: ModelOptions, loaded: Any, inputs: InputOptions) -> Any:
 
 def codes_of(known: Any) -> Any:
     """The class codes of :func:`read_gold`'s labels, saying first how many were not among the items."""
-    from emcrowd import report
+    from emcrowd import console as report
 
     if known is None:
         return None

@@ -39,14 +39,15 @@ class Preset(StrEnum):
     gal = "gal"
 
 
-#: The methods, as typed on the command line (``emcrowd.aggregate.METHODS`` with hyphens; a test
+#: The methods, as typed on the command line (``emcrowd.analysis.aggregate.METHODS`` with hyphens; a test
 #: keeps the two the same, so that this module needs no NumPy).
 METHODS = ("glad", "dawid-skene", "bayesian-ds", "ebcc", "one-coin", "majority", "auto")
 
 
 class MethodChoice(click.Choice):
     """``--method``: one of :data:`METHODS` (any case, ``_`` for ``-``), or an alias that
-    :func:`emcrowd.aggregate.method_name` knows (``ds``, ``mv``, ...); converted to the canonical name."""
+    :func:`emcrowd.analysis.aggregate.method_name` knows (``ds``, ``mv``, ...); converted to the canonical
+    name."""
 
     def __init__(self) -> None:
         super().__init__(METHODS, case_sensitive=False)
@@ -55,8 +56,8 @@ class MethodChoice(click.Choice):
         text = str(value).strip().lower().replace("_", "-")
         if text in METHODS:
             return text
-        from emcrowd.aggregate import method_name
         from emcrowd.errors import EmcrowdError
+        from emcrowd.models import method_name
 
         try:
             return method_name(text).replace("_", "-")

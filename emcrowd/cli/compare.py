@@ -99,10 +99,11 @@ def compare(
     accuracy, its 95% interval, macro-F1, Brier score and log-loss. With -q, stderr has only warnings
     and errors when the metrics go elsewhere (--json, --report); else -q keeps the table itself.
     """
-    from emcrowd import io, report
-    from emcrowd.aggregate import method_name
-    from emcrowd.evaluate import NoGoldError
-    from emcrowd.evaluate import compare as compare_methods
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.analysis.evaluate import NoGoldError
+    from emcrowd.analysis.evaluate import compare as compare_methods
+    from emcrowd.models import method_name
 
     quiet = output.quiet
     chosen = [method_name(m) for m in methods.split(",") if m.strip()]
@@ -149,7 +150,7 @@ def compare(
     else:  # without --json or --report the table is compare's result: -q keeps it, drops the rest
         report.compare_table(metrics, truth, confusion=confusion, quiet=quiet)
         if not quiet:
-            from emcrowd.agreement import agreement_line
+            from emcrowd.analysis.agreement import agreement_line
 
             report.note(agreement_line(metrics["agreement"]))
     if as_json:

@@ -25,7 +25,8 @@ def convert(labels: LabelsArg, out: NpzArg, *, inputs: InputOptions, output: Out
 
     The labels are read once, with the input options.
     """
-    from emcrowd import io, report
+    from emcrowd import console as report
+    from emcrowd import io
 
     if out.suffix.lower() != ".npz":
         raise EmcrowdError(f"{out}: the output of convert must end in .npz")

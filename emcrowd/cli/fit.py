@@ -129,15 +129,11 @@ def fit(
         )  # fmt: skip
     if scheduler is not None or local_workers is not None:
         raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
-    from emcrowd import io, report
-    from emcrowd.aggregate import (
-        aggregate,
-        fit_record,
-        label_table,
-        method_name,
-        output_tables,
-    )
-    from emcrowd.evaluate import model_options
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.analysis.aggregate import aggregate, method_name
+    from emcrowd.models import model_options
+    from emcrowd.tables import fit_record, label_table, output_tables
 
     quiet = output.quiet
     default_method = method is None
@@ -198,11 +194,12 @@ def fit(
 
 def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> None:
     """For a fit with the default method: one line when another model predicts held-out labels much
-    better (a cheap check on one fold of a subset; see :func:`emcrowd.selection.better_than_default`).
+    better (a cheap check on one fold of a subset; see
+    :func:`emcrowd.analysis.selection.better_than_default`).
     The fit is done and written by then: a check that fails says nothing."""
-    from emcrowd import report
-    from emcrowd.evaluate import model_options
-    from emcrowd.selection import better_than_default
+    from emcrowd import console as report
+    from emcrowd.analysis.selection import better_than_default
+    from emcrowd.models import model_options
 
     try:
         found = better_than_default(
@@ -226,9 +223,9 @@ def _refit_without_flagged(
     data: Any, result: Any, gold_codes: Any, model: ModelOptions, options: dict[str, Any], quiet: bool
 ) -> tuple[Any, Any]:
     """--drop-flagged: the refit without the flagged annotators, and the labels it was fitted to."""
-    from emcrowd import report
-    from emcrowd.aggregate import drop_flagged
-    from emcrowd.evaluate import model_options
+    from emcrowd import console as report
+    from emcrowd.analysis.aggregate import drop_flagged
+    from emcrowd.models import model_options
 
     method = result.fitted_method
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:

@@ -18,8 +18,8 @@ def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, o
     Sizes, classes, labels per item and per annotator, missing and repeated labels, agreement. The
     description is info's result: -q drops it from stderr only with --json, which has it on stdout.
     """
-    from emcrowd import report
-    from emcrowd.agreement import agreement_line, agreement_summary
+    from emcrowd import console as report
+    from emcrowd.analysis.agreement import agreement_line, agreement_summary
 
     quiet = output.quiet and as_json
     loaded = _reading.load(labels, inputs, quiet=quiet)

@@ -41,7 +41,7 @@ def partition(
 
     Then: `emcrowd fit DATASET_DIR --engine dask`.
     """
-    from emcrowd import report
+    from emcrowd import console as report
     from emcrowd.io.partition import partition_arrays
 
     loaded = _reading.load(labels, inputs, output.quiet)

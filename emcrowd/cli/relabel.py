@@ -56,10 +56,11 @@ def relabel(
     Ranks the items by the expected gain in accuracy from one more label and writes the best --budget
     of them to relabel.csv.
     """
-    from emcrowd import io, report
-    from emcrowd.aggregate import aggregate, method_name
-    from emcrowd.evaluate import model_options
-    from emcrowd.relabel import relabel_outputs
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.analysis.aggregate import aggregate, method_name
+    from emcrowd.models import model_options
+    from emcrowd.tables import relabel_outputs
 
     quiet = output.quiet
     method = method_name("glad" if method is None else method)

@@ -39,7 +39,7 @@ def report(directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None)
 
     Needs the `report` extra (matplotlib).
     """
-    from emcrowd import report as terminal
+    from emcrowd import console as terminal
     from emcrowd.html_report import write_report
 
     if out is not None and out.is_dir():

@@ -73,9 +73,10 @@ def simulate(
     """
     import numpy as np
 
-    from emcrowd import io, report
-    from emcrowd.models.majority import majority_vote
-    from emcrowd.simulate import simulate_glad
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.models.classification.majority import majority_vote
+    from emcrowd.models.simulate import simulate_glad
 
     if out_format is OutFormat.npy and items * workers > 200_000_000:
         raise EmcrowdError(f"a dense {items:,} x {workers:,} matrix is too large for L.npy; use --format npz")

@@ -6,6 +6,9 @@ Each partition is read once by a worker and kept in its memory; per EM iteration
 parameters go out to the workers, each partition runs the in-memory engine's compiled kernels on its
 items, and the per-annotator sums come back by a tree reduction. The fit is the in-memory one: same
 start, same M-step and E-step, same stopping rule, with sums that differ by rounding only.
+
+May import: :mod:`emcrowd.analysis`, :mod:`emcrowd.models`, :mod:`emcrowd.io` and the core modules; only
+the CLI imports it.
 """
 
 from emcrowd.distributed.engine import (

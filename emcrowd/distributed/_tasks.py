@@ -1,7 +1,8 @@
 """The tasks the Dask workers run: each is the in-memory engine's own function on one partition.
 
 A partition is a :class:`Part`: its items' global codes and its labels grouped by item, read by
-the compiled engine's :class:`~emcrowd.models._observations.Observations`, so that every sum below
+the compiled engine's :class:`~emcrowd.models.classification._observations.Observations`, so that every sum
+below
 is the very function the in-memory fit calls. Tasks never modify their inputs (Dask may hand the
 same object to several tasks, and recomputes lost results from their inputs), but for a
 partition's cached properties, which hold the same value whoever makes them.
@@ -16,9 +17,9 @@ import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.io.partition import read_partition
-from emcrowd.models import _observations as ob
 from emcrowd.models._base import normalize
-from emcrowd.models.glad import GaussianPrior, _ItemGroups, _KernelPasses, agreement_counts
+from emcrowd.models.classification import _observations as ob
+from emcrowd.models.classification.glad import GaussianPrior, _ItemGroups, _KernelPasses, agreement_counts
 
 #: Chunks of items per E-step pass of a partition (:attr:`Observations.max_chunks`): one, since a
 #: task runs on one thread (the partitions are the parallelism).
@@ -27,7 +28,7 @@ PASS_CHUNKS = 1
 
 @dataclass(frozen=True)
 class _Sizes:
-    """What :class:`~emcrowd.models._observations.Observations` reads of a partition's labels on the
+    """What :class:`~.classification._observations.Observations` reads of a partition's labels on the
     compiled engine besides its item groups: the sizes."""
 
     n_items: int
@@ -152,7 +153,7 @@ def pick(result: tuple, index: int):
 
 # -- GLAD ------------------------------------------------------------------------------------------
 def glad_agreement(part: Part) -> np.ndarray:
-    """:func:`emcrowd.models.glad.agreement_counts` of the partition, stacked (2, n_workers)."""
+    """:func:`~.glad.agreement_counts` of the partition, stacked (2, n_workers)."""
     d = part.labels()
     return np.stack(agreement_counts(d.item, d.worker, d.label, d.n_items, d.n_workers, d.n_classes))
 
@@ -165,7 +166,7 @@ def glad_start(part: Part, alpha: np.ndarray, b_mean: float, b_sd: float, log_pi
     (a pass's result adds its packed sums, :func:`glad_keep` drops them): an array is in one
     state only, so that what Dask counts of a worker's memory is what it holds, and a state it
     spills frees what it counts."""
-    from emcrowd.models import _glad_kernels as kernels
+    from emcrowd.models.classification import _glad_kernels as kernels
 
     g = part.groups
     b = np.full(part.items.size, b_mean)

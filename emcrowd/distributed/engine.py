@@ -7,7 +7,7 @@ derived from it and from the broadcast annotator parameters by tasks; the schedu
 recomputes a lost worker's partitions (and their states) from the files. The per-annotator sums come
 back by a tree reduction in partition order (so the result does not depend on which worker holds
 what), and the loop itself — start, M-step, convergence test — is the models' own
-(:class:`emcrowd.models._base.EMAggregator`, :meth:`emcrowd.models.glad.GLAD._kernel_m_step`).
+(:class:`emcrowd.models._base.EMAggregator`, :meth:`emcrowd.models.classification.glad.GLAD._kernel_m_step`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from emcrowd.distributed import _tasks as T
 from emcrowd.errors import EmcrowdError
 from emcrowd.io.partition import PartitionedDataset, open_dataset
 from emcrowd.models._base import EMAggregator
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.glad import GLAD, _GLADState
-from emcrowd.models.majority import MajorityVote
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.glad import GLAD, _GLADState
+from emcrowd.models.classification.majority import MajorityVote
 
 #: Partial sums combined per node of the tree reduction (8 partitions: one node).
 FAN_IN = 8
@@ -175,7 +175,7 @@ class _Handle:
 
 
 class DaskObservations:
-    """The partitioned labels as :mod:`emcrowd.models._observations` reads them (``engine ==
+    """The partitioned labels as :mod:`emcrowd.models.classification._observations` reads them (``engine ==
     "dask"``): each function there hands its work to the partitions and sums their results."""
 
     engine = "dask"
@@ -246,21 +246,21 @@ class _DaskMixin:
 
 
 class DaskDawidSkene(_DaskMixin, DawidSkene):
-    """:class:`~emcrowd.models.dawid_skene.DawidSkene` on a partitioned data set (``engine_ = "dask"``)."""
+    """:class:`~.dawid_skene.DawidSkene` on a partitioned data set (``engine_ = "dask"``)."""
 
     def _observations(self, data: Any) -> DaskObservations:
         return DaskObservations(data)
 
 
 class DaskOneCoin(_DaskMixin, OneCoin):
-    """:class:`~emcrowd.models.dawid_skene.OneCoin` on a partitioned data set (``engine_ = "dask"``)."""
+    """:class:`~.dawid_skene.OneCoin` on a partitioned data set (``engine_ = "dask"``)."""
 
     def _observations(self, data: Any) -> DaskObservations:
         return DaskObservations(data)
 
 
 class _DaskGladPasses:
-    """:class:`emcrowd.models.glad._KernelPasses` over every partition: each call runs the
+    """:class:`emcrowd.models.classification.glad._KernelPasses` over every partition: each call runs the
     partitions' own ``_KernelPasses`` (built by the task from the partition's states) and sums what
     they return.
 
@@ -312,7 +312,7 @@ class _DaskGladPasses:
 
 
 class DaskGLAD(_DaskMixin, GLAD):
-    """:class:`~emcrowd.models.glad.GLAD` on a partitioned data set (``engine_ = "dask"``): the compiled
+    """:class:`~.classification.glad.GLAD` on a partitioned data set (``engine_ = "dask"``): the compiled
     engine's M-step and E-step (:meth:`GLAD._kernel_m_step`) with each pass made by the partitions."""
 
     def _prepare(self, data: Any) -> None:
@@ -323,7 +323,7 @@ class DaskGLAD(_DaskMixin, GLAD):
         self._max_sweeps = int(self.max_sweeps)
         self.engine_ = "dask"
         self._groups = None
-        from emcrowd.models.glad import abilities_from_agreement
+        from emcrowd.models.classification.glad import abilities_from_agreement
 
         c = self._cluster
         agree, n = c.reduce(c.map(T.glad_agreement, c.parts))
@@ -367,7 +367,7 @@ class DaskGLAD(_DaskMixin, GLAD):
         return c.gather_items(q.futures, c.n_classes)
 
     def _store(self, data: Any, state: _GLADState) -> None:
-        from emcrowd.models.glad import typical_accuracy
+        from emcrowd.models.classification.glad import typical_accuracy
 
         c = self._cluster
         labelled = c.gather_items(c.map(T.item_counts, c.parts)) > 0
@@ -385,10 +385,10 @@ METHODS = ("majority", *DASK_MODELS)
 
 
 def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> MajorityVote:
-    """:func:`emcrowd.models.majority.majority_vote` (ties to the lowest code) on a partitioned set."""
+    """:func:`~.classification.majority.majority_vote` (ties to the lowest code) on a partitioned set."""
     if ties != "lowest":
         raise EmcrowdError("the Dask engine breaks majority-vote ties towards the lowest code only")
-    from emcrowd.models.majority import majority_vote as mv
+    from emcrowd.models.classification.majority import majority_vote as mv
 
     c = cluster
     results = c.map(_part_majority, c.parts, extra=(mv,))
@@ -427,7 +427,7 @@ def fit_dataset(
     callback : callable, optional
         ``callback(n_iter, objective)`` after every EM iteration.
     **options
-        The model's constructor options (as for :func:`emcrowd.aggregate.aggregate`).
+        The model's constructor options (as for :func:`emcrowd.analysis.aggregate.aggregate`).
 
     Returns
     -------
@@ -435,7 +435,7 @@ def fit_dataset(
         The fitted model (a subclass of the in-memory one, with the same fitted attributes; None for
         majority vote) and the majority vote.
     """
-    from emcrowd.aggregate import method_name
+    from emcrowd.models import method_name
 
     method = method_name(method)
     if method not in METHODS:
@@ -462,10 +462,11 @@ def fit_dataset(
 
 def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, majority: MajorityVote):
     """``(labels, aggregation)``: the data set gathered as one :class:`~emcrowd.data.Labels` and the
-    fit as an :class:`emcrowd.aggregate.Aggregation`, so that :func:`emcrowd.aggregate.item_table`,
+    fit as an :class:`emcrowd.analysis.aggregate.Aggregation`, so that
+    :func:`emcrowd.analysis.aggregate.item_table`,
     ``worker_table`` and ``fit_record`` (today's output files) take them as they take an in-memory
     fit. For outputs that fit on one machine."""
-    from emcrowd.aggregate import Aggregation, flip_warnings, method_name
+    from emcrowd.analysis.aggregate import Aggregation, flip_warnings, method_name
     from emcrowd.io.partition import dataset_labels
 
     data = dataset_labels(dataset)

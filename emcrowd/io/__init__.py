@@ -4,6 +4,9 @@
   from files or standard input, into :class:`emcrowd.data.Labels`.
 * :mod:`emcrowd.io.truth` — gold labels, by item id or aligned with the items.
 * :mod:`emcrowd.io.outputs` — CSV/JSON text and all-or-nothing output directories.
+
+May import: the core modules only (:mod:`emcrowd.data`, :mod:`emcrowd.errors`, :mod:`emcrowd.budget`).
+Never :mod:`emcrowd.models` or anything above: a reader has no numerics of a model.
 """
 
 from emcrowd.io.labels import (
@@ -11,6 +14,8 @@ from emcrowd.io.labels import (
     FORMATS,
     Loaded,
     LoadReport,
+    labels_from_arrays,
+    labels_from_frame,
     labels_npz,
     load_labels,
     read_labels,
@@ -38,6 +43,8 @@ __all__ = [
     "csv_text",
     "format_value",
     "json_text",
+    "labels_from_arrays",
+    "labels_from_frame",
     "labels_npz",
     "load_labels",
     "load_truth",

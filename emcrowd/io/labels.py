@@ -1237,7 +1237,7 @@ def _read_long(
 
 
 # --------------------------------------------------------------------------------------------------
-# DataFrames and arrays (Labels.from_frame, Labels.from_arrays)
+# DataFrames and arrays (labels_from_frame, labels_from_arrays)
 # --------------------------------------------------------------------------------------------------
 def arrow_table(frame: Any) -> Any:
     """A pyarrow Table from a pyarrow Table, or any DataFrame that speaks Arrow: the Arrow PyCapsule
@@ -1299,6 +1299,91 @@ def labels_from_columns(
         return _long_table(name, table, wanted, None, options, None, "row")
     except InputError as exc:
         raise EmcrowdError(f"{name}: {exc.problem}") from None
+
+
+def labels_from_frame(
+    frame: Any,
+    *,
+    item: str | None = None,
+    worker: str | None = None,
+    label: str | None = None,
+    classes: Sequence[str] | None = None,
+    missing: Iterable[str] | None = None,
+    duplicates: str = "keep",
+) -> Labels:
+    """Build from a table of one row per label: a pandas or polars DataFrame, or a pyarrow Table.
+
+    The table is read through Arrow (the PyCapsule stream or the DataFrame interchange protocol),
+    so emcrowd needs neither pandas nor polars. Ids and labels of any type are taken as their
+    text; nulls (and NaN) in the label column are missing labels.
+
+    Parameters
+    ----------
+    frame : DataFrame or pyarrow.Table
+    item, worker, label : str, optional
+        Column names; by default the recognised names, as in a long CSV (``item``/``task``/...,
+        ``worker``/``annotator``/..., ``label``/``answer``/...).
+    classes, missing, duplicates
+        As for :func:`emcrowd.io.load_labels`.
+
+    Returns
+    -------
+    Labels
+        Items and annotators numbered in order of first appearance; classes in numeric order when
+        all are numbers, else lexicographic (or as declared).
+    """
+    return labels_from_columns(
+        "DataFrame",
+        arrow_table(frame),
+        item=item,
+        worker=worker,
+        label=label,
+        classes=classes,
+        missing=missing,
+        duplicates=duplicates,
+    ).labels
+
+
+def labels_from_arrays(
+    item: Any,
+    worker: Any,
+    label: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    missing: Iterable[str] | None = None,
+    duplicates: str = "keep",
+) -> Labels:
+    """Build from three equal-length sequences, one entry per label: item ids, annotator ids and
+    labels, of any type (integers, strings, ...; taken as their text, so ``7`` and ``"7"`` are
+    the same id). None or NaN in ``label`` is a missing label.
+
+    Parameters
+    ----------
+    item, worker, label : array-like of shape (n_labels,)
+    classes, missing, duplicates
+        As for :func:`emcrowd.io.load_labels`.
+
+    Returns
+    -------
+    Labels
+    """
+    import pyarrow as pa
+
+    columns = {}
+    for name, values in (("item", item), ("worker", worker), ("label", label)):
+        arr = np.asarray(values)
+        if arr.ndim != 1:
+            raise EmcrowdError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        try:
+            columns[name] = pa.array(arr if arr.dtype.kind != "O" else arr.tolist(), from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise EmcrowdError(f"{name}: cannot use these values as ids ({exc})") from None
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) > 1:
+        raise EmcrowdError(f"item, worker and label differ in length ({', '.join(map(str, lengths))})")
+    return labels_from_columns(
+        "arrays", pa.table(columns), classes=classes, missing=missing, duplicates=duplicates
+    ).labels
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,9 +1,71 @@
-"""The aggregation models: pure computations over :class:`emcrowd.Labels`, no I/O, no printing."""
+"""The aggregation models: pure computations over :class:`emcrowd.data.Labels`; no printing, no files.
 
-from emcrowd.models.bayesian import BayesianDawidSkene
-from emcrowd.models.dawid_skene import DawidSkene, OneCoin
-from emcrowd.models.ebcc import EBCC
-from emcrowd.models.glad import GLAD
-from emcrowd.models.majority import MajorityVote, majority_vote
+Grouped by kind of task, then method (:mod:`emcrowd.models.classification` for unordered classes),
+on the one EM loop of :mod:`emcrowd.models._base`. This module is also the registry of methods by name
+(:data:`MODELS`, :data:`METHODS`, :func:`method_name`) that the analysis and the CLI look them up in.
 
-__all__ = ["EBCC", "GLAD", "BayesianDawidSkene", "DawidSkene", "MajorityVote", "OneCoin", "majority_vote"]
+May import: the core modules (:mod:`emcrowd.data`, :mod:`emcrowd.errors`, :mod:`emcrowd.budget`) and
+:mod:`emcrowd.io` (to accept tables as input). Never :mod:`emcrowd.analysis` or anything above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emcrowd.errors import EmcrowdError
+from emcrowd.models._base import EMAggregator
+from emcrowd.models.classification.bayesian import BayesianDawidSkene
+from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
+from emcrowd.models.classification.ebcc import EBCC
+from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.majority import MajorityVote, majority_vote
+
+__all__ = [
+    "EBCC",
+    "GLAD",
+    "METHODS",
+    "MODELS",
+    "BayesianDawidSkene",
+    "DawidSkene",
+    "MajorityVote",
+    "OneCoin",
+    "majority_vote",
+    "method_name",
+    "model_options",
+]
+
+#: The EM models by method name.
+MODELS: dict[str, type[EMAggregator]] = {
+    "glad": GLAD,
+    "dawid_skene": DawidSkene,
+    "one_coin": OneCoin,
+    "bayesian_ds": BayesianDawidSkene,
+    "ebcc": EBCC,
+}
+#: Methods by name, in the order ``compare`` shows them; ``auto`` chooses one of the EM models
+#: without gold (:mod:`emcrowd.analysis.selection`).
+METHODS = ("majority", *MODELS, "auto")
+_ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "dawid_skene", "onecoin": "one_coin"}
+_ALIASES |= {"ibcc": "bayesian_ds", "bds": "bayesian_ds"}
+
+
+def method_name(name: str) -> str:
+    """The canonical name of a method: case, dashes and a few aliases (``ds``, ``mv``) forgiven."""
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in METHODS:
+        raise EmcrowdError(
+            f"unknown method {name!r}; choose from {', '.join(m.replace('_', '-') for m in METHODS)}"
+        )
+    return key
+
+
+def model_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``options`` that ``method``'s model takes (GLAD's priors are not Dawid-Skene's)."""
+    if method == "majority":
+        return {k: v for k, v in options.items() if k == "random_state"}
+    if method == "auto":  # every candidate takes its own share later
+        accepted = {name for model in MODELS.values() for name in model.param_names()}
+        return {k: v for k, v in options.items() if k in accepted}
+    accepted = MODELS[method].param_names()
+    return {k: v for k, v in options.items() if k in accepted}

@@ -152,7 +152,7 @@ class EMAggregator:
         raise NotImplementedError
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
-        from emcrowd.models.majority import vote_counts, vote_shares
+        from emcrowd.models.classification.majority import vote_counts, vote_shares
 
         return vote_shares(vote_counts(data))
 
@@ -366,7 +366,7 @@ class EMAggregator:
         Row ``o`` is the probability of each class being the label that annotator ``worker[o]`` gives
         item ``item[o]``: ``sum_k posteriors_[item, k] * P(label | true class k, annotator, item)``.
         Held-out labels scored this way are the gold-free model-selection criterion of
-        :mod:`emcrowd.selection`.
+        :mod:`emcrowd.analysis.selection`.
 
         Parameters
         ----------

@@ -12,7 +12,7 @@ with many labels and a stable even split is hard (low ``beta``), a new label on 
 flip, and it gains less than a fresh item that looks just as uncertain.
 
 Who gives the new label: an annotator drawn from the crowd in proportion to their label counts,
-leaving out the annotators that :mod:`emcrowd.quality` flags (nobody would send work to them), so the
+leaving out the annotators that :mod:`emcrowd.analysis.quality` flags (nobody would send work to them), so the
 gain is averaged over the crowd's confusion matrices. With more than ``max_annotators`` annotators, that
 many stand for the crowd, picked at evenly spaced label-weighted quantiles of their estimated accuracy.
 That the new annotator is someone who has not labelled the item yet is not modelled.
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from emcrowd.analysis.quality import annotator_confusions, annotator_quality, flagged, workers_to_review
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
-from emcrowd.models.majority import vote_counts
-from emcrowd.quality import annotator_confusions, annotator_quality, flagged, workers_to_review
+from emcrowd.models.classification.majority import vote_counts
 
 #: Annotators that stand for the crowd in :func:`expected_gain` (all of them when there are fewer).
 DEFAULT_MAX_ANNOTATORS = 50
@@ -39,7 +39,8 @@ def vote_split(data: Labels, counts: np.ndarray | None = None, *, coded: bool = 
     """How each item's votes split, as text such as ``"cat:3;dog:2"``, shape (n_items,), object.
 
     Classes with at least one vote, most votes first (ties in class-code order); ``""`` for an item
-    without labels. ``counts`` are :func:`~emcrowd.models.majority.vote_counts` when already computed.
+    without labels. ``counts`` are :func:`~emcrowd.models.classification.majority.vote_counts` when already
+    computed.
     In class names, ``%``, ``:`` and ``;`` are written ``%25``, ``%3A`` and ``%3B`` so that the text
     always splits back into (name, count) pairs. With ``coded``, a :class:`emcrowd.io.NamedCodes`
     column instead (codes into the distinct texts: 2M items without 2M Python strings).
@@ -148,7 +149,7 @@ def crowd_annotators(
     weights : ndarray of shape (S,)
         Probabilities summing to 1: label shares, or equal weights for quantile representatives.
     """
-    from emcrowd.quality import estimated_accuracy
+    from emcrowd.analysis.quality import estimated_accuracy
 
     if int(max_annotators) != max_annotators or max_annotators < 1:
         raise EmcrowdError(f"max_annotators must be a positive integer, got {max_annotators!r}")
@@ -268,7 +269,7 @@ def relabel_table(
     model : EMAggregator
         A fitted GLAD, Dawid-Skene or one-coin model.
     quality : dict, optional
-        :func:`emcrowd.quality.annotator_quality` of this fit (computed when not given): its flagged
+        :func:`emcrowd.analysis.quality.annotator_quality` of this fit (computed when not given): its flagged
         annotators are not drawn as the one giving the new label.
     max_annotators : int
         See :func:`crowd_annotators`.
@@ -321,55 +322,12 @@ def relabel_plan(
     Returns
     -------
     dict
-        ``items``: :func:`relabel_table`; ``annotators``: :func:`emcrowd.quality.workers_to_review` of
-        the fit's :func:`~emcrowd.quality.annotator_quality` (with ``gold`` when given).
+        ``items``: :func:`relabel_table`; ``annotators``: :func:`emcrowd.analysis.quality.workers_to_review`
+        of
+        the fit's :func:`~emcrowd.analysis.quality.annotator_quality` (with ``gold`` when given).
     """
     quality = annotator_quality(data, model, gold=gold)
     return {
         "items": relabel_table(data, model, quality=quality, max_annotators=max_annotators, limit=limit),
         "annotators": workers_to_review(quality),
-    }
-
-
-#: The columns of ``relabel.csv``, in order.
-RELABEL_COLUMNS = ("item", "label", "confidence", "votes", "n_labels", "expected_gain")
-
-
-def relabel_outputs(
-    data: Labels, result: Any, budget: int, *, gold: np.ndarray | None = None
-) -> dict[str, Any]:
-    """What ``emcrowd relabel`` writes and prints: the ``budget`` items to relabel first and the
-    annotators to review.
-
-    Parameters
-    ----------
-    data : Labels
-    result : emcrowd.aggregate.Aggregation
-        A fit of ``data`` by any method (majority vote: the crowd's confusion matrices are counted
-        against the vote shares, see :func:`emcrowd.aggregate.annotator_model`).
-    budget : int
-        Extra labels to spend, one per item: the number of rows.
-    gold : ndarray of shape (n_items,), optional
-        Gold class codes (``-1`` = unknown), for the annotators' gold accuracy. Fits that clamp gold
-        items (every EM method) give them a one-hot posterior, so they gain nothing and rank last.
-
-    Returns
-    -------
-    dict
-        ``table``: the columns :data:`RELABEL_COLUMNS` of :func:`relabel_table`, best first, at most
-        ``budget`` rows; ``annotators``: :func:`emcrowd.quality.workers_to_review`; ``total_gain``: the
-        sum of the expected gains (expected extra correct items).
-    """
-    from emcrowd.aggregate import annotator_model
-
-    if isinstance(budget, bool) or int(budget) != budget or budget < 1:
-        raise EmcrowdError(f"the budget must be a positive whole number of labels, got {budget!r}")
-    model = annotator_model(data, result)
-    quality = annotator_quality(data, model, gold=gold)
-    table = relabel_table(data, model, quality=quality, limit=int(budget))
-    table = {name: table[name] for name in RELABEL_COLUMNS}
-    return {
-        "table": table,
-        "annotators": workers_to_review(quality),
-        "total_gain": float(np.sum(table["expected_gain"])),
     }

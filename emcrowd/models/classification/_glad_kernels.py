@@ -1,6 +1,7 @@
 """Compiled (numba) passes over the labels for GLAD on large inputs.
 
-The NumPy implementation in :mod:`emcrowd.models.glad` makes several temporary arrays with one entry
+The NumPy implementation in :mod:`emcrowd.models.classification.glad` makes several temporary arrays with one
+entry
 per label for every quantity it needs, and evaluates the labels five or more times per EM iteration.
 Here each pass reads the labels once and keeps nothing per label (labels not already in item order
 are copied into it once): the labels are grouped by item
@@ -51,8 +52,9 @@ def n_chunks(n_workers: int) -> int:
 def _log_sigmoids_and_sigmoids(x: float) -> tuple[float, float, float, float]:
     """``log sigmoid(x)``, ``log sigmoid(-x)``, ``sigmoid(x)`` and ``sigmoid(-x)`` from one ``exp(-|x|)``.
 
-    The logs are those of :func:`emcrowd.models.glad.log_sigmoids`; both sigmoids are computed
-    directly (neither as one minus the other), as :meth:`emcrowd.models.glad.LabelEval.slopes` does.
+    The logs are those of :func:`emcrowd.models.classification.glad.log_sigmoids`; both sigmoids are computed
+    directly (neither as one minus the other), as :meth:`emcrowd.models.classification.glad.LabelEval.slopes`
+    does.
     ``log1p(e)`` is ``log(u)`` with ``u = 1 + e`` rounded, corrected by the rounding error of ``u`` to
     first order (Goldberg's trick): within an ulp of ``log1p`` (exact when ``u == 1``), at a third of
     the cost of libm's ``log1p``.
@@ -128,8 +130,9 @@ def alpha_sums(
     """Per annotator, shape (n_workers, 3): its labels' part of the M-step objective
     ``sum w log s + (1 - w)(log s(-x) - c)`` and, with ``derivatives``, its derivative in ``alpha_i``
     ``sum (w - s) beta`` and minus its second derivative ``sum s (1 - s) beta^2`` (no prior terms; 0
-    without ``derivatives``), as :func:`~emcrowd.models.glad.alpha_block_values` and
-    :func:`~emcrowd.models.glad.alpha_derivatives`. Only annotators where ``only`` is set are summed
+    without ``derivatives``), as :func:`~emcrowd.models.classification.glad.alpha_block_values` and
+    :func:`~emcrowd.models.classification.glad.alpha_derivatives`. Only annotators where ``only`` is set are
+    summed
     (the others get 0). ``q`` is the posteriors, (n_items, K).
     """
     n_items = indptr.size - 1
@@ -205,7 +208,8 @@ def log_likelihoods(
     c: float,
 ) -> np.ndarray:
     """``log p(labels of j | z_j = k, alpha, b)`` for every item and class, shape (n_items, K), summed
-    as :func:`em_pass` (and :func:`emcrowd.models._observations.symmetric_log_likelihoods`) does."""
+    as :func:`em_pass` (and :func:`emcrowd.models.classification._observations.symmetric_log_likelihoods`)
+    does."""
     n_items = indptr.size - 1
     out = np.zeros((n_items, n_classes))
     for j in prange(n_items):
@@ -252,9 +256,10 @@ def em_pass(
 
     1. one Newton step on the item's own part of the M-step objective (labels plus the Gaussian prior
        on ``b_j``), with the curvature and the step halving of
-       :func:`emcrowd.models.glad._guarded_newton`; the new ``b_j`` goes to ``b_out``;
+       :func:`emcrowd.models.classification.glad._guarded_newton`; the new ``b_j`` goes to ``b_out``;
     2. the E-step at the new ``b_j``: ``log_lik[j, k] = log p(labels of j | z_j = k)`` (summed as
-       :func:`emcrowd.models._observations.symmetric_log_likelihoods` does: terms of one sign, the
+       :func:`emcrowd.models.classification._observations.symmetric_log_likelihoods` does: terms of one sign,
+       the
        other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
        ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
        does), and the item's term of the log evidence;
@@ -395,7 +400,8 @@ def em_pass(
 
 def compile_all() -> None:
     """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
-    first large fit does not pay the compilation (about 10 s); ``python -m emcrowd.models._glad_kernels``."""
+    first large fit does not pay the compilation (about 10 s); ``python -m
+    emcrowd.models.classification._glad_kernels``."""
     item = np.array([1, 0, 0], dtype=np.int32)
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)

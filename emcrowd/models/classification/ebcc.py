@@ -43,7 +43,8 @@ the order of the input's rows.
 Large inputs
 ------------
 From ``EBCC_NUMBA_MIN_LABELS`` labels on (``engine="auto"``) the iterations run on the compiled
-kernels of :mod:`emcrowd.models._ebcc_kernels` (one pass over the labels per iteration; the same fit
+kernels of :mod:`emcrowd.models.classification._ebcc_kernels` (one pass over the labels per iteration; the
+same fit
 as the NumPy code to rounding). The sparse prior on the subtype weights empties most subtypes within
 some tens of iterations; the compiled engine then stops computing their rows: a row whose counts
 (summed over annotators and labels) fall below ``2**-55`` times the smallest prior entry is *idle*,
@@ -82,7 +83,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
 from emcrowd.models._base import IterationCallback, normalize
-from emcrowd.models._observations import (
+from emcrowd.models.classification._observations import (
     Observations,
     confusion_counts,
     confusion_log_likelihoods,
@@ -90,10 +91,10 @@ from emcrowd.models._observations import (
     resolve_engine,
     vote_shares,
 )
-from emcrowd.models.bayesian import VariationalAggregator, dirichlet_expected_log, dirichlet_kl
+from emcrowd.models.classification.bayesian import VariationalAggregator, dirichlet_expected_log, dirichlet_kl
 
 #: The compiled kernels of EBCC.
-EBCC_KERNELS = "emcrowd.models._ebcc_kernels"
+EBCC_KERNELS = "emcrowd.models.classification._ebcc_kernels"
 #: ``engine="auto"`` runs the compiled kernels from this many labels on: EBCC runs hundreds of
 #: iterations per restart over ``K * M`` latent rows, so importing numba (about 0.7 s) pays off on
 #: much smaller inputs than for the other models.
@@ -160,7 +161,7 @@ class EBCC(VariationalAggregator):
         ``"auto"``: the compiled kernels from ``EBCC_NUMBA_MIN_LABELS`` labels on, NumPy below.
     class_prior, class_pseudocount, tol, max_iter, random_state
         See :class:`emcrowd.models._base.EMAggregator` and
-        :class:`emcrowd.models.bayesian.VariationalAggregator`.
+        :class:`emcrowd.models.classification.bayesian.VariationalAggregator`.
 
     Attributes
     ----------
@@ -350,7 +351,7 @@ class EBCC(VariationalAggregator):
         # one stream for the subtype splits of all restarts, so a fit is reproducible from random_state
         self._rng = np.random.default_rng(np.random.SeedSequence([int(self.random_state), 1]))
         if self.engine_ == "numba":
-            from emcrowd.models import _ebcc_kernels
+            from emcrowd.models.classification import _ebcc_kernels
 
             parallel = data.n_labels >= _ebcc_kernels.PARALLEL_MIN_LABELS
             self._kernels = _ebcc_kernels.kernels_for(k, m, parallel)

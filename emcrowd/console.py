@@ -26,7 +26,7 @@ def escape(text: str) -> str:
 
 
 if TYPE_CHECKING:
-    from emcrowd.aggregate import Aggregation
+    from emcrowd.analysis.aggregate import Aggregation
     from emcrowd.data import Labels
     from emcrowd.io import Loaded
 
@@ -62,7 +62,7 @@ def selection_summary(selection: dict[str, Any], aside: str = "") -> str:
 
 def objective_name(model: Any) -> str:
     """What a model's objective is: the log posterior (MAP-EM) or the evidence lower bound (VB)."""
-    from emcrowd.models.bayesian import VariationalAggregator
+    from emcrowd.models.classification.bayesian import VariationalAggregator
 
     return "evidence lower bound" if isinstance(model, VariationalAggregator) else "log posterior"
 
@@ -348,12 +348,12 @@ _BARS = " ▁▂▃▄▅▆▇█"
 
 
 def accuracy_histogram(data: Labels, model: Any, n_bins: int = 10) -> str | None:
-    """One line: how the annotators' estimated accuracies (:func:`emcrowd.quality.estimated_accuracy`)
+    """One line: how the annotators' estimated accuracies (:func:`~.quality.estimated_accuracy`)
     spread over 0-1, as a bar per tenth; None when the model has no annotator parameters."""
     import numpy as np
 
+    from emcrowd.analysis.quality import estimated_accuracy
     from emcrowd.errors import EmcrowdError
-    from emcrowd.quality import estimated_accuracy
 
     try:
         accuracy = estimated_accuracy(data, model)
@@ -375,7 +375,7 @@ def _reliability(data: Labels, result: Aggregation, n: int = 3) -> None:
     """The most and least reliable annotators: a table, or lines when their ids are too long for it."""
     import numpy as np
 
-    from emcrowd.models.glad import GLAD
+    from emcrowd.models.classification.glad import GLAD
 
     model = result.model
     name, score = ("alpha", model.alpha_) if isinstance(model, GLAD) else ("accuracy", model.accuracy_)

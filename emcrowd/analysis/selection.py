@@ -136,7 +136,7 @@ class Selection:
 
 def available_candidates() -> tuple[str, ...]:
     """The candidates of ``auto`` that this installation has, in order of flexibility."""
-    from emcrowd.aggregate import MODELS
+    from emcrowd.models import MODELS
 
     return tuple(m for m in CANDIDATES if m in MODELS)
 
@@ -210,8 +210,7 @@ def held_out_log_likelihoods(
     (dict of str to ndarray of shape (n_labels,), dict of str to float)
         The per-label held-out log probabilities, and each method's fitting seconds.
     """
-    from emcrowd.aggregate import MODELS
-    from emcrowd.evaluate import model_options
+    from emcrowd.models import MODELS, model_options
 
     if not 2 <= n_folds <= data.n_labels:
         raise EmcrowdError(f"n_folds must be between 2 and the number of labels, got {n_folds}")
@@ -313,7 +312,7 @@ def select_method(
         Above this many labels the criterion is computed on a random subset of the items holding
         about this many labels.
     options : dict, optional
-        Model options, as for :func:`emcrowd.aggregate.aggregate`; each candidate takes its own.
+        Model options, as for :func:`emcrowd.analysis.aggregate.aggregate`; each candidate takes its own.
     gold : ndarray of shape (n_items,), optional
         Known class codes, clamped in every candidate's fits (they are never scored).
     random_state : int
@@ -415,7 +414,7 @@ def better_than_default(
     default method and the most flexible well-regularised alternative. Returns ``(method, its score,
     the default's score)`` when the alternative predicts held-out labels much better (by
     :data:`HINT_MARGIN` nats per label and :data:`HINT_STANDARD_ERRORS` standard errors), else None."""
-    from emcrowd.aggregate import MODELS
+    from emcrowd.models import MODELS
 
     other = next((m for m in ("bayesian_ds", "dawid_skene") if m in MODELS and m != default), None)
     if other is None or data.n_labels < 2 * N_FOLDS:

@@ -25,7 +25,7 @@ ENGINES = ("auto", "numpy", "numba")
 
 
 #: The compiled kernels of the confusion-matrix models (GLAD has its own module).
-CONFUSION_KERNELS = "emcrowd.models._confusion_kernels"
+CONFUSION_KERNELS = "emcrowd.models.classification._confusion_kernels"
 
 
 def numba_available(kernels: str = CONFUSION_KERNELS) -> bool:
@@ -138,7 +138,7 @@ class Observations:
     @cached_property
     def groups(self) -> ItemGroups:
         """The labels grouped by item (a copy only when they are not in item order already)."""
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         # numba compiles read-only arrays as another type: copy them rather than compile again
         data = self.data
@@ -159,7 +159,7 @@ def labels_per_worker(obs: Observations) -> np.ndarray:
     if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
         return obs.labels_per_worker()
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         return kernels.code_counts(obs.groups.worker, obs.n_workers)
     return obs.data.labels_per_worker()
@@ -177,16 +177,17 @@ def class_totals(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
 
 def vote_shares(obs: Observations) -> np.ndarray:
     """Each class's share of an item's labels, shape (n_items, K), uniform for an item without labels:
-    :func:`emcrowd.models.majority.vote_shares` of the vote counts, the models' first posteriors."""
+    :func:`emcrowd.models.classification.majority.vote_shares` of the vote counts, the models' first
+    posteriors."""
     if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
         return obs.vote_shares()
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         return kernels.kernels_for(obs.n_classes).vote_shares(g.indptr, g.label, obs.n_classes)
-    from emcrowd.models.majority import vote_counts
-    from emcrowd.models.majority import vote_shares as shares_of
+    from emcrowd.models.classification.majority import vote_counts
+    from emcrowd.models.classification.majority import vote_shares as shares_of
 
     return shares_of(vote_counts(obs.data))
 
@@ -222,7 +223,7 @@ def capped_chunks(chunks: int, cap: int | None) -> int:
 def _pass_chunks(obs: Observations, entries: int) -> int:
     """How many chunks of items an E-step pass of ``obs`` uses, when each chunk's annotator sums have
     ``entries`` entries."""
-    from emcrowd.models import _confusion_kernels as kernels
+    from emcrowd.models.classification import _confusion_kernels as kernels
 
     return capped_chunks(kernels.n_chunks(entries), obs.max_chunks)
 
@@ -242,7 +243,7 @@ def confusion_log_likelihoods(obs: Observations, log_theta: np.ndarray) -> np.nd
     """
     n_rows, k = log_theta.shape[1], obs.n_classes
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         out = np.empty((obs.n_items, n_rows))
@@ -266,7 +267,7 @@ def confusion_counts(obs: Observations, weights: np.ndarray) -> np.ndarray:
         return obs.confusion_counts(weights)
     n_rows, k = weights.shape[1], obs.n_classes
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -305,7 +306,7 @@ def confusion_e_step(
     if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
         return obs.confusion_e_step(log_theta, log_pi, gold)
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         n_rows, k = log_theta.shape[1], obs.n_classes
@@ -331,7 +332,7 @@ def agreement_sums(obs: Observations, posteriors: np.ndarray) -> np.ndarray:
     if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
         return obs.agreement_sums(posteriors)
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         q = np.ascontiguousarray(posteriors, dtype=np.float64)
@@ -360,7 +361,7 @@ def symmetric_e_step(
     if obs.engine == "dask":  # a partitioned data set (emcrowd.distributed): summed over partitions
         return obs.symmetric_e_step(log_right, log_wrong, log_pi, gold)
     if obs.engine == "numba":
-        from emcrowd.models import _confusion_kernels as kernels
+        from emcrowd.models.classification import _confusion_kernels as kernels
 
         g = obs.groups
         posteriors = np.empty((obs.n_items, obs.n_classes))

@@ -1,4 +1,4 @@
-"""Compiled (numba) passes of EBCC (:class:`emcrowd.models.ebcc.EBCC`) on large inputs.
+"""Compiled (numba) passes of EBCC (:class:`emcrowd.models.classification.ebcc.EBCC`) on large inputs.
 
 EBCC has ``T = K * M`` latent rows per item (class, subtype). Its NumPy form builds (n_items, T)
 arrays several times per iteration (the joint, its normalisation, sums over the subtypes) and
@@ -7,7 +7,7 @@ temporaries. Here one pass per iteration (:func:`Kernels.e_pass`) does, item by 
 item's labels are in cache, what the E-step and the next M-step's sufficient statistics need:
 
 * the item's ``T`` log scores ``sum_o E[log v[worker_o, t, label_o]] + log_prior_rows[t]`` (its
-  labels in file order, as :func:`emcrowd.models._observations.confusion_log_likelihoods` sums
+  labels in file order, as :func:`emcrowd.models.classification._observations.confusion_log_likelihoods` sums
   them), gold items keeping the rows of their class only;
 * their log-sum-exp (the item's ELBO term) and the responsibilities ``r_jt``, which are not kept
   (they would be an (n_items, T) array) unless asked for: the class posteriors ``sum_m r_jkm`` are;
@@ -15,7 +15,8 @@ item's labels are in cache, what the E-step and the next M-step's sufficient sta
   the subtype totals ``sum_j r_jt`` and the rows' count totals ``sum_j r_jt * (labels of j)``.
 
 Only the *live* rows are stored and computed per annotator: a row whose subtype emptied is *idle*
-(its ``q(v)`` is exactly its prior, see :class:`emcrowd.models.ebcc.EBCC`), and since all idle rows
+(its ``q(v)`` is exactly its prior, see :class:`emcrowd.models.classification.ebcc.EBCC`), and since all idle
+rows
 of a class then have the same likelihood for every item, the pass does them together, as one extra
 row per class with the prior's ``E[log v]``, and splits the result among them by their prior
 weights; their counts are not accumulated (they are negligible: below half the floating-point
@@ -50,7 +51,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from emcrowd.models._glad_kernels import group_by_item
+from emcrowd.models.classification._glad_kernels import group_by_item
 
 __all__ = ["Kernels", "compile_all", "kernels_for", "n_chunks"]
 
@@ -604,7 +605,8 @@ def kernels_for(n_classes: int, n_subtypes: int, parallel: bool = True) -> Kerne
 
 def compile_all() -> None:
     """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
-    first large fit does not pay the compilation; ``python -m emcrowd.models._ebcc_kernels``."""
+    first large fit does not pay the compilation; ``python -m
+    emcrowd.models.classification._ebcc_kernels``."""
     item = np.array([1, 0, 0], dtype=np.int32)
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)

@@ -18,7 +18,8 @@ rest. The fit is MAP-EM with Gaussian priors on ``alpha`` and on ``b``:
   lower bound plus the log priors right after an exact E-step.
 
 Everything works on the observed labels only: one entry per label, reductions by ``np.bincount``.
-For large inputs the same iteration runs as compiled passes (:mod:`emcrowd.models._glad_kernels`,
+For large inputs the same iteration runs as compiled passes
+(:mod:`emcrowd.models.classification._glad_kernels`,
 ``engine="numba"``) that keep nothing per label; both engines give the same fit.
 """
 
@@ -33,8 +34,8 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
-from emcrowd.models._observations import Observations as _Observations
-from emcrowd.models._observations import (
+from emcrowd.models.classification._observations import Observations as _Observations
+from emcrowd.models.classification._observations import (
     capped_chunks,
     resolve_engine,
     symmetric_label_proba,
@@ -463,7 +464,7 @@ class _KernelPasses:
 
     def alpha_sums(self, alpha: np.ndarray, only: np.ndarray, derivatives: bool) -> np.ndarray:
         """:func:`._glad_kernels.alpha_sums` at ``alpha`` and the current ``b``, (n_workers, 3)."""
-        from emcrowd.models import _glad_kernels as kernels
+        from emcrowd.models.classification import _glad_kernels as kernels
 
         g = self.groups
         return kernels.alpha_sums(
@@ -474,7 +475,7 @@ class _KernelPasses:
         """:func:`._glad_kernels.em_pass` at ``alpha`` from the current ``b``: the annotator sums
         (n_workers, 8), the log evidence and the b block's gain. Its b, posteriors and
         log-likelihoods wait for :meth:`accept` and :meth:`result`."""
-        from emcrowd.models import _glad_kernels as kernels
+        from emcrowd.models.classification import _glad_kernels as kernels
 
         g, bp = self.groups, self.b_prior
         acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, 8))
@@ -611,9 +612,11 @@ class GLAD(EMAggregator):
         if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
             raise EmcrowdError(f"max_sweeps must be a positive integer, got {self.max_sweeps!r}")
         self._max_sweeps = int(self.max_sweeps)
-        self.engine_ = resolve_engine(self.engine, data.n_labels, "emcrowd.models._glad_kernels")
+        self.engine_ = resolve_engine(
+            self.engine, data.n_labels, "emcrowd.models.classification._glad_kernels"
+        )
         if self.engine_ == "numba":
-            from emcrowd.models import _glad_kernels as kernels
+            from emcrowd.models.classification import _glad_kernels as kernels
 
             # numba compiles read-only arrays as another type: copy them rather than compile again
             codes = (a if a.flags.writeable else a.copy() for a in (data.item, data.worker, data.label))
@@ -647,7 +650,7 @@ class GLAD(EMAggregator):
         alpha, b = self._start
         log_pi = self._start_log_pi(data.n_classes)
         if self._groups is not None:
-            from emcrowd.models import _glad_kernels as kernels
+            from emcrowd.models.classification import _glad_kernels as kernels
 
             g = self._groups
             codes = (g.indptr, g.worker, g.label)

@@ -1,6 +1,7 @@
 """How much the annotators agree with each other, before any model: chance-corrected agreement.
 
-Every statistic here is a closed form of the items x classes vote counts (:func:`emcrowd.models.majority.
+Every statistic here is a closed form of the items x classes vote counts
+(:func:`emcrowd.models.classification.majority.
 vote_counts`), so it costs a few passes over an ``(n_items, n_classes)`` array, whatever the number of
 annotators, and repeated labels of one annotator on one item simply count as more votes.
 
@@ -41,7 +42,7 @@ LEVELS = ("nominal", "ordinal", "interval")
 def _counts(votes: Labels | np.ndarray) -> np.ndarray:
     """The (n_items, K) vote counts of ``votes`` (a Labels or already counts), as floats."""
     if isinstance(votes, Labels):
-        from emcrowd.models.majority import vote_counts
+        from emcrowd.models.classification.majority import vote_counts
 
         votes = vote_counts(votes)
     counts = np.asarray(votes)

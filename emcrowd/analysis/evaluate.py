@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.aggregate import METHODS, MODELS, Aggregation, aggregate, auto_aggregate, method_name
+from emcrowd.analysis.aggregate import Aggregation, aggregate, auto_aggregate
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
+from emcrowd.models import METHODS, method_name, model_options
 from emcrowd.models._base import IterationCallback
 
 #: Bootstrap draws for the intervals.
@@ -85,17 +86,6 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.
 
 
 # -- the comparison -------------------------------------------------------------------------------------
-def model_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``options`` that ``method``'s model takes (GLAD's priors are not Dawid-Skene's)."""
-    if method == "majority":
-        return {k: v for k, v in options.items() if k == "random_state"}
-    if method == "auto":  # every candidate takes its own share later
-        accepted = {name for model in MODELS.values() for name in model.param_names()}
-        return {k: v for k, v in options.items() if k in accepted}
-    accepted = MODELS[method].param_names()
-    return {k: v for k, v in options.items() if k in accepted}
-
-
 def compare(
     data: Labels,
     truth: np.ndarray,
@@ -117,7 +107,7 @@ def compare(
     truth : ndarray of shape (n_items,), int
         Gold class code of each item, ``-1`` where unknown (see :func:`emcrowd.io.read_truth`).
     methods : sequence of str
-        Method names (see :data:`emcrowd.aggregate.METHODS`); ``majority`` is always run too, as the
+        Method names (see :data:`emcrowd.analysis.aggregate.METHODS`); ``majority`` is always run too, as the
         baseline of the comparison.
     gold : ndarray of shape (n_items,), optional
         Gold class codes given to the EM methods as known labels (clamped, ``-1`` = none). Those items
@@ -139,14 +129,16 @@ def compare(
     dict
         ``{"n_items", "n_labels", "n_workers", "n_classes", "classes", "n_gold", "n_gold_unlabeled",
         "n_gold_given", "methods": {name: {"accuracy", "accuracy_ci", "macro_f1", "brier",
-        "log_loss", "correct", "total", "confusion", "calibration" (:func:`emcrowd.quality.calibration_bins`),
-        "fit_seconds", "n_iter", ...}}, "agreement" (:func:`emcrowd.agreement.agreement_summary`), "best",
+        "log_loss", "correct", "total", "confusion", "calibration"
+        (:func:`emcrowd.analysis.quality.calibration_bins`),
+        "fit_seconds", "n_iter", ...}}, "agreement" (:func:`emcrowd.analysis.agreement.agreement_summary`),
+        "best",
         "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant", "fixed", "broken"}},
         "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
         method could only guess) and are counted in ``n_gold_unlabeled``.
     """
-    from emcrowd.agreement import agreement_summary
-    from emcrowd.quality import calibration_bins
+    from emcrowd.analysis.agreement import agreement_summary
+    from emcrowd.analysis.quality import calibration_bins
 
     truth = np.asarray(truth)
     if truth.shape != (data.n_items,):

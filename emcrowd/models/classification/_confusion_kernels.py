@@ -1,10 +1,13 @@
 """Compiled (numba) passes over the labels for the confusion-matrix models on large inputs.
 
-The NumPy functions of :mod:`emcrowd.models._observations` gather one temporary array per label for
-every latent row (a ``bincount`` each), and :class:`~emcrowd.models.dawid_skene.DawidSkene` walks the
+The NumPy functions of :mod:`emcrowd.models.classification._observations` gather one temporary array per
+label for
+every latent row (a ``bincount`` each), and :class:`~emcrowd.models.classification.dawid_skene.DawidSkene`
+walks the
 labels twice per EM iteration (E-step, then the next M-step's counts). Here the labels are grouped by
 item (CSR: the labels of item ``j`` are ``indptr[j]:indptr[j+1]``, built by
-:func:`emcrowd.models._glad_kernels.group_by_item`) and one pass per EM iteration does both, item by
+:func:`emcrowd.models.classification._glad_kernels.group_by_item`) and one pass per EM iteration does both,
+item by
 item while that item's labels are in cache: the item's log-likelihoods, its posterior (the exact
 E-step, gold clamped) and its term of the log evidence, then its labels' share of the next M-step's
 annotator sums (:func:`confusion_pass` for Dawid-Skene, :func:`symmetric_pass` for one-coin).
@@ -29,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from emcrowd.models._glad_kernels import group_by_item
+from emcrowd.models.classification._glad_kernels import group_by_item
 
 __all__ = ["Kernels", "code_counts", "compile_all", "group_by_item", "kernels_for", "n_chunks"]
 
@@ -239,7 +242,8 @@ def _build(rows: int) -> Kernels:
 
         A label of annotator ``i`` adds ``log_right[i]`` to the class it names and ``log_wrong[i]``
         to every other class (both per annotator, shape (n_workers,)); the sums are formed as
-        :func:`emcrowd.models._observations.symmetric_log_likelihoods` forms them (per class named,
+        :func:`emcrowd.models.classification._observations.symmetric_log_likelihoods` forms them (per class
+        named,
         then prefix and suffix sums: terms of one sign, never a subtraction). The posterior of item
         ``j`` goes to ``q_out[j]`` (clamped to ``gold[j]`` where that is >= 0), and
         ``q_out[j, label_o]`` is added to ``acc[chunk, worker_o]`` for each of its labels (``acc`` has
@@ -290,7 +294,7 @@ def _build(rows: int) -> Kernels:
     @njit(cache=True, parallel=True)
     def vote_shares(indptr: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
         """Each class's share of an item's labels, shape (n_items, K) (uniform for an item without
-        labels), as :func:`emcrowd.models.majority.vote_shares` of the vote counts."""
+        labels), as :func:`emcrowd.models.classification.majority.vote_shares` of the vote counts."""
         k = rows if rows else k
         n_items = indptr.size - 1
         shares = np.empty((n_items, k))
@@ -332,7 +336,8 @@ def kernels_for(n_rows: int) -> Kernels:
 
 def compile_all() -> None:
     """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
-    first large fit does not pay the compilation; ``python -m emcrowd.models._confusion_kernels``."""
+    first large fit does not pay the compilation; ``python -m
+    emcrowd.models.classification._confusion_kernels``."""
     item = np.array([1, 0, 0], dtype=np.int32)
     worker = np.array([0, 1, 1], dtype=np.int32)
     label = np.array([1, 0, 1], dtype=np.int32)

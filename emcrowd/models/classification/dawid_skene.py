@@ -22,7 +22,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator
-from emcrowd.models._observations import (
+from emcrowd.models.classification._observations import (
     Observations,
     agreement_sums,
     class_totals,

@@ -46,8 +46,12 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator, normalize
-from emcrowd.models._observations import Observations, confusion_counts, confusion_log_likelihoods
 from emcrowd.models._special import digamma, gammaln
+from emcrowd.models.classification._observations import (
+    Observations,
+    confusion_counts,
+    confusion_log_likelihoods,
+)
 
 
 # -- Dirichlet helpers --------------------------------------------------------------------------------
