@@ -22,6 +22,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import InputError
 from emcrowd.io import presets
+from emcrowd.io._common import COLUMN_NAMES, _Problem, is_missing, missing_set
 from emcrowd.io._tables import (
     open_source,
     parquet_schema_names,
@@ -34,17 +35,9 @@ from emcrowd.io._tables import (
     to_encoded,
 )
 from emcrowd.io._text import Rows, is_blank, is_number_row, parse_number_rows, table_rows
-from emcrowd.io.labels import (
-    COLUMN_NAMES,
-    _is_label_studio,
-    _npy_target,
-    _Problem,
-    find_column,
-    is_missing,
-    label_studio_rows,
-    load_npy,
-    missing_set,
-)
+from emcrowd.io.json_labels import _is_label_studio, label_studio_rows
+from emcrowd.io.matrix import _npy_target, load_npy
+from emcrowd.io.roles import find_column
 
 TRUTH_KINDS = ("npy", "text", "parquet", "json", "jsonl")
 #: Column names recognised for the gold label, after the ordinary label names.
