@@ -6,7 +6,11 @@ same seed gives byte-identical files. What it writes:
 * ``export.csv`` -- one row per answer: ``task_id`` (string ids such as ``img-5f3a9c``),
   ``annotator_id`` (``ann-0f7e``), ``answer`` (``bird``, ``cat`` or ``dog``; a few left empty, as
   skipped questions are) and ``submitted_at``, rows in submission order (not grouped by item);
-* ``export_truth.csv`` -- ``task_id,truth``: the true class of every task, for ``emcrowd compare``.
+* ``export_truth.csv`` -- ``task_id,truth``: the true class of every task, for ``emcrowd compare``;
+* the answers on the first 12 tasks as three platforms export them, for the presets' examples:
+  ``toloka.tsv`` (Toloka's TSV, two tasks with control answers, one assignment rejected),
+  ``mturk.csv`` (Mechanical Turk batch results, one assignment rejected) and ``label_studio.json``
+  (Label Studio's JSON export, one annotation marked as ground truth).
 
 The crowd is drawn from the Dawid-Skene model (a confusion matrix per annotator, some of them biased
 towards one class), with two spammers added (one always answers ``cat``, one answers at random), and
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +76,51 @@ def make_export(n_items: int, n_workers: int, seed: int) -> tuple[list[list[str]
     return rows, truth_rows
 
 
+def platform_exports(rows: list[list[str]], truth_rows: list[list[str]], n_tasks: int = 12) -> dict[str, str]:
+    """The answers on the first ``n_tasks`` tasks of the truth as Toloka, Mechanical Turk and Label
+    Studio export them (file name: text)."""
+    tasks = [task for task, _ in truth_rows[:n_tasks]]
+    truth = dict(truth_rows[:n_tasks])
+    picked = [r for r in rows if r[0] in truth and r[2]]
+    picked.sort(key=lambda r: (tasks.index(r[0]), r[3]))
+    image = {task: f"https://example.com/images/{task}.jpg" for task in tasks}
+    control = set(tasks[:2])
+
+    toloka = [["INPUT:image", "OUTPUT:result", "GOLDEN:result", "ASSIGNMENT:task_id", "ASSIGNMENT:worker_id",
+               "ASSIGNMENT:status"]]  # fmt: skip
+    mturk = [["HITId", "WorkerId", "AssignmentStatus", "Input.image_url", "Answer.category"]]
+    for k, (task, worker, answer, _) in enumerate(picked):
+        status = "REJECTED" if k == 5 else "APPROVED"
+        golden = truth[task] if task in control else ""
+        toloka.append([image[task], answer, golden, task, worker, status])
+        mturk.append([task, worker, "Rejected" if k == 5 else "Approved", image[task], answer])
+    studio = []
+    for n, task in enumerate(tasks, start=1):
+        annotations = [
+            {
+                "id": 100 * n + a,
+                "completed_by": int(worker.split("-")[1], 16),
+                "result": [{"from_name": "animal", "to_name": "image", "type": "choices",
+                            "value": {"choices": [answer]}}],
+                "was_cancelled": False,
+                "ground_truth": n == 1 and a == 0,
+            }
+            for a, (_, worker, answer, _) in enumerate(r for r in picked if r[0] == task)
+        ]  # fmt: skip
+        if n == 1:  # the ground-truth annotation says the true class
+            annotations[0]["result"][0]["value"]["choices"] = [truth[task]]
+        studio.append({"id": n, "data": {"image": image[task]}, "annotations": annotations})
+
+    def table(body: list[list[str]], delimiter: str) -> str:
+        return "".join(delimiter.join(row) + "\n" for row in body)
+
+    return {
+        "toloka.tsv": table(toloka, "\t"),
+        "mturk.csv": table(mturk, ","),
+        "label_studio.json": "[\n" + ",\n".join(json.dumps(task) for task in studio) + "\n]\n",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("sample_data"))
@@ -89,6 +139,9 @@ def main() -> None:
             writer.writerow(header)
             writer.writerows(body)
         print(f"wrote {args.out / name} ({len(body):,} rows)")
+    for name, text in platform_exports(rows, truth_rows).items():
+        (args.out / name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out / name}")
 
 
 if __name__ == "__main__":
