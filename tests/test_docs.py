@@ -10,6 +10,8 @@
 * Every ``python`` block of a page runs, in order, in one namespace, in such a directory.
 * A block that cannot run (a cluster's address, a file only the reader has) is marked by a line
   ``<!-- not run -->`` just before it; there may be only a few of them.
+* A block marked ``<!-- head of PATH -->`` shows the first lines of that file (in the directory where
+  the commands above it ran): they must be exactly those lines.
 * README.md is at most 12 KB; no page speaks of the project's history; README's links to docs/ resolve.
 """
 
@@ -61,6 +63,7 @@ class Block:
     lang: str
     text: str
     run: bool
+    head_of: str | None = None  # the file whose first lines the block shows
 
 
 def blocks(page: Path) -> list[Block]:
@@ -80,7 +83,10 @@ def blocks(page: Path) -> list[Block]:
             body.append(lines[i])
             i += 1
         before = next((lines[k].strip() for k in range(start - 1, -1, -1) if lines[k].strip()), "")
-        found.append(Block(page, start + 1, lang, "\n".join(body), before != NOT_RUN))
+        head = re.fullmatch(r"<!-- head of (\S+) -->", before)
+        found.append(
+            Block(page, start + 1, lang, "\n".join(body), before != NOT_RUN, head.group(1) if head else None)
+        )
         i += 1
     return found
 
@@ -133,7 +139,9 @@ def run_command(command: str, workdir: Path) -> tuple[int, int, str]:
         done = subprocess.run(
             [sys.executable, words[1], "--help"], cwd=ROOT, env=env, capture_output=True, text=True
         )
-        unknown = [w.split("=")[0] for w in words[2:] if w.startswith("--") and w.split("=")[0] not in done.stdout]
+        unknown = [
+            w.split("=")[0] for w in words[2:] if w.startswith("--") and w.split("=")[0] not in done.stdout
+        ]
         if done.returncode == 0 and unknown:
             return 1, expected, f"{words[1]} has no option(s) {', '.join(unknown)}"
     else:
@@ -162,6 +170,13 @@ def test_every_shell_command_runs(page, tmp_path):
     workdir = _workdir(tmp_path)
     ran = 0
     for block in blocks(page):
+        if block.head_of is not None:
+            shown = block.text.splitlines()
+            with open(workdir / block.head_of, encoding="utf-8") as f:
+                actual = [f.readline().rstrip("\n") for _ in shown]
+            assert shown == actual, (
+                f"{_page_id(page)}, block at line {block.line}: not the head of {block.head_of}"
+            )
         if block.lang not in SHELL or not block.run:
             continue
         for command in commands(block):
