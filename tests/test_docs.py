@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -216,6 +217,29 @@ def test_readme_python_example_gives_the_labels():
     data = namespace["data"]
     assert len(namespace["labels"]) == data.n_items and set(namespace["labels"]) <= set(data.class_names)
     assert 0.8 < namespace["accuracy"] <= 1
+
+
+def test_readme_compare_table_is_what_compare_says(tmp_path):
+    """The accuracies in README's worked example are those `emcrowd compare` reports."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = next(
+        c for b in blocks(ROOT / "README.md") if b.lang == "sh" for c in commands(b) if " compare " in c
+    )
+    row = re.search(r"^\| accuracy \|(.*)\|$", text, re.M)
+    assert row is not None, "README has no accuracy row"
+    shown = [float(cell.strip(" *")) for cell in row.group(1).split("|")]
+    done = subprocess.run(
+        [*shlex.split(command.replace("emcrowd", f"{sys.executable} -m emcrowd", 1)), "--json", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=_environment(),
+    )
+    assert done.returncode == 0, done.stderr
+    methods = json.loads(done.stdout)["methods"]
+    assert shown == [round(m["accuracy"], 4) for m in methods.values()], (shown, list(methods))
+    chosen = methods["auto"]["chosen"].replace("_", " ")
+    assert re.search(rf"auto \(chose {chosen}\)", text, re.IGNORECASE), f"auto chooses {chosen}"
 
 
 def test_few_blocks_are_not_run():
