@@ -78,7 +78,8 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help="memory (the default), or dask: LABELS is a data set directory written by `emcrowd "
-        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs emcrowd[dask]).",
+        "partition`, fitted on a Dask cluster (glad, dawid-skene, one-coin, majority; needs the dask "
+        "extra: pip install 'emcrowd\\[dask]').",
     ),
 ]
 SchedulerOpt = Annotated[
