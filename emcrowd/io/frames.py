@@ -333,6 +333,10 @@ def _originals(column: Any, names: Sequence[str]) -> Any:
     if pa.types.is_dictionary(distinct.type):
         distinct = distinct.dictionary_decode()
     distinct = distinct.drop_null()
+    if str(distinct.type) in ("string_view", "binary_view"):  # (polars' strings) no take() for them
+        distinct = distinct.cast(
+            pa.large_string() if str(distinct.type) == "string_view" else pa.large_binary()
+        )
     position: dict[str, int] = {}
     for k, text in enumerate(pc.utf8_trim_whitespace(as_text(distinct)).to_pylist()):
         position.setdefault(text, k)

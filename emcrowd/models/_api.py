@@ -252,9 +252,10 @@ def unknown_parameter_message(model: str, name: str, accepted: list[str]) -> str
         hint = NO_COUNTERPART[name]
     else:
         close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}" if close else ""
+        hint = f"did you mean {close[0]}=...?" if close else ""
     parameters = f"{model} takes {', '.join(accepted)}" if accepted else f"{model} takes no parameters"
-    return f"{head}{'; ' + hint if hint else ''}. {parameters}."
+    text = f"{head}; {hint}" if hint else head
+    return f"{text}{'' if text.endswith('?') else '.'} {parameters}."
 
 
 #: How a parameter whose value is not a plain number is written, for the messages.
