@@ -366,6 +366,10 @@ def labels_and_form(
     """
     named = {"item": item, "worker": worker, "label": label}
     given = [f"{role}=" for role, v in named.items() if v is not None]
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        raise EmcrowdError(
+            f"{data!s}: a file name; read it with emcrowd.read_labels(path) and fit what that returns"
+        )
     if isinstance(data, Labels) or not is_table(data):
         if given:
             raise EmcrowdError(f"{', '.join(given)} name columns of a DataFrame; got {type(data).__name__}")
