@@ -418,7 +418,7 @@ def _matrix_frame(frame: _Frame) -> tuple[Labels, ResultForm]:
         workers=pa.array(list(labels.worker_names), type=pa.string()),
         classes=pa.array([int(c) for c in labels.class_names], type=pa.int64()),
         class_names=labels.class_names,
-        item_column=frame.index_name or "item",
+        item_column="item" if frame.index_name is None else str(frame.index_name),
     )
     return labels, form
 

@@ -152,7 +152,8 @@ class Aggregator:
 
         From a pandas DataFrame, a Series indexed by item id holding the user's class values; from a
         polars DataFrame or a pyarrow Table, one of those with an item and a label column; from
-        :class:`Labels` or an array, the class codes (an ndarray in item order).
+        :class:`Labels` or an array, the class codes (an ndarray in item order). ``gold``,
+        ``callback`` and the column names (``item=``, ``worker=``, ``label=``) as for :meth:`fit`.
         """
         return self.fit(data, gold=gold, callback=callback, **columns).predict()
 
