@@ -2,10 +2,16 @@
 
 The public API is imported lazily, so that ``emcrowd --help`` does not pay for NumPy and SciPy::
 
-    from emcrowd import GLAD, Labels, read_labels
-    data = read_labels("L.npy")
-    model = GLAD().fit(data)
-    model.posteriors_, model.alpha_, model.beta_
+    import pandas as pd
+    from emcrowd import DawidSkene
+    df = pd.read_csv("labels.csv")                 # one row per label: task, worker, label
+    labels = DawidSkene().fit_predict(df)          # a Series indexed by task, in df's label values
+
+The public names are the models (:class:`GLAD`, :class:`DawidSkene`, :class:`OneCoin`,
+:class:`BayesianDawidSkene`, :class:`EBCC`, :class:`MajorityVote`), the functions users call
+(:func:`read_labels`, :func:`load_labels`, :func:`labels_from_frame`, :func:`read_truth`,
+:func:`load_truth`, :func:`majority_vote`, :func:`aggregate`, :func:`compare`, :func:`simulate_glad`),
+:class:`Labels` (what the readers make) and the errors. ``docs/python.md`` is the guide.
 
 The package in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
 
@@ -35,13 +41,16 @@ _EXPORTS = {
     "OneCoin": "emcrowd.models.classification.dawid_skene",
     "BayesianDawidSkene": "emcrowd.models.classification.bayesian",
     "EBCC": "emcrowd.models.classification.ebcc",
-    "majority_vote": "emcrowd.models.classification.majority",
     "MajorityVote": "emcrowd.models.classification.majority",
+    "majority_vote": "emcrowd.models.classification.majority",
+    "aggregate": "emcrowd.analysis.aggregate",
     "compare": "emcrowd.analysis.evaluate",
     "simulate_glad": "emcrowd.models.simulate",
     "read_labels": "emcrowd.io",
     "load_labels": "emcrowd.io",
+    "labels_from_frame": "emcrowd.io",
     "read_truth": "emcrowd.io",
+    "load_truth": "emcrowd.io",
     "EmcrowdError": "emcrowd.errors",
     "InputError": "emcrowd.errors",
     "ConvergenceWarning": "emcrowd.errors",

@@ -244,7 +244,9 @@ _LONG_NAMES = frozenset(
 
 def _refuse_long_frame(data: Any) -> None:
     """Refuse a DataFrame or Arrow table that a matrix reading would misread: one with columns named
-    like a long table's (item, worker, label, ...) or with columns that are not numbers."""
+    like a long table's (item, worker, label, ...) or with columns that are not numbers. (The models
+    and :func:`emcrowd.io.labels_from_frame` read such a table as one row per label; only
+    :meth:`Labels.from_matrix` refuses it.)"""
     names = getattr(data, "columns", None)
     if names is None and hasattr(data, "column_names"):
         names = data.column_names
@@ -264,6 +266,7 @@ def _refuse_long_frame(data: Any) -> None:
         why = f"columns {', '.join(long_named)}" if long_named else "columns that are not numbers"
         raise EmcrowdError(
             f"this {type(data).__name__} has {why}: it looks like one row per label, which would be "
-            "misread as an items x annotators matrix; build the labels with "
+            "misread as an items x annotators matrix; give it to a model as it is "
+            "(DawidSkene().fit_predict(df)), or build the labels with "
             "emcrowd.io.labels_from_frame(df, item=..., worker=..., label=...)"
         )

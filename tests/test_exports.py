@@ -465,11 +465,14 @@ def test_labels_from_frame(library):
 
 
 @pytest.mark.parametrize("library", ["pandas", "polars"])
-def test_fit_refuses_a_long_frame_and_names_from_frame(library):
+def test_fit_reads_a_long_frame_and_from_matrix_refuses_it(library):
     module = pytest.importorskip(library)
     frame = module.DataFrame(long_frame())
+    fitted = GLAD().fit(frame)  # read as one row per label, as labels_from_frame reads it
+    expected = GLAD().fit(labels_from_frame(frame))
+    assert np.array_equal(fitted.posteriors_, expected.posteriors_)
     with pytest.raises(EmcrowdError, match=r"labels_from_frame"):
-        GLAD().fit(frame)
+        Labels.from_matrix(frame)  # the matrix constructor still refuses to misread it
     matrix = module.DataFrame({"a": [0.0, 1.0, 1.0], "b": [1.0, 1.0, 0.0]})  # a real matrix still fits
     assert GLAD().fit(matrix).posteriors_.shape == (3, 2)
 

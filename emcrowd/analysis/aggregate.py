@@ -17,9 +17,10 @@ import numpy as np
 from emcrowd import budget
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.io.frames import labels_and_form, truth_codes
 from emcrowd.models import METHODS, MODELS, method_name, model_options
 from emcrowd.models._base import EMAggregator, IterationCallback
-from emcrowd.models.classification.majority import MajorityVote, majority_vote
+from emcrowd.models.classification.majority import VoteResult, majority_vote
 
 __all__ = ["METHODS", "MODELS", "Aggregation", "aggregate", "annotator_model", "method_name", "model_options"]
 
@@ -39,7 +40,7 @@ class Aggregation:
         Probability of each class being the item's true one.
     labels : ndarray of shape (n_items,)
         The chosen class code of every item.
-    majority : MajorityVote
+    majority : VoteResult
         Majority vote on the same data (always computed: it is cheap and every report uses it).
     model : EMAggregator or None
         The fitted estimator (:class:`GLAD`, :class:`DawidSkene`, :class:`OneCoin`), for EM methods.
@@ -55,7 +56,7 @@ class Aggregation:
     method: str
     posteriors: np.ndarray
     labels: np.ndarray
-    majority: MajorityVote
+    majority: VoteResult
     model: EMAggregator | None = None
     options: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
@@ -81,10 +82,10 @@ class Aggregation:
 
 
 def aggregate(
-    data: Labels,
+    data: Any,
     method: str = "glad",
     *,
-    gold: np.ndarray | None = None,
+    gold: Any = None,
     ties: str = "lowest",
     callback: IterationCallback | None = None,
     **options: Any,
@@ -93,11 +94,16 @@ def aggregate(
 
     Parameters
     ----------
-    data : Labels
+    data : Labels, DataFrame or pyarrow.Table
+        The labels; a table of one row per label (pandas, polars, pyarrow) is read as the models read
+        it (:func:`emcrowd.io.frames.labels_and_form`), and so is a numeric matrix. The result is in
+        codes of the labels that were read (``Aggregation.labels``).
     method : str
         ``majority``, ``glad``, ``dawid_skene`` or ``one_coin`` (see :func:`method_name`).
-    gold : ndarray of shape (n_items,), optional
-        Known class codes (``-1`` = unknown), clamped by the EM methods; majority vote ignores them.
+    gold : optional
+        Known labels, clamped by the EM methods (majority vote ignores them): by item id (a pandas
+        Series indexed by item, a mapping, a two-column table), or one per item in the items' order
+        (class codes, ``-1`` = unknown); see :func:`emcrowd.io.frames.truth_codes`.
     ties : {"lowest", "random"}
         Majority vote's tie rule (``random`` is seeded by ``random_state``, default 0).
     callback : callable, optional
@@ -112,6 +118,7 @@ def aggregate(
     Aggregation
     """
     method = method_name(method)
+    data, gold = labels_and_gold(data, gold)
     budget.check_fit(data, [method], options)
     start = time.perf_counter()
     if method == "auto":
@@ -147,10 +154,17 @@ def aggregate(
     )
 
 
+def labels_and_gold(data: Any, gold: Any) -> tuple[Labels, np.ndarray | None]:
+    """The labels of any input the models take, and gold labels of any form as class codes."""
+    if not isinstance(data, Labels):
+        data, _ = labels_and_form(data)
+    return data, None if gold is None else truth_codes(gold, data, name="gold")
+
+
 def auto_aggregate(
-    data: Labels,
+    data: Any,
     *,
-    gold: np.ndarray | None = None,
+    gold: Any = None,
     ties: str = "lowest",
     callback: IterationCallback | None = None,
     options: dict[str, Any] | None = None,
@@ -164,6 +178,7 @@ def auto_aggregate(
     from emcrowd.analysis.selection import select_method
 
     start = time.perf_counter()
+    data, gold = labels_and_gold(data, gold)
     options = options or {}
     selection = select_method(
         data, options=model_options("auto", options), gold=gold, random_state=options.get("random_state", 0)
@@ -186,7 +201,7 @@ def below_chance(data: Labels, model: EMAggregator) -> np.ndarray:
     return model.accuracy_ < 1.0 / data.n_classes
 
 
-def flip_warnings(data: Labels, model: EMAggregator, mv: MajorityVote) -> list[str]:
+def flip_warnings(data: Labels, model: EMAggregator, mv: VoteResult) -> list[str]:
     """Signs of a sign-flipped (or otherwise suspicious) fit: most annotators worse than chance, or an
     answer that disagrees with majority vote on most items."""
     out = []

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.analysis.aggregate import Aggregation, aggregate, auto_aggregate
+from emcrowd.analysis.aggregate import Aggregation, aggregate, auto_aggregate, labels_and_gold
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
+from emcrowd.io.frames import truth_codes
 from emcrowd.models import METHODS, method_name, model_options
 from emcrowd.models._base import IterationCallback
 
@@ -87,11 +88,11 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.
 
 # -- the comparison -------------------------------------------------------------------------------------
 def compare(
-    data: Labels,
-    truth: np.ndarray,
+    data: Any,
+    truth: Any,
     *,
     methods: Sequence[str] = METHODS,
-    gold: np.ndarray | None = None,
+    gold: Any = None,
     options: dict[str, Any] | None = None,
     ties: str = "lowest",
     seed: int = 0,
@@ -103,14 +104,21 @@ def compare(
 
     Parameters
     ----------
-    data : Labels
-    truth : ndarray of shape (n_items,), int
-        Gold class code of each item, ``-1`` where unknown (see :func:`emcrowd.io.read_truth`).
+    data : Labels, DataFrame or pyarrow.Table
+        The labels; a table of one row per label (pandas, polars, pyarrow) or a numeric matrix is read
+        as the models read it.
+    truth
+        The true labels, **by item id**: a pandas Series indexed by item, a mapping ``{item: label}``
+        or a table with an item and a label column, in the user's class values (the order does not
+        matter; ids that are not among the items are an error). Or one value per item **in the order
+        of the items** (``data.item_names``): a NumPy array of class codes, ``-1`` where unknown (what
+        :func:`emcrowd.io.read_truth` returns), or of class values (NaN where unknown). See
+        :func:`emcrowd.io.frames.truth_codes`.
     methods : sequence of str
         Method names (see :data:`emcrowd.analysis.aggregate.METHODS`); ``majority`` is always run too, as the
         baseline of the comparison.
-    gold : ndarray of shape (n_items,), optional
-        Gold class codes given to the EM methods as known labels (clamped, ``-1`` = none). Those items
+    gold : optional
+        Labels given to the EM methods as known (clamped), in any form ``truth`` takes. Those items
         are never scored: only items with a truth label that are not in ``gold`` count.
     options : dict, optional
         Model options; each method takes those its model accepts (see :func:`model_options`).
@@ -140,9 +148,8 @@ def compare(
     from emcrowd.analysis.agreement import agreement_summary
     from emcrowd.analysis.quality import calibration_bins
 
-    truth = np.asarray(truth)
-    if truth.shape != (data.n_items,):
-        raise EmcrowdError(f"truth has shape {truth.shape}, expected ({data.n_items},)")
+    data, gold = labels_and_gold(data, gold)
+    truth = truth_codes(truth, data, name="truth")
     names = list(dict.fromkeys(["majority", *(method_name(m) for m in methods)]))
     has_truth = truth >= 0
     labelled = data.labels_per_item() > 0

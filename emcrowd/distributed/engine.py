@@ -24,7 +24,7 @@ from emcrowd.io.partition import PartitionedDataset, open_dataset
 from emcrowd.models._base import EMAggregator
 from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.classification.glad import GLAD, _GLADState
-from emcrowd.models.classification.majority import MajorityVote
+from emcrowd.models.classification.majority import VoteResult
 
 #: Partial sums combined per node of the tree reduction (8 partitions: one node).
 FAN_IN = 8
@@ -384,7 +384,7 @@ DASK_MODELS = {"glad": DaskGLAD, "dawid_skene": DaskDawidSkene, "one_coin": Dask
 METHODS = ("majority", *DASK_MODELS)
 
 
-def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> MajorityVote:
+def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> VoteResult:
     """:func:`~.classification.majority.majority_vote` (ties to the lowest code) on a partitioned set."""
     if ties != "lowest":
         raise EmcrowdError("the Dask engine breaks majority-vote ties towards the lowest code only")
@@ -396,7 +396,7 @@ def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> MajorityVot
     posteriors = c.gather_items(c.map(T.pick, results, extra=(1,)), c.n_classes)
     tied = c.gather_items(c.map(T.pick, results, extra=(2,))).astype(bool)
     n_unlabeled = int(sum(c.client.gather(c.map(T.pick, results, extra=(3,)))))
-    return MajorityVote(labels, posteriors, tied, int(tied.sum()), n_unlabeled)
+    return VoteResult(labels, posteriors, tied, int(tied.sum()), n_unlabeled)
 
 
 def _part_majority(part: T.Part, mv: Any) -> tuple:
@@ -413,7 +413,7 @@ def fit_dataset(
     local_workers: int | None = None,
     callback: Any = None,
     **options: Any,
-) -> tuple[Any, MajorityVote]:
+) -> tuple[Any, VoteResult]:
     """Fit ``method`` to a partitioned data set on a Dask cluster.
 
     Parameters
@@ -460,7 +460,7 @@ def fit_dataset(
                 cluster_obj.close()
 
 
-def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, majority: MajorityVote):
+def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, majority: VoteResult):
     """``(labels, aggregation)``: the data set gathered as one :class:`~emcrowd.data.Labels` and the
     fit as an :class:`emcrowd.analysis.aggregate.Aggregation`, so that
     :func:`emcrowd.analysis.aggregate.item_table`,

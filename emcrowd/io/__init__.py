@@ -7,7 +7,9 @@
   (``.npy`` and CSV items x annotators matrices), :mod:`~emcrowd.io.npz` (emcrowd's own ``.npz``);
   :mod:`~emcrowd.io.roles` finds the item, annotator and label columns, :mod:`~emcrowd.io.presets`
   knows the platforms' exports, :mod:`~emcrowd.io._common` holds what the readers share.
-* :mod:`emcrowd.io.frames` — labels from DataFrames, Arrow tables and arrays in memory.
+* :mod:`emcrowd.io.frames` — objects in memory: labels from DataFrames, Arrow tables and arrays;
+  what the models read from them and how their results go back to the user's library; gold labels
+  given as a Series, a mapping or a table, matched to the items by id.
 * :mod:`emcrowd.io.truth` — gold labels, by item id or aligned with the items.
 * :mod:`emcrowd.io.outputs` — CSV/JSON text and all-or-nothing output directories.
 

@@ -35,6 +35,7 @@ from emcrowd.io._tables import (
     to_encoded,
 )
 from emcrowd.io._text import Rows, is_blank, is_number_row, parse_number_rows, table_rows
+from emcrowd.io.frames import labels_and_form, truth_codes
 from emcrowd.io.json_labels import _is_label_studio, label_studio_rows
 from emcrowd.io.matrix import _npy_target, load_npy
 from emcrowd.io.roles import find_column
@@ -64,13 +65,18 @@ class Truth:
     n_unknown_items: int = 0
 
 
-def read_truth(path: str | os.PathLike, data: Labels, **options: Any) -> np.ndarray:
+def read_truth(path: Any, data: Labels, **options: Any) -> np.ndarray:
     """Gold class code of every item of ``data`` (``-1`` where unknown); see :func:`load_truth`."""
     return load_truth(path, data, **options).codes
 
 
+def _in_memory(obj: Any) -> bool:
+    """Gold labels given as an object (a Series, a mapping, a table, an array), not a file."""
+    return not isinstance(obj, (str, bytes, os.PathLike)) and not hasattr(obj, "read")
+
+
 def load_truth(
-    path: str | os.PathLike,
+    path: Any,
     data: Labels,
     *,
     allow_aligned: bool = True,
@@ -84,12 +90,16 @@ def load_truth(
 
     Parameters
     ----------
-    path : str or PathLike
+    path : str, PathLike, file object, or gold labels in memory
         A ``.csv``/``.tsv`` (compressed or not), Parquet, JSON or JSON Lines table with an item and a
         label column; a platform's export (Toloka's ``GOLDEN:*`` control answers, Label Studio's
         ground-truth annotations), so that the labels file can serve as its own gold; or a ``.npy``
-        vector or one-column text file aligned with the items.
-    data : Labels
+        vector or one-column text file aligned with the items. In memory, matched **by item id**: a
+        pandas Series indexed by item, a mapping ``{item: label}``, a table (pandas, polars,
+        pyarrow) with an item and a label column; or one value per item in the order of the items
+        (an array of class codes, or of class values); see :func:`emcrowd.io.frames.truth_codes`
+        (ids that are not among the items are an error there).
+    data : Labels, or a table the models take
         The labels the truth belongs to; supplies the item ids and the classes.
     allow_aligned : bool
         Whether an aligned vector is acceptable (it is not for long-format labels, whose item order is
@@ -109,6 +119,10 @@ def load_truth(
     InputError
         Unreadable file, wrong length, a gold label that is not among the classes, conflicting gold.
     """
+    if not isinstance(data, Labels):
+        data, _ = labels_and_form(data)
+    if _in_memory(path):
+        return Truth(codes=truth_codes(path, data, name="truth", allow_aligned=allow_aligned))
     source = open_source(path, TRUTH_KINDS)
     name = source.name
     match = _class_matcher(data.class_names)

@@ -31,6 +31,7 @@ import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models._api import Aggregator
 
 #: Called after every EM iteration with ``(n_iter, objective)``; used by the CLI for progress.
 IterationCallback = Callable[[int, float], None]
@@ -71,8 +72,8 @@ def normalize(joint: np.ndarray, gold: np.ndarray | None = None) -> tuple[np.nda
     return joint, float(log_norm.sum())
 
 
-class EMAggregator:
-    """Base class of the EM aggregators.
+class EMAggregator(Aggregator):
+    """Base class of the EM aggregators (their input and output: :class:`~emcrowd.models._api.Aggregator`).
 
     Parameters
     ----------
@@ -208,33 +209,10 @@ class EMAggregator:
         return objective
 
     # -- the loop ---------------------------------------------------------------------------------
-    def fit(
-        self,
-        data: Labels | np.ndarray,
-        *,
-        gold: np.ndarray | None = None,
-        callback: IterationCallback | None = None,
-    ) -> EMAggregator:
-        """Fit the model to observed labels by EM.
-
-        Parameters
-        ----------
-        data : Labels or array-like of shape (n_items, n_workers)
-            The observed labels (see :func:`emcrowd.read_labels`), or a dense matrix of numeric labels
-            with NaN for "no label", which is converted with :meth:`Labels.from_matrix`.
-        gold : array-like of shape (n_items,), optional
-            Known class codes, ``-1`` where unknown. Those items' posteriors are clamped to their gold
-            class in every E-step, so they teach the model about the annotators.
-        callback : callable, optional
-            ``callback(n_iter, objective)`` after every iteration.
-
-        Returns
-        -------
-        self
-        """
-        if not isinstance(data, Labels):
-            data = Labels.from_matrix(data)  # (which refuses a DataFrame of one row per label)
-        return self._fit(data, self._check_gold(gold, data), callback)
+    def _fit_labels(self, data: Labels, gold: np.ndarray | None, callback: IterationCallback | None) -> None:
+        """:meth:`fit` (of :class:`emcrowd.models._api.Aggregator`, which reads the input) on
+        :class:`Labels` and checked gold codes."""
+        self._fit(data, gold, callback)
 
     def _fit(self, data: Any, gold: np.ndarray | None, callback: IterationCallback | None) -> EMAggregator:
         """:meth:`fit` on checked gold codes. ``data`` is a :class:`Labels`, or what a subclass's
@@ -330,36 +308,6 @@ class EMAggregator:
         Dask engine gathers them from the partitions."""
         return posteriors
 
-    @staticmethod
-    def _check_gold(gold: np.ndarray | None, data: Labels) -> np.ndarray | None:
-        if gold is None:
-            return None
-        gold = np.asarray(gold)
-        if gold.shape != (data.n_items,) or gold.dtype.kind not in "iu":
-            raise EmcrowdError(f"gold must be {data.n_items} integer class codes (-1 = unknown)")
-        if np.any(gold >= data.n_classes) or np.any(gold < -1):
-            raise EmcrowdError(f"gold codes must be in -1..{data.n_classes - 1}")
-        return gold if (gold >= 0).any() else None
-
-    # -- scikit-learn style accessors ---------------------------------------------------------------
-    def predict_proba(self, data: Labels | None = None, *, gold: np.ndarray | None = None) -> np.ndarray:
-        """Posterior over classes of every item, shape (n_items, n_classes).
-
-        Aggregation is transductive: the items are those of the data given to ``fit``. Passing
-        ``data`` (and ``gold``, as for :meth:`fit`) fits again on it first.
-        """
-        if data is not None:
-            self.fit(data, gold=gold)
-        self._check_fitted()
-        return self.posteriors_
-
-    def predict(self, data: Labels | None = None, *, gold: np.ndarray | None = None) -> np.ndarray:
-        """Most probable class code of every item, shape (n_items,); see :meth:`predict_proba`."""
-        if data is not None:
-            self.fit(data, gold=gold)
-        self._check_fitted()
-        return self.labels_
-
     def label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         """The fitted model's predictive distribution of a label, shape (n, n_classes).
 
@@ -386,26 +334,3 @@ class EMAggregator:
         if confusion is None:
             raise NotImplementedError(f"{type(self).__name__} does not give label probabilities")
         return np.einsum("nk,nkl->nl", self.posteriors_[item], confusion[worker])
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "posteriors_"):
-            raise EmcrowdError(f"this {type(self).__name__} is not fitted yet; call fit(data) first")
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """The constructor arguments of this model, its base classes' included."""
-        import inspect
-
-        names = [
-            name
-            for klass in cls.__mro__
-            if "__init__" in vars(klass) and issubclass(klass, EMAggregator)
-            for name, p in inspect.signature(klass.__init__).parameters.items()
-            if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
-        ]
-        return list(dict.fromkeys(names))
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given (JSON-ready: arrays become lists)."""
-        params = {name: getattr(self, name) for name in self.param_names()}
-        return {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in params.items()}

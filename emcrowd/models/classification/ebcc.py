@@ -240,31 +240,24 @@ class EBCC(VariationalAggregator):
         self.engine = engine
 
     # -- restarts on a subsample of the items, on large inputs ------------------------------------
-    def fit(
-        self,
-        data: Labels | np.ndarray,
-        *,
-        gold: np.ndarray | None = None,
-        callback: IterationCallback | None = None,
-    ) -> EBCC:
-        """Fit by variational Bayes; see :meth:`emcrowd.models._base.EMAggregator.fit`.
+    def _fit_labels(self, data: Labels, gold: np.ndarray | None, callback: IterationCallback | None) -> None:
+        """Fit by variational Bayes (``fit`` reads the input and the gold; see
+        :class:`emcrowd.models._api.Aggregator`).
 
         With more than ``restart_labels`` labels and ``n_init > 1``, ``min(n_init, restart_n_init)``
         restarts are run on a random subsample of the items with about ``restart_sample`` labels,
         and the best of them by
         its ELBO there is continued on all the labels (see the class docstring).
         """
-        if not isinstance(data, Labels):
-            data = Labels.from_matrix(data)
         self._warm = None
         self.restart_subsample_ = None
         limit = self.restart_labels
         if limit is not None and (int(limit) != limit or limit < 1):
             raise EmcrowdError(f"restart_labels must be a positive integer or None, got {limit!r}")
         if limit is None or int(self.n_init) <= 1 or data.n_labels <= limit:
-            return super().fit(data, gold=gold, callback=callback)
+            self._fit(data, gold, callback)
+            return
         self._check_parameters(data.n_classes)
-        gold = self._check_gold(gold, data)
         start = time.perf_counter()
         size = self.restart_sample
         if int(size) != size or size < 1:
@@ -292,7 +285,7 @@ class EBCC(VariationalAggregator):
         n_init = self.n_init
         try:
             self.n_init = 1
-            super().fit(data, gold=gold, callback=callback)
+            self._fit(data, gold, callback)
         finally:
             self.n_init = n_init
             self._warm = None
@@ -300,7 +293,6 @@ class EBCC(VariationalAggregator):
         self.best_init_ = trial.best_init_
         self.restart_subsample_ = sub.n_labels
         self.fit_seconds_ = time.perf_counter() - start
-        return self
 
     def _subsample(
         self, data: Labels, gold: np.ndarray | None, limit: int

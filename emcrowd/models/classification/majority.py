@@ -1,4 +1,6 @@
-"""Majority vote, the baseline every aggregation is measured against."""
+"""Majority vote, the baseline every aggregation is measured against: the function
+:func:`majority_vote` (on :class:`Labels`, returning a :class:`VoteResult`) and the model
+:class:`MajorityVote` (``fit``/``fit_predict``/``predict_proba`` on any input, as the EM models)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
+from emcrowd.models._api import Aggregator
 
 
 def vote_counts(data: Labels) -> np.ndarray:
@@ -27,7 +30,7 @@ def vote_shares(counts: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class MajorityVote:
+class VoteResult:
     """Result of :func:`majority_vote`.
 
     Attributes
@@ -56,7 +59,7 @@ class MajorityVote:
 TIE_RULES = ("lowest", "random")
 
 
-def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) -> MajorityVote:
+def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) -> VoteResult:
     """Aggregate by plurality vote.
 
     Parameters
@@ -71,7 +74,7 @@ def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) 
 
     Returns
     -------
-    MajorityVote
+    VoteResult
     """
     if ties not in TIE_RULES:
         raise EmcrowdError(f"ties must be one of {', '.join(TIE_RULES)}, got {ties!r}")
@@ -85,10 +88,75 @@ def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) 
         labels = np.argmax(counts + 0.5 * noise, axis=1)
     else:
         labels = np.argmax(counts, axis=1)  # first maximum = lowest class code
-    return MajorityVote(
+    return VoteResult(
         labels=labels,
         posteriors=vote_shares(counts),
         tied=tied,
         n_ties=int(tied.sum()),
         n_unlabeled=int((~has_votes).sum()),
     )
+
+
+class MajorityVote(Aggregator):
+    """Majority vote as a model: each item's most frequent label, with the same entry points as the
+    EM models (``fit``, ``fit_predict``, ``predict``, ``predict_proba``; see
+    :class:`emcrowd.models._api.Aggregator` for the inputs and the form of the results).
+
+    Parameters
+    ----------
+    ties : {"lowest", "random"}
+        Break ties towards the lowest class code (for numeric labels the smallest value; the
+        default), or at random among the tied classes.
+    random_state : int
+        Seed for ``ties="random"``.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_items,)
+        The winning class code of every item (a gold item's gold class).
+    posteriors_ : ndarray of shape (n_items, n_classes)
+        The vote shares (uniform for items with no labels; one-hot for gold items).
+    tied_ : ndarray of shape (n_items,), bool
+        Items whose top count is shared by two or more classes.
+    n_ties_, n_unlabeled_ : int
+        Tied items, and items with no labels.
+    accuracy_ : ndarray of shape (n_workers,)
+        Each annotator's share of labels that agree with the item's winning class (0.5 with no
+        labels): how often they side with the majority, not an estimate of their accuracy.
+    classes_ : tuple of str
+        The class names in code order.
+    n_gold_ : int
+        Items whose class was set by ``gold``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emcrowd import MajorityVote
+    >>> MajorityVote().fit_predict(np.array([[1, 1, 0], [0, 0, 1], [1, np.nan, np.nan]]))
+    array([1, 0, 1])
+    """
+
+    method = "majority"
+
+    def __init__(self, *, ties: str = "lowest", random_state: int = 0) -> None:
+        self.ties = ties
+        self.random_state = random_state
+
+    def _fit_labels(self, data: Labels, gold: np.ndarray | None, callback: object) -> None:
+        vote = majority_vote(data, ties=self.ties, random_state=self.random_state)
+        labels, posteriors = vote.labels, vote.posteriors
+        if gold is not None:
+            known = gold >= 0
+            labels = np.where(known, gold, labels)
+            posteriors = posteriors.copy()
+            posteriors[known] = np.eye(data.n_classes)[gold[known]]
+        agree = np.bincount(data.worker, weights=labels[data.item] == data.label, minlength=data.n_workers)
+        per_worker = data.labels_per_worker()
+        self.accuracy_ = np.divide(agree, per_worker, out=np.full(data.n_workers, 0.5), where=per_worker > 0)
+        self.labels_ = labels
+        self.posteriors_ = posteriors
+        self.tied_ = vote.tied
+        self.n_ties_ = vote.n_ties
+        self.n_unlabeled_ = vote.n_unlabeled
+        self.classes_ = data.class_names
+        self.n_gold_ = 0 if gold is None else int((gold >= 0).sum())
