@@ -37,6 +37,7 @@ METHOD_TITLES = {
     "glad": "GLAD",
     "dawid_skene": "Dawid-Skene",
     "one_coin": "one-coin",
+    "mace": "MACE",
     "bayesian_ds": "Bayesian DS",
     "ebcc": "EBCC",
     "auto": "auto",
