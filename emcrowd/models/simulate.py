@@ -257,7 +257,10 @@ def simulate_mace(
     -------
     MaceSimulation
     """
-    for name, (lo, hi) in (("competence_range", competence_range), ("spammer_competence", spammer_competence)):
+    for name, (lo, hi) in (
+        ("competence_range", competence_range),
+        ("spammer_competence", spammer_competence),
+    ):
         if not 0 <= lo <= hi <= 1:
             raise EmcrowdError(f"{name} must be two probabilities, the lower first, got {(lo, hi)!r}")
     if not 0 <= spammer_share <= 1:
@@ -277,7 +280,9 @@ def simulate_mace(
     spammer = np.zeros(n_workers, dtype=bool)
     spammer[rng.permutation(n_workers)[: round(spammer_share * n_workers)]] = True
     competence = np.where(
-        spammer, rng.uniform(*spammer_competence, size=n_workers), rng.uniform(*competence_range, size=n_workers)
+        spammer,
+        rng.uniform(*spammer_competence, size=n_workers),
+        rng.uniform(*competence_range, size=n_workers),
     )
     spam = rng.dirichlet(np.full(n_classes, spam_concentration), size=n_workers)
     honest = rng.random(workers.shape) < competence[workers]

@@ -141,7 +141,9 @@ class MACE(EMAggregator):
                 f"competence_prior must be two pseudo-counts (honest, spam), got {self.competence_prior!r}"
             ) from None
         if not (np.isfinite(honest) and np.isfinite(spam) and honest >= 0 and spam >= 0):
-            raise EmcrowdError(f"competence_prior pseudo-counts must be numbers >= 0, got {self.competence_prior!r}")
+            raise EmcrowdError(
+                f"competence_prior pseudo-counts must be numbers >= 0, got {self.competence_prior!r}"
+            )
         return honest, spam
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
@@ -270,6 +272,5 @@ class MACE(EMAggregator):
         return out
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
-        theta = self.competence_[worker]
-        return (1.0 - theta)[:, None] * self.spam_distribution_[worker] + theta[:, None] * self.posteriors_[item]
-
+        theta = self.competence_[worker][:, None]
+        return (1.0 - theta) * self.spam_distribution_[worker] + theta * self.posteriors_[item]
