@@ -16,7 +16,9 @@ Unlike one-coin, whose errors are spread evenly, a spammer's answers may all be 
 under a Beta prior on ``theta_i`` and a symmetric Dirichlet prior on ``xi_i``, given as pseudo-counts
 (the prior parameters minus one) added to the expected counts. The objective is the log posterior of
 the parameters (the log evidence of the labels plus the priors' log densities, up to a constant), and
-EM never lowers it. MACE's authors offer plain EM with a small constant added to the fractional counts
+EM never lowers it. Each M-step takes up to ``INNER_STEPS`` steps over the spam indicators with the class
+posteriors held (cheap: a pass over the annotators, not the labels), so that an iteration is close to
+one of EM over the classes alone, which converges in several times fewer passes over the labels. MACE's authors offer plain EM with a small constant added to the fractional counts
 (that is MAP with pseudo-counts, as here; ``smoothing=0.01`` is their default) and variational Bayes
 with sparse priors (Beta and Dirichlet parameters below 1); a sparse prior has no MAP estimate (its
 density is unbounded at 0 and 1), so the variational option is not offered. The class prior is fixed
@@ -42,6 +44,12 @@ from emcrowd.models.classification._observations import (
     vote_shares,
 )
 
+#: Most steps over the spam indicators per M-step (with the class posteriors held), and the largest
+#: change of any parameter at which they stop early. One step is plain EM over classes and spam
+#: indicators together; more approach the M-step of EM over the classes alone, which needs far fewer
+#: passes over the labels (on 500k labels simulated from GLAD: 10 iterations instead of 60).
+INNER_STEPS = 20
+INNER_TOL = 1e-6
 #: The parameters of one EM iterate: competence (n_workers,) and spam distributions (n_workers, K).
 Params = tuple[np.ndarray, np.ndarray]
 
@@ -179,23 +187,39 @@ class MACE(EMAggregator):
         return flat.reshape(obs.n_workers, obs.n_classes)
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: Params) -> Params:
-        theta, xi = params
+        """Parameters that raise the expected complete-data log posterior given the class posteriors,
+        ``sum_il agree_il log P(right) + wrong_il log P(wrong) + log prior``: EM steps over the spam
+        indicators with the posteriors held (each raises it, so the objective never decreases)."""
         agree = self._agreement(posteriors)
-        # A label l that names the truth was honest with probability theta / (theta + (1 - theta) xi_l)
-        # (the E-step of the spam indicators, under the parameters the posteriors came from); a label
-        # that does not name the truth was spam.
+        wrong = np.maximum(self._counts - agree, 0.0)  # expected labels of class l that are not the truth
+        theta, xi = params
+        for _ in range(INNER_STEPS):
+            new_theta, new_xi = self._spam_step(theta, xi, agree, wrong)
+            change = max(
+                np.max(np.abs(new_theta - theta), initial=0.0), np.max(np.abs(new_xi - xi), initial=0.0)
+            )
+            theta, xi = new_theta, new_xi
+            if change <= INNER_TOL:
+                break
+        return theta, xi
+
+    def _spam_step(self, theta: np.ndarray, xi: np.ndarray, agree: np.ndarray, wrong: np.ndarray) -> Params:
+        """One EM step over the spam indicators: their posteriors under ``(theta, xi)``, then the MAP
+        competence and spam distributions from the expected counts."""
+        # A label l that names the truth was honest with probability theta / (theta + (1 - theta) xi_l);
+        # a label that does not name the truth was spam.
         spam_said = (1.0 - theta)[:, None] * xi
         said = theta[:, None] + spam_said
         honest_share = np.divide(theta[:, None], said, out=np.zeros_like(said), where=said > 0)
         spam_share = np.divide(spam_said, said, out=np.ones_like(said), where=said > 0)
         honest = (agree * honest_share).sum(axis=1)
-        spam = np.maximum(self._counts - agree, 0.0) + agree * spam_share  # (n_workers, K)
+        spam = wrong + agree * spam_share  # (n_workers, K)
         honest_total = honest + self._honest_pc
         total = honest_total + spam.sum(axis=1) + self._spam_pc
         new_theta = np.divide(honest_total, total, out=np.full_like(total, 0.5), where=total > 0)
         spam += self.smoothing
         spam_total = spam.sum(axis=1, keepdims=True)
-        k = data.n_classes
+        k = xi.shape[1]
         new_xi = np.divide(spam, spam_total, out=np.full_like(spam, 1.0 / k), where=spam_total > 0)
         return new_theta, new_xi
 
