@@ -95,7 +95,8 @@ def aggregate(
     ----------
     data : Labels
     method : str
-        ``majority``, ``glad``, ``dawid_skene`` or ``one_coin`` (see :func:`method_name`).
+        ``majority``, ``glad``, ``dawid_skene``, ``one_coin``, ``bayesian_ds``, ``ebcc``, ``mace`` or
+        ``auto`` (see :func:`method_name`).
     gold : ndarray of shape (n_items,), optional
         Known class codes (``-1`` = unknown), clamped by the EM methods; majority vote ignores them.
     ties : {"lowest", "random"}
@@ -105,7 +106,8 @@ def aggregate(
     **options
         Passed to the model's constructor: for every EM model ``class_prior``, ``learn_class_prior``,
         ``class_pseudocount``, ``tol``, ``max_iter``, ``n_init``, ``random_state``; for GLAD also
-        ``alpha_prior`` and ``beta_prior``; for Dawid-Skene and one-coin ``smoothing``.
+        ``alpha_prior`` and ``beta_prior``; for Dawid-Skene, one-coin and MACE ``smoothing`` (MACE also
+        ``competence_prior``).
 
     Returns
     -------

@@ -16,10 +16,12 @@ Unlike one-coin, whose errors are spread evenly, a spammer's answers may all be 
 under a Beta prior on ``theta_i`` and a symmetric Dirichlet prior on ``xi_i``, given as pseudo-counts
 (the prior parameters minus one) added to the expected counts. The objective is the log posterior of
 the parameters (the log evidence of the labels plus the priors' log densities, up to a constant), and
-EM never lowers it. Each M-step takes up to ``INNER_STEPS`` steps over the spam indicators with the class
-posteriors held (cheap: a pass over the annotators, not the labels), so that an iteration is close to
-one of EM over the classes alone, which converges in several times fewer passes over the labels. MACE's authors offer plain EM with a small constant added to the fractional counts
-(that is MAP with pseudo-counts, as here; ``smoothing=0.01`` is their default) and variational Bayes
+EM never lowers it. Each M-step takes up to ``INNER_STEPS`` steps over the spam indicators with the
+class posteriors held (cheap: a pass over the annotators, not the labels), so that an iteration is close
+to one of EM over the classes alone, which converges in several times fewer passes over the labels.
+
+MACE's authors offer plain EM with a small constant added to the fractional counts (that is MAP with
+pseudo-counts, as here; ``smoothing=0.01`` is their default) and variational Bayes
 with sparse priors (Beta and Dirichlet parameters below 1); a sparse prior has no MAP estimate (its
 density is unbounded at 0 and 1), so the variational option is not offered. The class prior is fixed
 (uniform unless given), as in the paper's model; ``learn_class_prior`` learns it instead.
