@@ -20,11 +20,15 @@ EM never lowers it. Each M-step takes up to ``INNER_STEPS`` steps over the spam 
 class posteriors held (cheap: a pass over the annotators, not the labels), so that an iteration is close
 to one of EM over the classes alone, which converges in several times fewer passes over the labels.
 
-MACE's authors offer plain EM with a small constant added to the fractional counts (that is MAP with
-pseudo-counts, as here; ``smoothing=0.01`` is their default) and variational Bayes
-with sparse priors (Beta and Dirichlet parameters below 1); a sparse prior has no MAP estimate (its
-density is unbounded at 0 and 1), so the variational option is not offered. The class prior is fixed
-(uniform unless given), as in the paper's model; ``learn_class_prior`` learns it instead.
+The authors' program fits by variational Bayes by default, with sparse priors (a Beta(0.5, 0.5) on the
+competence), and by plain EM on request, adding a small constant (0.01 over the number of classes) to
+the fractional counts: that is MAP with pseudo-counts, as here. A sparse prior has no MAP estimate (its
+density is unbounded at 0 and 1), so the variational option is not offered; ``smoothing`` defaults to
+0.01, as for every emcrowd model with pseudo-counts. The program also runs 10 random restarts by
+default; here the first start is majority vote's and ``n_init`` adds seeded random ones.
+
+The class prior is fixed (uniform unless given), as in the paper's model (and the program's
+``--priors``); ``learn_class_prior`` learns it instead.
 
 On large inputs (``engine="auto"``, from ``NUMBA_MIN_LABELS`` labels on) the E-step and the next
 M-step's sums run in one compiled pass over the labels (:mod:`._mace_kernels`); same fit to rounding.
@@ -65,7 +69,7 @@ class MACE(EMAggregator):
         Pseudo-count added to each class of every annotator's expected spam counts (a symmetric
         Dirichlet prior on the spam distribution, parameter ``1 + smoothing``), and, unless
         ``competence_prior`` is given, to both its expected honest and spam counts (a Beta prior on the
-        competence). MACE's own default, 0.01: enough to keep probabilities off 0.
+        competence). The default, 0.01, is enough to keep probabilities off 0.
     competence_prior : (float, float), optional
         Pseudo-counts ``(honest, spam)`` added to every annotator's expected numbers of honest and
         spam labels: a ``Beta(1 + honest, 1 + spam)`` prior on the competence. Larger values pull
