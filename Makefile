@@ -21,6 +21,7 @@ $(STAMP): $(DEMO_STAMP) pyproject.toml
 	$(BIN)/python -m emcrowd.models.classification._glad_kernels  # compile GLAD's kernels once (cached beside them)
 	$(BIN)/python -m emcrowd.models.classification._confusion_kernels  # ... and Dawid-Skene's and one-coin's
 	$(BIN)/python -m emcrowd.models.classification._ebcc_kernels  # ... and EBCC's
+	$(BIN)/python -m emcrowd.models.classification._mace_kernels  # ... and MACE's
 	touch $(STAMP)
 
 # a synthetic crowd export (sample_data/export.csv, string ids, class names) aggregated, then scored

@@ -37,6 +37,7 @@ METHOD_TITLES = {
     "glad": "GLAD",
     "dawid_skene": "Dawid-Skene",
     "one_coin": "one-coin",
+    "mace": "MACE",
     "bayesian_ds": "Bayesian DS",
     "ebcc": "EBCC",
     "auto": "auto",
@@ -380,6 +381,8 @@ def _reliability(data: Labels, result: Aggregation, n: int = 3) -> None:
     model = result.model
     name, score = ("alpha", model.alpha_) if isinstance(model, GLAD) else ("accuracy", model.accuracy_)
     chance = 0.0 if isinstance(model, GLAD) else 1.0 / data.n_classes
+    if getattr(model, "competence_", None) is not None:  # MACE: the probability of not spamming
+        name, score, chance = "competence", model.competence_, 0.0
     counts = data.labels_per_worker()
     order = np.argsort(-score, kind="stable")
     order = order[counts[order] > 0]  # an annotator without labels keeps the prior: not news

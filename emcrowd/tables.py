@@ -21,6 +21,7 @@ from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.io.outputs import NamedCodes
 from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.mace import MACE
 from emcrowd.models.classification.majority import vote_counts
 
 
@@ -120,7 +121,9 @@ def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = No
     ``n_gold`` (only with gold: accuracy on the gold items, and how many distinct gold items the
     annotator labelled), ``spammer_score`` (Raykar & Yu, 0 = answers unrelated to the truth, 1 = fully
     informative), ``agreement`` (share of the annotator's labels equal to the chosen label), ``flags``
-    (``sparse``, ``constant``, ``below_chance``, ``spammer``, joined by ``;``), and for GLAD ``alpha``.
+    (``sparse``, ``constant``, ``below_chance``, ``spammer``, joined by ``;``), for GLAD ``alpha``, and for
+    MACE ``competence`` (probability of not spamming) and ``spam_<class>`` for every class (the
+    distribution of the annotator's labels when it spams).
     The confusion matrices are in :func:`confusion_table` (long form: any class names give unique
     column names).
     """
@@ -145,6 +148,10 @@ def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = No
     table["flags"] = quality["flags"]
     if isinstance(result.model, GLAD):
         table["alpha"] = result.model.alpha_
+    if isinstance(result.model, MACE):
+        table["competence"] = result.model.competence_
+        for k, name in enumerate(data.class_names):
+            table[f"spam_{name}"] = result.model.spam_distribution_[:, k]
     return table
 
 
@@ -153,7 +160,8 @@ def confusion_table(data: Labels, result: Aggregation) -> dict[str, Any]:
 
     Columns ``worker``, ``true``, ``said`` (class names, as values: any name is safe) and
     ``probability`` (``P(said | true)`` under the model: Dawid-Skene's, Bayesian DS's and EBCC's own
-    matrices; one-coin's and GLAD's symmetric ones, GLAD's at the median item's difficulty; for majority
+    matrices; MACE's ``competence [said = true] + (1 - competence) spam_said``; one-coin's and GLAD's
+    symmetric ones, GLAD's at the median item's difficulty; for majority
     vote the labels counted against the vote shares). Rows by annotator, then true, then said class.
     """
 

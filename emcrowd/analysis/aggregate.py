@@ -99,7 +99,8 @@ def aggregate(
         it (:func:`emcrowd.io.frames.labels_and_form`), and so is a numeric matrix. The result is in
         codes of the labels that were read (``Aggregation.labels``).
     method : str
-        ``majority``, ``glad``, ``dawid_skene`` or ``one_coin`` (see :func:`method_name`).
+        ``majority``, ``glad``, ``dawid_skene``, ``one_coin``, ``bayesian_ds``, ``ebcc``, ``mace`` or
+        ``auto`` (see :func:`method_name`).
     gold : optional
         Known labels, clamped by the EM methods (majority vote ignores them): by item id (a pandas
         Series indexed by item, a mapping, a two-column table), or one per item in the items' order
@@ -111,7 +112,8 @@ def aggregate(
     **options
         Passed to the model's constructor: for every EM model ``class_prior``, ``learn_class_prior``,
         ``class_pseudocount``, ``tol``, ``max_iter``, ``n_init``, ``random_state``; for GLAD also
-        ``alpha_prior`` and ``beta_prior``; for Dawid-Skene and one-coin ``smoothing``.
+        ``alpha_prior`` and ``beta_prior``; for Dawid-Skene, one-coin and MACE ``smoothing`` (MACE also
+        ``competence_prior``).
 
     Returns
     -------

@@ -124,8 +124,9 @@ class ModelOptions:
             "--smoothing",
             metavar="X",
             callback=finite(0.0),
-            help="Dawid-Skene and one-coin: pseudo-count added to every confusion cell (every right/wrong "
-            "count), so one surprising label cannot rule a class out.",
+            help="Dawid-Skene, one-coin and MACE: pseudo-count added to every confusion cell (every "
+            "right/wrong count; MACE: every honest/spam count and spam class), so one surprising label "
+            "cannot rule a class out.",
             rich_help_panel=MODEL_MORE,
         ),
     ] = 0.01

@@ -46,7 +46,7 @@ MethodsOpt = Annotated[
         "--methods",
         metavar="M1,M2,...",
         rich_help_panel=MODEL,
-        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, auto. "
+        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, mace, auto. "
         "Default: all but ebcc, whose restarts make it the slowest by far. Majority vote always runs; "
         "auto chooses without looking at the truth.",
         show_default=False,

@@ -48,7 +48,8 @@ MethodOpt = Annotated[
         click_type=MethodChoice(),
         help="glad (item difficulty and annotator ability; the default), dawid-skene (a confusion "
         "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
-        "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), "
+        "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), mace "
+        "(each annotator answers right or spams from its own answer distribution), "
         "majority, or auto (the model that best predicts held-out labels; no gold used).",
         show_default=False,
         rich_help_panel=MODEL,

@@ -18,11 +18,13 @@ from emcrowd.models.classification.bayesian import BayesianDawidSkene
 from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.classification.ebcc import EBCC
 from emcrowd.models.classification.glad import GLAD
+from emcrowd.models.classification.mace import MACE
 from emcrowd.models.classification.majority import MajorityVote, majority_vote
 
 __all__ = [
     "EBCC",
     "GLAD",
+    "MACE",
     "METHODS",
     "MODELS",
     "BayesianDawidSkene",
@@ -39,6 +41,7 @@ MODELS: dict[str, type[EMAggregator]] = {
     "glad": GLAD,
     "dawid_skene": DawidSkene,
     "one_coin": OneCoin,
+    "mace": MACE,
     "bayesian_ds": BayesianDawidSkene,
     "ebcc": EBCC,
 }

@@ -207,3 +207,87 @@ def _labels(
         worker_names=tuple(map(str, range(n_workers))),
         class_names=tuple(map(str, range(n_classes))),
     )
+
+
+@dataclass(frozen=True)
+class MaceSimulation:
+    """Labels drawn from MACE, with the parameters that generated them.
+
+    Attributes
+    ----------
+    labels : Labels
+    truth : ndarray of shape (n_items,)
+    competence : ndarray of shape (n_workers,)
+        Each annotator's probability of not spamming.
+    spam_distribution : ndarray of shape (n_workers, n_classes)
+        Each annotator's distribution of labels when spamming.
+    spammer : ndarray of shape (n_workers,), bool
+        The annotators drawn as spammers (competence from ``spammer_competence``).
+    """
+
+    labels: Labels
+    truth: np.ndarray
+    competence: np.ndarray
+    spam_distribution: np.ndarray
+    spammer: np.ndarray
+
+
+def simulate_mace(
+    n_items: int,
+    n_workers: int,
+    *,
+    labels_per_item: int | None = None,
+    n_classes: int = 2,
+    spammer_share: float = 0.3,
+    competence_range: tuple[float, float] = (0.6, 0.95),
+    spammer_competence: tuple[float, float] = (0.0, 0.15),
+    spam_concentration: float = 0.5,
+    class_prior: np.ndarray | None = None,
+    seed: int = 0,
+) -> MaceSimulation:
+    """Draw a data set from MACE (Hovy et al., NAACL 2013): annotator ``i`` gives the true class with
+    probability ``competence_i`` and otherwise draws its label from its own spam distribution.
+
+    A share ``spammer_share`` of the annotators (rounded, chosen at random) are spammers, whose
+    competence is uniform in ``spammer_competence``; the others' is uniform in ``competence_range``.
+    Every spam distribution is drawn from a symmetric Dirichlet of parameter ``spam_concentration``:
+    below 1, most spammers favour one or two classes (the annotator who always says "yes").
+
+    Returns
+    -------
+    MaceSimulation
+    """
+    for name, (lo, hi) in (
+        ("competence_range", competence_range),
+        ("spammer_competence", spammer_competence),
+    ):
+        if not 0 <= lo <= hi <= 1:
+            raise EmcrowdError(f"{name} must be two probabilities, the lower first, got {(lo, hi)!r}")
+    if not 0 <= spammer_share <= 1:
+        raise EmcrowdError(f"spammer_share must be between 0 and 1, got {spammer_share!r}")
+    if not spam_concentration > 0:
+        raise EmcrowdError(f"spam_concentration must be positive, got {spam_concentration!r}")
+    r = _per_item(n_items, n_workers, labels_per_item, n_classes)
+    rng = np.random.default_rng(seed)
+    if class_prior is None:
+        truth = rng.integers(0, n_classes, size=n_items)
+    else:
+        p = np.asarray(class_prior, dtype=float)
+        if p.shape != (n_classes,) or np.any(p < 0) or p.sum() <= 0:
+            raise EmcrowdError(f"class_prior must be {n_classes} non-negative numbers, not all zero")
+        truth = rng.choice(n_classes, size=n_items, p=p / p.sum())
+    items, workers = _assign(rng, n_items, n_workers, r)
+    spammer = np.zeros(n_workers, dtype=bool)
+    spammer[rng.permutation(n_workers)[: round(spammer_share * n_workers)]] = True
+    competence = np.where(
+        spammer,
+        rng.uniform(*spammer_competence, size=n_workers),
+        rng.uniform(*competence_range, size=n_workers),
+    )
+    spam = rng.dirichlet(np.full(n_classes, spam_concentration), size=n_workers)
+    honest = rng.random(workers.shape) < competence[workers]
+    cumulative = np.cumsum(spam, axis=1)[workers]  # (n_items, r, K)
+    drawn = np.minimum((cumulative < rng.random((*workers.shape, 1))).sum(axis=2), n_classes - 1)
+    label = np.where(honest, truth[items], drawn)
+    data = _labels(items, workers, label, n_items, n_workers, n_classes)
+    return MaceSimulation(data, truth, competence, spam, spammer)
