@@ -19,8 +19,16 @@ class _Closed:
 
     encoding = "utf-8"
 
+    def __init__(self) -> None:
+        self.attempted = False  # whether anything was ever to be written (a swallowed failure too)
+
     def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, "standard output is closed")
+        # a command that prints nothing on stdout succeeds with stdout closed: only text fails (and
+        # the final empty write fails again when an earlier failure was swallowed on the way)
+        if text or self.attempted:
+            self.attempted = True
+            raise OSError(errno.EBADF, "standard output is closed")
+        return 0
 
     def flush(self) -> None:
         pass

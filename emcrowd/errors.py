@@ -30,6 +30,11 @@ class InputError(EmcrowdError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple:
+        # pickled as (path, problem), not as the one-string args: a Dask worker's InputError reaches
+        # the client as itself (naming the file), not as a failure to unpickle it
+        return (type(self), (self.path, self.problem))
+
 
 class ConvergenceWarning(UserWarning):
     """EM stopped at ``max_iter`` before the objective settled within ``tol``."""

@@ -134,8 +134,7 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
         raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(summary_path, f"cannot read it as JSON ({exc})") from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("classes"), list):
-        raise InputError(summary_path, "not an emcrowd summary (no list of classes)")
+    _check_summary(summary_path, summary)
     items = _read_table(_table_path(directory, "items"), {"confidence": "float"})
     workers = _read_table(
         _table_path(directory, "workers"),
@@ -165,22 +164,88 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     return {"summary": summary, "confidence": items["confidence"], "workers": workers, "confusion": confusion}
 
 
+def _is_number(value: Any, nullable: bool = False) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_summary(path: Path, summary: Any) -> None:
+    """The fields of ``summary.json`` the report reads, with their types (a hand-edited or truncated
+    file is one line naming it, never an internal error)."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("classes"), list):
+        raise InputError(path, "not an emcrowd summary (no list of classes)")
+    classes = summary["classes"]
+    if len(classes) < 1 or not all(isinstance(c, (str, int, float)) for c in classes):
+        raise InputError(path, "'classes' must be a non-empty list of class names")
+    objective = summary.get("objective")
+    if objective is not None and (
+        not isinstance(objective, list) or not all(_is_number(x, nullable=True) for x in objective)
+    ):
+        raise InputError(path, "'objective' must be a list of numbers (the objective at each iteration)")
+    for key in ("method", "fitted_method"):
+        if summary.get(key) is not None and not isinstance(summary[key], str):
+            raise InputError(path, f"{key!r} must be a method name")
+    for key in ("n_items", "n_workers", "n_labels", "n_iter"):
+        if not _is_number(summary.get(key), nullable=True):
+            raise InputError(path, f"{key!r} must be a number")
+
+
+#: A ``compare --json`` report is a few kilobytes per method; anything much larger is not one.
+COMPARE_MAX_BYTES = 64 << 20
+
+
 def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     """A ``compare --json`` report, checked for what the report draws."""
     path = Path(path)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
+        if not path.exists():
+            raise InputError(path, "no such file")
+        if not path.is_file():
+            raise InputError(path, "is not a regular file (give a `compare --json` report)")
+        with open(path, "rb") as fh:
+            raw = fh.read(COMPARE_MAX_BYTES + 1)
+        if len(raw) > COMPARE_MAX_BYTES:
+            raise InputError(
+                path, f"is larger than {COMPARE_MAX_BYTES >> 20} MB: not a `compare --json` report"
+            )
+        report = json.loads(raw.decode("utf-8"))
+    except InputError:
+        raise
+    except RecursionError:
+        raise InputError(path, "cannot read it as JSON (nested too deeply)") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read it as JSON ({exc})") from None
+        raise InputError(path, f"cannot read it as JSON ({str(exc)[:200]})") from None
     methods = report.get("methods") if isinstance(report, dict) else None
     if not isinstance(methods, dict) or not methods:
         raise InputError(path, "not an `emcrowd compare --json` report (no methods)")
     for name, entry in methods.items():
         if not isinstance(entry, dict) or "accuracy" not in entry or "accuracy_ci" not in entry:
             raise InputError(path, f"method {name!r} has no accuracy and interval")
+        ci = entry["accuracy_ci"]
+        if not _is_number(entry["accuracy"]) or not (
+            isinstance(ci, list) and len(ci) == 2 and all(_is_number(x, nullable=True) for x in ci)
+        ):
+            raise InputError(path, f"method {name!r}: accuracy must be a number and accuracy_ci two numbers")
+        cal = entry.get("calibration")
+        if cal is not None and not (
+            isinstance(cal, dict)
+            and isinstance(cal.get("confidence"), list)
+            and isinstance(cal.get("accuracy"), list)
+            and len(cal["confidence"]) == len(cal["accuracy"])
+            and all(_is_number(x, nullable=True) for x in cal["confidence"] + cal["accuracy"])
+            and _is_number(cal.get("ece"), nullable=True)
+        ):
+            raise InputError(path, f"method {name!r}: malformed calibration bins")
+    if not isinstance(report.get("agreement"), (dict, type(None))):
+        raise InputError(path, "'agreement' must be an object")
     return report
+
+
+def _plain(text: Any) -> str:
+    """Text for a figure, shown as written: matplotlib reads ``$...$`` as mathematics (and fails on
+    what does not parse), so every dollar sign is escaped."""
+    return str(text).replace("$", r"\$")
 
 
 def _flag_mask(flags: np.ndarray) -> np.ndarray:
@@ -233,7 +298,9 @@ def _fig_convergence(Figure: Any, summary: dict[str, Any]) -> Any:
     ax = fig.add_subplot()
     history = [x for x in (summary.get("objective") or []) if x is not None]
     if not history:
-        _note(fig, ax, f"{summary.get('fitted_method', summary.get('method'))}: no iterations to show")
+        _note(
+            fig, ax, f"{_plain(summary.get('fitted_method', summary.get('method')))}: no iterations to show"
+        )
         return fig
     ax.plot(
         np.arange(1, len(history) + 1),
@@ -274,7 +341,7 @@ def _fig_confusions(Figure: Any, fit: dict[str, Any], rows: list[int]) -> Any:
     cols = min(3, len(rows))
     lines = math.ceil(len(rows) / cols)
     fig = Figure(figsize=(4 * cols, 3.6 * lines), layout="constrained")
-    ticks = [c if len(c) <= 10 else c[:9] + "…" for c in classes] if k <= 12 else None
+    ticks = [_plain(c if len(c) <= 10 else c[:9] + "…") for c in classes] if k <= 12 else None
     for i, row in enumerate(rows):
         ax = fig.add_subplot(lines, cols, i + 1)
         matrix = fit["confusion"][workers["worker"][row]]
@@ -289,7 +356,7 @@ def _fig_confusions(Figure: Any, fit: dict[str, Any], rows: list[int]) -> Any:
             ax.set_yticks(range(k), ticks, fontsize=7)
         name = str(workers["worker"][row])
         name = name if len(name) <= 24 else name[:23] + "…"
-        ax.set_title(f"{name}: accuracy {workers['accuracy'][row]:.2f}", fontsize=9)
+        ax.set_title(f"{_plain(name)}: accuracy {workers['accuracy'][row]:.2f}", fontsize=9)
         ax.set_xlabel("said", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
     fig.colorbar(image, ax=fig.axes, shrink=0.8, label="P(said | true)")
@@ -309,7 +376,8 @@ def _fig_calibration(Figure: Any, compare: dict[str, Any]) -> Any:
         pairs = [(c, a) for c, a in zip(cal["confidence"], cal["accuracy"], strict=True) if c is not None]
         if pairs:
             x, y = zip(*pairs, strict=True)
-            ax.plot(x, y, marker="o", label=f"{name} (ECE {cal['ece']:.3f})")
+            ece = "—" if cal.get("ece") is None else f"{cal['ece']:.3f}"
+            ax.plot(x, y, marker="o", label=f"{_plain(name)} (ECE {ece})")
             drawn += 1
     if not drawn:
         _note(fig, ax, "the compare report has no calibration bins (made by an older emcrowd)")
@@ -331,9 +399,9 @@ def _fig_method_accuracy(Figure: Any, compare: dict[str, Any]) -> Any:
     ax = fig.add_subplot()
     y = np.arange(len(names))
     ax.errorbar(acc, y, xerr=[acc - ci[:, 0], ci[:, 1] - acc], fmt="o", capsize=4, color="tab:blue")
-    ax.set_yticks(y, names)
+    ax.set_yticks(y, [_plain(n) for n in names])
     ax.invert_yaxis()
-    ax.set_xlabel(f"accuracy on {compare.get('n_gold', '?')} gold items (95% bootstrap interval)")
+    ax.set_xlabel(f"accuracy on {_plain(compare.get('n_gold', '?'))} gold items (95% bootstrap interval)")
     ax.set_title("Accuracy per method")
     low = float(np.nanmin(ci[:, 0]))
     ax.set_xlim(max(0.0, low - 0.05), min(1.0, float(np.nanmax(ci[:, 1])) + 0.05) + 1e-9)
@@ -496,6 +564,13 @@ def write_report(
 
     text = build_report(fit_dir, compare)
     target = Path(fit_dir) / "report.html" if out is None else Path(out)
-    inputs = [p for p in (compare,) if p is not None]
+    directory = Path(fit_dir)
+    read = [directory / "summary.json"]
+    read += [
+        directory / f"{stem}.{ext}"
+        for stem in ("items", "workers", "confusion")
+        for ext in ("csv", "parquet")
+    ]
+    inputs = [p for p in (compare, *read) if p is not None]
     write_outputs(target.parent, {target.name: text}, inputs=inputs)
     return target

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emcrowd.errors import EmcrowdError
+from emcrowd.errors import EmcrowdError, InputError
 
 
 def fit_dask(
@@ -47,6 +47,16 @@ def fit_dask(
     if method not in METHODS:
         raise EmcrowdError(f"--engine dask fits {', '.join(METHODS)}; not {method}")
     dataset = open_dataset(dataset_dir)
+    to_stdout = out is not None and str(out) == "-"
+    out_dir = out if out is not None else Path(f"{Path(dataset_dir).name}-emcrowd")
+    if not to_stdout:  # before starting a cluster, as the in-memory engine checks before the fit
+        names = [f"{stem}.{out_format}" for stem in ("posteriors", "items", "workers", "confusion")]
+        _output.check_out_dir(out_dir, [*names, "summary.json"], [dataset_dir])
+        if (
+            out_dir.resolve() == Path(dataset_dir).resolve()
+            or Path(dataset_dir).resolve() in out_dir.resolve().parents
+        ):
+            raise InputError(out_dir, "is inside the data set; write the outputs elsewhere")
     options = model.as_kwargs()
     check_class_prior(options, dataset.n_classes)
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
@@ -55,11 +65,10 @@ def fit_dask(
             **{k: v for k, v in model_options(method, options).items() if method != "majority"},
         )  # fmt: skip
     data, result = gathered_aggregation(dataset, method, fitted, majority)
-    if out is not None and str(out) == "-":
+    if to_stdout:
         _output.write_stdout(io.csv_chunks(label_table(data, result)))
         report.fit_summary(data, result, None, [], quiet=quiet)
         return
-    out_dir = out if out is not None else Path(f"{Path(dataset_dir).name}-emcrowd")
     tables = output_tables(data, result)
     record = fit_record(data, result, None, _output.peak_memory_mb())
     record["engine"] = {"name": "dask", "dataset": str(dataset_dir), "partitions": dataset.n_partitions}

@@ -42,8 +42,9 @@ def partition(
     Then: `emcrowd fit DATASET_DIR --engine dask`.
     """
     from emcrowd import console as report
-    from emcrowd.io.partition import partition_arrays
+    from emcrowd.io.partition import check_target, partition_arrays
 
+    check_target(out_dir)  # before reading: a bad target is the first and only message
     loaded = _reading.load(labels, inputs, output.quiet)
     manifest = partition_arrays(loaded.labels, out_dir, partitions)
     if not output.quiet:

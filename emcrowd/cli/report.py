@@ -23,6 +23,7 @@ CompareOpt = Annotated[
         show_default=False,
     ),
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")]
 OutOpt = Annotated[
     Path | None,
     typer.Option(
@@ -34,7 +35,9 @@ OutOpt = Annotated[
 EXAMPLES = ("emcrowd report labels-emcrowd", "emcrowd report labels-emcrowd --compare metrics.json -o r.html")
 
 
-def report(directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None) -> None:
+def report(
+    directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
     """Turn a fit's output directory into one self-contained HTML report with figures.
 
     Needs the `report` extra (matplotlib).
@@ -45,4 +48,5 @@ def report(directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None)
     if out is not None and out.is_dir():
         raise EmcrowdError(f"{out}: --out needs a file name, not a directory")
     path = write_report(directory, out, compare)
-    terminal.note(f"Report written to {path}")
+    if not quiet:
+        terminal.note(f"Report written to {path}")

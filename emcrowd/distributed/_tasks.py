@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError, InputError
 from emcrowd.io.partition import read_partition
 from emcrowd.models._base import normalize
 from emcrowd.models.classification import _observations as ob
@@ -77,8 +78,26 @@ class Part:
         return _ItemGroups(g.indptr, g.worker, g.label, log_k_minus_1=self.obs.log_k_minus_1)
 
 
-def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ...]) -> Part:
+@dataclass
+class Failed:
+    """A partition that could not be loaded: the error, returned rather than raised (a task that
+    raises makes the worker log Dask's own traceback; the driver raises this one, naming the file)."""
+
+    error: EmcrowdError
+
+
+def load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ...]) -> Part | Failed:
     """Read a partition from its Parquet files (the root of every partition's task graph)."""
+    try:
+        return _load_part(files, n_workers, class_names)
+    except InputError as exc:
+        return Failed(exc)
+    except (EmcrowdError, OSError, ValueError, IndexError, KeyError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Failed(InputError(files[0], f"is not a valid partition ({problem})"))
+
+
+def _load_part(files: tuple[str, str], n_workers: int, class_names: tuple[str, ...]) -> Part:
     items, item, worker, label = read_partition(*files)
     local = np.searchsorted(items, item).astype(np.int32)
     del item

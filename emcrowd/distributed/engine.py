@@ -103,7 +103,10 @@ class Cluster:
         ]
         self._checked = time.monotonic()
         self.parts = self.map(T.load_part, files, extra=(self.n_workers, self.class_names))
-        client.gather(self.parts)  # read now: a bad file fails here, before any fit
+        # read now: a bad file fails here, before any fit, in one message naming it
+        for problem in client.gather([client.submit(_failure, part) for part in self.parts]):
+            if problem is not None:
+                raise problem
         self.items = client.gather([client.submit(_items, part) for part in self.parts])
 
     def _where(self) -> list[str | None]:
@@ -161,6 +164,10 @@ class Cluster:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _failure(part: T.Part | T.Failed) -> EmcrowdError | None:
+    return part.error if isinstance(part, T.Failed) else None
 
 
 def _items(part: T.Part) -> np.ndarray:

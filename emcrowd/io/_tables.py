@@ -613,23 +613,78 @@ def read_parquet_encoded(source: Source, columns: Sequence[str]) -> tuple[list[E
     return [encoder.finish() for encoder in encoders], n_rows
 
 
-def read_json_document(source: Source) -> Any:
-    """A whole JSON document (an export such as Label Studio's: small next to a CSV of labels)."""
+#: Python objects made from JSON text take several times its bytes (measured: about 6x for records of
+#: short strings); a document is refused when that estimate passes the memory limit, as it is read.
+JSON_OBJECT_FACTOR = 8
+#: Longest integer literal read (Python refuses to convert more than 4,300 digits).
+JSON_MAX_DIGITS = 100
+
+
+def read_capped(handle: Any, name: str, factor: int, what: str) -> bytes:
+    """All the (decompressed) bytes of ``handle``, checked against the memory limit as they are read:
+    ``factor`` times the bytes read so far must stay within it (a small compressed file cannot expand
+    past the limit before it is refused)."""
+    from emcrowd import budget
+
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            data = handle.read(1 << 22)
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(name, f"cannot be read or decompressed ({_short(exc)})") from None
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+        total += len(data)
+        try:
+            budget.check(total * factor, f"{name}: {what} ({budget.format_size(total)} read so far)")
+        except budget.BudgetError as exc:
+            raise InputError(name, str(exc).removeprefix(f"{name}: ")) from None
+
+
+class _JsonNumberTooLong(ValueError):
+    pass
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_MAX_DIGITS:
+        raise _JsonNumberTooLong(f"holds an integer of {len(text.lstrip('-')):,} digits")
+    return int(text)
+
+
+def parse_json_text(name: str, raw: bytes) -> Any:
+    """A JSON document from its bytes: one line naming the file for text that is not UTF-8, not JSON,
+    nested too deeply or holding an integer longer than :data:`JSON_MAX_DIGITS` digits (never a
+    RecursionError or Python's integer-digits error)."""
     import json
 
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise InputError(name, "is not UTF-8 text") from None
+    del raw
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except _JsonNumberTooLong as exc:
+        raise InputError(
+            name, f"{exc}; ids and labels that long are not read as numbers: quote them"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:  # the parser recurses once per level: about 1,000 levels are read
+        raise InputError(name, "JSON nested too deeply (arrays or objects about 1,000 levels deep)") from None
+
+
+def read_json_document(source: Source) -> Any:
+    """A whole JSON document (an export such as Label Studio's: small next to a CSV of labels); its
+    decompressed bytes are counted against the memory limit as they are read."""
     handle = source.open_binary()
     try:
-        raw = handle.read()
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(source.name, f"cannot be read or decompressed ({_short(exc)})") from None
+        raw = read_capped(handle, source.name, JSON_OBJECT_FACTOR, "the JSON document")
     finally:
         handle.close()
-    try:
-        return json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
-    except UnicodeDecodeError:
-        raise InputError(source.name, "is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(source.name, f"line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    return parse_json_text(source.name, raw)
 
 
 def read_json_lines(source: Source) -> Any:
@@ -639,7 +694,7 @@ def read_json_lines(source: Source) -> Any:
 
     stream = source.open_arrow()
     try:
-        return pjson.read_json(stream, read_options=pjson.ReadOptions(block_size=1 << 23))
+        table = pjson.read_json(stream, read_options=pjson.ReadOptions(block_size=1 << 23))
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
         text = _short(exc)
         if "line" not in text.lower() and "row" not in text.lower():
@@ -647,6 +702,26 @@ def read_json_lines(source: Source) -> Any:
         raise InputError(source.name, text) from None
     finally:
         stream.close()
+    _check_finite(source.name, table)
+    return table
+
+
+def _check_finite(name: str, table: Any) -> None:
+    """Arrow reads a JSON integer too long for 64 bits as a float, and a longer one as infinity: refuse
+    those (an id or a label that is not the number written) in one line naming the row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column_name, column in zip(table.column_names, table.columns, strict=True):
+        if not pa.types.is_floating(column.type) or not len(column):
+            continue
+        bad = pc.invert(pc.fill_null(pc.less(pc.abs(column), 2.0**63), True))
+        if pc.any(bad).as_py():
+            row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+            raise InputError(
+                name,
+                f"line {row + 1}: {column_name!r} holds a number too large to read exactly; quote it",
+            )
 
 
 def records_table(name: str, document: Any) -> Any:
@@ -707,7 +782,8 @@ def as_text(column: Any) -> Any:
         return column.cast(pa.string())
     if pa.types.is_floating(kind):
         # whole numbers as integers ("3", not "3.0"), as a long CSV would hold them
-        whole = pc.equal(column, pc.floor(column))
+        # (only below 2**53, where a float is an exact integer: 1e20 stays "1e+20", never int64's wrap)
+        whole = pc.and_(pc.equal(column, pc.floor(column)), pc.less(pc.abs(column), 2.0**53))
         as_int = pc.cast(pc.if_else(whole, column, None), pa.int64(), safe=False)
         return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(column, pa.string()))
     if pa.types.is_boolean(kind):
@@ -757,9 +833,12 @@ class _StreamEncoder:
         start = offset = 0
         for block, block_dictionary in zip(self.codes, self.dictionaries, strict=True):
             part = codes[start : start + block.size]
-            part[:] = remap[block + offset] if block.size else block
-            if block.size and (block < 0).any():
-                part[block < 0] = -1
+            valid = block >= 0
+            if valid.all():
+                part[:] = remap[block + offset]
+            else:  # nulls stay -1 (an all-null block has nothing to look up: remap may be empty)
+                part[:] = -1
+                part[valid] = remap[block[valid] + offset]
             start += block.size
             offset += len(block_dictionary)
         self.codes, self.dictionaries = [], []

@@ -67,16 +67,53 @@ def _check_count(n_partitions: Any) -> int:
     return int(n_partitions)
 
 
-def _temp_dir(out_dir: Path) -> Path:
-    if out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir())):
-        raise InputError(out_dir, "already exists (a data set is never written over another)")
+def check_target(out_dir: Path) -> None:
+    """Before any work: ``out_dir`` is a new name, or an empty directory (not a symbolic link), in a
+    parent directory that can be written."""
+    if out_dir.is_symlink():
+        raise InputError(out_dir, "is a symbolic link; give the data set's own directory")
+    try:
+        exists = out_dir.exists()
+        if exists and not (out_dir.is_dir() and not any(out_dir.iterdir())):
+            raise InputError(out_dir, "already exists (a data set is never written over another)")
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot be examined ({exc.strerror})") from None
     parent = out_dir.parent
     if not parent.is_dir():
         raise InputError(out_dir, "its parent directory does not exist")
-    tmp = parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(out_dir, f"cannot be created ({parent} is not writable)")
+
+
+def _temp_dir(out_dir: Path) -> Path:
+    check_target(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot be created ({exc.strerror})") from None
     return tmp
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Rename the finished data set onto ``out_dir`` (an empty directory or a new name); another run
+    that got there first is an error naming the directory, and its data set is left alone."""
+    try:
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            out_dir.rmdir()
+        os.rename(tmp, out_dir)
+    except OSError as exc:
+        if out_dir.exists() or out_dir.is_symlink():
+            raise InputError(
+                out_dir, "was written by another run meanwhile (a data set is never written over another)"
+            ) from None
+        raise InputError(out_dir, f"cannot be created ({exc.strerror})") from None
+
+
+def _short_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _names_table(path: Path, names: Iterable[str]) -> None:
@@ -163,9 +200,10 @@ def write_dataset_parts(
             "partitions": entries,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if out_dir.is_dir():
-            out_dir.rmdir()
-        tmp.rename(out_dir)
+        _move_into_place(tmp, out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(out_dir, f"cannot be written ({exc.strerror or _short_error(exc)})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -318,7 +356,7 @@ def open_dataset(path: str | os.PathLike) -> PartitionedDataset:
         raise InputError(path / "classes.json", "must list at least two class names")
     for entry in entries:
         for key, rows in (("labels", entry["n_labels"]), ("items", entry["n_items"])):
-            file = path / str(entry[key])
+            file = _member(path, mpath, entry[key])
             if not file.is_file():
                 raise InputError(file, "is missing from the data set")
             try:
@@ -331,6 +369,21 @@ def open_dataset(path: str | os.PathLike) -> PartitionedDataset:
         if not (path / name).is_file():
             raise InputError(path / name, "is missing from the data set")
     return PartitionedDataset(path, manifest, tuple(classes))
+
+
+def _member(path: Path, mpath: Path, name: Any) -> Path:
+    """A file the manifest names: a plain file name inside the data set directory, never a path that
+    leads out of it (``../x``, ``/etc/passwd``, a symbolic link to elsewhere)."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise InputError(mpath, f"names a partition file {name!r} that is not a file name in the data set")
+    file = path / name
+    try:
+        inside = file.resolve().parent == path.resolve()
+    except OSError:
+        inside = False
+    if not inside:
+        raise InputError(mpath, f"names a partition file {name!r} outside the data set")
+    return file
 
 
 def read_partition(
