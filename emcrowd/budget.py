@@ -161,3 +161,26 @@ def check_fit(data, methods, options: dict | None = None) -> None:
             )  # fmt: skip
             shape = f"{data.n_items:,} items, {data.n_workers:,} annotators, {data.n_classes:,} classes"
             check(need, f"{name.replace('_', '-')} on {shape}", data.n_labels)
+
+
+#: Bytes per row of ``confusion.csv`` while it is made and written: the annotators' K x K matrices and
+#: their working copies, and the table's four columns (codes and probabilities, 8 bytes each).
+CONFUSION_ROW_BYTES = 64
+#: Bytes per (item, class) cell of the posteriors and items tables while they are made and written.
+POSTERIOR_CELL_BYTES = 32
+
+
+def output_bytes(n_items: int, n_workers: int, n_classes: int) -> int:
+    """Estimated peak bytes of a fit's output tables: ``confusion.csv`` has annotators x classes^2 rows
+    whatever the method (majority vote's too), ``posteriors.csv`` items x classes cells."""
+    return CONFUSION_ROW_BYTES * n_workers * n_classes**2 + POSTERIOR_CELL_BYTES * n_items * n_classes
+
+
+def check_outputs(data) -> None:
+    """Refuse, before fitting, a fit whose output tables would not fit in the memory limit (a
+    :class:`~emcrowd.data.Labels`: 500 labels of 500 annotators in 500 classes make 125 million rows of
+    ``confusion.csv``)."""
+    need = output_bytes(data.n_items, data.n_workers, data.n_classes)
+    rows = data.n_workers * data.n_classes**2
+    check(need, f"writing confusion.csv ({rows:,} rows: {data.n_workers:,} annotators x "
+                f"{data.n_classes:,}^2 classes)", data.n_labels)  # fmt: skip

@@ -270,7 +270,7 @@ def test_a_manifest_naming_a_file_outside_its_data_set(dataset, tmp_path, name):
     manifest = json.loads((ds / "manifest.json").read_text())
     manifest["partitions"][0]["labels"] = name
     (ds / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(InputError, match="manifest.json"):
+    with pytest.raises(InputError, match=r"manifest\.json"):
         open_dataset(ds)
     pytest.importorskip("distributed")
     refused(tmp_path, "fit", str(ds), "--engine", "dask", "-q", "--out", str(tmp_path / "o"),

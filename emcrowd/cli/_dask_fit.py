@@ -59,6 +59,13 @@ def fit_dask(
             raise InputError(out_dir, "is inside the data set; write the outputs elsewhere")
     options = model.as_kwargs()
     check_class_prior(options, dataset.n_classes)
+    if not to_stdout:
+        from emcrowd import budget
+
+        try:
+            budget.check_outputs(dataset)
+        except budget.BudgetError as error:
+            raise budget.BudgetError(f"{dataset_dir}: {error}") from None
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         fitted, majority = fit_dataset(
             dataset, method, scheduler=scheduler, local_workers=local_workers, callback=progress,

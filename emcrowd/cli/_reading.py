@@ -44,13 +44,18 @@ def summarise(loaded: Any, quiet: bool) -> None:
         report.data_summary(loaded)
 
 
-def check_memory(path: Path, data: Any, methods: list[str], options: dict[str, Any]) -> None:
-    """Refuse, before anything is printed or fitted, methods whose fits would not fit in the memory
-    limit (:mod:`emcrowd.budget`); the one line names the labels file."""
+def check_memory(
+    path: Path, data: Any, methods: list[str], options: dict[str, Any], outputs: bool = False
+) -> None:
+    """Refuse, before anything is printed or fitted, methods whose fits (and, with ``outputs``, whose
+    output tables) would not fit in the memory limit (:mod:`emcrowd.budget`); the one line names the
+    labels file."""
     from emcrowd import budget
 
     try:
         budget.check_fit(data, methods, options)
+        if outputs:
+            budget.check_outputs(data)
     except budget.BudgetError as error:
         raise budget.BudgetError(f"{path}: {error}") from None
 

@@ -182,6 +182,73 @@ class _Prefixed(io.RawIOBase):
             self.ends_with_newline = bytes(data[-1:]) == b"\n"
 
 
+class OverBudget(Exception):
+    """Raised from inside a :class:`Metered` read (Arrow passes it through), caught by the reader."""
+
+
+class Metered(io.RawIOBase):
+    """A (decompressed) binary stream for Arrow's readers that counts the bytes handed out and checks
+    them against the memory limit as they are read: ``factor`` times the bytes read since the caller
+    last called :meth:`consumed` (what the reader holds and has not yet turned into rows: one huge
+    field, a row that never ends), plus what the caller says it keeps (:attr:`kept`), must stay within
+    ``limit``. So a small compressed file cannot expand in memory past ``--max-memory``."""
+
+    def __init__(self, stream: Any, limit: int, factor: int) -> None:
+        self._stream, self.limit, self.factor = stream, limit, factor
+        self.total = 0
+        self.pending = 0  # bytes read since the last consumed()
+        self.kept = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n) if n is not None and n >= 0 else self._stream.read()
+        self.total += len(data)
+        self.pending += len(data)
+        if self.pending * self.factor + self.kept > self.limit:
+            raise OverBudget(self.pending * self.factor + self.kept)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def consumed(self) -> None:
+        self.pending = 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+class ReadBudgetError(InputError):
+    """A read that passed the memory limit: final (no slower reader is tried after it)."""
+
+
+def over_budget(name: str, need: int, what: str) -> ReadBudgetError:
+    """The one-line error for a read that passed the memory limit."""
+    from emcrowd import budget
+
+    try:
+        budget.check(need, f"{name}: {what}")
+    except budget.BudgetError as exc:
+        return ReadBudgetError(name, str(exc).removeprefix(f"{name}: "))
+    return ReadBudgetError(name, f"{what} needs more memory than the limit (--max-memory)")
+
+
+def _over_budget_in(exc: BaseException) -> OverBudget | None:
+    """The :class:`OverBudget` behind an exception Arrow raised (it may wrap it)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OverBudget):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def is_stdin(path: Any) -> bool:
     return isinstance(path, (str, os.PathLike)) and os.fspath(path) == STDIN
 
@@ -493,7 +560,13 @@ def read_text_columns(
     )
     encoders = [_StreamEncoder() for _ in include]
     n_rows = 0
-    stream, position, size = source.open_arrow_counted()
+    raw_stream, position, size = source.open_arrow_counted()
+    from emcrowd import budget
+
+    # what Arrow holds of rows not yet handed out (a block, its parse, its strings: about 4x) is
+    # counted against the limit as it is read, with what the encoders keep
+    metered = Metered(raw_stream, budget.limit(), TEXT_INFLIGHT_FACTOR)
+    stream = pa.PythonFile(metered, mode="r")
     # blocks are encoded in a second thread while Arrow parses the next ones (its kernels release the
     # GIL); one worker keeps the blocks in order, and at most one waits, so memory stays bounded
     from concurrent.futures import ThreadPoolExecutor
@@ -514,21 +587,43 @@ def read_text_columns(
             while len(pending) > 1:
                 pending.pop(0).result()
             n_rows += batch.num_rows
+            metered.consumed()
+            metered.kept = sum(encoder.nbytes() for encoder in encoders)
             if progress is not None:
                 progress(position(), size)
         for future in pending:
             future.result()
     except StopIteration:
         pass
+    except OverBudget as exc:
+        raise over_budget(source.name, int(exc.args[0]), _budget_what(metered, n_rows)) from None
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+        over = _over_budget_in(exc)
+        if over is not None:
+            raise over_budget(source.name, int(over.args[0]), _budget_what(metered, n_rows)) from None
         raise InputError(source.name, _csv_problem(exc)) from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         stream.close()
+        metered.close()
     n_lines = None
     if isinstance(source.stream, _Prefixed):
         n_lines = source.stream.newlines + (0 if source.stream.ends_with_newline else 1)
     return TextRead([encoder.finish() for encoder in encoders], n_rows, irregular, count[0], n_lines)
+
+
+#: What Arrow's CSV reader holds per byte of text not yet handed out as rows (the block, the parsed
+#: fields, the strings made of them).
+TEXT_INFLIGHT_FACTOR = 4
+
+
+def _budget_what(metered: Metered, n_rows: int) -> str:
+    from emcrowd import budget
+
+    if metered.pending * metered.factor >= metered.kept:
+        return (f"reading {budget.format_size(metered.pending)} of text after row {n_rows:,} without "
+                "the end of a row (a field or a row that large)")  # fmt: skip
+    return f"the ids and labels of {n_rows:,} rows ({budget.format_size(metered.total)} of text read)"
 
 
 def _extra_header_lines(header: Header) -> int:
@@ -821,6 +916,10 @@ class _StreamEncoder:
         codes, dictionary = _encode_raw(column)
         self.codes.append(codes)
         self.dictionaries.append(as_text(dictionary))
+
+    def nbytes(self) -> int:
+        """What the blocks encoded so far hold (codes and each block's distinct values)."""
+        return sum(c.nbytes for c in list(self.codes)) + sum(d.nbytes for d in list(self.dictionaries))
 
     def finish(self, strip: bool = True) -> Encoded:
         import pyarrow as pa

@@ -25,6 +25,7 @@ from emcrowd.io._common import (
 )
 from emcrowd.io._tables import (
     Encoded,
+    ReadBudgetError,
     Source,
     encode_columns,
     parquet_schema_names,
@@ -93,6 +94,8 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
 
     try:
         read = read_text_columns(source, header, wanted, has_header=has_header, progress=options.progress)
+    except ReadBudgetError:
+        raise
     except InputError:
         if source.rereadable:
             return slowly()

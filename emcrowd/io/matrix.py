@@ -239,6 +239,8 @@ def _matrix_loaded(
 ARROW_MIN_ROWS = 500
 #: Narrow matrices go to Arrow whatever their length (its per-column cost is then negligible).
 ARROW_ANY_WIDTH = 64
+#: The row-by-row reader holds every cell as a Python string: it takes files up to this size only.
+ROW_READER_MAX_BYTES = 16 << 20
 
 
 def _wide(source: Source, header: Header) -> bool:
@@ -254,7 +256,7 @@ def _wide(source: Source, header: Header) -> bool:
         return False
     if source.compression is not None:
         size *= 8  # compressed text of digits: decompressed size unknown before reading; be generous
-    return size < 2 * width * ARROW_MIN_ROWS
+    return size < min(2 * width * ARROW_MIN_ROWS, ROW_READER_MAX_BYTES)
 
 
 def _read_matrix_arrow(source: Source, header: Header, options: _LongOptions) -> Loaded | None:

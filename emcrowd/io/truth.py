@@ -24,6 +24,7 @@ from emcrowd.errors import InputError
 from emcrowd.io import presets
 from emcrowd.io._common import COLUMN_NAMES, _Problem, is_missing, missing_set
 from emcrowd.io._tables import (
+    ReadBudgetError,
     open_source,
     parquet_schema_names,
     read_json_document,
@@ -170,6 +171,8 @@ def load_truth(
 
         try:
             read = read_text_columns(source, header, [i_item, i_label])
+        except ReadBudgetError:
+            raise
         except InputError:
             if source.rereadable:
                 return slowly()
