@@ -382,3 +382,60 @@ def test_a_wide_matrix_is_read_in_little_memory(tmp_path):
     assert n_workers == 100_000
     assert peak_kb < 350 * 1024, peak_kb  # 760 MB column by column; about 150 MB row by row
     del resource
+
+
+# -- memory the budget did not see --------------------------------------------------------------------------
+def test_confusion_csv_is_estimated_before_the_fit(tmp_path):
+    rows = "".join(f"x{i % 5},w{i},c{i}\n" for i in range(500))  # 500 annotators, 500 classes
+    (tmp_path / "k.csv").write_text("item,worker,label\n" + rows)
+    refused(tmp_path, "fit", str(tmp_path / "k.csv"), "-m", "majority", "-q", "--out", str(tmp_path / "o"),
+            needles=("k.csv", "confusion.csv", "125,000,000 rows"))  # fmt: skip
+
+
+def test_output_estimate_grows_with_annotators_and_classes_squared():
+    from emcrowd import budget
+
+    small = budget.output_bytes(1000, 50, 2)
+    assert budget.output_bytes(1000, 500, 2) - small == 450 * 4 * budget.CONFUSION_ROW_BYTES
+    assert budget.output_bytes(500, 500, 500) > 7 << 30
+
+
+def _huge_field(path: Path, mib: int) -> Path:
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(b"item,worker,label\na,w,")
+        block = b"x" * (1 << 20)
+        for _ in range(mib):
+            fh.write(block)
+        fh.write(b"\n")
+    return path
+
+
+@pytest.mark.parametrize("limit", ["100M", "200M", "300M"])
+def test_a_compressed_field_larger_than_the_limit_is_refused_as_it_is_read(tmp_path, limit):
+    path = _huge_field(tmp_path / "f.csv.gz", 400)
+    assert path.stat().st_size < 4 << 20
+    code = (
+        "import resource, subprocess, sys; "
+        "args = [sys.executable, '-m', 'emcrowd', 'info', sys.argv[1], '--max-memory', sys.argv[2]]; "
+        "done = subprocess.run(args,"
+        " capture_output=True, text=True); "
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+        "print(done.stderr.strip().splitlines()[-1])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path), limit], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    status, peak_kb = map(int, done.stdout.splitlines()[0].split())
+    message = done.stdout.splitlines()[1]
+    assert status == 2 and "f.csv.gz" in message and "--max-memory" in message, done.stdout
+    from emcrowd import budget
+
+    assert peak_kb * 1024 < budget.parse_size(limit) + (150 << 20), peak_kb  # the interpreter's own ~100 MB
+
+
+def test_many_valid_rows_are_counted_against_the_limit(tmp_path):
+    with gzip.open(tmp_path / "m.csv.gz", "wt", compresslevel=1) as fh:
+        fh.write("item,worker,label\n")
+        fh.writelines(f"item{i:09d},w{i % 50},c{i % 3}\n" for i in range(600_000))
+    refused(tmp_path, "info", str(tmp_path / "m.csv.gz"), "--max-memory", "30M",
+            needles=("m.csv.gz", "--max-memory"))  # fmt: skip
+    assert run_cli("info", str(tmp_path / "m.csv.gz"), "--max-memory", "1G").returncode == 0

@@ -615,15 +615,18 @@ def read_text_columns(
 #: What Arrow's CSV reader holds per byte of text not yet handed out as rows (the block, the parsed
 #: fields, the strings made of them).
 TEXT_INFLIGHT_FACTOR = 4
+#: Bytes Arrow's CSV reader reads ahead of the rows it has handed out, normally (a few blocks).
+TEXT_READAHEAD = 4 * (1 << 23)
 
 
 def _budget_what(metered: Metered, n_rows: int) -> str:
     from emcrowd import budget
 
-    if metered.pending * metered.factor >= metered.kept:
+    if metered.pending > TEXT_READAHEAD:  # more than Arrow reads ahead of its rows: one huge row
         return (f"reading {budget.format_size(metered.pending)} of text after row {n_rows:,} without "
                 "the end of a row (a field or a row that large)")  # fmt: skip
-    return f"the ids and labels of {n_rows:,} rows ({budget.format_size(metered.total)} of text read)"
+    return (f"reading the text ({budget.format_size(metered.total)} read, {n_rows:,} rows: their ids and "
+            "labels, and the blocks being parsed)")  # fmt: skip
 
 
 def _extra_header_lines(header: Header) -> int:
@@ -783,22 +786,62 @@ def read_json_document(source: Source) -> Any:
 
 
 def read_json_lines(source: Source) -> Any:
-    """JSON Lines (one object per line) as an Arrow table, read by Arrow."""
+    """JSON Lines (one object per line) as an Arrow table, read by Arrow (its decompressed bytes
+    counted against the memory limit as they are read); lines whose values change type from one line
+    to the next (a label ``1`` here, ``"1"`` there) are read again line by line in Python."""
+    import re
+
     import pyarrow as pa
     import pyarrow.json as pjson
 
-    stream = source.open_arrow()
+    from emcrowd import budget
+
+    metered = Metered(source.open_arrow(), budget.limit(), JSON_LINES_FACTOR)
+    stream = pa.PythonFile(metered, mode="r")
     try:
         table = pjson.read_json(stream, read_options=pjson.ReadOptions(block_size=1 << 23))
+    except OverBudget as exc:
+        raise over_budget(source.name, int(exc.args[0]), "reading the JSON lines") from None
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-        text = _short(exc)
-        if "line" not in text.lower() and "row" not in text.lower():
+        over = _over_budget_in(exc)
+        if over is not None:
+            raise over_budget(source.name, int(over.args[0]), "reading the JSON lines") from None
+        text = _short(exc).removeprefix("JSON parse error: ")
+        if "changed from" in text and source.rereadable:
+            return records_table(source.name, _json_lines_in_python(source))
+        # Arrow counts rows from 0; lines are counted from 1, as in every other message
+        text = re.sub(r"\s*in row (\d+)$", "", text) if (row := re.search(r"in row (\d+)$", text)) else text
+        if row is not None:
+            text = f"line {int(row.group(1)) + 1}: {text}"
+        elif "line" not in text.lower():
             text = f"not JSON Lines (one object per line): {text}"
         raise InputError(source.name, text) from None
     finally:
         stream.close()
+        metered.close()
     _check_finite(source.name, table)
     return table
+
+
+#: What a JSON Lines table read by Arrow holds per byte of text.
+JSON_LINES_FACTOR = 4
+
+
+def _json_lines_in_python(source: Source) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines file, line by line (blank lines skipped), each checked."""
+    raw = read_capped(source.open_binary(), source.name, JSON_OBJECT_FACTOR, "the JSON lines")
+    records = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = parse_json_text(source.name, line)
+        except InputError as exc:
+            raise InputError(source.name, f"line {number}: {exc.problem}") from None
+        if not isinstance(record, dict):
+            raise InputError(source.name, f"line {number} is not an object")
+        records.append(record)
+    return records
 
 
 def _check_finite(name: str, table: Any) -> None:
@@ -1025,9 +1068,20 @@ def _encode_raw(column: Any) -> tuple[np.ndarray, Any]:
     return codes, dictionary
 
 
-def open_text(source: Source) -> io.TextIOWrapper:
-    """The decoded text of a (decompressed) source, for Python's CSV reader (matrices, irregular rows)."""
-    return io.TextIOWrapper(source.open_binary(), encoding="utf-8-sig", newline="")
+#: What Python's CSV reader holds per byte of a row not yet parsed (the bytes, the decoded line, its
+#: fields).
+PYTHON_ROW_FACTOR = 4
+
+
+def open_text(source: Source) -> tuple[io.TextIOWrapper, Metered]:
+    """The decoded text of a (decompressed) source, for Python's CSV reader (matrices, irregular rows),
+    and the :class:`Metered` stream under it (call its ``consumed()`` after each row: a line that
+    never ends is refused at the memory limit, not read whole)."""
+    from emcrowd import budget
+
+    metered = Metered(source.open_binary(), budget.limit(), PYTHON_ROW_FACTOR)
+    buffered = io.BufferedReader(metered, buffer_size=1 << 16)
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=""), metered
 
 
 def encode_columns(columns: Sequence[Any]) -> list[Encoded]:

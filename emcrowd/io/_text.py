@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from emcrowd.errors import InputError
-from emcrowd.io._tables import Source, _short, open_text
+from emcrowd.io._tables import OverBudget, Source, _short, open_text, over_budget
 
 STDIN = "-"
 NPY_MAGIC = b"\x93NUMPY"
@@ -59,7 +59,7 @@ class Rows:
         if isinstance(path, Source):
             self.name = path.name
             self.delimiter = delimiter or ","
-            self._handle = open_text(path)
+            self._handle, self._metered = open_text(path)
         elif is_stdin(path):
             self.name = display(path)
             text = _decode(sys.stdin.buffer.read(), self.name)
@@ -71,6 +71,8 @@ class Rows:
             self.delimiter = delimiter or DELIMITERS.get(Path(path).suffix.lower(), ",")
             self._handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed in __iter__
         self._reader = csv.reader(self._handle, delimiter=self.delimiter)
+        if not isinstance(path, Source):
+            self._metered = None
 
     @property
     def line(self) -> int:
@@ -78,7 +80,14 @@ class Rows:
 
     def __iter__(self) -> Iterator[list[str]]:
         try:
-            yield from self._reader
+            if self._metered is None:
+                yield from self._reader
+            else:
+                for row in self._reader:
+                    self._metered.consumed()
+                    yield row
+        except OverBudget as exc:
+            raise over_budget(self.name, int(exc.args[0]), f"reading line {self.line + 1}") from None
         except UnicodeDecodeError:
             raise InputError(self.name, f"is not UTF-8 text (bad byte near line {self.line + 1})") from None
         except csv.Error as exc:

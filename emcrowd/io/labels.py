@@ -139,9 +139,50 @@ def load_labels(
         loaded = _read_json(source, options)
     else:
         loaded = _read_text(source, format, options)
+    if loaded.report.format == "long" and loaded.report.columns:
+        _check_roles(loaded, options)
     if "pyarrow" in sys.modules:
         # Arrow's allocator keeps what the parse freed for its next allocation; the fit that follows
         # allocates with NumPy, so give it back (10M-label CSV fit: peak 1,335 MB before this).
         sys.modules["pyarrow"].default_memory_pool().release_unused()
     loaded.report.seconds = time.perf_counter() - start
     return loaded
+
+
+#: An item column with at most this many values against :data:`HANDFUL_ROWS` rows or more is not
+#: likely to hold the items (a sub-task or a batch name, a column of categories).
+HANDFUL_ITEMS = 10
+HANDFUL_ROWS = 1000
+
+
+def _check_roles(loaded: Loaded, options: _LongOptions) -> None:
+    """Warn when the columns taken for the roles give data that cannot be right: more labels than
+    items x annotators (each annotator labelling each item several times over), or an item column
+    with a handful of values against thousands of rows. The warning says which columns were used
+    and why (an option, a platform's preset, a recognised name)."""
+    data, report = loaded.labels, loaded.report
+    pairs = data.n_items * data.n_workers
+    too_dense = data.n_labels > pairs
+    handful = data.n_items <= HANDFUL_ITEMS and data.n_labels >= HANDFUL_ROWS
+    if not (too_dense or handful):
+        return
+
+    def why(role: str) -> str:
+        if options.given.get(role):
+            return f"--{role}-col"
+        if report.preset:
+            return f"{report.preset} preset"
+        return "recognised name"
+
+    used = ", ".join(f"{role} {column!r} ({why(role)})" for role, column in report.columns.items())
+    if too_dense:
+        problem = (
+            f"{data.n_labels:,} labels for {data.n_items:,} items x {data.n_workers:,} annotators "
+            f"({data.n_labels / pairs:.1f} labels per item and annotator)"
+        )
+    else:
+        problem = f"only {data.n_items:,} items for {data.n_labels:,} labels"
+    report.warnings.append(
+        f"{problem}: is {report.columns.get('item')!r} really the item column? Columns used: {used}; "
+        "name the right ones with --item-col/--worker-col"
+    )

@@ -202,7 +202,7 @@ def _long_from_columns(
             raise _Problem(f"empty {role} id", _original_row(int(np.argmax(bad)), keep))
     n_rows = int(item.codes.size)
     if n_rows == 0:
-        raise InputError(name, "has a header but no rows of labels")
+        raise InputError(name, _no_rows(n_rejected, preset))
     is_missing_name = np.array([n.lower() in missing for n in label.names], dtype=bool)
     answered = label.codes >= 0
     if is_missing_name.any():
@@ -252,6 +252,16 @@ def _long_from_columns(
     labels_out = Labels(item_arr, worker_arr, label_arr, item_names, worker_names, tuple(class_names))
     report.n_dropped = n_rows - n_missing - labels_out.n_labels
     return Loaded(labels_out, report)
+
+
+def _no_rows(n_rejected: int, preset: presets.Preset | None) -> str:
+    """Why a table yielded no rows: no rows at all, or every assignment marked rejected."""
+    if n_rejected and preset is not None:
+        return (
+            f"all {n_rejected:,} assignments are marked rejected in its {preset.status} column and were "
+            "left out (--keep-rejected keeps them)"
+        )
+    return "has a header but no rows of labels"
 
 
 def _preset_note(preset: presets.Preset, n_rejected: int, keep_rejected: bool) -> str:
@@ -332,7 +342,7 @@ def _read_long(
         worker_codes.append(worker_code)
         label_codes.append(labels.code(answer))
     if n_rows == 0:
-        raise InputError(name, "has a header but no rows of labels")
+        raise InputError(name, _no_rows(n_rejected, preset))
     if not label_codes:
         raise InputError(name, f"all {n_rows} answers are missing; there are no labels")
 
