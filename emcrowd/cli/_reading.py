@@ -78,8 +78,9 @@ def truth(
         loaded.labels,
         allow_aligned=loaded.report.format in ("matrix", "npz"),
         missing=inputs.missing,
-        item_col=inputs.item_col,
-        label_col=inputs.label_col,
+        # the labels' columns (given, or found: a preset's HITId) are the names tried first
+        item_col=inputs.item_col or loaded.report.columns.get("item"),
+        label_col=inputs.label_col or loaded.report.columns.get("label"),
         own_item_col=own_item_col,
         own_label_col=own_label_col,
     )

@@ -11,11 +11,13 @@ from emcrowd.errors import InputError
 from emcrowd.io import presets
 from emcrowd.io._common import Loaded, _LongOptions, _Problem
 from emcrowd.io._tables import (
+    Header,
     Source,
     read_json_document,
     read_json_lines,
     records_table,
 )
+from emcrowd.io._text import Rows, is_blank
 from emcrowd.io.long import _long_from_columns, _long_table
 from emcrowd.io.roles import _preset_for, _roles
 
@@ -27,8 +29,12 @@ def _read_json(source: Source, options: _LongOptions) -> Loaded:
         unit = "line"
     else:
         document = read_json_document(source)
+        if options.preset in (None, "label-studio") and is_label_studio_min(document):
+            return _read_label_studio_min(name, document, options)
         if options.preset == "label-studio" or (options.preset is None and _is_label_studio(document)):
             return _read_label_studio(name, document, options)
+        if options.preset == "peerannot" or (options.preset is None and is_peerannot(document)):
+            return _read_peerannot(name, document, options)
         table = records_table(name, document)
         unit = "record"
     names = list(table.column_names)
@@ -247,3 +253,214 @@ def _read_label_studio(name: str, document: Any, options: _LongOptions) -> Loade
         raise InputError(name, f"annotation {problem.row + 1}: {problem.message}") from None
     loaded.report.notes[-1] += f"; {cancelled:,} cancelled annotations skipped"
     return loaded
+
+
+def _loaded_from_lists(
+    name: str, items: list[str], workers: list[str], answers: list[str | None], options: _LongOptions,
+    preset: presets.Preset, unit: str,
+) -> Loaded:  # fmt: skip
+    import pyarrow as pa
+
+    columns = {
+        "item": pa.array(items, type=pa.string()),
+        "worker": pa.array(workers, type=pa.string()),
+        "label": pa.array(answers, type=pa.string()),
+    }
+    try:
+        return _long_from_columns(name, columns, None, options, preset, preset.columns)
+    except _Problem as problem:
+        raise InputError(name, f"{unit} {problem.row + 1}: {problem.message}") from None
+
+
+# -- Label Studio's JSON-MIN and CSV/TSV exports: one flat record per annotation --------------------------
+#: Columns of Label Studio's flat exports that are not a control's answer (its own bookkeeping).
+LABEL_STUDIO_META = frozenset(
+    {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "drafts", "predictions",
+     "meta", "project", "inner_id", "total_annotations", "cancelled_annotations", "total_predictions",
+     "file_upload", "agreement", "completed_by", "was_cancelled", "ground_truth", "updated_by",
+     "comment_count", "unresolved_comment_count", "last_comment_updated_at", "comment_authors",
+     "storage_filename", "annotations_ids", "annotations_results", "predictions_score",
+     "predictions_model_versions", "predictions_results", "data"}
+)  # fmt: skip
+
+
+def is_label_studio_table(names: list[str] | Any) -> bool:
+    """Column names of Label Studio's JSON-MIN or CSV/TSV export (``id``, ``annotator`` and
+    ``annotation_id`` or ``lead_time``)."""
+    lowered = {str(n).strip().lower() for n in names}
+    return {"id", "annotator"} <= lowered and bool({"annotation_id", "lead_time"} & lowered)
+
+
+def is_label_studio_min(document: Any) -> bool:
+    """A JSON-MIN export: an array of flat records, each with Label Studio's own columns."""
+    return (
+        isinstance(document, list)
+        and bool(document)
+        and all(isinstance(r, dict) for r in document[:100])
+        and all(is_label_studio_table(r) for r in document[:100])
+    )
+
+
+def _flat_answer(value: Any, where: str, name: str) -> str | None:
+    """One answer of a flat export: a string (one choice), a number (a rating), an array (several
+    choices), or an object holding ``choices``, ``taxonomy``, ``rating``, ``number`` or ``text`` (as the
+    JSON export's ``value``; in a CSV cell, as JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "[") and text[-1:] in ("}", "]"):
+            import json
+
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return value
+        else:
+            return value
+    if isinstance(value, bool):
+        raise InputError(name, f"{where}: the answer is a boolean, not a class")
+    if isinstance(value, (int, float)):
+        return answer_text(value, "number", where, name)
+    if isinstance(value, list):
+        return answer_text(value, "choices", where, name)
+    if isinstance(value, dict):
+        for kind, key in ANSWER_KEYS.items():
+            if key in value:
+                return answer_text(value, kind, where, name)
+        raise InputError(name, f"{where}: an answer object without choices, taxonomy, rating, number or text")
+    raise InputError(name, f"{where}: the answer is a {_json_type(value)}")
+
+
+def _answer_column(name: str, records: list[dict[str, Any]], given: str | None) -> str:
+    """The control's column of a flat export: the one named, the only one that is not Label Studio's
+    own, or among several the only one whose values differ between annotations of one task (a task's
+    data, such as its text, is the same in each of its annotations)."""
+    keys: dict[str, None] = {}
+    for record in records:
+        keys.update(dict.fromkeys(record))
+    candidates = [k for k in keys if str(k).strip().lower() not in LABEL_STUDIO_META]
+    if given is not None:
+        if given not in keys:
+            raise InputError(name, f"no column named {given!r} (columns: {', '.join(map(str, keys))})")
+        return given
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InputError(name, "a Label Studio export without an answer column")
+    structured = [c for c in candidates if any(isinstance(r.get(c), (dict, list)) for r in records)]
+    if len(structured) == 1:
+        return structured[0]
+
+    def varies(column: str) -> bool:
+        seen: dict[str, str] = {}
+        for record in records:
+            task, value = str(record.get("id")), repr(record.get(column))
+            if seen.setdefault(task, value) != value:
+                return True
+        return False
+
+    varying = [c for c in candidates if varies(c)]
+    if len(varying) == 1:
+        return varying[0]
+    raise InputError(
+        name,
+        f"several columns may hold the answers ({', '.join(map(str, candidates))}); "
+        "choose one with --label-col",
+    )
+
+
+def label_studio_min_rows(
+    name: str, records: list[dict[str, Any]], given: str | None, unit: str
+) -> tuple[list[str], list[str], list[str | None], str]:
+    """(items, annotators, answers, answer column) of a flat Label Studio export."""
+    column = _answer_column(name, records, given)
+    items, workers, answers = [], [], []
+    for k, record in enumerate(records):
+        where = f"{unit} {k + 1}"
+        task = record.get("id")
+        if task is None or isinstance(task, (dict, list)):
+            raise InputError(name, f"{where}: no task id")
+        items.append(str(task))
+        who = record.get("annotator")
+        workers.append("" if who is None else str(who))
+        answers.append(_flat_answer(record.get(column), where, name))
+    return items, workers, answers, column
+
+
+def _read_label_studio_min(name: str, records: list[dict[str, Any]], options: _LongOptions) -> Loaded:
+    if options.given["item"] or options.given["worker"]:
+        raise InputError(name, "a Label Studio export names its items and annotators; use --label-col only")
+    items, workers, answers, column = label_studio_min_rows(name, records, options.given["label"], "record")
+    preset = presets.Preset("label-studio", {"item": "id", "worker": "annotator", "label": column})
+    return _loaded_from_lists(name, items, workers, answers, options, preset, "record")
+
+
+def table_records(source: Source, header: Header) -> list[dict[str, str]]:
+    """The rows of a small text table as records (a Label Studio CSV/TSV export), with line numbers
+    checked: every row as long as the header."""
+    reader = Rows(source, header.delimiter)
+    rows = iter(reader)
+    names = [c.strip() for c in next(row for row in rows if not is_blank(row))]
+    records = []
+    for row in rows:
+        if is_blank(row):
+            continue
+        if len(row) != len(names):
+            raise InputError(
+                source.name, f"line {reader.line}: {len(row)} fields where the header has {len(names)}"
+            )
+        records.append({k: (v if v.strip() else None) for k, v in zip(names, row, strict=True)})
+    if not records:
+        raise InputError(source.name, "has a header but no rows of labels")
+    return records
+
+
+def read_label_studio_table(source: Source, header: Header, options: _LongOptions) -> Loaded:
+    """Label Studio's CSV or TSV export: one row per annotation (``id``, ``annotator``, the answer)."""
+    name = source.name
+    if options.given["item"] or options.given["worker"]:
+        raise InputError(name, "a Label Studio export names its items and annotators; use --label-col only")
+    records = table_records(source, header)
+    items, workers, answers, column = label_studio_min_rows(name, records, options.given["label"], "row")
+    preset = presets.Preset("label-studio", {"item": "id", "worker": "annotator", "label": column})
+    return _loaded_from_lists(name, items, workers, answers, options, preset, "row")
+
+
+# -- peerannot's answers.json: {task: {worker: label}} ------------------------------------------------------
+def is_peerannot(document: Any) -> bool:
+    """peerannot's ``answers.json``: an object of tasks, each an object of annotators' answers."""
+    if not isinstance(document, dict) or not document:
+        return False
+    sample = list(document.values())[:100]
+    return all(
+        isinstance(v, dict)
+        and all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in v.values())
+        for v in sample
+    )
+
+
+def _read_peerannot(name: str, document: Any, options: _LongOptions) -> Loaded:
+    if options.given["item"] or options.given["worker"] or options.given["label"]:
+        raise InputError(name, "peerannot's answers.json has no columns to name")
+    if not isinstance(document, dict):
+        raise InputError(
+            name, "is not peerannot's answers.json (an object of tasks, each of annotators' answers)"
+        )
+    items, workers, answers = [], [], []
+    for task, votes in document.items():
+        if not isinstance(votes, dict):
+            raise InputError(name, f"task {task!r}: its answers are a {_json_type(votes)}, not an object")
+        for worker, answer in votes.items():
+            if isinstance(answer, bool) or not isinstance(answer, (str, int, float, type(None))):
+                raise InputError(
+                    name, f"task {task!r}, annotator {worker!r}: the answer is a {_json_type(answer)}"
+                )
+            items.append(str(task))
+            workers.append(str(worker))
+            answers.append(None if answer is None else answer_text(answer, "number", f"task {task!r}", name)
+                           if not isinstance(answer, str) else answer)  # fmt: skip
+    if not items:
+        raise InputError(name, "holds no answers")
+    preset = presets.Preset("peerannot", {"item": "task", "worker": "worker", "label": "answer"})
+    return _loaded_from_lists(name, items, workers, answers, options, preset, "answer")

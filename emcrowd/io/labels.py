@@ -32,8 +32,9 @@ from emcrowd.io._common import (
 )
 from emcrowd.io._tables import (
     open_source,
+    text_header,
 )
-from emcrowd.io.json_labels import _read_json
+from emcrowd.io.json_labels import _read_json, is_label_studio_table, read_label_studio_table
 from emcrowd.io.long import _read_parquet, _read_text
 from emcrowd.io.matrix import _from_matrix, _npy_target, load_npy
 from emcrowd.io.npz import _read_npz
@@ -138,7 +139,13 @@ def load_labels(
     elif source.kind in ("json", "jsonl"):
         loaded = _read_json(source, options)
     else:
-        loaded = _read_text(source, format, options)
+        loaded = None
+        if format != "matrix" and preset in (None, "label-studio") and not (item_col or worker_col):
+            header, source = text_header(source)
+            if header is not None and is_label_studio_table(header.cells):
+                loaded = read_label_studio_table(source, header, options)
+        if loaded is None:
+            loaded = _read_text(source, format, options)
     if loaded.report.format == "long" and loaded.report.columns:
         _check_roles(loaded, options)
     if "pyarrow" in sys.modules:

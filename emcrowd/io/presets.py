@@ -12,6 +12,10 @@ from a header by :func:`detect`, or forced with ``--preset NAME`` (:func:`resolv
 * ``label-studio`` — Label Studio's JSON export: tasks with annotations (see :mod:`emcrowd.io.labels`).
 * ``crowd-kit`` — ``task, worker, label`` columns, as crowd-kit's data sets and ``fit`` take them.
 * ``gal`` — Get-Another-Label's headerless ``worker<TAB>item<TAB>label`` files.
+* ``figure-eight`` — Figure Eight's (CrowdFlower's, Appen's) full reports: ``_unit_id``, ``_worker_id``,
+  ``_golden``, ``_trust``, the answer column (the one with a ``<answer>_gold`` column beside it) and its
+  ``<answer>_gold`` control answers.
+* ``peerannot`` — peerannot's ``answers.json``: ``{task: {worker: label}}``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from dataclasses import dataclass, field
 
 from emcrowd.errors import EmcrowdError
 
-PRESETS = ("toloka", "mturk", "label-studio", "crowd-kit", "gal")
+PRESETS = ("toloka", "mturk", "label-studio", "crowd-kit", "gal", "figure-eight", "peerannot")
 TITLES = {
     "toloka": "Toloka export",
     "mturk": "Mechanical Turk batch results",
-    "label-studio": "Label Studio JSON export",
+    "label-studio": "Label Studio export",
+    "figure-eight": "Figure Eight (CrowdFlower) full report",
+    "peerannot": "peerannot answers.json",
     "crowd-kit": "crowd-kit style table",
     "gal": "Get-Another-Label file (no header: worker, item, label)",
 }
@@ -84,6 +90,8 @@ def detect(names: Sequence[str]) -> str | None:
     lowered = {n.lower() for n in stripped}
     if {"task", "worker", "label"} <= lowered and "item" not in lowered:
         return "crowd-kit"
+    if {"_unit_id", "_worker_id"} <= lowered:
+        return "figure-eight"
     return None
 
 
@@ -146,8 +154,26 @@ def resolve(name: str, names: Sequence[str], given: dict[str, str | None], sourc
                 f"the first row has {len(stripped)}"
             )
         return Preset(name, {"item": "2", "worker": "1", "label": "3"}, header=False)
+    if name == "figure-eight":
+        item = need("item", _find(stripped, "_unit_id"), "_unit_id")
+        worker = need("worker", _find(stripped, "_worker_id"), "_worker_id")
+        lowered_names = {n.lower() for n in stripped}
+        answers = [n for n in stripped if not n.startswith("_") and f"{n.lower()}_gold" in lowered_names]
+        if len(answers) > 1 and not given.get("label"):
+            raise EmcrowdError(
+                f"{source}: several answer columns ({', '.join(answers)}); choose one with --label-col"
+            )
+        label = need("label", answers[0] if answers else None, "answer (one with an <answer>_gold column)")
+        return Preset(
+            name, {"item": item, "worker": worker, "label": label}, _find(stripped, f"{label}_gold")
+        )
     if name == "label-studio":
-        raise EmcrowdError(f"{source}: --preset label-studio reads Label Studio's JSON export (a .json file)")
+        raise EmcrowdError(
+            f"{source}: --preset label-studio reads Label Studio's JSON, JSON-MIN and CSV/TSV exports "
+            "(with its id and annotator columns)"
+        )
+    if name == "peerannot":
+        raise EmcrowdError(f"{source}: --preset peerannot reads peerannot's answers.json")
     raise EmcrowdError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
 
 
@@ -161,6 +187,10 @@ def check_name(name: str | None) -> str | None:
         "crowdkit": "crowd-kit",
         "get-another-label": "gal",
         "amt": "mturk",
+        "crowdflower": "figure-eight",
+        "figureeight": "figure-eight",
+        "f8": "figure-eight",
+        "appen": "figure-eight",
     }
     key = aliases.get(key, key)
     if key not in PRESETS:

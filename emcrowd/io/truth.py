@@ -41,7 +41,7 @@ from emcrowd.io.json_labels import _is_label_studio, label_studio_rows
 from emcrowd.io.matrix import _npy_target, load_npy
 from emcrowd.io.roles import find_column
 
-TRUTH_KINDS = ("npy", "text", "parquet", "json", "jsonl")
+TRUTH_KINDS = ("npy", "text", "txt", "parquet", "json", "jsonl")
 #: Column names recognised for the gold label, after the ordinary label names.
 TRUTH_LABEL_NAMES = (*COLUMN_NAMES["label"], "truth", "gold", "true_label", "gold_label", "golden", "class")
 
@@ -161,6 +161,18 @@ def load_truth(
     if header is None:
         raise InputError(name, "is empty")
     cells = header.cells
+    if not any(own) and _headerless_pair(cells, data, match):
+        # item<TAB>label with no header (Get-Another-Label's gold files): the first row is data
+        read = read_text_columns(source, header, [0, 1], has_header=False)
+        if read.n_irregular:
+            fields, text = read.irregular[0]
+            raise InputError(
+                name, f"a headerless item,label file with a row of {fields} fields: {text[:60]!r}"
+            )
+        try:
+            return _by_id_columns(name, read.columns[0], read.columns[1], data, match, missing_values)
+        except _Problem as problem:
+            raise InputError(name, f"row {problem.row + 1}: {problem.message}") from None
     if any(own) or presets.detect(cells) or (len(cells) >= 2 and not is_number_row(cells)):
         i_item, i_label = _truth_columns(name, cells, item_col, label_col, own)
 
@@ -201,6 +213,17 @@ def load_truth(
         raise InputError(name, "has a header but no truth values")
     values = parse_number_rows(name, body, 2 if has_header else 1).reshape(-1)
     return _aligned(name, values, data, match, allow_aligned)
+
+
+def _headerless_pair(cells: Sequence[str], data: Labels, match: Matcher) -> bool:
+    """Whether a text file's first row is data, not a header: two fields, an item id of the labels
+    and one of their classes (Get-Another-Label's ``item<TAB>label`` gold files have no header)."""
+    if len(cells) != 2:
+        return False
+    item, label = (c.strip() for c in cells)
+    if match(label) is None or not item:
+        return False
+    return item in set(data.item_names)
 
 
 def _truth_columns(
