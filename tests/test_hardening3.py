@@ -436,6 +436,310 @@ def test_many_valid_rows_are_counted_against_the_limit(tmp_path):
     with gzip.open(tmp_path / "m.csv.gz", "wt", compresslevel=1) as fh:
         fh.write("item,worker,label\n")
         fh.writelines(f"item{i:09d},w{i % 50},c{i % 3}\n" for i in range(600_000))
-    refused(tmp_path, "info", str(tmp_path / "m.csv.gz"), "--max-memory", "30M",
-            needles=("m.csv.gz", "--max-memory"))  # fmt: skip
+    refused(
+        tmp_path,
+        "info",
+        str(tmp_path / "m.csv.gz"),
+        "--max-memory",
+        "30M",
+        needles=("m.csv.gz", "--max-memory"),
+    )
     assert run_cli("info", str(tmp_path / "m.csv.gz"), "--max-memory", "1G").returncode == 0
+
+
+# -- messages ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "parquet"])
+def test_an_export_whose_every_assignment_was_rejected_says_so(tmp_path, suffix):
+    rows = [("h1", "w1", "pos", "Rejected"), ("h2", "w1", "neg", "Rejected")]
+    names = ("HITId", "WorkerId", "Answer.sentiment", "AssignmentStatus")
+    path = tmp_path / f"r.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(pa.table({n: [r[k] for r in rows] for k, n in enumerate(names)}), path)
+    else:
+        sep = "," if suffix == "csv" else "\t"
+        path.write_text("\n".join(sep.join(r) for r in [names, *rows]) + "\n")
+    refused(tmp_path, "info", str(path), needles=(path.name, "rejected", "--keep-rejected"))
+
+
+def test_json_lines_errors_count_lines_from_one(tmp_path):
+    lines = [json.dumps({"item": f"i{k}", "worker": f"w{k % 3}", "label": "ab"[k % 2]}) for k in range(300)]
+    (tmp_path / "c.jsonl").write_text("\n".join([*lines, '{"item": "z", "worker": ']) + "\n")
+    refused(tmp_path, "info", str(tmp_path / "c.jsonl"), needles=("c.jsonl", "line 301"))
+    (tmp_path / "d.jsonl").write_text(
+        "\n".join([*lines, '{"item": "z", "worker": "w1", "label": "c"}']) + "\n"
+    )
+    refused(tmp_path, "info", str(tmp_path / "d.jsonl"), "--classes", "a,b", needles=("d.jsonl", "line 301"))
+
+
+def test_json_lines_whose_values_change_type_are_read(tmp_path):
+    from emcrowd.io import load_labels
+
+    lines = [
+        '{"item": 1, "worker": "a", "label": "x"}',
+        '{"item": "1", "worker": "b", "label": 2}',
+        '{"item": 2, "worker": "a", "label": 2}',
+    ]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    data = load_labels(tmp_path / "m.jsonl").labels
+    assert data.n_items == 2 and set(data.class_names) == {"x", "2"}
+
+
+def test_role_detection_warns_about_the_impossible_and_names_the_columns(tmp_path):
+    rows = [f"{t},sub{t % 7},w{w},{'ab'[(t + w) % 2]}" for t in range(300) for w in range(5)]
+    (tmp_path / "s.csv").write_text("id,task,annotator,answer\n" + "\n".join(rows) + "\n")
+    done = run_cli("info", str(tmp_path / "s.csv"), "--worker-col", "annotator", "-q")
+    assert done.returncode == 0, done.stderr
+    warning = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1, done.stderr
+    for needle in ("'task'", "recognised name", "'annotator' (--worker-col)", "--item-col", "7 items"):
+        assert needle in warning[0], warning[0]
+    done = run_cli("info", str(tmp_path / "s.csv"), "--worker-col", "annotator", "--item-col", "id", "-q")
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+
+
+# -- real exports, as they are, read with no options -----------------------------------------------------
+def _result(kind: str, value: dict, name: str = "answer") -> dict:
+    return {
+        "id": "r1",
+        "type": kind,
+        "from_name": name,
+        "to_name": "text",
+        "origin": "manual",
+        "value": value,
+    }
+
+
+def _studio(rows: list[tuple[object, object, dict | None]], with_ids: bool = True) -> list[dict]:
+    """A Label Studio JSON export: tasks with annotations (completed_by, result), as Label Studio writes."""
+    tasks: dict[object, dict] = {}
+    for task_id, who, result in rows:
+        task = tasks.setdefault(
+            task_id,
+            {
+                "id": task_id,
+                "data": {"text": f"text {task_id}"},
+                "annotations": [],
+                "predictions": [],
+                "meta": {},
+                "project": 1,
+            },
+        )
+        results = (
+            []
+            if result is None
+            else [result, _result("labels", {"start": 0, "end": 3, "labels": ["PER"]}, "ner")]
+        )
+        task["annotations"].append(
+            {
+                "id": len(task["annotations"]) + 1,
+                "completed_by": who,
+                "result": results,
+                "was_cancelled": False,
+                "ground_truth": False,
+                "lead_time": 3.2,
+            }
+        )
+    out = list(tasks.values())
+    if not with_ids:
+        for task in out:
+            del task["id"]
+    return out
+
+
+LABEL_STUDIO_KINDS = {
+    "choices single": (lambda v: _result("choices", {"choices": [v]}), ["neg", "pos"]),
+    "choices multiple": (lambda v: _result("choices", {"choices": [v, "other"]}), ["neg|other", "other|pos"]),
+    "taxonomy": (lambda v: _result("taxonomy", {"taxonomy": [["Animal", v]]}), ["Animal/neg", "Animal/pos"]),
+    "rating": (lambda v: _result("rating", {"rating": 1 if v == "neg" else 5}), ["1", "5"]),
+    "number": (lambda v: _result("number", {"number": 0 if v == "neg" else 2.0}), ["0", "2"]),
+    "textarea": (lambda v: _result("textarea", {"text": [v]}), ["neg", "pos"]),
+}
+VOTES = [(1, 7, "pos"), (1, 8, "pos"), (2, 7, "neg"), (2, 8, "pos"), (3, 7, "neg"), (3, 9, "neg")]
+
+
+@pytest.mark.parametrize("kind", sorted(LABEL_STUDIO_KINDS))
+def test_label_studio_result_types(tmp_path, kind):
+    from emcrowd.io import load_labels
+
+    make, classes = LABEL_STUDIO_KINDS[kind]
+    (tmp_path / "ls.json").write_text(json.dumps(_studio([(t, w, make(v)) for t, w, v in VOTES])))
+    loaded = load_labels(tmp_path / "ls.json")
+    data = loaded.labels
+    assert sorted(data.class_names) == classes
+    assert (data.n_items, data.n_workers, data.n_labels) == (3, 3, 6)
+    assert loaded.report.preset == "label-studio"
+
+
+def test_label_studio_long_textarea_is_not_read_as_classes(tmp_path):
+    text = "a long free-text answer that goes on and on about the item, far longer than any class name"
+    rows = [(t, w, _result("textarea", {"text": [text + str(t)]})) for t, w, _ in VOTES]
+    (tmp_path / "ls.json").write_text(json.dumps(_studio(rows)))
+    refused(tmp_path, "info", str(tmp_path / "ls.json"), needles=("ls.json", "free text"))
+
+
+def test_label_studio_tasks_without_id_and_a_single_task(tmp_path):
+    from emcrowd.io import load_labels
+
+    make = LABEL_STUDIO_KINDS["choices single"][0]
+    tasks = _studio([(t, w, make(v)) for t, w, v in VOTES], with_ids=False)
+    (tmp_path / "noid.json").write_text(json.dumps(tasks))
+    data = load_labels(tmp_path / "noid.json").labels
+    assert data.item_names == ("1", "2", "3") and data.n_labels == 6
+    (tmp_path / "one.json").write_text(json.dumps(_studio([(5, 7, make("pos")), (5, 8, make("neg"))])[0]))
+    data = load_labels(tmp_path / "one.json").labels
+    assert data.item_names == ("5",) and sorted(data.class_names) == ["neg", "pos"]
+
+
+def _flat(rows=VOTES) -> list[dict]:
+    """Label Studio's JSON-MIN export: one flat record per annotation (task data, the control's answer)."""
+    return [
+        {
+            "id": t,
+            "text": f"text {t}",
+            "sentiment": v if k != 5 else {"choices": [v, "pos"]},
+            "annotator": f"u{w}@x",
+            "annotation_id": 100 + k,
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+            "lead_time": 1.5,
+        }
+        for k, (t, w, v) in enumerate(rows)
+    ]
+
+
+def test_label_studio_json_min_export(tmp_path):
+    from emcrowd.io import load_labels
+
+    (tmp_path / "min.json").write_text(json.dumps(_flat()))
+    loaded = load_labels(tmp_path / "min.json")
+    assert loaded.report.columns == {"item": "id", "worker": "annotator", "label": "sentiment"}
+    assert sorted(loaded.labels.class_names) == ["neg", "neg|pos", "pos"]
+    assert loaded.labels.n_labels == 6
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_label_studio_csv_and_tsv_exports(tmp_path, sep):
+    import csv
+
+    from emcrowd.io import load_labels
+
+    records = _flat()
+    names = sorted(records[0])  # Label Studio writes its columns in name order
+    path = tmp_path / ("ls.csv" if sep == "," else "ls.tsv")
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter=sep)
+        writer.writerow(names)
+        for r in records:
+            writer.writerow([json.dumps(r[n]) if isinstance(r[n], dict) else r[n] for n in names])
+    loaded = load_labels(path)
+    assert loaded.report.columns["label"] == "sentiment"
+    assert sorted(loaded.labels.class_names) == ["neg", "neg|pos", "pos"]
+    assert (loaded.labels.n_items, loaded.labels.n_workers) == (3, 3)
+
+
+def test_figure_eight_full_report_and_its_gold(tmp_path):
+    from emcrowd.io import load_labels
+
+    head = (
+        "_unit_id,_created_at,_golden,_id,_missed,_started_at,_tainted,_channel,_trust,_worker_id,_country,"
+    )
+    rows = [head + "sentiment,sentiment_gold,text"]
+    for unit, worker, answer, gold in [
+        (1, 501, "pos", ""),
+        (1, 502, "neg", ""),
+        (2, 501, "neg", "neg"),
+        (2, 502, "neg", "neg"),
+        (3, 503, "pos", ""),
+    ]:
+        golden = "true" if gold else "false"
+        rows.append(f"{unit},t,{golden},{unit}{worker},,t,false,c,0.9,{worker},US,{answer},{gold},some text")
+    (tmp_path / "f8.csv").write_text("\n".join(rows) + "\n")
+    loaded = load_labels(tmp_path / "f8.csv")
+    assert loaded.report.preset == "figure-eight"
+    assert loaded.report.columns == {"item": "_unit_id", "worker": "_worker_id", "label": "sentiment"}
+    out = tmp_path / "o"
+    done = run_cli(
+        "fit",
+        str(tmp_path / "f8.csv"),
+        "--gold",
+        str(tmp_path / "f8.csv"),
+        "-q",
+        "--out",
+        str(out),
+        "-m",
+        "dawid-skene",
+    )
+    assert done.returncode == 0, done.stderr
+    items = (out / "items.csv").read_text().splitlines()
+    assert items[0].split(",")[0] == "item" and "gold" in items[0]
+
+
+def test_peerannot_answers_json(tmp_path):
+    from emcrowd.io import load_labels
+
+    (tmp_path / "answers.json").write_text(
+        json.dumps({"0": {"0": 1, "3": 0}, "1": {"0": 1, "2": 1}, "2": {"1": 0}})
+    )
+    loaded = load_labels(tmp_path / "answers.json")
+    assert loaded.report.preset == "peerannot"
+    data = loaded.labels
+    assert (data.n_items, data.n_workers, data.n_labels) == (3, 4, 5) and data.class_names == ("0", "1")
+
+
+def test_gal_headerless_gold_file_as_truth_and_gold(tmp_path):
+    rows = [
+        ("w1", "i1", "cat"),
+        ("w2", "i1", "dog"),
+        ("w1", "i2", "dog"),
+        ("w3", "i2", "dog"),
+        ("w2", "i3", "cat"),
+        ("w3", "i3", "cat"),
+    ]
+    (tmp_path / "labels.txt").write_text("".join("\t".join(r) + "\n" for r in rows))
+    (tmp_path / "gold.txt").write_text("i1\tcat\ni2\tdog\n")
+    done = run_cli(
+        "compare",
+        str(tmp_path / "labels.txt"),
+        "--preset",
+        "gal",
+        "--truth",
+        str(tmp_path / "gold.txt"),
+        "--methods",
+        "majority",
+        "--json",
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_gold"] == 2
+    done = run_cli(
+        "fit",
+        str(tmp_path / "labels.txt"),
+        "--preset",
+        "gal",
+        "--gold",
+        str(tmp_path / "gold.txt"),
+        "-q",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_truth_file_with_the_labels_item_column_name(tmp_path):
+    (tmp_path / "mt.csv").write_text(
+        "HITId,WorkerId,Answer.sentiment,AssignmentStatus\n"
+        "h1,w1,pos,Approved\nh1,w2,neg,Approved\nh2,w1,neg,Approved\nh2,w2,neg,Approved\n"
+    )
+    (tmp_path / "truth.csv").write_text("truth,HITId\npos,h1\nneg,h2\n")
+    done = run_cli(
+        "compare",
+        str(tmp_path / "mt.csv"),
+        "--truth",
+        str(tmp_path / "truth.csv"),
+        "--methods",
+        "majority",
+        "--json",
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_gold"] == 2
