@@ -743,3 +743,61 @@ def test_a_truth_file_with_the_labels_item_column_name(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["n_gold"] == 2
+
+
+# -- --csv-safe ---------------------------------------------------------------------------------------------
+INJECTED = "item,worker,label\n=cmd|x,w1,@SUM(A1)\n=cmd|x,w2,-2+3\nb,+w3,@SUM(A1)\nb,w1,-1\nc,w2,-1\n"
+
+
+def test_csv_safe_prefixes_cells_a_spreadsheet_would_run(tmp_path):
+    import csv
+
+    (tmp_path / "i.csv").write_text(INJECTED)
+    plain, safe = tmp_path / "plain", tmp_path / "safe"
+    for out, extra in ((plain, []), (safe, ["--csv-safe"])):
+        done = run_cli("fit", str(tmp_path / "i.csv"), "-m", "majority", "-q", "--out", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+
+    def rows(path: Path) -> list[list[str]]:
+        with open(path, newline="") as fh:
+            return list(csv.reader(fh))
+
+    for name in ("items.csv", "posteriors.csv", "workers.csv", "confusion.csv"):
+        body = [c for row in rows(safe / name)[1:] for c in row]
+        risky = [c for c in body if c[:1] in "=+@\t\r" or (c[:1] == "-" and not _is_number(c))]
+        assert not risky, (name, risky)
+        raw = (plain / name).read_text()  # off by default: the text as written
+        assert "'" not in raw
+    items = rows(safe / "items.csv")
+    header = items[0]
+    assert items[1][header.index("item")] == "'=cmd|x" and items[2][header.index("label")] == "-1"
+    workers = {row[0] for row in rows(safe / "workers.csv")[1:]}
+    assert "'+w3" in workers
+    done = run_cli(
+        "relabel", str(tmp_path / "i.csv"), "-b", "2", "-o", "-", "--csv-safe", "-q", "-m", "majority"
+    )
+    assert done.returncode == 0 and "'=cmd|x" in done.stdout and "\n=cmd" not in done.stdout, done.stdout
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_spreadsheet_safe_text_rules():
+    from emcrowd.io.outputs import spreadsheet_safe_text as safe
+
+    assert [safe(t) for t in ("=1+1", "+x", "-x", "@A1", "\tx", "\rx")] == [
+        "'=1+1", "'+x", "'-x", "'@A1", "'\tx", "'\rx"
+    ]  # fmt: skip
+    assert [safe(t) for t in ("-1", "+0.5", "-1e-3", "a=b", "", "x")] == [
+        "-1",
+        "+0.5",
+        "-1e-3",
+        "a=b",
+        "",
+        "x",
+    ]

@@ -19,6 +19,7 @@ def fit_dask(
     scheduler: str | None,
     local_workers: int | None,
     quiet: bool,
+    csv_safe: bool = False,
 ) -> None:
     """Fit ``method`` to the partitioned data set and write posteriors, items, workers and summary."""
     from emcrowd import console as report
@@ -73,13 +74,16 @@ def fit_dask(
         )  # fmt: skip
     data, result = gathered_aggregation(dataset, method, fitted, majority)
     if to_stdout:
-        _output.write_stdout(io.csv_chunks(label_table(data, result)))
+        _output.write_stdout(io.csv_chunks(_output.safe(label_table(data, result), csv_safe)))
         report.fit_summary(data, result, None, [], quiet=quiet)
         return
     tables = output_tables(data, result)
     record = fit_record(data, result, None, _output.peak_memory_mb())
     record["engine"] = {"name": "dask", "dataset": str(dataset_dir), "partitions": dataset.n_partitions}
-    outputs = {**_output.table_files(tables, out_format, quiet), "summary.json": io.json_text(record)}
+    outputs = {
+        **_output.table_files(tables, out_format, quiet, csv_safe),
+        "summary.json": io.json_text(record),
+    }
     replaced = any((out_dir / name).exists() for name in outputs)
     files = io.write_outputs(out_dir, outputs, inputs=[dataset_dir])
     report.fit_summary(data, result, out_dir, files, replaced=replaced, quiet=quiet)

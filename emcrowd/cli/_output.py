@@ -11,13 +11,22 @@ from typing import Any
 import typer
 
 
-def table_files(tables: dict[str, Any], fmt: str, quiet: bool) -> dict[str, Any]:
-    """The output tables as files in format ``fmt`` (csv or parquet), written through Arrow."""
+def safe(table: dict[str, Any], csv_safe: bool) -> dict[str, Any]:
+    """``table`` as ``--csv-safe`` writes it (text cells a spreadsheet would run, prefixed), or as is."""
+    from emcrowd import io
+
+    return io.spreadsheet_safe(table) if csv_safe else table
+
+
+def table_files(tables: dict[str, Any], fmt: str, quiet: bool, csv_safe: bool = False) -> dict[str, Any]:
+    """The output tables as files in format ``fmt`` (csv or parquet), written through Arrow; with
+    ``csv_safe``, CSV text cells that a spreadsheet would run as formulas are prefixed with ``'``."""
     from emcrowd import console as report
     from emcrowd import io
 
     out = {}
     for stem, table in tables.items():
+        table = safe(table, csv_safe and fmt == "csv")
         name = f"{stem}.{fmt}"
         out[name] = io.TableFile(table, fmt, progress=report.write_progress(name, table, not quiet))
     return out

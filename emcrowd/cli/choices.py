@@ -37,6 +37,8 @@ class Preset(StrEnum):
     label_studio = "label-studio"
     crowd_kit = "crowd-kit"
     gal = "gal"
+    figure_eight = "figure-eight"
+    peerannot = "peerannot"
 
 
 #: The methods, as typed on the command line (``emcrowd.analysis.aggregate.METHODS`` with hyphens; a test

@@ -12,6 +12,7 @@ from emcrowd.cli import _output, _reading
 from emcrowd.cli.choices import MethodChoice
 from emcrowd.cli.options import (
     MODEL,
+    CsvSafeOpt,
     InputOptions,
     LabelsArg,
     ModelOptions,
@@ -111,6 +112,7 @@ def fit(
     model: ModelOptions,
     drop_flagged: DropFlaggedOpt = False,
     output: OutputOptions,
+    csv_safe: CsvSafeOpt = False,
     engine: EngineOpt = "memory",
     scheduler: SchedulerOpt = None,
     local_workers: LocalWorkersOpt = None,
@@ -127,7 +129,7 @@ def fit(
 
         return fit_dask(
             labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
-            local_workers=local_workers, quiet=output.quiet,
+            local_workers=local_workers, quiet=output.quiet, csv_safe=csv_safe,
         )  # fmt: skip
     if scheduler is not None or local_workers is not None:
         raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
@@ -175,7 +177,7 @@ def fit(
     hint = default_method and not quiet  # after the outputs are written: a cheap extra check
     summary = {"quiet": quiet, "ties": model.ties.value, "phases": phases}
     if to_stdout:
-        _output.write_stdout(io.csv_chunks(label_table(data, result)))
+        _output.write_stdout(io.csv_chunks(_output.safe(label_table(data, result), csv_safe)))
         phases["write"] = time.perf_counter() - started
         report.fit_summary(data, result, None, [], **summary)
         if hint:
@@ -183,7 +185,7 @@ def fit(
         return
     tables = output_tables(data, result, gold_codes)
     outputs = {
-        **_output.table_files(tables, out_format.value, quiet),
+        **_output.table_files(tables, out_format.value, quiet, csv_safe),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
     }
     replaced = any((out_dir / name).exists() for name in outputs)

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_SEED",
     "MODEL",
     "MODEL_MORE",
+    "CsvSafeOpt",
     "Duplicates",
     "Format",
     "InputOptions",
@@ -65,6 +66,15 @@ LabelsArg = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
+CsvSafeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--csv-safe",
+        help="For opening the CSV outputs in a spreadsheet: put a ' before every text cell (an id, a class "
+        "name) that starts with =, +, -, @, a tab or a carriage return, so that it is shown, not run as a "
+        "formula. Off by default: programs reading the files get the text as written.",
+    ),
+]
 
 
 # -- the groups ----------------------------------------------------------------------------------------
@@ -145,8 +155,10 @@ class InputOptions:
             "--preset",
             metavar="PLATFORM",
             help="Read LABELS as this platform's export: toloka (TSV), mturk (batch results CSV), "
-            "label-studio (JSON export), crowd-kit (task,worker,label), gal (Get-Another-Label's "
-            "headerless worker, item, label). Default: recognised from the header or the document.",
+            "label-studio (JSON, JSON-MIN or CSV export), crowd-kit (task,worker,label), gal "
+            "(Get-Another-Label's headerless worker, item, label), figure-eight (CrowdFlower full report: "
+            "_unit_id, _worker_id), peerannot (answers.json). Default: recognised from the header or the "
+            "document.",
             show_default=False,
             rich_help_panel=INPUT,
         ),

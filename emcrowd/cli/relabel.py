@@ -10,6 +10,7 @@ import typer
 from emcrowd.cli import _output, _reading
 from emcrowd.cli.fit import MethodOpt
 from emcrowd.cli.options import (
+    CsvSafeOpt,
     InputOptions,
     LabelsArg,
     ModelOptions,
@@ -50,6 +51,7 @@ def relabel(
     model: ModelOptions,
     method: MethodOpt = None,
     output: OutputOptions,
+    csv_safe: CsvSafeOpt = False,
 ) -> None:
     """Choose the items that one more label helps most, and the annotators to review.
 
@@ -78,7 +80,7 @@ def relabel(
             **model_options(method, options),
         )  # fmt: skip
     plan = relabel_outputs(data, result, budget, gold=gold_codes)
-    table = plan["table"]
+    table = _output.safe(plan["table"], csv_safe)
     if str(out) == "-":
         _output.write_stdout(io.csv_chunks(table))
     else:

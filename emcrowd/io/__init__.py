@@ -28,6 +28,7 @@ from emcrowd.io.outputs import (
     csv_text,
     format_value,
     json_text,
+    spreadsheet_safe,
     write_outputs,
 )
 from emcrowd.io.truth import Truth, load_truth, read_truth
@@ -51,5 +52,6 @@ __all__ = [
     "load_truth",
     "read_labels",
     "read_truth",
+    "spreadsheet_safe",
     "write_outputs",
 ]

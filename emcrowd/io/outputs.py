@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import threading
 from collections import deque
@@ -320,6 +321,59 @@ def _arrow_text(column: Sequence[Any]) -> tuple[Any, bool] | None:
         offsets, kind = offsets.astype(np.int32), pa.string()
     array = pa.Array.from_buffers(kind, len(column), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     return array, any(c in blob for c in _NEEDS_QUOTES)
+
+
+#: First characters that make a spreadsheet read a cell as a formula (or as a command, with a tab or a
+#: carriage return before one): ``--csv-safe`` puts a ``'`` before a text cell that starts with one.
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe_text(text: str) -> str:
+    """``text`` with a ``'`` before it when a spreadsheet would run it as a formula: it starts with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return and is not a plain number (``-1`` and
+    ``+0.5`` are numbers to a spreadsheet, and are left alone)."""
+    if text[:1] in SPREADSHEET_TRIGGERS and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def spreadsheet_safe(table: Table) -> Table:
+    """A copy of an output table whose text cells are :func:`spreadsheet_safe_text` (numbers, and
+    text that is already safe, unchanged): what ``--csv-safe`` writes. Only the distinct names of a
+    :class:`NamedCodes` column are rewritten."""
+    out: dict[str, Any] = {}
+    for name, column in table.items():
+        out[name] = _safe_column(column)
+    return out
+
+
+def _safe_column(column: Any) -> Any:
+    if isinstance(column, NamedCodes):
+        return NamedCodes(column.codes, tuple(spreadsheet_safe_text(n) for n in column.names))
+    if isinstance(column, (list, tuple)):
+        if not any(isinstance(v, str) and v[:1] in SPREADSHEET_TRIGGERS for v in column):
+            return column
+        safe = [spreadsheet_safe_text(v) if isinstance(v, str) else v for v in column]
+        return tuple(safe) if isinstance(column, tuple) else safe
+    if isinstance(column, np.ndarray) and column.dtype.kind in "OU":
+        return np.array([spreadsheet_safe_text(v) if isinstance(v, str) else v for v in column.tolist()],
+                        dtype=column.dtype if column.dtype.kind == "O" else object)  # fmt: skip
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return column
+    if isinstance(column, (pa.Array, pa.ChunkedArray)) and (
+        pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    ):
+        import pyarrow.compute as pc
+
+        risky = pc.match_substring_regex(column, r"^[=+\-@\t\r]")
+        if not pc.any(risky).as_py():
+            return column
+        values = [None if v is None else spreadsheet_safe_text(v) for v in column.to_pylist()]
+        return pa.array(values, type=column.type)
+    return column
 
 
 def csv_text(table: Table) -> str:
