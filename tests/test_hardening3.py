@@ -801,3 +801,21 @@ def test_spreadsheet_safe_text_rules():
         "",
         "x",
     ]
+
+
+# -- docs/exports.md: its commands run as written ----------------------------------------------------------
+def test_docs_exports_commands_run(tmp_path):
+    import re
+
+    text = (ROOT / "docs" / "exports.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert len(blocks) >= 5
+    emcrowd = f"{shlex.quote(sys.executable)} -m emcrowd "
+    for block in blocks:
+        script = re.sub(r"(?m)^emcrowd ", emcrowd, block).replace("/tmp/", f"{tmp_path}/")
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120)  # fmt: skip
+        assert done.returncode == 0, (block, done.stderr)
+        assert "Traceback" not in done.stderr
+    items = (tmp_path / "injected-emcrowd" / "items.csv").read_text()
+    assert "'=1+1" in items
