@@ -161,7 +161,14 @@ def load_truth(
     if header is None:
         raise InputError(name, "is empty")
     cells = header.cells
-    if not any(own) and _headerless_pair(cells, data, match):
+    gal_gold = not any(own) and header.delimiter == "\t" and _headerless_pair(cells, data, match)
+    if source.suffix == ".txt" and not gal_gold:  # .txt is too vague a name for anything else
+        raise InputError(
+            name,
+            "unsupported file type '.txt'; a .txt truth file is read only as Get-Another-Label's gold "
+            "(item<TAB>label lines, no header)",
+        )
+    if gal_gold:
         # item<TAB>label with no header (Get-Another-Label's gold files): the first row is data
         read = read_text_columns(source, header, [0, 1], has_header=False)
         if read.n_irregular:
@@ -216,8 +223,9 @@ def load_truth(
 
 
 def _headerless_pair(cells: Sequence[str], data: Labels, match: Matcher) -> bool:
-    """Whether a text file's first row is data, not a header: two fields, an item id of the labels
-    and one of their classes (Get-Another-Label's ``item<TAB>label`` gold files have no header)."""
+    """Whether a tab-separated file's first row is data, not a header: two fields, an item id of the
+    labels and one of their classes (Get-Another-Label's ``item<TAB>label`` gold files have no
+    header)."""
     if len(cells) != 2:
         return False
     item, label = (c.strip() for c in cells)
