@@ -128,12 +128,9 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     if not directory.is_dir():
         raise InputError(directory, "not a directory (give the output directory of `emcrowd fit`)")
     summary_path = directory / "summary.json"
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(summary_path, f"cannot read it as JSON ({exc})") from None
+    if not summary_path.exists():
+        raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?")
+    summary = _read_json_file(summary_path, "an emcrowd summary")
     _check_summary(summary_path, summary)
     items = _read_table(_table_path(directory, "items"), {"confidence": "float"})
     workers = _read_table(
@@ -198,24 +195,9 @@ COMPARE_MAX_BYTES = 64 << 20
 def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     """A ``compare --json`` report, checked for what the report draws."""
     path = Path(path)
-    try:
-        if not path.exists():
-            raise InputError(path, "no such file")
-        if not path.is_file():
-            raise InputError(path, "is not a regular file (give a `compare --json` report)")
-        with open(path, "rb") as fh:
-            raw = fh.read(COMPARE_MAX_BYTES + 1)
-        if len(raw) > COMPARE_MAX_BYTES:
-            raise InputError(
-                path, f"is larger than {COMPARE_MAX_BYTES >> 20} MB: not a `compare --json` report"
-            )
-        report = json.loads(raw.decode("utf-8"))
-    except InputError:
-        raise
-    except RecursionError:
-        raise InputError(path, "cannot read it as JSON (nested too deeply)") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read it as JSON ({str(exc)[:200]})") from None
+    if not path.exists():
+        raise InputError(path, "no such file")
+    report = _read_json_file(path, "a `compare --json` report")
     methods = report.get("methods") if isinstance(report, dict) else None
     if not isinstance(methods, dict) or not methods:
         raise InputError(path, "not an `emcrowd compare --json` report (no methods)")
@@ -240,6 +222,25 @@ def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(report.get("agreement"), (dict, type(None))):
         raise InputError(path, "'agreement' must be an object")
     return report
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    """A small JSON file (a summary, a comparison): a regular file of at most
+    :data:`COMPARE_MAX_BYTES`, valid UTF-8 JSON; anything else is one line naming it."""
+    try:
+        if not path.is_file():
+            raise InputError(path, f"is not a regular file (give {what})")
+        with open(path, "rb") as fh:
+            raw = fh.read(COMPARE_MAX_BYTES + 1)
+        if len(raw) > COMPARE_MAX_BYTES:
+            raise InputError(path, f"is larger than {COMPARE_MAX_BYTES >> 20} MB: not {what}")
+        return json.loads(raw.decode("utf-8"))
+    except InputError:
+        raise
+    except RecursionError:
+        raise InputError(path, "cannot read it as JSON (nested too deeply)") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read it as JSON ({str(exc)[:200]})") from None
 
 
 def _plain(text: Any) -> str:

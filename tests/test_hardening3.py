@@ -40,6 +40,7 @@ def refused(tmp_path: Path, *args: str, needles: tuple[str, ...] = (), env: dict
     before = snapshot(tmp_path)
     done = run_cli(*args, env=env)
     assert_one_line_error(done, *needles)
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # nothing else on stderr either
     assert snapshot(tmp_path) == before
 
 
@@ -168,6 +169,14 @@ def test_report_on_a_malformed_summary(fitted, tmp_path, key, value, needle):
     summary[key] = value
     (fit / "summary.json").write_text(json.dumps(summary))
     refused(tmp_path, "report", str(fit), needles=("summary.json", needle))
+
+
+def test_report_on_a_summary_that_is_a_device(fitted, tmp_path):
+    pytest.importorskip("matplotlib")
+    fit = _copy(fitted, tmp_path / "fit")
+    (fit / "summary.json").unlink()
+    (fit / "summary.json").symlink_to("/dev/zero")
+    refused(tmp_path, "report", str(fit), needles=("summary.json", "regular file"))
 
 
 @pytest.mark.parametrize("what", ["/dev/zero", "dir", "methods-list", "ci-text"])
