@@ -828,3 +828,14 @@ def test_docs_exports_commands_run(tmp_path):
         assert "Traceback" not in done.stderr
     items = (tmp_path / "injected-emcrowd" / "items.csv").read_text()
     assert "'=1+1" in items
+
+
+def test_a_matrix_read_row_by_row_is_counted_as_it_is_kept(tmp_path):
+    matrix = np.random.default_rng(0).integers(0, 2, (40_000, 30))
+    lines = ["x," + ",".join(f"w{i}" for i in range(30))]  # a first column of ids: read row by row
+    lines += [f"it{k}," + ",".join(map(str, row)) for k, row in enumerate(matrix)]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    refused(
+        tmp_path, "info", str(tmp_path / "m.csv"), "--max-memory", "50M", needles=("m.csv", "--max-memory")
+    )
+    assert run_cli("info", str(tmp_path / "m.csv"), "--max-memory", "2G").returncode == 0

@@ -67,7 +67,7 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
         fast = _read_matrix_arrow(source, header, options)
         if fast is not None:
             return fast
-        rows = iter(Rows(source, header.delimiter))
+        rows = iter(Rows(source, header.delimiter).retained())
         first = next((row for row in rows if not is_blank(row)), None)
         if first is None:
             raise InputError(name, "is empty")
