@@ -101,7 +101,12 @@ class Rows:
                         self._metered.consumed()
                     yield row
         except OverBudget as exc:
-            raise over_budget(self.name, int(exc.args[0]), f"reading line {self.line + 1}") from None
+            what = (
+                f"holding its first {self.line:,} lines read row by row"
+                if self._keep_all
+                else f"reading line {self.line + 1:,}"
+            )
+            raise over_budget(self.name, int(exc.args[0]), what) from None
         except UnicodeDecodeError:
             raise InputError(self.name, f"is not UTF-8 text (bad byte near line {self.line + 1})") from None
         except csv.Error as exc:
