@@ -226,8 +226,11 @@ def label_studio_rows(
         task_id = task.get("id", k + 1) if with_id else k + 1
         if isinstance(task_id, (dict, list)) or task_id is None:
             raise InputError(name, f"{_where(k)}: its id is a {_json_type(task_id)}")
+        who = _annotator(annotation)
+        if not who.strip():
+            raise InputError(name, f"{_where(k, j)} has no annotator (completed_by)")
         items.append(str(task_id))
-        workers.append(_annotator(annotation))
+        workers.append(who)
         answers.append(chosen)
         gold.append(bool(annotation.get("ground_truth")))
     if not items:
