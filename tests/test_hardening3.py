@@ -809,32 +809,3 @@ def test_spreadsheet_safe_text_rules():
         "",
         "x",
     ]
-
-
-# -- docs/exports.md: its commands run as written ----------------------------------------------------------
-def test_docs_exports_commands_run(tmp_path):
-    import re
-
-    text = (ROOT / "docs" / "exports.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-    assert len(blocks) >= 5
-    emcrowd = f"{shlex.quote(sys.executable)} -m emcrowd "
-    for block in blocks:
-        script = re.sub(r"(?m)^emcrowd ", emcrowd, block).replace("/tmp/", f"{tmp_path}/")
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120)  # fmt: skip
-        assert done.returncode == 0, (block, done.stderr)
-        assert "Traceback" not in done.stderr
-    items = (tmp_path / "injected-emcrowd" / "items.csv").read_text()
-    assert "'=1+1" in items
-
-
-def test_a_matrix_read_row_by_row_is_counted_as_it_is_kept(tmp_path):
-    matrix = np.random.default_rng(0).integers(0, 2, (40_000, 30))
-    lines = ["x," + ",".join(f"w{i}" for i in range(30))]  # a first column of ids: read row by row
-    lines += [f"it{k}," + ",".join(map(str, row)) for k, row in enumerate(matrix)]
-    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
-    refused(
-        tmp_path, "info", str(tmp_path / "m.csv"), "--max-memory", "50M", needles=("m.csv", "--max-memory")
-    )
-    assert run_cli("info", str(tmp_path / "m.csv"), "--max-memory", "2G").returncode == 0
