@@ -809,3 +809,22 @@ def test_spreadsheet_safe_text_rules():
         "",
         "x",
     ]
+
+
+def test_local_cluster_is_quiet_when_the_dashboard_port_is_taken():
+    """Another Dask cluster on the machine holds port 8787: the engine's cluster says nothing of it (Dask
+    warned on stderr, a second line in the one-line errors of `fit --engine dask`)."""
+    pytest.importorskip("distributed")
+    code = (
+        "import socket, warnings\n"
+        "s = socket.socket()\n"
+        "try:\n    s.bind(('', 8787)); s.listen()\nexcept OSError:\n    pass\n"
+        "if __name__ == '__main__':\n"
+        "    from emcrowd.distributed.engine import local_cluster\n"
+        "    c = local_cluster(1)\n"
+        "    print(c.scheduler.http_server is not None)\n"
+        "    c.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "8787" not in done.stderr and "UserWarning" not in done.stderr, done.stderr

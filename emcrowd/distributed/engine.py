@@ -67,13 +67,16 @@ def local_cluster(n_workers: int = 2, memory_limit: str | int | None = None):
     Work stealing is off: an EM pass's tasks take about the same time on every partition, so moving
     one to a worker that finished early saves little in that pass, and its partition's state
     (megabytes) moves with it and stays, leaving that worker with a larger share of every later
-    pass. A lost worker's partitions are still placed on the others (that is not stealing)."""
+    pass. A lost worker's partitions are still placed on the others (that is not stealing).
+
+    The scheduler's web server takes any free port: ``dashboard_address=None`` still binds 8787, and
+    when another cluster holds it Dask warns on stderr, an extra line in every message."""
     import dask
     from distributed import LocalCluster
 
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return LocalCluster(
-            n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
+            n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=":0",
             memory_limit=memory_limit or 0, env=LOCAL_WORKER_ENV,
         )  # fmt: skip
 
