@@ -64,6 +64,15 @@ ROWS = [
     ("2M x 20k x 5", "auto", None, "fit"),
 ]
 QUICK = ("10k x 200 x 5", "100k x 1k x 5")  # the workloads of --quick
+# Small-data latency (issue 28): every method's fit on 100k labels (at most 1 s each) and `compare` of
+# every method, auto included (at most 10 s), side by side in one run, with ratios to Dawid-Skene
+LATENCY_WORKLOADS = {
+    "20k x 1k x 5": (20_000, 1_000, 5, 2, "npz"),
+    "20k x 1k x 5, K=4": (20_000, 1_000, 5, 4, "npz"),
+}
+WORKLOADS |= LATENCY_WORKLOADS
+LATENCY_METHODS = ("majority", "glad", "dawid-skene", "one-coin", "mace", "bayesian-ds", "ebcc", "auto")
+LATENCY_FIT_TARGET, LATENCY_COMPARE_TARGET = 1.0, 10.0
 PEAK_TARGET_MB = {("2M x 20k x 5", "glad"): 1024}
 
 
@@ -228,15 +237,57 @@ def io_rows(tmp: Path) -> None:
     )
 
 
+def latency_rows(tmp: Path) -> None:
+    """Every method's fit time on 100k labels and the wall time of ``compare`` with all of them, per
+    latency workload, with each fit's ratio to Dawid-Skene's (the machine's load average printed, since
+    the targets are absolute times)."""
+    print(f"\nSmall-data latency (load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    header = (
+        f"{'workload':<19} {'method':<11} {'labels':>9} {'wall s':>7} {'fit s':>7} {'x DS':>6} {'iter':>4}"
+    )
+    header += "  met"
+    print(header)
+    print("-" * len(header))
+    for name in LATENCY_WORKLOADS:
+        data = simulated(name, tmp)
+        labels = data / "labels.npz"
+        fits = {}
+        for method in LATENCY_METHODS:
+            out = data / f"fit-{method}"
+            wall, _ = run([*EMCROWD, "fit", str(labels), "--method", method, "--out", str(out), "--quiet"])
+            summary = json.loads((out / "summary.json").read_text())
+            fits[method] = (wall, summary["fit_seconds"], summary.get("n_iter") or "", summary["n_labels"])
+        ds = fits["dawid-skene"][1]
+        for method, (wall, fit, n_iter, n_labels) in fits.items():
+            met = "yes" if fit <= LATENCY_FIT_TARGET else "NO"
+            print(
+                f"{name:<19} {method:<11} {n_labels:>9,} {wall:>7.2f} {fit:>7.2f} {fit / ds:>6.1f} "
+                f"{n_iter:>4}  fit <= {LATENCY_FIT_TARGET:g} s: {met}",
+                flush=True,
+            )
+        wall, _ = run(
+            [*EMCROWD, "compare", str(labels), "--truth", str(data / "y.npy"), "--methods",
+             ",".join(m for m in LATENCY_METHODS if m != "majority"), "--json", "-q"],
+            quiet=True,
+        )  # fmt: skip
+        met = "yes" if wall <= LATENCY_COMPARE_TARGET else "NO"
+        print(
+            f"{name:<19} {'compare all':<11} {fits['dawid-skene'][3]:>9,} {wall:>7.2f} {'':>7} "
+            f"{wall / ds:>6.1f} {'':>4}  wall <= {LATENCY_COMPARE_TARGET:g} s: {met}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the small workloads")
     parser.add_argument("--io", action="store_true", help="only the reading and writing rows")
     parser.add_argument("--methods", help="only the rows of these methods (comma-separated), no I/O rows")
+    parser.add_argument("--latency", action="store_true", help="only the small-data latency rows")
     args = parser.parse_args()
-    if args.io:
+    if args.io or args.latency:
         with tempfile.TemporaryDirectory() as tmp:
-            io_rows(Path(tmp))
+            (io_rows if args.io else latency_rows)(Path(tmp))
         return
     rows = [row for row in ROWS if row[0] in QUICK] if args.quick else ROWS
     if args.methods:
@@ -267,6 +318,8 @@ def main() -> None:
             )
         walls = sorted(run([*EMCROWD, "--help"])[0] for _ in range(11))
         print(f"\nemcrowd --help: {walls[0]:.2f} s best of 11, {walls[5]:.2f} s median (target <= 0.25 s)")
+        if not args.methods:
+            latency_rows(Path(tmp))
         if not (args.quick or args.methods):
             io_rows(Path(tmp))
 

@@ -417,3 +417,24 @@ def test_compiled_log_exp_match_numpy():
     normal = want > 2.3e-308
     np.testing.assert_allclose(got[normal], want[normal], rtol=4.5e-16, atol=0)
     np.testing.assert_allclose(got[~normal], want[~normal], rtol=0, atol=1e-320)
+
+
+def test_restarts_are_screened_and_the_best_goes_on():
+    """Every restart runs ``screen_iter`` iterations; only the best continues, from where it stopped."""
+    labels, _, _ = simulate_dawid_skene(300, 10, labels_per_item=4, n_classes=3, concentration=3, seed=11)
+    screened = EBCC(n_init=5, screen_iter=5).fit(labels)
+    every = EBCC(n_init=5, screen_iter=None).fit(labels)
+    assert len(screened.init_objectives_) == 5
+    assert screened.lower_bound_ == max(screened.init_objectives_)
+    assert screened.lower_bound_ == screened.init_objectives_[screened.best_init_]
+    assert screened.n_iter_ == len(screened.history_) > 5
+    assert_non_decreasing(screened.history_)
+    # the kept restart goes on as if it had run alone: the same optimum as running every restart fully
+    np.testing.assert_allclose(screened.lower_bound_, every.lower_bound_, rtol=1e-5)
+    np.testing.assert_array_equal(screened.labels_, every.labels_)
+    # the screened fit is seeded: the same again
+    again = EBCC(n_init=5, screen_iter=5).fit(labels)
+    np.testing.assert_array_equal(screened.posteriors_, again.posteriors_)
+    for bad in (0, 2.5):
+        with pytest.raises(EmcrowdError, match="screen_iter"):
+            EBCC(n_init=2, screen_iter=bad).fit(labels)

@@ -252,7 +252,12 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
     """The kernels compiled for ``k_const`` classes and ``m_const`` subtypes (loops over the classes of
     constant length), or for any shape when both are 0; on threads with ``parallel``, else in one (each
     parallel pass waits for every thread, which on a busy machine can cost more than a small pass
-    itself)."""
+    itself).
+
+    Every kernel reads ``parallel`` in its body, so that it is one of the closure's variables: numba's
+    on-disk cache keys a closure by its code and the values of those variables only, not by the
+    decorator's options, and without that the threaded and the one-thread builds shared one entry
+    (whichever was compiled first served both)."""
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def e_pass(
@@ -298,6 +303,7 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         n_cls = k_const if k_const else n_rows // n_sub
         n_live = rows.size
         keep = resp_out.shape[0] == n_items
+        _threaded = parallel  # in the closure: numba's cache keys the two builds apart (see _build)
         chunks = acc.shape[0]
         top_prior = log_prior_rows[0]
         for t in range(1, n_rows):
@@ -486,6 +492,7 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         n_items = indptr.size - 1
         n_sub = m_const if m_const else m
         n_rows = k_const * m_const if k_const else split.shape[1]
+        _threaded = parallel  # in the closure: numba's cache keys the two builds apart (see _build)
         chunks = acc.shape[0]
         for chunk in prange(chunks):
             lo_item, hi_item = _chunk_bounds(n_items, chunks, chunk)
@@ -527,6 +534,7 @@ def _build(k_const: int, m_const: int, parallel: bool) -> Kernels:
         n_lab = k_const if k_const else counts.shape[1]
         n_sub = m_const if m_const else m
         n_live = rows.size
+        _threaded = parallel  # in the closure: numba's cache keys the two builds apart (see _build)
         chunks = acc.shape[0]
         # every live row's prior (labels, rows) and log Gamma(its total) - sum log Gamma(its entries)
         row_prior = np.empty((n_lab, n_live))
@@ -590,8 +598,10 @@ SPECIALIZED = ((2, 10),)
 
 
 #: Inputs with at least this many labels run the passes on threads (EBCC's restarts on a large
-#: input run on a subsample of 200,000 labels: on threads too).
-PARALLEL_MIN_LABELS = 100_000
+#: input run on a subsample of 200,000 labels: on threads too). Below it a pass takes a few
+#: milliseconds, and on a busy two-core machine waiting for the second thread costs up to ten times
+#: that (100,000 labels: 3 ms a pass on one thread, 10 to 60 ms on two under a load of 5).
+PARALLEL_MIN_LABELS = 150_000
 
 
 @cache

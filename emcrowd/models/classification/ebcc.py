@@ -40,6 +40,18 @@ each) and on the shared data sets 10 and 40 restarts differ by no more than the 
 The random splits are drawn over the items in the order of their names, so a fit does not depend on
 the order of the input's rows.
 
+Restarts
+--------
+A restart's subtypes take some tens of iterations to collapse, and until then every iteration does
+all ``K * M`` rows: ten whole restarts made EBCC some 30 times slower than Dawid-Skene on 100,000
+labels. On inputs up to ``restart_labels`` labels every restart therefore runs only ``screen_iter``
+iterations (10), the one with the highest ELBO there goes on to ``tol`` from its factors (the same
+fit as that restart run alone: one repeated E-step, then its own next iterations), and the others
+stop: on the five shared data sets this keeps the accuracy of ten whole restarts (dog: 0.8414
+against 0.8401, the others equal) at 3 to 7 times less time. ``init_objectives_`` then holds the
+screened restarts' ELBOs where they stopped, the kept one's final; ``history_`` is the kept restart's
+from its first iteration. ``screen_iter=None`` runs every restart to ``tol``.
+
 Large inputs
 ------------
 From ``EBCC_NUMBA_MIN_LABELS`` labels on (``engine="auto"``) the iterations run on the compiled
@@ -157,6 +169,10 @@ class EBCC(VariationalAggregator):
         per 20,000 annotators whatever the subsample's size, see "Large inputs"); None: ``n_init``.
     restart_iter : int
         The most iterations of each restart on that subsample.
+    screen_iter : int or None
+        On inputs up to ``restart_labels`` labels, every restart runs this many iterations (10 by
+        default) and only the one with the highest ELBO then goes on to ``tol``, from where it
+        stopped (see "Restarts" in the module docstring); None: every restart runs to ``tol``.
     engine : {"auto", "numpy", "numba"}
         ``"auto"``: the compiled kernels from ``EBCC_NUMBA_MIN_LABELS`` labels on, NumPy below.
     class_prior, class_pseudocount, tol, max_iter, random_state
@@ -217,6 +233,7 @@ class EBCC(VariationalAggregator):
         restart_sample: int = 200_000,
         restart_n_init: int | None = 3,
         restart_iter: int = 100,
+        screen_iter: int | None = 10,
         engine: str = "auto",
     ) -> None:
         super().__init__(
@@ -237,6 +254,7 @@ class EBCC(VariationalAggregator):
         self.restart_sample = restart_sample
         self.restart_n_init = restart_n_init
         self.restart_iter = restart_iter
+        self.screen_iter = screen_iter
         self.engine = engine
 
     # -- restarts on a subsample of the items, on large inputs ------------------------------------
@@ -254,25 +272,38 @@ class EBCC(VariationalAggregator):
         limit = self.restart_labels
         if limit is not None and (int(limit) != limit or limit < 1):
             raise EmcrowdError(f"restart_labels must be a positive integer or None, got {limit!r}")
-        if limit is None or int(self.n_init) <= 1 or data.n_labels <= limit:
+        screen = self.screen_iter
+        if screen is not None and (int(screen) != screen or screen < 1):
+            raise EmcrowdError(f"screen_iter must be a positive integer or None, got {screen!r}")
+        large = limit is not None and data.n_labels > limit
+        screened = not large and screen is not None and int(screen) < int(self.max_iter)
+        if int(self.n_init) <= 1 or not (large or screened):
             self._fit(data, gold, callback)
             return
         self._check_parameters(data.n_classes)
         start = time.perf_counter()
-        size = self.restart_sample
-        if int(size) != size or size < 1:
-            raise EmcrowdError(f"restart_sample must be a positive integer, got {size!r}")
-        sub, sub_gold = self._subsample(data, gold, min(int(size), int(limit)))
-        if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
-            raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
-        restarts = self.restart_n_init
-        if restarts is not None and (int(restarts) != restarts or restarts < 1):
-            raise EmcrowdError(f"restart_n_init must be a positive integer or None, got {restarts!r}")
+        if large:
+            size = self.restart_sample
+            if int(size) != size or size < 1:
+                raise EmcrowdError(f"restart_sample must be a positive integer, got {size!r}")
+            sub, sub_gold = self._subsample(data, gold, min(int(size), int(limit)))
+            if int(self.restart_iter) != self.restart_iter or self.restart_iter < 1:
+                raise EmcrowdError(f"restart_iter must be a positive integer, got {self.restart_iter!r}")
+            restarts = self.restart_n_init
+            if restarts is not None and (int(restarts) != restarts or restarts < 1):
+                raise EmcrowdError(f"restart_n_init must be a positive integer or None, got {restarts!r}")
+            n_trials = int(self.n_init) if restarts is None else min(int(self.n_init), int(restarts))
+            trial_iter = int(self.restart_iter)
+        else:
+            # every restart screened on all the labels for its first ``screen_iter`` iterations; only
+            # the best one goes on (from where it stopped, so it is the same fit as when it ran alone)
+            sub, sub_gold, n_trials, trial_iter = data, gold, int(self.n_init), int(screen)
         options = {
             **self.get_params(),
-            "n_init": int(self.n_init) if restarts is None else min(int(self.n_init), int(restarts)),
+            "n_init": n_trials,
             "restart_labels": None,
-            "max_iter": min(int(self.max_iter), int(self.restart_iter)),
+            "screen_iter": None,
+            "max_iter": min(int(self.max_iter), trial_iter),
             "engine": self._engine_for(data.n_labels),
         }
         trial = EBCC(**options)
@@ -289,9 +320,14 @@ class EBCC(VariationalAggregator):
         finally:
             self.n_init = n_init
             self._warm = None
-        self.init_objectives_ = trial.init_objectives_
+        self.init_objectives_ = list(trial.init_objectives_)
         self.best_init_ = trial.best_init_
-        self.restart_subsample_ = sub.n_labels
+        if large:
+            self.restart_subsample_ = sub.n_labels
+        else:  # the kept restart's objective is its final one; the others' where they were stopped
+            self.init_objectives_[self.best_init_] = self.lower_bound_
+            self.history_ = list(trial.history_) + self.history_
+            self.n_iter_ = len(self.history_)
         self.fit_seconds_ = time.perf_counter() - start
 
     def _subsample(
