@@ -25,7 +25,7 @@ For large inputs the same iteration runs as compiled passes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -508,9 +508,38 @@ class _KernelPasses:
 
 #: Nodes of the grid over an item's ``b_j`` (Gauss-Hermite under its prior) when the item difficulty
 #: is integrated out of the posteriors and of the label predictive.
-DIFFICULTY_NODES = 9
+DIFFICULTY_NODES = 7
 #: Labels per chunk of the integrated passes (bounds their temporary arrays at scale).
 _INTEGRATION_CHUNK = 2_000_000
+
+
+def _log_joint_at(
+    b: float,
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    n_classes: int,
+    alpha: np.ndarray,
+    log_class_prior: np.ndarray,
+) -> np.ndarray:
+    """``log p(z_j = k, labels of j | alpha, b_j = b)`` for every item and class at one value ``b``
+    shared by all items, shape (n_items, K); the labels in chunks of :data:`_INTEGRATION_CHUNK`."""
+    log_k_minus_1 = float(np.log(n_classes - 1)) if n_classes > 1 else 0.0
+    wrong_sum = np.zeros(n_items)
+    extra = np.zeros(n_items * n_classes)
+    for lo in range(0, item.size, _INTEGRATION_CHUNK):
+        hi = lo + _INTEGRATION_CHUNK
+        it, lab = item[lo:hi], label[lo:hi]
+        right, wrong = log_sigmoids(alpha[worker[lo:hi]] * np.exp(b))
+        wrong -= log_k_minus_1
+        wrong_sum += np.bincount(it, weights=wrong, minlength=n_items)
+        right -= wrong
+        extra += np.bincount(it.astype(np.intp) * n_classes + lab, weights=right, minlength=extra.size)
+    joint = extra.reshape(n_items, n_classes)
+    joint += wrong_sum[:, None]
+    joint += log_class_prior
+    return joint
 
 
 def _node_log_joints(
@@ -522,69 +551,73 @@ def _node_log_joints(
     alpha: np.ndarray,
     prior: GaussianPrior,
     log_class_prior: np.ndarray,
-):
+) -> Iterator[tuple[float, np.ndarray]]:
     """For each node ``g`` of the grid over ``b`` (the prior's Gauss-Hermite nodes): ``(b_g, log w_g +
     log p(z_j = k, labels of j | alpha, b_j = b_g))``, the latter of shape (n_items, K), ``w_g`` the
     node's prior weight. Summing ``exp`` of these over the nodes integrates ``b_j`` over its prior."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
     log_weights = np.log(weights / weights.sum())
-    log_k_minus_1 = float(np.log(n_classes - 1)) if n_classes > 1 else 0.0
     for node, log_w in zip(nodes, log_weights, strict=True):
         b = prior.mean + prior.sd * float(node)
-        wrong_sum = np.zeros(n_items)
-        extra = np.zeros(n_items * n_classes)
-        for lo in range(0, item.size, _INTEGRATION_CHUNK):
-            hi = lo + _INTEGRATION_CHUNK
-            it, lab = item[lo:hi], label[lo:hi]
-            right, wrong = log_sigmoids(alpha[worker[lo:hi]] * np.exp(b))
-            wrong -= log_k_minus_1
-            wrong_sum += np.bincount(it, weights=wrong, minlength=n_items)
-            right -= wrong
-            extra += np.bincount(it.astype(np.intp) * n_classes + lab, weights=right, minlength=extra.size)
-        joint = extra.reshape(n_items, n_classes)
-        joint += wrong_sum[:, None]
-        joint += log_class_prior + log_w
+        joint = _log_joint_at(b, item, worker, label, n_items, n_classes, alpha, log_class_prior)
+        joint += log_w
         yield b, joint
 
 
-#: Iterations of :func:`fit_difficulty_prior`, and the floor on the standard deviation it fits.
-DIFFICULTY_PRIOR_ITER = 5
-DIFFICULTY_PRIOR_MIN_SD = 0.05
+#: :func:`fit_difficulty_prior`: the grid of ``b`` values it works on, the most items it looks at
+#: (a spread and a mean need no more) and the range of the spread it fits.
+DIFFICULTY_GRID = np.linspace(-5.0, 7.0, 121)
+DIFFICULTY_PRIOR_ITEMS = 2_000
+DIFFICULTY_PRIOR_SD = (0.1, 3.0)
 
 
 def fit_difficulty_prior(
     data: Labels, alpha: np.ndarray, prior: GaussianPrior, log_class_prior: np.ndarray
 ) -> GaussianPrior:
-    """The normal distribution of the items' ``b`` that the labels support, given ``alpha``: a few EM
-    steps on its mean and standard deviation (empirical Bayes), each matching them to the mean and
-    spread of the items' ``b_j`` under their integrated posteriors (on the grid of the current
-    estimate, starting from the model's prior). Where items differ little in difficulty the spread
-    shrinks and GLAD's predictions approach one-coin's; where they differ, it stays wide."""
-    labelled = data.labels_per_item() > 0
-    if not labelled.any():
+    """The normal distribution of the items' ``b`` that the labels support, given ``alpha``
+    (empirical Bayes): the mean and standard deviation that maximise the marginal likelihood of the
+    items' labels, ``prod_j ∫ N(b; mean, sd) p(labels of j | alpha, b) db`` on a fixed grid of ``b``
+    (:data:`DIFFICULTY_GRID`), found by a coarse then a fine search over the pairs. Items that differ
+    little in difficulty give a narrow distribution, and GLAD's posteriors and predictions approach
+    one-coin's; items that differ give a wide one. At most :data:`DIFFICULTY_PRIOR_ITEMS` items are used (evenly
+    spaced over the labelled items' codes)."""
+    labelled = np.flatnonzero(data.labels_per_item() > 0)
+    if labelled.size < 2:
         return prior
-    mean, sd = prior.mean, prior.sd
-    for _ in range(DIFFICULTY_PRIOR_ITER):
-        current = GaussianPrior(mean, sd, "beta")
-        nodes, item_logs = [], []
-        for b, joint in _node_log_joints(
-            data.item, data.worker, data.label, data.n_items, data.n_classes, alpha, current, log_class_prior
-        ):
-            nodes.append(b)
-            item_logs.append(np.logaddexp.reduce(joint[labelled], axis=1))
-        logs = np.array(item_logs)  # (G, labelled items)
-        logs -= logs.max(axis=0)
-        weights = np.exp(logs)
-        weights /= weights.sum(axis=0)
-        b = np.array(nodes)[:, None]
-        new_mean = float(np.mean(np.sum(weights * b, axis=0)))
-        second = float(np.mean(np.sum(weights * b * b, axis=0)))
-        new_sd = float(np.sqrt(max(second - new_mean**2, DIFFICULTY_PRIOR_MIN_SD**2)))
-        new_mean = float(np.clip(new_mean, -PRIOR_MEAN_LIMIT["beta"], PRIOR_MEAN_LIMIT["beta"]))
-        if abs(new_mean - mean) < 1e-4 and abs(new_sd - sd) < 1e-4:
-            mean, sd = new_mean, new_sd
-            break
-        mean, sd = new_mean, new_sd
+    chosen = labelled[:: max(1, labelled.size // DIFFICULTY_PRIOR_ITEMS)]
+    keep = np.zeros(data.n_items, dtype=bool)
+    keep[chosen] = True
+    mask = keep[data.item]
+    code = np.cumsum(keep) - 1
+    item, worker, label = code[data.item[mask]], data.worker[mask], data.label[mask]
+    grid = DIFFICULTY_GRID
+    log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
+    for t, b in enumerate(grid):
+        joint = _log_joint_at(
+            float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
+        )
+        top = joint.max(axis=1)
+        log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
+    log_lik -= log_lik.max(axis=1, keepdims=True)
+    lik = np.exp(log_lik)  # (items, grid), each row's largest entry 1
+
+    def best_of(means: np.ndarray, sds: np.ndarray) -> tuple[float, float]:
+        """The (mean, sd) pair of these candidates with the largest marginal log-likelihood."""
+        m, d = np.meshgrid(means, sds, indexing="ij")
+        weights = np.exp(-0.5 * ((grid[:, None] - m.ravel()[None, :]) / d.ravel()[None, :]) ** 2)
+        weights /= weights.sum(axis=0, keepdims=True)  # each candidate's prior over the grid
+        total = np.log(np.maximum(lik @ weights, 1e-300)).sum(axis=0)
+        top = int(np.argmax(total))
+        return float(m.ravel()[top]), float(d.ravel()[top])
+
+    # a coarse search over the candidates, then a finer one around the best
+    low, high = DIFFICULTY_PRIOR_SD
+    mean, sd = best_of(np.linspace(grid[0] + 2, grid[-1] - 2, 33), np.geomspace(low, high, 24))
+    step_mean, step_sd = (grid[-1] - grid[0] - 4) / 32, (high / low) ** (1 / 23)
+    mean, sd = best_of(
+        np.linspace(mean - step_mean, mean + step_mean, 21),
+        np.clip(np.geomspace(sd / step_sd, sd * step_sd, 21), low, high),
+    )
     return GaussianPrior(mean, sd, "beta")
 
 
