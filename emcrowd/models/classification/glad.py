@@ -612,11 +612,11 @@ def fit_difficulty_prior(
 
     # a coarse search over the candidates, then a finer one around the best
     low, high = DIFFICULTY_PRIOR_SD
-    mean, sd = best_of(np.linspace(grid[0] + 2, grid[-1] - 2, 33), np.geomspace(low, high, 24))
-    step_mean, step_sd = (grid[-1] - grid[0] - 4) / 32, (high / low) ** (1 / 23)
+    mean, sd = best_of(np.linspace(grid[0] + 2, grid[-1] - 2, 25), np.geomspace(low, high, 16))
+    step_mean, step_sd = (grid[-1] - grid[0] - 4) / 24, (high / low) ** (1 / 15)
     mean, sd = best_of(
-        np.linspace(mean - step_mean, mean + step_mean, 21),
-        np.clip(np.geomspace(sd / step_sd, sd * step_sd, 21), low, high),
+        np.linspace(mean - step_mean, mean + step_mean, 13),
+        np.clip(np.geomspace(sd / step_sd, sd * step_sd, 13), low, high),
     )
     return GaussianPrior(mean, sd, "beta")
 
