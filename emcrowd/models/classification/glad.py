@@ -579,8 +579,8 @@ def fit_difficulty_prior(
     items' labels, ``prod_j ∫ N(b; mean, sd) p(labels of j | alpha, b) db`` on a fixed grid of ``b``
     (:data:`DIFFICULTY_GRID`), found by a coarse then a fine search over the pairs. Items that differ
     little in difficulty give a narrow distribution, and GLAD's posteriors and predictions approach
-    one-coin's; items that differ give a wide one. At most :data:`DIFFICULTY_PRIOR_ITEMS` items are used (evenly
-    spaced over the labelled items' codes)."""
+    one-coin's; items that differ give a wide one. At most :data:`DIFFICULTY_PRIOR_ITEMS` items are
+    used (evenly spaced over the labelled items' codes)."""
     labelled = np.flatnonzero(data.labels_per_item() > 0)
     if labelled.size < 2:
         return prior
