@@ -274,8 +274,10 @@ def compare(
         if name == "majority":
             entry["n_ties"] = r.majority.n_ties
             entry["n_ties_gold"] = int((r.majority.tied & scored).sum())
-        else:
-            entry.update(n_iter=r.n_iter, converged=r.converged, objective=r.history[-1])
+        else:  # (auto may have chosen majority vote: no iterations then)
+            entry.update(
+                n_iter=r.n_iter, converged=r.converged, objective=r.history[-1] if r.history else None
+            )
         if r.selection is not None:
             entry["chosen"] = r.selection.chosen
             entry["selection"] = r.selection.to_dict()
