@@ -510,7 +510,7 @@ class _KernelPasses:
 #: is integrated out of the posteriors and of the label predictive.
 DIFFICULTY_NODES = 7
 #: Labels per chunk of the integrated passes (bounds their temporary arrays at scale).
-_INTEGRATION_CHUNK = 2_000_000
+_INTEGRATION_CHUNK = 500_000
 
 
 def _log_joint_at(
@@ -641,7 +641,7 @@ def difficulty_integrated_posteriors(
     for _, joint in _node_log_joints(
         data.item, data.worker, data.label, data.n_items, data.n_classes, alpha, prior, log_class_prior
     ):
-        running = joint if running is None else np.logaddexp(running, joint)
+        running = joint if running is None else np.logaddexp(running, joint, out=running)
     assert running is not None
     return normalize(running, gold)[0]
 
