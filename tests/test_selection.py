@@ -12,6 +12,7 @@ import pytest
 from emcrowd.analysis.aggregate import MODELS, aggregate
 from emcrowd.analysis.selection import (
     FOLD_MAX_ITER,
+    LARGE_FOLDS_SCORED,
     VoteModel,
     available_candidates,
     held_out_log_likelihoods,
@@ -231,6 +232,7 @@ def test_large_data_is_scored_on_a_subset_and_fitted_whole():
     selection = select_method(data, full_data_labels=5000, subset_labels=2000)
     assert 2000 <= selection.n_labels < 2000 + 10 and selection.n_items < data.n_items
     assert selection.large and selection.fits == {}  # subset fits are not fits of the data
+    assert selection.n_folds_scored == LARGE_FOLDS_SCORED < selection.n_folds
     assert set(selection.scores) == set(available_candidates()) - {"ebcc"}  # too slow for large data
     result = aggregate(data, "auto")  # the default threshold covers all of it
     assert not result.selection.large

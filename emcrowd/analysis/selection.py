@@ -61,6 +61,9 @@ FULL_DATA_LABELS = 1_000_000
 #: Above ``FULL_DATA_LABELS``, the criterion is computed on a random subset of the items with about
 #: this many labels, and the chosen model fitted on all of them.
 SUBSET_LABELS = 1_000_000
+#: Folds held out (of ``N_FOLDS``) on the subset of large data: two fifths of a million labels
+#: scored is plenty, and every fold held out costs each candidate one more fit of the subset.
+LARGE_FOLDS_SCORED = 2
 #: Most EM iterations of a fold fit (it starts from the fit on all the labels).
 FOLD_MAX_ITER = 50
 #: Candidates left out above ``FULL_DATA_LABELS`` labels: EBCC, whose restarts and 10 latent rows per
@@ -423,7 +426,7 @@ def select_method(
     n_folds : int
         Folds over the labels.
     max_folds : int, optional
-        Hold out only this many of the folds (default: all).
+        Hold out only this many of the folds (default: all; :data:`LARGE_FOLDS_SCORED` on large data).
     full_data_labels, subset_labels : int
         Above ``full_data_labels`` labels the criterion is computed on a random subset of the items
         holding about ``subset_labels`` labels.
@@ -461,6 +464,7 @@ def select_method(
         subset, kept = _subset_items(
             data, subset_labels, np.random.default_rng([random_state, _SUBSET_STREAM])
         )
+        max_folds = LARGE_FOLDS_SCORED if max_folds is None else max_folds
     else:
         subset, kept = data, np.ones(data.n_items, dtype=bool)
     sub_gold = None if gold is None else np.asarray(gold)[kept]
