@@ -567,7 +567,7 @@ def _node_log_joints(
 #: :func:`fit_difficulty_prior`: the grid of ``b`` values it works on, the most items it looks at
 #: (a spread and a mean need no more) and the range of the spread it fits.
 DIFFICULTY_GRID = np.linspace(-5.0, 7.0, 121)
-DIFFICULTY_PRIOR_ITEMS = 2_000
+DIFFICULTY_PRIOR_ITEMS = 20_000
 DIFFICULTY_PRIOR_SD = (0.1, 3.0)
 
 
@@ -580,11 +580,15 @@ def fit_difficulty_prior(
     (:data:`DIFFICULTY_GRID`), found by a coarse then a fine search over the pairs. Items that differ
     little in difficulty give a narrow distribution, and GLAD's posteriors and predictions approach
     one-coin's; items that differ give a wide one. At most :data:`DIFFICULTY_PRIOR_ITEMS` items are
-    used (evenly spaced over the labelled items' codes)."""
+    used (evenly spaced over the labelled items in name order, so the same whatever the rows' order)."""
     labelled = np.flatnonzero(data.labels_per_item() > 0)
     if labelled.size < 2:
         return prior
-    chosen = labelled[:: max(1, labelled.size // DIFFICULTY_PRIOR_ITEMS)]
+    if labelled.size > DIFFICULTY_PRIOR_ITEMS:  # evenly spaced in name order: whatever the row order
+        by_name = labelled[np.argsort(data.item_name_ranks()[labelled], kind="stable")]
+        chosen = np.sort(by_name[:: labelled.size // DIFFICULTY_PRIOR_ITEMS])
+    else:
+        chosen = labelled
     keep = np.zeros(data.n_items, dtype=bool)
     keep[chosen] = True
     mask = keep[data.item]
