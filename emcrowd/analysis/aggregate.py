@@ -169,9 +169,16 @@ def auto_aggregate(
 
     start = time.perf_counter()
     options = options or {}
+
+    def fit(part: Labels, method: str, part_gold: np.ndarray | None) -> Aggregation:
+        return aggregate(
+            part, method, gold=None if method == "majority" else part_gold, ties=ties,
+            callback=None if method == "majority" else callback, **model_options(method, options),
+        )  # fmt: skip
+
     selection = select_method(
         data, options=model_options("auto", options), gold=gold, random_state=options.get("random_state", 0),
-        ties=ties, callback=callback, done=done,
+        ties=ties, callback=callback, done=done, fit=fit,
     )  # fmt: skip
     chosen = selection.fits.get(selection.chosen)
     if chosen is None:

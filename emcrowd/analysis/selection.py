@@ -48,7 +48,8 @@ from emcrowd.data import Labels, name_ranks
 from emcrowd.errors import EmcrowdError
 
 if TYPE_CHECKING:
-    from emcrowd.analysis.aggregate import Aggregation
+    from collections.abc import Callable
+
     from emcrowd.models._base import IterationCallback
 
 #: Candidate methods of ``auto``, from the least to the most flexible (ties in the rule go to the
@@ -152,7 +153,7 @@ class Selection:
     n_folds_scored: int | None = None  # held out (all n_folds unless told otherwise)
     #: The candidates' fits on all the labels (when the criterion ran on all of them): ``auto``
     #: returns the chosen one's instead of fitting it again. Not part of the record.
-    fits: dict[str, Aggregation] = field(default_factory=dict, repr=False, compare=False)
+    fits: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     large: bool = False  # the criterion ran on a subset of the items
 
     def to_dict(self) -> dict[str, Any]:
@@ -413,7 +414,8 @@ def select_method(
     random_state: int = 0,
     ties: str = "lowest",
     callback: IterationCallback | None = None,
-    done: dict[str, Aggregation] | None = None,
+    done: dict[str, Any] | None = None,
+    fit: Callable[[Labels, str, np.ndarray | None], Any] | None = None,
 ) -> Selection:
     """Choose a method for ``data`` by held-out label log-likelihood (no gold used to score).
 
@@ -442,13 +444,16 @@ def select_method(
         Progress hook of the candidates' fits on all the labels.
     done : dict of str to Aggregation, optional
         Fits on all of ``data`` already run with the same options (as in a comparison): reused.
+    fit : callable, optional
+        ``fit(data, method, gold)``: a candidate's fit on all the labels, with ``posteriors``,
+        ``labels`` and ``model`` (:func:`emcrowd.analysis.aggregate.auto_aggregate` passes
+        ``aggregate``; by default the model's own fit, without ``aggregate``'s warnings).
 
     Returns
     -------
     Selection
         With ``fits``, the candidates' fits on all the labels, unless the data were large.
     """
-    from emcrowd.analysis.aggregate import aggregate
     from emcrowd.models import model_options
 
     start = time.perf_counter()
@@ -470,7 +475,12 @@ def select_method(
     sub_gold = None if gold is None else np.asarray(gold)[kept]
 
     # Every candidate on all the labels (of the subset, when large): the fold fits start from these.
-    fits: dict[str, Aggregation] = {}
+    if fit is None:
+
+        def fit(part: Labels, method: str, part_gold: np.ndarray | None) -> Any:
+            return _plain_fit(part, method, part_gold, model_options(method, options), ties, callback)
+
+    fits: dict[str, Any] = {}
     failed: set[str] = set()
     fit_seconds = dict.fromkeys(candidates, 0.0)
     for m in candidates:
@@ -479,10 +489,7 @@ def select_method(
             continue
         begin = time.perf_counter()
         try:
-            fits[m] = aggregate(
-                subset, m, gold=None if m == "majority" else sub_gold, ties=ties,
-                callback=None if m == "majority" else callback, **model_options(m, options),
-            )  # fmt: skip
+            fits[m] = fit(subset, m, sub_gold)
         except EmcrowdError:
             failed.add(m)
         fit_seconds[m] = time.perf_counter() - begin
@@ -494,7 +501,7 @@ def select_method(
             begin = time.perf_counter()
             other_seed = {**options, "random_state": int(options["random_state"]) + 1}
             try:
-                again = aggregate(subset, m, gold=sub_gold, ties=ties, **model_options(m, other_seed))
+                again = _plain_fit(subset, m, sub_gold, model_options(m, other_seed), ties, None)
                 changed[m] = float(np.mean(again.labels != f.labels))
             except EmcrowdError:
                 changed[m] = 1.0
@@ -558,6 +565,38 @@ def select_method(
         seconds=time.perf_counter() - start,
         **common,
     )
+
+
+def _plain_fit(
+    data: Labels,
+    method: str,
+    gold: np.ndarray | None,
+    options: dict[str, Any],
+    ties: str,
+    callback: IterationCallback | None,
+) -> Any:
+    """A candidate's fit on all of ``data``: ``posteriors``, ``labels``, ``model`` (None for majority
+    vote, which takes no gold) and ``fit_seconds``; GLAD's posteriors with the difficulty integrated,
+    as :func:`emcrowd.analysis.aggregate.aggregate` reports them."""
+    from types import SimpleNamespace
+
+    from emcrowd.models import MODELS
+    from emcrowd.models.classification.majority import majority_vote
+
+    start = time.perf_counter()
+    if method == "majority":
+        mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
+        return SimpleNamespace(posteriors=mv.posteriors, labels=mv.labels, model=None, fit_seconds=0.0)
+    model = MODELS[method](**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(data, gold=gold, callback=callback)
+    if hasattr(model, "integrate_difficulty"):
+        model.integrate_difficulty(data, gold)
+    return SimpleNamespace(
+        posteriors=model.posteriors_, labels=model.labels_, model=model,
+        fit_seconds=time.perf_counter() - start,
+    )  # fmt: skip
 
 
 def _choose(candidates: tuple[str, ...], scores: dict[str, CandidateScore]) -> tuple[str, str]:
