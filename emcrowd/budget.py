@@ -153,7 +153,7 @@ def check_fit(data, methods, options: dict | None = None) -> None:
     memory exceeds the limit; ``auto`` counts as its most demanding candidate."""
     options = options or {}
     for method in methods:
-        names = ("glad", "dawid_skene", "one_coin", "bayesian_ds") if method == "auto" else (method,)
+        names = ("glad", "dawid_skene", "one_coin", "mace", "bayesian_ds") if method == "auto" else (method,)
         for name in names:
             need = fit_bytes(
                 name, data.n_items, data.n_workers, data.n_classes, data.n_labels,

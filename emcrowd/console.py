@@ -543,16 +543,29 @@ def _compare_notes(report: dict[str, Any]) -> None:
         diff = report["vs_majority"][best]
         gain, (lo, hi) = diff["accuracy_gain"] * 100, (v * 100 for v in diff["gain_ci"])
         title = METHOD_TITLES.get(best, best)
-        verdict = (
-            "the interval excludes zero"
-            if diff["significant"]
-            else "the interval includes zero: no clear difference"
+        split = (
+            f"It gets {diff['fixed']:,} items right that majority vote gets wrong, and {diff['broken']:,} "
+            "the other way round."
         )
-        note(
-            f"Best EM method: {title}, {gain:+.2f} points against majority vote "
-            f"(95% CI {lo:+.2f} to {hi:+.2f}; {verdict}). It gets {diff['fixed']:,} items right that "
-            f"majority vote gets wrong, and {diff['broken']:,} the other way round."
-        )
+        if diff["significant"] is None:
+            note(
+                f"Only {report['n_gold']:,} gold items: too few to tell the methods apart (no claim below "
+                f"{report.get('min_gold_items', 30)}). {title} against majority vote: {gain:+.2f} points. "
+                f"{split}"
+            )
+        else:
+            verdict = (
+                "the interval excludes zero"
+                if diff["significant"]
+                else "the interval includes zero: no clear difference"
+            )
+            exact = (
+                f", exact McNemar p = {diff['p_value']:.3g}" if diff.get("test") == "exact McNemar" else ""
+            )
+            note(
+                f"Best EM method: {title}, {gain:+.2f} points against majority vote "
+                f"(95% CI {lo:+.2f} to {hi:+.2f}{exact}; {verdict}). {split}"
+            )
     auto = report["methods"].get("auto")
     if auto is not None and "selection" in auto:
         note(selection_summary(auto["selection"], "(chosen without the truth) "))

@@ -507,3 +507,55 @@ def test_accuracy_is_at_a_typical_item_and_chance_is_one_over_k():
     # and a real flip still shows: accuracy below 1/K for most annotators
     flipped = aggregate(sim.labels, "glad", alpha_prior=(-3.0, 0.1))
     assert np.mean(below_chance(sim.labels, flipped.model)) > 0.5
+
+
+# -- the item difficulty integrated out of the reported posteriors (issue 23) ---------------------------
+def _log_loss(posteriors, truth):
+    return float(np.mean(-np.log(np.maximum(posteriors[np.arange(truth.size), truth], 1e-15))))
+
+
+@pytest.mark.parametrize(("n_classes", "per_item"), [(2, 3), (2, 5), (4, 5)])
+def test_integrated_posteriors_are_better_calibrated_than_the_map_plug_in(n_classes, per_item):
+    """On data drawn from GLAD itself, the posteriors with b_j at its MAP value (fitted to the item's
+    few labels) are overconfident; with b_j integrated out they are calibrated at least as well as
+    one-coin's, with the same accuracy."""
+    from emcrowd.analysis.aggregate import aggregate
+    from emcrowd.models.simulate import simulate_glad
+
+    sim = simulate_glad(2000, 100, labels_per_item=per_item, n_classes=n_classes, seed=per_item)
+    glad = aggregate(sim.labels, "glad")
+    coin = aggregate(sim.labels, "one_coin")
+    integrated = _log_loss(glad.posteriors, sim.truth)
+    plug_in = _log_loss(glad.model.map_posteriors_, sim.truth)
+    assert integrated < plug_in
+    assert integrated <= _log_loss(coin.posteriors, sim.truth) + 0.002
+    accuracy = np.mean(glad.labels == sim.truth)
+    assert accuracy >= np.mean(glad.model.map_posteriors_.argmax(axis=1) == sim.truth) - 0.003
+    np.testing.assert_allclose(glad.posteriors.sum(axis=1), 1.0)
+    assert np.array_equal(glad.labels, glad.model.labels_)
+
+
+def test_the_fitted_difficulty_spread_follows_the_data():
+    from emcrowd.models.simulate import simulate_glad
+
+    spreads = {}
+    for b_sd in (0.05, 1.0):
+        sim = simulate_glad(2000, 60, labels_per_item=8, b_sd=b_sd, seed=3)
+        model = GLAD()
+        model.fit(sim.labels).integrate_difficulty(sim.labels)
+        spreads[b_sd] = model.difficulty_prior_.sd
+    assert spreads[0.05] < 0.5 * spreads[1.0]
+
+
+def test_integrated_posteriors_clamp_gold_and_keep_the_fit():
+    from emcrowd.models.simulate import simulate_glad
+
+    sim = simulate_glad(300, 12, labels_per_item=4, n_classes=3, seed=4)
+    gold = np.where(np.arange(300) % 4 == 0, sim.truth, -1)
+    model = GLAD().fit(sim.labels, gold=gold)
+    history, alpha = list(model.history_), model.alpha_.copy()
+    model.integrate_difficulty(sim.labels, gold)
+    known = gold >= 0
+    np.testing.assert_array_equal(model.posteriors_[known], np.eye(3)[gold[known]])
+    assert model.history_ == history and np.array_equal(model.alpha_, alpha)  # the fit is unchanged
+    assert_non_decreasing(model.history_)

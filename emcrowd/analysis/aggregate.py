@@ -142,6 +142,8 @@ def aggregate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(data, gold=gold, callback=callback)
+    if hasattr(model, "integrate_difficulty"):  # GLAD: the posteriors with b_j integrated out
+        model.integrate_difficulty(data, gold)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     messages += flip_warnings(data, model, mv)
     return Aggregation(
@@ -172,9 +174,11 @@ def auto_aggregate(
     options: dict[str, Any] | None = None,
     done: dict[str, Aggregation] | None = None,
 ) -> Aggregation:
-    """``auto``: choose a method without gold (:func:`emcrowd.analysis.selection.select_method`), then that
-    method's fit, taken from ``done`` (fits already run with the same options, as in a comparison)
-    when it is there. ``fit_seconds`` counts the choice and the chosen fit."""
+    """``auto``: choose a method without gold (:func:`emcrowd.analysis.selection.select_method`) and
+    return that method's fit on all the labels: the one the choice made on the way (or found in
+    ``done``, fits already run with the same options, as in a comparison), else, when the choice was
+    made on a subset of large data, a fit of the chosen method. ``fit_seconds`` counts the choice and
+    the chosen fit."""
     from dataclasses import replace
 
     from emcrowd.analysis.selection import select_method
@@ -182,16 +186,36 @@ def auto_aggregate(
     start = time.perf_counter()
     data, gold = labels_and_gold(data, gold)
     options = options or {}
+
+    def fit(part: Labels, method: str, part_gold: np.ndarray | None) -> Aggregation:
+        return aggregate(
+            part, method, gold=None if method == "majority" else part_gold, ties=ties,
+            callback=None if method == "majority" else callback, **model_options(method, options),
+        )  # fmt: skip
+
     selection = select_method(
-        data, options=model_options("auto", options), gold=gold, random_state=options.get("random_state", 0)
-    )
-    chosen = (done or {}).get(selection.chosen)
-    reused = 0.0 if chosen is None else chosen.fit_seconds
+        data, options=model_options("auto", options), gold=gold, random_state=options.get("random_state", 0),
+        ties=ties, callback=callback, done=done, fit=fit,
+    )  # fmt: skip
+    chosen = selection.fits.get(selection.chosen)
     if chosen is None:
         chosen = aggregate(
-            data, selection.chosen, gold=gold, ties=ties, callback=callback,
-            **model_options(selection.chosen, options),
+            data, selection.chosen, gold=None if selection.chosen == "majority" else gold, ties=ties,
+            callback=callback, **model_options(selection.chosen, options),
         )  # fmt: skip
+    selection.fits = {}  # let go of the other candidates' fits
+    if chosen.model is None and gold is not None and (np.asarray(gold) >= 0).any():
+        # majority vote chosen: the known labels are clamped as the models clamp them
+        known = np.asarray(gold) >= 0
+        posteriors = chosen.posteriors.copy()
+        posteriors[known] = np.eye(data.n_classes)[np.asarray(gold)[known]]
+        labels = chosen.labels.copy()
+        labels[known] = np.asarray(gold)[known]
+        chosen = replace(chosen, posteriors=posteriors, labels=labels)
+    # fits taken from ``done`` count as if auto had run them itself
+    reused = sum(
+        f.fit_seconds for m, f in (done or {}).items() if m in selection.scores and not selection.large
+    )
     seconds = time.perf_counter() - start + reused
     return replace(chosen, method="auto", selection=selection, fit_seconds=seconds)
 

@@ -9,6 +9,14 @@ Metrics, on the items that have a truth label (and crowd labels, and are not giv
 * ``macro_f1``: the mean over classes of F1, over the classes present in the truth or the predictions.
 * ``brier``: mean squared distance between the posterior and the one-hot truth (0 is perfect, 2 worst).
 * ``log_loss``: mean ``-log`` posterior of the true class (clipped at 1e-15); both measure calibration.
+
+Each EM method against majority vote (``vs_majority``): the accuracy gain, its 95% interval and
+whether that excludes zero (``significant``). Only the discordant items (one method right, the other
+wrong) carry information about the difference; when fewer than :data:`EXACT_BELOW` of them, the
+bootstrap is too coarse to trust and the interval and the verdict come from McNemar's exact test
+(the split of the discordant items as a binomial draw, Clopper-Pearson's interval for its share),
+with its p-value. Below :data:`MIN_GOLD_ITEMS` scored gold items nothing is claimed at all
+(``significant`` is None).
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from emcrowd.models._base import IterationCallback
 #: Bootstrap draws for the intervals.
 N_BOOTSTRAP = 10_000
 LOG_LOSS_FLOOR = 1e-15
+#: Fewer discordant items than this: the difference of two methods is tested exactly (McNemar).
+EXACT_BELOW = 25
+#: Fewer scored gold items than this: no claim that one method is better than another.
+MIN_GOLD_ITEMS = 30
 
 
 class NoGoldError(EmcrowdError):
@@ -53,6 +65,70 @@ def difference_interval(
     diff = (draws[:, 1] - draws[:, 2]) / n
     tail = 100 * (1 - level) / 2
     return [float(v) for v in np.percentile(diff, [tail, 100 - tail])]
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """``P(X <= k)`` for ``X ~ Binomial(n, p)``, summed exactly (n is small here)."""
+    from math import comb
+
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return float(sum(comb(n, i) * p**i * (1.0 - p) ** (n - i) for i in range(k + 1)))
+
+
+def mcnemar_exact(fixed: int, broken: int) -> float:
+    """Two-sided p-value of McNemar's exact test: under "no difference" each of the ``fixed + broken``
+    discordant items goes either way with probability 1/2; twice the smaller tail, at most 1."""
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * _binomial_cdf(min(fixed, broken), n, 0.5))
+
+
+def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a binomial share ``k / n``, found by bisection."""
+    tail = (1.0 - level) / 2
+
+    def solve(f: Callable[[float], float]) -> float:  # f increasing in p, root in [0, 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    low = 0.0 if k == 0 else solve(lambda p: (1.0 - _binomial_cdf(k - 1, n, p)) - tail)
+    high = 1.0 if k == n else solve(lambda p: tail - _binomial_cdf(k, n, p))
+    return low, high
+
+
+def exact_difference_interval(fixed: int, broken: int, n: int, level: float = 0.95) -> list[float]:
+    """Interval of a paired accuracy difference from its discordant items alone (conditional on their
+    number ``d``): the difference is ``(2 s - 1) d / n`` with ``s`` the share of them that the first
+    method gets right, and ``s`` gets Clopper-Pearson's exact interval. It excludes zero exactly
+    when :func:`mcnemar_exact` is below ``1 - level``."""
+    d = fixed + broken
+    if d == 0:
+        return [0.0, 0.0]
+    low, high = _clopper_pearson(fixed, d, level)
+    return [(2 * low - 1) * d / n, (2 * high - 1) * d / n]
+
+
+def paired_comparison(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    """Method ``a`` against method ``b`` (boolean vectors: right on each scored item): the accuracy
+    gain, its interval, the test that made it and whether it excludes zero (see the module notes)."""
+    n = a.size
+    fixed, broken = int((a & ~b).sum()), int((~a & b).sum())
+    out: dict[str, Any] = {"accuracy_gain": float(a.mean() - b.mean()), "fixed": fixed, "broken": broken}
+    if fixed + broken < EXACT_BELOW:
+        ci = exact_difference_interval(fixed, broken, n)
+        out.update(gain_ci=ci, test="exact McNemar", p_value=mcnemar_exact(fixed, broken))
+    else:
+        ci = difference_interval(a, b, rng)
+        out.update(gain_ci=ci, test="bootstrap")
+    out["significant"] = bool(ci[0] > 0 or ci[1] < 0) if n >= MIN_GOLD_ITEMS else None
+    return out
 
 
 def macro_f1(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -141,7 +217,8 @@ def compare(
         (:func:`emcrowd.analysis.quality.calibration_bins`),
         "fit_seconds", "n_iter", ...}}, "agreement" (:func:`emcrowd.analysis.agreement.agreement_summary`),
         "best",
-        "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant", "fixed", "broken"}},
+        "vs_majority": {name: {"accuracy_gain", "gain_ci", "significant" (None: too few gold items to
+        claim anything), "test", "p_value" (exact test only), "fixed", "broken"}},
         "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
         method could only guess) and are counted in ``n_gold_unlabeled``.
     """
@@ -204,8 +281,10 @@ def compare(
         if name == "majority":
             entry["n_ties"] = r.majority.n_ties
             entry["n_ties_gold"] = int((r.majority.tied & scored).sum())
-        else:
-            entry.update(n_iter=r.n_iter, converged=r.converged, objective=r.history[-1])
+        else:  # (auto may have chosen majority vote: no iterations then)
+            entry.update(
+                n_iter=r.n_iter, converged=r.converged, objective=r.history[-1] if r.history else None
+            )
         if r.selection is not None:
             entry["chosen"] = r.selection.chosen
             entry["selection"] = r.selection.to_dict()
@@ -223,6 +302,7 @@ def compare(
         "n_gold": n_scored,
         "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
         "n_gold_given": int(given.sum()),
+        "min_gold_items": MIN_GOLD_ITEMS,
         "seed": seed,
         "agreement": agreement_summary(data),
         "methods": entries,
@@ -232,14 +312,7 @@ def compare(
         "disagreements": [],
     }
     for name in em:
-        ci = difference_interval(right[name], right["majority"], rng)
-        report["vs_majority"][name] = {
-            "accuracy_gain": entries[name]["accuracy"] - entries["majority"]["accuracy"],
-            "gain_ci": ci,
-            "significant": bool(ci[0] > 0 or ci[1] < 0),
-            "fixed": int((right[name] & ~right["majority"]).sum()),
-            "broken": int((~right[name] & right["majority"]).sum()),
-        }
+        report["vs_majority"][name] = paired_comparison(right[name], right["majority"], rng)
     if disagreements > 0 and em:
         other = "glad" if "glad" in em else em[0]
         report["disagreements"] = _disagreements(

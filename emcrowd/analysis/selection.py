@@ -7,49 +7,73 @@ probability of every held-out label under :meth:`EMAggregator.label_proba` (the 
 label's item, from the other labels, times the annotator's label distribution). The score of a
 candidate is the mean over all held-out labels, in nats per label.
 
+**The shape of the data is kept.** The folds are drawn over all the labels, so a fold fit sees each
+annotator and each item with four fifths of its labels, as the user's data has them (a subsample of
+the items instead would leave each annotator a small share of its labels, where the models with
+priors win for the priors' sake). Each candidate is first fitted on all the labels (the fit ``auto``
+returns when it is chosen: nothing is fitted twice), and each fold fit starts from that fit's
+posteriors, so it converges in a few iterations. Only above :data:`FULL_DATA_LABELS` labels is the
+criterion computed on a random subset of the items (:data:`SUBSET_LABELS` labels), the least of
+evils at that size, and the chosen model then fitted on all the labels.
+
+**Majority vote is a candidate.** It is scored as the model under which every annotator is equally
+reliable (one accuracy shared by all, :class:`VoteModel`, whose most probable class is the vote), and
+it is the least flexible candidate: a model is chosen over the vote only when it predicts the held-out
+labels better by more than the noise of the criterion, so ``auto`` keeps the vote where the data do
+not show that weighting the annotators helps.
+
 Predicting labels is not the same as finding the truth: a more flexible model (a full confusion matrix
 per annotator, class subtypes) can win the label score by a margin that is only noise, and then pays
 for its flexibility on the items. So the choice is not the top score but the **least flexible
 candidate whose score is within one standard error of the top** (the "one standard error rule" of
-cross-validation, Breiman et al. 1984), with the standard error of the score difference computed over
-items, since the labels of one item are not independent. The candidates, from the least flexible:
-``one_coin``, ``glad``, ``bayesian_ds``, ``dawid_skene``, ``ebcc`` (those that are installed).
+cross-validation, Breiman et al. 1984), with the standard error of the score difference clustered by
+item and by annotator. The candidates, from the least flexible, are :data:`CANDIDATES` (those
+installed); a new method is one more entry there.
 
 Only labels whose annotator and item both have labels in the training folds are scored: a label of
 an annotator the fit never saw measures the model's prior, not the model, and every candidate is
 scored on the same labels.
-
-On large data (more than ``max_labels`` labels) the criterion is computed on a random subset of the
-items with about ``max_labels`` labels, with one of the five folds held out, and without the
-candidates too slow to fit on all the data (:data:`SLOW_CANDIDATES`); the chosen method is then
-fitted on all the data.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emcrowd.data import Labels, name_ranks
 from emcrowd.errors import EmcrowdError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from emcrowd.models._base import IterationCallback
+
 #: Candidate methods of ``auto``, from the least to the most flexible (ties in the rule go to the
-#: earlier one).
-CANDIDATES = ("one_coin", "glad", "bayesian_ds", "dawid_skene", "ebcc")
+#: earlier one). ``majority`` is scored as :class:`VoteModel`; the others are the registry's models.
+CANDIDATES = ("majority", "one_coin", "glad", "mace", "bayesian_ds", "dawid_skene", "ebcc")
 #: Folds over the labels.
 N_FOLDS = 5
-#: Above this many labels, the criterion is computed on a random subset of the items.
-MAX_LABELS = 200_000
-#: Most EM iterations of a fold fit.
-FOLD_MAX_ITER = 100
-#: Candidates left out when the data have more than ``max_labels`` labels (the chosen model is then
-#: fitted on all of them): EBCC, whose restarts and 10 latent rows per class make a fit of 10M labels
-#: cost about three Dawid-Skene fits, more than ``auto``'s budget of eight for the whole choice.
+#: Up to this many labels the criterion is computed on all of them, every fold held out in turn.
+FULL_DATA_LABELS = 1_000_000
+#: Above ``FULL_DATA_LABELS``, the criterion is computed on a random subset of the items with about
+#: this many labels, and the chosen model fitted on all of them.
+SUBSET_LABELS = 1_000_000
+#: Folds held out (of ``N_FOLDS``) on the subset of large data: two fifths of a million labels
+#: scored is plenty, and every fold held out costs each candidate one more fit of the subset.
+LARGE_FOLDS_SCORED = 2
+#: Most EM iterations of a fold fit (it starts from the fit on all the labels).
+FOLD_MAX_ITER = 50
+#: Candidates left out above ``FULL_DATA_LABELS`` labels: EBCC, whose restarts and 10 latent rows per
+#: class make a fit of 10M labels cost about three Dawid-Skene fits.
 SLOW_CANDIDATES = ("ebcc",)
+#: A candidate with random starts (``n_init > 1``: EBCC by default) is fitted a second time from
+#: other starts; when the two fits' labels differ on more than this share of the items, its answer
+#: depends on the seed and it is not chosen (the bound ``auto``'s own answer keeps across seeds).
+STABLE_SHARE = 0.005
 #: Floor on a held-out label's probability: one impossible label must not decide the choice alone.
 _MIN_PROBABILITY = 1e-12
 #: Fewer scored items than this and the criterion says nothing: the least flexible candidate is used.
@@ -77,12 +101,22 @@ class CandidateScore:
     score: float
     se: float = 0.0
     seconds: float = 0.0
+    #: Share of the items whose label changed between two fits from different random starts (None:
+    #: not checked, the model has one deterministic start).
+    unstable_share: float | None = None
+
+    @property
+    def stable(self) -> bool:
+        return self.unstable_share is None or self.unstable_share <= STABLE_SHARE
 
     def to_dict(self) -> dict[str, Any]:
         def finite(x: float) -> float | None:  # JSON has no NaN
             return x if np.isfinite(x) else None
 
-        return {"score": finite(self.score), "se": finite(self.se), "fit_seconds": self.seconds}
+        out = {"score": finite(self.score), "se": finite(self.se), "fit_seconds": self.seconds}
+        if self.unstable_share is not None:
+            out["changed_with_restarts"] = self.unstable_share
+        return out
 
 
 @dataclass
@@ -116,7 +150,11 @@ class Selection:
     n_labels: int
     n_items: int
     seconds: float = 0.0
-    n_folds_scored: int | None = None  # held out (all n_folds unless the data are large)
+    n_folds_scored: int | None = None  # held out (all n_folds unless told otherwise)
+    #: The candidates' fits on all the labels (when the criterion ran on all of them): ``auto``
+    #: returns the chosen one's instead of fitting it again. Not part of the record.
+    fits: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    large: bool = False  # the criterion ran on a subset of the items
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``summary.json`` and the ``compare`` report."""
@@ -124,7 +162,8 @@ class Selection:
             "chosen": self.chosen,
             "best": self.best,
             "reason": self.reason,
-            "criterion": "held-out label log-likelihood per label (nats), one-standard-error rule",
+            "criterion": "held-out label log-likelihood per label (nats), one-standard-error rule, "
+            "folds over all the labels warm-started from the full fits",
             "scores": {m: s.to_dict() for m, s in self.scores.items()},
             "n_folds": self.n_folds,
             "n_folds_scored": self.n_folds if self.n_folds_scored is None else self.n_folds_scored,
@@ -138,7 +177,52 @@ def available_candidates() -> tuple[str, ...]:
     """The candidates of ``auto`` that this installation has, in order of flexibility."""
     from emcrowd.models import MODELS
 
-    return tuple(m for m in CANDIDATES if m in MODELS)
+    return tuple(m for m in CANDIDATES if m == "majority" or m in MODELS)
+
+
+class VoteModel:
+    """Majority vote as a model of the labels, to score it like the others: every annotator names the
+    true class with one shared probability ``a`` and each other class with ``(1 - a) / (K - 1)``, the
+    class prior is uniform. Under it an item's most probable class is its plurality vote (ties to the
+    lowest class, as majority vote's default); ``a`` is fitted by EM (kept above ``1 / K``, where the
+    vote would turn into its opposite).
+
+    Attributes
+    ----------
+    accuracy_ : float
+    posteriors_ : ndarray of shape (n_items, n_classes)
+    """
+
+    def fit(self, data: Labels, gold: np.ndarray | None = None, max_iter: int = 200) -> VoteModel:
+        from emcrowd.models.classification.majority import vote_counts
+
+        counts = vote_counts(data).astype(float)
+        n = counts.sum(axis=1, keepdims=True)
+        k = data.n_classes
+        floor = 1.0 / k + 1e-3
+        known = None if gold is None else np.asarray(gold) >= 0
+        a = 0.7 if k == 2 else max(0.6, floor)
+        for _ in range(max_iter):
+            joint = counts * np.log(a) + (n - counts) * (np.log1p(-a) - np.log(max(k - 1, 1)))
+            joint -= joint.max(axis=1, keepdims=True)
+            q = np.exp(joint)
+            q /= q.sum(axis=1, keepdims=True)
+            if known is not None and known.any():
+                q[known] = np.eye(k)[np.asarray(gold)[known]]
+            new = (float(np.sum(q * counts)) + 1.0) / (float(n.sum()) + 2.0)
+            new = min(max(new, floor), 1.0 - 1e-9)
+            if abs(new - a) < 1e-10:
+                a = new
+                break
+            a = new
+        self.accuracy_, self.posteriors_ = a, q
+        return self
+
+    def label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        k = self.posteriors_.shape[1]
+        a = self.accuracy_
+        q = self.posteriors_[np.asarray(item, dtype=np.intp)]
+        return q * a + (1.0 - q) * ((1.0 - a) / max(k - 1, 1))
 
 
 def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tuple[Labels, np.ndarray]:
@@ -188,6 +272,24 @@ def _without(data: Labels, keep: np.ndarray) -> Labels:
     )
 
 
+def _warm_started(model: Any, posteriors: np.ndarray) -> Any:
+    """``model`` set to start its (single) run from ``posteriors`` instead of its own start: a fold fit
+    starts from the candidate's fit on all the labels, and converges in a few iterations. The first
+    M-step sees the held-out labels only through those posteriors; every E-step after it uses the
+    training labels alone."""
+    start = np.asarray(posteriors, dtype=np.float64)
+
+    def first(data: Labels, run: int, rng: np.random.Generator, gold: np.ndarray | None) -> np.ndarray:
+        out = start.copy()
+        if gold is not None:
+            known = gold >= 0
+            out[known] = np.eye(data.n_classes)[gold[known]]
+        return out
+
+    model._first_posteriors = first  # the EM loop's hook for a run's first posteriors
+    return model
+
+
 def held_out_log_likelihoods(
     data: Labels,
     methods: tuple[str, ...],
@@ -197,13 +299,18 @@ def held_out_log_likelihoods(
     options: dict[str, Any] | None = None,
     gold: np.ndarray | None = None,
     random_state: int = 0,
+    warm: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each method's log probability of every label when that label's fold was held out.
 
     Parameters
     ----------
+    methods : tuple of str
+        Registry methods, or ``majority`` (scored as :class:`VoteModel`).
     max_folds : int, optional
         Hold out only the first this many folds (a cheaper estimate); the other labels get NaN.
+    warm : dict of str to ndarray of shape (n_items, n_classes), optional
+        Posteriors of each method's fit on all the labels: its fold fits start from them.
 
     Returns
     -------
@@ -217,11 +324,12 @@ def held_out_log_likelihoods(
     fold = _folds(data, n_folds, np.random.default_rng([random_state, _FOLD_STREAM]))
     out = {m: np.full(data.n_labels, np.nan) for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
+    warm = warm or {}
     # One start per fold fit: the folds compare models, not restarts (EBCC's several restarts would
-    # multiply the cost); the chosen model's final fit has the restarts asked for.
+    # multiply the cost); the chosen model's fit on all the labels has the restarts asked for.
     options = {"random_state": random_state, **(options or {}), "n_init": 1}
     # ... and at most FOLD_MAX_ITER iterations: the variational models creep on for hundreds of
-    # iterations on sparse subsets, for changes that do not move the held-out score.
+    # iterations on sparse data, for changes that do not move the held-out score.
     options["max_iter"] = min(int(options.get("max_iter", FOLD_MAX_ITER)), FOLD_MAX_ITER)
     for f in range(n_folds if max_folds is None else min(max_folds, n_folds)):
         test = fold == f
@@ -234,11 +342,16 @@ def held_out_log_likelihoods(
         item, worker, label = data.item[test], data.worker[test], data.label[test]
         for m in methods:
             start = time.perf_counter()
-            model = MODELS[m](**model_options(m, options))
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
-                    model.fit(train, gold=gold)
+                if m == "majority":
+                    model: Any = VoteModel().fit(train, gold)
+                else:
+                    model = MODELS[m](**model_options(m, options))
+                    if m in warm:
+                        _warm_started(model, warm[m])
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
+                        model.fit(train, gold=gold)
                 proba = model.label_proba(item, worker)[np.arange(label.size), label]
                 out[m][test] = np.log(np.maximum(proba, _MIN_PROBABILITY))
             except EmcrowdError:  # a fit that fails (numerically, say) loses: it is never chosen
@@ -293,10 +406,16 @@ def select_method(
     *,
     candidates: tuple[str, ...] | None = None,
     n_folds: int = N_FOLDS,
-    max_labels: int = MAX_LABELS,
+    max_folds: int | None = None,
+    full_data_labels: int = FULL_DATA_LABELS,
+    subset_labels: int = SUBSET_LABELS,
     options: dict[str, Any] | None = None,
     gold: np.ndarray | None = None,
     random_state: int = 0,
+    ties: str = "lowest",
+    callback: IterationCallback | None = None,
+    done: dict[str, Any] | None = None,
+    fit: Callable[[Labels, str, np.ndarray | None], Any] | None = None,
 ) -> Selection:
     """Choose a method for ``data`` by held-out label log-likelihood (no gold used to score).
 
@@ -305,133 +424,228 @@ def select_method(
     data : Labels
     candidates : tuple of str, optional
         Methods to choose from, from the least to the most flexible; default
-        :func:`available_candidates`.
+        :func:`available_candidates` (without :data:`SLOW_CANDIDATES` on large data).
     n_folds : int
         Folds over the labels.
-    max_labels : int
-        Above this many labels the criterion is computed on a random subset of the items holding
-        about this many labels.
+    max_folds : int, optional
+        Hold out only this many of the folds (default: all; :data:`LARGE_FOLDS_SCORED` on large data).
+    full_data_labels, subset_labels : int
+        Above ``full_data_labels`` labels the criterion is computed on a random subset of the items
+        holding about ``subset_labels`` labels.
     options : dict, optional
         Model options, as for :func:`emcrowd.analysis.aggregate.aggregate`; each candidate takes its own.
     gold : ndarray of shape (n_items,), optional
         Known class codes, clamped in every candidate's fits (they are never scored).
     random_state : int
-        Seed of the folds and of the subset.
+        Seed of the folds, of the subset and of the candidates' fits (unless ``options`` has one).
+    ties : str
+        Majority vote's tie rule, for its fit.
+    callback : callable, optional
+        Progress hook of the candidates' fits on all the labels.
+    done : dict of str to Aggregation, optional
+        Fits on all of ``data`` already run with the same options (as in a comparison): reused.
+    fit : callable, optional
+        ``fit(data, method, gold)``: a candidate's fit on all the labels, with ``posteriors``,
+        ``labels`` and ``model`` (:func:`emcrowd.analysis.aggregate.auto_aggregate` passes
+        ``aggregate``; by default the model's own fit, without ``aggregate``'s warnings).
 
     Returns
     -------
     Selection
+        With ``fits``, the candidates' fits on all the labels, unless the data were large.
     """
+    from emcrowd.models import model_options
+
     start = time.perf_counter()
-    large = data.n_labels > max_labels
+    large = data.n_labels > full_data_labels
     if candidates is None:
         # On large data, the models too slow to fit there (EBCC: see SLOW_CANDIDATES) are left out
         candidates = tuple(m for m in available_candidates() if not (large and m in SLOW_CANDIDATES))
     candidates = tuple(candidates)
     if not candidates:
         raise EmcrowdError("no candidate methods to choose from")
-    subset, kept = _subset_items(data, max_labels, np.random.default_rng([random_state, _SUBSET_STREAM]))
+    options = {"random_state": random_state, **(options or {})}
+    if large:
+        subset, kept = _subset_items(
+            data, subset_labels, np.random.default_rng([random_state, _SUBSET_STREAM])
+        )
+        max_folds = LARGE_FOLDS_SCORED if max_folds is None else max_folds
+    else:
+        subset, kept = data, np.ones(data.n_items, dtype=bool)
     sub_gold = None if gold is None else np.asarray(gold)[kept]
+
+    # Every candidate on all the labels (of the subset, when large): the fold fits start from these.
+    if fit is None:
+
+        def fit(part: Labels, method: str, part_gold: np.ndarray | None) -> Any:
+            return _plain_fit(part, method, part_gold, model_options(method, options), ties, callback)
+
+    fits: dict[str, Any] = {}
+    failed: set[str] = set()
+    fit_seconds = dict.fromkeys(candidates, 0.0)
+    for m in candidates:
+        if not large and done is not None and m in done:
+            fits[m] = done[m]
+            continue
+        begin = time.perf_counter()
+        try:
+            fits[m] = fit(subset, m, sub_gold)
+        except EmcrowdError:
+            failed.add(m)
+        fit_seconds[m] = time.perf_counter() - begin
+    warm = {m: f.posteriors for m, f in fits.items() if m != "majority"}
+    # A model with random starts is fitted once more from others: does its answer depend on them?
+    changed: dict[str, float] = {}
+    for m, f in fits.items():
+        if f.model is not None and int(f.model.get_params().get("n_init", 1)) > 1:
+            begin = time.perf_counter()
+            other_seed = {**options, "random_state": int(options["random_state"]) + 1}
+            try:
+                again = _plain_fit(subset, m, sub_gold, model_options(m, other_seed), ties, None)
+                changed[m] = float(np.mean(again.labels != f.labels))
+            except EmcrowdError:
+                changed[m] = 1.0
+            fit_seconds[m] += time.perf_counter() - begin
+
     scores: dict[str, CandidateScore] = {m: CandidateScore(m, float("nan"), float("nan")) for m in candidates}
     n_folds = min(n_folds, subset.n_labels)
     n_scored_items = 0
+    eligible = candidates
     if n_folds >= 2:
         per_label, seconds = held_out_log_likelihoods(
-            subset,
-            candidates,
-            n_folds=n_folds,
-            max_folds=1 if large else None,  # a large subset: one fold of labels is plenty
-            options=options,
-            gold=sub_gold,
-            random_state=random_state,
-        )
-        scores = _scores(subset, per_label, seconds, candidates)
+            subset, candidates, n_folds=n_folds, max_folds=max_folds, options=options, gold=sub_gold,
+            random_state=random_state, warm=warm,
+        )  # fmt: skip
+        for m in failed:
+            per_label[m][~np.isnan(per_label[m])] = -np.inf
+        total_seconds = {m: seconds[m] + fit_seconds[m] for m in candidates}
+        scores = _scores(subset, per_label, total_seconds, candidates)
+        eligible = tuple(m for m in candidates if changed.get(m, 0.0) <= STABLE_SHARE) or candidates
+        if eligible != candidates:  # standard errors against the best of those that can be chosen
+            scores.update(_scores(subset, per_label, total_seconds, eligible))
+        for m, share in changed.items():
+            scores[m].unstable_share = share
         scored = ~np.isnan(per_label[candidates[0]])
         n_scored_items = int(np.unique(subset.item[scored]).size)
+    folds_scored = n_folds if max_folds is None else min(max_folds, n_folds)
+    common = {
+        "scores": scores,
+        "n_folds": n_folds if n_folds >= 2 else 0,
+        "n_labels": subset.n_labels,
+        "n_items": subset.n_items,
+        "n_folds_scored": folds_scored if n_folds >= 2 else 0,
+        "fits": {} if large else fits,
+        "large": large,
+    }
+    usable = [m for m in candidates if m not in failed]
+    if not usable:
+        raise EmcrowdError("every candidate method failed to fit these labels")
     if n_scored_items < MIN_ITEMS:  # too little to tell the models apart: the least flexible, said so
-        first = candidates[0]
+        first = usable[0]
         return Selection(
             chosen=first,
             best=first,
-            scores=scores,
-            reason=f"too few labels to compare the models on held-out labels ({n_scored_items} items "
-            f"scored, fewer than {MIN_ITEMS}); {first.replace('_', '-')} is the least flexible candidate",
-            n_folds=n_folds if n_folds >= 2 else 0,
-            n_labels=subset.n_labels,
-            n_items=subset.n_items,
+            reason=f"too few labels to compare the models on labels they did not see ({n_scored_items} "
+            f"items scored, fewer than {MIN_ITEMS}), so the simplest candidate",
             seconds=time.perf_counter() - start,
+            **common,
         )
-    means = {m: s.score for m, s in scores.items()}
-    best = max(candidates, key=lambda m: (means[m], -candidates.index(m)))
-    chosen = next(m for m in candidates if means[m] >= means[best] - scores[m].se)
-    name = {m: m.replace("_", "-") for m in candidates}  # as the command line spells them
-    if chosen != best:
-        reason = (
-            f"within one standard error of the best held-out score ({name[best]}: {means[best]:.4f} "
-            f"against {means[chosen]:.4f} nats per label, SE {scores[chosen].se:.4f}) and less flexible"
-        )
-    elif len(candidates) == 1:
-        reason = "the only candidate"
-    else:
-        second = max((m for m in candidates if m != best), key=lambda m: means[m])
-        gap, se = means[best] - means[second], scores[second].se
-        distance = f", {gap / se:.1f} standard errors" if se > 0 and np.isfinite(gap) else ""
-        reason = (
-            f"the best held-out score ({means[best]:.4f} nats per label, {gap:.4f} ahead of "
-            f"{name[second]}{distance})"
+    chosen, best = _choose(eligible, scores)
+    reason = _reason(chosen, best, scores, eligible)
+    top = max(candidates, key=lambda m: (scores[m].score, -candidates.index(m)))
+    if not scores[top].stable and top != chosen:
+        reason += (
+            f"; {_title(top)} scored higher, but two of its fits from different random starts disagree "
+            f"on {scores[top].unstable_share:.1%} of the items, so its answer depends on the seed"
         )
     return Selection(
         chosen=chosen,
         best=best,
-        scores=scores,
         reason=reason,
-        n_folds=n_folds,
-        n_labels=subset.n_labels,
-        n_items=subset.n_items,
         seconds=time.perf_counter() - start,
-        n_folds_scored=1 if large else n_folds,
+        **common,
     )
 
 
-#: ``fit``'s check that another model describes the labels much better than GLAD: the margin, in
-#: nats per held-out label and in standard errors, both of which it must exceed. GLAD's per-item
-#: difficulty costs it some held-out score even on data drawn from GLAD (about 0.03 nats per label
-#: with five labels per item), so "much better" starts above that.
-HINT_MARGIN = 0.05
-HINT_STANDARD_ERRORS = 3.0
-
-
-def better_than_default(
+def _plain_fit(
     data: Labels,
-    *,
-    default: str = "glad",
-    options: dict[str, Any] | None = None,
-    gold: np.ndarray | None = None,
-    random_state: int = 0,
-    max_labels: int = 100_000,
-) -> tuple[str, CandidateScore, CandidateScore] | None:
-    """A cheap check for ``fit``: one fold of five held out, on at most ``max_labels`` labels, for the
-    default method and the most flexible well-regularised alternative. Returns ``(method, its score,
-    the default's score)`` when the alternative predicts held-out labels much better (by
-    :data:`HINT_MARGIN` nats per label and :data:`HINT_STANDARD_ERRORS` standard errors), else None."""
+    method: str,
+    gold: np.ndarray | None,
+    options: dict[str, Any],
+    ties: str,
+    callback: IterationCallback | None,
+) -> Any:
+    """A candidate's fit on all of ``data``: ``posteriors``, ``labels``, ``model`` (None for majority
+    vote, which takes no gold) and ``fit_seconds``; GLAD's posteriors with the difficulty integrated,
+    as :func:`emcrowd.analysis.aggregate.aggregate` reports them."""
+    from types import SimpleNamespace
+
+    from emcrowd.models import MODELS
+    from emcrowd.models.classification.majority import majority_vote
+
+    start = time.perf_counter()
+    if method == "majority":
+        mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
+        return SimpleNamespace(posteriors=mv.posteriors, labels=mv.labels, model=None, fit_seconds=0.0)
+    model = MODELS[method](**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(data, gold=gold, callback=callback)
+    if hasattr(model, "integrate_difficulty"):
+        model.integrate_difficulty(data, gold)
+    return SimpleNamespace(
+        posteriors=model.posteriors_, labels=model.labels_, model=model,
+        fit_seconds=time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _choose(candidates: tuple[str, ...], scores: dict[str, CandidateScore]) -> tuple[str, str]:
+    """The one-standard-error rule: (the least flexible candidate within one standard error of the
+    top score, the top one)."""
+    means = {m: s.score for m, s in scores.items()}
+    best = max(candidates, key=lambda m: (means[m], -candidates.index(m)))
+    chosen = next(m for m in candidates if means[m] >= means[best] - scores[m].se)
+    return chosen, best
+
+
+def _title(method: str) -> str:
     from emcrowd.models import MODELS
 
-    other = next((m for m in ("bayesian_ds", "dawid_skene") if m in MODELS and m != default), None)
-    if other is None or data.n_labels < 2 * N_FOLDS:
-        return None
-    subset, kept = _subset_items(data, max_labels, np.random.default_rng([random_state, _SUBSET_STREAM]))
-    methods = (default, other)
-    per_label, seconds = held_out_log_likelihoods(
-        subset,
-        methods,
-        max_folds=1,
-        options=options,
-        gold=None if gold is None else np.asarray(gold)[kept],
-        random_state=random_state,
+    return (
+        "majority vote" if method == "majority" else method.replace("_", "-") if method in MODELS else method
     )
-    scores = _scores(subset, per_label, seconds, methods)
-    mine, theirs = scores[default], scores[other]
-    gap = theirs.score - mine.score
-    if gap > HINT_MARGIN and gap > HINT_STANDARD_ERRORS * mine.se:
-        return other, theirs, mine
-    return None
+
+
+def _reason(chosen: str, best: str, scores: dict[str, CandidateScore], candidates: tuple[str, ...]) -> str:
+    """Why ``chosen``, in one clause a requester can read (it follows "auto chose <method>: ")."""
+    means = {m: s.score for m, s in scores.items()}
+    if len(candidates) == 1:
+        return "the only candidate"
+    if chosen != best:
+        gap, se = means[best] - means[chosen], scores[chosen].se
+        if chosen == "majority":
+            return (
+                f"no model predicts labels it did not see clearly better than the vote (the best, "
+                f"{_title(best)}, by {gap:.4f} nats per label, within one standard error, {se:.4f}), so "
+                "the plain vote is kept"
+            )
+        return (
+            f"it predicts labels it did not see about as well as the best, {_title(best)} ({gap:.4f} nats "
+            f"per label behind, within one standard error, {se:.4f}), and is the simpler model"
+        )
+    second = max((m for m in candidates if m != best), key=lambda m: means[m])
+    if best == "majority":
+        return (
+            f"the plain vote predicts labels it did not see best ({means[best]:.4f} nats per label, "
+            f"{means[best] - means[second]:.4f} ahead of {_title(second)}): weighting the annotators "
+            "does not help here"
+        )
+    gap, se = means[best] - means[second], scores[second].se
+    distance = f", {gap / se:.1f} standard errors" if se > 0 and np.isfinite(gap) else ""
+    text = (
+        f"it predicts labels it did not see best ({means[best]:.4f} nats per label, {gap:.4f} ahead of "
+        f"{_title(second)}{distance})"
+    )
+    if best != "majority" and "majority" in means and second != "majority" and np.isfinite(means["majority"]):
+        text += f" and {means[best] - means['majority']:.4f} ahead of the plain vote"
+    return text

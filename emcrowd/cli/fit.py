@@ -140,7 +140,6 @@ def fit(
     from emcrowd.tables import fit_record, label_table, output_tables
 
     quiet = output.quiet
-    default_method = method is None
     method = method_name("glad" if method is None else method)
     options = model.as_kwargs()
     started = time.perf_counter()
@@ -174,14 +173,11 @@ def fit(
         result, data = _refit_without_flagged(data, result, gold_codes, model, options, quiet)
     phases["fit"] = time.perf_counter() - started
     started = time.perf_counter()
-    hint = default_method and not quiet  # after the outputs are written: a cheap extra check
     summary = {"quiet": quiet, "ties": model.ties.value, "phases": phases}
     if to_stdout:
         _output.write_stdout(io.csv_chunks(_output.safe(label_table(data, result), csv_safe)))
         phases["write"] = time.perf_counter() - started
         report.fit_summary(data, result, None, [], **summary)
-        if hint:
-            _other_method_hint(data, labels, gold_codes, options)
         return
     tables = output_tables(data, result, gold_codes)
     outputs = {
@@ -192,35 +188,6 @@ def fit(
     files = io.write_outputs(out_dir, outputs, inputs=sources)
     phases["write"] = time.perf_counter() - started
     report.fit_summary(data, result, out_dir, files, replaced=replaced, **summary)
-    if hint:
-        _other_method_hint(data, labels, gold_codes, options)
-
-
-def _other_method_hint(data: Any, labels: Path, gold_codes: Any, options: dict[str, Any]) -> None:
-    """For a fit with the default method: one line when another model predicts held-out labels much
-    better (a cheap check on one fold of a subset; see
-    :func:`emcrowd.analysis.selection.better_than_default`).
-    The fit is done and written by then: a check that fails says nothing."""
-    from emcrowd import console as report
-    from emcrowd.analysis.selection import better_than_default
-    from emcrowd.models import model_options
-
-    try:
-        found = better_than_default(
-            data,
-            options=model_options("auto", options),
-            gold=gold_codes,
-            random_state=options["random_state"],
-        )
-    except EmcrowdError:
-        return
-    if found is not None:
-        other, theirs, mine = found
-        report.note(
-            f"Note: {report.METHOD_TITLES.get(other, other)} predicts held-out labels much better than "
-            f"GLAD here ({theirs.score:.3f} against {mine.score:.3f} nats per label); to let emcrowd "
-            f"choose: emcrowd fit {labels} --method auto"
-        )
 
 
 def _refit_without_flagged(

@@ -486,6 +486,8 @@ def gathered_aggregation(dataset: PartitionedDataset, method: str, model: Any, m
             method=method, posteriors=majority.posteriors, labels=majority.labels, majority=majority,
             options={"ties": "lowest"},
         )  # fmt: skip
+    if hasattr(model, "integrate_difficulty"):  # GLAD: the posteriors it reports in memory too
+        model.integrate_difficulty(data)
     return data, Aggregation(
         method=method, posteriors=model.posteriors_, labels=model.labels_, majority=majority, model=model,
         options=model.get_params(), fit_seconds=model.fit_seconds_,

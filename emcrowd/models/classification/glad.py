@@ -25,7 +25,7 @@ For large inputs the same iteration runs as compiled passes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ from emcrowd.models.classification._observations import Observations as _Observa
 from emcrowd.models.classification._observations import (
     capped_chunks,
     resolve_engine,
-    symmetric_label_proba,
     symmetric_log_likelihoods,
 )
 
@@ -507,6 +506,150 @@ class _KernelPasses:
         return self.pending[1], self.pending[2]
 
 
+#: Nodes of the grid over an item's ``b_j`` (Gauss-Hermite under its prior) when the item difficulty
+#: is integrated out of the posteriors and of the label predictive.
+DIFFICULTY_NODES = 7
+#: Labels per chunk of the integrated passes (bounds their temporary arrays at scale).
+_INTEGRATION_CHUNK = 500_000
+
+
+def _log_joint_at(
+    b: float,
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    n_classes: int,
+    alpha: np.ndarray,
+    log_class_prior: np.ndarray,
+) -> np.ndarray:
+    """``log p(z_j = k, labels of j | alpha, b_j = b)`` for every item and class at one value ``b``
+    shared by all items, shape (n_items, K); the labels in chunks of :data:`_INTEGRATION_CHUNK`."""
+    log_k_minus_1 = float(np.log(n_classes - 1)) if n_classes > 1 else 0.0
+    wrong_sum = np.zeros(n_items)
+    extra = np.zeros(n_items * n_classes)
+    for lo in range(0, item.size, _INTEGRATION_CHUNK):
+        hi = lo + _INTEGRATION_CHUNK
+        it, lab = item[lo:hi], label[lo:hi]
+        right, wrong = log_sigmoids(alpha[worker[lo:hi]] * np.exp(b))
+        wrong -= log_k_minus_1
+        wrong_sum += np.bincount(it, weights=wrong, minlength=n_items)
+        right -= wrong
+        extra += np.bincount(it.astype(np.intp) * n_classes + lab, weights=right, minlength=extra.size)
+    joint = extra.reshape(n_items, n_classes)
+    joint += wrong_sum[:, None]
+    joint += log_class_prior
+    return joint
+
+
+def _node_log_joints(
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    n_classes: int,
+    alpha: np.ndarray,
+    prior: GaussianPrior,
+    log_class_prior: np.ndarray,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """For each node ``g`` of the grid over ``b`` (the prior's Gauss-Hermite nodes): ``(b_g, log w_g +
+    log p(z_j = k, labels of j | alpha, b_j = b_g))``, the latter of shape (n_items, K), ``w_g`` the
+    node's prior weight. Summing ``exp`` of these over the nodes integrates ``b_j`` over its prior."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
+    log_weights = np.log(weights / weights.sum())
+    for node, log_w in zip(nodes, log_weights, strict=True):
+        b = prior.mean + prior.sd * float(node)
+        joint = _log_joint_at(b, item, worker, label, n_items, n_classes, alpha, log_class_prior)
+        joint += log_w
+        yield b, joint
+
+
+#: :func:`fit_difficulty_prior`: the grid of ``b`` values it works on, the most items it looks at
+#: (a spread and a mean need no more) and the range of the spread it fits.
+DIFFICULTY_GRID = np.linspace(-5.0, 7.0, 121)
+DIFFICULTY_PRIOR_ITEMS = 20_000
+DIFFICULTY_PRIOR_SD = (0.1, 3.0)
+
+
+def fit_difficulty_prior(
+    data: Labels, alpha: np.ndarray, prior: GaussianPrior, log_class_prior: np.ndarray
+) -> GaussianPrior:
+    """The normal distribution of the items' ``b`` that the labels support, given ``alpha``
+    (empirical Bayes): the mean and standard deviation that maximise the marginal likelihood of the
+    items' labels, ``prod_j ∫ N(b; mean, sd) p(labels of j | alpha, b) db`` on a fixed grid of ``b``
+    (:data:`DIFFICULTY_GRID`), found by a coarse then a fine search over the pairs. Items that differ
+    little in difficulty give a narrow distribution, and GLAD's posteriors and predictions approach
+    one-coin's; items that differ give a wide one. At most :data:`DIFFICULTY_PRIOR_ITEMS` items are
+    used (evenly spaced over the labelled items in name order, so the same whatever the rows' order)."""
+    labelled = np.flatnonzero(data.labels_per_item() > 0)
+    if labelled.size < 2:
+        return prior
+    if labelled.size > DIFFICULTY_PRIOR_ITEMS:  # evenly spaced in name order: whatever the row order
+        by_name = labelled[np.argsort(data.item_name_ranks()[labelled], kind="stable")]
+        chosen = np.sort(by_name[:: labelled.size // DIFFICULTY_PRIOR_ITEMS])
+    else:
+        chosen = labelled
+    keep = np.zeros(data.n_items, dtype=bool)
+    keep[chosen] = True
+    mask = keep[data.item]
+    code = np.cumsum(keep) - 1
+    item, worker, label = code[data.item[mask]], data.worker[mask], data.label[mask]
+    grid = DIFFICULTY_GRID
+    log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
+    for t, b in enumerate(grid):
+        joint = _log_joint_at(
+            float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
+        )
+        top = joint.max(axis=1)
+        log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
+    log_lik -= log_lik.max(axis=1, keepdims=True)
+    lik = np.exp(log_lik)  # (items, grid), each row's largest entry 1
+
+    def best_of(means: np.ndarray, sds: np.ndarray) -> tuple[float, float]:
+        """The (mean, sd) pair of these candidates with the largest marginal log-likelihood."""
+        m, d = np.meshgrid(means, sds, indexing="ij")
+        weights = np.exp(-0.5 * ((grid[:, None] - m.ravel()[None, :]) / d.ravel()[None, :]) ** 2)
+        weights /= weights.sum(axis=0, keepdims=True)  # each candidate's prior over the grid
+        total = np.log(np.maximum(lik @ weights, 1e-300)).sum(axis=0)
+        top = int(np.argmax(total))
+        return float(m.ravel()[top]), float(d.ravel()[top])
+
+    # a coarse search over the candidates, then a finer one around the best
+    low, high = DIFFICULTY_PRIOR_SD
+    mean, sd = best_of(np.linspace(grid[0] + 2, grid[-1] - 2, 25), np.geomspace(low, high, 16))
+    step_mean, step_sd = (grid[-1] - grid[0] - 4) / 24, (high / low) ** (1 / 15)
+    mean, sd = best_of(
+        np.linspace(mean - step_mean, mean + step_mean, 13),
+        np.clip(np.geomspace(sd / step_sd, sd * step_sd, 13), low, high),
+    )
+    return GaussianPrior(mean, sd, "beta")
+
+
+def difficulty_integrated_posteriors(
+    data: Labels,
+    alpha: np.ndarray,
+    prior: GaussianPrior,
+    log_class_prior: np.ndarray,
+    gold: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each item's posterior over its class with its difficulty ``b_j`` integrated over its prior
+    rather than fixed at its MAP value, given the annotators' ``alpha``, shape (n_items, K):
+    ``q_j(k) ∝ pi_k ∫ N(b; prior) prod_o P(l_o | k, alpha_o, b) db`` on a Gauss-Hermite grid.
+
+    An item has one ``b_j`` and a handful of labels: its MAP value, fitted to those very labels,
+    follows them (unanimous labels make the item "easy", and the posterior near certain), and the
+    posterior that treats it as known overstates how sure the labels make us. Integrating ``b_j``
+    out is the posterior of the same model without that overfit.
+    """
+    running = None
+    for _, joint in _node_log_joints(
+        data.item, data.worker, data.label, data.n_items, data.n_classes, alpha, prior, log_class_prior
+    ):
+        running = joint if running is None else np.logaddexp(running, joint, out=running)
+    assert running is not None
+    return normalize(running, gold)[0]
+
+
 class GLAD(EMAggregator):
     """GLAD aggregation of crowd labels, fitted by MAP-EM.
 
@@ -805,30 +948,65 @@ class GLAD(EMAggregator):
 
     def _store(self, data: Labels, state: _GLADState) -> None:
         self._fit_data = data  # for label_proba's curvatures
+        self.difficulty_prior_ = None  # fitted by integrate_difficulty (or label_proba) on demand
+        if hasattr(self, "map_posteriors_"):
+            del self.map_posteriors_
         self.alpha_ = state.alpha
         self.b_ = state.b
         self.beta_ = np.exp(state.b)
         self.accuracy_ = typical_accuracy(state.alpha, state.b, data.labels_per_item() > 0)
 
-    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
-        """The label distribution with ``alpha_i`` and ``b_j`` integrated over their Laplace posteriors.
+    def integrate_difficulty(self, data: Labels, gold: np.ndarray | None = None) -> GLAD:
+        """Replace the fitted posteriors (and labels) by :func:`difficulty_integrated_posteriors` at the
+        fitted ``alpha`` and class prior; ``data`` and ``gold`` are those given to ``fit``. The MAP-EM
+        posteriors stay in ``map_posteriors_``. :func:`emcrowd.analysis.aggregate.aggregate` does this
+        for every GLAD fit it reports (better calibrated posteriors: see the module notes)."""
+        self._check_fitted()
+        self.map_posteriors_ = self.posteriors_
+        gold = self._check_gold(gold, data)
+        log_pi = np.log(np.maximum(self.class_prior_, 1e-300))
+        self.difficulty_prior_ = fit_difficulty_prior(data, self.alpha_, self._b_p, log_pi)
+        self.posteriors_ = difficulty_integrated_posteriors(
+            data, self.alpha_, self.difficulty_prior_, log_pi, gold
+        )
+        self.labels_ = np.argmax(self.posteriors_, axis=1)
+        return self
 
-        Plugging in the MAP values would treat an item's ``b_j``, fitted on its few labels, as exact,
-        and overstate how surely the next annotator agrees. So ``P(right)`` is averaged over
-        ``alpha_i ~ N(alpha_hat, -1/curv_alpha)`` and ``b_j ~ N(b_hat, -1/curv_b)``, the curvatures
-        of the M-step objective at the fit (for ``b``, the same curvature the M-step uses), by
-        Gauss-Hermite quadrature in each.
+    def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
+        """The label distribution with the item's ``b_j`` integrated over its posterior given the item's
+        other labels (on the grid of :func:`difficulty_integrated_posteriors`), and ``alpha_i`` over
+        its Laplace posterior ``N(alpha_hat, -1/curv)`` by Gauss-Hermite quadrature.
+
+        Plugging in the MAP ``b_j``, fitted on the item's few labels, would overstate how surely the
+        next annotator agrees with them (a unanimous item looks easy).
         """
-        obs = _Observations.from_labels(self._fit_data)
-        w = self.posteriors_.ravel()[obs.item_label]
+        data = self._fit_data
+        obs = _Observations.from_labels(data)
+        w = self.map_posteriors_.ravel()[obs.item_label] if hasattr(self, "map_posteriors_") else None
+        if w is None:
+            w = self.posteriors_.ravel()[obs.item_label]
         _, curv_alpha = alpha_derivatives(self.alpha_, self.b_, obs, w, self._alpha_p)
-        _, newton, fisher = b_derivatives(self.alpha_, self.b_, obs, w, self._b_p)
         sd_alpha = np.sqrt(-1.0 / curv_alpha)[worker]
-        sd_b = np.sqrt(-1.0 / np.minimum(newton, 0.5 * fisher))[item]
-        alpha, b = self.alpha_[worker], self.b_[item]
-        right = np.zeros(item.size)
-        for x, wx in zip(_GH_NODES, _GH_WEIGHTS, strict=True):
-            beta = np.exp(b + sd_b * x)
+        alpha = self.alpha_[worker]
+        k = data.n_classes
+        log_pi = np.log(np.maximum(self.class_prior_, 1e-300))
+        if getattr(self, "difficulty_prior_", None) is None:
+            self.difficulty_prior_ = fit_difficulty_prior(data, self.alpha_, self._b_p, log_pi)
+        prior = self.difficulty_prior_
+        joints = list(
+            _node_log_joints(data.item, data.worker, data.label, data.n_items, k, self.alpha_, prior, log_pi)
+        )
+        log_z = joints[0][1]
+        for _, joint in joints[1:]:
+            log_z = np.logaddexp(log_z, joint)
+        log_z = np.logaddexp.reduce(log_z, axis=1)[item]  # log p(labels of j), per scored label
+        out = np.zeros((item.size, k))
+        for b, joint in joints:
+            share = np.exp(joint[item] - log_z[:, None])  # p(z_j = k, b_j = b | labels of j)
+            right = np.zeros(item.size)
             for y, wy in zip(_GH_NODES, _GH_WEIGHTS, strict=True):
-                right += wx * wy * np.exp(log_sigmoids((alpha + sd_alpha * y) * beta)[0])
-        return symmetric_label_proba(self.posteriors_[item], right)
+                right += wy * np.exp(log_sigmoids((alpha + sd_alpha * y) * np.exp(b))[0])
+            node_total = share.sum(axis=1, keepdims=True)
+            wrong = ((1.0 - right) / max(k - 1, 1))[:, None]
+            out += share * right[:, None] + (node_total - share) * wrong
+        return out
