@@ -86,7 +86,7 @@ def compare(
     truth_label_col: TruthLabelCol = None,
     as_json: CompareJson = False,
     inputs: InputOptions,
-    methods: MethodsOpt = "majority,glad,dawid-skene,one-coin,bayesian-ds,auto",
+    methods: MethodsOpt = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto",
     model: ModelOptions,
     confusion: ConfusionOpt = False,
     disagreements: DisagreementsOpt = 0,
@@ -95,7 +95,7 @@ def compare(
 ) -> None:
     """Score every method against gold labels, side by side.
 
-    Majority vote, GLAD, Dawid-Skene, one-coin, Bayesian DS and auto by default (see --methods), with
+    Majority vote, GLAD, Dawid-Skene, one-coin, MACE, Bayesian DS and auto by default (see --methods), with
     accuracy, its 95% interval, macro-F1, Brier score and log-loss. With -q, stderr has only warnings
     and errors when the metrics go elsewhere (--json, --report); else -q keeps the table itself.
     """
