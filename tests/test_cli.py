@@ -848,7 +848,15 @@ def untimed(obj):
 def test_compare_reports_every_method_with_all_metrics_reproducibly(simulated, tmp_path):
     args = ["compare", simulated / "L.npy", "-t", simulated / "y.npy", "--json", "-q"]
     first = json.loads(invoke(*args, "--report", tmp_path / "r.json").stdout)
-    assert set(first["methods"]) == {"majority", "glad", "dawid_skene", "one_coin", "mace", "bayesian_ds", "auto"}
+    assert set(first["methods"]) == {
+        "majority",
+        "glad",
+        "dawid_skene",
+        "one_coin",
+        "mace",
+        "bayesian_ds",
+        "auto",
+    }
     for name, entry in first["methods"].items():
         missing = METRIC_KEYS - set(entry) - ({"n_iter"} if name == "majority" else set())
         assert not missing, (name, missing)
