@@ -820,6 +820,18 @@ def read_json_lines(source: Source) -> Any:
         stream.close()
         metered.close()
     _check_finite(source.name, table)
+    return _nested_as_text(table)
+
+
+def _nested_as_text(table: Any) -> Any:
+    """Columns of arrays or objects (a multi-select answer ``["a", "b"]``) as their JSON text, as
+    :func:`records_table` gives them for a JSON document."""
+    import pyarrow as pa
+
+    for k, column in enumerate(table.columns):
+        if pa.types.is_nested(column.type):
+            text = pa.array([_json_scalar(v) for v in column.to_pylist()], type=pa.string())
+            table = table.set_column(k, table.column_names[k], text)
     return table
 
 
