@@ -70,7 +70,10 @@ class MultiLabels:
             raise EmcrowdError("MultiLabels.item and .worker must have the same length")
         if ticks.shape[1] != len(self.class_names):
             raise EmcrowdError(f"{ticks.shape[1]} tick columns for {len(self.class_names)} classes")
-        for name, codes, bound in (("item", self.item, self.n_items), ("worker", self.worker, self.n_workers)):
+        for name, codes, bound in (
+            ("item", self.item, self.n_items),
+            ("worker", self.worker, self.n_workers),
+        ):
             if codes.size and (codes.min() < 0 or codes.max() >= bound):
                 raise EmcrowdError(f"MultiLabels.{name} has codes outside 0..{bound - 1}")
         if self.n_classes < 1:

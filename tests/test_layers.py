@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("emcrowd.models",)),
     ("analysis", ("emcrowd.analysis",)),
     ("engines", ("emcrowd.distributed",)),
-    ("output", ("emcrowd.tables", "emcrowd.html_report", "emcrowd.console")),
+    ("output", ("emcrowd.tables", "emcrowd.html_report", "emcrowd.console", "emcrowd.multilabel_tables")),
     ("cli", ("emcrowd.cli", "emcrowd.__main__")),
     ("api", ("emcrowd",)),  # the package itself: the public names, imported lazily by name
 ]

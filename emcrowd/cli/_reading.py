@@ -34,6 +34,14 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
     return loaded
 
 
+def multi_label(loaded: Any) -> bool:
+    """Whether the answers read are multi-select ones (every answer a JSON array, or a Label Studio
+    multi-choice): the command then hands over to :mod:`emcrowd.cli._multilabel`."""
+    from emcrowd.io.multilabel import looks_multi_label
+
+    return looks_multi_label(loaded)
+
+
 def summarise(loaded: Any, quiet: bool) -> None:
     """What was read (unless quiet) and the warnings about it (always)."""
     from emcrowd import console as report

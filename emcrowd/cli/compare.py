@@ -16,6 +16,7 @@ from emcrowd.cli.options import (
     InputOptions,
     LabelsArg,
     ModelOptions,
+    MultiLabelOptions,
     OutputOptions,
     check_class_prior,
     file_column,
@@ -77,6 +78,10 @@ EXAMPLES = (
 )
 
 
+#: The methods compare runs unless told (with multi-select answers: per-class majority and Dawid-Skene).
+DEFAULT_METHODS = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto"
+
+
 @option_groups
 def compare(
     labels: LabelsArg,
@@ -86,7 +91,8 @@ def compare(
     truth_label_col: TruthLabelCol = None,
     as_json: CompareJson = False,
     inputs: InputOptions,
-    methods: MethodsOpt = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto",
+    multi: MultiLabelOptions,
+    methods: MethodsOpt = DEFAULT_METHODS,
     model: ModelOptions,
     confusion: ConfusionOpt = False,
     disagreements: DisagreementsOpt = 0,
@@ -112,10 +118,30 @@ def compare(
     if report_file is not None and report_file.is_dir():
         raise EmcrowdError(f"{report_file}: --report needs a file name, not a directory")
 
+    multi_args = dict(
+        truth=truth,
+        truth_item_col=truth_item_col,
+        truth_label_col=truth_label_col,
+        as_json=as_json,
+        inputs=inputs,
+        multi=multi,
+        methods=methods,
+        default_methods=DEFAULT_METHODS,
+        model=model,
+        quiet=quiet,
+    )
+    if multi.requested:
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.compare(labels, loaded=None, **multi_args)
     options = model.as_kwargs()
     if report_file is not None:
         _output.check_out_dir(report_file.parent, [report_file.name], [labels, truth])
     loaded = _reading.load(labels, inputs, quiet, describe=False)
+    if _reading.multi_label(loaded):
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.compare(labels, loaded=loaded, **multi_args)
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)

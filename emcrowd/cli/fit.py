@@ -16,6 +16,7 @@ from emcrowd.cli.options import (
     InputOptions,
     LabelsArg,
     ModelOptions,
+    MultiLabelOptions,
     OutputOptions,
     TableFormat,
     check_class_prior,
@@ -108,6 +109,7 @@ def fit(
     out: OutOpt = None,
     out_format: OutFormatOpt = TableFormat.csv,
     inputs: InputOptions,
+    multi: MultiLabelOptions,
     method: MethodOpt = None,
     model: ModelOptions,
     drop_flagged: DropFlaggedOpt = False,
@@ -128,11 +130,32 @@ def fit(
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(
-            labels, out=out, out_format=out_format.value, model=model, method=method, scheduler=scheduler,
-            local_workers=local_workers, quiet=output.quiet, csv_safe=csv_safe,
-        )  # fmt: skip
+            labels,
+            out=out,
+            out_format=out_format.value,
+            model=model,
+            method=method,
+            scheduler=scheduler,
+            local_workers=local_workers,
+            quiet=output.quiet,
+            csv_safe=csv_safe,
+        )
     if scheduler is not None or local_workers is not None:
         raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
+    multi_args = dict(
+        out=out,
+        out_format=out_format.value,
+        inputs=inputs,
+        multi=multi,
+        model=model,
+        method=method,
+        quiet=output.quiet,
+        csv_safe=csv_safe,
+    )
+    if multi.requested:
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.fit(labels, loaded=None, **multi_args)
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.analysis.aggregate import aggregate, method_name
@@ -150,6 +173,10 @@ def fit(
         names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers", "confusion")]
         _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
     loaded = _reading.load(labels, inputs, quiet, describe=False)
+    if _reading.multi_label(loaded):
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.fit(labels, loaded=loaded, **multi_args)
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
@@ -201,9 +228,13 @@ def _refit_without_flagged(
     method = result.fitted_method
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         kept, refit, dropped = drop_flagged(
-            data, result, gold_codes, ties=model.ties.value, callback=progress,
+            data,
+            result,
+            gold_codes,
+            ties=model.ties.value,
+            callback=progress,
             **model_options(method, options),
-        )  # fmt: skip
+        )
     if not quiet:
         if dropped:
             shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")

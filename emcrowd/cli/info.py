@@ -6,13 +6,27 @@ import json
 
 from emcrowd import _stdout
 from emcrowd.cli import _reading
-from emcrowd.cli.options import InputOptions, JsonOpt, LabelsArg, OutputOptions, option_groups
+from emcrowd.cli.options import (
+    InputOptions,
+    JsonOpt,
+    LabelsArg,
+    MultiLabelOptions,
+    OutputOptions,
+    option_groups,
+)
 
 EXAMPLES = ("emcrowd info sample_data/L.npy", "emcrowd info labels.csv --json")
 
 
 @option_groups
-def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, output: OutputOptions) -> None:
+def info(
+    labels: LabelsArg,
+    *,
+    as_json: JsonOpt = False,
+    inputs: InputOptions,
+    multi: MultiLabelOptions,
+    output: OutputOptions,
+) -> None:
     """Describe the labels without fitting anything.
 
     Sizes, classes, labels per item and per annotator, missing and repeated labels, agreement. The
@@ -22,7 +36,18 @@ def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, o
     from emcrowd.analysis.agreement import agreement_line, agreement_summary
 
     quiet = output.quiet and as_json
-    loaded = _reading.load(labels, inputs, quiet=quiet)
+    if multi.requested:
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.info(labels, loaded=None, inputs=inputs, multi=multi, as_json=as_json, quiet=quiet)
+    loaded = _reading.load(labels, inputs, quiet=quiet, describe=False)
+    if _reading.multi_label(loaded):
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.info(
+            labels, loaded=loaded, inputs=inputs, multi=multi, as_json=as_json, quiet=quiet
+        )
+    _reading.summarise(loaded, quiet)
     agreement = agreement_summary(loaded.labels)
     if not quiet:
         report.note(agreement_line(agreement))

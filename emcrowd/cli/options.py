@@ -45,6 +45,7 @@ __all__ = [
     "JsonOpt",
     "LabelsArg",
     "ModelOptions",
+    "MultiLabelOptions",
     "OutputOptions",
     "Preset",
     "TableFormat",
@@ -206,3 +207,56 @@ class OutputOptions:
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only warnings and errors on stderr.")
     ] = False
+
+
+MULTI = "Multi-select answers"
+
+
+@dataclass(frozen=True)
+class MultiLabelOptions:
+    """Answers that tick several classes (see docs/multilabel.md)."""
+
+    multi_label: Annotated[
+        bool,
+        typer.Option(
+            "--multi-label",
+            help="Each answer is a set of classes (a JSON array, a Label Studio multi-choice, text joined "
+            "by --label-sep); every class becomes a present/absent question. Recognised without this "
+            "option when every answer is a JSON array.",
+            rich_help_panel=MULTI,
+        ),
+    ] = False
+    label_sep: Annotated[
+        str | None,
+        typer.Option(
+            "--label-sep",
+            metavar="SEP",
+            help="The separator between the classes of one answer: newline, tab, comma, pipe, semicolon "
+            "or any text (e.g. '|'). Implies --multi-label.",
+            show_default=False,
+            rich_help_panel=MULTI,
+        ),
+    ] = None
+    empty_answer: Annotated[
+        str,
+        typer.Option(
+            "--empty-answer",
+            metavar="RULE",
+            help="An answer that ticks nothing ([] or only separators): 'none' (none of the classes "
+            "applies; the default) or 'missing' (dropped as no answer). An empty cell is always missing.",
+            rich_help_panel=MULTI,
+        ),
+    ] = "none"
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            metavar="P",
+            help="With multi-select answers: an item's set is the classes whose posterior is at least P.",
+            rich_help_panel=MULTI,
+        ),
+    ] = 0.5
+
+    @property
+    def requested(self) -> bool:
+        return self.multi_label or self.label_sep is not None

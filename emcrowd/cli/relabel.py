@@ -14,6 +14,7 @@ from emcrowd.cli.options import (
     InputOptions,
     LabelsArg,
     ModelOptions,
+    MultiLabelOptions,
     OutputOptions,
     check_class_prior,
     option_groups,
@@ -48,6 +49,7 @@ def relabel(
     budget: BudgetOpt,
     out: OutOpt = Path("relabel.csv"),
     inputs: InputOptions,
+    multi: MultiLabelOptions,
     model: ModelOptions,
     method: MethodOpt = None,
     output: OutputOptions,
@@ -65,20 +67,43 @@ def relabel(
     from emcrowd.tables import relabel_outputs
 
     quiet = output.quiet
-    method = method_name("glad" if method is None else method)
+    asked, method = method, method_name("glad" if method is None else method)
     if str(out) != "-" and out.is_dir():
         raise EmcrowdError(f"{out}: --out needs a file name, not a directory")
+    multi_args = dict(
+        inputs=inputs,
+        multi=multi,
+        model=model,
+        method=asked,
+        budget=budget,
+        out=out,
+        quiet=quiet,
+        csv_safe=csv_safe,
+    )
+    if multi.requested:
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.relabel(labels, loaded=None, **multi_args)
     options = model.as_kwargs()
-    loaded = _reading.load(labels, inputs, quiet)
+    loaded = _reading.load(labels, inputs, quiet, describe=False)
+    if _reading.multi_label(loaded):
+        from emcrowd.cli import _multilabel
+
+        return _multilabel.relabel(labels, loaded=loaded, **multi_args)
+    _reading.summarise(loaded, quiet)
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     gold_codes = _reading.gold_codes(model, loaded, inputs)
     _reading.check_memory(labels, data, [method], options, outputs=True)  # annotators' K x K matrices
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         result = aggregate(
-            data, method, gold=gold_codes, ties=model.ties.value, callback=progress,
+            data,
+            method,
+            gold=gold_codes,
+            ties=model.ties.value,
+            callback=progress,
             **model_options(method, options),
-        )  # fmt: skip
+        )
     plan = relabel_outputs(data, result, budget, gold=gold_codes)
     table = _output.safe(plan["table"], csv_safe)
     if str(out) == "-":

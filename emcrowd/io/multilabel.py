@@ -111,7 +111,8 @@ def multilabels_from_loaded(
             unknown = [c for c in s if c not in names]
             if unknown:
                 raise InputError(
-                    name, f"answer {text!r} ticks {unknown[0]!r}, which is not among the classes {', '.join(names)}"
+                    name,
+                    f"answer {text!r} ticks {unknown[0]!r}, not among the classes {', '.join(names)}",
                 )
     else:
         names = tuple(seen)
@@ -136,7 +137,9 @@ def multilabels_from_loaded(
         report.notes.append(f"{n_empty:,} answers ticking nothing dropped as missing (--empty missing)")
         n_empty = 0
     elif n_empty:
-        report.notes.append(f"{n_empty:,} answers ticking nothing read as 'none of the classes' (--empty none)")
+        report.notes.append(
+            f"{n_empty:,} answers ticking nothing read as 'none of the classes' (--empty none)"
+        )
     multi = MultiLabels(item, worker, ticks, item_names, worker_names, names, n_empty)
     return LoadedMulti(multi, report)
 
@@ -254,3 +257,89 @@ def _column_values(frame: Any, column: str) -> list[Any]:
     if hasattr(col, "to_list"):
         return col.to_list()
     return list(col.tolist())
+
+
+#: Column names tried for the sets of a truth (gold) file, after ``label``'s.
+_TRUTH_NAMES = ("truth", "gold", "true_label", "true_labels", "golden")
+
+
+def load_truth_sets(
+    path: str | os.PathLike,
+    data: MultiLabels,
+    *,
+    label_sep: str | None = None,
+    item_col: str | None = None,
+    label_col: str | None = None,
+) -> np.ndarray:
+    """Gold sets for the items of ``data`` from a CSV/TSV, JSON (an array of records) or JSON Lines
+    file of one row per item (an item column and a column of sets, written as the answers are).
+
+    Returns
+    -------
+    ndarray of int, shape (n_items, n_classes)
+        1 where the class applies, 0 where not, -1 for items without a gold set. Gold items that are
+        not among the answered items are ignored.
+    """
+    name = os.fspath(path)
+    columns = _read_records(name)
+    if not columns:
+        raise InputError(name, "holds no rows")
+    names = list(columns)
+    item = _pick(name, names, item_col, _ROLE_NAMES["item"], "item")
+    label = _pick(name, names, label_col, _ROLE_NAMES["label"] + _TRUTH_NAMES, "label")
+    sep = separator(label_sep)
+    index = {n: j for j, n in enumerate(data.item_names)}
+    classes = {c: k for k, c in enumerate(data.class_names)}
+    out = np.full((data.n_items, data.n_classes), -1, dtype=np.int8)
+    for row, (who, value) in enumerate(zip(columns[item], columns[label], strict=True)):
+        if who is None or (_missing(value) and not isinstance(value, list)):
+            continue
+        j = index.get(str(who).strip())
+        if j is None:
+            continue
+        out[j] = 0
+        for c in split_answer(value, sep, name):
+            if c not in classes:
+                raise InputError(name, f"row {row + 1}: class {c!r} is not among the answers' classes")
+            out[j, classes[c]] = 1
+    return out
+
+
+def _pick(name: str, names: list[str], given: str | None, tried: tuple[str, ...], role: str) -> str:
+    if given is not None:
+        if given not in names:
+            raise InputError(name, f"no column {given!r}; the columns are {', '.join(names)}")
+        return given
+    match = next((n for n in names if n.strip().lower() in tried), None)
+    if match is None:
+        raise InputError(name, f"no {role} column among {', '.join(names)}")
+    return match
+
+
+def _read_records(name: str) -> dict[str, list[Any]]:
+    """A small table of records as columns of Python values (text cells as text)."""
+    import csv
+
+    lower = name.lower()
+    try:
+        if lower.endswith(".jsonl"):
+            with open(name, encoding="utf-8") as f:
+                records = [json.loads(line) for line in f if line.strip()]
+        elif lower.endswith(".json"):
+            with open(name, encoding="utf-8") as f:
+                records = json.load(f)
+        elif lower.endswith((".csv", ".tsv")):
+            with open(name, encoding="utf-8", newline="") as f:
+                records = list(csv.DictReader(f, delimiter="\t" if lower.endswith(".tsv") else ","))
+        else:
+            raise InputError(name, "a truth file of sets is read from .csv, .tsv, .json or .jsonl")
+    except FileNotFoundError:
+        raise InputError(name, "no such file") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(name, f"cannot be read: {str(exc).splitlines()[0]}") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InputError(name, "expected one record (object or row) per item")
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update(dict.fromkeys(str(k) for k in r))
+    return {k: [r.get(k) for r in records] for k in keys}

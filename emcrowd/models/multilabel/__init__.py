@@ -15,11 +15,22 @@ from __future__ import annotations
 from emcrowd.models.multilabel.majority import PerClassMajority, per_class_vote
 from emcrowd.models.multilabel.per_class_ds import PerClassDawidSkene
 
-__all__ = ["MULTI_LABEL_METHODS", "PerClassDawidSkene", "PerClassMajority", "multi_label_method", "per_class_vote"]
+__all__ = [
+    "MULTI_LABEL_METHODS",
+    "PerClassDawidSkene",
+    "PerClassMajority",
+    "multi_label_method",
+    "per_class_vote",
+]
 
 #: The multi-select methods by name, in the order ``compare`` shows them.
 MULTI_LABEL_METHODS = ("majority", "per_class_ds")
-_ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "per_class_ds", "dawid_skene": "per_class_ds"}
+_ALIASES = {
+    "mv": "majority",
+    "majority_vote": "majority",
+    "ds": "per_class_ds",
+    "dawid_skene": "per_class_ds",
+}
 
 
 def multi_label_method(name: str | None) -> str:

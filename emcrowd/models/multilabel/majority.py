@@ -38,7 +38,9 @@ class PerClassMajority:
     def __init__(self, threshold: float = 0.5, **_: Any) -> None:
         self.threshold = threshold
 
-    def fit(self, data: MultiLabels, gold: np.ndarray | None = None, callback: Any = None) -> PerClassMajority:
+    def fit(
+        self, data: MultiLabels, gold: np.ndarray | None = None, callback: Any = None
+    ) -> PerClassMajority:
         self.posteriors_ = tick_shares(data)
         self.sets_ = self.posteriors_ > 0.5
         self.classes_ = data.class_names

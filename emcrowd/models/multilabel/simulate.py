@@ -56,7 +56,9 @@ def simulate_multilabel(
     rng = np.random.default_rng(random_state)
     prevalence = rng.uniform(0.1, 0.4, n_classes)
     shared = rng.standard_normal((n_items, 1))
-    latent = np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * rng.standard_normal((n_items, n_classes))
+    latent = np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * rng.standard_normal(
+        (n_items, n_classes)
+    )
     cut = np.array([np.quantile(latent[:, c], 1 - prevalence[c]) for c in range(n_classes)])
     truth = latent > cut
 
