@@ -233,3 +233,60 @@ def relabel(
             f"Wrote the {len(table['item']):,} items whose sets are least certain (expected classes "
             f"decided wrongly, largest first) to {where}."
         )
+
+
+def simulate(
+    out: Path,
+    items: int,
+    workers: int,
+    classes: int,
+    per_item: int,
+    correlation: float,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """``simulate --multi-label``: labels.csv (item, worker, label as a JSON array), truth.csv (item,
+    label) and workers.csv (each annotator's kind and per-class sensitivity and specificity)."""
+    import numpy as np
+
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.models.multilabel import per_class_vote
+    from emcrowd.models.multilabel.simulate import simulate_multilabel
+    from emcrowd.multilabel_tables import set_text
+
+    if not correlation < 1:
+        raise EmcrowdError(f"--correlation must be below 1, got {correlation!r}")
+    data, truth, params = simulate_multilabel(
+        items, workers, classes, per_item, correlation=correlation, random_state=seed
+    )
+    names = np.asarray(data.class_names, dtype=object)
+    labels = {
+        "item": [data.item_names[j] for j in data.item],
+        "worker": [data.worker_names[a] for a in data.worker],
+        "label": [set_text(row.astype(bool), names) for row in data.ticks],
+    }
+    truth_table = {"item": list(data.item_names), "label": [set_text(row, names) for row in truth]}
+    worker_table: dict[str, object] = {
+        "worker": list(data.worker_names),
+        "kind": [str(k) for k in params["kind"]],
+    }
+    for k, name in enumerate(data.class_names):
+        worker_table[f"sensitivity[{name}]"] = params["sensitivity"][:, k]
+        worker_table[f"specificity[{name}]"] = params["specificity"][:, k]
+    files = io.write_outputs(
+        out,
+        {
+            "labels.csv": io.TableFile(labels),
+            "truth.csv": io.TableFile(truth_table),
+            "workers.csv": io.TableFile(worker_table),
+        },
+    )
+    if not quiet:
+        vote = per_class_vote(data)
+        hamming = float((vote != truth).mean())
+        report.note(
+            f"Simulated {data.n_answers:,} multi-select answers ({items:,} items x {per_item} annotators, "
+            f"{classes} classes, correlation {correlation:g}); per-class majority vote's Hamming loss "
+            f"{hamming:.4f}. Wrote {', '.join(p.name for p in files)} to {out}"
+        )

@@ -21,6 +21,7 @@ class OutFormat(StrEnum):
 EXAMPLES = (
     "emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data",
     "emcrowd simulate --items 1000000 -r 3 --format npz --out big",
+    "emcrowd simulate --multi-label --classes 6 -r 5 --out tags",
 )
 
 
@@ -64,6 +65,20 @@ def simulate(
             "no matrix: for millions of labels).",
         ),
     ] = OutFormat.npy,
+    multi_label: Annotated[
+        bool,
+        typer.Option(
+            "--multi-label",
+            help="Multi-select answers instead: correlated classes and biased annotators (careful ones, "
+            "under- and over-tickers, spammers); writes labels.csv (JSON arrays), truth.csv and workers.csv.",
+        ),
+    ] = False,
+    correlation: Annotated[
+        float,
+        typer.Option(
+            "--correlation", callback=finite(0.0), help="With --multi-label: correlation between the classes."
+        ),
+    ] = 0.5,
     output: OutputOptions,
 ) -> None:
     """Draw crowd labels from the GLAD model, with their truth.
@@ -78,6 +93,12 @@ def simulate(
     from emcrowd.models.classification.majority import majority_vote
     from emcrowd.models.simulate import simulate_glad
 
+    if multi_label:
+        from emcrowd.cli._multilabel import simulate as simulate_multi
+
+        return simulate_multi(
+            out, items, workers, classes, labels_per_item or min(5, workers), correlation, seed, output.quiet
+        )
     if out_format is OutFormat.npy and items * workers > 200_000_000:
         raise EmcrowdError(f"a dense {items:,} x {workers:,} matrix is too large for L.npy; use --format npz")
     sim = simulate_glad(

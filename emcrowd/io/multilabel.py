@@ -134,11 +134,11 @@ def multilabels_from_loaded(
             raise InputError(name, "every answer ticks nothing and --empty missing drops them all")
         item, item_names = _compact(item, item_names)
         worker, worker_names = _compact(worker, worker_names)
-        report.notes.append(f"{n_empty:,} answers ticking nothing dropped as missing (--empty missing)")
+        report.notes.append(f"{n_empty:,} answers ticking nothing dropped (--empty-answer missing)")
         n_empty = 0
     elif n_empty:
         report.notes.append(
-            f"{n_empty:,} answers ticking nothing read as 'none of the classes' (--empty none)"
+            f"{n_empty:,} answers ticking nothing read as 'none of the classes' (--empty-answer none)"
         )
     multi = MultiLabels(item, worker, ticks, item_names, worker_names, names, n_empty)
     return LoadedMulti(multi, report)
