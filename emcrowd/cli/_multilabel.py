@@ -50,11 +50,15 @@ def load(path: Path, inputs: InputOptions, multi: MultiLabelOptions, quiet: bool
                 format="long", item_col=inputs.item_col, worker_col=inputs.worker_col,
                 label_col=inputs.label_col, missing=inputs.missing, duplicates=inputs.duplicates.value,
                 preset=None if inputs.preset is None else inputs.preset.value,
-                keep_rejected=inputs.keep_rejected, progress=progress,
+                keep_rejected=inputs.keep_rejected, progress=progress, none_label=multi.none_label,
             )  # fmt: skip
     else:
         result = mio.multilabels_from_loaded(
-            loaded, label_sep=mio.separator(multi.label_sep), classes=inputs.classes, empty=multi.empty_answer
+            loaded,
+            label_sep=mio.separator(multi.label_sep),
+            classes=inputs.classes,
+            empty=multi.empty_answer,
+            none_label=multi.none_label,
         )
     for warning in result.report.warnings:
         report.warning(warning)
@@ -72,12 +76,15 @@ def load(path: Path, inputs: InputOptions, multi: MultiLabelOptions, quiet: bool
     return result
 
 
-def gold_sets(path: Path | None, data: Any, multi: MultiLabelOptions, item_col: Any, label_col: Any) -> Any:
+def gold_sets(path: Path | None, result: Any, multi: MultiLabelOptions, item_col: Any, label_col: Any) -> Any:
     from emcrowd.io.multilabel import load_truth_sets
 
     if path is None:
         return None
-    return load_truth_sets(path, data, label_sep=multi.label_sep, item_col=item_col, label_col=label_col)
+    return load_truth_sets(
+        path, result.labels, label_sep=multi.label_sep, item_col=item_col, label_col=label_col,
+        columns_of_answers=result.report.columns,
+    )  # fmt: skip
 
 
 def fit_options(model: ModelOptions, multi: MultiLabelOptions) -> dict[str, Any]:
@@ -118,7 +125,7 @@ def fit(
         _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
     result = load(labels, inputs, multi, quiet, loaded)
     data = result.labels
-    gold = gold_sets(model.gold, data, multi, model.gold_item_col, model.gold_label_col)
+    gold = gold_sets(model.gold, result, multi, model.gold_item_col, model.gold_label_col)
     fitted_model = fitted(data, method, gold, fit_options(model, multi), quiet)
     if to_stdout:
         table = item_table(data, fitted_model)
@@ -161,7 +168,7 @@ def compare(
         chosen = tuple(dict.fromkeys(method_of(m) for m in methods.split(",") if m.strip()))
     result = load(labels, inputs, multi, quiet, loaded)
     data = result.labels
-    truth_sets = gold_sets(truth, data, multi, truth_item_col, truth_label_col)
+    truth_sets = gold_sets(truth, result, multi, truth_item_col, truth_label_col)
     if not (truth_sets >= 0).all(axis=1).any():
         raise EmcrowdError(f"{truth}: no gold set is for an answered item")
     scores = compare_multilabel(data, truth_sets, chosen, **fit_options(model, multi))
@@ -219,7 +226,7 @@ def relabel(
     method = method_of(method)
     result = load(labels, inputs, multi, quiet, loaded)
     data = result.labels
-    gold = gold_sets(model.gold, data, multi, model.gold_item_col, model.gold_label_col)
+    gold = gold_sets(model.gold, result, multi, model.gold_item_col, model.gold_label_col)
     fitted_model = fitted(data, method, gold, fit_options(model, multi), quiet)
     table = _output.safe(relabel_table(data, fitted_model, budget), csv_safe)
     if str(out) == "-":

@@ -247,6 +247,17 @@ class MultiLabelOptions:
             rich_help_panel=MULTI,
         ),
     ] = "none"
+    none_label: Annotated[
+        str | None,
+        typer.Option(
+            "--none-label",
+            metavar="TEXT",
+            help="An answer meaning 'ticked nothing' (a 'none of these' box), any case; --empty-answer "
+            "says what it counts as.",
+            show_default=False,
+            rich_help_panel=MULTI,
+        ),
+    ] = None
     threshold: Annotated[
         float,
         typer.Option(

@@ -69,10 +69,12 @@ def load_multilabels(
     label_sep: str | None = None,
     classes: Any = None,
     empty: str = "none",
+    none_label: str | None = None,
     **options: Any,
 ) -> LoadedMulti:
     """Read multi-select answers from a file; the other options are :func:`emcrowd.io.load_labels`'s
-    (``classes`` here are the single classes).
+    (``classes`` here are the single classes; ``none_label``, an answer text that means "ticked
+    nothing", such as a "none of these" box, compared in any case).
 
     Returns
     -------
@@ -85,11 +87,16 @@ def load_multilabels(
         raise EmcrowdError(f"empty must be one of {', '.join(EMPTY_RULES)}, got {empty!r}")
     sep = separator(label_sep)
     loaded = load_labels(path, **options)
-    return multilabels_from_loaded(loaded, label_sep=sep, classes=classes, empty=empty)
+    return multilabels_from_loaded(loaded, label_sep=sep, classes=classes, empty=empty, none_label=none_label)
 
 
 def multilabels_from_loaded(
-    loaded: Loaded, *, label_sep: str | None = None, classes: Any = None, empty: str = "none"
+    loaded: Loaded,
+    *,
+    label_sep: str | None = None,
+    classes: Any = None,
+    empty: str = "none",
+    none_label: str | None = None,
 ) -> LoadedMulti:
     """:func:`load_multilabels` on a file already read as single classes (each answer text a class)."""
     report = loaded.report
@@ -100,7 +107,10 @@ def multilabels_from_loaded(
     sep = label_sep
     if sep is None and report.preset == "label-studio":
         sep = "|"
-    sets = [split_answer(text, sep, name) for text in data.class_names]
+    nothing = None if none_label is None else none_label.strip().lower()
+    sets = [
+        () if text.strip().lower() == nothing else split_answer(text, sep, name) for text in data.class_names
+    ]
     seen = sorted({c for s in sets for c in s}, key=_class_key)
     if classes is not None:
         names = tuple(c.strip() for c in classes.split(",")) if isinstance(classes, str) else tuple(classes)
@@ -270,9 +280,13 @@ def load_truth_sets(
     label_sep: str | None = None,
     item_col: str | None = None,
     label_col: str | None = None,
+    columns_of_answers: dict[str, str] | None = None,
 ) -> np.ndarray:
     """Gold sets for the items of ``data`` from a CSV/TSV, JSON (an array of records) or JSON Lines
     file of one row per item (an item column and a column of sets, written as the answers are).
+
+    ``columns_of_answers``: the item and label columns of the answers' file, tried first (a truth
+    file written like the export names its columns alike).
 
     Returns
     -------
@@ -285,8 +299,11 @@ def load_truth_sets(
     if not columns:
         raise InputError(name, "holds no rows")
     names = list(columns)
-    item = _pick(name, names, item_col, _ROLE_NAMES["item"], "item")
-    label = _pick(name, names, label_col, _ROLE_NAMES["label"] + _TRUTH_NAMES, "label")
+    same = columns_of_answers or {}
+    item = _pick(name, names, item_col, (same.get("item", "").lower(), *_ROLE_NAMES["item"]), "item")
+    label = _pick(
+        name, names, label_col, (same.get("label", "").lower(), *_ROLE_NAMES["label"], *_TRUTH_NAMES), "label"
+    )
     sep = separator(label_sep)
     index = {n: j for j, n in enumerate(data.item_names)}
     classes = {c: k for k, c in enumerate(data.class_names)}
