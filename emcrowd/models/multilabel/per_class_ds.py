@@ -25,7 +25,7 @@ import numpy as np
 
 from emcrowd.data import name_ranks
 from emcrowd.errors import EmcrowdError
-from emcrowd.models._base import EMAggregator, normalize
+from emcrowd.models._base import EMAggregator
 from emcrowd.models.multilabel import _kernels
 from emcrowd.models.multilabel.majority import tick_shares
 from emcrowd.multilabels import MultiLabels
@@ -36,10 +36,16 @@ EPS = 1e-6
 
 @dataclass
 class _Pairs:
-    """The (item, class) pairs as the binary items the EM loop sees (its ``data``)."""
+    """The (item, class) pairs as the binary items the EM loop sees (its ``data``), and the answers
+    grouped by item for the compiled pass (``indptr``, ``worker``, ``ticks`` in item order)."""
 
     data: MultiLabels
     ranks: np.ndarray
+    indptr: np.ndarray
+    worker: np.ndarray
+    ticks: np.ndarray
+    gold: np.ndarray
+    chunks: int
 
     @property
     def n_items(self) -> int:
@@ -50,6 +56,15 @@ class _Pairs:
 
     def item_name_ranks(self) -> np.ndarray:
         return self.ranks
+
+
+@dataclass
+class _Step:
+    """What one E-step hands to the next M-step: the posteriors that classes apply, shape
+    (n_items, C), and the expected counts per annotator and class from the same pass."""
+
+    q: np.ndarray
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -182,7 +197,18 @@ class PerClassDawidSkene(EMAggregator):
             raise EmcrowdError(f"threshold must be between 0 and 1, got {self.threshold!r}")
         n_classes = labels.n_classes
         ranks = (name_ranks(labels.item_names)[:, None] * n_classes + np.arange(n_classes)).ravel()
-        pairs = _Pairs(labels, ranks)
+        order = np.argsort(labels.item, kind="stable")
+        if np.all(order == np.arange(order.size)):
+            worker, ticks = labels.worker, labels.ticks
+        else:
+            worker, ticks = labels.worker[order], labels.ticks[order]
+        indptr = np.zeros(labels.n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(labels.item, minlength=labels.n_items), out=indptr[1:])
+        clamp = (
+            np.full((labels.n_items, n_classes), -1, dtype=np.int8) if gold is None else gold.astype(np.int8)
+        )
+        chunks = _kernels.n_chunks(labels.n_items, labels.n_workers, n_classes)
+        pairs = _Pairs(labels, ranks, indptr, worker, ticks, clamp, chunks)
         flat = None if gold is None else gold.ravel().astype(np.intp)
         self._fit(pairs, flat, callback)
 
@@ -209,8 +235,12 @@ class PerClassDawidSkene(EMAggregator):
 
     def _m_step(self, pairs: _Pairs, posteriors: np.ndarray, params: _Params) -> _Params:
         data = pairs.data
-        q = np.ascontiguousarray(posteriors[:, 1].reshape(data.n_items, data.n_classes))
-        tp, pos, tn, neg = _kernels.counts(data.item, data.worker, data.ticks, q, data.n_workers)
+        if isinstance(posteriors, _Step):  # counted in the E-step's pass
+            tp, pos, tn, neg = posteriors.counts
+            q = posteriors.q
+        else:  # the first M-step, from the starting posteriors
+            q = np.ascontiguousarray(posteriors[:, 1].reshape(data.n_items, data.n_classes))
+            tp, pos, tn, neg = _kernels.counts(data.item, data.worker, data.ticks, q, data.n_workers)
         s = float(self.strength)
         se = (tp + s * params.m_se[:, None] - 1.0) / (pos + s - 2.0)
         sp = (tn + s * params.m_sp[:, None] - 1.0) / (neg + s - 2.0)
@@ -231,16 +261,16 @@ class PerClassDawidSkene(EMAggregator):
         return _Params(se, sp, m_se, m_sp, log_prev)
 
     def _e_step(self, pairs: _Pairs, params: _Params, log_pi: np.ndarray, gold: np.ndarray | None):
-        data = pairs.data
-        a0, a1 = _kernels.log_likelihoods(
-            data.item, data.worker, data.ticks, np.log(params.se), np.log1p(-params.se),
-            np.log(params.sp), np.log1p(-params.sp), data.n_items,
+        q, evidence, *counts = _kernels.fused_pass(
+            pairs.indptr, pairs.worker, pairs.ticks, np.log(params.se), np.log1p(-params.se),
+            np.log(params.sp), np.log1p(-params.sp), np.ascontiguousarray(params.log_prev), pairs.gold,
+            pairs.chunks,
         )  # fmt: skip
-        joint = np.empty((data.n_items * data.n_classes, 2))
-        joint[:, 0] = (a0 + params.log_prev[:, 0]).ravel()
-        joint[:, 1] = (a1 + params.log_prev[:, 1]).ravel()
-        posteriors, evidence = normalize(joint, gold)
-        return posteriors, evidence + self._log_param_prior(params)
+        return _Step(q, tuple(counts)), evidence + self._log_param_prior(params)
+
+    def _final_posteriors(self, posteriors: Any) -> np.ndarray:
+        q = posteriors.q.ravel()
+        return np.column_stack([1.0 - q, q])
 
     def _log_param_prior(self, params: _Params) -> float:
         s = float(self.strength)
