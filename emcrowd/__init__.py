@@ -43,6 +43,8 @@ _EXPORTS = {
     "EBCC": "emcrowd.models.classification.ebcc",
     "MACE": "emcrowd.models.classification.mace",
     "MajorityVote": "emcrowd.models.classification.majority",
+    "PerClassDawidSkene": "emcrowd.models.multilabel",
+    "MultiLabels": "emcrowd.multilabels",
     "majority_vote": "emcrowd.models.classification.majority",
     "aggregate": "emcrowd.analysis.aggregate",
     "compare": "emcrowd.analysis.evaluate",
