@@ -29,6 +29,15 @@ def method_of(name: str | None) -> str:
     )
 
 
+def refuse(unsupported: dict[str, bool]) -> None:
+    """Options of single-class fits given with multi-select answers: one line, before any work."""
+    given = [name for name, on in unsupported.items() if on]
+    if given:
+        raise EmcrowdError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to multi-select answers"
+        )
+
+
 def check(multi: MultiLabelOptions) -> None:
     if multi.empty_answer not in ("none", "missing"):
         raise EmcrowdError(f"--empty-answer is none or missing, got {multi.empty_answer!r}")
@@ -108,8 +117,10 @@ def fitted(data: Any, method: str, gold: Any, options: dict[str, Any], quiet: bo
 def fit(
     labels: Path, *, loaded: Any, inputs: InputOptions, multi: MultiLabelOptions, model: ModelOptions,
     method: str | None, out: Path | None, out_format: str, quiet: bool, csv_safe: bool,
+    unsupported: dict[str, bool],
 ) -> None:  # fmt: skip
     """``fit`` on multi-select answers."""
+    refuse(unsupported)
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.cli import _output
@@ -154,7 +165,7 @@ def fit(
 def compare(
     labels: Path, *, loaded: Any, truth: Path, truth_item_col: Any, truth_label_col: Any, as_json: bool,
     inputs: InputOptions, multi: MultiLabelOptions, methods: str, default_methods: str, model: ModelOptions,
-    quiet: bool,
+    quiet: bool, unsupported: dict[str, bool],
 ) -> None:  # fmt: skip
     """``compare`` on multi-select answers: per-class F1, micro and macro F1, exact-set accuracy and
     Hamming loss of each method against gold sets, with the gain over per-class majority vote."""
@@ -162,6 +173,7 @@ def compare(
     from emcrowd import console as report
     from emcrowd.analysis.multilabel import compare_multilabel
 
+    refuse(unsupported)
     if methods == default_methods:
         chosen = ("majority", "per_class_ds")
     else:

@@ -119,6 +119,11 @@ def compare(
         raise EmcrowdError(f"{report_file}: --report needs a file name, not a directory")
 
     multi_args = dict(
+        unsupported={
+            "--report": report_file is not None,
+            "--confusion": confusion,
+            "--disagreements": disagreements > 0,
+        },
         truth=truth,
         truth_item_col=truth_item_col,
         truth_label_col=truth_label_col,

@@ -143,6 +143,7 @@ def fit(
     if scheduler is not None or local_workers is not None:
         raise EmcrowdError("--scheduler and --local-workers go with --engine dask")
     multi_args = dict(
+        unsupported={"--drop-flagged": drop_flagged},
         out=out,
         out_format=out_format.value,
         inputs=inputs,
