@@ -37,9 +37,14 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
 def multi_label(loaded: Any) -> bool:
     """Whether the answers read are multi-select ones (every answer a JSON array, or a Label Studio
     multi-choice): the command then hands over to :mod:`emcrowd.cli._multilabel`."""
-    from emcrowd.io.multilabel import looks_multi_label
+    from emcrowd.io.multilabel import looks_multi_label, separator_hint
 
-    return looks_multi_label(loaded)
+    if looks_multi_label(loaded):
+        return True
+    hint = separator_hint(loaded)
+    if hint is not None:
+        loaded.report.warnings.append(hint)
+    return False
 
 
 def summarise(loaded: Any, quiet: bool) -> None:

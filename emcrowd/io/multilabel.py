@@ -54,13 +54,35 @@ def separator(text: str | None) -> str | None:
 
 def looks_multi_label(loaded: Loaded) -> bool:
     """Whether single-class reading of a file met multi-select answers: every answer is a JSON array,
-    or a Label Studio export with several choices in one answer."""
+    or a Label Studio export with several choices in at least a tenth of its answers."""
     if loaded.report.format != "long":
         return False
     names = loaded.labels.class_names
     if all(n.startswith("[") and n.endswith("]") for n in names):
         return True
-    return loaded.report.preset == "label-studio" and any("|" in n for n in names)
+    if loaded.report.preset != "label-studio":
+        return False
+    # several choices in a tenth of the answers or more: a multi-choice control, not a stray answer
+    several = np.array(["|" in n for n in names])
+    counts = np.bincount(loaded.labels.label, minlength=len(names))
+    return bool(several.any() and counts[several].sum() * 10 >= counts.sum())
+
+
+def separator_hint(loaded: Loaded) -> str | None:
+    """A warning for single-class reading of answers that look joined (a newline, ``|`` or ``;`` in
+    a tenth of the distinct answers or more): perhaps a multi-select task read without
+    ``--label-sep``."""
+    names = loaded.labels.class_names
+    if loaded.report.format != "long" or len(names) < 4:
+        return None
+    for sep, shown in (("\n", "newline"), ("|", "'|'"), (";", "';'")):
+        joined = sum(1 for n in names if sep in n)
+        if joined * 10 >= len(names):
+            return (
+                f"{joined} of the {len(names)} distinct answers hold a {shown}: if annotators tick "
+                f"several classes, read them as multi-select answers with --label-sep {shown}"
+            )
+    return None
 
 
 def load_multilabels(
