@@ -373,3 +373,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cell, options
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0]
     assert not out.exists()
+
+
+def test_joined_answers_read_as_single_classes_get_a_hint(tmp_path):
+    path = tmp_path / "a.csv"
+    rows = [["item", "worker", "label"]]
+    rows += [[f"i{k}", f"w{k % 3}", ["a|b", "a", "b", "b|c", "c"][k % 5]] for k in range(20)]
+    write_csv(path, rows)
+    result = runner.invoke(app, ["info", str(path), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "--label-sep '|'" in result.stderr
+    result = runner.invoke(app, ["info", str(path), "--label-sep", "|", "--json", "-q"])
+    assert json.loads(result.stdout)["classes"] == {"a": 8, "b": 12, "c": 8}
