@@ -80,7 +80,11 @@ def page_data(text: str) -> dict:
 
 def column(table: dict, name: str) -> list:
     col = next(c for c in table["columns"] if c["name"] == name)
-    return [col["names"][k] for k in col["codes"]] if "codes" in col else col["values"]
+    if "codes" in col:
+        return [col["names"][k] for k in col["codes"]]
+    if "ints" in col:
+        return [None if v is None else v / col["scale"] for v in col["ints"]]
+    return col["values"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -121,7 +125,8 @@ def test_the_data_in_the_page_equals_the_files(fit_dir):
     wnames = column(data["workers"], "worker")
     for i, name in enumerate(names):
         run = range(got["offsets"][i], got["offsets"][i + 1])
-        mine = sorted((wnames[got["worker"][o]], classes[got["said"][o]]) for o in run)
+        k = got["n_classes"]
+        mine = sorted((wnames[got["packed"][o] // k - 1], classes[got["packed"][o] % k]) for o in run)
         assert mine == sorted(said[name])
     # the crowd confusion counts every label once, against its item's chosen label
     crowd = np.array(data["classification"]["crowd_confusion"])

@@ -67,7 +67,7 @@ def read_table(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarr
         elif pa.types.is_null(kind):
             out[name] = np.full(len(column), np.nan)
         else:
-            out[name] = np.asarray(column.cast(pa.string()).fill_null("").to_pylist(), dtype=object)
+            out[name] = column.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
     return out
 
 

@@ -64,6 +64,7 @@
   function getter(c) {
     if (!c) return () => null;
     if (c.codes) return (i) => c.names[c.codes[i]];
+    if (c.ints) return (i) => (c.ints[i] === null ? null : c.ints[i] / c.scale);
     return (i) => c.values[i];
   }
 
@@ -398,7 +399,7 @@
         const W = DATA.workers, wname = getter(column(W, "worker")), wacc = getter(column(W, "accuracy"));
         const rows = [];
         for (let o = L.offsets[i]; o < L.offsets[i + 1]; o++) {
-          const w = L.worker[o], said = CLASSES[L.said[o]];
+          const w = Math.floor(L.packed[o] / L.n_classes) - 1, said = CLASSES[L.packed[o] % L.n_classes];
           const who = w >= 0 ? el("button", {class: "link", text: wname(w), onclick: () => openAnnotator(w)}) : "(not held)";
           const agrees = get.label && said === get.label(i);
           rows.push([who, said, el("span", {class: agrees ? "ok" : "no", text: agrees ? "yes" : "no"}),
