@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -118,6 +119,7 @@ def main() -> None:
         f"{written / fit_seconds:.2f}x the Dawid-Skene fit's {fit_seconds:.2f} s); "
         + (f"opened in the browser in {opened:.2f} s; in all {total:.2f} s (aim: under 2 s)"
            if opened is not None else f"not opened ({why})")
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )  # fmt: skip
 
 

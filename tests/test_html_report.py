@@ -114,7 +114,9 @@ def test_the_data_in_the_page_equals_the_files(fit_dir):
     assert [c["name"] for c in data["items"]["columns"]] == list(items[0])
     assert column(data["items"], "item") == [r["item"] for r in items]
     assert column(data["items"], "label") == [r["label"] for r in items]
-    np.testing.assert_allclose(column(data["items"], "confidence"), [float(r["confidence"]) for r in items], atol=1e-4)
+    np.testing.assert_allclose(
+        column(data["items"], "confidence"), [float(r["confidence"]) for r in items], atol=1e-4
+    )
     assert column(data["workers"], "worker") == [r["worker"] for r in workers]
     # who said what: every label of the file, on its item, by its annotator
     said = {}
@@ -154,7 +156,7 @@ def test_every_value_is_escaped(fit_dir):
     out, _, compare_path = fit_dir
     text = build_report(out, compare_path)
     assert text.count("</script>") == 2  # the data's and the script's own ends, nothing from the data
-    assert "<b>x" not in text and "<img" not in text and "onerror=\"document" not in text
+    assert "<b>x" not in text and "<img" not in text and 'onerror="document' not in text
     data = page_data(text)
     assert EVIL_ITEM in column(data["items"], "item")
     assert EVIL_WORKER in column(data["workers"], "worker")
@@ -189,13 +191,20 @@ def test_auto_says_what_it_chose_and_why(fit_dir, tmp_path):
     shutil.copytree(out, copy)
     summary = json.loads((copy / "summary.json").read_text())
     reason = "it predicts labels it did not see best </script><i>"  # as `auto` writes it (and hostile)
-    summary |= {"method": "auto", "fitted_method": "bayesian_ds", "selection": {"reason": reason, "scores": {}}}
+    summary |= {
+        "method": "auto",
+        "fitted_method": "bayesian_ds",
+        "selection": {"reason": reason, "scores": {}},
+    }
     (copy / "summary.json").write_text(json.dumps(summary))
     text = build_report(copy)
     data = page_data(text)
     assert data["meta"]["reason"] == reason and data["meta"]["title"] == "Bayesian DS"
     assert data["meta"]["method"] == "auto" and data["meta"]["fitted_method"] == "bayesian_ds"
-    assert "<title>emcrowd report: Bayesian DS</title>" in text and "bayesian_ds" not in text[: text.index("<style>")]
+    assert (
+        "<title>emcrowd report: Bayesian DS</title>" in text
+        and "bayesian_ds" not in text[: text.index("<style>")]
+    )
 
 
 def test_without_the_labels_file_the_votes_still_count(fit_dir, tmp_path):
@@ -270,7 +279,11 @@ def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
     workers = read_rows(out / "workers.csv")
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True, viewport={"width": 1280, "height": 900}
+            profile,
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
         )
         requests: list[str] = []
         page = context.new_page()
@@ -286,18 +299,24 @@ def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
             index = page.eval_on_selector_all(
                 f"#{table} thead th", f"hs => hs.findIndex(h => h.dataset.key === {json.dumps(key)})"
             )
-            return page.eval_on_selector_all(f"#{table} tbody tr", f"rs => rs.map(r => r.cells[{index}].textContent)")
+            return page.eval_on_selector_all(
+                f"#{table} tbody tr", f"rs => rs.map(r => r.cells[{index}].textContent)"
+            )
 
         # sort by confidence: first click puts the most confident first, the second the least
         page.click("#items-table th[data-key='confidence']")
         page.click("#items-table th[data-key='confidence']")
         shown = [float(x) for x in cells("items-table", "confidence")]
-        assert shown == sorted(shown) and shown[0] == pytest.approx(min(float(r["confidence"]) for r in items), abs=1e-3)
+        assert shown == sorted(shown) and shown[0] == pytest.approx(
+            min(float(r["confidence"]) for r in items), abs=1e-3
+        )
         # filter: one class, where the label differs from the majority vote
         page.select_option("#items-class", "dog")
         page.check("#items-differ")
         want = [r for r in items if r["label"] == "dog" and r["label"] != r["majority"]]
-        assert page.text_content("#items-table-count").endswith(f"of {len(want)} (filtered from {len(items)})")
+        assert page.text_content("#items-table-count").endswith(
+            f"of {len(want)} (filtered from {len(items)})"
+        )
         assert set(cells("items-table", "label")) == {"dog"}
         assert all(m != "dog" for m in cells("items-table", "majority"))
         page.uncheck("#items-differ")
@@ -323,7 +342,8 @@ def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
         name = page.text_content("#annotator-detail-title").removeprefix("Annotator ")
         worker = next(w for w in flagged if w["worker"] == name)
         counts = page.eval_on_selector_all(
-            "#annotator-confusion tbody tr", "rs => rs.map(r => [...r.querySelectorAll('td')].slice(0, -1).map(c => parseInt(c.textContent)))"
+            "#annotator-confusion tbody tr",
+            "rs => rs.map(r => [...r.querySelectorAll('td')].slice(0, -1).map(c => parseInt(c.textContent)))",
         )
         assert np.sum(counts) == int(worker["n_labels"]) and np.shape(counts) == (3, 3)
         # the hostile annotator opens from an item's who-said-what, its name shown as text

@@ -19,7 +19,7 @@ CompareOpt = Annotated[
     typer.Option(
         "--compare",
         metavar="REPORT.json",
-        help="A `compare --json` report (or --report file): adds every metric and the calibration per method.",
+        help="A `compare --json` report (or --report file): adds every metric and calibration per method.",
         show_default=False,
     ),
 ]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from emcrowd.html_report._data import MAX_ITEMS, N_LEAST_CERTAIN, page_data
 from emcrowd.html_report._load import load_compare, load_fit, load_labels_of_fit
-from emcrowd.html_report._page import FIGURES, COMPARE_FIGURES, render_page, script_json
+from emcrowd.html_report._page import COMPARE_FIGURES, FIGURES, render_page, script_json
 
 __all__ = [
     "COMPARE_FIGURES",

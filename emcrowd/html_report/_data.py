@@ -87,7 +87,9 @@ def encode_table(table: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, An
     whole = rows.size == len(next(iter(table.values()))) if table else True
     return {
         "n": int(rows.size),
-        "columns": [encode_column(k, np.asarray(v) if whole else np.asarray(v)[rows]) for k, v in table.items()],
+        "columns": [
+            encode_column(k, np.asarray(v) if whole else np.asarray(v)[rows]) for k, v in table.items()
+        ],
     }
 
 
@@ -300,7 +302,9 @@ def page_data(
     item_rows = select_items(confidence, max_items, n_least)
     worker_rows = np.arange(len(workers["worker"]))
     if worker_rows.size > MAX_WORKERS:
-        worker_rows = np.sort(np.argsort(-np.asarray(workers["n_labels"], float), kind="stable")[:MAX_WORKERS])
+        worker_rows = np.sort(
+            np.argsort(-np.asarray(workers["n_labels"], float), kind="stable")[:MAX_WORKERS]
+        )
     selection = summary.get("selection") if isinstance(summary.get("selection"), dict) else None
     written = datetime.datetime.fromtimestamp(fit["written"], tz=datetime.UTC)
     flags = [str(f).split(";") for f in workers["flags"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -24,7 +24,7 @@ def script_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).translate(_ESCAPES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
@@ -52,7 +52,7 @@ def render_page(data: dict[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_asset('page.css')}</style></head>\n"
         f'<body><header><h1 id="title">{html.escape(title)}</h1><nav>{nav}</nav></header>\n'
-        f'<main>{body}</main>\n<noscript><p>This report draws its tables and figures with JavaScript; '
+        f"<main>{body}</main>\n<noscript><p>This report draws its tables and figures with JavaScript; "
         "open it in a browser with JavaScript on.</p></noscript>\n"
         f'<script type="application/json" id="emcrowd-data">{script_json(data)}</script>\n'
         f"<script>{_asset('page.js')}</script>\n</body></html>\n"
