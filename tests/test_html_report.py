@@ -366,3 +366,24 @@ def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
         context.close()
     for width, png in shots.items():
         (Path(tempfile.gettempdir()) / f"emcrowd-report-{width}.png").write_bytes(png)
+
+
+def test_another_kind_of_task_gets_its_columns(tmp_path):
+    """A kind without a view of its own (numeric answers here, written by hand): the overview and
+    both tables, with whatever columns its outputs have, and a section that says what is missing."""
+    out = tmp_path / "numeric"
+    out.mkdir()
+    (out / "items.csv").write_text("item,estimate,n_labels,spread\na,1.5,3,0.2\nb,-2,4,1.25\n")
+    (out / "workers.csv").write_text("worker,n_labels,bias,noise\nw1,4,0.1,0.5\nw2,3,-0.3,1\n")
+    summary = {"kind": "numeric", "method": "mean", "n_items": 2, "n_workers": 2, "n_labels": 7}
+    (out / "summary.json").write_text(json.dumps(summary))
+    text = build_report(out)
+    data = page_data(text)
+    assert data["kind"] == "numeric" and "classification" not in data and data["labels"] is None
+    assert [c["name"] for c in data["items"]["columns"]] == ["item", "estimate", "n_labels", "spread"]
+    assert column(data["items"], "estimate") == [1.5, -2.0]
+    assert [c["name"] for c in data["workers"]["columns"]] == ["worker", "n_labels", "bias", "noise"]
+    assert '<section id="kind-numeric"><h2>Numeric</h2>' in text
+    (out / "summary.json").write_text(json.dumps(summary | {"kind": "classification"}))
+    with pytest.raises(InputError, match="classes"):  # classes need their list
+        build_report(out)

@@ -212,7 +212,7 @@ def _labels_payload(
 def _worker_matrices(fit: dict[str, Any], labels: Any, item_label: np.ndarray, rows: np.ndarray) -> dict:
     """Per annotator row of the page: ``P(said | true)`` (confusion.csv) and the counts behind it
     (the annotator's labels against the chosen label)."""
-    k = len(fit["summary"]["classes"])
+    k = len(fit["summary"].get("classes") or [])
     names = fit["workers"]["worker"][rows]
     probs = None
     if fit["confusion"] is not None:
@@ -290,24 +290,27 @@ def page_data(
     from emcrowd.console import METHOD_TITLES
 
     summary, items, workers = fit["summary"], fit["items"], fit["workers"]
-    classes = [str(c) for c in summary["classes"]]
+    classes = [str(c) for c in summary.get("classes") or []]
     kind = str(summary.get("kind") or "classification")
     method = str(summary.get("method") or "?")
     fitted = str(summary.get("fitted_method") or method)
     n_all = len(items["item"])
-    confidence = np.asarray(items["confidence"], dtype=float)
-    item_label = _class_codes(items["label"], classes)
+    confidence = np.asarray(items.get("confidence", np.full(n_all, np.nan)), dtype=float)
+    if classes and "label" in items:
+        item_label = _class_codes(items["label"], classes)
+    else:
+        item_label = np.full(n_all, -1, dtype=np.int64)
     if labels is not None:
         labels, labels_note = _matching(labels, classes, items["item"], workers["worker"], labels_note)
     item_rows = select_items(confidence, max_items, n_least)
     worker_rows = np.arange(len(workers["worker"]))
-    if worker_rows.size > MAX_WORKERS:
+    if worker_rows.size > MAX_WORKERS and "n_labels" in workers:
         worker_rows = np.sort(
             np.argsort(-np.asarray(workers["n_labels"], float), kind="stable")[:MAX_WORKERS]
         )
     selection = summary.get("selection") if isinstance(summary.get("selection"), dict) else None
     written = datetime.datetime.fromtimestamp(fit["written"], tz=datetime.UTC)
-    flags = [str(f).split(";") for f in workers["flags"]]
+    flags = [str(f).split(";") for f in workers.get("flags", ())]
     review = ("spammer", "constant", "below_chance")
     history = [x for x in (summary.get("objective") or []) if x is not None]
     data: dict[str, Any] = {
@@ -333,7 +336,7 @@ def page_data(
             "n_labels": summary.get("n_labels"),
             "n_classes": len(classes),
             "n_gold": summary.get("n_gold"),
-            "mean_confidence": float(np.nanmean(confidence)) if confidence.size else None,
+            "mean_confidence": float(np.nanmean(confidence)) if np.isfinite(confidence).any() else None,
             "n_uncertain": int(np.sum(confidence < 0.9)),
             "n_differ": (summary.get("majority") or {}).get("n_differ"),
             "n_flagged": int(sum(bool(set(review) & set(f)) for f in flags)),
@@ -343,7 +346,9 @@ def page_data(
             "fit_seconds": summary.get("fit_seconds"),
         },
         "convergence": _floats(np.asarray(history, dtype=float)) if history else [],
-        "confidence_histogram": _histogram(confidence, len(classes)),
+        "confidence_histogram": (
+            _histogram(confidence, len(classes)) if np.isfinite(confidence).any() else None
+        ),
         "items": encode_table(items, item_rows),
         "items_note": {"shown": int(item_rows.size), "total": n_all, "least": min(n_least, max_items)},
         "workers": encode_table(workers, worker_rows),

@@ -89,15 +89,19 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
         raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?")
     summary = read_json_file(summary_path, "an emcrowd summary")
     check_summary(summary_path, summary)
-    items = read_table(table_path(directory, "items"), ("item", "label", "confidence"))
+    classes = (summary.get("kind") or "classification") == "classification"
+    items = read_table(
+        table_path(directory, "items"), ("item", "label", "confidence") if classes else ("item",)
+    )
     workers = read_table(
-        table_path(directory, "workers"), ("worker", "n_labels", "accuracy", "spammer_score", "flags")
+        table_path(directory, "workers"),
+        ("worker", "n_labels", "accuracy", "spammer_score", "flags") if classes else ("worker",),
     )
     confusion = None
     path = table_path(directory, "confusion", required=False)
     if path is not None:
         long = read_table(path, ("worker", "true", "said", "probability"))
-        k = len(summary["classes"])
+        k = len(summary.get("classes") or [])
         n = len(long["worker"])
         if n % (k * k):
             raise InputError(path, f"{n} rows is not a whole number of {k} x {k} matrices")
@@ -156,10 +160,19 @@ def _is_number(value: Any, nullable: bool = False) -> bool:
 def check_summary(path: Path, summary: Any) -> None:
     """The fields of ``summary.json`` the report reads, with their types (a hand-edited or truncated
     file is one line naming it, never an internal error)."""
-    if not isinstance(summary, dict) or not isinstance(summary.get("classes"), list):
+    if not isinstance(summary, dict):
+        raise InputError(path, "not an emcrowd summary (not a JSON object)")
+    kind = summary.get("kind") or "classification"
+    if not isinstance(kind, str):
+        raise InputError(path, "'kind' must be the name of a kind of task")
+    classes = summary.get("classes")
+    if kind == "classification" and not isinstance(classes, list):
         raise InputError(path, "not an emcrowd summary (no list of classes)")
-    classes = summary["classes"]
-    if len(classes) < 1 or not all(isinstance(c, (str, int, float)) for c in classes):
+    if classes is not None and (
+        not isinstance(classes, list)
+        or len(classes) < 1
+        or not all(isinstance(c, (str, int, float)) for c in classes)
+    ):
         raise InputError(path, "'classes' must be a non-empty list of class names")
     objective = summary.get("objective")
     if objective is not None and (

@@ -29,6 +29,14 @@ def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+def _kind_section(kind: str) -> tuple[str, str]:
+    """The section a kind of task draws its own view in (``page.js``'s ``KINDS``)."""
+    if kind == "classification":
+        return "classes", "Classes"
+    key = "kind-" + "".join(c if c.isalnum() else "-" for c in kind)
+    return key, html.escape(kind.replace("_", " ").capitalize())
+
+
 def render_page(data: dict[str, Any]) -> str:
     """The whole page: the title and the section skeleton as HTML, the rest drawn by the script."""
     meta = data["meta"]
@@ -36,7 +44,7 @@ def render_page(data: dict[str, Any]) -> str:
     compare = data.get("compare") is not None
     sections = [
         ("overview", "Overview"),
-        ("classes", "Classes"),
+        _kind_section(data["kind"]),
         ("items", "Items"),
         ("annotators", "Annotators"),
         *([("comparison", "Comparison with the truth")] if compare else []),

@@ -331,7 +331,7 @@
         fmt(N.total) + " items: the " + fmt(N.least) + " least certain, and a random sample of the rest. " +
         "items.csv has every item; the figures count them all."}));
     }
-    b.append(confidenceFigure());
+    if (DATA.confidence_histogram) b.append(confidenceFigure());
     const get = {};
     for (const c of T.columns) get[c.name] = getter(c);
     const cols = tableColumns(T, {item: {isId: true}});
@@ -426,7 +426,10 @@
     for (const c of W.columns) get[c.name] = getter(c);
     // accuracy against labels given (log scale), flagged in red; a click opens the annotator
     const review = ["spammer", "constant", "below_chance"];
+    if (!get.flags) get.flags = () => "";
     const flagged = (i) => String(get.flags(i) || "").split(";").some((f) => review.includes(f));
+    if (get.accuracy && get.n_labels) accuracyFigure();
+    function accuracyFigure() {
     const nl = [];
     for (let i = 0; i < W.n; i++) nl.push(Math.max(1, get.n_labels(i) || 1));
     let minN = Infinity, maxN = 10;
@@ -451,6 +454,7 @@
     }
     b.append(figure("fig-accuracy-vs-labels", "Each annotator's estimated accuracy against its number of labels; " +
       "flagged annotators (spammer, constant, below chance) in red; the dashed line is chance. Click a point to open it.", p.svg));
+    }
     const special = {worker: {title: "annotator", isId: true}};
     const cols = tableColumns(W, special);
     if (get.accuracy_low && get.accuracy_high) {  // the interval as one column after accuracy
@@ -476,8 +480,8 @@
         if (q && !String(get.worker(i)).toLowerCase().includes(q)) return false;
         if (f === "*" && !flagged(i)) return false;
         if (f && f !== "*" && !String(get.flags(i) || "").split(";").includes(f)) return false;
-        if (lo !== null && !(get.n_labels(i) >= lo)) return false;
-        if (hi !== null && !(get.accuracy(i) <= hi)) return false;
+        if (lo !== null && get.n_labels && !(get.n_labels(i) >= lo)) return false;
+        if (hi !== null && get.accuracy && !(get.accuracy(i) <= hi)) return false;
         return true;
       };
     }
@@ -634,8 +638,10 @@
 
   overview();
   const kindView = KINDS[DATA.kind];
+  const kindBody = document.querySelector("main > section:nth-of-type(2) > .body");
   if (kindView && DATA[DATA.kind]) kindView();
-  else body("classes").append(el("p", {class: "note", text: "No per-class view for this kind of task (" + DATA.kind + ")."}));
+  else kindBody.append(el("p", {class: "note", text: "No figures of their own yet for this kind of task (" + DATA.kind +
+    "); the items and annotators tables below show every column of the outputs."}));
   annotatorsSection();
   itemsSection();
   if (DATA.compare) comparisonSection();
