@@ -241,17 +241,16 @@ def _histogram(confidence: np.ndarray, k: int) -> dict[str, Any]:
 def _compare_data(report: dict[str, Any]) -> dict[str, Any]:
     keep = ("n_gold", "classes", "best", "best_em", "vs_majority", "labels_file", "truth_file", "seed")
     out = {key: report.get(key) for key in keep}
+    structured = ("accuracy_ci", "calibration", "confusion", "chosen")
     methods = {}
     for name, entry in report["methods"].items():
+        # every scalar metric (a kind's own too: MAE, within-one, ...) and the structures drawn
         methods[name] = {
-            key: entry.get(key)
-            for key in (
-                "accuracy", "accuracy_ci", "macro_f1", "brier", "log_loss", "correct", "total",
-                "n_iter", "converged", "fit_seconds", "calibration", "confusion", "chosen", "mae",
-                "within_one", "rmse", "f1",
-            )
-            if key in entry
-        }  # fmt: skip
+            key: value
+            for key, value in entry.items()
+            if key in structured
+            or (isinstance(value, (int, float, bool)) and key not in ("objective", "seed"))
+        }
     out["methods"] = methods
     agreement = report.get("agreement")
     out["agreement"] = agreement if isinstance(agreement, dict) else None

@@ -538,14 +538,21 @@
       (C.truth_file ? " (" + C.truth_file + ")" : "") + ". Accuracy with a 95% bootstrap interval; Brier " +
       "score and log-loss of the posteriors: lower is better."}));
     const metric = (e, k) => (k in e ? fmt(e[k]) : "—");
+    const shown = new Set(["accuracy", "macro_f1", "brier", "log_loss", "correct", "total", "n_iter", "fit_seconds",
+      "converged", "n_ties", "n_ties_gold", "chosen"]);
+    const extra = [];  // any other scalar metric of the report (a kind's own), as more columns
+    for (const n of names) for (const [k, v] of Object.entries(C.methods[n])) {
+      if (!shown.has(k) && !extra.includes(k) && (typeof v === "number")) extra.push(k);
+    }
     b.append(simpleTable([["method"], ["accuracy", "num"], ["95% interval", "num"], ["macro-F1", "num"], ["Brier", "num"],
-      ["log-loss", "num"], ["calibration error", "num"], ["correct / total", "num"], ["iterations", "num"], ["seconds", "num"]],
+      ["log-loss", "num"], ["calibration error", "num"], ["correct / total", "num"], ["iterations", "num"], ["seconds", "num"],
+      ...extra.map((k) => [k.replace(/_/g, " "), "num"])],
     names.map((n) => {
       const e = C.methods[n];
       return [title(n) + (e.chosen ? " → " + title(e.chosen) : "") + (n === C.best ? " (best)" : ""), metric(e, "accuracy"),
         e.accuracy_ci ? fmt(e.accuracy_ci[0]) + " – " + fmt(e.accuracy_ci[1]) : "—", metric(e, "macro_f1"),
         metric(e, "brier"), metric(e, "log_loss"), fmt(e.calibration ? e.calibration.ece : null),
-        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2)];
+        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2), ...extra.map((k) => metric(e, k))];
     }), "metrics"));
     const vs = C.vs_majority || {};
     if (Object.keys(vs).length) {
@@ -646,5 +653,6 @@
   itemsSection();
   if (DATA.compare) comparisonSection();
   detailsSection();
+  window.addEventListener("beforeprint", () => { for (const d of document.querySelectorAll("details")) d.open = true; });
   document.body.setAttribute("data-ready", "1");
 })();
