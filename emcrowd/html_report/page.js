@@ -83,7 +83,7 @@
         sortKey = c.key;
         for (const h of headRow.children) h.removeAttribute("aria-sort");
         th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
-        refresh(false);
+        refresh();
       });
       headRow.append(th);
     });
@@ -93,7 +93,7 @@
     const prev = el("button", {text: "‹ previous", onclick: () => { page--; draw(); }});
     const next = el("button", {text: "next ›", onclick: () => { page++; draw(); }});
     const pager = el("div", {class: "pager"}, prev, info, next);
-    function refresh(resetPage) {
+    function refresh() {
       const keep = opts.filter ? opts.filter() : null;
       order = [];
       for (let i = 0; i < opts.n; i++) if (!keep || keep(i)) order.push(i);
@@ -110,8 +110,7 @@
           return a - b;
         });
       }
-      if (resetPage !== false) page = 0;
-      else page = 0;
+      page = 0;
       draw();
     }
     function draw() {
@@ -334,7 +333,8 @@
     if (DATA.confidence_histogram) b.append(confidenceFigure());
     const get = {};
     for (const c of T.columns) get[c.name] = getter(c);
-    const cols = tableColumns(T, {item: {isId: true}});
+    const unquote = (v) => (v === null ? "" : String(v).replace(/%3B/g, ";").replace(/%3A/g, ":").replace(/%25/g, "%"));
+    const cols = tableColumns(T, {item: {isId: true}, votes: {format: unquote}});
     // controls: search by id, class, confidence range, agreement range, disagreement with the vote, gold
     const search = el("input", {type: "search", id: "items-search", placeholder: "item id contains…"});
     const controls = el("div", {class: "controls"}, el("label", {}, "id ", search));
