@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
+	$(BIN)/python benchmarks/report.py
 
 # does spending extra labels on the items `emcrowd relabel` ranks first pay? (GLAD and DS simulations)
 bench-relabel: $(STAMP)

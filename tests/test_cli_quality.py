@@ -149,7 +149,6 @@ def test_info_and_compare_show_agreement(crowd, tmp_path):
 
 
 def test_report_command(crowd, tmp_path):
-    pytest.importorskip("matplotlib")
     out = tmp_path / "fit"
     assert invoke("fit", crowd / "labels.csv", "--out", out, "-q").exit_code == 0
     cmp = tmp_path / "cmp.json"
@@ -167,16 +166,9 @@ def test_report_command(crowd, tmp_path):
     assert res.exit_code == 0, res.stderr
     res = invoke("report", out, "--compare", cmp)
     assert res.exit_code == 0, res.stderr
-    page = (out / "report.html").read_text()
-    for fig in (
-        "fig-accuracy-vs-labels",
-        "fig-confidence",
-        "fig-convergence",
-        "fig-confusions",
-        "fig-calibration",
-        "fig-method-accuracy",
-    ):
-        assert f'id="{fig}"' in page
+    page = (out / "report.html").read_text()  # the figures are drawn in the page from its data
+    for section in ("overview", "classes", "items", "annotators", "comparison", "emcrowd-data"):
+        assert f'id="{section}"' in page
     res = invoke("report", out, "--out", tmp_path / "elsewhere.html")
     assert res.exit_code == 0 and (tmp_path / "elsewhere.html").exists()
     for args in ([tmp_path / "nowhere"], [tmp_path], [out, "--compare", tmp_path / "missing.json"]):
@@ -186,7 +178,7 @@ def test_report_command(crowd, tmp_path):
         assert snapshot(tmp_path) == before
 
 
-def test_report_without_matplotlib_is_one_line(crowd, tmp_path):
+def test_report_needs_no_matplotlib(crowd, tmp_path):
     out = tmp_path / "fit"
     assert invoke("fit", crowd / "labels.csv", "--out", out, "-q").exit_code == 0
     shadow = tmp_path / "shadow"
@@ -204,16 +196,15 @@ def test_report_without_matplotlib_is_one_line(crowd, tmp_path):
         env=env,
         timeout=120,
     )
-    assert res.returncode == 2 and "emcrowd[report]" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1 and not (out / "report.html").exists()
+    assert res.returncode == 0, res.stderr
+    assert (out / "report.html").exists()
 
 
 def test_report_reads_parquet_outputs(crowd, tmp_path):
-    pytest.importorskip("matplotlib")
     out = tmp_path / "fit"
     res = invoke("fit", crowd / "labels.csv", "--out", out, "--out-format", "parquet", "-q")
     assert res.exit_code == 0, res.stderr
     assert (out / "confusion.parquet").exists()
     res = invoke("report", out)
     assert res.exit_code == 0, res.stderr
-    assert 'id="fig-confusions"' in (out / "report.html").read_text()
+    assert 'id="emcrowd-data"' in (out / "report.html").read_text()

@@ -163,7 +163,6 @@ def _copy(src: Path, dst: Path) -> Path:
      ("n_items", "many", "n_items"), ("objective", ["x"], "objective")],
 )  # fmt: skip
 def test_report_on_a_malformed_summary(fitted, tmp_path, key, value, needle):
-    pytest.importorskip("matplotlib")
     fit = _copy(fitted, tmp_path / "fit")
     summary = json.loads((fit / "summary.json").read_text())
     summary[key] = value
@@ -172,7 +171,6 @@ def test_report_on_a_malformed_summary(fitted, tmp_path, key, value, needle):
 
 
 def test_report_on_a_summary_that_is_a_device(fitted, tmp_path):
-    pytest.importorskip("matplotlib")
     fit = _copy(fitted, tmp_path / "fit")
     (fit / "summary.json").unlink()
     (fit / "summary.json").symlink_to("/dev/zero")
@@ -181,7 +179,6 @@ def test_report_on_a_summary_that_is_a_device(fitted, tmp_path):
 
 @pytest.mark.parametrize("what", ["/dev/zero", "dir", "methods-list", "ci-text"])
 def test_report_with_a_malformed_compare_file(fitted, tmp_path, what):
-    pytest.importorskip("matplotlib")
     fit = _copy(fitted, tmp_path / "fit")
     if what == "/dev/zero":
         compare = "/dev/zero"
@@ -196,14 +193,12 @@ def test_report_with_a_malformed_compare_file(fitted, tmp_path, what):
 
 
 def test_report_refuses_to_replace_the_fits_own_files(fitted, tmp_path):
-    pytest.importorskip("matplotlib")
     fit = _copy(fitted, tmp_path / "fit")
     for name in ("items.csv", "summary.json", "workers.csv"):
         refused(tmp_path, "report", str(fit), "--out", str(fit / name), needles=(name, "input"))
 
 
 def test_report_draws_names_with_dollar_signs_as_written(tmp_path):
-    pytest.importorskip("matplotlib")
     labels = ("$x^$", r"$\frac{a}{$")
     rows = "".join(f"$i{k}$,$w{j}^$,{labels[(k + j) % 3 == 0]}\n" for k in range(20) for j in range(4))
     (tmp_path / "m.csv").write_text("item,worker,label\n" + rows)

@@ -1,4 +1,4 @@
-"""``emcrowd report``: one self-contained HTML page with figures about a fit (and a comparison)."""
+"""``emcrowd report``: one self-contained, interactive HTML page about a fit (and a comparison)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ CompareOpt = Annotated[
     typer.Option(
         "--compare",
         metavar="REPORT.json",
-        help="A `compare --json` report (or --report file): adds calibration and accuracy per method.",
+        help="A `compare --json` report (or --report file): adds every metric and calibration per method.",
+        show_default=False,
+    ),
+]
+LabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        metavar="FILE",
+        help="The labels file the fit read, for who said what (default: the one summary.json names).",
         show_default=False,
     ),
 ]
@@ -32,21 +41,31 @@ OutOpt = Annotated[
 ]
 
 
-EXAMPLES = ("emcrowd report labels-emcrowd", "emcrowd report labels-emcrowd --compare metrics.json -o r.html")
+EXAMPLES = (
+    "emcrowd report labels-emcrowd",
+    "emcrowd report labels-emcrowd --compare metrics.json -o r.html",
+    "emcrowd report labels-emcrowd --labels labels.csv",
+)
 
 
 def report(
-    directory: DirArg, *, compare: CompareOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+    directory: DirArg,
+    *,
+    compare: CompareOpt = None,
+    labels: LabelsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Turn a fit's output directory into one self-contained HTML report with figures.
+    """Turn a fit's output directory into one self-contained, interactive HTML page.
 
-    Needs the `report` extra (matplotlib).
+    It works offline: sortable, filterable items and annotators tables, who said what, per-class
+    figures and, with --compare, every metric per method.
     """
     from emcrowd import console as terminal
     from emcrowd.html_report import write_report
 
     if out is not None and out.is_dir():
         raise EmcrowdError(f"{out}: --out needs a file name, not a directory")
-    path = write_report(directory, out, compare)
+    path = write_report(directory, out, compare, labels=labels)
     if not quiet:
         terminal.note(f"Report written to {path}")
