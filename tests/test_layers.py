@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd._stdout",
             "emcrowd.budget",
             "emcrowd.data",
+            "emcrowd.predictions",
         ),
     ),
     ("io", ("emcrowd.io",)),
