@@ -59,35 +59,35 @@ class Predictions:
         n = len(self.item_names)
         where = self.source
         if (self.proba is None) == (self.label is None):
-            raise InputError(f"{where}: give either a probability per class or a hard label, not both")
+            raise InputError(where, "give either a probability per class or a hard label, not both")
         if len(set(self.item_names)) != n:
             seen: set[str] = set()
             dup = next(i for i in self.item_names if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise InputError(f"{where}: item {dup!r} is predicted twice by {self.name!r}")
+            raise InputError(where, f"item {dup!r} is predicted twice by {self.name!r}")
         if self.proba is not None:
             proba = np.asarray(self.proba, dtype=float)
             if proba.shape != (n, len(self.class_names)):
-                raise InputError(f"{where}: probabilities must be one row per item, one column per class")
+                raise InputError(where, "probabilities must be one row per item, one column per class")
             check_probabilities(proba, where, self.item_names)
             object.__setattr__(self, "proba", proba / proba.sum(axis=1, keepdims=True))
         else:
             label = np.asarray(self.label)
             if label.shape != (n,) or label.dtype.kind not in "iu":
-                raise InputError(f"{where}: labels must be one class code per item")
+                raise InputError(where, "labels must be one class code per item")
             if n and (label.min() < 0 or label.max() >= len(self.class_names)):
-                raise InputError(f"{where}: label codes outside 0..{len(self.class_names) - 1}")
+                raise InputError(where, f"label codes outside 0..{len(self.class_names) - 1}")
             object.__setattr__(self, "label", label.astype(CODE_DTYPE))
         if self.confidence is not None:
             if self.label is None:
-                raise InputError(f"{where}: a confidence goes with hard labels, not with probabilities")
+                raise InputError(where, "a confidence goes with hard labels, not with probabilities")
             conf = np.asarray(self.confidence, dtype=float)
             if conf.shape != (n,):
-                raise InputError(f"{where}: one confidence per item")
+                raise InputError(where, "one confidence per item")
             bad = ~((conf >= 0) & (conf <= 1))
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
                 raise InputError(
-                    f"{where}: confidence {conf[j]!r} of item {self.item_names[j]!r} is not in [0, 1]"
+                    where, f"confidence {conf[j]:g} of item {self.item_names[j]!r} is not in [0, 1]"
                 )
             object.__setattr__(self, "confidence", conf)
 
@@ -117,8 +117,9 @@ class Predictions:
         unknown = [c for c in self.class_names if c not in position]
         if unknown:
             raise InputError(
-                f"{self.source}: class {unknown[0]!r} of {self.name!r} is not a class of the labels "
-                f"({', '.join(class_names)})"
+                self.source,
+                f"class {unknown[0]!r} of {self.name!r} is not a class of the labels "
+                f"({', '.join(class_names)})",
             )
         order = np.array([position[c] for c in self.class_names], dtype=np.intp)
         if self.proba is not None:
@@ -134,18 +135,19 @@ def check_probabilities(proba: np.ndarray, where: str, item_names: tuple[str, ..
     bad = ~np.isfinite(proba).all(axis=1)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{where}: item {item_names[j]!r} has a missing or non-numeric probability")
+        raise InputError(where, f"item {item_names[j]!r} has a missing or non-numeric probability")
     bad = (proba < 0).any(axis=1)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{where}: item {item_names[j]!r} has a negative probability")
+        raise InputError(where, f"item {item_names[j]!r} has a negative probability")
     sums = proba.sum(axis=1)
     bad = np.abs(sums - 1.0) > SUM_TOLERANCE
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{where}: the probabilities of item {item_names[j]!r} sum to {sums[j]:.6g}, not 1 "
-            f"({int(bad.sum()):,} such rows)"
+            where,
+            f"the probabilities of item {item_names[j]!r} sum to {sums[j]:.6g}, not 1 "
+            f"({int(bad.sum()):,} such rows)",
         )
 
 
@@ -204,8 +206,9 @@ def attach(labels: Labels, predictions: list[Predictions], unknown_items: str = 
     clash = [n for n in names if n in set(labels.worker_names)] or [n for n in names if names.count(n) > 1]
     if clash:
         raise InputError(
-            f"{predictions[names.index(clash[0])].source}: machine name {clash[0]!r} is already an "
-            "annotator's or another machine's; name the machines apart"
+            predictions[names.index(clash[0])].source,
+            f"machine name {clash[0]!r} is already an "
+            "annotator's or another machine's; name the machines apart",
         )
     position = {name: j for j, name in enumerate(labels.item_names)}
     extra: list[str] = []
@@ -219,8 +222,9 @@ def attach(labels: Labels, predictions: list[Predictions], unknown_items: str = 
             if unknown_items == "error":
                 first = p.item_names[int(np.flatnonzero(missing)[0])]
                 raise InputError(
-                    f"{p.source}: item {first!r} has no crowd label ({int(missing.sum()):,} such items); "
-                    "add them with unknown_items='add' (--unknown-items add) or drop them"
+                    p.source,
+                    f"item {first!r} has no crowd label ({int(missing.sum()):,} such items); "
+                    "add them with unknown_items='add' (--unknown-items add) or drop them",
                 )
             if unknown_items == "drop":
                 keep = ~missing
@@ -260,7 +264,7 @@ def split_machines(
     position = {n: i for i, n in enumerate(labels.worker_names)}
     unknown = [n for n in names if n not in position]
     if unknown:
-        raise InputError(f"{source}: --machine {unknown[0]!r} is not an annotator of the labels")
+        raise InputError(source, f"--machine {unknown[0]!r} is not an annotator of the labels")
     machine_codes = [position[n] for n in names]
     is_machine = np.zeros(labels.n_workers, dtype=bool)
     is_machine[machine_codes] = True

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.errors import InputError
+from emcrowd.errors import EmcrowdError, InputError
 from emcrowd.predictions import Predictions
 
 ITEM_COLUMNS = ("item", "task", "id", "item_id", "task_id", "question", "example", "object", "question_id")
@@ -36,7 +36,7 @@ def read_predictions(path: Any, *, name: str | None = None) -> list[Predictions]
     path = Path(path)
     where = str(path)
     if not path.is_file():
-        raise InputError(f"{where}: no such predictions file")
+        raise InputError(where, "no such predictions file")
     return predictions_from_table(_read_table(path), source=where, name=name or _stem(path))
 
 
@@ -76,13 +76,13 @@ def _read_table(path: Path) -> Any:
         import pyarrow.csv as pacsv
 
         with pa.input_stream(path, compression="detect") as stream:
-            first = stream.readline().decode("utf-8-sig", errors="replace")
+            first = stream.read(1 << 16).decode("utf-8-sig", errors="replace").split("\n", 1)[0].rstrip("\r")
         delimiter = (
             "\t" if (lower.endswith((".tsv", ".tsv.gz")) or first.count("\t") > first.count(",")) else ","
         )
         names = [c.strip() for c in next(iter(__import__("csv").reader([first], delimiter=delimiter)), [])]
         if not names:
-            raise InputError(f"{where}: empty predictions file")
+            raise InputError(where, "empty predictions file")
         return pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
@@ -93,7 +93,10 @@ def _read_table(path: Path) -> Any:
     except InputError:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InputError(f"{where}: cannot read predictions: {str(exc).splitlines()[0]}") from None
+        text = str(exc).strip().splitlines()
+        raise InputError(
+            where, f"cannot read predictions: {text[0] if text else type(exc).__name__}"
+        ) from None
 
 
 def _json_table(path: Path) -> Any:
@@ -108,9 +111,9 @@ def _json_table(path: Path) -> Any:
         else:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON: {exc}") from None
+        raise InputError(path, f"not JSON: {exc}") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise InputError(f"{path}: predictions JSON must be an array of objects or one object per line")
+        raise InputError(path, "predictions JSON must be an array of objects or one object per line")
     names = list(dict.fromkeys(k for r in records for k in r))
     columns = {n: [_json_value(r.get(n)) for r in records] for n in names}
     return pa.table({n: pa.array(v, type=pa.string()) for n, v in columns.items()})
@@ -132,24 +135,24 @@ def predictions_from_table(
 
     table = _arrow(table)
     if table.num_rows == 0:
-        raise InputError(f"{source}: no predictions (no rows)")
+        raise InputError(source, "no predictions (no rows)")
     lower = {c.strip().lower(): c for c in table.column_names}
     item_col = next((lower[c] for c in ITEM_COLUMNS if c in lower), None)
     if item_col is None:
-        raise InputError(f"{source}: no item column (one of {', '.join(ITEM_COLUMNS[:4])}, ...)")
+        raise InputError(source, f"no item column (one of {', '.join(ITEM_COLUMNS[:4])}, ...)")
     model_col = next((lower[c] for c in MODEL_COLUMNS if c in lower), None)
     label_col = next((lower[c] for c in LABEL_COLUMNS if c in lower), None)
     conf_col = next((lower[c] for c in CONFIDENCE_COLUMNS if c in lower), None) if label_col else None
     items = _text(table.column(item_col))
     if any(v is None or v == "" for v in items):
-        raise InputError(f"{source}: an item id is missing")
+        raise InputError(source, "an item id is missing")
     groups: dict[str, list[int]] = {}
     if model_col is None:
         groups[name] = list(range(table.num_rows))
     else:
         for row, value in enumerate(_text(table.column(model_col))):
             if value is None or value == "":
-                raise InputError(f"{source}: row {row + 1} has no model name")
+                raise InputError(source, f"row {row + 1} has no model name")
             groups.setdefault(value, []).append(row)
     out = []
     for model, rows in groups.items():
@@ -158,20 +161,25 @@ def predictions_from_table(
         if label_col is not None:
             answers = _text(table.column(label_col).take(take))
             if any(a is None or a == "" for a in answers):
-                raise InputError(f"{source}: a prediction of {model!r} has no label")
+                raise InputError(source, f"a prediction of {model!r} has no label")
             classes = tuple(dict.fromkeys(sorted(answers)))  # type: ignore[arg-type]
             code = {c: k for k, c in enumerate(classes)}
             label = np.array([code[a] for a in answers], dtype=np.int64)
             conf = None
             if conf_col is not None:
                 conf = _numbers(table.column(conf_col).take(take), source, conf_col, names)
+                if np.isnan(conf).all():  # this model gives no confidence (another in the file does)
+                    conf = None
+                elif np.isnan(conf).any():
+                    j = int(np.flatnonzero(np.isnan(conf))[0])
+                    raise InputError(source, f"the confidence of {model!r} on item {names[j]!r} is missing")
             out.append(Predictions(model, names, classes, label=label, confidence=conf, source=source))
             continue
         used = {item_col, model_col}
         class_cols = [c for c in table.column_names if c not in used]
         if len(class_cols) < 2:
             raise InputError(
-                f"{source}: needs a probability column per class (named by the class) or a label column"
+                source, "needs a probability column per class (named by the class) or a label column"
             )
         proba = np.column_stack([_numbers(table.column(c).take(take), source, c, names) for c in class_cols])
         out.append(
@@ -193,7 +201,7 @@ def _arrow(table: Any) -> Any:
         return pa.Table.from_pandas(frame, preserve_index=False)
     if module == "polars":
         return table.to_arrow()
-    raise InputError(f"predictions must be a table (pandas, polars, pyarrow), got {type(table).__name__}")
+    raise EmcrowdError(f"predictions must be a table (pandas, polars, pyarrow), got {type(table).__name__}")
 
 
 def _text(column: Any) -> list[str | None]:
@@ -217,7 +225,7 @@ def _numbers(column: Any, source: str, name: str, items: tuple[str, ...]) -> np.
             values.append(float(v) if v not in (None, "") else float("nan"))
         except (TypeError, ValueError):
             raise InputError(
-                f"{source}: column {name!r} of item {items[row]!r} is not a number: {v!r}"
+                source, f"column {name!r} of item {items[row]!r} is not a number: {v!r}"
             ) from None
     return np.array(values, dtype=float)
 

@@ -237,13 +237,21 @@ class CrowdMachine(DawidSkene):
         self.machine_used_ = self.machine_evidence_ > 0 if self.select_machines else np.ones(len(bins), bool)
         if not self.machine_used_.all():
             self._ignored = set(np.flatnonzero(~self.machine_used_).tolist())
+            # without the ignored machines' answers: the fit (and its objective) is the one without them
+            keep = ~np.isin(em_labels.worker, [n_people + m for m in self._ignored])
+            em = dataclasses.replace(
+                em, labels=dataclasses.replace(
+                    em_labels, item=em_labels.item[keep], worker=em_labels.worker[keep],
+                    label=em_labels.label[keep],
+                ),
+            )  # fmt: skip
             self._fit(em, em_gold, callback)
             self.accuracy_[n_people:][~self.machine_used_] = estimated[~self.machine_used_]
 
         # every item: the EM posteriors on the shared ones, the machines' calibrated ones elsewhere
         log_theta = self._log_theta_
         joint = np.tile(np.log(self.class_prior_), (data.n_items, 1))
-        for m in range(len(md.machines)):
+        for m in np.flatnonzero(self.machine_used_):
             rows = ~shared[md.item_codes[m]]
             cols = k + symbols[m][rows]
             joint[md.item_codes[m][rows]] += log_theta[n_people + m][:, cols].T
