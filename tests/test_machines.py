@@ -229,3 +229,109 @@ def test_split_machines_takes_named_annotators_out_of_the_crowd() -> None:
     assert llm.name == "w2" and llm.item_names == ("a", "b") and llm.label.tolist() == [0, 1]
     with pytest.raises(InputError, match="not an annotator"):
         split_machines(_crowd(), ["gpt"])
+
+
+# -- the CLI ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sim_files(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from emcrowd.cli import app
+
+    out = tmp_path_factory.mktemp("sim")
+    res = CliRunner().invoke(
+        app, ["simulate", "--with-machine", "--items", "600", "--workers", "20", "--classes", "3",
+              "--crowd-share", "0.8", "--seed", "1", "--out", str(out), "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def invoke(*args: object):
+    from typer.testing import CliRunner
+
+    from emcrowd.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_fit_lists_the_machine_beside_the_people(sim_files, tmp_path) -> None:
+    import csv
+
+    res = invoke(
+        "fit", sim_files / "labels.csv", "--predictions", sim_files / "predictions.csv", "-o", tmp_path / "o"
+    )
+    assert res.exit_code == 0, res.stderr
+    with open(tmp_path / "o" / "workers.csv", newline="") as fh:
+        workers = list(csv.DictReader(fh))
+    assert [w["kind"] for w in workers].count("machine") == 1 and workers[-1]["worker"] == "predictions"
+    assert 0.6 < float(workers[-1]["accuracy"]) < 0.95 and workers[-1]["used"] == "yes"
+    with open(tmp_path / "o" / "items.csv", newline="") as fh:
+        items = list(csv.DictReader(fh))
+    assert len(items) == 600  # the 120 items only the model saw are added
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["method"] == "crowd_machine" and summary["machines"][0]["shared_items"] == 480
+
+
+def test_cli_compare_scores_crowd_machine_and_both(sim_files) -> None:
+    res = invoke(
+        "compare", sim_files / "labels.csv", "--truth", sim_files / "truth.csv",
+        "--predictions", sim_files / "predictions.csv", "--json", "-q",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    methods = json.loads(res.stdout)["methods"]
+    assert list(methods) == ["crowd (Dawid-Skene)", "machine predictions", "crowd + machine"]
+    both = methods["crowd + machine"]
+    assert both["accuracy"] > max(m["accuracy"] for n, m in methods.items() if n != "crowd + machine")
+    assert methods["crowd (Dawid-Skene)"]["coverage"] == pytest.approx(0.8)
+
+
+def test_cli_relabel_and_machine_annotators_in_the_labels_file(sim_files, tmp_path) -> None:
+    res = invoke(
+        "relabel",
+        sim_files / "labels.csv",
+        "--predictions",
+        sim_files / "predictions.csv",
+        "-b",
+        "7",
+        "-o",
+        "-",
+        "-q",
+    )
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0] == "item,label,confidence,n_labels,expected_gain" and len(lines) == 8
+    gains = [float(line.rsplit(",", 1)[1]) for line in lines[1:]]
+    assert gains == sorted(gains, reverse=True) and gains[0] > 0
+    # an LLM answering in the labels file, marked as a machine
+    labels = (sim_files / "labels.csv").read_text().splitlines()
+    rows = [line.split(",") for line in labels[1:]]
+    llm = {r[0]: r[2] for r in rows}  # one answer per item: the last crowd label, say
+    path = tmp_path / "with_llm.csv"
+    path.write_text("\n".join([labels[0], *labels[1:], *(f"{i},gpt,{a}" for i, a in llm.items())]) + "\n")
+    res = invoke("fit", path, "--machine", "gpt", "-o", tmp_path / "m", "-q")
+    assert res.exit_code == 0, res.stderr
+    workers = (tmp_path / "m" / "workers.csv").read_text().splitlines()
+    assert workers[-1].startswith("gpt,machine,")
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("item,c0,c1,c2\ni000001,0.5,0.6,0.1\n", "sum to 1.2"),
+        ("item,c0,c1,c9\ni000001,0.5,0.4,0.1\n", "class 'c9'"),
+        ("item,c0,c1,c2\ni000001,-0.5,1.4,0.1\n", "negative"),
+        ("item,c0,c1,c2\nnot-an-item,0.5,0.4,0.1\n", "no crowd label"),
+    ],
+)
+def test_cli_refuses_bad_prediction_files(sim_files, tmp_path, text: str, problem: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    out = tmp_path / "out"
+    res = invoke(
+        "fit", sim_files / "labels.csv", "--predictions", bad, "--unknown-items", "error", "-o", out, "-q"
+    )
+    assert res.exit_code == 2, res.stderr
+    assert problem in res.stderr and str(bad) in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not out.exists()
