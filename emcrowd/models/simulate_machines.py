@@ -1,12 +1,12 @@
 """Simulated crowd labels with a machine's predictions beside them (for tests, docs and benchmarks).
 
 The crowd: each item gets a number of labels drawn uniformly from ``labels_per_item`` (a range), from
-annotators drawn at random, each right with its own accuracy (uniform in ``worker_accuracy``) and
-otherwise naming a wrong class at random. The machine: a score per class, ``signal`` for the true
-class plus standard normal noise; its well-calibrated probabilities would be ``softmax(signal *
-score)``, and it reports ``softmax(sharpness * signal * score)`` instead: overconfident for a
-``sharpness`` above 1, underconfident below. ``signal=0`` makes a useless machine (random
-probabilities).
+as many distinct annotators (consecutive codes from a random one; the codes carry no meaning), each
+right with its own accuracy (uniform in ``worker_accuracy``) and otherwise naming a wrong class at
+random. The machine: a score per class, ``signal`` for the true class plus standard normal noise;
+its well-calibrated probabilities would be ``softmax(signal * score)``, and it reports
+``softmax(sharpness * signal * score)`` instead: overconfident for a ``sharpness`` above 1,
+underconfident below. ``signal=0`` makes a useless machine (random probabilities).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def simulate_crowd_machine(
     n_crowd = max(1, round(crowd_items * n_items))
     counts = rng.integers(low, high + 1, n_crowd)
     item = np.repeat(np.arange(n_crowd), counts)
-    worker = np.concatenate([rng.choice(n_workers, c, replace=False) for c in counts])
+    # an item's annotators: consecutive codes from a random start (distinct; drawn in one go)
+    start = np.repeat(rng.integers(0, n_workers, n_crowd), counts)
+    worker = (start + np.arange(item.size) - np.repeat(np.cumsum(counts) - counts, counts)) % n_workers
     right = rng.random(item.size) < accuracy[worker]
     wrong = (truth[item] + rng.integers(1, k, item.size)) % k
     label = np.where(right, truth[item], wrong)
