@@ -66,6 +66,7 @@ lint: $(STAMP)
 sample-data: $(DEMO_STAMP)
 	$(BIN)/emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data
 	$(BIN)/python benchmarks/sample_export.py --out sample_data --seed 0
+	$(BIN)/emcrowd simulate --with-machine --items 1000 --workers 30 --classes 3 --crowd-share 0.8 --seed 0 --out sample_data/machines
 
 clean:
 	rm -rf $(VENV) .venv-peers demo-output .pytest_cache build *.egg-info

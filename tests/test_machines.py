@@ -259,12 +259,12 @@ def test_cli_fit_lists_the_machine_beside_the_people(sim_files, tmp_path) -> Non
     import csv
 
     res = invoke(
-        "fit", sim_files / "labels.csv", "--predictions", sim_files / "predictions.csv", "-o", tmp_path / "o"
+        "fit", sim_files / "labels.csv", "--predictions", sim_files / "model.csv", "-o", tmp_path / "o"
     )
     assert res.exit_code == 0, res.stderr
     with open(tmp_path / "o" / "workers.csv", newline="") as fh:
         workers = list(csv.DictReader(fh))
-    assert [w["kind"] for w in workers].count("machine") == 1 and workers[-1]["worker"] == "predictions"
+    assert [w["kind"] for w in workers].count("machine") == 1 and workers[-1]["worker"] == "model"
     assert 0.6 < float(workers[-1]["accuracy"]) < 0.95 and workers[-1]["used"] == "yes"
     with open(tmp_path / "o" / "items.csv", newline="") as fh:
         items = list(csv.DictReader(fh))
@@ -276,11 +276,11 @@ def test_cli_fit_lists_the_machine_beside_the_people(sim_files, tmp_path) -> Non
 def test_cli_compare_scores_crowd_machine_and_both(sim_files) -> None:
     res = invoke(
         "compare", sim_files / "labels.csv", "--truth", sim_files / "truth.csv",
-        "--predictions", sim_files / "predictions.csv", "--json", "-q",
+        "--predictions", sim_files / "model.csv", "--json", "-q",
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     methods = json.loads(res.stdout)["methods"]
-    assert list(methods) == ["crowd (Dawid-Skene)", "machine predictions", "crowd + machine"]
+    assert list(methods) == ["crowd (Dawid-Skene)", "machine model", "crowd + machine"]
     both = methods["crowd + machine"]
     assert both["accuracy"] > max(m["accuracy"] for n, m in methods.items() if n != "crowd + machine")
     assert methods["crowd (Dawid-Skene)"]["coverage"] == pytest.approx(0.8)
@@ -291,7 +291,7 @@ def test_cli_relabel_and_machine_annotators_in_the_labels_file(sim_files, tmp_pa
         "relabel",
         sim_files / "labels.csv",
         "--predictions",
-        sim_files / "predictions.csv",
+        sim_files / "model.csv",
         "-b",
         "7",
         "-o",

@@ -433,7 +433,7 @@ class MachineSimOptions:
         bool,
         typer.Option(
             "--with-machine",
-            help="Write labels.csv (1 to --labels-per-item labels per item), truth.csv and predictions.csv "
+            help="Write labels.csv (1 to --labels-per-item labels per item), truth.csv and model.csv "
             "(a model's probabilities: informative, miscalibrated) instead of the GLAD matrices.",
             rich_help_panel=MACHINES,
         ),
@@ -495,7 +495,7 @@ def simulate(
         out,
         {
             "labels.csv": io.TableFile(label_file),
-            "predictions.csv": io.TableFile(predictions),
+            "model.csv": io.TableFile(predictions),
             "truth.csv": io.TableFile(truth_file),
         },
     )
