@@ -113,6 +113,8 @@ class Predictions:
         """The same predictions over ``class_names`` (the crowd's classes): probability columns in that
         order (0 for a class the machine has no column for), label codes recoded. A class of the
         machine that the crowd never names is refused."""
+        if self.class_names == tuple(class_names):
+            return self
         position = {c: k for k, c in enumerate(class_names)}
         unknown = [c for c in self.class_names if c not in position]
         if unknown:
@@ -210,13 +212,21 @@ def attach(labels: Labels, predictions: list[Predictions], unknown_items: str = 
             f"machine name {clash[0]!r} is already an "
             "annotator's or another machine's; name the machines apart",
         )
-    position = {name: j for j, name in enumerate(labels.item_names)}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    crowd_items = pa.array(labels.item_names, type=pa.string())
+    position: dict[str, int] | None = None  # made only when items are added
     extra: list[str] = []
     machines = []
     codes = []
     for p in predictions:
         p = p.with_classes(labels.class_names)
-        item = np.array([position.get(name, -1) for name in p.item_names], dtype=np.int64)
+        found = pc.index_in(pa.array(p.item_names, type=pa.string()), value_set=crowd_items)
+        item = found.to_numpy(zero_copy_only=False)
+        item = (
+            np.where(np.isnan(item), -1, item).astype(np.int64) if found.null_count else item.astype(np.int64)
+        )
         missing = item < 0
         if missing.any():
             if unknown_items == "error":
@@ -231,6 +241,8 @@ def attach(labels: Labels, predictions: list[Predictions], unknown_items: str = 
                 p = _subset(p, keep)
                 item = item[keep]
             else:
+                if position is None:
+                    position = {name: j for j, name in enumerate(labels.item_names)}
                 for j in np.flatnonzero(missing):
                     name = p.item_names[j]
                     if name not in position:

@@ -222,7 +222,9 @@ class CrowdMachine(DawidSkene):
             np.concatenate(item),
             np.concatenate(worker),
             np.concatenate(label),
-            tuple(data.item_names[j] for j in shared_idx),
+            data.item_names
+            if shared_idx.size == data.n_items
+            else tuple(data.item_names[j] for j in shared_idx),
             data.worker_names + md.machine_names,
             data.class_names + tuple(f"\x00symbol{s}" for s in range(alphabet - k)),
         )
@@ -231,7 +233,9 @@ class CrowdMachine(DawidSkene):
         self._ignored: set[int] = set()
         self._fit(em, em_gold, callback)
         # a machine is used when its evidence beats what its bins would gain by fitting noise
-        counts = confusion_counts(self._obs, self.posteriors_)
+        counts = self._final_counts
+        if counts is None:
+            counts = confusion_counts(self._obs, self.posteriors_)
         self.machine_evidence_ = self._evidence(counts, em)
         estimated = self.accuracy_[n_people:].copy()
         self.machine_used_ = self.machine_evidence_ > 0 if self.select_machines else np.ones(len(bins), bool)
@@ -378,6 +382,9 @@ class CrowdMachine(DawidSkene):
         super()._prepare(data)
 
     def _store(self, data: Any, log_theta: np.ndarray) -> None:
+        # the sums the last E-step made for the kept posteriors (the numba engine's), for the evidence
+        pending = self._pending
+        self._final_counts = pending[1] if pending is not None and pending[0] is self.posteriors_ else None
         self._pending = None
         # the kept start's machine coins, from its parameters
         k, people = data.n_classes, data.n_people
