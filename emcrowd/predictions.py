@@ -215,18 +215,24 @@ def attach(labels: Labels, predictions: list[Predictions], unknown_items: str = 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    crowd_items = pa.array(labels.item_names, type=pa.string())
+    crowd_items = None  # the crowd's item ids as Arrow strings, made when an order differs
     position: dict[str, int] | None = None  # made only when items are added
     extra: list[str] = []
     machines = []
     codes = []
     for p in predictions:
         p = p.with_classes(labels.class_names)
-        found = pc.index_in(pa.array(p.item_names, type=pa.string()), value_set=crowd_items)
-        item = found.to_numpy(zero_copy_only=False)
-        item = (
-            np.where(np.isnan(item), -1, item).astype(np.int64) if found.null_count else item.astype(np.int64)
-        )
+        n_same = min(p.n_items, labels.n_items)
+        if p.item_names[:n_same] == labels.item_names[:n_same]:  # the crowd's items first, in order
+            item = np.arange(p.n_items, dtype=np.int64)
+            item[n_same:] = -1
+        else:
+            if crowd_items is None:
+                crowd_items = pa.array(labels.item_names, type=pa.string())
+            found = pc.index_in(pa.array(p.item_names, type=pa.string()), value_set=crowd_items)
+            item = found.to_numpy(zero_copy_only=False)
+            item = np.where(np.isnan(item), -1, item) if found.null_count else item
+            item = item.astype(np.int64)
         missing = item < 0
         if missing.any():
             if unknown_items == "error":
