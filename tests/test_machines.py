@@ -335,3 +335,22 @@ def test_cli_refuses_bad_prediction_files(sim_files, tmp_path, text: str, proble
     assert problem in res.stderr and str(bad) in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not out.exists()
+
+
+def test_hard_answers_with_and_without_confidence() -> None:
+    labels, truth, machine = simulate_crowd_machine(1200, n_classes=3, signal=1.5, random_state=4)
+    answer, confidence = machine.answers()
+    with_conf = Predictions(
+        "llm", machine.item_names, labels.class_names, label=answer, confidence=confidence
+    )
+    bare = Predictions("bare", machine.item_names, labels.class_names, label=answer)
+    # (two copies of one machine in one fit would be counted as two independent witnesses: fit apart)
+    binned = CrowdMachine().fit(labels, predictions=with_conf)
+    single = CrowdMachine().fit(labels, predictions=bare)
+    curve = binned.machine_calibration_[0]["accuracy"]
+    assert len(curve) == 10 and len(single.machine_calibration_[0]["accuracy"]) == 1
+    assert curve[-1] > curve[0] + 0.2  # the confident answers are the more often right
+    right = float(np.mean(answer == truth))
+    assert abs(binned.accuracy_[-1] - right) < 0.05 and abs(single.accuracy_[-1] - right) < 0.05
+    # the confidence bins are worth something: the binned machine gives the better log-loss
+    assert log_loss(binned.posteriors_, truth) < log_loss(single.posteriors_, truth)
