@@ -190,6 +190,14 @@ def test_hard_labels_with_confidence_and_several_models_in_one_file(tmp_path) ->
     assert llama.class_names == ("dog",)
 
 
+def test_several_models_as_columns_of_one_file(tmp_path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_text("item,resnet:cat,resnet:dog,vit:cat,vit:dog\na,0.9,0.1,0.4,0.6\nb,0.2,0.8,0.3,0.7\n")
+    resnet, vit = read_predictions(path)
+    assert (resnet.name, vit.name) == ("resnet", "vit") and vit.class_names == ("cat", "dog")
+    np.testing.assert_allclose(vit.proba, [[0.4, 0.6], [0.3, 0.7]])
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [

@@ -8,7 +8,8 @@ A predictions table has one row per item (per item and model with a ``model`` co
   to 1; a class of the labels without a column has probability 0);
 * or a hard answer (``label``, ``prediction``, ``answer``, ...) and optionally a ``confidence``
   column in [0, 1];
-* optionally a ``model`` (or ``machine``) column: several models in one table, each one machine.
+* optionally a ``model`` (or ``machine``) column: several models in one table, each one machine; or
+  several models' probabilities side by side, in columns named ``MODEL:CLASS``.
 
 Files: CSV/TSV (``.gz`` and the like too), Parquet, JSON (an array of records) or JSON Lines. Without
 a ``model`` column the machine is named after the file's stem.
@@ -181,11 +182,23 @@ def predictions_from_table(
             raise InputError(
                 source, "needs a probability column per class (named by the class) or a label column"
             )
-        proba = np.column_stack([_numbers(table.column(c).take(take), source, c, names) for c in class_cols])
-        out.append(
-            Predictions(model, names, tuple(c.strip() for c in class_cols), proba=proba, source=source)
-        )
+        by_model = _model_columns(class_cols) if model_col is None else None
+        for machine, columns in (by_model or {model: class_cols}).items():
+            proba = np.column_stack([_numbers(table.column(c).take(take), source, c, names) for c in columns])
+            classes = tuple(c.split(":", 1)[1].strip() if by_model else c.strip() for c in columns)
+            out.append(Predictions(machine, names, classes, proba=proba, source=source))
     return out
+
+
+def _model_columns(columns: list[str]) -> dict[str, list[str]] | None:
+    """Columns ``MODEL:CLASS`` (several models' probabilities side by side), by model; None unless
+    every column is named so and every model has at least two classes."""
+    if not all(":" in c for c in columns):
+        return None
+    groups: dict[str, list[str]] = {}
+    for c in columns:
+        groups.setdefault(c.split(":", 1)[0].strip(), []).append(c)
+    return groups if all(len(g) >= 2 for g in groups.values()) else None
 
 
 def _arrow(table: Any) -> Any:
