@@ -111,6 +111,11 @@ def test_options_are_checked() -> None:
         CrowdMachine(n_bins=0).fit(labels, predictions=machine)
     with pytest.raises(EmcrowdError, match="predictions="):
         CrowdMachine().fit(labels)
+    none = np.array([], dtype=int)
+    people = Labels(none, none, none, ("a",), ("w",), ("x", "y"))  # an item, no label
+    elsewhere = Predictions("m", ("b", "c"), ("x", "y"), proba=np.array([[0.5, 0.5], [0.1, 0.9]]))
+    with pytest.raises(EmcrowdError, match="no item has a human label"):
+        CrowdMachine().fit(people, predictions=elsewhere, gold=np.array([-1, -1, -1]))
     with pytest.raises(EmcrowdError, match="unknown_items"):
         CrowdMachine(unknown_items="keep").fit(labels, predictions=machine)
 

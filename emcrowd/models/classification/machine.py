@@ -197,6 +197,11 @@ class CrowdMachine(DawidSkene):
         if gold is not None:
             shared |= gold >= 0
         shared_idx = np.flatnonzero(shared)
+        if shared_idx.size == 0:
+            raise EmcrowdError(
+                "no item has a human label or a gold label: a machine's weight is learned from the items "
+                "it shares with people"
+            )
         new_code = np.full(data.n_items, -1, dtype=np.int64)
         new_code[shared_idx] = np.arange(shared_idx.size)
 
