@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/relabel.py
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
+	$(BIN)/python benchmarks/machines.py
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 	$(BIN)/python benchmarks/report.py
@@ -68,6 +69,7 @@ sample-data: $(DEMO_STAMP)
 	$(BIN)/emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data
 	$(BIN)/python benchmarks/sample_export.py --out sample_data --seed 0
 	$(BIN)/python benchmarks/sample_multilabel.py --out sample_data --seed 0
+	$(BIN)/emcrowd simulate --with-machine --items 1000 --workers 30 --classes 3 --crowd-share 0.8 --seed 0 --out sample_data/machines
 
 clean:
 	rm -rf $(VENV) .venv-peers demo-output .pytest_cache build *.egg-info

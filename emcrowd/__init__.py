@@ -12,6 +12,7 @@ The public names are the models (:class:`GLAD`, :class:`DawidSkene`, :class:`One
 (:func:`read_labels`, :func:`load_labels`, :func:`labels_from_frame`, :func:`read_truth`,
 :func:`load_truth`, :func:`majority_vote`, :func:`aggregate`, :func:`compare`, :func:`simulate_glad`),
 :class:`Labels` (what the readers make) and the errors. ``docs/python.md`` is the guide.
+Machine predictions beside the crowd: :class:`CrowdMachine`, :func:`read_predictions` (``docs/machines.md``).
 
 The package in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
 
@@ -45,6 +46,8 @@ _EXPORTS = {
     "MajorityVote": "emcrowd.models.classification.majority",
     "PerClassDawidSkene": "emcrowd.models.multilabel",
     "MultiLabels": "emcrowd.multilabels",
+    "CrowdMachine": "emcrowd.models.classification.machine",
+    "read_predictions": "emcrowd.io.predictions",
     "majority_vote": "emcrowd.models.classification.majority",
     "aggregate": "emcrowd.analysis.aggregate",
     "compare": "emcrowd.analysis.evaluate",

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd.budget",
             "emcrowd.data",
             "emcrowd.multilabels",
+            "emcrowd.predictions",
         ),
     ),
     ("io", ("emcrowd.io",)),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from emcrowd import _stdout
-from emcrowd.cli import _output, _reading
+from emcrowd.cli import _machines, _output, _reading
 from emcrowd.cli.choices import bounded
 from emcrowd.cli.options import (
     MODEL,
@@ -98,6 +98,7 @@ def compare(
     disagreements: DisagreementsOpt = 0,
     report_file: ReportOpt = None,
     output: OutputOptions,
+    machines: _machines.MachineOptions,
 ) -> None:
     """Score every method against gold labels, side by side.
 
@@ -111,6 +112,13 @@ def compare(
     from emcrowd.analysis.evaluate import compare as compare_methods
     from emcrowd.models import method_name
 
+    if machines.given:  # the crowd alone, each machine alone, and both: docs/machines.md
+        _machines.compare(
+            labels, truth=truth, truth_item_col=truth_item_col, truth_label_col=truth_label_col,
+            as_json=as_json, inputs=inputs, model=model, output=output, report_file=report_file,
+            machines=machines,
+        )  # fmt: skip
+        return
     quiet = output.quiet
     chosen = [method_name(m) for m in methods.split(",") if m.strip()]
     if not chosen:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from emcrowd.cli import _output, _reading
+from emcrowd.cli import _machines, _output, _reading
 from emcrowd.cli.choices import MethodChoice
 from emcrowd.cli.options import (
     MODEL,
@@ -118,6 +118,7 @@ def fit(
     engine: EngineOpt = "memory",
     scheduler: SchedulerOpt = None,
     local_workers: LocalWorkersOpt = None,
+    machines: _machines.MachineOptions,
 ) -> None:
     """Aggregate the labels (GLAD by default) into one label per item, with estimates.
 
@@ -126,6 +127,15 @@ def fit(
     """
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if machines.given:  # a model's predictions or an LLM's answers beside the crowd: docs/machines.md
+        if engine != "memory" or drop_flagged:
+            raise EmcrowdError(
+                "--predictions and --machine go with the memory engine, without --drop-flagged"
+            )
+        return _machines.fit(
+            labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
+            output=output, csv_safe=csv_safe, machines=machines,
+        )  # fmt: skip
     if engine == "dask":
         from emcrowd.cli._dask_fit import fit_dask
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emcrowd.cli import _output, _reading
+from emcrowd.cli import _machines, _output, _reading
 from emcrowd.cli.fit import MethodOpt
 from emcrowd.cli.options import (
     CsvSafeOpt,
@@ -54,6 +54,7 @@ def relabel(
     method: MethodOpt = None,
     output: OutputOptions,
     csv_safe: CsvSafeOpt = False,
+    machines: _machines.MachineOptions,
 ) -> None:
     """Choose the items that one more label helps most, and the annotators to review.
 
@@ -66,6 +67,11 @@ def relabel(
     from emcrowd.models import model_options
     from emcrowd.tables import relabel_outputs
 
+    if machines.given:  # one more human label where it is worth most, given the machines
+        return _machines.relabel(
+            labels, budget=budget, out=out, inputs=inputs, model=model, method=method, output=output,
+            csv_safe=csv_safe, machines=machines,
+        )  # fmt: skip
     quiet = output.quiet
     asked, method = method, method_name("glad" if method is None else method)
     if str(out) != "-" and out.is_dir():

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from emcrowd.cli import _machines
 from emcrowd.cli.choices import finite
 from emcrowd.cli.options import MAX_SEED, OutputOptions, option_groups
 from emcrowd.errors import EmcrowdError
@@ -80,6 +81,7 @@ def simulate(
         ),
     ] = 0.5,
     output: OutputOptions,
+    machine: _machines.MachineSimOptions,
 ) -> None:
     """Draw crowd labels from the GLAD model, with their truth.
 
@@ -99,6 +101,11 @@ def simulate(
         return simulate_multi(
             out, items, workers, classes, labels_per_item or min(5, workers), correlation, seed, output.quiet
         )
+    if machine.with_machine:  # a crowd and a model's probabilities: docs/machines.md
+        return _machines.simulate(
+            out, items=items, workers=workers, labels_per_item=labels_per_item, classes=classes, seed=seed,
+            opts=machine, quiet=output.quiet,
+        )  # fmt: skip
     if out_format is OutFormat.npy and items * workers > 200_000_000:
         raise EmcrowdError(f"a dense {items:,} x {workers:,} matrix is too large for L.npy; use --format npz")
     sim = simulate_glad(
