@@ -101,6 +101,27 @@ LocalWorkersOpt = Annotated[
 ]  # fmt: skip
 
 
+FromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from",
+        metavar="PREV_DIR",
+        help="Start EM from the fit whose outputs (and --keep-state files) are in PREV_DIR: its "
+        "annotators' parameters and class prior, matched by id (see docs/incremental.md).",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+KeepStateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-state",
+        help="Also write state.json, state-labels.npz and state-params.npz: what `emcrowd update` and "
+        "--from read (see docs/incremental.md).",
+    ),
+]
+
+
 @option_groups
 def fit(
     labels: LabelsArg,
@@ -116,6 +137,8 @@ def fit(
     engine: EngineOpt = "memory",
     scheduler: SchedulerOpt = None,
     local_workers: LocalWorkersOpt = None,
+    from_: FromOpt = None,
+    keep_state: KeepStateOpt = False,
 ) -> None:
     """Aggregate the labels (GLAD by default) into one label per item, with estimates.
 
@@ -125,6 +148,8 @@ def fit(
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
     if engine == "dask":
+        if from_ is not None or keep_state:
+            raise EmcrowdError("--from and --keep-state go with the memory engine")
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(
@@ -140,6 +165,13 @@ def fit(
     from emcrowd.tables import fit_record, label_table, output_tables
 
     quiet = output.quiet
+    init = None
+    if from_ is not None:
+        from emcrowd.cli import _fitstate as _state
+
+        previous = _state.read(from_)
+        method = _state.check_method(from_, previous.method, method)
+        init = _state.warm_start(previous)
     method = method_name("glad" if method is None else method)
     options = model.as_kwargs()
     started = time.perf_counter()
@@ -149,8 +181,12 @@ def fit(
     if not to_stdout:
         names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers", "confusion")]
         _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
+    elif keep_state:
+        raise EmcrowdError("--keep-state writes files: give --out a directory, not -")
     loaded = _reading.load(labels, inputs, quiet, describe=False)
     data = loaded.labels
+    if from_ is not None:
+        _state.check_classes(from_, previous.labels.class_names, data.class_names, labels)
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
     _reading.check_memory(labels, data, [method], options, outputs=not to_stdout)
@@ -167,6 +203,7 @@ def fit(
             gold=gold_codes,
             ties=model.ties.value,
             callback=progress,
+            init=init,
             **model_options(method, options),
         )
     if drop_flagged:
@@ -184,6 +221,11 @@ def fit(
         **_output.table_files(tables, out_format.value, quiet, csv_safe),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
     }
+    if keep_state:
+        from emcrowd.cli import _fitstate as _state
+
+        extra = {"ties": model.ties.value, "duplicates": inputs.duplicates.value}
+        outputs |= _state.state_outputs(data, result, gold_codes, extra)
     replaced = any((out_dir / name).exists() for name in outputs)
     files = io.write_outputs(out_dir, outputs, inputs=sources)
     phases["write"] = time.perf_counter() - started

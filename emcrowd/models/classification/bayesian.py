@@ -380,6 +380,14 @@ class BayesianDawidSkene(VariationalAggregator):
     def _log_likelihoods(self, data: Labels, params: _BDSParams) -> np.ndarray:
         return confusion_log_likelihoods(self._obs, params.log_theta)
 
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"confusion": self.confusion_}, {}
+
+    def _warm_posteriors(self, data: Labels, warm: object) -> np.ndarray:
+        confusion = warm.worker_array("confusion", data.worker_names)  # type: ignore[attr-defined]
+        with np.errstate(divide="ignore"):
+            return self._warm_e_step(data, confusion_log_likelihoods(self._obs, np.log(confusion)))
+
     def _store(self, data: Labels, params: _BDSParams) -> None:
         self.class_prior_ = self._class_prior_mean(params)
         self.class_concentration_ = params.class_concentration
