@@ -156,7 +156,8 @@ def read_state_meta(directory: str | Path) -> dict[str, Any]:
     if _major(str(doc.get("emcrowd_version"))) != _major(__version__):
         raise InputError(
             path,
-            f"fit state of emcrowd {doc.get('emcrowd_version')}; this is emcrowd {__version__} (another major version): fit again",
+            f"fit state of emcrowd {doc.get('emcrowd_version')}; this is emcrowd {__version__} "
+            "(another major version): fit again",
         )
     return doc
 
