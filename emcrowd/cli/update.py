@@ -122,6 +122,7 @@ def update(
     record = fit_record(merged, result, loaded.report, _output.peak_memory_mb())
     record["update"] = {
         "from": str(prev_dir), "new_labels": n_new, "new_items": n_new_items, "new_workers": n_new_workers,
+        "phases": dict(phases),
     }  # fmt: skip
     outputs = {
         **_output.table_files(tables, fmt, quiet, csv_safe),

@@ -81,18 +81,15 @@ class WarmStart:
 def match(old: tuple[str, ...], new: tuple[str, ...]) -> np.ndarray:
     """For each name of ``new``, its position in ``old``, or -1; shape (len(new),).
 
-    An update appends new names after the old ones, so ``old`` is usually a prefix of ``new``: that is
-    checked first (one comparison of tuples), else the names are looked up by hash (in Arrow)."""
+    An update appends new names after the old ones, so ``old`` is often a prefix of ``new``: that is
+    checked first (one comparison of tuples), else the names are looked up in a dict."""
     n = len(old)
     if len(new) >= n and new[:n] == old:
         out = np.full(len(new), -1, dtype=np.int64)
         out[:n] = np.arange(n)
         return out
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    found = pc.index_in(pa.array(new, type=pa.string()), value_set=pa.array(old, type=pa.string()))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    where = dict(zip(old, range(n), strict=True))
+    return np.fromiter((where.get(name, -1) for name in new), dtype=np.int64, count=len(new))
 
 
 def _matched(
