@@ -22,8 +22,10 @@ def state_outputs(
     model = result.model
     workers: dict[str, np.ndarray] = {}
     items: dict[str, np.ndarray] = {}
+    shared: dict[str, np.ndarray] = {}
     if model is not None and not getattr(type(model), "cold_only", None):
         workers, items = model._warm_arrays()
+        shared = model._warm_shared()
     if model is not None:
         prior = np.asarray(model.class_prior_, dtype=float)
     else:
@@ -31,7 +33,7 @@ def state_outputs(
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()}
     state = FitState(
         method=result.fitted_method, options=options, labels=data, gold=gold, class_prior=prior,
-        workers=workers, items=items, extra=extra,
+        workers=workers, items=items, shared=shared, extra=extra,
     )  # fmt: skip
     return state_files(state)
 
@@ -51,6 +53,7 @@ def warm_start(state: Any) -> Any:
         item_names=state.labels.item_names,
         workers=state.workers,
         items=state.items,
+        shared=state.shared,
     )
 
 

@@ -60,6 +60,16 @@ DecayOpt = Annotated[
         "alike, lower forgets their first labels faster (for annotators who change).",
     ),
 ]
+KeepOpt = Annotated[
+    int,
+    typer.Option(
+        "--keep-labels",
+        min=0,
+        metavar="N",
+        help="Labels kept per item (its first N), weighed again as the annotators become known; "
+        "0: purely one-pass.",
+    ),
+]
 FormatOpt = Annotated[
     TableFormat, typer.Option("--out-format", help="Format of items and workers: csv or parquet.")
 ]
@@ -82,6 +92,7 @@ def stream(
     interval: IntervalOpt = 10.0,
     follow: FollowOpt = False,
     decay: DecayOpt = 1.0,
+    keep_labels: KeepOpt = 32,
     out_format: FormatOpt = TableFormat.csv,
     output: OutputOptions,
 ) -> None:
@@ -100,13 +111,19 @@ def stream(
     names = tuple(c.strip() for c in classes.split(",") if c.strip())
     if len(set(names)) != len(names):
         raise EmcrowdError(f"--classes names a class twice: {classes}")
-    model = OnlineDawidSkene(names, decay=decay)
+    model = OnlineDawidSkene(names, decay=decay, keep_labels=keep_labels)
     if follow and str(source) == "-":
         raise EmcrowdError("--follow reads a file; standard input is followed anyway")
     _output.check_out_dir(out, [], [source])
     name = "<stdin>" if str(source) == "-" else str(source)
     if str(source) == "-":
-        fd, close = 0, False
+        import sys
+
+        stdin = sys.stdin.buffer
+        try:
+            fd, close = stdin.fileno(), False
+        except (AttributeError, OSError, ValueError):  # not a real descriptor (an embedding, a test)
+            fd, close = stdin, False
     else:
         try:
             fd, close = os.open(source, os.O_RDONLY), True
@@ -140,7 +157,7 @@ def stream(
                     snapshot(False)
         finally:
             if close:
-                os.close(fd)
+                os.close(fd)  # type: ignore[arg-type]
     except KeyboardInterrupt as exc:
         what, status = describe(exc)
         if not output.quiet:
@@ -178,7 +195,7 @@ class _LineReader:
     """Complete lines from a file descriptor as they come, parsed as CSV (or TSV) rows of
     (item, worker, label); the first line is a header when it names the columns."""
 
-    def __init__(self, name: str, fd: int, classes: tuple[str, ...]) -> None:
+    def __init__(self, name: str, fd: Any, classes: tuple[str, ...]) -> None:
         self.name, self.fd, self.classes = name, fd, classes
         self.rest = b""
         self.columns: tuple[int, int, int] | None = None
@@ -190,6 +207,9 @@ class _LineReader:
         None at the end of the input."""
         import select
 
+        if not isinstance(self.fd, int):  # a file object without a descriptor: plain blocking reads
+            chunk = self.fd.read1(CHUNK) if hasattr(self.fd, "read1") else self.fd.read(CHUNK)
+            return self._take(chunk, follow=False, timeout=timeout)
         if timeout is not None:
             try:
                 ready, _, _ = select.select([self.fd], [], [], timeout)
@@ -197,7 +217,9 @@ class _LineReader:
                 ready = [self.fd]
             if not ready:
                 return []
-        chunk = os.read(self.fd, CHUNK)
+        return self._take(os.read(self.fd, CHUNK), follow, timeout)
+
+    def _take(self, chunk: bytes, follow: bool, timeout: float | None) -> list[tuple[str, str, str]] | None:
         if not chunk:
             if follow:
                 time.sleep(0.05 if timeout is None else min(0.05, timeout))
@@ -292,7 +314,12 @@ def _write_snapshot(out: Path, model: Any, fmt: str, started: float, final: bool
         "n_workers": model.n_workers,
         "classes": list(classes),
         "class_prior": model.class_prior().tolist(),
-        "options": {"decay": model.decay, "prior_correct": model.prior_correct},
+        "options": {
+            "decay": model.decay,
+            "keep_labels": model.keep_labels,
+            "prior_accuracy": model.prior_accuracy,
+            "prior_strength": model.prior_strength,
+        },
         "seconds": seconds,
         "labels_per_second": model.n_labels / seconds if seconds > 0 else None,
     }

@@ -10,7 +10,8 @@ Three files beside the fit's outputs, in open formats (no pickles):
   (``item_names`` and ``worker_names``: UTF-8 bytes, the ids joined by newlines; where an id holds a
   newline, ``*_name_ends`` gives each id's end offset instead);
 * ``state-params.npz``: the class prior (``class_prior``), the annotator parameters (``worker.NAME``,
-  first axis: the annotators) and the item parameters (``item.NAME``, first axis: the items).
+  first axis: the annotators), the item parameters (``item.NAME``, first axis: the items) and the
+  model's other parameters (``shared.NAME``).
 
 Each array in a ``.npz`` carries the zip format's CRC-32, checked as it is read; the id and the sizes
 tie the three files together. :func:`read_state` refuses anything else with one :class:`InputError`.
@@ -51,6 +52,7 @@ class FitState:
     class_prior: np.ndarray
     workers: dict[str, np.ndarray] = field(default_factory=dict)
     items: dict[str, np.ndarray] = field(default_factory=dict)
+    shared: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # ties, duplicates, ...
     version: str = __version__
 
@@ -90,6 +92,7 @@ def state_files(state: FitState) -> dict[str, Any]:
     params = {"state_id": tag, "class_prior": np.asarray(state.class_prior, dtype=float)}
     params |= {f"worker.{k}": np.asarray(v) for k, v in state.workers.items()}
     params |= {f"item.{k}": np.asarray(v) for k, v in state.items.items()}
+    params |= {f"shared.{k}": np.asarray(v) for k, v in state.shared.items()}
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -103,6 +106,7 @@ def state_files(state: FitState) -> dict[str, Any]:
         "n_labels": data.n_labels,
         "worker_params": sorted(state.workers),
         "item_params": sorted(state.items),
+        "shared_params": sorted(state.shared),
         **state.extra,
     }
     doc["checksum"] = _checksum(doc)
@@ -193,6 +197,7 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
         ["class_prior"]
         + [f"worker.{k}" for k in doc["worker_params"]]
         + [f"item.{k}" for k in doc["item_params"]]
+        + [f"shared.{k}" for k in doc.get("shared_params", [])]
     )
     params = _load_npz(directory / PARAMS_NPZ, sid, p_keys)
     path = directory / LABELS_NPZ
@@ -220,6 +225,7 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
         raise InputError(path, "damaged fit state (gold codes of the wrong size)")
     workers = {k: params[f"worker.{k}"] for k in doc["worker_params"]}
     items = {k: params[f"item.{k}"] for k in doc["item_params"]}
+    shared = {k: params[f"shared.{k}"] for k in doc.get("shared_params", [])}
     if any(v.shape[:1] != (labels.n_workers,) for v in workers.values()) or any(
         v.shape[:1] != (labels.n_items,) for v in items.values()
     ):
@@ -227,6 +233,6 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
     extra = {k: v for k, v in doc.items() if k in ("ties", "duplicates", "fitted_from")}
     return FitState(
         method=doc["method"], options=doc["options"], labels=labels, gold=gold,
-        class_prior=params["class_prior"], workers=workers, items=items, extra=extra,
+        class_prior=params["class_prior"], workers=workers, items=items, shared=shared, extra=extra,
         version=doc["emcrowd_version"],
     )  # fmt: skip

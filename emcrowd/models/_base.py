@@ -174,6 +174,10 @@ class EMAggregator(Aggregator):
         """The fitted parameters a warm start needs: (per annotator, per item) arrays by name."""
         raise EmcrowdError(f"{self.method} cannot start from a previous fit")
 
+    def _warm_shared(self) -> dict[str, np.ndarray]:
+        """Fitted parameters of a warm start that belong to no annotator or item (none by default)."""
+        return {}
+
     def _warm_posteriors(self, data: Labels, warm: Any) -> np.ndarray:
         """The first posteriors of a warm start: the E-step at ``warm``'s parameters, matched to
         ``data``'s annotators and items by id."""

@@ -2,8 +2,9 @@
 
 A :class:`WarmStart` holds what a fit of one method learned, by name: the class names and prior, one
 array per annotator parameter (first axis: the annotators, ``worker_names`` order) and one per item
-parameter (first axis: the items). It is made from a fitted model (:meth:`WarmStart.from_model`) or
-read from a fit's saved state (:mod:`emcrowd.io.state`), and given to ``fit(data, init=...)``.
+parameter (first axis: the items), and the model's other parameters (``shared``). It is made from a
+fitted model (:meth:`WarmStart.from_model`) or read from a fit's saved state
+(:mod:`emcrowd.io.state`), and given to ``fit(data, init=...)``.
 
 The new data's annotators and items are matched to the previous ones by id; a new annotator starts at
 the mean of the known annotators' parameters (the crowd's typical annotator), a new item at the
@@ -36,6 +37,7 @@ class WarmStart:
     item_names: tuple[str, ...]
     workers: dict[str, np.ndarray] = field(default_factory=dict)
     items: dict[str, np.ndarray] = field(default_factory=dict)
+    shared: dict[str, np.ndarray] = field(default_factory=dict)  # the model's other parameters
 
     @classmethod
     def from_model(cls, model: Any) -> WarmStart:
@@ -54,6 +56,7 @@ class WarmStart:
             item_names=names[0],
             workers=workers,
             items=items,
+            shared=model._warm_shared(),
         )
 
     def check(self, method: str, class_names: tuple[str, ...]) -> None:
