@@ -36,6 +36,17 @@ OutOpt = Annotated[
     ),
 ]
 
+ColdCheckOpt = Annotated[
+    float,
+    typer.Option(
+        "--cold-check",
+        min=0.0,
+        metavar="SHARE",
+        help="When the new labels are at least this share of those already fitted, also fit from the "
+        "usual start (majority vote) and keep the fit with the better objective.",
+    ),
+]
+
 EXAMPLES = (
     "emcrowd fit monday.csv --keep-state --out labels-fit",
     "emcrowd update labels-fit tuesday.csv",
@@ -52,6 +63,7 @@ def update(
     inputs: InputOptions,
     output: OutputOptions,
     csv_safe: CsvSafeOpt = False,
+    cold_check: ColdCheckOpt = 0.1,
 ) -> None:
     """Add NEW_LABELS to the fit kept in PREV_DIR and fit all the labels again, starting from it.
 
@@ -116,6 +128,16 @@ def update(
             merged, method, gold=gold, ties=ties, callback=progress, init=init,
             **model_options(method, options),
         )  # fmt: skip
+    if init is not None and n_new >= cold_check * state.labels.n_labels:
+        # Many new labels: the previous fit's optimum may not be the one all the labels lead to (it
+        # may even be a poor one, fitted on few annotators). EM from the usual start too; the better
+        # objective wins, as between the starts of --n-init.
+        with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
+            cold = aggregate(
+                merged, method, gold=gold, ties=ties, callback=progress, **model_options(method, options)
+            )
+        if cold.model.lower_bound_ > result.model.lower_bound_:
+            result = cold
     phases["fit"] = time.perf_counter() - started
     started = time.perf_counter()
     tables = output_tables(merged, result, gold)
