@@ -7,8 +7,15 @@ a user runs them, reading and writing included) and their ratio (target: at most
 phases (from its summary), the iterations, and the share of items whose label the update and the
 refit agree on (target: at least 0.999).
 
-Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene]``. The data
-sets go to a temporary directory, removed at the end.
+With ``--datasets DIR`` (the shared real data sets, e.g. ``../shared/datasets``), instead: on each data
+set, the labels split in five batches in file order and added one at a time with ``update``, against
+one fit of all of them (accuracy on the gold items, GLAD and Dawid-Skene), beside ``emcrowd stream``
+over the same labels in the same order (its accuracy after the last label, and its throughput); then
+the stream's throughput on 1M simulated labels.
+
+Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene]`` or
+``python benchmarks/incremental.py --datasets ../shared/datasets``. The data sets go to a temporary
+directory, removed at the end.
 """
 
 from __future__ import annotations
@@ -94,13 +101,91 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
     }
 
 
+def accuracy(directory: Path, truth: dict[str, str], fmt: str = "csv") -> float:
+    import csv
+
+    with open(directory / f"items.{fmt}", newline="", encoding="utf-8") as fh:
+        got = {r["item"]: r["label"] for r in csv.DictReader(fh)}
+    return float(np.mean([got[k] == v for k, v in truth.items()]))
+
+
+def dataset_rows(root: Path, tmp: Path) -> None:
+    import csv
+
+    for name in ("bluebirds", "rte", "temp", "dog", "adult2"):
+        source = root / name / "labels.csv"
+        if not source.is_file():
+            continue
+        lines = source.read_text(encoding="utf-8").splitlines()
+        header, rows = lines[0], lines[1:]
+        with open(root / name / "truth.csv", newline="", encoding="utf-8") as fh:
+            truth = {r["item"]: r["label"] for r in csv.DictReader(fh)}
+        classes = ",".join(sorted({r.rsplit(",", 1)[1] for r in rows}, key=int))
+        cuts = np.linspace(0, len(rows), 6).astype(int)
+        batches = []
+        for i in range(5):
+            path = tmp / f"{name}-batch{i}.csv"
+            path.write_text("\n".join([header, *rows[cuts[i] : cuts[i + 1]]]) + "\n", encoding="utf-8")
+            batches.append(path)
+        out: dict = {"dataset": name, "labels": len(rows)}
+        for method in ("glad", "dawid-skene"):
+            inc, full = tmp / f"{name}-{method}-inc", tmp / f"{name}-{method}-full"
+            common = ["--classes", classes, "--quiet", "--method", method]
+            timed(["fit", str(batches[0]), *common, "--keep-state", "--out", str(inc)])
+            for batch in batches[1:]:
+                timed(["update", str(inc), str(batch), "--quiet"])
+            timed(["fit", str(source), *common, "--out", str(full)])
+            out[f"{method} one fit"] = round(accuracy(full, truth), 4)
+            out[f"{method} 5 updates"] = round(accuracy(inc, truth), 4)
+        live = tmp / f"{name}-stream"
+        timed(["stream", str(source), "--classes", classes, "--out", str(live), "--quiet"])
+        summary = json.loads((live / "summary.json").read_text())
+        out["stream"] = round(accuracy(live, truth), 4)
+        out["stream labels/s"] = round(summary["labels_per_second"])
+        print(json.dumps(out), flush=True)
+    # throughput on a long stream: 1M simulated labels (200k items, 2k annotators), shuffled arrival
+    data = simulate_dawid_skene(200_000, 2_000, labels_per_item=5, seed=0)[0]
+    order = np.random.default_rng(0).permutation(data.n_labels)
+    path = tmp / "stream-1M.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("item,worker,label\n")
+        items, workers, labels = (
+            np.asarray(n, dtype=object) for n in (data.item_names, data.worker_names, data.class_names)
+        )
+        for start in range(0, order.size, 100_000):
+            o = order[start : start + 100_000]
+            fh.writelines(
+                f"{i},{w},{c}\n"
+                for i, w, c in zip(
+                    items[data.item[o]], workers[data.worker[o]], labels[data.label[o]], strict=True
+                )
+            )
+    live = tmp / "stream-1M"
+    wall = timed(["stream", str(path), "--classes", "0,1", "--out", str(live), "--quiet"])
+    summary = json.loads((live / "summary.json").read_text())
+    print(
+        json.dumps(
+            {
+                "stream": "1M simulated labels",
+                "labels/s": round(summary["labels_per_second"]),
+                "wall_s": round(wall, 1),
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2_000_000)
     parser.add_argument("--new-items", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=20_000)
     parser.add_argument("--methods", default="glad,dawid_skene")
+    parser.add_argument("--datasets", type=Path, default=None, help="the shared real data sets' directory")
     args = parser.parse_args()
+    if args.datasets is not None:
+        with tempfile.TemporaryDirectory(prefix="emcrowd-incremental-") as tmp:
+            dataset_rows(args.datasets, Path(tmp))
+        return
     print("Incremental update vs full refit (targets: ratio <= 0.10, agree >= 0.999)", flush=True)
     with tempfile.TemporaryDirectory(prefix="emcrowd-incremental-") as tmp:
         for method in args.methods.replace("-", "_").split(","):

@@ -136,7 +136,7 @@ def stream(
     def snapshot(final: bool) -> None:
         if model.n_labels == state["last_labels"] and not final:
             return
-        _write_snapshot(out, model, out_format.value, started, final)
+        _write_snapshot(out, model, out_format.value, started, final, reader.n_missing)
         state["snapshots"] += 1
         state["last_labels"] = model.n_labels
         state["last_time"] = time.perf_counter()
@@ -201,6 +201,8 @@ class _LineReader:
         self.columns: tuple[int, int, int] | None = None
         self.delimiter = ","
         self.line_no = 0
+        self.n_missing = 0
+        self.header: list[str] | None = None
 
     def read(self, timeout: float | None, follow: bool) -> list[tuple[str, str, str]] | None:
         """The rows of the complete lines available now ([] when none came within ``timeout``), or
@@ -251,6 +253,8 @@ class _LineReader:
                 text = text[1:]
                 self.line_no += 1
         assert self.columns is not None
+        from emcrowd.io._common import DEFAULT_MISSING
+
         i, w, lab = self.columns
         need = max(self.columns) + 1
         out = []
@@ -262,7 +266,13 @@ class _LineReader:
                 raise InputError(
                     self.name, f"line {self.line_no}: {len(row)} fields, expected item,worker,label"
                 )
-            out.append((row[i].strip(), row[w].strip(), row[lab].strip()))
+            answer = row[lab].strip()
+            if answer.lower() in DEFAULT_MISSING:  # no answer, as fit reads it: skipped and counted
+                self.n_missing += 1
+                continue
+            if self.header is not None and row == self.header:  # a header again (files put together)
+                continue
+            out.append((row[i].strip(), row[w].strip(), answer))
         return out
 
     def _header(self, first: str) -> None:
@@ -272,6 +282,7 @@ class _LineReader:
         self.delimiter = "\t" if first.count("\t") > first.count(",") else ","
         cells = next(csv.reader([first], delimiter=self.delimiter))
         self._is_header = looks_long(cells)
+        self.header = cells if self._is_header else None
         if self._is_header:
             self.columns = tuple(  # type: ignore[assignment]
                 find_column(self.name, cells, role, None, COLUMN_NAMES[role])
@@ -281,7 +292,7 @@ class _LineReader:
             self.columns = (0, 1, 2)
 
 
-def _write_snapshot(out: Path, model: Any, fmt: str, started: float, final: bool) -> None:
+def _write_snapshot(out: Path, model: Any, fmt: str, started: float, final: bool, n_missing: int) -> None:
     """items, workers and summary.json of the stream so far, written all at once."""
     import numpy as np
 
@@ -310,6 +321,7 @@ def _write_snapshot(out: Path, model: Any, fmt: str, started: float, final: bool
         "method": "online_dawid_skene",
         "final": final,
         "n_labels": model.n_labels,
+        "n_missing": n_missing,
         "n_items": model.n_items,
         "n_workers": model.n_workers,
         "classes": list(classes),
