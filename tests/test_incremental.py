@@ -163,8 +163,9 @@ def test_update_in_place_and_labels_already_known_change_nothing(two_batches, tm
     assert files_of(prev) == before
     res = invoke("update", prev, a, "-o", tmp_path / "elsewhere", "-q")
     assert res.exit_code == 0 and not (tmp_path / "elsewhere").exists()
-    res = invoke("update", prev, b, "-q")  # in place
+    res = invoke("update", prev, b, "-q", "--json")  # in place
     assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["update"]["new_items"] == 80
     assert files_of(prev) != before
     assert len(items_of(prev)) == 400
     assert not [p for p in prev.iterdir() if p.name.startswith(".")]

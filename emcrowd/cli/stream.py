@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from emcrowd.cli.options import OutputOptions, TableFormat, option_groups
+from emcrowd.cli.options import JsonOpt, OutputOptions, TableFormat, option_groups
 from emcrowd.errors import EmcrowdError, InputError
 
 SourceArg = Annotated[
@@ -94,6 +94,7 @@ def stream(
     decay: DecayOpt = 1.0,
     keep_labels: KeepOpt = 32,
     out_format: FormatOpt = TableFormat.csv,
+    as_json: JsonOpt = False,
     output: OutputOptions,
 ) -> None:
     """Aggregate labels as they arrive, in one pass (online Dawid-Skene), with snapshots on the way.
@@ -175,6 +176,10 @@ def stream(
             f"Streamed {model.n_labels:,} labels ({model.n_items:,} items, {model.n_workers:,} annotators) "
             f"in {seconds:.1f} s ({rate:,.0f} labels/s); {state['snapshots']} snapshots in {out}."
         )
+    if as_json:
+        from emcrowd import _stdout
+
+        _stdout.write((out / "summary.json").read_text(encoding="utf-8"))
     if status:
         raise typer.Exit(status)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from emcrowd.cli.options import CsvSafeOpt, InputOptions, OutputOptions, option_groups
+from emcrowd.cli.options import CsvSafeOpt, InputOptions, JsonOpt, OutputOptions, option_groups
 
 PrevArg = Annotated[
     Path,
@@ -64,6 +65,7 @@ def update(
     output: OutputOptions,
     csv_safe: CsvSafeOpt = False,
     cold_check: ColdCheckOpt = 0.1,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add NEW_LABELS to the fit kept in PREV_DIR and fit all the labels again, starting from it.
 
@@ -107,6 +109,8 @@ def update(
                 f"Every label of {new_labels} is already in the fit in {prev_dir}: nothing changes "
                 "and nothing is written."
             )
+        if as_json:
+            _json_out({"update": {"from": str(prev_dir), "new_labels": 0, "written": False}})
         return
     duplicates = state.extra.get("duplicates", "keep")
     merged = _state.apply_duplicates(merged, duplicates, new_labels)
@@ -159,11 +163,19 @@ def update(
     if not quiet:
         report.note(
             f"Added {n_new:,} labels ({n_new_items:,} new items, {n_new_workers:,} new annotators) to the "
-            f"{state.labels.n_labels:,} of {prev_dir}; {result.n_iter} iterations from the previous fit."
+            f"{state.labels.n_labels:,} of {prev_dir}; {result.n_iter} iterations."
         )
+    if as_json:
+        _json_out(json.loads(outputs["summary.json"]))
 
 
 def _with_classes(inputs: InputOptions, classes: tuple[str, ...]) -> InputOptions:
     from dataclasses import replace
 
     return replace(inputs, classes=",".join(classes))
+
+
+def _json_out(record: dict) -> None:
+    from emcrowd import _stdout, io
+
+    _stdout.write(io.json_text(record))
