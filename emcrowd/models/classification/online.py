@@ -20,10 +20,10 @@ default; annotator and class codes): from time to time (at 1k, 2k, 4k, ... label
 snapshot) every item's log-likelihood is summed again over those at the current confusion matrices,
 so that labels that arrived while their annotators were still unknown are weighed as the annotators
 are known now. Labels beyond the first ``keep_labels`` of an item stay in a frozen sum, weighed as at
-their arrival. Memory is bounded per item (``keep_labels`` label codes and 3 K numbers) and per
-annotator (K x K + 1); nothing grows with the number of labels. With ``keep_labels=0`` the method is
-purely one-pass. EM over all the labels (``emcrowd update``) remains a little more accurate;
-``docs/incremental.md`` has the figures.
+their arrival. Memory is bounded per item (``keep_labels`` pairs of codes, 6 bytes each, and 3 K
+numbers) and per annotator (K x K + 1); nothing grows with the number of labels. With
+``keep_labels=0`` the method is purely one-pass. EM over all the labels (``emcrowd update``) remains a
+little more accurate; ``docs/incremental.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -190,6 +190,8 @@ class OnlineDawidSkene:
         if not prior_strength > 0:
             raise EmcrowdError(f"prior_strength must be > 0, got {prior_strength!r}")
         self.class_names = tuple(class_names)
+        if len(class_names) > 32767:
+            raise EmcrowdError(f"at most 32,767 classes, got {len(class_names):,}")
         if int(keep_labels) != keep_labels or keep_labels < 0:
             raise EmcrowdError(f"keep_labels must be an integer >= 0, got {keep_labels!r}")
         self.keep_labels = int(keep_labels)
@@ -204,9 +206,9 @@ class OnlineDawidSkene:
         self._post = np.zeros((1024, k))
         self._stats = np.zeros((64, k, k))
         self._seen = np.zeros(64)
-        self._item_labels = np.zeros(1024, dtype=np.int64)
-        self._kept_worker = np.zeros((1024, self.keep_labels), dtype=np.int64)
-        self._kept_label = np.zeros((1024, self.keep_labels), dtype=np.int64)
+        self._item_labels = np.zeros(1024, dtype=np.int32)
+        self._kept_worker = np.zeros((1024, self.keep_labels), dtype=np.int32)
+        self._kept_label = np.zeros((1024, self.keep_labels), dtype=np.int16)
         self._frozen = np.zeros((1024, k))
         self._class_sum = np.zeros(k)
         self.n_labels = 0
@@ -237,12 +239,12 @@ class OnlineDawidSkene:
             k = len(self.class_names)
             self._log_lik = np.concatenate([self._log_lik, np.zeros((grow, k))])
             self._post = np.concatenate([self._post, np.zeros((grow, k))])
-            self._item_labels = np.concatenate([self._item_labels, np.zeros(grow, dtype=np.int64)])
+            self._item_labels = np.concatenate([self._item_labels, np.zeros(grow, dtype=np.int32)])
             self._kept_worker = np.concatenate(
-                [self._kept_worker, np.zeros((grow, self.keep_labels), np.int64)]
+                [self._kept_worker, np.zeros((grow, self.keep_labels), np.int32)]
             )
             self._kept_label = np.concatenate(
-                [self._kept_label, np.zeros((grow, self.keep_labels), np.int64)]
+                [self._kept_label, np.zeros((grow, self.keep_labels), np.int16)]
             )
             self._frozen = np.concatenate([self._frozen, np.zeros((grow, k))])
         # a new item starts at the class prior: its posterior joins the class sums
