@@ -771,7 +771,8 @@ class GLAD(EMAggregator):
         else:
             self._obs = _Observations.from_labels(data)
             self._groups = None
-        self._start = (self._start_abilities(data), np.full(data.n_items, self._b_p.mean))
+        if getattr(self, "_warm", None) is None:  # (a warm start sets its own, in _warm_posteriors)
+            self._start = (self._start_abilities(data), np.full(data.n_items, self._b_p.mean))
 
     def _start_abilities(self, data: Labels) -> np.ndarray:
         """Each annotator's starting ``alpha``: the one under which, at the prior mean of ``b``, its
@@ -809,11 +810,13 @@ class GLAD(EMAggregator):
         # start (as in a cold start), a new item at the prior mean of b
         from emcrowd.models._warm import match
 
-        alpha, _ = self._start
         where = match(warm.worker_names, data.worker_names)
         known = where >= 0
-        alpha = alpha.copy()
-        alpha[known] = warm.workers["alpha"][where[known]]
+        if known.all():  # (the agreement start, a pass over the labels, only for new annotators)
+            alpha = warm.workers["alpha"][where].astype(float)
+        else:
+            alpha = self._start_abilities(data)
+            alpha[known] = warm.workers["alpha"][where[known]]
         self._start = (alpha, warm.item_array("b", data.item_names, self._b_p.mean))
         return self._initial_posteriors(data)
 
