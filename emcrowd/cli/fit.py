@@ -172,6 +172,10 @@ def fit(
         previous = _state.read(from_)
         method = _state.check_method(from_, previous.method, method)
         init = _state.warm_start(previous)
+        if init is None and previous.method != "majority":
+            from emcrowd import console
+
+            console.warning(f"{previous.method} cannot start from a previous fit: it starts as usual")
     method = method_name("glad" if method is None else method)
     options = model.as_kwargs()
     started = time.perf_counter()
