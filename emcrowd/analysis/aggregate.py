@@ -88,6 +88,7 @@ def aggregate(
     gold: Any = None,
     ties: str = "lowest",
     callback: IterationCallback | None = None,
+    init: Any = None,
     **options: Any,
 ) -> Aggregation:
     """Aggregate ``data`` with one method.
@@ -109,6 +110,9 @@ def aggregate(
         Majority vote's tie rule (``random`` is seeded by ``random_state``, default 0).
     callback : callable, optional
         Progress hook for EM methods, ``callback(n_iter, objective)``.
+    init : optional
+        A previous fit of the same EM method (or a :class:`emcrowd.models._warm.WarmStart`) to start
+        from (``fit(data, init=...)``); majority vote has nothing to start from and ignores it.
     **options
         Passed to the model's constructor: for every EM model ``class_prior``, ``learn_class_prior``,
         ``class_pseudocount``, ``tol``, ``max_iter``, ``n_init``, ``random_state``; for GLAD also
@@ -124,6 +128,8 @@ def aggregate(
     budget.check_fit(data, [method], options)
     start = time.perf_counter()
     if method == "auto":
+        if init is not None:
+            raise EmcrowdError("auto chooses its method afresh: start warm with the method it chose")
         return auto_aggregate(data, gold=gold, ties=ties, callback=callback, options=options)
     mv = majority_vote(data, ties=ties, random_state=options.get("random_state", 0))
     if method == "majority":
@@ -141,7 +147,7 @@ def aggregate(
     model = MODELS[method](**options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(data, gold=gold, callback=callback)
+        model.fit(data, gold=gold, callback=callback, init=init)
     if hasattr(model, "integrate_difficulty"):  # GLAD: the posteriors with b_j integrated out
         model.integrate_difficulty(data, gold)
     messages = list(dict.fromkeys(str(w.message) for w in caught))

@@ -70,7 +70,18 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 #: The commands, in the order ``emcrowd --help`` lists them; each is ``emcrowd.cli.<name>.<name>``.
-COMMANDS = ("fit", "compare", "info", "relabel", "report", "simulate", "convert", "partition")
+COMMANDS = (
+    "fit",
+    "update",
+    "stream",
+    "compare",
+    "info",
+    "relabel",
+    "report",
+    "simulate",
+    "convert",
+    "partition",
+)
 
 app = typer.Typer(
     name="emcrowd",

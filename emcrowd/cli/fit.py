@@ -102,6 +102,27 @@ LocalWorkersOpt = Annotated[
 ]  # fmt: skip
 
 
+FromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from",
+        metavar="PREV_DIR",
+        help="Start EM from the fit whose outputs (and --keep-state files) are in PREV_DIR: its "
+        "annotators' parameters and class prior, matched by id (see docs/incremental.md).",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+KeepStateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-state",
+        help="Also write state.json, state-labels.npz and state-params.npz: what `emcrowd update` and "
+        "--from read (see docs/incremental.md).",
+    ),
+]
+
+
 @option_groups
 def fit(
     labels: LabelsArg,
@@ -119,6 +140,8 @@ def fit(
     scheduler: SchedulerOpt = None,
     local_workers: LocalWorkersOpt = None,
     machines: _machines.MachineOptions,
+    from_: FromOpt = None,
+    keep_state: KeepStateOpt = False,
 ) -> None:
     """Aggregate the labels (GLAD by default) into one label per item, with estimates.
 
@@ -128,15 +151,18 @@ def fit(
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
     if machines.given:  # a model's predictions or an LLM's answers beside the crowd: docs/machines.md
-        if engine != "memory" or drop_flagged:
+        if engine != "memory" or drop_flagged or from_ is not None or keep_state:
             raise EmcrowdError(
-                "--predictions and --machine go with the memory engine, without --drop-flagged"
+                "--predictions and --machine go with the memory engine, without --drop-flagged, --from "
+                "or --keep-state"
             )
         return _machines.fit(
             labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
             output=output, csv_safe=csv_safe, machines=machines,
         )  # fmt: skip
     if engine == "dask":
+        if from_ is not None or keep_state:
+            raise EmcrowdError("--from and --keep-state go with the memory engine")
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(
@@ -174,6 +200,17 @@ def fit(
     from emcrowd.tables import fit_record, label_table, output_tables
 
     quiet = output.quiet
+    init = None
+    if from_ is not None:
+        from emcrowd.cli import _fitstate as _state
+
+        previous = _state.read(from_)
+        method = _state.check_method(from_, previous.method, method)
+        init = _state.warm_start(previous)
+        if init is None and previous.method != "majority":
+            from emcrowd import console
+
+            console.warning(f"{previous.method} cannot start from a previous fit: it starts as usual")
     method = method_name("glad" if method is None else method)
     options = model.as_kwargs()
     started = time.perf_counter()
@@ -183,12 +220,19 @@ def fit(
     if not to_stdout:
         names = [f"{stem}.{out_format.value}" for stem in ("posteriors", "items", "workers", "confusion")]
         _output.check_out_dir(out_dir, [*names, "summary.json"], sources)
+    elif keep_state:
+        raise EmcrowdError("--keep-state writes files: give --out a directory, not -")
     loaded = _reading.load(labels, inputs, quiet, describe=False)
     if _reading.multi_label(loaded):
         from emcrowd.cli import _multilabel
 
+        if from_ is not None or keep_state:
+            raise EmcrowdError("--from and --keep-state are not available for multi-select answers")
+
         return _multilabel.fit(labels, loaded=loaded, **multi_args)
     data = loaded.labels
+    if from_ is not None:
+        _state.check_classes(from_, previous.labels.class_names, data.class_names, labels)
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
     _reading.check_memory(labels, data, [method], options, outputs=not to_stdout)
@@ -205,6 +249,7 @@ def fit(
             gold=gold_codes,
             ties=model.ties.value,
             callback=progress,
+            init=init,
             **model_options(method, options),
         )
     if drop_flagged:
@@ -222,6 +267,11 @@ def fit(
         **_output.table_files(tables, out_format.value, quiet, csv_safe),
         "summary.json": io.json_text(fit_record(data, result, loaded.report, _output.peak_memory_mb())),
     }
+    if keep_state:
+        from emcrowd.cli import _fitstate as _state
+
+        extra = {"ties": model.ties.value, "duplicates": inputs.duplicates.value}
+        outputs |= _state.state_outputs(data, result, gold_codes, extra)
     replaced = any((out_dir / name).exists() for name in outputs)
     files = io.write_outputs(out_dir, outputs, inputs=sources)
     phases["write"] = time.perf_counter() - started

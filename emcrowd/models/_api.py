@@ -115,6 +115,7 @@ class Aggregator:
         item: str | None = None,
         worker: str | None = None,
         label: str | None = None,
+        init: Any = None,
     ) -> Any:
         """Fit the model to observed labels.
 
@@ -136,6 +137,10 @@ class Aggregator:
             ``callback(n_iter, objective)`` after every EM iteration.
         item, worker, label : str, optional
             Column names of a DataFrame, when they are not among the recognised ones.
+        init : fitted model of the same method, or :class:`emcrowd.models._warm.WarmStart`, optional
+            Start EM from this previous fit's annotator parameters and class prior instead of majority
+            vote (annotators and items matched by id; new ones start at the prior): a fit of all the
+            labels that usually needs far fewer iterations. ``docs/incremental.md`` tells more.
 
         Returns
         -------
@@ -143,7 +148,20 @@ class Aggregator:
         """
         labels, form = labels_and_form(data, item=item, worker=worker, label=label)
         codes = self._gold_codes(gold, labels)
-        self._fit_labels(labels, codes, callback)
+        self._warm = None
+        if init is not None:
+            from emcrowd.models._warm import WarmStart
+
+            if getattr(type(self), "cold_only", None):
+                raise EmcrowdError(f"{self.method} cannot start from a previous fit: {type(self).cold_only}")
+
+            self._warm = WarmStart.from_model(init)
+            self._warm.check(self.method, labels.class_names)
+        try:
+            self._fit_labels(labels, codes, callback)
+        finally:
+            self._warm = None
+        self._fit_names = (labels.item_names, labels.worker_names)
         self._form = form
         return self
 

@@ -169,6 +169,32 @@ class EMAggregator(Aggregator):
     def _store(self, data: Labels, params: Any) -> None:
         raise NotImplementedError
 
+    # -- warm starts (emcrowd.models._warm) -------------------------------------------------------
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The fitted parameters a warm start needs: (per annotator, per item) arrays by name."""
+        raise EmcrowdError(f"{self.method} cannot start from a previous fit")
+
+    def _warm_shared(self) -> dict[str, np.ndarray]:
+        """Fitted parameters of a warm start that belong to no annotator or item (none by default)."""
+        return {}
+
+    def _warm_posteriors(self, data: Labels, warm: Any) -> np.ndarray:
+        """The first posteriors of a warm start: the E-step at ``warm``'s parameters, matched to
+        ``data``'s annotators and items by id."""
+        raise EmcrowdError(f"{self.method} cannot start from a previous fit")
+
+    def _warm_e_step(self, data: Labels, log_likelihoods: np.ndarray) -> np.ndarray:
+        """Posteriors from the warm parameters' log-likelihoods and the first E-step's class prior."""
+        return normalize(log_likelihoods + self._first_log_pi(data.n_classes))[0]
+
+    def _first_log_pi(self, n_classes: int) -> np.ndarray:
+        """The class prior of a run's first E-step: the fixed or starting one; when it is learned and
+        the fit starts warm, the previous fit's."""
+        warm = getattr(self, "_warm", None)
+        if warm is not None and self.learn_class_prior:
+            return np.log(np.maximum(np.asarray(warm.class_prior, dtype=float), 1e-300))
+        return self._start_log_pi(n_classes)
+
     # -- shared pieces ----------------------------------------------------------------------------
     def _check_parameters(self, n_classes: int) -> None:
         if not (np.isfinite(self.tol) and self.tol >= 0):
@@ -260,7 +286,10 @@ class EMAggregator(Aggregator):
     ) -> np.ndarray:
         """The posteriors that run ``run`` starts from: the model's start, mixed half and half with
         Dirichlet noise after the first run, gold items clamped."""
-        first = self._initial_posteriors(data)
+        warm = getattr(self, "_warm", None)
+        first = (
+            self._initial_posteriors(data) if warm is None or run > 0 else self._warm_posteriors(data, warm)
+        )
         if run > 0:
             # drawn over the items in name order: the same starts whatever the rows' order
             noise = rng.dirichlet(np.ones(data.n_classes), size=data.n_items)[data.item_name_ranks()]
@@ -279,7 +308,7 @@ class EMAggregator(Aggregator):
     ) -> tuple[Any, np.ndarray, np.ndarray, list[float], bool]:
         """One EM run from the given posteriors: (params, log class prior, posteriors, history, converged)."""
         params = self._initial_params(data)
-        log_pi = self._start_log_pi(data.n_classes)
+        log_pi = self._first_log_pi(data.n_classes)
         history: list[float] = []
         converged = False
         for n_iter in range(1, int(self.max_iter) + 1):

@@ -355,7 +355,13 @@ class BayesianDawidSkene(VariationalAggregator):
         return prior
 
     def _initial_params(self, data: Labels) -> _BDSParams:
+        warm = getattr(self, "_warm", None)
+        if warm is not None and self.learn_prior and "confusion_prior" in warm.shared:
+            return _BDSParams(prior=np.array(warm.shared["confusion_prior"], dtype=float))  # learned before
         return _BDSParams(prior=self._starting_prior(data.n_classes))
+
+    def _warm_shared(self) -> dict[str, np.ndarray]:
+        return {"confusion_prior": self.confusion_prior_}
 
     def _m_step(self, data: Labels, posteriors: np.ndarray, params: _BDSParams) -> _BDSParams:
         counts = confusion_counts(self._obs, posteriors)  # (W, K, K)
@@ -379,6 +385,15 @@ class BayesianDawidSkene(VariationalAggregator):
 
     def _log_likelihoods(self, data: Labels, params: _BDSParams) -> np.ndarray:
         return confusion_log_likelihoods(self._obs, params.log_theta)
+
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"concentration": self.confusion_concentration_}, {}
+
+    def _warm_posteriors(self, data: Labels, warm: object) -> np.ndarray:
+        # the E-step at q(theta) of the previous fit: E[log theta] of its Dirichlet parameters
+        concentration = warm.worker_array("concentration", data.worker_names)  # type: ignore[attr-defined]
+        log_theta = dirichlet_expected_log(concentration)
+        return self._warm_e_step(data, confusion_log_likelihoods(self._obs, log_theta))
 
     def _store(self, data: Labels, params: _BDSParams) -> None:
         self.class_prior_ = self._class_prior_mean(params)

@@ -156,6 +156,14 @@ class DawidSkene(_Smoothed):
     def _log_param_prior(self, log_theta: np.ndarray) -> float:
         return float(self.smoothing * log_theta.sum()) if self.smoothing else 0.0
 
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"confusion": self.confusion_}, {}
+
+    def _warm_posteriors(self, data: Labels, warm: object) -> np.ndarray:
+        confusion = warm.worker_array("confusion", data.worker_names)  # type: ignore[attr-defined]
+        with np.errstate(divide="ignore"):
+            return self._warm_e_step(data, confusion_log_likelihoods(self._obs, np.log(confusion)))
+
     def _store(self, data: Labels, log_theta: np.ndarray) -> None:
         self._pending = None
         self.confusion_ = np.exp(log_theta)
@@ -230,6 +238,13 @@ class OneCoin(_Smoothed):
         if not self.smoothing:
             return 0.0
         return float(self.smoothing * (np.log(accuracy).sum() + np.log1p(-accuracy).sum()))
+
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"accuracy": self.accuracy_}, {}
+
+    def _warm_posteriors(self, data: Labels, warm: object) -> np.ndarray:
+        accuracy = warm.worker_array("accuracy", data.worker_names)  # type: ignore[attr-defined]
+        return self._warm_e_step(data, self._log_likelihoods(data, accuracy))
 
     def _store(self, data: Labels, accuracy: np.ndarray) -> None:
         self._pending = None

@@ -214,6 +214,11 @@ class EBCC(VariationalAggregator):
     """
 
     method = "ebcc"
+    #: why ``fit(init=...)`` is refused (:mod:`emcrowd.models._warm`)
+    cold_only = (
+        "its class subtypes are drawn at random at every start, so a previous fit's subtype parameters "
+        "do not match the next fit's; fit it afresh"
+    )
 
     def __init__(
         self,

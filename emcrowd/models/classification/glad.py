@@ -771,7 +771,8 @@ class GLAD(EMAggregator):
         else:
             self._obs = _Observations.from_labels(data)
             self._groups = None
-        self._start = (self._start_abilities(data), np.full(data.n_items, self._b_p.mean))
+        if getattr(self, "_warm", None) is None:  # (a warm start sets its own, in _warm_posteriors)
+            self._start = (self._start_abilities(data), np.full(data.n_items, self._b_p.mean))
 
     def _start_abilities(self, data: Labels) -> np.ndarray:
         """Each annotator's starting ``alpha``: the one under which, at the prior mean of ``b``, its
@@ -791,7 +792,7 @@ class GLAD(EMAggregator):
         # and alpha at its prior mean lets the first, exact M-step settle hard items on a worse
         # optimum: on the temp data set about 100 lower in the objective.)
         alpha, b = self._start
-        log_pi = self._start_log_pi(data.n_classes)
+        log_pi = self._first_log_pi(data.n_classes)
         if self._groups is not None:
             from emcrowd.models.classification import _glad_kernels as kernels
 
@@ -800,6 +801,24 @@ class GLAD(EMAggregator):
             joint = kernels.log_likelihoods(*codes, alpha, b, data.n_classes, g.log_k_minus_1)
             return normalize(joint + log_pi)[0]
         return posteriors_and_log_likelihood(alpha, b, self._obs, log_pi)[0]
+
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"alpha": self.alpha_}, {"b": self.b_}
+
+    def _warm_posteriors(self, data: Labels, warm: Any) -> np.ndarray:
+        # known annotators and items at their previous alpha and b; a new annotator at its agreement
+        # start (as in a cold start), a new item at the prior mean of b
+        from emcrowd.models._warm import match
+
+        where = match(warm.worker_names, data.worker_names)
+        known = where >= 0
+        if known.all():  # (the agreement start, a pass over the labels, only for new annotators)
+            alpha = warm.workers["alpha"][where].astype(float)
+        else:
+            alpha = self._start_abilities(data)
+            alpha[known] = warm.workers["alpha"][where[known]]
+        self._start = (alpha, warm.item_array("b", data.item_names, self._b_p.mean))
+        return self._initial_posteriors(data)
 
     def _initial_params(self, data: Labels) -> _GLADState:
         alpha, b = self._start

@@ -281,6 +281,15 @@ class MACE(EMAggregator):
                 total += self.smoothing * float(np.log(xi).sum())
         return total
 
+    def _warm_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"competence": self.competence_, "spam_distribution": self.spam_distribution_}, {}
+
+    def _warm_posteriors(self, data: Labels, warm: object) -> np.ndarray:
+        theta = warm.worker_array("competence", data.worker_names)  # type: ignore[attr-defined]
+        xi = warm.worker_array("spam_distribution", data.worker_names)  # type: ignore[attr-defined]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._warm_e_step(data, self._log_likelihoods(data, (theta, xi)))
+
     def _store(self, data: Labels, params: Params) -> None:
         self._pending = None
         theta, xi = params

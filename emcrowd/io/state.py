@@ -1,0 +1,238 @@
+"""A fit's saved state: what ``emcrowd update`` and ``emcrowd fit --from`` read back (docs/incremental.md).
+
+Three files beside the fit's outputs, in open formats (no pickles):
+
+* ``state.json``: the format and its version, the emcrowd version, the method and its options, the
+  class names, the input options that shaped the labels (duplicates), the sizes, an id shared with the
+  two arrays files, their sizes in bytes, and a SHA-256 checksum of the rest of the document;
+* ``state-labels.npz``: the labels as codes (``item``, ``worker``, ``label``, int32), the gold codes
+  (``gold``, -1 = none; absent without gold), and the item and annotator ids in code order
+  (``item_names`` and ``worker_names``: UTF-8 bytes, the ids joined by newlines; where an id holds a
+  newline, ``*_name_ends`` gives each id's end offset instead);
+* ``state-params.npz``: the class prior (``class_prior``), the annotator parameters (``worker.NAME``,
+  first axis: the annotators), the item parameters (``item.NAME``, first axis: the items) and the
+  model's other parameters (``shared.NAME``).
+
+Each array in a ``.npz`` carries the zip format's CRC-32, checked as it is read; the id and the sizes
+tie the three files together. :func:`read_state` refuses anything else with one :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emcrowd._version import __version__
+from emcrowd.data import Labels
+from emcrowd.errors import InputError
+
+FORMAT = "emcrowd-fit-state"
+FORMAT_VERSION = 1
+STATE_JSON = "state.json"
+LABELS_NPZ = "state-labels.npz"
+PARAMS_NPZ = "state-params.npz"
+STATE_FILES = (STATE_JSON, LABELS_NPZ, PARAMS_NPZ)
+
+
+@dataclass
+class FitState:
+    """A fit's state, as written by :func:`state_files` and read by :func:`read_state`."""
+
+    method: str
+    options: dict[str, Any]
+    labels: Labels
+    gold: np.ndarray | None
+    class_prior: np.ndarray
+    workers: dict[str, np.ndarray] = field(default_factory=dict)
+    items: dict[str, np.ndarray] = field(default_factory=dict)
+    shared: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # ties, duplicates, ...
+    version: str = __version__
+
+
+def _names_arrays(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Ids as UTF-8 bytes joined by newlines; where an id holds a newline, each one's end offset too."""
+    if any("\n" in n for n in names):
+        encoded = [n.encode("utf-8") for n in names]
+        ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        return {"names": np.frombuffer(b"".join(encoded), dtype=np.uint8), "name_ends": ends}
+    return {"names": np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8)}
+
+
+def _names_from(arrays: dict[str, np.ndarray], prefix: str, count: int) -> tuple[str, ...]:
+    raw = arrays[f"{prefix}_names"].tobytes()
+    ends = arrays.get(f"{prefix}_name_ends")
+    if ends is None:
+        names = tuple(raw.decode("utf-8").split("\n")) if count else ()
+    else:
+        starts = [0, *ends[:-1].tolist()]
+        names = tuple(raw[a:b].decode("utf-8") for a, b in zip(starts, ends.tolist(), strict=True))
+    if len(names) != count:
+        raise ValueError(f"{len(names)} {prefix} ids where there are {count}")
+    return names
+
+
+def state_files(state: FitState) -> dict[str, Any]:
+    """The three state files as :func:`emcrowd.io.write_outputs` takes them."""
+    data = state.labels
+    state_id = uuid.uuid4().hex
+    tag = np.frombuffer(state_id.encode(), dtype=np.uint8)
+    labels = {"state_id": tag, "item": data.item, "worker": data.worker, "label": data.label}
+    labels |= {f"item_{k}": v for k, v in _names_arrays(data.item_names).items()}
+    labels |= {f"worker_{k}": v for k, v in _names_arrays(data.worker_names).items()}
+    if state.gold is not None:
+        labels["gold"] = np.asarray(state.gold, dtype=np.int32)
+    params = {"state_id": tag, "class_prior": np.asarray(state.class_prior, dtype=float)}
+    params |= {f"worker.{k}": np.asarray(v) for k, v in state.workers.items()}
+    params |= {f"item.{k}": np.asarray(v) for k, v in state.items.items()}
+    params |= {f"shared.{k}": np.asarray(v) for k, v in state.shared.items()}
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "emcrowd_version": state.version,
+        "state_id": state_id,
+        "method": state.method,
+        "options": state.options,
+        "class_names": list(data.class_names),
+        "n_items": data.n_items,
+        "n_workers": data.n_workers,
+        "n_labels": data.n_labels,
+        "worker_params": sorted(state.workers),
+        "item_params": sorted(state.items),
+        "shared_params": sorted(state.shared),
+        **state.extra,
+    }
+    doc["checksum"] = _checksum(doc)
+    return {
+        STATE_JSON: json.dumps(doc, indent=2, default=_plain) + "\n",
+        LABELS_NPZ: labels,
+        PARAMS_NPZ: params,
+    }
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+def _checksum(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, default=_plain, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def read_state_meta(directory: str | Path) -> dict[str, Any]:
+    """``state.json`` of a fit's output directory, checked (format, version, checksum)."""
+    directory = Path(directory)
+    path = directory / STATE_JSON
+    if not directory.is_dir():
+        raise InputError(directory, "not a directory of fit outputs")
+    if not path.is_file():
+        raise InputError(
+            directory, f"no {STATE_JSON}: not the output directory of an emcrowd fit (0.x and later keep one)"
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"damaged fit state ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(path, "not an emcrowd fit state")
+    if doc.get("checksum") != _checksum(doc):
+        raise InputError(path, "damaged fit state (its checksum does not match its content)")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            path, f"fit state format {doc.get('format_version')}; this emcrowd reads format {FORMAT_VERSION}"
+        )
+    if _major(str(doc.get("emcrowd_version"))) != _major(__version__):
+        raise InputError(
+            path,
+            f"fit state of emcrowd {doc.get('emcrowd_version')}; this is emcrowd {__version__} "
+            "(another major version): fit again",
+        )
+    return doc
+
+
+def _load_npz(path: Path, state_id: str, keys: list[str]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            out = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise InputError(path, "missing: the fit state is incomplete") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise InputError(
+            path, f"damaged fit state ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
+    tag = out.get("state_id")
+    if tag is None or tag.tobytes().decode("ascii", "replace") != state_id:
+        raise InputError(path, f"belongs to another fit than {STATE_JSON} beside it")
+    missing = [k for k in keys if k not in out]
+    if missing:
+        raise InputError(path, f"damaged fit state (no {missing[0]})")
+    return out
+
+
+def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> FitState:
+    """The state of the fit whose outputs are in ``directory``, checked; any problem is one
+    :class:`InputError` naming the file."""
+    directory = Path(directory)
+    doc = read_state_meta(directory) if meta is None else meta
+    sid = doc["state_id"]
+    keys = ["item", "worker", "label", "item_names", "worker_names"]
+    arrays = _load_npz(directory / LABELS_NPZ, sid, keys)
+    p_keys = (
+        ["class_prior"]
+        + [f"worker.{k}" for k in doc["worker_params"]]
+        + [f"item.{k}" for k in doc["item_params"]]
+        + [f"shared.{k}" for k in doc.get("shared_params", [])]
+    )
+    params = _load_npz(directory / PARAMS_NPZ, sid, p_keys)
+    path = directory / LABELS_NPZ
+    try:
+        item_names = _names_from(arrays, "item", int(doc["n_items"]))
+        worker_names = _names_from(arrays, "worker", int(doc["n_workers"]))
+        labels = Labels(
+            arrays["item"],
+            arrays["worker"],
+            arrays["label"],
+            item_names,
+            worker_names,
+            tuple(doc["class_names"]),
+        )
+    except Exception as exc:
+        raise InputError(path, f"damaged fit state ({exc})") from None
+    if (labels.n_items, labels.n_workers, labels.n_labels) != (
+        doc["n_items"],
+        doc["n_workers"],
+        doc["n_labels"],
+    ):
+        raise InputError(path, f"damaged fit state (its sizes differ from {STATE_JSON}'s)")
+    gold = arrays.get("gold")
+    if gold is not None and gold.shape != (labels.n_items,):
+        raise InputError(path, "damaged fit state (gold codes of the wrong size)")
+    workers = {k: params[f"worker.{k}"] for k in doc["worker_params"]}
+    items = {k: params[f"item.{k}"] for k in doc["item_params"]}
+    shared = {k: params[f"shared.{k}"] for k in doc.get("shared_params", [])}
+    if any(v.shape[:1] != (labels.n_workers,) for v in workers.values()) or any(
+        v.shape[:1] != (labels.n_items,) for v in items.values()
+    ):
+        raise InputError(directory / PARAMS_NPZ, "damaged fit state (parameters of the wrong size)")
+    extra = {k: v for k, v in doc.items() if k in ("ties", "duplicates", "fitted_from")}
+    return FitState(
+        method=doc["method"], options=doc["options"], labels=labels, gold=gold,
+        class_prior=params["class_prior"], workers=workers, items=items, shared=shared, extra=extra,
+        version=doc["emcrowd_version"],
+    )  # fmt: skip
