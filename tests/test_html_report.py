@@ -265,7 +265,7 @@ def browser_or_skip():
 
 def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
     sync_api = browser_or_skip()
-    Image = pytest.importorskip("PIL.Image", reason="PIL (with matplotlib, dev extra) reads the screenshots")
+    Image = pytest.importorskip("PIL.Image", reason="pillow (dev extra) reads the screenshots")
     out, _, compare_path = fit_dir
     page_path = write_report(out, tmp_path / "report.html", compare_path)
     items = read_rows(out / "items.csv")
