@@ -28,6 +28,7 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
             preset=None if inputs.preset is None else inputs.preset.value,
             keep_rejected=inputs.keep_rejected,
             progress=progress,
+            ordinal=inputs.ordinal,
         )
     if describe:
         summarise(loaded, quiet)
