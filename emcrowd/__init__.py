@@ -43,6 +43,8 @@ _EXPORTS = {
     "EBCC": "emcrowd.models.classification.ebcc",
     "MACE": "emcrowd.models.classification.mace",
     "MajorityVote": "emcrowd.models.classification.majority",
+    "OrdinalDawidSkene": "emcrowd.models.ordinal.gaussian",
+    "simulate_ordinal": "emcrowd.models.ordinal.simulate",
     "majority_vote": "emcrowd.models.classification.majority",
     "aggregate": "emcrowd.analysis.aggregate",
     "compare": "emcrowd.analysis.evaluate",

@@ -46,9 +46,9 @@ MethodsOpt = Annotated[
         "--methods",
         metavar="M1,M2,...",
         rich_help_panel=MODEL,
-        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, mace, auto. "
-        "Default: all but ebcc, whose restarts make it the slowest by far. Majority vote always runs; "
-        "auto chooses without looking at the truth.",
+        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, mace, auto, "
+        "ordinal-ds. Default: all but ebcc, whose restarts make it the slowest by far (and ordinal-ds only "
+        "with --ordinal). Majority vote always runs; auto chooses without looking at the truth.",
         show_default=False,
     ),
 ]
@@ -70,6 +70,8 @@ ReportOpt = Annotated[
 ]
 
 
+DEFAULT_METHODS = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto"
+
 EXAMPLES = (
     "emcrowd compare sample_data/L.npy --truth sample_data/y.npy",
     "emcrowd compare labels.csv -t truth.csv --methods glad,dawid-skene --disagreements 10",
@@ -86,7 +88,7 @@ def compare(
     truth_label_col: TruthLabelCol = None,
     as_json: CompareJson = False,
     inputs: InputOptions,
-    methods: MethodsOpt = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto",
+    methods: MethodsOpt = DEFAULT_METHODS,
     model: ModelOptions,
     confusion: ConfusionOpt = False,
     disagreements: DisagreementsOpt = 0,
@@ -117,6 +119,8 @@ def compare(
         _output.check_out_dir(report_file.parent, [report_file.name], [labels, truth])
     loaded = _reading.load(labels, inputs, quiet, describe=False)
     data = loaded.labels
+    if data.ordered and methods == DEFAULT_METHODS and "ordinal_ds" not in chosen:
+        chosen.append("ordinal_ds")  # graded labels: the ordinal model too, by default
     check_class_prior(options, data.n_classes)
     reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)
     known = _reading.read_gold(model, loaded, inputs)

@@ -19,11 +19,11 @@ def info(labels: LabelsArg, *, as_json: JsonOpt = False, inputs: InputOptions, o
     description is info's result: -q drops it from stderr only with --json, which has it on stdout.
     """
     from emcrowd import console as report
-    from emcrowd.analysis.agreement import agreement_line, agreement_summary
+    from emcrowd.analysis.agreement import agreement_line, labels_agreement
 
     quiet = output.quiet and as_json
     loaded = _reading.load(labels, inputs, quiet=quiet)
-    agreement = agreement_summary(loaded.labels)
+    agreement = labels_agreement(loaded.labels)
     if not quiet:
         report.note(agreement_line(agreement))
     if as_json:

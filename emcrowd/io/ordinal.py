@@ -68,7 +68,7 @@ def as_ordinal(data: Labels, *, declared: bool = False, source: str | os.PathLik
         _refuse(
             source,
             f"--ordinal needs the order of the grades, and classes ({shown}) are not all numbers; "
-            "declare it lowest first with --classes A,B,...",
+            "declare it lowest first with --classes A,B,... (in Python: classes=[...], ordinal=True)",
         )
     if np.unique(values).size != values.size:
         _refuse(source, "--ordinal: two classes are the same number; declare the order with --classes")

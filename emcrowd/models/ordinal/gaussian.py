@@ -40,7 +40,7 @@ MIN_PRECISION = 1e-6
 MAX_PRECISION = 1e4
 #: Newton steps per M-step, and step halvings per Newton step.
 NEWTON_STEPS = 8
-HALVINGS = 30
+HALVINGS = 20
 
 
 @dataclass(frozen=True)
@@ -123,37 +123,41 @@ def _newton(weights: np.ndarray, eta: np.ndarray, stats: np.ndarray, exact_scale
     eta = _clip(eta.copy())
     log_theta = logp(eta)
     current = _worker_terms(weights, log_theta) + penalty(eta)
+    active = np.arange(eta.shape[0])  # annotators still moving
     for _ in range(NEWTON_STEPS):
-        p = np.exp(log_theta)
+        if active.size == 0:
+            break
+        p = np.exp(log_theta[active])
         mean = np.einsum("ikl,skl->iks", p, stats)  # (n, K, S)
         second = np.einsum("ikl,skl,tkl->ikst", p, stats, stats)
         cov = second - mean[..., :, None] * mean[..., None, :]
-        grad = observed - np.einsum("ik,iks->is", rows, mean)
-        info = np.einsum("ik,ikst->ist", rows, cov)  # minus the Hessian, (n, S, S)
+        grad = observed[active] - np.einsum("ik,iks->is", rows[active], mean)
+        info = np.einsum("ik,ikst->ist", rows[active], cov)  # minus the Hessian, (n, S, S)
         info += 1e-9 * np.eye(n_stats)
         if n_stats == 3:
-            grad[:, 2] -= eta[:, 2] / exact_scale**2
+            grad[:, 2] -= eta[active, 2] / exact_scale**2
             info[:, 2, 2] += 1.0 / exact_scale**2
         step = np.linalg.solve(info, grad[..., None])[..., 0]
         step = np.where(np.isfinite(step), step, 0.0)
-        t = np.ones(eta.shape[0])
-        pending = np.abs(step).max(axis=1) > 1e-10
-        moved = False
+        # the Newton decrement: what the step would gain on the quadratic model; below rounding, done
+        gain = np.einsum("is,is->i", grad, step)
+        moving = gain > 1e-12 * (1.0 + np.abs(current[active]))
+        idx, step = active[moving], step[moving]
+        t = np.ones(idx.size)
+        accepted = np.zeros(idx.size, dtype=bool)
         for _ in range(HALVINGS):
-            if not pending.any():
+            todo = np.flatnonzero(~accepted)
+            if todo.size == 0:
                 break
-            idx = np.flatnonzero(pending)
-            trial = _clip(eta[idx] + t[idx, None] * step[idx])
+            trial = _clip(eta[idx[todo]] + t[todo, None] * step[todo])
             trial_log = logp(trial)
-            value = _worker_terms(weights[idx], trial_log) + penalty(trial)
-            better = value >= current[idx]
-            keep = idx[better]
+            value = _worker_terms(weights[idx[todo]], trial_log) + penalty(trial)
+            better = value >= current[idx[todo]]
+            keep = idx[todo[better]]
             eta[keep], log_theta[keep], current[keep] = trial[better], trial_log[better], value[better]
-            moved = moved or bool(better.any())
-            pending[keep] = False
-            t[idx[~better]] *= 0.5
-        if not moved:
-            break
+            accepted[todo[better]] = True
+            t[todo[~better]] *= 0.5
+        active = idx[accepted]
     return eta
 
 
