@@ -546,7 +546,7 @@ def _compare_notes(report: dict[str, Any]) -> None:
         rule = majority.get("options", {}).get("ties", "lowest")
         broken = "towards the lowest class" if rule == "lowest" else "at random (seeded)"
         if report.get("ordered"):  # the median grade: a tie is two different middle labels
-            broken = "to the lower middle grade" if rule == "lowest" else "between the middle grades at random"
+            broken = "to the lower middle grade" if rule == "lowest" else "to a middle grade at random"
         note(
             f"Majority vote had {majority['n_ties']:,} tied items ({majority['n_ties_gold']:,} of them "
             f"scored), broken {broken}."

@@ -344,11 +344,12 @@ def agreement_summary(
         ``percent_agreement``, ``krippendorff_alpha`` (nominal), ``krippendorff_alpha_ordinal`` and
         ``krippendorff_alpha_interval`` (None unless ``ordered``), with ``ordered`` and a
         :class:`Labels` also ``weighted_kappa`` (``defined``; ``linear`` and ``quadratic`` Cohen's
-        weighted kappa when there are exactly two annotators, else a ``note``), ``fleiss_kappa`` (None when not
-        defined, with the reason in ``fleiss_kappa_note``), ``randolph_kappa``, ``gwet_ac1``,
+        weighted kappa when there are exactly two annotators, else a ``note``), ``fleiss_kappa`` (None
+        when not defined, with the reason in ``fleiss_kappa_note``), ``randolph_kappa``, ``gwet_ac1``,
         ``n_items``, ``n_items_pairable``, ``n_items_unpairable`` (fewer than two labels: left out),
         ``n_labels_pairable``. NaN values (undefined) are given as None.
     """
+
     def number(x: float) -> float | None:
         return float(x) if np.isfinite(x) else None
 

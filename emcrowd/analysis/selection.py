@@ -469,7 +469,8 @@ def select_method(
     large = data.n_labels > full_data_labels
     if candidates is None:
         # On large data, the models too slow to fit there (EBCC: see SLOW_CANDIDATES) are left out
-        candidates = tuple(m for m in available_candidates(data.ordered) if not (large and m in SLOW_CANDIDATES))
+        available = available_candidates(data.ordered)
+        candidates = tuple(m for m in available if not (large and m in SLOW_CANDIDATES))
     candidates = tuple(candidates)
     if not candidates:
         raise EmcrowdError("no candidate methods to choose from")

@@ -129,9 +129,8 @@ def labels_from_frame(
     if ordinal:
         from emcrowd.io.ordinal import as_ordinal
 
-        plain = labels_from_frame(
-            frame, item=item, worker=worker, label=label, classes=classes, missing=missing, duplicates=duplicates
-        )
+        columns = {"item": item, "worker": worker, "label": label}
+        plain = labels_from_frame(frame, **columns, classes=classes, missing=missing, duplicates=duplicates)
         return as_ordinal(plain, declared=classes is not None)
     return labels_from_columns(
         "DataFrame",

@@ -60,7 +60,7 @@ def simulate_ordinal(
     """
     if kind not in KINDS:
         raise EmcrowdError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if not (2 <= n_classes and 1 <= labels_per_item <= n_workers and n_items >= 1):
+    if not (n_classes >= 2 and 1 <= labels_per_item <= n_workers and n_items >= 1):
         raise EmcrowdError("need n_classes >= 2, n_items >= 1 and 1 <= labels_per_item <= n_workers")
     rng = np.random.default_rng(random_state)
     bias = spread = None
