@@ -330,6 +330,8 @@ def fit_summary(
     changed = int((result.labels != result.majority.labels).sum())
     n_ties = result.majority.n_ties - result.majority.n_unlabeled  # items without labels: said below
     broken = "towards the lowest class" if ties == "lowest" else "at random (seeded)"
+    if data.ordered:  # the median grade: a tie is an even count whose two middle labels differ
+        broken = "to the lower middle grade" if ties == "lowest" else "to a middle grade at random"
     tied = f" ({n_ties:,} majority tie{'s' if n_ties != 1 else ''}, broken {broken})" if n_ties > 0 else ""
     note(f"{changed:,} of {data.n_items:,} items differ from majority vote{tied}.")
     if result.majority.n_unlabeled:

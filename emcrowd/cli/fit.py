@@ -125,6 +125,8 @@ def fit(
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
     if engine == "dask":
+        if inputs.ordinal:  # docs/ordinal.md says why
+            raise EmcrowdError("--ordinal is not available with --engine dask; fit graded labels in memory")
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(

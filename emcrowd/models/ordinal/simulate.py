@@ -19,8 +19,11 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models.ordinal.gaussian import log_confusion, natural_params
+from emcrowd.models.simulate import _assign
 
 KINDS = ("gaussian", "confusion")
+#: Labels drawn at a time.
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,17 +82,21 @@ def simulate_ordinal(
             for k in range(n_classes):
                 confusion[i, k] = rng.dirichlet(alpha[k])
     truth = rng.integers(0, n_classes, n_items)
-    workers = np.argsort(rng.random((n_items, n_workers)), axis=1)[:, :labels_per_item]
-    item = np.repeat(np.arange(n_items), labels_per_item)
-    worker = workers.ravel()
-    cdf = np.cumsum(confusion[worker, truth[item]], axis=1)
-    label = np.minimum((rng.random(item.size)[:, None] > cdf).sum(axis=1), n_classes - 1)
+    items, workers = _assign(rng, n_items, n_workers, labels_per_item)
+    item = np.ascontiguousarray(items).ravel()
+    worker = np.ascontiguousarray(workers).ravel()
+    cdf = np.cumsum(confusion, axis=2)
+    label = np.empty(item.size, dtype=np.int32)
+    for lo in range(0, item.size, CHUNK):  # (labels x grades) temporaries a chunk at a time
+        hi = min(lo + CHUNK, item.size)
+        rows = cdf[worker[lo:hi], truth[item[lo:hi]]]
+        label[lo:hi] = np.minimum((rng.random(hi - lo)[:, None] > rows).sum(axis=1), n_classes - 1)
     labels = Labels(
         item=item,
         worker=worker,
         label=label,
-        item_names=tuple(f"i{j}" for j in range(n_items)),
-        worker_names=tuple(f"w{i}" for i in range(n_workers)),
+        item_names=tuple(map(str, range(n_items))),
+        worker_names=tuple(map(str, range(n_workers))),
         class_names=tuple(str(k) for k in range(n_classes)),
         ordered=True,
     )
