@@ -216,12 +216,11 @@ def test_gold_is_clamped_and_restarts_are_seeded():
     assert again.init_objectives_ == model.init_objectives_
 
 
-def test_the_model_refuses_text_classes_out_of_order_and_takes_a_dataframe():
+def test_the_model_takes_a_dataframe_and_declared_text_grades():
     pd = pytest.importorskip("pandas")
+    from emcrowd import labels_from_frame
+
     sim = simulate_ordinal(200, 10, 4, 3, random_state=2)
-    text = dataclasses.replace(sim.labels, class_names=GRADES[::-1], ordered=False)  # unknown order
-    with pytest.raises(EmcrowdError, match="--ordinal needs the order"):
-        OrdinalDawidSkene().fit(text)
     frame = pd.DataFrame(
         {
             "task": [sim.labels.item_names[j] for j in sim.labels.item],
@@ -229,18 +228,15 @@ def test_the_model_refuses_text_classes_out_of_order_and_takes_a_dataframe():
             "label": [GRADES[c] for c in sim.labels.label],
         }
     )
-    from emcrowd import labels_from_frame
-
     with pytest.raises(EmcrowdError, match="--ordinal needs the order"):
         labels_from_frame(frame, ordinal=True)
     graded = labels_from_frame(frame, ordinal=True, classes=GRADES)
     assert graded.ordered and graded.class_names == GRADES
+    direct = OrdinalDawidSkene().fit(graded)
     series = OrdinalDawidSkene().fit_predict(frame.assign(label=sim.labels.label * 10))  # numbers: in order
     assert isinstance(series, pd.Series) and set(series.unique()) <= {0, 10, 20, 30}
-    direct = OrdinalDawidSkene().fit(graded)
-    assert np.array_equal(
-        series.to_numpy(), np.asarray([int(GRADES.index(GRADES[c])) * 10 for c in direct.labels_])
-    )
+    by_item = dict(zip(graded.item_names, direct.labels_ * 10, strict=True))
+    assert all(series[item] == by_item[item] for item in series.index)
 
 
 def test_auto_and_compare_see_the_order():
@@ -381,6 +377,22 @@ def test_bad_orders_are_refused_with_one_line(graded_files, tmp_path, args, mess
         assert message in res.stderr and "Traceback" not in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
         assert res.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_ordinal_model_needs_ordinal_on_the_command_line(graded_files, tmp_path):
+    files, truth, _ = graded_files
+    for command in (["fit", "-o", tmp_path / "out"], ["compare", "-t", truth, "--methods", "ordinal-ds"]):
+        res = invoke(
+            command[0],
+            files["csv"],
+            "--method" if command[0] == "fit" else "-q",
+            *(["ordinal-ds"] if command[0] == "fit" else []),
+            *command[1:],
+        )
+        assert res.exit_code == 2, res.stderr
+        assert "ordinal-ds needs ordered grades: add --ordinal" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 

@@ -35,6 +35,15 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
     return loaded
 
 
+def check_ordinal_methods(path: Path, data: Any, methods: list[str]) -> None:
+    """Refuse the ordinal model on labels not read with --ordinal: the grades' order would be a guess."""
+    if "ordinal_ds" in methods and not data.ordered:
+        raise EmcrowdError(
+            f"{path}: ordinal-ds needs ordered grades: add --ordinal (with --classes LOWEST,...,HIGHEST "
+            "unless the labels are numbers)"
+        )
+
+
 def summarise(loaded: Any, quiet: bool) -> None:
     """What was read (unless quiet) and the warnings about it (always)."""
     from emcrowd import console as report

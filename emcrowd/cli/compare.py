@@ -124,6 +124,7 @@ def compare(
     check_class_prior(options, data.n_classes)
     reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)
     known = _reading.read_gold(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, chosen)
     _reading.check_memory(labels, data, chosen, options)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
     gold_codes = _reading.codes_of(known)

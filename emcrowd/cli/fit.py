@@ -155,6 +155,7 @@ def fit(
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, [method])
     _reading.check_memory(labels, data, [method], options, outputs=not to_stdout)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
     gold_codes = _reading.codes_of(known)

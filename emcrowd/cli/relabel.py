@@ -73,6 +73,7 @@ def relabel(
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     gold_codes = _reading.gold_codes(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, [method])
     _reading.check_memory(labels, data, [method], options, outputs=True)  # annotators' K x K matrices
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         result = aggregate(

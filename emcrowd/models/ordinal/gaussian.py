@@ -170,10 +170,11 @@ class OrdinalDawidSkene(DawidSkene):
     """Dawid-Skene for ordered grades: each annotator's confusion is a discretised Gaussian over the
     grades, with a bias and a spread (two numbers per annotator), fitted by (generalised) MAP-EM.
 
-    The classes are the grades in code order, lowest first: read the labels with ``--ordinal``
-    (:func:`emcrowd.read_labels` / :func:`emcrowd.labels_from_frame` with ``ordinal=True``); labels
-    that are not marked ordered are put in order as ``--ordinal`` does (numeric class names), and text
-    classes without a declared order are refused.
+    The classes are the grades in code order, lowest first. Numeric labels are in numeric order as
+    read; text grades are in alphabetical order unless their order is declared: read them with
+    :func:`emcrowd.labels_from_frame` or :func:`emcrowd.read_labels` with ``ordinal=True`` and
+    ``classes=[lowest, ..., highest]`` (the CLI's ``--ordinal --classes``, which ``--method ordinal-ds``
+    requires).
 
     Parameters
     ----------
@@ -217,18 +218,6 @@ class OrdinalDawidSkene(DawidSkene):
         if not (np.isfinite(self.exact_scale) and self.exact_scale >= 0):
             raise EmcrowdError(f"exact_scale must be a number >= 0, got {self.exact_scale!r}")
         super()._prepare(data)
-
-    def _fit_labels(self, data: Labels, gold: np.ndarray | None, callback: object) -> None:
-        if not data.ordered:
-            from emcrowd.io.ordinal import as_ordinal
-
-            ordered = as_ordinal(data)
-            if ordered.class_names != data.class_names:
-                raise EmcrowdError(
-                    "the classes are not in grade order; read the labels with ordinal=True "
-                    "(emcrowd.labels_from_frame(df, ordinal=True) or read_labels(path, ordinal=True))"
-                )
-        self._fit(data, gold, callback)  # type: ignore[arg-type]
 
     def _initial_params(self, data: Labels) -> _Params:
         eta = np.zeros((data.n_workers, 3))
