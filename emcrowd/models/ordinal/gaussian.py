@@ -13,15 +13,15 @@ spirit to the ordinal annotator models of Lakshminarayanan and Teh, 2013, in whi
 grade is a biased, noisy reading of the item's.) With ``exact_scale`` > 0 each annotator also has a
 log-odds bonus of the exact grade (:class:`OrdinalDawidSkene`).
 
-Fitting: the E-step is Dawid-Skene's, with ``log P(l | k, i)`` as the confusion matrices, on the
-same passes over the labels (compiled on large inputs, :mod:`emcrowd.models.classification.
-_confusion_kernels`). The M-step needs only each annotator's expected confusion counts ``C_i[k, l]``
-(a ``K x K`` table): in the natural parameters ``eta_i = (b_i / s_i^2, 1 / s_i^2, e_i)`` the row
-``P(. | k, i)`` is an exponential family in ``(l - k, -(l - k)^2 / 2, [l = k])``, so the expected
-log-likelihood ``sum_kl C_i[k, l] log P(l | k, i)`` is concave in ``eta_i``; a few damped Newton
-steps per annotator (each kept only when it does not lower that annotator's term) raise it, which keeps EM's objective
-non-decreasing (a generalised EM). A pseudo-count ``smoothing`` in every cell (as Dawid-Skene's) is
-the prior: it keeps a perfect annotator's spread finite.
+Fitting: the E-step is Dawid-Skene's, with ``log P(l | k, i)`` as the confusion matrices, on the same
+passes over the labels (compiled on large inputs, :mod:`emcrowd.models.classification.
+_confusion_kernels`). The M-step needs only each annotator's expected confusion counts ``C_i[k, l]`` (a
+``K x K`` table): in the natural parameters ``eta_i = (b_i / s_i^2, 1 / s_i^2, e_i)`` the row ``P(. | k,
+i)`` is an exponential family in ``(l - k, -(l - k)^2 / 2, [l = k])``, so the expected log-likelihood
+``sum_kl C_i[k, l] log P(l | k, i)`` is concave in ``eta_i``; a few damped Newton steps per annotator
+(each kept only when it does not lower that annotator's term) raise it, which keeps EM's objective
+non-decreasing (a generalised EM). A pseudo-count ``smoothing`` in every cell (as Dawid-Skene's) is the
+prior: it keeps a perfect annotator's spread finite.
 """
 
 from __future__ import annotations
