@@ -36,6 +36,7 @@ test: $(STAMP)
 # everything: the speed rows, relabelling, and the Dask engine's overhead (10M) and scale (100M) rows
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/ordinal.py
 	$(BIN)/python benchmarks/relabel.py
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
 	$(BIN)/python benchmarks/machines.py

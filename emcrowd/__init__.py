@@ -8,9 +8,10 @@ The public API is imported lazily, so that ``emcrowd --help`` does not pay for N
     labels = DawidSkene().fit_predict(df)          # a Series indexed by task, in df's label values
 
 The public names are the models (:class:`GLAD`, :class:`DawidSkene`, :class:`OneCoin`,
-:class:`BayesianDawidSkene`, :class:`EBCC`, :class:`MajorityVote`), the functions users call
-(:func:`read_labels`, :func:`load_labels`, :func:`labels_from_frame`, :func:`read_truth`,
-:func:`load_truth`, :func:`majority_vote`, :func:`aggregate`, :func:`compare`, :func:`simulate_glad`),
+:class:`BayesianDawidSkene`, :class:`EBCC`, :class:`MajorityVote`, and :class:`OrdinalDawidSkene` for
+ordered grades), the functions users call (:func:`read_labels`, :func:`load_labels`,
+:func:`labels_from_frame`, :func:`read_truth`, :func:`load_truth`, :func:`majority_vote`,
+:func:`aggregate`, :func:`compare`, :func:`simulate_glad`, :func:`simulate_ordinal`),
 :class:`Labels` (what the readers make) and the errors. ``docs/python.md`` is the guide.
 Machine predictions beside the crowd: :class:`CrowdMachine`, :func:`read_predictions` (``docs/machines.md``).
 
@@ -48,6 +49,8 @@ _EXPORTS = {
     "MultiLabels": "emcrowd.multilabels",
     "CrowdMachine": "emcrowd.models.classification.machine",
     "read_predictions": "emcrowd.io.predictions",
+    "OrdinalDawidSkene": "emcrowd.models.ordinal.gaussian",
+    "simulate_ordinal": "emcrowd.models.ordinal.simulate",
     "majority_vote": "emcrowd.models.classification.majority",
     "aggregate": "emcrowd.analysis.aggregate",
     "compare": "emcrowd.analysis.evaluate",

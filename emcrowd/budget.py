@@ -133,7 +133,7 @@ def check(need: int, what: str, n_labels: int | None = None) -> None:
 #: Working copies of each kind of array a fit keeps at once (measured: GLAD ~7 of items x classes,
 #: Dawid-Skene ~4-8 of its confusion matrices, Bayesian DS ~16).
 _POSTERIOR_COPIES = 8
-_CONFUSION_COPIES = {"dawid_skene": 8, "bayesian_ds": 16, "ebcc": 16, "mace": 2}
+_CONFUSION_COPIES = {"dawid_skene": 8, "bayesian_ds": 16, "ebcc": 16, "mace": 2, "ordinal_ds": 8}
 
 
 def fit_bytes(

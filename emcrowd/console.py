@@ -40,6 +40,7 @@ METHOD_TITLES = {
     "mace": "MACE",
     "bayesian_ds": "Bayesian DS",
     "ebcc": "EBCC",
+    "ordinal_ds": "ordinal DS",
     "auto": "auto",
 }
 
@@ -329,6 +330,8 @@ def fit_summary(
     changed = int((result.labels != result.majority.labels).sum())
     n_ties = result.majority.n_ties - result.majority.n_unlabeled  # items without labels: said below
     broken = "towards the lowest class" if ties == "lowest" else "at random (seeded)"
+    if data.ordered:  # the median grade: a tie is an even count whose two middle labels differ
+        broken = "to the lower middle grade" if ties == "lowest" else "to a middle grade at random"
     tied = f" ({n_ties:,} majority tie{'s' if n_ties != 1 else ''}, broken {broken})" if n_ties > 0 else ""
     note(f"{changed:,} of {data.n_items:,} items differ from majority vote{tied}.")
     if result.majority.n_unlabeled:
@@ -528,16 +531,30 @@ def compare_table(
         note(f"Note: {unscored:,} gold items have no crowd labels and were not scored.")
 
 
+def grade_errors_line(report: dict[str, Any]) -> str:
+    """compare's line for ordered grades: each method's mean absolute error and within-one accuracy."""
+    parts = [
+        f"{METHOD_TITLES.get(name, name)} {entry['mae']:.3f} ({entry['within_one']:.3f})"
+        for name, entry in report["methods"].items()
+        if "mae" in entry
+    ]
+    return "Mean absolute error in grades (share within one grade): " + ", ".join(parts) + "."
+
+
 def _compare_notes(report: dict[str, Any]) -> None:
     """compare's prose: majority vote's ties, the best EM method against majority vote, auto's choice."""
     majority = report["methods"].get("majority")
     if majority is not None and majority["n_ties"]:
         rule = majority.get("options", {}).get("ties", "lowest")
         broken = "towards the lowest class" if rule == "lowest" else "at random (seeded)"
+        if report.get("ordered"):  # the median grade: a tie is two different middle labels
+            broken = "to the lower middle grade" if rule == "lowest" else "to a middle grade at random"
         note(
             f"Majority vote had {majority['n_ties']:,} tied items ({majority['n_ties_gold']:,} of them "
             f"scored), broken {broken}."
         )
+    if report.get("ordered"):
+        note(grade_errors_line(report))
     best = report.get("best_em")
     if best is not None:
         diff = report["vs_majority"][best]

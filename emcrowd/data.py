@@ -44,6 +44,9 @@ class Labels:
         Original id of each annotator (its column index or header for matrix inputs).
     class_names : tuple of str, length n_classes
         Original name of each class, in code order.
+    ordered : bool
+        The classes are ordered grades, lowest first in code order (``--ordinal``;
+        :func:`emcrowd.io.ordinal.as_ordinal` makes such labels).
     """
 
     item: np.ndarray
@@ -52,6 +55,7 @@ class Labels:
     item_names: tuple[str, ...]
     worker_names: tuple[str, ...]
     class_names: tuple[str, ...]
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         for name in ("item", "worker", "label"):

@@ -123,7 +123,8 @@ def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = No
     informative), ``agreement`` (share of the annotator's labels equal to the chosen label), ``flags``
     (``sparse``, ``constant``, ``below_chance``, ``spammer``, joined by ``;``), for GLAD ``alpha``, and for
     MACE ``competence`` (probability of not spamming) and ``spam_<class>`` for every class (the
-    distribution of the annotator's labels when it spams).
+    distribution of the annotator's labels when it spams), for ordinal DS ``bias`` and ``spread`` (in
+    grades) and ``exact_bonus`` (log-odds bonus of the exact grade).
     The confusion matrices are in :func:`confusion_table` (long form: any class names give unique
     column names).
     """
@@ -152,6 +153,10 @@ def worker_table(data: Labels, result: Aggregation, gold: np.ndarray | None = No
         table["competence"] = result.model.competence_
         for k, name in enumerate(data.class_names):
             table[f"spam_{name}"] = result.model.spam_distribution_[:, k]
+    if hasattr(result.model, "bias_") and hasattr(result.model, "spread_"):  # the ordinal model
+        table["bias"] = result.model.bias_
+        table["spread"] = result.model.spread_
+        table["exact_bonus"] = result.model.exact_bonus_
     return table
 
 

@@ -60,6 +60,7 @@ def test_every_method_gets_the_same_annotator_columns(method):
     expected = ["worker", "n_labels", "accuracy", "accuracy_low", "accuracy_high", "gold_accuracy", "n_gold"]
     expected += ["spammer_score", "agreement", "flags"] + (["alpha"] if method == "glad" else [])
     expected += ["competence", "spam_0", "spam_1", "spam_2"] if method == "mace" else []
+    expected += ["bias", "spread", "exact_bonus"] if method == "ordinal_ds" else []
     assert list(table) == expected
     assert np.all((table["accuracy"] >= 0) & (table["accuracy"] <= 1))
     assert np.all(table["accuracy_low"] <= table["accuracy"]) and np.all(

@@ -29,6 +29,7 @@ The statistics (``m_j`` labels on item ``j``, ``n_jk`` of them for class ``k``, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -188,26 +189,63 @@ def coincidences(votes: Labels | np.ndarray) -> np.ndarray:
     return out
 
 
+#: A value-distance metric of Krippendorff's alpha: the squared distances ``delta^2[c, k]`` between the
+#: values (shape (K, K)) from the values' marginals in the coincidence matrix (shape (K,)).
+Metric = Callable[[np.ndarray], np.ndarray]
+
+
+def nominal_metric(marginals: np.ndarray) -> np.ndarray:
+    """Nominal values: distance 1 between any two different values."""
+    return 1.0 - np.eye(marginals.size)
+
+
+def ordinal_metric(marginals: np.ndarray) -> np.ndarray:
+    """Ordered values (in code order): ``delta(c, k)`` is the number of pairable values from ``c`` to
+    ``k`` inclusive, minus half of the two ends' counts (Krippendorff's rank distance)."""
+    k = marginals.size
+    cum = np.concatenate([[0.0], np.cumsum(marginals)])
+    lo = np.minimum.outer(np.arange(k), np.arange(k))
+    hi = np.maximum.outer(np.arange(k), np.arange(k))
+    between = cum[hi + 1] - cum[lo]
+    return (between - (marginals[:, None] + marginals[None, :]) / 2.0) ** 2
+
+
+def interval_metric(values: np.ndarray | None = None) -> Metric:
+    """Values on an interval scale: squared differences of ``values`` (the codes ``0..K-1`` by default).
+    Also the metric of numeric answers, with their distinct values as ``values``."""
+
+    def metric(marginals: np.ndarray) -> np.ndarray:
+        k = marginals.size
+        v = np.arange(k, dtype=float) if values is None else np.asarray(values, dtype=float)
+        if v.shape != (k,) or not np.all(np.isfinite(v)):
+            raise EmcrowdError(f"interval alpha needs {k} finite class values, got {values!r}")
+        return np.subtract.outer(v, v) ** 2
+
+    return metric
+
+
+def level_metric(level: str, values: np.ndarray | None = None) -> Metric:
+    """The metric of a level of measurement: ``nominal``, ``ordinal`` or ``interval`` (with ``values``)."""
+    if level not in LEVELS:
+        raise EmcrowdError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    if level == "nominal":
+        return nominal_metric
+    if level == "ordinal":
+        return ordinal_metric
+    return interval_metric(values)
+
+
 def _squared_distances(level: str, marginals: np.ndarray, values: np.ndarray | None) -> np.ndarray:
     """Krippendorff's ``delta^2[c, k]`` for a level of measurement, shape (K, K)."""
-    k = marginals.size
-    if level == "nominal":
-        return 1.0 - np.eye(k)
-    if level == "ordinal":
-        # delta(c, k) = sum of the marginals from c to k, minus half of the two ends
-        cum = np.concatenate([[0.0], np.cumsum(marginals)])
-        lo = np.minimum.outer(np.arange(k), np.arange(k))
-        hi = np.maximum.outer(np.arange(k), np.arange(k))
-        between = cum[hi + 1] - cum[lo]
-        return (between - (marginals[:, None] + marginals[None, :]) / 2.0) ** 2
-    v = np.arange(k, dtype=float) if values is None else np.asarray(values, dtype=float)
-    if v.shape != (k,) or not np.all(np.isfinite(v)):
-        raise EmcrowdError(f"interval alpha needs {k} finite class values, got {values!r}")
-    return np.subtract.outer(v, v) ** 2
+    return level_metric(level, values)(marginals)
 
 
 def krippendorff_alpha(
-    votes: Labels | np.ndarray, *, level: str = "nominal", values: np.ndarray | None = None
+    votes: Labels | np.ndarray,
+    *,
+    level: str = "nominal",
+    values: np.ndarray | None = None,
+    metric: Metric | None = None,
 ) -> float:
     """Krippendorff's alpha, ``1 - D_o / D_e``, over the pairable items.
 
@@ -220,6 +258,8 @@ def krippendorff_alpha(
         numbers ``values`` (the class codes by default), squared differences.
     values : array-like of shape (n_classes,), optional
         The class values for ``level="interval"``.
+    metric : callable, optional
+        A value-distance metric (:data:`Metric`) in place of ``level``'s.
 
     Returns
     -------
@@ -227,16 +267,56 @@ def krippendorff_alpha(
         1 for perfect agreement, 0 for agreement at chance, negative below it. NaN when fewer than two
         classes occur among the pairable labels (no disagreement is possible).
     """
+    if metric is not None:
+        return alpha_from_coincidences(coincidences(votes), metric)
     return _alpha(coincidences(votes), level, values)
+
+
+def weighted_kappa(data: Labels, *, weights: str = "quadratic", values: np.ndarray | None = None) -> float:
+    """Cohen's weighted kappa between the two annotators of ``data``, over the items both labelled.
+
+    Defined only for exactly two annotators (Cohen's kappa compares two raters, each with their own
+    marginals); raises :class:`EmcrowdError` otherwise. Where an annotator labelled an item more than
+    once, its first label counts. ``1 - sum(w * observed) / sum(w * expected)`` with the disagreement
+    weights ``w[c, k] = |v_c - v_k|`` (``"linear"``) or ``(v_c - v_k)^2`` (``"quadratic"``), ``v`` the
+    class ``values`` (the codes by default); NaN when the expected disagreement is 0.
+    """
+    if weights not in ("linear", "quadratic"):
+        raise EmcrowdError(f"weights must be 'linear' or 'quadratic', got {weights!r}")
+    if data.n_workers != 2:
+        raise EmcrowdError(f"weighted kappa needs exactly two annotators, found {data.n_workers:,}")
+    k = data.n_classes
+    first = np.full((2, data.n_items), -1)
+    order = np.arange(data.n_labels)[::-1]  # written last to first: the first label stays
+    first[data.worker[order], data.item[order]] = data.label[order]
+    both = (first[0] >= 0) & (first[1] >= 0)
+    if not both.any():
+        raise EmcrowdError("weighted kappa needs items labelled by both annotators; there are none")
+    table = np.zeros((k, k))
+    np.add.at(table, (first[0, both], first[1, both]), 1.0)
+    table /= table.sum()
+    v = np.arange(k, dtype=float) if values is None else np.asarray(values, dtype=float)
+    gap = np.abs(np.subtract.outer(v, v))
+    w = gap if weights == "linear" else gap**2
+    expected = float(np.sum(w * np.outer(table.sum(axis=1), table.sum(axis=0))))
+    if expected <= 0:
+        return float("nan")
+    return 1.0 - float(np.sum(w * table)) / expected
 
 
 def _alpha(o: np.ndarray, level: str, values: np.ndarray | None) -> float:
     """Krippendorff's alpha from the coincidence matrix."""
-    if level not in LEVELS:
-        raise EmcrowdError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    return alpha_from_coincidences(o, level_metric(level, values))
+
+
+def alpha_from_coincidences(o: np.ndarray, metric: Metric) -> float:
+    """Krippendorff's alpha ``1 - (n - 1) sum(o * delta^2) / (m @ delta^2 @ m)`` from a coincidence
+    matrix ``o`` (:func:`coincidences`; ``m`` its marginals, ``n`` their sum) and a value-distance
+    ``metric`` (:func:`nominal_metric`, :func:`ordinal_metric`, :func:`interval_metric`, or any
+    function of the marginals giving squared distances). NaN when undefined."""
     marginals = o.sum(axis=1)
     n = marginals.sum()
-    delta2 = _squared_distances(level, marginals, values)
+    delta2 = metric(marginals)
     expected = float(marginals @ delta2 @ marginals)
     if n <= 1 or expected <= 0:
         return float("nan")
@@ -255,25 +335,41 @@ def agreement_summary(
     ordered : bool
         The classes are ordered (by code): add the ordinal (and, with ``values``, interval) alpha.
     values : array-like of shape (n_classes,), optional
-        Numeric class values for the interval alpha (only with ``ordered``).
+        Numeric class values for the interval alpha and the weighted kappa (only with ``ordered``;
+        the codes ``0..K-1`` by default).
 
     Returns
     -------
     dict
         ``percent_agreement``, ``krippendorff_alpha`` (nominal), ``krippendorff_alpha_ordinal`` and
-        ``krippendorff_alpha_interval`` (None unless ``ordered``), ``fleiss_kappa`` (None when not
-        defined, with the reason in ``fleiss_kappa_note``), ``randolph_kappa``, ``gwet_ac1``,
+        ``krippendorff_alpha_interval`` (None unless ``ordered``), with ``ordered`` and a
+        :class:`Labels` also ``weighted_kappa`` (``defined``; ``linear`` and ``quadratic`` Cohen's
+        weighted kappa when there are exactly two annotators, else a ``note``), ``fleiss_kappa`` (None
+        when not defined, with the reason in ``fleiss_kappa_note``), ``randolph_kappa``, ``gwet_ac1``,
         ``n_items``, ``n_items_pairable``, ``n_items_unpairable`` (fewer than two labels: left out),
         ``n_labels_pairable``. NaN values (undefined) are given as None.
     """
+
+    def number(x: float) -> float | None:
+        return float(x) if np.isfinite(x) else None
+
     counts = _counts(votes)
     m = _row_sums(counts)
     pairable = m >= 2
     observed = _mean_agreement(item_agreement(counts))
     o = coincidences(counts)
-
-    def number(x: float) -> float | None:
-        return float(x) if np.isfinite(x) else None
+    kappa_w = None
+    if ordered and isinstance(votes, Labels):
+        kappa_w = {"defined": False, "note": "needs exactly two annotators (Cohen's)"}
+        if votes.n_workers == 2:
+            try:
+                kappa_w = {
+                    "defined": True,
+                    "linear": number(weighted_kappa(votes, weights="linear", values=values)),
+                    "quadratic": number(weighted_kappa(votes, weights="quadratic", values=values)),
+                }
+            except EmcrowdError as exc:
+                kappa_w = {"defined": False, "note": str(exc)}
 
     try:
         fleiss, note = number(_fleiss(counts, m, observed)), None
@@ -283,18 +379,28 @@ def agreement_summary(
         "percent_agreement": number(observed),
         "krippendorff_alpha": number(_alpha(o, "nominal", None)),
         "krippendorff_alpha_ordinal": number(_alpha(o, "ordinal", None)) if ordered else None,
-        "krippendorff_alpha_interval": (
-            number(_alpha(o, "interval", values)) if ordered and values is not None else None
-        ),
+        "krippendorff_alpha_interval": number(_alpha(o, "interval", values)) if ordered else None,
         "fleiss_kappa": fleiss,
         "fleiss_kappa_note": note,
         "randolph_kappa": number(_kappa(observed, 1.0 / counts.shape[1])),
         "gwet_ac1": number(_gwet(counts, m, observed)),
+        **({} if kappa_w is None else {"weighted_kappa": kappa_w}),
         "n_items": int(counts.shape[0]),
         "n_items_pairable": int(pairable.sum()),
         "n_items_unpairable": int((~pairable).sum()),
         "n_labels_pairable": int(m[pairable].sum()),
     }
+
+
+def labels_agreement(data: Labels) -> dict[str, Any]:
+    """:func:`agreement_summary` of labels as read: with ordered grades (``data.ordered``) also the
+    ordinal and interval alpha (the grades' values: their numbers, else their ranks) and the weighted
+    kappa."""
+    from emcrowd.io.ordinal import grade_values
+
+    if not data.ordered:
+        return agreement_summary(data)
+    return agreement_summary(data, ordered=True, values=grade_values(data))
 
 
 def agreement_line(summary: dict[str, Any]) -> str:
@@ -304,10 +410,15 @@ def agreement_line(summary: dict[str, Any]) -> str:
     def show(x: float | None) -> str:
         return "undefined" if x is None else f"{x:.3f}"
 
-    parts = [
-        f"Krippendorff's alpha {show(summary['krippendorff_alpha'])}",
-        f"percent agreement {show(summary['percent_agreement'])}",
-    ]
+    parts = [f"Krippendorff's alpha {show(summary['krippendorff_alpha'])}"]
+    if summary.get("krippendorff_alpha_ordinal") is not None:
+        parts = [
+            f"Krippendorff's alpha ordinal {show(summary['krippendorff_alpha_ordinal'])}, interval "
+            f"{show(summary['krippendorff_alpha_interval'])}, nominal {show(summary['krippendorff_alpha'])}"
+        ]
+    parts.append(f"percent agreement {show(summary['percent_agreement'])}")
+    if summary.get("weighted_kappa", {}).get("defined"):
+        parts.append(f"quadratic weighted kappa {show(summary['weighted_kappa']['quadratic'])}")
     if summary["fleiss_kappa"] is not None:
         parts.append(f"Fleiss' kappa {show(summary['fleiss_kappa'])}")
     parts.append(f"Gwet's AC1 {show(summary['gwet_ac1'])}")

@@ -9,6 +9,8 @@ Metrics, on the items that have a truth label (and crowd labels, and are not giv
 * ``macro_f1``: the mean over classes of F1, over the classes present in the truth or the predictions.
 * ``brier``: mean squared distance between the posterior and the one-hot truth (0 is perfect, 2 worst).
 * ``log_loss``: mean ``-log`` posterior of the true class (clipped at 1e-15); both measure calibration.
+* with ordered grades (``--ordinal``): ``mae`` (mean absolute error in grades, with ``mae_ci``) and
+  ``within_one`` (share of items at most one grade off), from :func:`grade_errors`.
 
 Each EM method against majority vote (``vs_majority``): the accuracy gain, its 95% interval and
 whether that excludes zero (``significant``). Only the discordant items (one method right, the other
@@ -155,6 +157,23 @@ def log_loss(posteriors: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(-np.log(np.maximum(p, LOG_LOSS_FLOOR))))
 
 
+def grade_errors(pred: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    """For ordered grades (codes in grade order): ``mae``, the mean absolute error in grades, with its
+    95% bootstrap interval ``mae_ci`` (items resampled), and ``within_one``, the share of items at
+    most one grade off."""
+    gap = np.abs(pred.astype(np.int64) - truth.astype(np.int64))
+    # resampling the items draws the number of items at each gap from a multinomial (as accuracy's
+    # bootstrap draws the number right from a binomial)
+    sizes = np.bincount(gap)
+    draws = rng.multinomial(gap.size, sizes / gap.size, size=N_BOOTSTRAP)
+    means = draws @ np.arange(sizes.size) / gap.size
+    return {
+        "mae": float(gap.mean()),
+        "mae_ci": [float(v) for v in np.percentile(means, [2.5, 97.5])],
+        "within_one": float((gap <= 1).mean()),
+    }
+
+
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts with the truth in rows and the prediction in columns, shape (K, K)."""
     return np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(
@@ -222,7 +241,7 @@ def compare(
         "disagreements": [...]}``. Items with a gold label but no crowd labels are not scored (every
         method could only guess) and are counted in ``n_gold_unlabeled``.
     """
-    from emcrowd.analysis.agreement import agreement_summary
+    from emcrowd.analysis.agreement import labels_agreement
     from emcrowd.analysis.quality import calibration_bins
 
     data, gold = labels_and_gold(data, gold)
@@ -278,6 +297,8 @@ def compare(
             "fit_seconds": r.fit_seconds,
             "options": r.options,
         }
+        if data.ordered:
+            entry.update(grade_errors(r.labels[scored], y, rng))
         if name == "majority":
             entry["n_ties"] = r.majority.n_ties
             entry["n_ties_gold"] = int((r.majority.tied & scored).sum())
@@ -299,12 +320,13 @@ def compare(
         "n_labels": data.n_labels,
         "n_classes": data.n_classes,
         "classes": list(data.class_names),
+        "ordered": data.ordered,
         "n_gold": n_scored,
         "n_gold_unlabeled": int((has_truth & ~labelled & ~given).sum()),
         "n_gold_given": int(given.sum()),
         "min_gold_items": MIN_GOLD_ITEMS,
         "seed": seed,
-        "agreement": agreement_summary(data),
+        "agreement": labels_agreement(data),
         "methods": entries,
         "best": max(entries, key=lambda m: (entries[m]["accuracy"], m != "majority")),
         "best_em": max(em, key=lambda m: entries[m]["accuracy"]) if em else None,

@@ -389,4 +389,5 @@ def without_workers(data: Labels, drop: np.ndarray) -> Labels:
         item_names=data.item_names,
         worker_names=tuple(name for name, k in zip(data.worker_names, keep, strict=True) if k),
         class_names=data.class_names,
+        ordered=data.ordered,
     )

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 #: Candidate methods of ``auto``, from the least to the most flexible (ties in the rule go to the
 #: earlier one). ``majority`` is scored as :class:`VoteModel`; the others are the registry's models.
 CANDIDATES = ("majority", "one_coin", "glad", "mace", "bayesian_ds", "dawid_skene", "ebcc")
+#: Candidates added for ordered grades (``Labels.ordered``), each after the candidate named with it.
+ORDINAL_CANDIDATES = (("ordinal_ds", "one_coin"),)
 #: Folds over the labels.
 N_FOLDS = 5
 #: Up to this many labels the criterion is computed on all of them, every fold held out in turn.
@@ -173,11 +175,16 @@ class Selection:
         }
 
 
-def available_candidates() -> tuple[str, ...]:
-    """The candidates of ``auto`` that this installation has, in order of flexibility."""
+def available_candidates(ordered: bool = False) -> tuple[str, ...]:
+    """The candidates of ``auto`` that this installation has, in order of flexibility; with
+    ``ordered`` (graded labels) also :data:`ORDINAL_CANDIDATES`."""
     from emcrowd.models import MODELS
 
-    return tuple(m for m in CANDIDATES if m == "majority" or m in MODELS)
+    candidates = [m for m in CANDIDATES if m == "majority" or m in MODELS]
+    for method, after in ORDINAL_CANDIDATES if ordered else ():
+        if method in MODELS:
+            candidates.insert(candidates.index(after) + 1 if after in candidates else len(candidates), method)
+    return tuple(candidates)
 
 
 class VoteModel:
@@ -247,6 +254,7 @@ def _subset_items(data: Labels, max_labels: int, rng: np.random.Generator) -> tu
         item_names=tuple(names),
         worker_names=data.worker_names,
         class_names=data.class_names,
+        ordered=data.ordered,
     )
     return subset, keep_items
 
@@ -269,6 +277,7 @@ def _without(data: Labels, keep: np.ndarray) -> Labels:
         item_names=data.item_names,
         worker_names=data.worker_names,
         class_names=data.class_names,
+        ordered=data.ordered,
     )
 
 
@@ -460,7 +469,8 @@ def select_method(
     large = data.n_labels > full_data_labels
     if candidates is None:
         # On large data, the models too slow to fit there (EBCC: see SLOW_CANDIDATES) are left out
-        candidates = tuple(m for m in available_candidates() if not (large and m in SLOW_CANDIDATES))
+        available = available_candidates(data.ordered)
+        candidates = tuple(m for m in available if not (large and m in SLOW_CANDIDATES))
     candidates = tuple(candidates)
     if not candidates:
         raise EmcrowdError("no candidate methods to choose from")

@@ -28,23 +28,36 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
             preset=None if inputs.preset is None else inputs.preset.value,
             keep_rejected=inputs.keep_rejected,
             progress=progress,
+            ordinal=inputs.ordinal,
         )
     if describe:
         summarise(loaded, quiet)
     return loaded
 
 
-def multi_label(loaded: Any) -> bool:
+def multi_label(loaded: Any, ordinal: bool = False) -> bool:
     """Whether the answers read are multi-select ones (every answer a JSON array, or a Label Studio
-    multi-choice): the command then hands over to :mod:`emcrowd.cli._multilabel`."""
+    multi-choice): the command then hands over to :mod:`emcrowd.cli._multilabel`. Such answers have
+    no grade order: ``ordinal`` (--ordinal given) refuses them."""
     from emcrowd.io.multilabel import looks_multi_label, separator_hint
 
     if looks_multi_label(loaded):
+        if ordinal:
+            raise EmcrowdError("--ordinal is for graded single answers, not multi-select answers")
         return True
     hint = separator_hint(loaded)
     if hint is not None:
         loaded.report.warnings.append(hint)
     return False
+
+
+def check_ordinal_methods(path: Path, data: Any, methods: list[str]) -> None:
+    """Refuse the ordinal model on labels not read with --ordinal: the grades' order would be a guess."""
+    if "ordinal_ds" in methods and not data.ordered:
+        raise EmcrowdError(
+            f"{path}: ordinal-ds needs ordered grades: add --ordinal (with --classes LOWEST,...,HIGHEST "
+            "unless the labels are numbers)"
+        )
 
 
 def summarise(loaded: Any, quiet: bool) -> None:

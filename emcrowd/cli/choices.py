@@ -43,7 +43,7 @@ class Preset(StrEnum):
 
 #: The methods, as typed on the command line (``emcrowd.analysis.aggregate.METHODS`` with hyphens; a test
 #: keeps the two the same, so that this module needs no NumPy).
-METHODS = ("glad", "dawid-skene", "bayesian-ds", "ebcc", "one-coin", "mace", "majority", "auto")
+METHODS = ("glad", "dawid-skene", "bayesian-ds", "ebcc", "one-coin", "mace", "majority", "auto", "ordinal-ds")
 
 
 class MethodChoice(click.Choice):

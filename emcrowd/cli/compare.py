@@ -47,9 +47,9 @@ MethodsOpt = Annotated[
         "--methods",
         metavar="M1,M2,...",
         rich_help_panel=MODEL,
-        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, mace, auto. "
-        "Default: all but ebcc, whose restarts make it the slowest by far. Majority vote always runs; "
-        "auto chooses without looking at the truth.",
+        help="Methods to compare: majority, glad, dawid-skene, bayesian-ds, ebcc, one-coin, mace, auto, "
+        "ordinal-ds. Default: all but ebcc, whose restarts make it the slowest by far (and ordinal-ds only "
+        "with --ordinal). Majority vote always runs; auto chooses without looking at the truth.",
         show_default=False,
     ),
 ]
@@ -70,6 +70,8 @@ ReportOpt = Annotated[
     typer.Option("--report", metavar="FILE.json", help="Also write the JSON metrics to this file."),
 ]
 
+
+DEFAULT_METHODS = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto"
 
 EXAMPLES = (
     "emcrowd compare sample_data/L.npy --truth sample_data/y.npy",
@@ -151,14 +153,17 @@ def compare(
     if report_file is not None:
         _output.check_out_dir(report_file.parent, [report_file.name], [labels, truth])
     loaded = _reading.load(labels, inputs, quiet, describe=False)
-    if _reading.multi_label(loaded):
+    if _reading.multi_label(loaded, inputs.ordinal):
         from emcrowd.cli import _multilabel
 
         return _multilabel.compare(labels, loaded=loaded, **multi_args)
     data = loaded.labels
+    if data.ordered and methods == DEFAULT_METHODS and "ordinal_ds" not in chosen:
+        chosen.append("ordinal_ds")  # graded labels: the ordinal model too, by default
     check_class_prior(options, data.n_classes)
     reference = _reading.truth(truth, loaded, inputs, truth_item_col, truth_label_col)
     known = _reading.read_gold(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, chosen)
     _reading.check_memory(labels, data, chosen, options)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
     gold_codes = _reading.codes_of(known)

@@ -151,10 +151,10 @@ def fit(
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
     if machines.given:  # a model's predictions or an LLM's answers beside the crowd: docs/machines.md
-        if engine != "memory" or drop_flagged or from_ is not None or keep_state:
+        if engine != "memory" or drop_flagged or from_ is not None or keep_state or inputs.ordinal:
             raise EmcrowdError(
-                "--predictions and --machine go with the memory engine, without --drop-flagged, --from "
-                "or --keep-state"
+                "--predictions and --machine go with the memory engine, without --drop-flagged, --from, "
+                "--keep-state or --ordinal"
             )
         return _machines.fit(
             labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
@@ -163,6 +163,8 @@ def fit(
     if engine == "dask":
         if from_ is not None or keep_state:
             raise EmcrowdError("--from and --keep-state go with the memory engine")
+        if inputs.ordinal:  # docs/ordinal.md says why
+            raise EmcrowdError("--ordinal is not available with --engine dask; fit graded labels in memory")
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(
@@ -223,7 +225,7 @@ def fit(
     elif keep_state:
         raise EmcrowdError("--keep-state writes files: give --out a directory, not -")
     loaded = _reading.load(labels, inputs, quiet, describe=False)
-    if _reading.multi_label(loaded):
+    if _reading.multi_label(loaded, inputs.ordinal):
         from emcrowd.cli import _multilabel
 
         if from_ is not None or keep_state:
@@ -235,6 +237,7 @@ def fit(
         _state.check_classes(from_, previous.labels.class_names, data.class_names, labels)
     check_class_prior(options, data.n_classes)
     known = _reading.read_gold(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, [method])
     _reading.check_memory(labels, data, [method], options, outputs=not to_stdout)
     _reading.summarise(loaded, quiet)  # every input checked: now the summary, then the work
     gold_codes = _reading.codes_of(known)

@@ -33,7 +33,7 @@ def info(
     description is info's result: -q drops it from stderr only with --json, which has it on stdout.
     """
     from emcrowd import console as report
-    from emcrowd.analysis.agreement import agreement_line, agreement_summary
+    from emcrowd.analysis.agreement import agreement_line, labels_agreement
 
     quiet = output.quiet and as_json
     if multi.requested:
@@ -41,14 +41,14 @@ def info(
 
         return _multilabel.info(labels, loaded=None, inputs=inputs, multi=multi, as_json=as_json, quiet=quiet)
     loaded = _reading.load(labels, inputs, quiet=quiet, describe=False)
-    if _reading.multi_label(loaded):
+    if _reading.multi_label(loaded, inputs.ordinal):
         from emcrowd.cli import _multilabel
 
         return _multilabel.info(
             labels, loaded=loaded, inputs=inputs, multi=multi, as_json=as_json, quiet=quiet
         )
     _reading.summarise(loaded, quiet)
-    agreement = agreement_summary(loaded.labels)
+    agreement = labels_agreement(loaded.labels)
     if not quiet:
         report.note(agreement_line(agreement))
     if as_json:

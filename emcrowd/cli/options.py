@@ -177,6 +177,16 @@ class InputOptions:
             rich_help_panel=INPUT,
         ),
     ] = None
+    ordinal: Annotated[
+        bool,
+        typer.Option(
+            "--ordinal",
+            help="The classes are ordered grades (ratings, relevance, Likert): in the order of --classes, "
+            "else the numeric order of numeric labels. Majority vote takes the median grade, agreement adds "
+            "ordinal and interval alpha, compare adds MAE and within-one accuracy. See docs/ordinal.md.",
+            rich_help_panel=INPUT,
+        ),
+    ] = False
     keep_rejected: Annotated[
         bool,
         typer.Option(

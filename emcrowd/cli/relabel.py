@@ -92,7 +92,7 @@ def relabel(
         return _multilabel.relabel(labels, loaded=None, **multi_args)
     options = model.as_kwargs()
     loaded = _reading.load(labels, inputs, quiet, describe=False)
-    if _reading.multi_label(loaded):
+    if _reading.multi_label(loaded, inputs.ordinal):
         from emcrowd.cli import _multilabel
 
         return _multilabel.relabel(labels, loaded=loaded, **multi_args)
@@ -100,6 +100,7 @@ def relabel(
     data = loaded.labels
     check_class_prior(options, data.n_classes)
     gold_codes = _reading.gold_codes(model, loaded, inputs)
+    _reading.check_ordinal_methods(labels, data, [method])
     _reading.check_memory(labels, data, [method], options, outputs=True)  # annotators' K x K matrices
     with report.fit_progress(not quiet, report.METHOD_TITLES.get(method, method)) as progress:
         result = aggregate(

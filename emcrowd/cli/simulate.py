@@ -23,6 +23,7 @@ EXAMPLES = (
     "emcrowd simulate --items 500 --workers 20 --labels-per-item 5 --seed 0 --out sample_data",
     "emcrowd simulate --items 1000000 -r 3 --format npz --out big",
     "emcrowd simulate --multi-label --classes 6 -r 5 --out tags",
+    "emcrowd simulate --ordinal --classes 4 --items 2000 --workers 50 -r 5 --out graded",
 )
 
 
@@ -55,6 +56,24 @@ def simulate(
         float, typer.Option(callback=finite(), help="Mean of log inverse difficulty b = log(beta).")
     ] = 0.0,
     b_sd: Annotated[float, typer.Option(callback=finite(0.0), help="SD of b.")] = 0.5,
+    ordinal: Annotated[
+        bool,
+        typer.Option(
+            "--ordinal",
+            help="Draw ordered grades instead (docs/ordinal.md): each annotator with a bias and a spread in "
+            "grades (a discretised Gaussian confusion); writes bias.npy and spread.npy, not alpha and beta.",
+        ),
+    ] = False,
+    bias_sd: Annotated[
+        float,
+        typer.Option(callback=finite(0.0), help="With --ordinal: SD of the annotators' biases (grades)."),
+    ] = 0.5,
+    spread_low: Annotated[
+        float, typer.Option(callback=finite(0.01), help="With --ordinal: smallest spread (grades).")
+    ] = 0.3,
+    spread_high: Annotated[
+        float, typer.Option(callback=finite(0.01), help="With --ordinal: largest spread (grades).")
+    ] = 1.5,
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Random seed; the same options give the same files.")
     ] = 0,
@@ -108,26 +127,34 @@ def simulate(
         )  # fmt: skip
     if out_format is OutFormat.npy and items * workers > 200_000_000:
         raise EmcrowdError(f"a dense {items:,} x {workers:,} matrix is too large for L.npy; use --format npz")
-    sim = simulate_glad(
-        items,
-        workers,
-        labels_per_item=labels_per_item,
-        n_classes=classes,
-        alpha_mean=alpha_mean,
-        alpha_sd=alpha_sd,
-        b_mean=b_mean,
-        b_sd=b_sd,
-        seed=seed,
-    )
+    if ordinal:
+        from emcrowd.models.ordinal.simulate import simulate_ordinal
+
+        if spread_low > spread_high:
+            raise EmcrowdError("--spread-low must be at most --spread-high")
+        graded = simulate_ordinal(
+            items, workers, classes, workers if labels_per_item is None else min(labels_per_item, workers),
+            bias_scale=bias_sd, spread_range=(spread_low, spread_high), random_state=seed,
+        )  # fmt: skip
+        truth, extra = graded.truth, {"bias.npy": graded.bias, "spread.npy": graded.spread}
+        data = graded.labels
+    else:
+        sim = simulate_glad(
+            items,
+            workers,
+            labels_per_item=labels_per_item,
+            n_classes=classes,
+            alpha_mean=alpha_mean,
+            alpha_sd=alpha_sd,
+            b_mean=b_mean,
+            b_sd=b_sd,
+            seed=seed,
+        )
+        truth, extra, data = sim.truth, {"alpha.npy": sim.alpha, "beta.npy": sim.beta}, sim.labels
     labels_file = (
-        {"L.npy": sim.labels.to_matrix()}
-        if out_format is OutFormat.npy
-        else {"labels.npz": io.labels_npz(sim.labels)}
+        {"L.npy": data.to_matrix()} if out_format is OutFormat.npy else {"labels.npz": io.labels_npz(data)}
     )
-    files = io.write_outputs(
-        out,
-        {**labels_file, "y.npy": sim.truth.astype(np.float64), "alpha.npy": sim.alpha, "beta.npy": sim.beta},
-    )
+    files = io.write_outputs(out, {**labels_file, "y.npy": truth.astype(np.float64), **extra})
     if not output.quiet:
-        mv = majority_vote(sim.labels)
-        report.simulate_summary(out, files, sim.labels, float((mv.labels == sim.truth).mean()))
+        mv = majority_vote(data)
+        report.simulate_summary(out, files, data, float((mv.labels == truth).mean()))

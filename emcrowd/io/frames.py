@@ -103,6 +103,7 @@ def labels_from_frame(
     classes: Sequence[str] | None = None,
     missing: Iterable[str] | None = None,
     duplicates: str = "keep",
+    ordinal: bool = False,
 ) -> Labels:
     """Build from a table of one row per label: a pandas or polars DataFrame, or a pyarrow Table.
 
@@ -116,7 +117,7 @@ def labels_from_frame(
     item, worker, label : str, optional
         Column names; by default the recognised names, as in a long CSV (``item``/``task``/...,
         ``worker``/``annotator``/..., ``label``/``answer``/...).
-    classes, missing, duplicates
+    classes, missing, duplicates, ordinal
         As for :func:`emcrowd.io.load_labels`.
 
     Returns
@@ -125,6 +126,12 @@ def labels_from_frame(
         Items and annotators numbered in order of first appearance; classes in numeric order when
         all are numbers, else lexicographic (or as declared).
     """
+    if ordinal:
+        from emcrowd.io.ordinal import as_ordinal
+
+        columns = {"item": item, "worker": worker, "label": label}
+        plain = labels_from_frame(frame, **columns, classes=classes, missing=missing, duplicates=duplicates)
+        return as_ordinal(plain, declared=classes is not None)
     return labels_from_columns(
         "DataFrame",
         arrow_table(frame),

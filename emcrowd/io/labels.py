@@ -38,6 +38,7 @@ from emcrowd.io.json_labels import _read_json, is_label_studio_table, read_label
 from emcrowd.io.long import _read_parquet, _read_text
 from emcrowd.io.matrix import _from_matrix, _npy_target, load_npy
 from emcrowd.io.npz import _read_npz
+from emcrowd.io.ordinal import as_ordinal
 
 
 def read_labels(path: str | os.PathLike, **options: Any) -> Labels:
@@ -63,6 +64,7 @@ def load_labels(
     preset: str | None = None,
     keep_rejected: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    ordinal: bool = False,
 ) -> Loaded:
     """Read crowd labels and report what was read.
 
@@ -98,6 +100,10 @@ def load_labels(
     progress : callable, optional
         Called as a text table is read, with the bytes read so far and the file's size (None for a
         stream).
+    ordinal : bool
+        The classes are ordered grades: in the order of ``classes``, else in the numeric order of
+        numeric class names (text classes without ``classes`` are refused); see
+        :mod:`emcrowd.io.ordinal`.
 
     Returns
     -------
@@ -148,6 +154,8 @@ def load_labels(
             loaded = _read_text(source, format, options)
     if loaded.report.format == "long" and loaded.report.columns:
         _check_roles(loaded, options)
+    if ordinal:
+        loaded.labels = as_ordinal(loaded.labels, declared=classes is not None, source=name)
     if "pyarrow" in sys.modules:
         # Arrow's allocator keeps what the parse freed for its next allocation; the fit that follows
         # allocates with NumPy, so give it back (10M-label CSV fit: peak 1,335 MB before this).

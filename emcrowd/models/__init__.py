@@ -1,6 +1,7 @@
 """The aggregation models: pure computations over :class:`emcrowd.data.Labels`; no printing, no files.
 
-Grouped by kind of task, then method (:mod:`emcrowd.models.classification` for unordered classes),
+Grouped by kind of task, then method (:mod:`emcrowd.models.classification` for unordered classes,
+:mod:`emcrowd.models.ordinal` for ordered grades),
 on the one EM loop of :mod:`emcrowd.models._base`. This module is also the registry of methods by name
 (:data:`MODELS`, :data:`METHODS`, :func:`method_name`) that the analysis and the CLI look them up in.
 
@@ -20,6 +21,7 @@ from emcrowd.models.classification.ebcc import EBCC
 from emcrowd.models.classification.glad import GLAD
 from emcrowd.models.classification.mace import MACE
 from emcrowd.models.classification.majority import MajorityVote, majority_vote
+from emcrowd.models.ordinal.gaussian import OrdinalDawidSkene
 
 __all__ = [
     "EBCC",
@@ -31,6 +33,7 @@ __all__ = [
     "DawidSkene",
     "MajorityVote",
     "OneCoin",
+    "OrdinalDawidSkene",
     "majority_vote",
     "method_name",
     "model_options",
@@ -44,12 +47,14 @@ MODELS: dict[str, type[EMAggregator]] = {
     "mace": MACE,
     "bayesian_ds": BayesianDawidSkene,
     "ebcc": EBCC,
+    "ordinal_ds": OrdinalDawidSkene,  # ordered grades (--ordinal): emcrowd.models.ordinal
 }
 #: Methods by name, in the order ``compare`` shows them; ``auto`` chooses one of the EM models
 #: without gold (:mod:`emcrowd.analysis.selection`).
 METHODS = ("majority", *MODELS, "auto")
 _ALIASES = {"mv": "majority", "majority_vote": "majority", "ds": "dawid_skene", "onecoin": "one_coin"}
 _ALIASES |= {"ibcc": "bayesian_ds", "bds": "bayesian_ds"}
+_ALIASES |= {"ordinal": "ordinal_ds", "ods": "ordinal_ds"}
 
 
 def method_name(name: str) -> str:

@@ -75,10 +75,13 @@ def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) 
     Returns
     -------
     VoteResult
+        For ordered grades (``data.ordered``), the median grade: see :func:`median_vote`.
     """
     if ties not in TIE_RULES:
         raise EmcrowdError(f"ties must be one of {', '.join(TIE_RULES)}, got {ties!r}")
     counts = vote_counts(data)
+    if data.ordered:
+        return median_vote(counts, ties=ties, random_state=random_state)
     top = counts.max(axis=1)
     has_votes = top > 0
     tied = has_votes & ((counts == top[:, None]).sum(axis=1) > 1)
@@ -90,6 +93,36 @@ def majority_vote(data: Labels, *, ties: str = "lowest", random_state: int = 0) 
         labels = np.argmax(counts, axis=1)  # first maximum = lowest class code
     return VoteResult(
         labels=labels,
+        posteriors=vote_shares(counts),
+        tied=tied,
+        n_ties=int(tied.sum()),
+        n_unlabeled=int((~has_votes).sum()),
+    )
+
+
+def median_vote(counts: np.ndarray, *, ties: str = "lowest", random_state: int = 0) -> VoteResult:
+    """The median grade of each item, from its vote counts over grades in order (lowest code first).
+
+    An item with an even number of labels whose two middle labels differ (4 labels 0, 1, 2, 3: middles
+    1 and 2) is a tie: the **lower middle grade** wins, or with ``ties="random"`` one of the two middle
+    grades at random (seeded). ``posteriors`` are the vote shares, as for the plurality vote.
+    """
+    m = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    # the sorted labels' (m - 1) // 2-th and m // 2-th (0-based): the first grade whose running
+    # count passes each of them
+    lower = (cum <= ((m - 1) // 2)[:, None]).sum(axis=1)
+    upper = (cum <= (m // 2)[:, None]).sum(axis=1)
+    has_votes = m > 0
+    lower = np.where(has_votes, lower, 0)
+    upper = np.where(has_votes, upper, 0)
+    tied = has_votes & (lower != upper)
+    labels = lower
+    if ties == "random":
+        coin = np.random.default_rng(random_state).random(m.size) < 0.5
+        labels = np.where(tied & coin, upper, lower)
+    return VoteResult(
+        labels=labels.astype(np.intp),
         posteriors=vote_shares(counts),
         tied=tied,
         n_ties=int(tied.sum()),

@@ -1,0 +1,266 @@
+"""Ordinal Dawid-Skene: each annotator's confusion over grades is a discretised Gaussian.
+
+Annotator ``i`` gives grade ``l`` to an item of true grade ``k`` with probability
+
+    P(l | k, i) = exp(-(l - k - b_i)^2 / (2 s_i^2)) / Z_ik,      l, k in 0..K-1,
+
+where ``b_i`` is the annotator's **bias** (in grades: +0.5 rates half a grade high on average before the
+ends of the scale cut it off) and ``s_i`` its **spread** (small: precise; large: close to random).
+``Z_ik`` sums the numerator over the ``K`` grades, so the ends of the scale are handled exactly. Two
+numbers per annotator instead of Dawid-Skene's ``K (K - 1)``: a 3-for-2 confusion is likelier than a
+3-for-0 one for every annotator, and an annotator with ten labels is still well estimated. (Close in
+spirit to the ordinal annotator models of Lakshminarayanan and Teh, 2013, in which an annotator's
+grade is a biased, noisy reading of the item's.) With ``exact_scale`` > 0 each annotator also has a
+log-odds bonus of the exact grade (:class:`OrdinalDawidSkene`).
+
+Fitting: the E-step is Dawid-Skene's, with ``log P(l | k, i)`` as the confusion matrices, on the same
+passes over the labels (compiled on large inputs, :mod:`emcrowd.models.classification.
+_confusion_kernels`). The M-step needs only each annotator's expected confusion counts ``C_i[k, l]`` (a
+``K x K`` table): in the natural parameters ``eta_i = (b_i / s_i^2, 1 / s_i^2, e_i)`` the row ``P(. | k,
+i)`` is an exponential family in ``(l - k, -(l - k)^2 / 2, [l = k])``, so the expected log-likelihood
+``sum_kl C_i[k, l] log P(l | k, i)`` is concave in ``eta_i``; a few damped Newton steps per annotator
+(each kept only when it does not lower that annotator's term) raise it, which keeps EM's objective
+non-decreasing (a generalised EM). A pseudo-count ``smoothing`` in every cell (as Dawid-Skene's) is the
+prior: it keeps a perfect annotator's spread finite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emcrowd.data import Labels
+from emcrowd.errors import EmcrowdError
+from emcrowd.models.classification._observations import confusion_counts, confusion_e_step
+from emcrowd.models.classification.dawid_skene import DawidSkene
+
+#: Bounds of the precision ``1 / s^2``: spread at most 1000 grades (an annotator answering at random)
+#: and at least 0.01 grade (a perfect one, when ``smoothing`` is 0).
+MIN_PRECISION = 1e-6
+MAX_PRECISION = 1e4
+#: Newton steps per M-step, and step halvings per Newton step.
+NEWTON_STEPS = 8
+HALVINGS = 20
+
+
+@dataclass(frozen=True)
+class _Params:
+    eta: np.ndarray  # (n_workers, 2): bias / spread^2, 1 / spread^2
+    log_theta: np.ndarray  # (n_workers, K, K): log P(label l | true k)
+
+
+def _offsets(n_classes: int) -> np.ndarray:
+    """``x[k, l] = l - k``, shape (K, K)."""
+    grades = np.arange(n_classes, dtype=float)
+    return grades[None, :] - grades[:, None]
+
+
+def _features(n_classes: int) -> np.ndarray:
+    """The sufficient statistics of each cell, shape (3, K, K): ``l - k``, ``-(l - k)^2 / 2`` and
+    ``[l = k]``."""
+    x = _offsets(n_classes)
+    return np.stack([x, -0.5 * x * x, (x == 0).astype(float)])
+
+
+def log_confusion(eta: np.ndarray, n_classes: int) -> np.ndarray:
+    """``log P(l | k, i)`` for natural parameters ``eta`` (n_workers, 3), shape (n_workers, K, K)."""
+    logits = np.einsum("is,skl->ikl", eta, _features(n_classes))
+    top = logits.max(axis=2, keepdims=True)
+    return logits - (top + np.log(np.exp(logits - top).sum(axis=2, keepdims=True)))
+
+
+def natural_params(bias: np.ndarray, spread: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
+    """``eta`` (n, 3) from biases and spreads (grades) and the log-odds bonus of the exact grade (0 by
+    default: a plain discretised Gaussian)."""
+    precision = 1.0 / np.asarray(spread, dtype=float) ** 2
+    exact = np.zeros_like(precision) if exact is None else np.asarray(exact, dtype=float)
+    return np.stack([np.asarray(bias, dtype=float) * precision, precision, exact], axis=1)
+
+
+def _worker_terms(weights: np.ndarray, log_theta: np.ndarray) -> np.ndarray:
+    """Each annotator's ``sum_kl weights[i, k, l] log_theta[i, k, l]``, shape (n_workers,)."""
+    return np.einsum("ikl,ikl->i", weights, log_theta)
+
+
+def exact_penalty(eta: np.ndarray, exact_scale: float) -> np.ndarray:
+    """Each annotator's log prior of its exact-grade bonus ``eta[:, 2]``: normal with standard deviation
+    ``exact_scale`` (up to a constant), shape (n,); zero with ``exact_scale`` 0 (the bonus is held at 0)."""
+    if exact_scale <= 0:
+        return np.zeros(eta.shape[0])
+    return -0.5 * (eta[:, 2] / exact_scale) ** 2
+
+
+def fit_bias_spread(weights: np.ndarray, eta: np.ndarray, exact_scale: float = 1.0) -> np.ndarray:
+    """Raise every annotator's ``sum_kl weights[i, k, l] log P(l | k; eta_i)`` plus the exact-grade
+    bonus's log prior (:func:`exact_penalty`) from ``eta`` (n, 3).
+
+    Damped Newton steps on the concave objective; a step is kept for an annotator only when it does
+    not lower that annotator's term, so the result is never worse than ``eta``. With ``exact_scale``
+    0 the bonus stays 0: a plain discretised Gaussian.
+    """
+    n_classes = weights.shape[1]
+    stats = _features(n_classes)
+    if exact_scale <= 0:
+        stats = stats[:2]
+        return np.concatenate([_newton(weights, eta[:, :2], stats, 0.0), np.zeros((eta.shape[0], 1))], axis=1)
+    return _newton(weights, eta, stats, exact_scale)
+
+
+def _newton(weights: np.ndarray, eta: np.ndarray, stats: np.ndarray, exact_scale: float) -> np.ndarray:
+    """:func:`fit_bias_spread` over the first ``len(stats)`` natural parameters."""
+    observed = np.einsum("ikl,skl->is", weights, stats)  # (n, S)
+    rows = weights.sum(axis=2)  # (n, K): weight of each true grade
+    n_stats = stats.shape[0]
+
+    def logp(eta: np.ndarray) -> np.ndarray:
+        logits = np.einsum("is,skl->ikl", eta, stats)
+        top = logits.max(axis=2, keepdims=True)
+        return logits - (top + np.log(np.exp(logits - top).sum(axis=2, keepdims=True)))
+
+    def penalty(eta: np.ndarray) -> np.ndarray:
+        return exact_penalty(eta, exact_scale) if n_stats == 3 else np.zeros(eta.shape[0])
+
+    eta = _clip(eta.copy())
+    log_theta = logp(eta)
+    current = _worker_terms(weights, log_theta) + penalty(eta)
+    active = np.arange(eta.shape[0])  # annotators still moving
+    for _ in range(NEWTON_STEPS):
+        if active.size == 0:
+            break
+        p = np.exp(log_theta[active])
+        mean = np.einsum("ikl,skl->iks", p, stats)  # (n, K, S)
+        second = np.einsum("ikl,skl,tkl->ikst", p, stats, stats)
+        cov = second - mean[..., :, None] * mean[..., None, :]
+        grad = observed[active] - np.einsum("ik,iks->is", rows[active], mean)
+        info = np.einsum("ik,ikst->ist", rows[active], cov)  # minus the Hessian, (n, S, S)
+        info += 1e-9 * np.eye(n_stats)
+        if n_stats == 3:
+            grad[:, 2] -= eta[active, 2] / exact_scale**2
+            info[:, 2, 2] += 1.0 / exact_scale**2
+        step = np.linalg.solve(info, grad[..., None])[..., 0]
+        step = np.where(np.isfinite(step), step, 0.0)
+        # the Newton decrement: what the step would gain on the quadratic model; below rounding, done
+        gain = np.einsum("is,is->i", grad, step)
+        moving = gain > 1e-12 * (1.0 + np.abs(current[active]))
+        idx, step = active[moving], step[moving]
+        t = np.ones(idx.size)
+        accepted = np.zeros(idx.size, dtype=bool)
+        for _ in range(HALVINGS):
+            todo = np.flatnonzero(~accepted)
+            if todo.size == 0:
+                break
+            trial = _clip(eta[idx[todo]] + t[todo, None] * step[todo])
+            trial_log = logp(trial)
+            value = _worker_terms(weights[idx[todo]], trial_log) + penalty(trial)
+            better = value >= current[idx[todo]]
+            keep = idx[todo[better]]
+            eta[keep], log_theta[keep], current[keep] = trial[better], trial_log[better], value[better]
+            accepted[todo[better]] = True
+            t[todo[~better]] *= 0.5
+        active = idx[accepted]
+    return eta
+
+
+def _clip(eta: np.ndarray) -> np.ndarray:
+    eta[:, 1] = np.clip(eta[:, 1], MIN_PRECISION, MAX_PRECISION)
+    return eta
+
+
+class OrdinalDawidSkene(DawidSkene):
+    """Dawid-Skene for ordered grades: each annotator's confusion is a discretised Gaussian over the
+    grades, with a bias and a spread (two numbers per annotator), fitted by (generalised) MAP-EM.
+
+    The classes are the grades in code order, lowest first. Numeric labels are in numeric order as
+    read; text grades are in alphabetical order unless their order is declared: read them with
+    :func:`emcrowd.labels_from_frame` or :func:`emcrowd.read_labels` with ``ordinal=True`` and
+    ``classes=[lowest, ..., highest]`` (the CLI's ``--ordinal --classes``, which ``--method ordinal-ds``
+    requires).
+
+    Parameters
+    ----------
+    exact_scale : float
+        Each annotator may also give the exact grade more (or less) often than the Gaussian says: a
+        log-odds bonus ``e_i`` on the diagonal, ``P(l | k, i)`` proportional to
+        ``exp(-(l - k - b_i)^2 / (2 s_i^2) + e_i [l = k])``. Its prior is normal with this standard
+        deviation; 0 holds it at 0 (a plain discretised Gaussian, two numbers per annotator). The bonus
+        lets a precise annotator have heavier tails (an occasional wild grade) than a Gaussian allows.
+    smoothing : float
+        Pseudo-count in every cell of every annotator's confusion (as Dawid-Skene's): the prior that
+        keeps a perfect annotator's spread finite.
+    engine : {"auto", "numpy", "numba"}
+        How the passes over the labels run; see :class:`emcrowd.DawidSkene`.
+    class_prior, learn_class_prior, class_pseudocount, tol, max_iter, n_init, random_state
+        See :class:`emcrowd.models._base.EMAggregator`; the class prior is learned by default.
+
+    Attributes
+    ----------
+    bias_ : ndarray of shape (n_workers,)
+        Each annotator's shift in grades (positive: rates high).
+    spread_ : ndarray of shape (n_workers,)
+        Each annotator's spread in grades (the Gaussian's standard deviation before discretising).
+    exact_bonus_ : ndarray of shape (n_workers,)
+        Each annotator's log-odds bonus of the exact grade (0 with ``exact_scale=0``).
+    confusion_ : ndarray of shape (n_workers, n_classes, n_classes)
+        ``confusion_[i, k, l]``: probability that annotator ``i`` says grade ``l`` when the truth is ``k``.
+    accuracy_ : ndarray of shape (n_workers,)
+        Each annotator's probability of giving the true grade.
+    posteriors_, labels_, class_prior_, history_, lower_bound_, converged_, n_iter_, ...
+        See :class:`emcrowd.models._base.EMAggregator`.
+    """
+
+    method = "ordinal_ds"
+
+    def __init__(self, *, exact_scale: float = 1.0, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.exact_scale = exact_scale
+
+    def _prepare(self, data: Labels) -> None:
+        if not (np.isfinite(self.exact_scale) and self.exact_scale >= 0):
+            raise EmcrowdError(f"exact_scale must be a number >= 0, got {self.exact_scale!r}")
+        super()._prepare(data)
+
+    def _initial_params(self, data: Labels) -> _Params:
+        eta = np.zeros((data.n_workers, 3))
+        eta[:, 1] = 1.0  # no bias, a spread of one grade
+        return _Params(eta, log_confusion(eta, data.n_classes))
+
+    def _m_step(self, data: Labels, posteriors: np.ndarray, params: _Params) -> _Params:
+        counts = self._take_pending(posteriors)
+        if counts is None:
+            counts = confusion_counts(self._obs, posteriors)
+        eta = fit_bias_spread(counts + self.smoothing, params.eta, self.exact_scale)
+        return _Params(eta, log_confusion(eta, data.n_classes))
+
+    def _e_step(
+        self, data: Labels, params: _Params, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        if self.engine_ == "numpy":
+            posteriors, evidence = self._numpy_e_step(data, params, log_pi, gold)
+        else:
+            posteriors, evidence, counts = confusion_e_step(self._obs, params.log_theta, log_pi, gold)
+            self._pending = (posteriors, counts)
+        return posteriors, self._objective(evidence, params, log_pi)
+
+    def _numpy_e_step(
+        self, data: Labels, params: _Params, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        from emcrowd.models._base import normalize
+
+        return normalize(self._log_likelihoods(data, params) + log_pi, gold)
+
+    def _log_likelihoods(self, data: Labels, params: _Params) -> np.ndarray:
+        return super()._log_likelihoods(data, params.log_theta)
+
+    def _log_param_prior(self, params: _Params) -> float:
+        prior = float(exact_penalty(params.eta, self.exact_scale).sum())
+        return prior + (float(self.smoothing * params.log_theta.sum()) if self.smoothing else 0.0)
+
+    def _store(self, data: Labels, params: _Params) -> None:
+        self._pending = None
+        eta = params.eta
+        self.spread_ = 1.0 / np.sqrt(eta[:, 1])
+        self.bias_ = eta[:, 0] / eta[:, 1]
+        self.exact_bonus_ = eta[:, 2]
+        self.confusion_ = np.exp(params.log_theta)
+        self.accuracy_ = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
