@@ -287,10 +287,14 @@ def page_data(
 ) -> dict[str, Any]:
     """The dict the page is drawn from (JSON-ready; see the page's script for how it is read)."""
     from emcrowd.console import METHOD_TITLES
+    from emcrowd.html_report._kinds import compare_kind, kind_blocks, kind_compare_data, kind_of
 
     summary, items, workers = fit["summary"], fit["items"], fit["workers"]
     classes = [str(c) for c in summary.get("classes") or []]
-    kind = str(summary.get("kind") or "classification")
+    kind = kind_of(summary, workers, compare)
+    answers = None
+    if kind == "multilabel":  # multi-select answers: read by the kind's own view
+        answers, labels = labels, None
     method = str(summary.get("method") or "?")
     fitted = str(summary.get("fitted_method") or method)
     n_all = len(items["item"])
@@ -299,7 +303,7 @@ def page_data(
         item_label = _class_codes(items["label"], classes)
     else:
         item_label = np.full(n_all, -1, dtype=np.int64)
-    if labels is not None:
+    if labels is not None and kind in ("classification", "ordinal"):
         labels, labels_note = _matching(labels, classes, items["item"], workers["worker"], labels_note)
     item_rows = select_items(confidence, max_items, n_least)
     worker_rows = np.arange(len(workers["worker"]))
@@ -336,9 +340,12 @@ def page_data(
             "n_classes": len(classes),
             "n_gold": summary.get("n_gold"),
             "mean_confidence": float(np.nanmean(confidence)) if np.isfinite(confidence).any() else None,
-            "n_uncertain": int(np.sum(confidence < 0.9)),
+            "n_uncertain": int(np.sum(confidence < 0.9)) if np.isfinite(confidence).any() else None,
             "n_differ": (summary.get("majority") or {}).get("n_differ"),
-            "n_flagged": int(sum(bool(set(review) & set(f)) for f in flags)),
+            "n_flagged": (
+                int(sum(bool(set(review) & set(f)) for f in flags)) if "flags" in workers
+                else int(np.sum(workers["random"])) if "random" in workers else None
+            ),
             "n_sparse": int(sum("sparse" in f for f in flags)),
             "converged": summary.get("converged"),
             "n_iter": summary.get("n_iter"),
@@ -357,8 +364,10 @@ def page_data(
             labels, item_rows, worker_rows, n_all, len(workers["worker"])
         ),
         "labels_note": labels_note,
-        "compare": None if compare is None else _compare_data(compare),
+        "compare": None if compare is None else (
+            _compare_data(compare) if compare_kind(compare) == "classification" else kind_compare_data(compare)
+        ),
     }  # fmt: skip
-    if kind == "classification":
-        data["classification"] = classification_data(fit, labels, item_label)
+    answers_of_kind = answers if kind == "multilabel" else labels
+    data.update(kind_blocks(kind, fit, answers_of_kind, item_label, labels_note, item_rows, worker_rows))
     return data

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.errors import EmcrowdError, InputError
+from emcrowd.html_report._kinds import check_kind_compare, load_kind_tables, normalise_summary
 
 #: Columns of the output tables that hold ids or names: always read as text (``007`` stays ``007``).
 TEXT_COLUMNS = frozenset({"item", "worker", "label", "majority", "gold", "votes", "flags", "true", "said"})
@@ -87,9 +88,9 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     summary_path = directory / "summary.json"
     if not summary_path.exists():
         raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?")
-    summary = read_json_file(summary_path, "an emcrowd summary")
+    summary = normalise_summary(read_json_file(summary_path, "an emcrowd summary"))
     check_summary(summary_path, summary)
-    classes = (summary.get("kind") or "classification") == "classification"
+    classes = (summary.get("kind") or "classification") in ("classification", "ordinal")
     items = read_table(
         table_path(directory, "items"), ("item", "label", "confidence") if classes else ("item",)
     )
@@ -107,13 +108,15 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
             raise InputError(path, f"{n} rows is not a whole number of {k} x {k} matrices")
         cells = np.asarray(long["probability"], dtype=float).reshape(-1, k, k)
         confusion = dict(zip(long["worker"][:: k * k], cells, strict=True))
-    return {
+    fit = {
         "summary": summary,
         "items": items,
         "workers": workers,
         "confusion": confusion,
         "written": summary_path.stat().st_mtime,
     }
+    load_kind_tables(directory, fit)
+    return fit
 
 
 def load_labels_of_fit(summary: dict[str, Any], path: str | os.PathLike | None) -> tuple[Any, str | None]:
@@ -166,7 +169,7 @@ def check_summary(path: Path, summary: Any) -> None:
     if not isinstance(kind, str):
         raise InputError(path, "'kind' must be the name of a kind of task")
     classes = summary.get("classes")
-    if kind == "classification" and not isinstance(classes, list):
+    if kind in ("classification", "ordinal", "multilabel") and not isinstance(classes, list):
         raise InputError(path, "not an emcrowd summary (no list of classes)")
     if classes is not None and (
         not isinstance(classes, list)
@@ -200,6 +203,8 @@ def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     methods = report.get("methods") if isinstance(report, dict) else None
     if not isinstance(methods, dict) or not methods:
         raise InputError(path, "not an `emcrowd compare --json` report (no methods)")
+    if check_kind_compare(path, report):  # numeric or multi-select metrics
+        return report
     for name, entry in methods.items():
         if not isinstance(entry, dict) or "accuracy" not in entry or "accuracy_ci" not in entry:
             raise InputError(path, f"method {name!r} has no accuracy and interval")
