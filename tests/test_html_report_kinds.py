@@ -100,7 +100,9 @@ def test_a_multi_select_fit_shows_classes_sets_rates_and_who_ticked_what(multi_f
         )
     for i, name in enumerate(names):
         run_ = range(got["offsets"][i], got["offsets"][i + 1])
-        mine = sorted((wnames[got["worker"][o]], tuple(sorted(classes[c] for c in got["sets"][o]))) for o in run_)
+        mine = sorted(
+            (wnames[got["worker"][o]], tuple(sorted(classes[c] for c in got["sets"][o]))) for o in run_
+        )
         assert mine == sorted(said[name])
     # the comparison: the multi-select metrics of every method, and the F1 of each class
     report = json.loads(compare_path.read_text())
@@ -122,14 +124,16 @@ def test_a_multi_select_fit_without_its_answers_says_why(multi_fit, tmp_path):
     for name in ("items.csv", "workers.csv", "posteriors.csv"):
         (moved / name).write_bytes((out / name).read_bytes())
     data = page_data(build_report(moved))
-    assert data["multilabel"]["answers"] is None and "not there any more" in data["multilabel"]["answers_note"]
+    assert (
+        data["multilabel"]["answers"] is None and "not there any more" in data["multilabel"]["answers_note"]
+    )
     assert data["multilabel"]["classes"][0]["agreement"] is None
     # given with --labels, who ticked what is back
     data = page_data(build_report(moved, labels=TAGS))
     assert data["multilabel"]["answers"] is not None
     # a posteriors table of another fit is refused, naming it
     (moved / "posteriors.csv").write_text("item,ads\nnope,0.5\n")
-    with pytest.raises(InputError, match="posteriors.csv"):
+    with pytest.raises(InputError, match=r"posteriors\.csv"):
         build_report(moved)
 
 
@@ -143,7 +147,7 @@ def write_ordinal_fit(out: Path, model_columns: bool) -> Path:
     in summary.json and, for the ordinal model, ``bias``, ``spread`` and ``exact_bonus`` in workers.csv
     (here beside a Dawid-Skene fit: the page reads the columns, not the model). Returns the compare
     report (with ``ordered``, ``mae``, ``mae_ci`` and ``within_one``)."""
-    data, truth, _ = simulate_dawid_skene(200, 10, labels_per_item=5, n_classes=5, seed=3)
+    data, _, _ = simulate_dawid_skene(200, 10, labels_per_item=5, n_classes=5, seed=3)
     out.mkdir(parents=True)
     labels_path = out.parent / f"{out.name}-labels.csv"
     with open(labels_path, "w", newline="") as fh:
@@ -157,7 +161,11 @@ def write_ordinal_fit(out: Path, model_columns: bool) -> Path:
     if model_columns:
         rng = np.random.default_rng(0)
         n = loaded.labels.n_workers
-        workers |= {"bias": rng.normal(0, 0.4, n), "spread": rng.uniform(0.3, 1.5, n), "exact_bonus": np.zeros(n)}
+        workers |= {
+            "bias": rng.normal(0, 0.4, n),
+            "spread": rng.uniform(0.3, 1.5, n),
+            "exact_bonus": np.zeros(n),
+        }
     record = fit_record(loaded.labels, result, loaded.report) | {"ordered": True}
     if model_columns:
         record |= {"method": "ordinal_ds", "fitted_method": "ordinal_ds"}
@@ -172,8 +180,8 @@ def write_ordinal_fit(out: Path, model_columns: bool) -> Path:
     )
     compare_path = out.parent / f"{out.name}-compare.json"
     methods = {
-        name: {"accuracy": acc, "accuracy_ci": [acc - 0.05, acc + 0.05], "mae": mae, "mae_ci": [mae - 0.1, mae + 0.1],
-               "within_one": w1, "correct": 1, "total": 2}
+        name: {"accuracy": acc, "accuracy_ci": [acc - 0.05, acc + 0.05], "mae": mae,
+               "mae_ci": [mae - 0.1, mae + 0.1], "within_one": w1, "correct": 1, "total": 2}
         for name, acc, mae, w1 in (("majority", 0.6, 0.55, 0.9), ("ordinal_ds", 0.7, 0.4, 0.95))
     }  # fmt: skip
     compare_path.write_text(json.dumps({"ordered": True, "n_gold": 200, "methods": methods}))
@@ -193,9 +201,9 @@ def test_ordered_grades_show_the_confusion_in_grade_order_and_each_bias_and_spre
     weights = np.array([float(w["n_labels"]) for w in workers])
     cells = {}
     for row in read_rows(out / "confusion.csv"):
-        cells.setdefault(row["worker"], np.zeros((5, 5)))[GRADES.index(row["true"]), GRADES.index(row["said"])] = float(
-            row["probability"]
-        )
+        cells.setdefault(row["worker"], np.zeros((5, 5)))[
+            GRADES.index(row["true"]), GRADES.index(row["said"])
+        ] = float(row["probability"])
     want = sum(weights[j] * cells[w["worker"]] for j, w in enumerate(workers)) / weights.sum()
     np.testing.assert_allclose(np.array(block["confusion"], dtype=float), want, atol=1e-4)
     assert block["bias_source"] == "model"
@@ -221,7 +229,9 @@ def test_grades_without_the_model_columns_get_bias_and_spread_from_the_confusion
     gap = np.arange(5)[None, :] - np.arange(5)[:, None]
     mean = float((prior[:, None] * matrix * gap).sum())
     sd = float(np.sqrt((prior[:, None] * matrix * gap**2).sum() - mean**2))
-    assert block["bias"][0] == pytest.approx(mean, abs=1e-3) and block["spread"][0] == pytest.approx(sd, abs=1e-3)
+    assert block["bias"][0] == pytest.approx(mean, abs=1e-3) and block["spread"][0] == pytest.approx(
+        sd, abs=1e-3
+    )
     # a fit of unordered classes stays one of classes
     summary.pop("ordered")
     (out / "summary.json").write_text(json.dumps(summary))
@@ -245,18 +255,19 @@ def write_numeric_fit(out: Path, n_items: int = 500) -> Path:
     gold = np.where(np.arange(n_items) % 5 == 0, truth, np.nan)
     out.mkdir(parents=True)
     items = {
-        "item": [f"q{i}" for i in range(n_items)], "estimate": estimate, "sd": sd, "lower": estimate - 1.96 * sd,
-        "upper": estimate + 1.96 * sd, "n_labels": np.full(n_items, 4), "mean": estimate + 0.1, "median": estimate,
-        "gold": gold,
+        "item": [f"q{i}" for i in range(n_items)], "estimate": estimate, "sd": sd,
+        "lower": estimate - 1.96 * sd, "upper": estimate + 1.96 * sd, "n_labels": np.full(n_items, 4),
+        "mean": estimate + 0.1, "median": estimate, "gold": gold,
     }  # fmt: skip
     workers = {
         "worker": [f"a{w}" for w in range(n_workers)], "n_labels": np.full(n_workers, 160), "bias": bias,
         "noise_sd": noise, "random_rate": random * 0.8, "random": random,
     }  # fmt: skip
     summary = {
-        "kind": "numeric", "method": "robust", "n_items": n_items, "n_workers": n_workers, "n_labels": 4 * n_items,
-        "converged": True, "n_iter": 12, "objective": [-900.0, -850.0, -849.0], "value_mean": 50.0, "value_sd": 10.0,
-        "n_gold": 0, "n_flagged": 2, "flagged": ["a0", "a1"], "fit_seconds": 0.1,
+        "kind": "numeric", "method": "robust", "n_items": n_items, "n_workers": n_workers,
+        "n_labels": 4 * n_items, "converged": True, "n_iter": 12, "objective": [-900.0, -850.0, -849.0],
+        "value_mean": 50.0, "value_sd": 10.0, "n_gold": 0, "n_flagged": 2, "flagged": ["a0", "a1"],
+        "fit_seconds": 0.1,
     }  # fmt: skip
     io.write_outputs(
         out,
@@ -267,8 +278,9 @@ def write_numeric_fit(out: Path, n_items: int = 500) -> Path:
         },
     )
     methods = {
-        name: {"mae": mae, "mae_ci": [mae - 0.1, mae + 0.1], "rmse": mae * 1.3, "rmse_ci": [mae * 1.2, mae * 1.4],
-               "mae_gain_vs_mean": 2.5 - mae, "mae_gain_vs_mean_ci": [2.4 - mae, 2.6 - mae], "coverage": 0.93,
+        name: {"mae": mae, "mae_ci": [mae - 0.1, mae + 0.1], "rmse": mae * 1.3,
+               "rmse_ci": [mae * 1.2, mae * 1.4], "mae_gain_vs_mean": 2.5 - mae,
+               "mae_gain_vs_mean_ci": [2.4 - mae, 2.6 - mae], "coverage": 0.93,
                "fit_seconds": 0.01, "n_flagged": 2}
         for name, mae in (("mean", 2.5), ("median", 2.2), ("robust", 1.2))
     }  # fmt: skip
@@ -303,7 +315,7 @@ def test_numeric_answers_show_bias_against_noise_estimates_and_their_errors(tmp_
     # a comparison of classes does not go with a numeric fit
     other = tmp_path / "classes.json"
     other.write_text(json.dumps({"methods": {"majority": {"accuracy": 0.5, "accuracy_ci": [0.4, 0.6]}}}))
-    with pytest.raises(InputError, match="classes.json"):
+    with pytest.raises(InputError, match=r"classes\.json"):
         build_report(out, other)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"kind": "numeric", "methods": {"mean": {"rmse": 1}}}))
@@ -332,10 +344,15 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
         "numeric": write_report(tmp_path / "numbers", tmp_path / "numbers.html", numeric_compare),
     }
     boxes_js = """ids => ids.map(id => { const e = document.getElementById(id); if (!e) return null;
-        const r = e.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })"""
+        const r = e.getBoundingClientRect();
+        return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })"""
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True, viewport={"width": 1280, "height": 900}
+            profile,
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
         )
         page = context.new_page()
         errors: list[str] = []
@@ -345,7 +362,9 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
             page.wait_for_selector("body[data-ready='1']", timeout=10_000)
             assert not errors, (kind, errors)
             figures = KIND_FIGURES[kind]
-            pixels = np.asarray(Image.open(stdio.BytesIO(page.screenshot(full_page=True))).convert("L"), dtype=float)
+            pixels = np.asarray(
+                Image.open(stdio.BytesIO(page.screenshot(full_page=True))).convert("L"), dtype=float
+            )
             for fig, box in zip(figures, page.evaluate(boxes_js, list(figures)), strict=True):
                 assert box is not None, (kind, fig)
                 x, y, w, h = box
@@ -358,8 +377,16 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
             page.click(f"{dot} >> nth=0")
             assert page.text_content("#annotator-detail-title").startswith("Annotator ")
             if kind == "multilabel":  # an item's detail: who ticked what, its posteriors, its set
+                items = read_rows(multi_fit[0] / "items.csv")
                 page.click("#items-table tbody tr >> nth=0")
-                first = read_rows(multi_fit[0] / "items.csv")[0]
                 rows = page.locator("#item-detail table.who-ticked-what tbody tr").count()
-                assert rows == int(first["n_answers"]) + 3
+                assert rows == int(items[0]["n_answers"]) + 3
+                # the items whose set holds a class
+                page.select_option("#items-class", "spam")
+                want = sum("spam" in json.loads(r["classes"]) for r in items)
+                assert page.text_content("#items-table-count").endswith(
+                    f"of {want} (filtered from {len(items)})"
+                )
+            if kind == "ordinal":  # MAE in grades with its interval, in the comparison table
+                assert "0.400 (0.300–0.500)" in page.text_content("#comparison table.metrics")
         context.close()

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from emcrowd.errors import InputError
 from emcrowd.html_report._data import MAX_ITEMS, N_LEAST_CERTAIN, page_data
-from emcrowd.html_report._kinds import compare_kind, load_multilabels_of_fit
-from emcrowd.html_report._load import load_compare, load_fit, load_labels_of_fit
+from emcrowd.html_report._kinds import compare_kind
+from emcrowd.html_report._load import load_compare, load_fit, load_labels_of_fit, load_multilabels_of_fit
 from emcrowd.html_report._page import COMPARE_FIGURES, FIGURES, render_page, script_json
 
 __all__ = [
@@ -79,7 +79,8 @@ def build_report(
     kind = fit["summary"].get("kind") or "classification"
     if report is not None and compare_kind(report) != ("classification" if kind == "ordinal" else kind):
         raise InputError(
-            Path(compare), f"scores a {compare_kind(report)} task, and the fit is a {kind} one: another fit's?"
+            Path(compare),
+            f"scores a {compare_kind(report)} task, and the fit is a {kind} one: another fit's?",
         )
     if kind in ("classification", "ordinal"):
         found, note = load_labels_of_fit(fit["summary"], labels)

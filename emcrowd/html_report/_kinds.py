@@ -22,15 +22,27 @@ What each kind reads, from the files its fits write:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emcrowd.errors import EmcrowdError, InputError
+from emcrowd.errors import InputError
+from emcrowd.html_report._util import _floats as floats
+from emcrowd.html_report._util import _index_of
 
 #: Kinds with a view of their own here, and the title of their section.
 TITLES = {"ordinal": "Grades", "numeric": "Numeric", "multilabel": "Classes (multi-select)"}
+#: Display names of the kinds' methods (beside :data:`emcrowd.console.METHOD_TITLES`).
+KIND_METHOD_TITLES = {
+    "ordinal_ds": "Ordinal DS",
+    "per_class_ds": "Per-class Dawid-Skene",
+    "mean": "Mean",
+    "median": "Median",
+    "bias_noise": "Bias-and-noise",
+    "robust": "Robust bias-and-noise",
+}
 #: Items drawn with their interval in the numeric estimates figure (evenly spaced in estimate order).
 N_INTERVALS = 400
 #: Bins of the histograms drawn (residuals, ...).
@@ -39,8 +51,6 @@ _MULTI_NAMES = ("multi-label", "multi_label", "multilabel")
 
 
 def _floats(values: Any) -> list[float | None]:
-    from emcrowd.html_report._data import _floats as floats
-
     return floats(np.asarray(values, dtype=float))
 
 
@@ -80,64 +90,6 @@ def normalise_summary(summary: Any) -> Any:
     return out
 
 
-def load_kind_tables(directory: Path, fit: dict[str, Any]) -> None:
-    """The tables a kind writes beside items and workers: a multi-select fit's ``posteriors``, joined
-    to the items table as ``p[CLASS]`` columns (in the items' order)."""
-    from emcrowd.html_report._data import _index_of
-    from emcrowd.html_report._load import read_table, table_path
-
-    if fit["summary"].get("kind") != "multilabel":
-        return
-    path = table_path(directory, "posteriors", required=False)
-    if path is None:
-        return
-    table = read_table(path, ("item",))
-    rows = _index_of(fit["items"]["item"], table["item"])
-    if (rows < 0).any() or len(table["item"]) != len(fit["items"]["item"]):
-        raise InputError(path, "its items are not those of items.csv: from another fit?")
-    for name in fit["summary"]["classes"]:
-        column = table.get(str(name))
-        if column is None:
-            raise InputError(path, f"missing column {name!r}: written by another emcrowd version?")
-        fit["items"][f"p[{name}]"] = np.asarray(column, dtype=float)[rows]
-
-
-def load_multilabels_of_fit(summary: dict[str, Any], path: Any) -> tuple[Any, str | None]:
-    """The multi-select answers the fit read (``path``, else the file ``summary.json`` names), read as
-    the fit read them; ``(answers, None)`` or ``(None, why)``."""
-    from emcrowd.io.multilabel import load_multilabels
-
-    source = summary.get("input") or {}
-    reading = summary.get("reading") if isinstance(summary.get("reading"), dict) else {}
-    given = path is not None
-    path = path if given else source.get("source")
-    if not path or path == "-":
-        return None, "the fit read its answers from standard input; give them with --labels FILE"
-    if not Path(path).exists():
-        if given:
-            raise InputError(Path(path), "no such file")
-        return None, f"the labels file {path} is not there any more; give it with --labels FILE"
-    columns = source.get("columns") or {}
-    try:
-        loaded = load_multilabels(
-            path,
-            label_sep=reading.get("label_sep"),
-            none_label=reading.get("none_label"),
-            empty=reading.get("empty") or "none",
-            format="long",
-            item_col=columns.get("item"),
-            worker_col=columns.get("worker"),
-            label_col=columns.get("label"),
-            duplicates=source.get("duplicates") or "keep",
-            preset=source.get("preset"),
-        )
-    except EmcrowdError as exc:
-        if given:
-            raise
-        return None, f"the labels file could not be read again ({str(exc)[:200]})"
-    return loaded.labels, None
-
-
 # --- the blocks ---------------------------------------------------------------------------------
 
 
@@ -167,10 +119,8 @@ def _numbers(values: Any) -> np.ndarray:
         return values.astype(float)
     out = np.full(values.size, np.nan)
     for j, text in enumerate(values.tolist()):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             out[j] = float(text)
-        except (TypeError, ValueError):
-            pass
     return out
 
 
@@ -191,13 +141,17 @@ def ordinal_data(fit: dict[str, Any], crowd: np.ndarray, worker_rows: np.ndarray
     k = len(summary["classes"])
     n_labels = np.asarray(workers.get("n_labels", np.ones(len(workers["worker"]))), dtype=float)
     prior = summary.get("class_prior")
-    prior = np.asarray(prior, dtype=float) if isinstance(prior, list) and len(prior) == k else np.full(k, 1 / k)
+    prior = (
+        np.asarray(prior, dtype=float) if isinstance(prior, list) and len(prior) == k else np.full(k, 1 / k)
+    )
     matrices = None
     if fit["confusion"] is not None:
         nan = np.full((k, k), np.nan)
-        matrices = np.stack([fit["confusion"].get(str(w), nan) for w in workers["worker"]]) if len(
-            workers["worker"]
-        ) else np.zeros((0, k, k))
+        matrices = (
+            np.stack([fit["confusion"].get(str(w), nan) for w in workers["worker"]])
+            if len(workers["worker"])
+            else np.zeros((0, k, k))
+        )
     if matrices is not None and np.isfinite(matrices).any():
         ok = np.isfinite(matrices).all(axis=(1, 2))
         weights = n_labels[ok] / max(n_labels[ok].sum(), 1.0)
@@ -229,7 +183,7 @@ def ordinal_data(fit: dict[str, Any], crowd: np.ndarray, worker_rows: np.ndarray
 def numeric_data(fit: dict[str, Any]) -> dict[str, Any]:
     """The estimates with their intervals (a sample of :data:`N_INTERVALS` items in estimate order),
     the residuals against gold values, each annotator's bias and noise."""
-    summary, items, workers = fit["summary"], fit["items"], fit["workers"]
+    summary, items = fit["summary"], fit["items"]
     out: dict[str, Any] = {
         key: summary.get(key) for key in ("value_mean", "value_sd", "n_flagged", "flagged", "method")
     }
@@ -318,8 +272,6 @@ def _answers_payload(
     """Who ticked what, per row ``i`` of the page's items table: the answers ``offsets[i]:offsets[i +
     1]``, each an annotator (a row of the page's annotators table, -1 when the page does not hold it)
     and the classes it ticked (indices into ``classes``). None when the answers are not this fit's."""
-    from emcrowd.html_report._data import _index_of
-
     items_of = _index_of(list(answers.item_names), fit["items"]["item"])
     workers_of = _index_of(list(answers.worker_names), fit["workers"]["worker"])
     index = {c: i for i, c in enumerate(classes)}
@@ -342,27 +294,22 @@ def _answers_payload(
 def kind_blocks(
     kind: str,
     fit: dict[str, Any],
-    labels: Any,
-    item_label: np.ndarray,
+    answers: Any,
     answers_note: str | None,
     item_rows: np.ndarray,
     worker_rows: np.ndarray,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
-    """The blocks of the page's data for a kind: ``classification`` (and ``ordinal``) for classes,
-    ``numeric``, ``multilabel``. ``labels`` are the answers read again (classes: matched to the
-    tables; multi-select: :class:`~emcrowd.multilabels.MultiLabels`) or None."""
-    from emcrowd.html_report._data import classification_data
-
-    if kind in ("classification", "ordinal"):
-        blocks = {"classification": classification_data(fit, labels, item_label)}
-        if kind == "ordinal":
-            crowd = np.asarray(blocks["classification"]["crowd_confusion"], dtype=float)
-            blocks["ordinal"] = ordinal_data(fit, crowd, worker_rows)
-        return blocks
+    """The block of the page's data for a kind beyond plain classes (``ordinal`` beside the
+    ``classification`` block already in ``data``; ``numeric``; ``multilabel``). ``answers``: a
+    multi-select fit's answers read again (:class:`~emcrowd.multilabels.MultiLabels`), or None."""
+    if kind == "ordinal":
+        crowd = np.asarray(data["classification"]["crowd_confusion"], dtype=float)
+        return {"ordinal": ordinal_data(fit, crowd, worker_rows)}
     if kind == "numeric":
         return {"numeric": numeric_data(fit)}
     if kind == "multilabel":
-        return {"multilabel": multilabel_data(fit, labels, answers_note, item_rows, worker_rows)}
+        return {"multilabel": multilabel_data(fit, answers, answers_note, item_rows, worker_rows)}
     return {}
 
 
@@ -401,19 +348,17 @@ def kind_compare_data(report: dict[str, Any]) -> dict[str, Any]:
     for name, entry in report["methods"].items():
         keep = {}
         for key, value in entry.items():
-            if isinstance(value, (int, float, bool)) and key not in ("seed",):
-                keep[key] = value
-            elif key.endswith("_ci") and isinstance(value, list):
-                keep[key] = value
-            elif key in ("f1_per_class", "gain_over_majority") and isinstance(value, dict):
+            scalar = isinstance(value, (int, float, bool)) and key != "seed"
+            interval = key.endswith("_ci") and isinstance(value, list)
+            nested = key in ("f1_per_class", "gain_over_majority") and isinstance(value, dict)
+            if scalar or interval or nested:
                 keep[key] = value
         methods[name] = keep
     out = {
         "kind": compare_kind(report),
         "methods": methods,
-        "n_gold": report.get("n_scored") or next(
-            (e.get("n_items") for e in report["methods"].values() if isinstance(e, dict)), None
-        ),
+        "n_gold": report.get("n_scored")
+        or next((e.get("n_items") for e in report["methods"].values() if isinstance(e, dict)), None),
         "truth_file": report.get("truth_file"),
         "labels_file": report.get("labels_file"),
     }

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from emcrowd.errors import EmcrowdError, InputError
-from emcrowd.html_report._kinds import check_kind_compare, load_kind_tables, normalise_summary
+from emcrowd.html_report._kinds import check_kind_compare, normalise_summary
+from emcrowd.html_report._util import _index_of
 
 #: Columns of the output tables that hold ids or names: always read as text (``007`` stays ``007``).
 TEXT_COLUMNS = frozenset({"item", "worker", "label", "majority", "gold", "votes", "flags", "true", "said"})
@@ -245,3 +246,58 @@ def read_json_file(path: Path, what: str) -> Any:
         raise InputError(path, "cannot read it as JSON (nested too deeply)") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read it as JSON ({str(exc)[:200]})") from None
+
+
+def load_kind_tables(directory: Path, fit: dict[str, Any]) -> None:
+    """The tables a kind writes beside items and workers: a multi-select fit's ``posteriors``, joined
+    to the items table as ``p[CLASS]`` columns (in the items' order)."""
+    if fit["summary"].get("kind") != "multilabel":
+        return
+    path = table_path(directory, "posteriors", required=False)
+    if path is None:
+        return
+    table = read_table(path, ("item",))
+    rows = _index_of(fit["items"]["item"], table["item"])
+    if (rows < 0).any() or len(table["item"]) != len(fit["items"]["item"]):
+        raise InputError(path, "its items are not those of items.csv: from another fit?")
+    for name in fit["summary"]["classes"]:
+        column = table.get(str(name))
+        if column is None:
+            raise InputError(path, f"missing column {name!r}: written by another emcrowd version?")
+        fit["items"][f"p[{name}]"] = np.asarray(column, dtype=float)[rows]
+
+
+def load_multilabels_of_fit(summary: dict[str, Any], path: Any) -> tuple[Any, str | None]:
+    """The multi-select answers the fit read (``path``, else the file ``summary.json`` names), read as
+    the fit read them; ``(answers, None)`` or ``(None, why)``."""
+    from emcrowd.io.multilabel import load_multilabels
+
+    source = summary.get("input") or {}
+    reading = summary.get("reading") if isinstance(summary.get("reading"), dict) else {}
+    given = path is not None
+    path = path if given else source.get("source")
+    if not path or path == "-":
+        return None, "the fit read its answers from standard input; give them with --labels FILE"
+    if not Path(path).exists():
+        if given:
+            raise InputError(Path(path), "no such file")
+        return None, f"the labels file {path} is not there any more; give it with --labels FILE"
+    columns = source.get("columns") or {}
+    try:
+        loaded = load_multilabels(
+            path,
+            label_sep=reading.get("label_sep"),
+            none_label=reading.get("none_label"),
+            empty=reading.get("empty") or "none",
+            format="long",
+            item_col=columns.get("item"),
+            worker_col=columns.get("worker"),
+            label_col=columns.get("label"),
+            duplicates=source.get("duplicates") or "keep",
+            preset=source.get("preset"),
+        )
+    except EmcrowdError as exc:
+        if given:
+            raise
+        return None, f"the labels file could not be read again ({str(exc)[:200]})"
+    return loaded.labels, None

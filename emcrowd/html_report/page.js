@@ -346,7 +346,8 @@
     const controls = el("div", {class: "controls"}, el("label", {}, "id ", search));
     const cls = el("select", {id: "items-class"}, el("option", {value: "", text: "any class"}),
       ...CLASSES.map((c) => el("option", {value: c, text: c})));
-    if (get.label && CLASSES.length) controls.append(el("label", {}, "label ", cls));
+    const setHolds = DATA.kind === "multilabel" && get.classes ? (i, c) => JSON.parse(get.classes(i) || "[]").includes(c) : null;
+    if ((get.label || setHolds) && CLASSES.length) controls.append(el("label", {}, setHolds ? "set holds " : "label ", cls));
     const range = (name, key) => {
       const lo = el("input", {type: "number", step: "0.05", min: "0", max: "1", id: "items-" + key + "-min"});
       const hi = el("input", {type: "number", step: "0.05", min: "0", max: "1", id: "items-" + key + "-max"});
@@ -370,7 +371,7 @@
       if (!q && !c && clo === null && chi === null && alo === null && ahi === null && !d && !g) return null;
       return (i) => {
         if (q && !String(get.item(i)).toLowerCase().includes(q)) return false;
-        if (c && get.label(i) !== c) return false;
+        if (c && (setHolds ? !setHolds(i, c) : get.label(i) !== c)) return false;
         if (clo !== null || chi !== null) {
           const v = get.confidence(i);
           if (v === null || (clo !== null && v < clo) || (chi !== null && v > chi)) return false;
@@ -544,7 +545,8 @@
     b.append(el("p", {class: "note", text: "Scored on " + fmt(C.n_gold) + " items with a known truth" +
       (C.truth_file ? " (" + C.truth_file + ")" : "") + ". Accuracy with a 95% bootstrap interval; Brier " +
       "score and log-loss of the posteriors: lower is better."}));
-    const metric = (e, k) => (k in e ? fmt(e[k]) + (Array.isArray(e[k + "_ci"]) ? " (" + fmt(e[k + "_ci"][0]) + "–" + fmt(e[k + "_ci"][1]) + ")" : "") : "—");
+    const metric = (e, k) => (k in e ? fmt(e[k]) : "—");
+    const withCi = (e, k) => metric(e, k) + (k in e && Array.isArray(e[k + "_ci"]) ? " (" + fmt(e[k + "_ci"][0]) + "–" + fmt(e[k + "_ci"][1]) + ")" : "");
     const shown = new Set(["accuracy", "macro_f1", "brier", "log_loss", "correct", "total", "n_iter", "fit_seconds",
       "converged", "n_ties", "n_ties_gold", "chosen"]);
     const extra = [];  // any other scalar metric of the report (a kind's own), as more columns
@@ -564,7 +566,7 @@
       return [title(n) + (e.chosen ? " → " + title(e.chosen) : "") + (n === C.best ? " (best)" : ""), metric(e, "accuracy"),
         e.accuracy_ci ? fmt(e.accuracy_ci[0]) + " – " + fmt(e.accuracy_ci[1]) : "—", metric(e, "macro_f1"),
         metric(e, "brier"), metric(e, "log_loss"), fmt(e.calibration ? e.calibration.ece : null),
-        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2), ...extra.map((k) => metric(e, k))];
+        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2), ...extra.map((k) => withCi(e, k))];
     }), "metrics"));
     const vs = C.vs_majority || {};
     if (Object.keys(vs).length) {
@@ -661,6 +663,7 @@
     if (!get.flags) return false;
     return String(get.flags(i) || "").split(";").some((f) => ["spammer", "constant", "below_chance"].includes(f));
   }
+  const trim = (v) => Number(v.toPrecision(4)).toString();  // axis numbers without trailing zeros
   function extent(values, pad) {
     let lo = Infinity, hi = -Infinity;
     for (const v of values) if (v !== null && v !== undefined && isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
@@ -672,7 +675,7 @@
   // each annotator as a point (x, y), flagged ones in red, a click opens the annotator
   function annotatorScatter(xs, ys, o) {
     const get = workerGetters(), n = DATA.workers.n;
-    const p = plot({w: 640, h: 320, x: o.x, y: o.y, xlabel: o.xlabel, ylabel: o.ylabel, xdigits: o.xdigits, ydigits: o.ydigits});
+    const p = plot({w: 640, h: 320, x: o.x, y: o.y, xlabel: o.xlabel, ylabel: o.ylabel, xfmt: trim, yfmt: trim});
     if (o.vline !== undefined) p.svg.append(sv("line", {x1: p.sx(o.vline), x2: p.sx(o.vline), y1: p.sy(o.y[0]), y2: p.sy(o.y[1]),
       stroke: "#8c959f", "stroke-dasharray": "4 3"}));
     let drawn = 0;
@@ -777,7 +780,7 @@
     if (I && I.estimate.length) {
       const lo = extent(I.lower.concat(I.upper, I.estimate, I.gold || []), 0.04);
       const p = plot({w: 640, h: 320, x: [0, I.estimate.length + 1], y: lo, xticks: [], xlabel: "items, by estimate" +
-        (I.estimate.length < I.n ? " (" + I.estimate.length + " of " + fmt(I.n) + ", evenly spaced)" : ""), ylabel: "value"});
+        (I.estimate.length < I.n ? " (" + I.estimate.length + " of " + fmt(I.n) + ", evenly spaced)" : ""), ylabel: "value", yfmt: trim});
       I.estimate.forEach((e, j) => {
         const x = p.sx(j + 1);
         if (I.lower[j] !== null && I.upper[j] !== null) p.svg.append(sv("line", {x1: x, x2: x, y1: p.sy(I.lower[j]), y2: p.sy(I.upper[j]),
@@ -894,7 +897,7 @@
     const vals = names.flatMap((n) => [value(C.methods[n]), ...(ci(C.methods[n]) || [])]).filter((v) => v !== null && v !== undefined);
     const [x0, x1] = extent(vals.concat([0]), 0.08);
     const rowH = 28, p = plot({w: 640, h: 60 + rowH * names.length, x: [Math.max(0, x0), x1], y: [0, names.length], yticks: [],
-      xlabel: xlabel});
+      xlabel: xlabel, xfmt: trim});
     names.forEach((n, i) => {
       const e = C.methods[n], y = p.sy(names.length - i - 0.5), v = value(e), c = ci(e);
       if (c && c[0] !== null) p.svg.append(sv("line", {x1: p.sx(c[0]), x2: p.sx(c[1]), y1: y, y2: y, stroke: "#0969da", "stroke-width": 2}));
