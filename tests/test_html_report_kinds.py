@@ -184,7 +184,13 @@ def write_ordinal_fit(out: Path, model_columns: bool) -> Path:
                "mae_ci": [mae - 0.1, mae + 0.1], "within_one": w1, "correct": 1, "total": 2}
         for name, acc, mae, w1 in (("majority", 0.6, 0.55, 0.9), ("ordinal_ds", 0.7, 0.4, 0.95))
     }  # fmt: skip
-    compare_path.write_text(json.dumps({"ordered": True, "n_gold": 200, "methods": methods}))
+    agreement = {
+        "krippendorff_alpha": 0.5, "percent_agreement": 0.6, "fleiss_kappa": 0.5, "gwet_ac1": 0.52,
+        "krippendorff_alpha_ordinal": 0.61, "krippendorff_alpha_interval": 0.63,
+        "weighted_kappa": {"defined": False, "note": "needs exactly two annotators (Cohen's)"},
+    }  # fmt: skip
+    report = {"ordered": True, "n_gold": 200, "methods": methods, "agreement": agreement}
+    compare_path.write_text(json.dumps(report))
     return compare_path
 
 
@@ -389,4 +395,11 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
                 )
             if kind == "ordinal":  # MAE in grades with its interval, in the comparison table
                 assert "0.400 (0.300–0.500)" in page.text_content("#comparison table.metrics")
+                cells = page.eval_on_selector_all(
+                    "#comparison table.agreement tbody tr", "rs => rs.map(r => r.textContent)"
+                )
+                assert (
+                    "Krippendorff's alpha, ordinal0.610" in cells
+                    and "Krippendorff's alpha, interval0.630" in cells
+                )
         context.close()

@@ -626,7 +626,12 @@
       const A = C.agreement;
       b.append(el("h3", {text: "Agreement between annotators"}), simpleTable([["statistic"], ["value", "num"]], [
         ["Krippendorff's alpha", fmt(A.krippendorff_alpha)], ["percent agreement", fmt(A.percent_agreement)],
-        ["Fleiss' kappa", fmt(A.fleiss_kappa)], ["Gwet's AC1", fmt(A.gwet_ac1)]], "agreement"));
+        ["Fleiss' kappa", fmt(A.fleiss_kappa)], ["Gwet's AC1", fmt(A.gwet_ac1)],
+        // ordered grades: alpha at the ordinal and interval levels, Cohen's weighted kappa (two annotators)
+        ...(A.krippendorff_alpha_ordinal !== undefined ? [["Krippendorff's alpha, ordinal", fmt(A.krippendorff_alpha_ordinal)],
+          ["Krippendorff's alpha, interval", fmt(A.krippendorff_alpha_interval)]] : []),
+        ...(A.weighted_kappa && A.weighted_kappa.defined ? [["weighted kappa, linear", fmt(A.weighted_kappa.linear)],
+          ["weighted kappa, quadratic", fmt(A.weighted_kappa.quadratic)]] : [])], "agreement"));
     }
   }
 
