@@ -114,6 +114,22 @@ def test_a_multi_select_fit_shows_classes_sets_rates_and_who_ticked_what(multi_f
         assert mine["f1_per_class"] == entry["f1_per_class"]
 
 
+def test_beyond_the_limit_the_least_certain_sets_and_their_answers(multi_fit):
+    out, _ = multi_fit
+    data = page_data(build_report(out, max_items=50, n_least=20))
+    items = read_rows(out / "items.csv")
+    held = column(data["items"], "item")
+    assert len(held) == 50 and data["items_note"] == {"shown": 50, "total": len(items), "least": 20}
+    worst = sorted(items, key=lambda r: -float(r["uncertainty"]))[:20]
+    assert {r["item"] for r in worst} <= set(held)
+    # who ticked what follows the rows held: each held item's answers, no other
+    got = data["multilabel"]["answers"]
+    assert len(got["offsets"]) == 51
+    n_answers = {r["item"]: int(r["n_answers"]) for r in items}
+    for i, name in enumerate(held):
+        assert got["offsets"][i + 1] - got["offsets"][i] == n_answers[name]
+
+
 def test_a_multi_select_fit_without_its_answers_says_why(multi_fit, tmp_path):
     out, _ = multi_fit
     moved = tmp_path / "fit"

@@ -295,7 +295,12 @@ def page_data(
         item_label = np.full(n_all, -1, dtype=np.int64)
     if labels is not None and kind in ("classification", "ordinal"):
         labels, labels_note = _matching(labels, classes, items["item"], workers["worker"], labels_note)
-    item_rows = select_items(confidence, max_items, n_least)
+    certainty = confidence  # beyond max_items the page keeps the least certain items
+    if not np.isfinite(confidence).any():  # other kinds: the largest uncertainty (sets), sd (numbers)
+        names = [c for c in ("uncertainty", "sd") if c in items and np.asarray(items[c]).dtype.kind == "f"]
+        spread = items[names[0]] if names else None
+        certainty = confidence if spread is None else -np.asarray(spread, dtype=float)
+    item_rows = select_items(certainty, max_items, n_least)
     worker_rows = np.arange(len(workers["worker"]))
     if worker_rows.size > MAX_WORKERS and "n_labels" in workers:
         worker_rows = np.sort(
