@@ -144,6 +144,12 @@ def fit(
         _output.write_stdout(io.csv_chunks(_output.safe(table, csv_safe)))
         return
     record = summary_record(data, fitted_model, method, result.report.to_dict())
+    # how the answers were split, for reading them again (`emcrowd report`'s who ticked what)
+    record["reading"] = {
+        "label_sep": multi.label_sep,
+        "none_label": multi.none_label,
+        "empty": multi.empty_answer,
+    }
     outputs = {
         **_output.table_files(fit_tables(data, fitted_model, gold), out_format, quiet, csv_safe),
         "summary.json": io.json_text(record),

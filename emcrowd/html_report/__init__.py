@@ -14,7 +14,10 @@ Layout: :mod:`._load` reads the files, :mod:`._data` makes the page's data (per 
 ``kind`` key, and ``page.js`` a view in its ``KINDS`` registry), :mod:`._page` assembles the HTML from
 ``page.css`` and ``page.js`` (package data beside this file).
 
-May import: the core modules, :mod:`emcrowd.io` (reading the labels file again) and
+The views of ordered grades, numeric and multi-select answers are in :mod:`._kinds`.
+
+May import: the core modules, :mod:`emcrowd.io` (reading the labels file again),
+:mod:`emcrowd.analysis.multilabel` (the agreement on each class of multi-select answers) and
 :mod:`emcrowd.console` (the methods' display names); no plotting library.
 """
 
@@ -23,8 +26,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from emcrowd.errors import InputError
 from emcrowd.html_report._data import MAX_ITEMS, N_LEAST_CERTAIN, page_data
-from emcrowd.html_report._load import load_compare, load_fit, load_labels_of_fit
+from emcrowd.html_report._kinds import compare_kind
+from emcrowd.html_report._load import load_compare, load_fit, load_labels_of_fit, load_multilabels_of_fit
 from emcrowd.html_report._page import COMPARE_FIGURES, FIGURES, render_page, script_json
 
 __all__ = [
@@ -71,10 +76,18 @@ def build_report(
     """
     fit = load_fit(fit_dir)
     report = None if compare is None else load_compare(compare)
-    if (fit["summary"].get("kind") or "classification") == "classification":
+    kind = fit["summary"].get("kind") or "classification"
+    if report is not None and compare_kind(report) != ("classification" if kind == "ordinal" else kind):
+        raise InputError(
+            Path(compare),
+            f"scores a {compare_kind(report)} task, and the fit is a {kind} one: another fit's?",
+        )
+    if kind in ("classification", "ordinal"):
         found, note = load_labels_of_fit(fit["summary"], labels)
+    elif kind == "multilabel":
+        found, note = load_multilabels_of_fit(fit["summary"], labels)
     else:  # a kind's own reader reads its labels again: a seam for that kind's view
-        found, note = None, "who said what is drawn for classes only"
+        found, note = None, "who said what is drawn for classes and multi-select answers"
     data = page_data(
         fit, report, found, note, source_dir=str(Path(fit_dir)), max_items=max_items, n_least=n_least
     )
@@ -99,7 +112,7 @@ def write_report(
     read = [directory / "summary.json"]
     read += [
         directory / f"{stem}.{ext}"
-        for stem in ("items", "workers", "confusion")
+        for stem in ("items", "workers", "confusion", "posteriors")
         for ext in ("csv", "parquet")
     ]
     inputs = [p for p in (compare, labels, *read) if p is not None]

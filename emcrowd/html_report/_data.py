@@ -9,11 +9,12 @@ item, before any sampling; only the items table and who-said-what are limited to
 from __future__ import annotations
 
 import datetime
-import math
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+from emcrowd.html_report._util import _floats, _index_of
 
 #: Items the page holds in full. Beyond it, the page holds the :data:`N_LEAST_CERTAIN` least certain
 #: items and a seeded random sample of the rest, up to this many, and says so.
@@ -28,14 +29,6 @@ N_PAIRS = 10
 _FLOAT_DIGITS = 4
 
 
-def _floats(values: np.ndarray) -> list[float | None]:
-    rounded = np.round(np.asarray(values, dtype=float), _FLOAT_DIGITS)
-    out = rounded.tolist()
-    if not np.isfinite(rounded).all():
-        out = [v if math.isfinite(v) else None for v in out]
-    return out
-
-
 def _scaled(values: np.ndarray) -> dict[str, Any]:
     """Numbers as integers and a scale (``value = int / scale``; missing as ``null``): integers are
     written and read much faster than floats, and take fewer bytes at :data:`_FLOAT_DIGITS` digits."""
@@ -48,16 +41,6 @@ def _scaled(values: np.ndarray) -> dict[str, Any]:
         for i in np.flatnonzero(~finite).tolist():
             ints[i] = None
     return {"scale": scale, "ints": ints}
-
-
-def _index_of(values: Any, names: Any) -> np.ndarray:
-    """For each of ``values``, its position in ``names`` (-1 when absent), vectorised by Arrow."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    values = pa.array(np.asarray(values, dtype=object), type=pa.string())
-    names = pa.array(np.asarray([str(n) for n in names], dtype=object), type=pa.string())
-    return pc.index_in(values, value_set=names).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def encode_column(name: str, values: np.ndarray) -> dict[str, Any]:
@@ -249,6 +232,7 @@ def _compare_data(report: dict[str, Any]) -> dict[str, Any]:
             key: value
             for key, value in entry.items()
             if key in structured
+            or (key.endswith("_ci") and isinstance(value, list))  # a kind's intervals: mae_ci, ...
             or (isinstance(value, (int, float, bool)) and key not in ("objective", "seed"))
         }
     out["methods"] = methods
@@ -287,10 +271,20 @@ def page_data(
 ) -> dict[str, Any]:
     """The dict the page is drawn from (JSON-ready; see the page's script for how it is read)."""
     from emcrowd.console import METHOD_TITLES
+    from emcrowd.html_report._kinds import (
+        KIND_METHOD_TITLES,
+        compare_kind,
+        kind_blocks,
+        kind_compare_data,
+        kind_of,
+    )
 
     summary, items, workers = fit["summary"], fit["items"], fit["workers"]
     classes = [str(c) for c in summary.get("classes") or []]
-    kind = str(summary.get("kind") or "classification")
+    kind = kind_of(summary, workers, compare)
+    answers = None
+    if kind == "multilabel":  # multi-select answers: read by the kind's own view
+        answers, labels = labels, None
     method = str(summary.get("method") or "?")
     fitted = str(summary.get("fitted_method") or method)
     n_all = len(items["item"])
@@ -299,9 +293,14 @@ def page_data(
         item_label = _class_codes(items["label"], classes)
     else:
         item_label = np.full(n_all, -1, dtype=np.int64)
-    if labels is not None:
+    if labels is not None and kind in ("classification", "ordinal"):
         labels, labels_note = _matching(labels, classes, items["item"], workers["worker"], labels_note)
-    item_rows = select_items(confidence, max_items, n_least)
+    certainty = confidence  # beyond max_items the page keeps the least certain items
+    if not np.isfinite(confidence).any():  # other kinds: the largest uncertainty (sets), sd (numbers)
+        names = [c for c in ("uncertainty", "sd") if c in items and np.asarray(items[c]).dtype.kind == "f"]
+        spread = items[names[0]] if names else None
+        certainty = confidence if spread is None else -np.asarray(spread, dtype=float)
+    item_rows = select_items(certainty, max_items, n_least)
     worker_rows = np.arange(len(workers["worker"]))
     if worker_rows.size > MAX_WORKERS and "n_labels" in workers:
         worker_rows = np.sort(
@@ -317,8 +316,8 @@ def page_data(
         "meta": {
             "method": method,
             "fitted_method": fitted,
-            "title": METHOD_TITLES.get(fitted, fitted),
-            "asked_title": METHOD_TITLES.get(method, method),
+            "title": METHOD_TITLES.get(fitted) or KIND_METHOD_TITLES.get(fitted, fitted),
+            "asked_title": METHOD_TITLES.get(method) or KIND_METHOD_TITLES.get(method, method),
             "reason": selection.get("reason") if selection else None,
             "scores": selection.get("scores") if selection else None,
             "source": (summary.get("input") or {}).get("source"),
@@ -336,9 +335,12 @@ def page_data(
             "n_classes": len(classes),
             "n_gold": summary.get("n_gold"),
             "mean_confidence": float(np.nanmean(confidence)) if np.isfinite(confidence).any() else None,
-            "n_uncertain": int(np.sum(confidence < 0.9)),
+            "n_uncertain": int(np.sum(confidence < 0.9)) if np.isfinite(confidence).any() else None,
             "n_differ": (summary.get("majority") or {}).get("n_differ"),
-            "n_flagged": int(sum(bool(set(review) & set(f)) for f in flags)),
+            "n_flagged": (
+                int(sum(bool(set(review) & set(f)) for f in flags)) if "flags" in workers
+                else int(np.sum(workers["random"])) if "random" in workers else None
+            ),
             "n_sparse": int(sum("sparse" in f for f in flags)),
             "converged": summary.get("converged"),
             "n_iter": summary.get("n_iter"),
@@ -357,8 +359,13 @@ def page_data(
             labels, item_rows, worker_rows, n_all, len(workers["worker"])
         ),
         "labels_note": labels_note,
-        "compare": None if compare is None else _compare_data(compare),
+        "compare": None if compare is None else (
+            _compare_data(compare) if compare_kind(compare) == "classification"
+            else kind_compare_data(compare)
+        ),
     }  # fmt: skip
-    if kind == "classification":
+    answers_of_kind = answers if kind == "multilabel" else labels
+    if kind in ("classification", "ordinal"):
         data["classification"] = classification_data(fit, labels, item_label)
+    data.update(kind_blocks(kind, fit, answers_of_kind, labels_note, item_rows, worker_rows, data))
     return data

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from emcrowd.errors import EmcrowdError, InputError
+from emcrowd.html_report._kinds import check_kind_compare, normalise_summary
+from emcrowd.html_report._util import _index_of
 
 #: Columns of the output tables that hold ids or names: always read as text (``007`` stays ``007``).
 TEXT_COLUMNS = frozenset({"item", "worker", "label", "majority", "gold", "votes", "flags", "true", "said"})
@@ -87,9 +89,9 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     summary_path = directory / "summary.json"
     if not summary_path.exists():
         raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?")
-    summary = read_json_file(summary_path, "an emcrowd summary")
+    summary = normalise_summary(read_json_file(summary_path, "an emcrowd summary"))
     check_summary(summary_path, summary)
-    classes = (summary.get("kind") or "classification") == "classification"
+    classes = (summary.get("kind") or "classification") in ("classification", "ordinal")
     items = read_table(
         table_path(directory, "items"), ("item", "label", "confidence") if classes else ("item",)
     )
@@ -107,13 +109,15 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
             raise InputError(path, f"{n} rows is not a whole number of {k} x {k} matrices")
         cells = np.asarray(long["probability"], dtype=float).reshape(-1, k, k)
         confusion = dict(zip(long["worker"][:: k * k], cells, strict=True))
-    return {
+    fit = {
         "summary": summary,
         "items": items,
         "workers": workers,
         "confusion": confusion,
         "written": summary_path.stat().st_mtime,
     }
+    load_kind_tables(directory, fit)
+    return fit
 
 
 def load_labels_of_fit(summary: dict[str, Any], path: str | os.PathLike | None) -> tuple[Any, str | None]:
@@ -166,7 +170,7 @@ def check_summary(path: Path, summary: Any) -> None:
     if not isinstance(kind, str):
         raise InputError(path, "'kind' must be the name of a kind of task")
     classes = summary.get("classes")
-    if kind == "classification" and not isinstance(classes, list):
+    if kind in ("classification", "ordinal", "multilabel") and not isinstance(classes, list):
         raise InputError(path, "not an emcrowd summary (no list of classes)")
     if classes is not None and (
         not isinstance(classes, list)
@@ -200,6 +204,8 @@ def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     methods = report.get("methods") if isinstance(report, dict) else None
     if not isinstance(methods, dict) or not methods:
         raise InputError(path, "not an `emcrowd compare --json` report (no methods)")
+    if check_kind_compare(path, report):  # numeric or multi-select metrics
+        return report
     for name, entry in methods.items():
         if not isinstance(entry, dict) or "accuracy" not in entry or "accuracy_ci" not in entry:
             raise InputError(path, f"method {name!r} has no accuracy and interval")
@@ -240,3 +246,58 @@ def read_json_file(path: Path, what: str) -> Any:
         raise InputError(path, "cannot read it as JSON (nested too deeply)") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read it as JSON ({str(exc)[:200]})") from None
+
+
+def load_kind_tables(directory: Path, fit: dict[str, Any]) -> None:
+    """The tables a kind writes beside items and workers: a multi-select fit's ``posteriors``, joined
+    to the items table as ``p[CLASS]`` columns (in the items' order)."""
+    if fit["summary"].get("kind") != "multilabel":
+        return
+    path = table_path(directory, "posteriors", required=False)
+    if path is None:
+        return
+    table = read_table(path, ("item",))
+    rows = _index_of(fit["items"]["item"], table["item"])
+    if (rows < 0).any() or len(table["item"]) != len(fit["items"]["item"]):
+        raise InputError(path, "its items are not those of items.csv: from another fit?")
+    for name in fit["summary"]["classes"]:
+        column = table.get(str(name))
+        if column is None:
+            raise InputError(path, f"missing column {name!r}: written by another emcrowd version?")
+        fit["items"][f"p[{name}]"] = np.asarray(column, dtype=float)[rows]
+
+
+def load_multilabels_of_fit(summary: dict[str, Any], path: Any) -> tuple[Any, str | None]:
+    """The multi-select answers the fit read (``path``, else the file ``summary.json`` names), read as
+    the fit read them; ``(answers, None)`` or ``(None, why)``."""
+    from emcrowd.io.multilabel import load_multilabels
+
+    source = summary.get("input") or {}
+    reading = summary.get("reading") if isinstance(summary.get("reading"), dict) else {}
+    given = path is not None
+    path = path if given else source.get("source")
+    if not path or path == "-":
+        return None, "the fit read its answers from standard input; give them with --labels FILE"
+    if not Path(path).exists():
+        if given:
+            raise InputError(Path(path), "no such file")
+        return None, f"the labels file {path} is not there any more; give it with --labels FILE"
+    columns = source.get("columns") or {}
+    try:
+        loaded = load_multilabels(
+            path,
+            label_sep=reading.get("label_sep"),
+            none_label=reading.get("none_label"),
+            empty=reading.get("empty") or "none",
+            format="long",
+            item_col=columns.get("item"),
+            worker_col=columns.get("worker"),
+            label_col=columns.get("label"),
+            duplicates=source.get("duplicates") or "keep",
+            preset=source.get("preset"),
+        )
+    except EmcrowdError as exc:
+        if given:
+            raise
+        return None, f"the labels file could not be read again ({str(exc)[:200]})"
+    return loaded.labels, None

@@ -33,8 +33,10 @@ def _kind_section(kind: str) -> tuple[str, str]:
     """The section a kind of task draws its own view in (``page.js``'s ``KINDS``)."""
     if kind == "classification":
         return "classes", "Classes"
+    from emcrowd.html_report._kinds import TITLES
+
     key = "kind-" + "".join(c if c.isalnum() else "-" for c in kind)
-    return key, html.escape(kind.replace("_", " ").capitalize())
+    return key, html.escape(TITLES.get(kind) or kind.replace("_", " ").capitalize())
 
 
 def render_page(data: dict[str, Any]) -> str:

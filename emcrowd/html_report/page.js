@@ -39,7 +39,9 @@
   }
   const pct = (v) => (v === null || v === undefined ? "—" : (100 * v).toFixed(1) + "%");
   const title = (m) => ({majority: "Majority vote", glad: "GLAD", dawid_skene: "Dawid-Skene",
-    one_coin: "One-coin", mace: "MACE", bayesian_ds: "Bayesian DS", ebcc: "EBCC", auto: "auto"}[m] || m);
+    one_coin: "One-coin", mace: "MACE", bayesian_ds: "Bayesian DS", ebcc: "EBCC", auto: "auto",
+    ordinal_ds: "Ordinal DS", per_class_ds: "Per-class Dawid-Skene", mean: "Mean", median: "Median",
+    bias_noise: "Bias-and-noise", robust: "Robust bias-and-noise"}[m] || m);
   function body(id) { return document.querySelector("#" + id + " > .body"); }
   function figure(id, caption, ...content) {
     return el("figure", {id: id}, ...content, el("figcaption", {text: caption}));
@@ -214,7 +216,8 @@
     add("labels file", META.source || "—", "fact-source");
     add("output directory", META.output, "fact-output");
     add("fitted (summary written)", META.written + " by emcrowd " + fmt(META.version), "fact-written");
-    add("task", DATA.kind + (CLASSES.length ? ", " + CLASSES.length + " classes: " + CLASSES.join(", ") : ""),
+    const what = {ordinal: " grades, lowest first: ", multilabel: " classes, any number per answer: "}[DATA.kind] || " classes: ";
+    add("task", DATA.kind + (CLASSES.length ? ", " + CLASSES.length + what + CLASSES.join(", ") : ""),
       "fact-classes");
     b.append(facts);
     const cards = el("div", {class: "cards", id: "headline"});
@@ -223,14 +226,16 @@
     card("items", fmt(H.n_items), "n-items");
     card("annotators", fmt(H.n_workers), "n-workers");
     card("labels", fmt(H.n_labels), "n-labels");
-    card("mean confidence", fmt(H.mean_confidence), "mean-confidence");
-    card("items below 0.9 confidence", fmt(H.n_uncertain), "n-uncertain");
+    if (H.mean_confidence !== null) card("mean confidence", fmt(H.mean_confidence), "mean-confidence");
+    if (H.n_uncertain !== null) card("items below 0.9 confidence", fmt(H.n_uncertain), "n-uncertain");
     if (H.n_differ !== null && H.n_differ !== undefined) card("answers differing from the vote", fmt(H.n_differ), "n-differ");
-    card("annotators flagged", fmt(H.n_flagged), "n-flagged");
+    if (H.n_flagged !== null) card("annotators flagged", fmt(H.n_flagged), "n-flagged");
     if (H.n_gold) card("gold items clamped", fmt(H.n_gold), "n-gold");
     if (DATA.compare) {
       const fitted = DATA.compare.methods[META.fitted_method] || DATA.compare.methods[META.method];
-      if (fitted) card("accuracy on " + fmt(DATA.compare.n_gold) + " gold items", fmt(fitted.accuracy), "gold-accuracy");
+      if (fitted && DATA.compare.kind === "numeric") card("MAE on " + fmt(DATA.compare.n_gold) + " items with a true value", fmt(fitted.mae), "gold-mae");
+      else if (fitted && DATA.compare.kind === "multilabel") card("micro-F1 on " + fmt(DATA.compare.n_gold) + " gold sets", fmt(fitted.micro_f1), "gold-f1");
+      else if (fitted) card("accuracy on " + fmt(DATA.compare.n_gold) + " gold items", fmt(fitted.accuracy), "gold-accuracy");
     }
     b.append(cards);
     if (META.warnings && META.warnings.length) {
@@ -239,8 +244,8 @@
   }
 
   // --- per class (classification) ----------------------------------------------------------------
-  function classesSection(K) {
-    const b = body("classes");
+  function classesSection(K, target) {
+    const b = body(target || "classes");
     const rows = K.classes;
     const gold = goldRecall();
     const head = [["class"], ["estimated prevalence", "num"], ["items labelled", "num"], ["share of items", "num"],
@@ -322,6 +327,7 @@
 
   // --- items ---------------------------------------------------------------------------------------
   let openAnnotator = () => {};
+  let kindItem = null;  // a kind's own item detail (who ticked what, ...): i -> nodes
   function itemsSection() {
     const b = body("items");
     const T = DATA.items, N = DATA.items_note;
@@ -340,7 +346,8 @@
     const controls = el("div", {class: "controls"}, el("label", {}, "id ", search));
     const cls = el("select", {id: "items-class"}, el("option", {value: "", text: "any class"}),
       ...CLASSES.map((c) => el("option", {value: c, text: c})));
-    if (get.label && CLASSES.length) controls.append(el("label", {}, "label ", cls));
+    const setHolds = DATA.kind === "multilabel" && get.classes ? (i, c) => JSON.parse(get.classes(i) || "[]").includes(c) : null;
+    if ((get.label || setHolds) && CLASSES.length) controls.append(el("label", {}, setHolds ? "set holds " : "label ", cls));
     const range = (name, key) => {
       const lo = el("input", {type: "number", step: "0.05", min: "0", max: "1", id: "items-" + key + "-min"});
       const hi = el("input", {type: "number", step: "0.05", min: "0", max: "1", id: "items-" + key + "-max"});
@@ -364,7 +371,7 @@
       if (!q && !c && clo === null && chi === null && alo === null && ahi === null && !d && !g) return null;
       return (i) => {
         if (q && !String(get.item(i)).toLowerCase().includes(q)) return false;
-        if (c && get.label(i) !== c) return false;
+        if (c && (setHolds ? !setHolds(i, c) : get.label(i) !== c)) return false;
         if (clo !== null || chi !== null) {
           const v = get.confidence(i);
           if (v === null || (clo !== null && v < clo) || (chi !== null && v > chi)) return false;
@@ -395,7 +402,8 @@
       }
       const parts = [el("h3", {text: "Item " + get.item(i), id: "item-detail-title"}), facts];
       const L = DATA.labels;
-      if (L) {
+      if (kindItem) parts.push(...kindItem(i));
+      else if (L) {
         const W = DATA.workers, wname = getter(column(W, "worker")), wacc = getter(column(W, "accuracy"));
         const rows = [];
         for (let o = L.offsets[i]; o < L.offsets[i + 1]; o++) {
@@ -538,21 +546,27 @@
       (C.truth_file ? " (" + C.truth_file + ")" : "") + ". Accuracy with a 95% bootstrap interval; Brier " +
       "score and log-loss of the posteriors: lower is better."}));
     const metric = (e, k) => (k in e ? fmt(e[k]) : "—");
+    const withCi = (e, k) => metric(e, k) + (k in e && Array.isArray(e[k + "_ci"]) ? " (" + fmt(e[k + "_ci"][0]) + "–" + fmt(e[k + "_ci"][1]) + ")" : "");
     const shown = new Set(["accuracy", "macro_f1", "brier", "log_loss", "correct", "total", "n_iter", "fit_seconds",
       "converged", "n_ties", "n_ties_gold", "chosen"]);
     const extra = [];  // any other scalar metric of the report (a kind's own), as more columns
     for (const n of names) for (const [k, v] of Object.entries(C.methods[n])) {
       if (!shown.has(k) && !extra.includes(k) && (typeof v === "number")) extra.push(k);
     }
+    const named = {mae: "MAE in grades (95% interval)", within_one: "within one grade"};
+    if (extra.includes("mae")) {
+      b.append(el("p", {class: "note", id: "ordinal-metrics-note", text: "Ordered grades: MAE is the mean absolute error in grades " +
+        "(with its 95% bootstrap interval); within one grade, the share of items at most one grade off."}));
+    }
     b.append(simpleTable([["method"], ["accuracy", "num"], ["95% interval", "num"], ["macro-F1", "num"], ["Brier", "num"],
       ["log-loss", "num"], ["calibration error", "num"], ["correct / total", "num"], ["iterations", "num"], ["seconds", "num"],
-      ...extra.map((k) => [k.replace(/_/g, " "), "num"])],
+      ...extra.map((k) => [named[k] || k.replace(/_/g, " "), "num"])],
     names.map((n) => {
       const e = C.methods[n];
       return [title(n) + (e.chosen ? " → " + title(e.chosen) : "") + (n === C.best ? " (best)" : ""), metric(e, "accuracy"),
         e.accuracy_ci ? fmt(e.accuracy_ci[0]) + " – " + fmt(e.accuracy_ci[1]) : "—", metric(e, "macro_f1"),
         metric(e, "brier"), metric(e, "log_loss"), fmt(e.calibration ? e.calibration.ece : null),
-        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2), ...extra.map((k) => metric(e, k))];
+        fmt(e.correct) + " / " + fmt(e.total), fmt(e.n_iter), fmt(e.fit_seconds, 2), ...extra.map((k) => withCi(e, k))];
     }), "metrics"));
     const vs = C.vs_majority || {};
     if (Object.keys(vs).length) {
@@ -612,7 +626,12 @@
       const A = C.agreement;
       b.append(el("h3", {text: "Agreement between annotators"}), simpleTable([["statistic"], ["value", "num"]], [
         ["Krippendorff's alpha", fmt(A.krippendorff_alpha)], ["percent agreement", fmt(A.percent_agreement)],
-        ["Fleiss' kappa", fmt(A.fleiss_kappa)], ["Gwet's AC1", fmt(A.gwet_ac1)]], "agreement"));
+        ["Fleiss' kappa", fmt(A.fleiss_kappa)], ["Gwet's AC1", fmt(A.gwet_ac1)],
+        // ordered grades: alpha at the ordinal and interval levels, Cohen's weighted kappa (two annotators)
+        ...(A.krippendorff_alpha_ordinal !== undefined ? [["Krippendorff's alpha, ordinal", fmt(A.krippendorff_alpha_ordinal)],
+          ["Krippendorff's alpha, interval", fmt(A.krippendorff_alpha_interval)]] : []),
+        ...(A.weighted_kappa && A.weighted_kappa.defined ? [["weighted kappa, linear", fmt(A.weighted_kappa.linear)],
+          ["weighted kappa, quadratic", fmt(A.weighted_kappa.quadratic)]] : [])], "agreement"));
     }
   }
 
@@ -638,9 +657,317 @@
     b.append(d);
   }
 
+  // --- shared by the kinds' views -------------------------------------------------------------------
+  function workerGetters() {
+    const W = DATA.workers, get = {};
+    for (const c of W.columns) get[c.name] = getter(c);
+    return get;
+  }
+  function isFlagged(get, i) {
+    if (get.random) return Boolean(get.random(i));
+    if (!get.flags) return false;
+    return String(get.flags(i) || "").split(";").some((f) => ["spammer", "constant", "below_chance"].includes(f));
+  }
+  const trim = (v) => Number(v.toPrecision(4)).toString();  // axis numbers without trailing zeros
+  function extent(values, pad) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) if (v !== null && v !== undefined && isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    if (!(hi >= lo)) return [0, 1];
+    if (hi === lo) return [lo - 0.5, hi + 0.5];
+    const p = (hi - lo) * (pad === undefined ? 0.05 : pad);
+    return [lo - p, hi + p];
+  }
+  // each annotator as a point (x, y), flagged ones in red, a click opens the annotator
+  function annotatorScatter(xs, ys, o) {
+    const get = workerGetters(), n = DATA.workers.n;
+    const p = plot({w: 640, h: 320, x: o.x, y: o.y, xlabel: o.xlabel, ylabel: o.ylabel, xfmt: trim, yfmt: trim});
+    if (o.vline !== undefined) p.svg.append(sv("line", {x1: p.sx(o.vline), x2: p.sx(o.vline), y1: p.sy(o.y[0]), y2: p.sy(o.y[1]),
+      stroke: "#8c959f", "stroke-dasharray": "4 3"}));
+    let drawn = 0;
+    for (let i = 0; i < n; i++) {
+      const x = xs[i], y = ys[i];
+      if (x === null || y === null || x === undefined || y === undefined || !isFinite(x) || !isFinite(y)) continue;
+      const bad = isFlagged(get, i);
+      const dot = sv("circle", {cx: p.sx(Math.max(o.x[0], Math.min(o.x[1], x))), cy: p.sy(Math.max(o.y[0], Math.min(o.y[1], y))),
+        r: bad ? 4 : 3, fill: bad ? "#cf222e" : "#0969da", "fill-opacity": bad ? 0.9 : 0.6, style: "cursor:pointer", class: "annotator-dot"});
+      dot.append(sv("title", {}, get.worker(i) + ": " + o.xname + " " + fmt(x) + ", " + o.yname + " " + fmt(y) + (bad ? " (flagged)" : "")));
+      dot.addEventListener("click", () => openAnnotator(i));
+      p.svg.append(dot);
+      drawn++;
+    }
+    return {svg: p.svg, drawn: drawn};
+  }
+  function histogramFigure(id, hist, xlabel, caption, colour) {
+    const top = Math.max(1, ...hist.counts), e = hist.edges;
+    const p = plot({w: 640, h: 240, x: [e[0], e[e.length - 1]], y: [0, top * 1.05], xlabel: xlabel, ylabel: "items", ydigits: 0,
+      xfmt: (v) => Number(v.toPrecision(3)).toString()});
+    hist.counts.forEach((c, i) => {
+      const x = p.sx(e[i]), x2 = p.sx(e[i + 1]);
+      p.svg.append(sv("rect", {x: x + 0.5, y: p.sy(c), width: Math.max(0.5, x2 - x - 1), height: p.sy(0) - p.sy(c), fill: colour || "#2da44e"}));
+    });
+    return figure(id, caption, p.svg);
+  }
+  // a square heat map of a K x K matrix of shares (rows: the truth), in the classes' order
+  function heatSvg(M, rowTitle, colTitle) {
+    const k = CLASSES.length, cell = Math.max(22, Math.min(56, Math.floor(460 / Math.max(1, k))));
+    const left = 90, top = 34, w = left + k * cell + 16, h = top + k * cell + 40;
+    const svg = sv("svg", {class: "plot", viewBox: "0 0 " + w + " " + h, role: "img"});
+    const short = (c) => (c.length > 10 ? c.slice(0, 9) + "…" : c);
+    for (let t = 0; t < k; t++) {
+      svg.append(sv("text", {x: left - 6, y: top + t * cell + cell / 2 + 4, "text-anchor": "end"}, short(CLASSES[t])));
+      svg.append(sv("text", {x: left + t * cell + cell / 2, y: top - 6, "text-anchor": "middle"}, short(CLASSES[t])));
+      for (let s = 0; s < k; s++) {
+        const v = M[t][s];
+        const r = sv("rect", {x: left + s * cell, y: top + t * cell, width: cell - 1, height: cell - 1,
+          fill: v === null ? "#f6f8fa" : heatColour(v)});
+        r.append(sv("title", {}, rowTitle + " " + CLASSES[t] + ", " + colTitle + " " + CLASSES[s] + ": " + fmt(v)));
+        svg.append(r);
+        if (cell >= 30 && v !== null) svg.append(sv("text", {x: left + s * cell + cell / 2, y: top + t * cell + cell / 2 + 4,
+          "text-anchor": "middle", fill: v > 0.55 ? "#fff" : "#1f2328"}, v.toFixed(2)));
+      }
+    }
+    svg.append(sv("text", {x: left + (k * cell) / 2, y: h - 10, "text-anchor": "middle"}, colTitle + " →"));
+    svg.append(sv("text", {x: 12, y: top + (k * cell) / 2, "text-anchor": "middle",
+      transform: "rotate(-90 12 " + (top + (k * cell) / 2) + ")"}, rowTitle + " ↓"));
+    return svg;
+  }
+
+  // --- ordered grades ---------------------------------------------------------------------------------
+  function ordinalSection() {
+    const O = DATA.ordinal, id = "kind-ordinal";
+    classesSection(DATA.classification, id);
+    const b = body(id);
+    b.insertBefore(el("p", {class: "note", text: "The classes are ordered grades, lowest first: every table and figure " +
+      "lists them in that order."}), b.firstChild);
+    b.append(el("h3", {text: "Confusion over the grades and each annotator's bias"}));
+    const heat = figure("fig-grade-confusion", O.confusion_source === "model"
+      ? "The method's P(grade said | true grade), averaged over the annotators (weighted by their labels), grades in order: " +
+        "mass off the diagonal is error, and its side is the direction of the bias."
+      : "The crowd's labels said (columns) on items given each grade (rows), as shares of the row, grades in order.",
+      heatSvg(O.confusion, "true grade", "grade said"));
+    const get = workerGetters(), n = DATA.workers.n;
+    const bias = get.bias && get.spread ? Array.from({length: n}, (_, i) => get.bias(i)) : O.bias;
+    const spread = get.bias && get.spread ? Array.from({length: n}, (_, i) => get.spread(i)) : O.spread;
+    const parts = [heat];
+    if (O.bias_source) {
+      const m = Math.max(0.5, ...bias.filter((v) => v !== null).map((v) => Math.abs(v) * 1.1));
+      const top = Math.max(0.5, ...spread.filter((v) => v !== null).map((v) => v * 1.1));
+      const sc = annotatorScatter(bias, spread, {x: [-m, m], y: [0, top], vline: 0, xlabel: "bias (grades; + rates high)",
+        ylabel: "spread (grades)", xname: "bias", yname: "spread", xdigits: 1, ydigits: 1});
+      parts.push(figure("fig-bias-spread", "Each annotator's bias (how far, in grades, it rates above the truth on average) " +
+        "against its spread (how widely its grades scatter): " + (O.bias_source === "model" ? "the ordinal model's parameters"
+        : "the mean and standard deviation of (said − true) under its confusion matrix") +
+        ". Flagged annotators in red; click a point to open it.", sc.svg));
+    }
+    b.append(el("div", {class: "grid2"}, ...parts));
+  }
+
+  // --- numeric answers -----------------------------------------------------------------------------------
+  function numericSection() {
+    const N = DATA.numeric, b = body("kind-numeric"), get = workerGetters(), n = DATA.workers.n;
+    const facts = el("dl", {class: "facts", id: "numeric-facts"});
+    if (N.value_mean !== null && N.value_mean !== undefined) facts.append(el("dt", {text: "true values (the model's prior)"}),
+      el("dd", {text: "mean " + fmt(N.value_mean) + ", sd " + fmt(N.value_sd)}));
+    if (N.flagged && N.flagged.length) facts.append(el("dt", {text: "answering at random"}),
+      el("dd", {text: N.flagged.slice(0, 20).join(", ") + (N.flagged.length > 20 ? " and " + (N.flagged.length - 20) + " more" : "")}));
+    b.append(facts);
+    const figs = [];
+    if (get.bias && (get.noise_sd || get.noise)) {
+      const noiseOf = get.noise_sd || get.noise;
+      const xs = Array.from({length: n}, (_, i) => get.bias(i)), ys = Array.from({length: n}, (_, i) => noiseOf(i));
+      const m = extent(xs.map((v) => (v === null ? null : Math.abs(v))).concat([0]), 0.1)[1];
+      const sc = annotatorScatter(xs, ys, {x: [-m, m], y: [0, extent(ys.concat([0]), 0.1)[1]], vline: 0,
+        xlabel: "bias (answer minus true value, on average)", ylabel: "noise (sd of its errors)", xname: "bias", yname: "noise"});
+      figs.push(figure("fig-bias-noise", "Each annotator's bias against its noise; flagged as answering at random in red. " +
+        "Click a point to open it.", sc.svg));
+    }
+    const I = N.intervals;
+    if (I && I.estimate.length) {
+      const lo = extent(I.lower.concat(I.upper, I.estimate, I.gold || []), 0.04);
+      const p = plot({w: 640, h: 320, x: [0, I.estimate.length + 1], y: lo, xticks: [], xlabel: "items, by estimate" +
+        (I.estimate.length < I.n ? " (" + I.estimate.length + " of " + fmt(I.n) + ", evenly spaced)" : ""), ylabel: "value", yfmt: trim});
+      I.estimate.forEach((e, j) => {
+        const x = p.sx(j + 1);
+        if (I.lower[j] !== null && I.upper[j] !== null) p.svg.append(sv("line", {x1: x, x2: x, y1: p.sy(I.lower[j]), y2: p.sy(I.upper[j]),
+          stroke: "#9ec5f4", "stroke-width": Math.max(1, Math.min(3, 500 / I.estimate.length))}));
+        if (I.gold && I.gold[j] !== null) p.svg.append(sv("circle", {cx: x, cy: p.sy(I.gold[j]), r: 2.2, fill: "#cf222e"}));
+        p.svg.append(sv("circle", {cx: x, cy: p.sy(e), r: 1.8, fill: "#0969da"}));
+      });
+      figs.push(figure("fig-estimates", "Each item's estimate (blue) and its 95% interval (light blue), items sorted by estimate" +
+        (I.gold ? "; gold values in red" : "") + ".", p.svg));
+    }
+    if (figs.length) b.append(el("div", {class: "grid2"}, ...figs));
+    if (N.residuals) b.append(histogramFigure("fig-residuals", N.residuals, "estimate minus gold value",
+      "The spread of the estimates around the gold values (items not clamped to them).", "#8250df"));
+    else if (N.estimates) b.append(histogramFigure("fig-estimate-spread", N.estimates, "estimate", "How the estimates spread (every item)."));
+    if (!figs.length) b.append(el("p", {class: "note", text: "The outputs have no estimate, bias or noise columns to draw."}));
+  }
+
+  // --- multi-select answers ---------------------------------------------------------------------------
+  function multilabelSection() {
+    const K = DATA.multilabel, b = body("kind-multilabel"), rows = K.classes;
+    b.append(el("p", {class: "note", text: "Each class is a present/absent question: an item's set holds the classes whose " +
+      "posterior is at least " + fmt(K.threshold) + ". Agreement: the share of agreeing pairs of answers on an item (items " +
+      "with two answers or more), and Krippendorff's alpha for ticked / not ticked."}));
+    const quart = (q) => (q ? fmt(q[1]) + " (" + fmt(q[0], 2) + "–" + fmt(q[2], 2) + ")" : "—");
+    b.append(el("h3", {text: "Each class"}), simpleTable([["class"], ["estimated prevalence", "num"], ["items in the set", "num"],
+      ["share of items", "num"], ["share of answers ticking it", "num"], ["agreement", "num"], ["alpha", "num"],
+      ["sensitivity: median (quartiles)", "num"], ["specificity: median (quartiles)", "num"]],
+    rows.map((r) => [r.class, fmt(r.prevalence), fmt(r.n_items), pct(r.share_items), pct(r.ticked), fmt(r.agreement), fmt(r.alpha),
+      quart(r.sensitivity), quart(r.specificity)]), "per-class"));
+    if (K.answers_note) b.append(el("p", {class: "note", id: "agreement-note", text: "No agreement nor who ticked what: " + K.answers_note}));
+    // prevalence, share in the set, share of answers, per class
+    const n = rows.length, barH = 30, series = [["prevalence", "#cf222e"], ["share_items", "#0969da"], ["ticked", "#8c959f"]];
+    const hi = Math.max(0.05, ...rows.flatMap((r) => series.map(([k]) => r[k] || 0)));
+    const p = plot({w: 640, h: 60 + n * barH, x: [0, Math.min(1, hi * 1.1)], y: [0, n], yticks: [], xlabel: "share",
+      xfmt: (v) => Math.round(v * 100) + "%"});
+    rows.forEach((r, i) => {
+      const y = p.sy(n - i) + 3;
+      series.forEach(([k, colour], j) => {
+        if (r[k] === null || r[k] === undefined) return;
+        p.svg.append(sv("rect", {x: p.sx(0), y: y + j * 8, width: Math.max(1, p.sx(r[k]) - p.sx(0)), height: 7, fill: colour}));
+      });
+      p.svg.append(sv("text", {x: p.m.l - 6, y: y + 14, "text-anchor": "end"}, r.class.length > 9 ? r.class.slice(0, 8) + "…" : r.class));
+    });
+    const figs = [figure("fig-ml-prevalence", "Per class: the estimated prevalence (red), the share of items whose set holds it " +
+      "(blue) and the share of answers that tick it (grey).", p.svg)];
+    if (rows.some((r) => r.agreement !== null)) {
+      const q = plot({w: 640, h: 60 + n * barH, x: [Math.min(0, ...rows.map((r) => r.alpha || 0)), 1], y: [0, n], yticks: [],
+        xlabel: "agreement (green) and Krippendorff's alpha (purple)", xdigits: 1});
+      rows.forEach((r, i) => {
+        const y = q.sy(n - i) + 3;
+        [["agreement", "#2da44e"], ["alpha", "#8250df"]].forEach(([k, colour], j) => {
+          if (r[k] === null) return;
+          const x0 = q.sx(Math.min(0, r[k])), x1 = q.sx(Math.max(0, r[k]));
+          q.svg.append(sv("rect", {x: x0, y: y + j * 11, width: Math.max(1, x1 - x0), height: 10, fill: colour}));
+        });
+        q.svg.append(sv("text", {x: q.m.l - 6, y: y + 14, "text-anchor": "end"}, r.class.length > 9 ? r.class.slice(0, 8) + "…" : r.class));
+      });
+      figs.push(figure("fig-ml-agreement", "Agreement between annotators on each class.", q.svg));
+    }
+    b.append(el("div", {class: "grid2"}, ...figs));
+    // each class's sensitivity and specificity over the annotators
+    const get = workerGetters(), W = DATA.workers;
+    if (rows.some((r) => get["sensitivity[" + r.class + "]"])) {
+      const multiples = el("div", {class: "small-multiples"});
+      const rateRow = (r) => {
+        const sens = get["sensitivity[" + r.class + "]"], spec = get["specificity[" + r.class + "]"];
+        if (!sens || !spec) return;
+        const q = plot({w: 300, h: 280, x: [0, 1], y: [0, 1], xlabel: "specificity", ylabel: "sensitivity", title: r.class,
+          xdigits: 1, ydigits: 1});
+        q.svg.append(sv("line", {x1: q.sx(0), y1: q.sy(1), x2: q.sx(1), y2: q.sy(0), stroke: "#8c959f", "stroke-dasharray": "4 3"}));
+        for (let i = 0; i < W.n; i++) {
+          const x = spec(i), y = sens(i);
+          if (x === null || y === null) continue;
+          const dot = sv("circle", {cx: q.sx(x), cy: q.sy(y), r: 3, fill: "#0969da", "fill-opacity": 0.55, style: "cursor:pointer"});
+          dot.append(sv("title", {}, get.worker(i) + ": sensitivity " + fmt(y) + ", specificity " + fmt(x)));
+          dot.addEventListener("click", () => openAnnotator(i));
+          q.svg.append(dot);
+        }
+        multiples.append(el("div", {class: "multiple"}, q.svg));
+      };
+      rows.forEach(rateRow);
+      b.append(figure("fig-ml-rates", "Each class: every annotator's sensitivity (ticks the class when it applies) against its " +
+        "specificity (leaves it when it does not). The dashed line is chance (sensitivity + specificity = 1): points near it " +
+        "tick the class at random. Click a point to open the annotator.", multiples));
+    }
+    // who ticked what, in an item's detail
+    const A = K.answers;
+    kindItem = (i) => {
+      const T = DATA.items, parts = [];
+      const post = CLASSES.map((c) => getter(column(T, "p[" + c + "]"))(i));
+      const inSet = new Set(JSON.parse(getter(column(T, "classes"))(i) || "[]"));
+      if (!A) return [el("p", {class: "note", id: "who-note", text: "Who ticked what is not shown: " + (K.answers_note || "no labels file")})];
+      const wname = getter(column(DATA.workers, "worker"));
+      const head = [["annotator"], ...CLASSES.map((c) => [c])];
+      const table = [];
+      const counts = CLASSES.map(() => 0);
+      for (let o = A.offsets[i]; o < A.offsets[i + 1]; o++) {
+        const w = A.worker[o], ticked = new Set(A.sets[o]);
+        const who = w >= 0 ? el("button", {class: "link", text: wname(w), onclick: () => openAnnotator(w)}) : "(not held)";
+        table.push([who, ...CLASSES.map((c, k) => { if (ticked.has(k)) counts[k]++; return ticked.has(k) ? "✓" : ""; })]);
+      }
+      table.push([el("strong", {text: "answers ticking"}), ...counts.map((c) => String(c))]);
+      table.push([el("strong", {text: "posterior"}), ...post.map((v) => fmt(v))]);
+      table.push([el("strong", {text: "in the set"}), ...CLASSES.map((c) => el("span", {class: inSet.has(c) ? "ok" : "no",
+        text: inSet.has(c) ? "yes" : "no"}))]);
+      parts.push(el("h3", {text: "Who ticked what"}), simpleTable(head, table, "who-ticked-what"));
+      return parts;
+    };
+  }
+
+  // --- comparisons of numeric and multi-select answers -----------------------------------------------
+  function intervalFigure(id, names, value, ci, xlabel, caption) {
+    const C = DATA.compare;
+    const vals = names.flatMap((n) => [value(C.methods[n]), ...(ci(C.methods[n]) || [])]).filter((v) => v !== null && v !== undefined);
+    const [x0, x1] = extent(vals.concat([0]), 0.08);
+    const rowH = 28, p = plot({w: 640, h: 60 + rowH * names.length, x: [Math.max(0, x0), x1], y: [0, names.length], yticks: [],
+      xlabel: xlabel, xfmt: trim});
+    names.forEach((n, i) => {
+      const e = C.methods[n], y = p.sy(names.length - i - 0.5), v = value(e), c = ci(e);
+      if (c && c[0] !== null) p.svg.append(sv("line", {x1: p.sx(c[0]), x2: p.sx(c[1]), y1: y, y2: y, stroke: "#0969da", "stroke-width": 2}));
+      if (v === null || v === undefined) return;
+      p.svg.append(sv("circle", {cx: p.sx(v), cy: y, r: 5, fill: "#0969da"}));
+      p.svg.append(sv("text", {x: p.sx(v), y: y - 8, "text-anchor": "middle"}, title(n) + " " + fmt(v)));
+    });
+    return figure(id, caption, p.svg);
+  }
+  function numericComparison() {
+    const C = DATA.compare, b = body("comparison"), names = Object.keys(C.methods);
+    const ci = (v) => (Array.isArray(v) ? fmt(v[0]) + " – " + fmt(v[1]) : "—");
+    b.append(el("p", {class: "note", text: "Scored on " + fmt(C.n_gold) + " items with a true value" + (C.truth_file ? " (" +
+      C.truth_file + ")" : "") + ". MAE and RMSE with 95% bootstrap intervals; the gain is the mean's error minus the method's, " +
+      "paired over the same resamples (positive: closer to the truth than the mean). Coverage: the share of true values inside " +
+      "the method's 95% interval."}));
+    b.append(simpleTable([["method"], ["MAE", "num"], ["95% interval", "num"], ["RMSE", "num"], ["95% interval", "num"],
+      ["MAE gain vs mean", "num"], ["95% interval", "num"], ["coverage", "num"], ["flagged", "num"], ["iterations", "num"], ["seconds", "num"]],
+    names.map((n) => {
+      const e = C.methods[n];
+      return [title(n), fmt(e.mae), ci(e.mae_ci), fmt(e.rmse), ci(e.rmse_ci), fmt(e.mae_gain_vs_mean), ci(e.mae_gain_vs_mean_ci),
+        pct(e.coverage), fmt(e.n_flagged), fmt(e.n_iter), fmt(e.fit_seconds, 2)];
+    }), "metrics"));
+    b.append(intervalFigure("fig-method-mae", names, (e) => e.mae, (e) => e.mae_ci, "mean absolute error (95% bootstrap interval)",
+      "The mean absolute error of each method on the items with a true value, with its interval: lower is better."));
+  }
+  function multilabelComparison() {
+    const C = DATA.compare, b = body("comparison"), names = Object.keys(C.methods);
+    b.append(el("p", {class: "note", text: "Scored on " + fmt(C.n_gold) + " items with a gold set. Micro-F1 pools every (item, " +
+      "class) decision; macro-F1 averages the classes' F1; exact: the share of items whose whole set is right; Hamming: the " +
+      "share of decisions that are wrong (lower is better)."}));
+    const gain = (e) => (e.gain_over_majority ? e.gain_over_majority.micro_f1 : null);
+    b.append(simpleTable([["method"], ["micro-F1", "num"], ["macro-F1", "num"], ["exact set", "num"], ["Hamming loss", "num"],
+      ["micro-F1 gain over majority", "num"]],
+    names.map((n) => { const e = C.methods[n]; return [title(n), fmt(e.micro_f1), fmt(e.macro_f1), fmt(e.exact_set_accuracy),
+      fmt(e.hamming_loss, 4), fmt(gain(e), 4)]; }), "metrics"));
+    // F1 of each class, per method
+    const classes = [...new Set(names.flatMap((n) => Object.keys(C.methods[n].f1_per_class || {})))];
+    if (classes.length) {
+      const colours = ["#8c959f", "#0969da", "#cf222e", "#2da44e", "#8250df", "#bf8700"];
+      const rowH = 14 * names.length + 12, n = classes.length;
+      const p = plot({w: 640, h: 60 + n * rowH, x: [0, 1], y: [0, n], yticks: [], xlabel: "F1 on the class", xdigits: 1});
+      classes.forEach((c, i) => {
+        const y = p.sy(n - i) + 4;
+        names.forEach((m, j) => {
+          const v = (C.methods[m].f1_per_class || {})[c];
+          if (v === null || v === undefined) return;
+          const bar = sv("rect", {x: p.sx(0), y: y + j * 14, width: Math.max(1, p.sx(v) - p.sx(0)), height: 12, fill: colours[j % colours.length]});
+          bar.append(sv("title", {}, title(m) + ", " + c + ": F1 " + fmt(v)));
+          p.svg.append(bar);
+        });
+        p.svg.append(sv("text", {x: p.m.l - 6, y: y + 12, "text-anchor": "end"}, c.length > 9 ? c.slice(0, 8) + "…" : c));
+      });
+      const key = el("p", {class: "note"}, ...names.flatMap((m, j) => [el("span", {class: "bar", style: "width:1em;background:" +
+        colours[j % colours.length]}), " " + title(m) + "  "]));
+      b.append(figure("fig-ml-f1", "The F1 of each class, per method.", key, p.svg));
+    }
+  }
+
   // --- kinds of task: each draws its own sections; tables and overview are shared ------------------
   const KINDS = {
     classification: () => classesSection(DATA.classification),
+    ordinal: ordinalSection,
+    numeric: numericSection,
+    multilabel: multilabelSection,
   };
 
   overview();
@@ -651,7 +978,7 @@
     "); the items and annotators tables below show every column of the outputs."}));
   annotatorsSection();
   itemsSection();
-  if (DATA.compare) comparisonSection();
+  if (DATA.compare) ({numeric: numericComparison, multilabel: multilabelComparison}[DATA.compare.kind] || comparisonSection)();
   detailsSection();
   window.addEventListener("beforeprint", () => { for (const d of document.querySelectorAll("details")) d.open = true; });
   document.body.setAttribute("data-ready", "1");
