@@ -78,7 +78,8 @@ def main() -> None:
                 if large and method in LARGE_EXCLUDED:
                     continue
                 r = singles[method] = fit(data, method)
-                print(f"{name:<12} {method:<12} {r['labels']:>11,} {r['fit']:>8.2f} {r['wall']:>8.2f}", flush=True)
+                row = f"{name:<12} {method:<12} {r['labels']:>11,} {r['fit']:>8.2f} {r['wall']:>8.2f}"
+                print(row, flush=True)
             r = fit(data, "auto")
             slowest = max(singles, key=lambda m: singles[m]["fit"])
             ratio_slowest = r["fit"] / singles[slowest]["fit"]

@@ -608,7 +608,8 @@ def posteriors_from_annotators(model: Any, data: Labels) -> np.ndarray | None:
     if confusion is not None and confusion.shape == (data.n_workers, k, k):
         log_c = np.log(np.maximum(confusion, _MIN_PROBABILITY))
         for c in range(k):
-            joint[:, c] = np.bincount(data.item, weights=log_c[data.worker, c, data.label], minlength=data.n_items)
+            weights = log_c[data.worker, c, data.label]
+            joint[:, c] = np.bincount(data.item, weights=weights, minlength=data.n_items)
     else:
         accuracy = np.asarray(getattr(model, "accuracy_", np.empty(0)), dtype=float)
         if accuracy.shape != (data.n_workers,):
