@@ -36,6 +36,7 @@ test: $(STAMP)
 # everything: the speed rows, relabelling, and the Dask engine's overhead (10M) and scale (100M) rows
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/auto.py
 	$(BIN)/python benchmarks/relabel.py
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
