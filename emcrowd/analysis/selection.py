@@ -14,7 +14,8 @@ priors win for the priors' sake). Each candidate is first fitted on all the labe
 returns when it is chosen: nothing is fitted twice), and each fold fit starts from that fit's
 posteriors, so it converges in a few iterations. Only above :data:`FULL_DATA_LABELS` labels is the
 criterion computed on a random subset of the items (:data:`SUBSET_LABELS` labels), the least of
-evils at that size, and the chosen model then fitted on all the labels.
+evils at that size, and the chosen model then fitted on all the labels, starting from its subset
+fit's annotators (:func:`posteriors_from_annotators`).
 
 **Majority vote is a candidate.** It is scored as the model under which every annotator is equally
 reliable (one accuracy shared by all, :class:`VoteModel`, whose most probable class is the vote), and
