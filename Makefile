@@ -37,6 +37,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ordinal.py
+	$(BIN)/python benchmarks/auto.py
 	$(BIN)/python benchmarks/relabel.py
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
 	$(BIN)/python benchmarks/machines.py

@@ -89,6 +89,7 @@ def aggregate(
     ties: str = "lowest",
     callback: IterationCallback | None = None,
     init: Any = None,
+    start_posteriors: np.ndarray | None = None,
     **options: Any,
 ) -> Aggregation:
     """Aggregate ``data`` with one method.
@@ -113,6 +114,9 @@ def aggregate(
     init : optional
         A previous fit of the same EM method (or a :class:`emcrowd.models._warm.WarmStart`) to start
         from (``fit(data, init=...)``); majority vote has nothing to start from and ignores it.
+    start_posteriors : ndarray of shape (n_items, n_classes), optional
+        Posteriors an EM method's (single) run starts from instead of its own start (``auto`` on
+        large data: from the chosen method's fit on a subset of the items).
     **options
         Passed to the model's constructor: for every EM model ``class_prior``, ``learn_class_prior``,
         ``class_pseudocount``, ``tol``, ``max_iter``, ``n_init``, ``random_state``; for GLAD also
@@ -145,6 +149,10 @@ def aggregate(
             fit_seconds=time.perf_counter() - start,
         )
     model = MODELS[method](**options)
+    if start_posteriors is not None:
+        from emcrowd.analysis.selection import warm_started
+
+        warm_started(model, start_posteriors)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(data, gold=gold, callback=callback, init=init)
@@ -187,7 +195,7 @@ def auto_aggregate(
     the chosen fit."""
     from dataclasses import replace
 
-    from emcrowd.analysis.selection import select_method
+    from emcrowd.analysis.selection import posteriors_from_annotators, select_method
 
     start = time.perf_counter()
     data, gold = labels_and_gold(data, gold)
@@ -204,11 +212,16 @@ def auto_aggregate(
         ties=ties, callback=callback, done=done, fit=fit,
     )  # fmt: skip
     chosen = selection.fits.get(selection.chosen)
-    if chosen is None:
+    if chosen is None:  # chosen on a subset of the items: its fit there starts the fit on all of them
+        chosen_options = model_options(selection.chosen, options)
+        first = None
+        if int(chosen_options.get("n_init", 1)) == 1:
+            first = posteriors_from_annotators(selection.subset_model, data)
         chosen = aggregate(
             data, selection.chosen, gold=None if selection.chosen == "majority" else gold, ties=ties,
-            callback=callback, **model_options(selection.chosen, options),
+            callback=callback, start_posteriors=first, **chosen_options,
         )  # fmt: skip
+    selection.subset_model = None
     selection.fits = {}  # let go of the other candidates' fits
     if chosen.model is None and gold is not None and (np.asarray(gold) >= 0).any():
         # majority vote chosen: the known labels are clamped as the models clamp them
