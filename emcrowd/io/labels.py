@@ -34,6 +34,7 @@ from emcrowd.io._tables import (
     open_source,
     text_header,
 )
+from emcrowd.io._numeric import numeric_loaded, numeric_matrix_loaded
 from emcrowd.io.json_labels import _read_json, is_label_studio_table, read_label_studio_table
 from emcrowd.io.long import _read_parquet, _read_text
 from emcrowd.io.matrix import _from_matrix, _npy_target, load_npy
@@ -63,6 +64,7 @@ def load_labels(
     preset: str | None = None,
     keep_rejected: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    numeric: bool = False,
 ) -> Loaded:
     """Read crowd labels and report what was read.
 
@@ -98,6 +100,10 @@ def load_labels(
     progress : callable, optional
         Called as a text table is read, with the bytes read so far and the file's size (None for a
         stream).
+    numeric : bool
+        Read the labels as numbers (:class:`emcrowd.numeric_data.NumericLabels` in ``.labels``): every
+        format and preset; in a matrix a negative number is an answer. A label that is not a finite
+        number is an error.
 
     Returns
     -------
@@ -121,7 +127,9 @@ def load_labels(
     classes = _declared_classes(classes)
     missing = missing_set(missing)
     columns = {"item": item_col, "worker": worker_col, "label": label_col}
-    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected, progress)
+    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected, progress, numeric)
+    if numeric and classes is not None:
+        raise InputError(name, "--classes declares classes; numeric labels (--numeric) have none")
 
     if source.kind in ("npy", "npz") and (any(columns.values()) or preset):
         raise InputError(name, "column and --preset options apply to text, Parquet and JSON files only")
@@ -131,7 +139,10 @@ def load_labels(
         if format == "long":
             raise InputError(name, "a .npy file holds a matrix; long format needs a .csv, .tsv or .npz file")
         matrix = load_npy(_npy_target(source), ndim=2, name=name)
-        loaded = _from_matrix(name, matrix, None, classes)
+        if numeric:
+            loaded = numeric_matrix_loaded(name, matrix, None, None, [])
+        else:
+            loaded = _from_matrix(name, matrix, None, classes)
     elif source.kind == "npz":
         loaded = _read_npz(name, _npy_target(source), classes, duplicates)
     elif source.kind == "parquet":
@@ -146,6 +157,8 @@ def load_labels(
                 loaded = read_label_studio_table(source, header, options)
         if loaded is None:
             loaded = _read_text(source, format, options)
+    if numeric:
+        loaded = numeric_loaded(name, loaded)
     if loaded.report.format == "long" and loaded.report.columns:
         _check_roles(loaded, options)
     if "pyarrow" in sys.modules:

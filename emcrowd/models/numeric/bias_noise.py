@@ -1,0 +1,294 @@
+"""Annotators with a bias and a noise: numeric answers aggregated by EM.
+
+The model. Item ``j`` has a true value ``z_j ~ N(mu, tau^2)``. Annotator ``w`` answers item ``j`` with
+
+    y = a_w + b_w * z_j + e,    e ~ N(0, s_w^2)
+
+(``a_w`` the bias, ``s_w`` the noise sd, ``b_w`` the scale: fixed at 1 unless ``fit_scale``). The robust
+variant (:class:`RobustBiasNoise`) adds, per annotator, a rate ``eps_w`` of answers given at random:
+with probability ``eps_w`` an answer is drawn uniformly over the range of all answers instead, whatever
+the item's value.
+
+Weak priors keep annotators with few answers near the crowd: ``a_w ~ N(0, bias_prior_sd^2)`` (in units of
+the answers' sd), ``b_w ~ N(1, scale_prior_sd^2)``, ``s_w^2`` inverse-gamma with the weight of
+``noise_prior_labels`` answers at the pooled within-item variance, ``eps_w ~ Beta(2, 10)``, and a weak
+inverse-gamma prior on ``tau^2``. ``mu`` has a flat prior.
+
+The fit. Each iteration updates, in turn: each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; (robust
+only) each answer's probability ``r_o`` of not being random; each annotator's ``a_w, b_w`` (one weighted
+least-squares solve), then ``s_w^2`` and ``eps_w``; then ``mu, tau^2``. Every update maximises the
+objective
+
+    F = E_q[log p(answers, z, random-answer indicators | params)] + H(q) + log p(params)
+
+over its own block with the others fixed, so F never decreases. Without random answers ``q(z)`` is the
+exact posterior, and F after the item update is the log posterior of the parameters (EM); with them it is
+the variational lower bound of mean-field EM. Gold items have ``z_j`` fixed at their value.
+
+Everything is a gather or a ``np.bincount`` over the answers: a few passes over the labels per iteration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models.numeric._api import NumericAggregator, item_medians, pooled_within_variance
+from emcrowd.numeric_data import NumericLabels
+
+LOG_2PI = math.log(2 * math.pi)
+#: Beta prior of the random-answer rate (robust variant): about one random answer in ten pseudo-answers.
+EPS_PRIOR = (2.0, 10.0)
+#: Inverse-gamma prior of tau^2 (the spread of the true values): shape, and scale as a share of the
+#: answers' variance. Weak: it only keeps tau^2 above zero.
+TAU_PRIOR = (1.0, 0.01)
+#: An annotator whose random-answer rate exceeds this is flagged as answering at random.
+RANDOM_FLAG = 0.5
+
+
+class BiasNoise(NumericAggregator):
+    """Annotator bias-and-noise model for numeric answers, fitted by EM.
+
+    Parameters
+    ----------
+    fit_scale : bool
+        Also fit a scale per annotator (answers stretched or squeezed around the true value).
+    bias_prior_sd : float
+        Prior sd of the biases, in units of the answers' sd.
+    scale_prior_sd : float
+        Prior sd of the scales around 1.
+    noise_prior_labels : float
+        Weight of the noise prior, in answers: an annotator with this many answers has a noise sd
+        halfway between the pooled one and their own.
+    tol : float
+        Stop when the objective's change is at most ``tol * |objective|``.
+    max_iter : int
+        Iteration limit (a ConvergenceWarning when it is reached).
+
+    Attributes
+    ----------
+    estimate_, sd_ : ndarray (n_items,)
+        Each item's posterior mean and sd (gold items: their value and 0).
+    interval_ : ndarray (n_items, 2)
+        The 95% posterior interval, estimate -+ 1.96 sd.
+    bias_, noise_ : ndarray (n_workers,)
+        Each annotator's offset and noise sd.
+    scale_ : ndarray (n_workers,) or None
+        Each annotator's scale (None unless ``fit_scale``).
+    random_rate_ : ndarray (n_workers,)
+        The share of each annotator's answers given at random (0 for the plain model).
+    flagged_ : ndarray of bool (n_workers,)
+        Annotators answering at random: random rate above 0.5, or a noise sd at least the spread of
+        the true values.
+    mu_, tau_ : float
+        Mean and sd of the true values.
+    history_ : list of float
+        The objective after each iteration (never decreasing).
+    converged_, n_iter_
+        Whether ``tol`` was reached, and after how many iterations.
+    """
+
+    method = "bias_noise"
+    iterative = True
+    robust = False
+
+    @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        return {
+            "fit_scale": False,
+            "bias_prior_sd": 1.0,
+            "scale_prior_sd": 0.5,
+            "noise_prior_labels": 2.0,
+            "tol": 1e-7,
+            "max_iter": 500,
+        }
+
+    def _check(self) -> None:
+        for name in ("bias_prior_sd", "scale_prior_sd", "noise_prior_labels"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise EmcrowdError(f"{name} must be a positive number, got {value!r}")
+        if not (np.isfinite(self.tol) and self.tol >= 0):
+            raise EmcrowdError(f"tol must be a non-negative number, got {self.tol!r}")
+        if int(self.max_iter) != self.max_iter or self.max_iter < 1:
+            raise EmcrowdError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+
+    def _fit_numeric(self, data: NumericLabels, gold: np.ndarray | None, callback: Any) -> None:
+        self._check()
+        started = time.perf_counter()
+        y, item, worker = data.value, data.item, data.worker
+        n_items, n_workers = data.n_items, data.n_workers
+        n_per_worker = data.labels_per_worker().astype(np.float64)
+        label_var = float(y.var())
+        if label_var <= 0:
+            label_var = 1.0
+        within = pooled_within_variance(data)
+        if within <= 0:
+            within = 1e-6 * label_var
+        # hyperparameters, fixed from the data before the fit
+        bias_var = (self.bias_prior_sd**2) * label_var
+        scale_var = self.scale_prior_sd**2
+        alpha0 = self.noise_prior_labels / 2.0
+        beta0 = alpha0 * within
+        alpha_t, beta_t = TAU_PRIOR[0], TAU_PRIOR[1] * label_var
+        span = float(y.max() - y.min())
+        log_u = -math.log(span) if span > 0 else 0.0
+        known = None if gold is None else np.isfinite(gold)
+        if known is not None and not known.any():
+            known = None
+
+        # start: the item medians as the values, no bias, the pooled noise
+        m = item_medians(data)
+        counts = data.labels_per_item().astype(np.float64)
+        empty = counts == 0
+        mu = float(np.nanmean(m))
+        m[empty] = mu
+        v = np.where(empty, label_var, within / np.maximum(counts, 1))
+        if known is not None:
+            m[known], v[known] = gold[known], 0.0
+        a = np.zeros(n_workers)
+        b = np.ones(n_workers)
+        s2 = np.full(n_workers, within)
+        eps = np.full(n_workers, 0.05 if self.robust else 0.0)
+        tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
+        r = None
+
+        history: list[float] = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, int(self.max_iter) + 1):
+            if n_iter > 1:
+                m, v = self._items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known)
+            mi, vi = m[item], v[item]
+            if self.robust:
+                r = self._responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u)
+            # annotators: bias (and scale) by weighted least squares, then noise, then random rate
+            a, b = self._bias_scale(y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers)
+            resid = y - a[worker] - b[worker] * mi
+            sq = resid * resid + (b[worker] ** 2) * vi
+            wsum = n_per_worker if r is None else np.bincount(worker, r, minlength=n_workers)
+            sqsum = np.bincount(worker, sq if r is None else r * sq, minlength=n_workers)
+            s2 = (beta0 + 0.5 * sqsum) / (alpha0 + 1.0 + 0.5 * wsum)
+            if self.robust:
+                a_e, b_e = EPS_PRIOR
+                eps = (n_per_worker - wsum + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
+            # the true values' mean and spread
+            mu = float(m.mean())
+            tau2 = (float(((m - mu) ** 2 + v).sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            objective = self._objective(
+                sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u,
+                (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t), n_workers,
+            )  # fmt: skip
+            if not np.isfinite(objective):
+                raise EmcrowdError(f"{type(self).__name__}: the objective became {objective} at iteration {n_iter}")
+            history.append(objective)
+            if callback is not None:
+                callback(n_iter, objective)
+            if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
+                converged = True
+                break
+        # the item posteriors under the final parameters
+        m, v = self._items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known)
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} iterations "
+                f"(relative change above tol={self.tol:g}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.estimate_, self.sd_ = m, np.sqrt(v)
+        self.bias_, self.noise_ = a, np.sqrt(s2)
+        self.scale_ = b if self.fit_scale else None
+        self.random_rate_ = eps
+        self.mu_, self.tau_ = mu, math.sqrt(tau2)
+        self.flagged_ = (eps > RANDOM_FLAG) | (np.sqrt(s2) >= math.sqrt(tau2) * np.abs(b))
+        self.flagged_ &= n_per_worker >= 2
+        self.history_, self.converged_, self.n_iter_ = history, converged, n_iter
+        self.fit_seconds_ = time.perf_counter() - started
+
+    @staticmethod
+    def _items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known):  # noqa: ANN001, ANN205
+        """Each item's Gaussian posterior given the parameters (and the responsibilities)."""
+        w = b[worker] / s2[worker]
+        if r is not None:
+            w = w * r
+        precision = 1.0 / tau2 + np.bincount(item, w * b[worker], minlength=n_items)
+        m = (mu / tau2 + np.bincount(item, w * (y - a[worker]), minlength=n_items)) / precision
+        v = 1.0 / precision
+        if known is not None:
+            m[known], v[known] = gold[known], 0.0
+        return m, v
+
+    @staticmethod
+    def _responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u):  # noqa: ANN001, ANN205
+        """Each answer's probability of coming from the annotator's Gaussian, not at random."""
+        bw, s2w = b[worker], s2[worker]
+        resid = y - a[worker] - bw * mi
+        log_gauss = -0.5 * (LOG_2PI + np.log(s2w)) - (resid * resid + bw * bw * vi) / (2.0 * s2w)
+        diff = np.log1p(-eps)[worker] + log_gauss - (np.log(eps)[worker] + log_u)
+        return 0.5 * (1.0 + np.tanh(0.5 * diff))  # the logistic function, without overflow
+
+    def _bias_scale(self, y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers):  # noqa: ANN001, ANN202
+        """Each annotator's bias (and scale) maximising the objective with the noise fixed."""
+        wt = np.ones_like(y) if r is None else r
+        n = np.bincount(worker, wt, minlength=n_workers)
+        sy = np.bincount(worker, wt * y, minlength=n_workers)
+        sm = np.bincount(worker, wt * mi, minlength=n_workers)
+        shrink_a = s2 / bias_var
+        if not self.fit_scale:
+            return (sy - sm) / (n + shrink_a), np.ones(n_workers)
+        smm = np.bincount(worker, wt * (mi * mi + vi), minlength=n_workers)
+        smy = np.bincount(worker, wt * mi * y, minlength=n_workers)
+        shrink_b = s2 / scale_var
+        a11, a12, a22 = n + shrink_a, sm, smm + shrink_b
+        r1, r2 = sy, smy + shrink_b
+        det = a11 * a22 - a12 * a12
+        return (a22 * r1 - a12 * r2) / det, (a11 * r2 - a12 * r1) / det
+
+    def _objective(self, sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u, hyper, n_workers):  # noqa: ANN001
+        """The objective F (see the module's docstring) at the current q and parameters."""
+        bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
+        s2w = s2[worker]
+        log_gauss = -0.5 * (LOG_2PI + np.log(s2w)) - sq / (2.0 * s2w)
+        if r is None:
+            total = float(log_gauss.sum())
+        else:
+            ew = eps[worker]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                entropy = -(np.where(r > 0, r * np.log(r), 0.0) + np.where(r < 1, (1 - r) * np.log1p(-r), 0.0))
+            total = float(
+                (r * (np.log1p(-ew) + log_gauss) + (1 - r) * (np.log(ew) + log_u) + entropy).sum()
+            )
+        # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
+        total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
+        free = np.ones(m.size, dtype=bool) if known is None else ~known
+        total += float((0.5 * (LOG_2PI + 1.0 + np.log(v[free]))).sum())
+        # the priors
+        total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
+        if self.fit_scale:
+            total += float((-0.5 * (LOG_2PI + math.log(scale_var)) - (b - 1) ** 2 / (2 * scale_var)).sum())
+        total += float(_log_inv_gamma(s2, alpha0, beta0).sum())
+        total += float(_log_inv_gamma(np.array([tau2]), alpha_t, beta_t)[0])
+        if self.robust:
+            a_e, b_e = EPS_PRIOR
+            log_beta = math.lgamma(a_e) + math.lgamma(b_e) - math.lgamma(a_e + b_e)
+            total += float(((a_e - 1) * np.log(eps) + (b_e - 1) * np.log1p(-eps) - log_beta).sum())
+        return total
+
+
+def _log_inv_gamma(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return alpha * math.log(beta) - math.lgamma(alpha) - (alpha + 1) * np.log(x) - beta / x
+
+
+class RobustBiasNoise(BiasNoise):
+    """:class:`BiasNoise` with a rate of random answers per annotator (a mixture of the annotator's
+    Gaussian and a uniform over the answers' range), fitted by mean-field EM; annotators whose answers
+    are mostly random are flagged and their answers carry little weight."""
+
+    method = "robust"
+    robust = True
