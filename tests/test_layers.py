@@ -28,13 +28,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd._stdout",
             "emcrowd.budget",
             "emcrowd.data",
+            "emcrowd.numeric_data",
         ),
     ),
     ("io", ("emcrowd.io",)),
     ("models", ("emcrowd.models",)),
     ("analysis", ("emcrowd.analysis",)),
     ("engines", ("emcrowd.distributed",)),
-    ("output", ("emcrowd.tables", "emcrowd.html_report", "emcrowd.console")),
+    ("output", ("emcrowd.tables", "emcrowd.html_report", "emcrowd.console", "emcrowd.numeric_tables")),
     ("cli", ("emcrowd.cli", "emcrowd.__main__")),
     ("api", ("emcrowd",)),  # the package itself: the public names, imported lazily by name
 ]

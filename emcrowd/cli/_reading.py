@@ -28,6 +28,7 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
             preset=None if inputs.preset is None else inputs.preset.value,
             keep_rejected=inputs.keep_rejected,
             progress=progress,
+            numeric=inputs.numeric,
         )
     if describe:
         summarise(loaded, quiet)
@@ -38,6 +39,10 @@ def summarise(loaded: Any, quiet: bool) -> None:
     """What was read (unless quiet) and the warnings about it (always)."""
     from emcrowd import console as report
 
+    if getattr(loaded.labels, "kind", None) == "numeric":
+        from emcrowd import numeric_tables
+
+        return numeric_tables.load_warnings(loaded) if quiet else numeric_tables.data_summary(loaded)
     if quiet:
         report.load_warnings(loaded)
     else:

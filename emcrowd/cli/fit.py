@@ -124,6 +124,15 @@ def fit(
     """
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    if inputs.numeric:
+        from emcrowd.cli import _numeric
+
+        if engine != "memory" or drop_flagged:
+            raise EmcrowdError("--numeric fits in memory, without --drop-flagged (see docs/numeric.md)")
+        return _numeric.fit(
+            labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
+            quiet=output.quiet, csv_safe=csv_safe,
+        )  # fmt: skip
     if engine == "dask":
         from emcrowd.cli._dask_fit import fit_dask
 

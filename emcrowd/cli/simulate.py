@@ -64,6 +64,22 @@ def simulate(
             "no matrix: for millions of labels).",
         ),
     ] = OutFormat.npy,
+    numeric: Annotated[
+        bool,
+        typer.Option(
+            "--numeric",
+            help="Numeric answers instead (annotators with a bias and a noise sd, some answering at "
+            "random): labels.csv, truth.csv, workers.csv. --labels-per-item defaults to 5.",
+        ),
+    ] = False,
+    random_workers: Annotated[
+        float,
+        typer.Option(
+            "--random-workers",
+            callback=finite(0.0),
+            help="With --numeric: the share of annotators who answer at random.",
+        ),
+    ] = 0.1,
     output: OutputOptions,
 ) -> None:
     """Draw crowd labels from the GLAD model, with their truth.
@@ -71,6 +87,13 @@ def simulate(
     Writes L.npy (items x annotators, NaN = no label) or labels.npz, y.npy (truth) and the true
     alpha.npy and beta.npy.
     """
+    if numeric:
+        from emcrowd.cli import _numeric
+
+        return _numeric.simulate(
+            out, items=items, workers=workers, labels_per_item=labels_per_item,
+            random_workers=random_workers, seed=seed, quiet=output.quiet,
+        )  # fmt: skip
     import numpy as np
 
     from emcrowd import console as report

@@ -30,11 +30,11 @@ from emcrowd.io._common import (
     _LongOptions,
     missing_set,
 )
+from emcrowd.io._numeric import numeric_loaded, numeric_matrix_loaded
 from emcrowd.io._tables import (
     open_source,
     text_header,
 )
-from emcrowd.io._numeric import numeric_loaded, numeric_matrix_loaded
 from emcrowd.io.json_labels import _read_json, is_label_studio_table, read_label_studio_table
 from emcrowd.io.long import _read_parquet, _read_text
 from emcrowd.io.matrix import _from_matrix, _npy_target, load_npy

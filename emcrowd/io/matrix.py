@@ -311,7 +311,9 @@ def _read_matrix_arrow(source: Source, header: Header, options: _LongOptions) ->
         except ValueError:
             return None  # not a number, or a first column of ids: decided and named row by row
         matrix[:, c] = values[column.codes]
-    return _matrix_loaded(source.name, matrix, worker_names, item_ids, notes, options.classes, options.numeric)
+    return _matrix_loaded(
+        source.name, matrix, worker_names, item_ids, notes, options.classes, options.numeric
+    )
 
 
 def _first_column_is_ids(body: list[list[str]], missing: frozenset[str]) -> bool:

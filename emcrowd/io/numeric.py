@@ -39,7 +39,7 @@ def numeric_and_form(
     given = [f"{role}=" for role, v in {"item": item, "worker": worker, "label": label}.items() if v]
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         raise EmcrowdError(f"{data!s}: a file name; read it with emcrowd.read_labels(path, numeric=True)")
-    if isinstance(data, NumericLabels) or isinstance(data, Labels) or not is_table(data):
+    if isinstance(data, (NumericLabels, Labels)) or not is_table(data):
         if given:
             raise EmcrowdError(f"{', '.join(given)} name columns of a DataFrame; got {type(data).__name__}")
         if isinstance(data, NumericLabels):

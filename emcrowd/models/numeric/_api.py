@@ -84,7 +84,9 @@ class NumericAggregator:
             return self.estimate_
         import pyarrow as pa
 
-        return self._form._keyed(self._form.items, self._form.item_column, pa.array(self.estimate_), "estimate")
+        return self._form._keyed(
+            self._form.items, self._form.item_column, pa.array(self.estimate_), "estimate"
+        )
 
     def predict_interval(self) -> Any:
         """Each item's estimate, sd and 95% interval (``estimate``, ``sd``, ``lower``, ``upper``): a

@@ -185,7 +185,9 @@ class BiasNoise(NumericAggregator):
                 (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t), n_workers,
             )  # fmt: skip
             if not np.isfinite(objective):
-                raise EmcrowdError(f"{type(self).__name__}: the objective became {objective} at iteration {n_iter}")
+                raise EmcrowdError(
+                    f"{type(self).__name__}: the objective became {objective} at iteration {n_iter}"
+                )
             history.append(objective)
             if callback is not None:
                 callback(n_iter, objective)
@@ -212,7 +214,7 @@ class BiasNoise(NumericAggregator):
         self.fit_seconds_ = time.perf_counter() - started
 
     @staticmethod
-    def _items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known):  # noqa: ANN001, ANN205
+    def _items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known):
         """Each item's Gaussian posterior given the parameters (and the responsibilities)."""
         w = b[worker] / s2[worker]
         if r is not None:
@@ -225,7 +227,7 @@ class BiasNoise(NumericAggregator):
         return m, v
 
     @staticmethod
-    def _responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u):  # noqa: ANN001, ANN205
+    def _responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u):
         """Each answer's probability of coming from the annotator's Gaussian, not at random."""
         bw, s2w = b[worker], s2[worker]
         resid = y - a[worker] - bw * mi
@@ -233,7 +235,7 @@ class BiasNoise(NumericAggregator):
         diff = np.log1p(-eps)[worker] + log_gauss - (np.log(eps)[worker] + log_u)
         return 0.5 * (1.0 + np.tanh(0.5 * diff))  # the logistic function, without overflow
 
-    def _bias_scale(self, y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers):  # noqa: ANN001, ANN202
+    def _bias_scale(self, y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers):
         """Each annotator's bias (and scale) maximising the objective with the noise fixed."""
         wt = np.ones_like(y) if r is None else r
         n = np.bincount(worker, wt, minlength=n_workers)
@@ -250,7 +252,7 @@ class BiasNoise(NumericAggregator):
         det = a11 * a22 - a12 * a12
         return (a22 * r1 - a12 * r2) / det, (a11 * r2 - a12 * r1) / det
 
-    def _objective(self, sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u, hyper, n_workers):  # noqa: ANN001
+    def _objective(self, sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u, hyper, n_workers):
         """The objective F (see the module's docstring) at the current q and parameters."""
         bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
         s2w = s2[worker]
@@ -260,10 +262,10 @@ class BiasNoise(NumericAggregator):
         else:
             ew = eps[worker]
             with np.errstate(divide="ignore", invalid="ignore"):
-                entropy = -(np.where(r > 0, r * np.log(r), 0.0) + np.where(r < 1, (1 - r) * np.log1p(-r), 0.0))
-            total = float(
-                (r * (np.log1p(-ew) + log_gauss) + (1 - r) * (np.log(ew) + log_u) + entropy).sum()
-            )
+                entropy = -(
+                    np.where(r > 0, r * np.log(r), 0.0) + np.where(r < 1, (1 - r) * np.log1p(-r), 0.0)
+                )
+            total = float((r * (np.log1p(-ew) + log_gauss) + (1 - r) * (np.log(ew) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
         total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
         free = np.ones(m.size, dtype=bool) if known is None else ~known

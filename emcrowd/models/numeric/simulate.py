@@ -67,7 +67,9 @@ def simulate_numeric(
     if n_items < 1 or n_workers < 1 or labels_per_item < 1:
         raise EmcrowdError("items, workers and labels per item must be at least 1")
     if labels_per_item > n_workers:
-        raise EmcrowdError(f"{labels_per_item} labels per item need at least as many workers, got {n_workers}")
+        raise EmcrowdError(
+            f"{labels_per_item} labels per item need at least as many workers, got {n_workers}"
+        )
     if not 0 < random_share <= 1:
         raise EmcrowdError(f"random_share is a share in (0, 1], got {random_share}")
     if not 0 <= random_workers < 1:
@@ -77,7 +79,7 @@ def simulate_numeric(
     bias = rng.normal(0.0, bias_sd, n_workers)
     noise = rng.uniform(noise_range[0], noise_range[1], n_workers)
     scale = 1.0 + rng.normal(0.0, scale_sd, n_workers) if scale_sd > 0 else np.ones(n_workers)
-    n_random = int(round(random_workers * n_workers))
+    n_random = round(random_workers * n_workers)
     if random_workers > 0:
         n_random = max(n_random, 1)
     random = np.zeros(n_workers, dtype=bool)
