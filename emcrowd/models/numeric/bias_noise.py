@@ -180,6 +180,12 @@ class BiasNoise(NumericAggregator):
             # the true values' mean and spread
             mu = float(m.mean())
             tau2 = (float(((m - mu) ** 2 + v).sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            # the common level: every bias up by c, every free value and mu down by c
+            a, m, mu, resid = self._shift_level(
+                resid, r, worker, item, a, b, s2, m, mu, tau2, bias_var, known
+            )
+            mi = m[item]
+            sq = resid * resid + (b[worker] ** 2) * vi
             objective = self._objective(
                 sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u,
                 (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t), n_workers,
@@ -212,6 +218,30 @@ class BiasNoise(NumericAggregator):
         self.flagged_ &= n_per_worker >= 2
         self.history_, self.converged_, self.n_iter_ = history, converged, n_iter
         self.fit_seconds_ = time.perf_counter() - started
+
+    @staticmethod
+    def _shift_level(resid, r, worker, item, a, b, s2, m, mu, tau2, bias_var, known):
+        """The exact maximum of the objective along the one direction EM crawls along: all biases up by
+        ``c``, every value not fixed by gold (and ``mu``) down by ``c``. The objective is quadratic in
+        ``c``; this step moves to its top (so it never lowers it), where coordinate ascent would take
+        many small steps (the crowd's common bias is only weakly identified)."""
+        # d residual / dc per answer: -(1 - b) for free items, -1 for gold items
+        slope = b[worker] - 1.0
+        if known is not None:
+            slope = np.where(known[item], -1.0, slope)
+        weight = 1.0 / s2[worker] if r is None else r / s2[worker]
+        num = float((weight * resid * slope).sum()) + float(a.sum()) / bias_var
+        den = float((weight * slope * slope).sum()) + a.size / bias_var
+        if known is not None:
+            num += float((m[known] - mu).sum()) / tau2
+            den += int(known.sum()) / tau2
+        c = -num / den
+        if not np.isfinite(c) or c == 0.0:
+            return a, m, mu, resid
+        m = m.copy()
+        free = slice(None) if known is None else ~known
+        m[free] -= c
+        return a + c, m, mu - c, resid + slope * c
 
     @staticmethod
     def _items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known):
