@@ -104,7 +104,7 @@ class BiasNoise(NumericAggregator):
             "bias_prior_sd": 1.0,
             "scale_prior_sd": 0.5,
             "noise_prior_labels": 2.0,
-            "tol": 1e-7,
+            "tol": 1e-6,
             "max_iter": 500,
         }
 
@@ -119,6 +119,8 @@ class BiasNoise(NumericAggregator):
             raise EmcrowdError(f"max_iter must be a positive integer, got {self.max_iter!r}")
 
     def _fit_numeric(self, data: NumericLabels, gold: np.ndarray | None, callback: Any) -> None:
+        from emcrowd.models.numeric import _kernels
+
         self._check()
         started = time.perf_counter()
         y, item, worker = data.value, data.item, data.worker
@@ -136,11 +138,14 @@ class BiasNoise(NumericAggregator):
         alpha0 = self.noise_prior_labels / 2.0
         beta0 = alpha0 * within
         alpha_t, beta_t = TAU_PRIOR[0], TAU_PRIOR[1] * label_var
+        a_e, b_e = EPS_PRIOR
         span = float(y.max() - y.min())
         log_u = -math.log(span) if span > 0 else 0.0
-        known = None if gold is None else np.isfinite(gold)
-        if known is not None and not known.any():
-            known = None
+        robust = self.robust
+        known = np.zeros(n_items, dtype=bool) if gold is None else np.isfinite(gold)
+        gold_values = np.where(known, gold, 0.0) if gold is not None else np.zeros(n_items)
+        n_known = int(known.sum())
+        free = ~known
 
         # start: the item medians as the values, no bias, the pooled noise
         m = item_medians(data)
@@ -149,46 +154,60 @@ class BiasNoise(NumericAggregator):
         mu = float(np.nanmean(m))
         m[empty] = mu
         v = np.where(empty, label_var, within / np.maximum(counts, 1))
-        if known is not None:
-            m[known], v[known] = gold[known], 0.0
+        m[known], v[known] = gold_values[known], 0.0
         a = np.zeros(n_workers)
         b = np.ones(n_workers)
         s2 = np.full(n_workers, within)
-        eps = np.full(n_workers, 0.05 if self.robust else 0.0)
+        eps = np.full(n_workers, 0.05 if robust else 0.0)
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
-        r = None
+        r = np.ones(y.size if robust else 1)
+        worker_sums = np.zeros((n_workers, 6))
+        residual_sums = np.zeros((n_workers, 3))
 
         history: list[float] = []
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
             if n_iter > 1:
-                m, v = self._items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known)
-            mi, vi = m[item], v[item]
-            if self.robust:
-                r = self._responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u)
-            # annotators: bias (and scale) by weighted least squares, then noise, then random rate
-            a, b = self._bias_scale(y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers)
-            resid = y - a[worker] - b[worker] * mi
-            sq = resid * resid + (b[worker] ** 2) * vi
-            wsum = n_per_worker if r is None else np.bincount(worker, r, minlength=n_workers)
-            sqsum = np.bincount(worker, sq if r is None else r * sq, minlength=n_workers)
-            s2 = (beta0 + 0.5 * sqsum) / (alpha0 + 1.0 + 0.5 * wsum)
-            if self.robust:
-                a_e, b_e = EPS_PRIOR
-                eps = (n_per_worker - wsum + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
+                _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v)
+            # (robust) the responsibilities, and the annotators' sums under them
+            _kernels.answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, r, worker_sums)
+            n, sy, sm, smm, smy, entropy = worker_sums.T
+            # annotators: bias (and scale) by weighted least squares given the noise
+            shrink_a = s2 / bias_var
+            if self.fit_scale:
+                shrink_b = s2 / scale_var
+                a11, a12, a22 = n + shrink_a, sm, smm + shrink_b
+                r2 = smy + shrink_b
+                det = a11 * a22 - a12 * a12
+                a, b = (a22 * sy - a12 * r2) / det, (a11 * r2 - a12 * sy) / det
+            else:
+                a = (sy - sm) / (n + shrink_a)
+            # then the noise and the random-answer rate
+            _kernels.residuals_pass(item, worker, y, m, v, a, b, r, robust, known, residual_sums)
+            sq, cross, slope2 = residual_sums.T
+            s2 = (beta0 + 0.5 * sq) / (alpha0 + 1.0 + 0.5 * n)
+            if robust:
+                eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
             # the true values' mean and spread
             mu = float(m.mean())
-            tau2 = (float(((m - mu) ** 2 + v).sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
-            # the common level: every bias up by c, every free value and mu down by c
-            a, m, mu, resid = self._shift_level(
-                resid, r, worker, item, a, b, s2, m, mu, tau2, bias_var, known
-            )
-            mi = m[item]
-            sq = resid * resid + (b[worker] ** 2) * vi
+            tau2 = (float(((m - mu) ** 2).sum() + v.sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            # the exact step along the common level: every bias up by c, every free value and mu down
+            # by c; the objective is quadratic in c (the sums above give its two coefficients)
+            num = float((cross / s2).sum() + a.sum() / bias_var)
+            den = float((slope2 / s2).sum() + n_workers / bias_var)
+            if n_known:
+                num += float((m[known] - mu).sum()) / tau2
+                den += n_known / tau2
+            c = -num / den
+            if np.isfinite(c) and c != 0.0:
+                a = a + c
+                m[free] -= c
+                mu -= c
+                sq = sq + 2 * c * cross + c * c * slope2
             objective = self._objective(
-                sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u,
-                (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t), n_workers,
+                sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u,
+                (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t),
             )  # fmt: skip
             if not np.isfinite(objective):
                 raise EmcrowdError(
@@ -201,7 +220,7 @@ class BiasNoise(NumericAggregator):
                 converged = True
                 break
         # the item posteriors under the final parameters
-        m, v = self._items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known)
+        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v)
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
@@ -219,86 +238,15 @@ class BiasNoise(NumericAggregator):
         self.history_, self.converged_, self.n_iter_ = history, converged, n_iter
         self.fit_seconds_ = time.perf_counter() - started
 
-    @staticmethod
-    def _shift_level(resid, r, worker, item, a, b, s2, m, mu, tau2, bias_var, known):
-        """The exact maximum of the objective along the one direction EM crawls along: all biases up by
-        ``c``, every value not fixed by gold (and ``mu``) down by ``c``. The objective is quadratic in
-        ``c``; this step moves to its top (so it never lowers it), where coordinate ascent would take
-        many small steps (the crowd's common bias is only weakly identified)."""
-        # d residual / dc per answer: -(1 - b) for free items, -1 for gold items
-        slope = b[worker] - 1.0
-        if known is not None:
-            slope = np.where(known[item], -1.0, slope)
-        weight = 1.0 / s2[worker] if r is None else r / s2[worker]
-        num = float((weight * resid * slope).sum()) + float(a.sum()) / bias_var
-        den = float((weight * slope * slope).sum()) + a.size / bias_var
-        if known is not None:
-            num += float((m[known] - mu).sum()) / tau2
-            den += int(known.sum()) / tau2
-        c = -num / den
-        if not np.isfinite(c) or c == 0.0:
-            return a, m, mu, resid
-        m = m.copy()
-        free = slice(None) if known is None else ~known
-        m[free] -= c
-        return a + c, m, mu - c, resid + slope * c
-
-    @staticmethod
-    def _items(y, item, worker, r, a, b, s2, mu, tau2, n_items, gold, known):
-        """Each item's Gaussian posterior given the parameters (and the responsibilities)."""
-        w = b[worker] / s2[worker]
-        if r is not None:
-            w = w * r
-        precision = 1.0 / tau2 + np.bincount(item, w * b[worker], minlength=n_items)
-        m = (mu / tau2 + np.bincount(item, w * (y - a[worker]), minlength=n_items)) / precision
-        v = 1.0 / precision
-        if known is not None:
-            m[known], v[known] = gold[known], 0.0
-        return m, v
-
-    @staticmethod
-    def _responsibilities(y, mi, vi, worker, a, b, s2, eps, log_u):
-        """Each answer's probability of coming from the annotator's Gaussian, not at random."""
-        bw, s2w = b[worker], s2[worker]
-        resid = y - a[worker] - bw * mi
-        log_gauss = -0.5 * (LOG_2PI + np.log(s2w)) - (resid * resid + bw * bw * vi) / (2.0 * s2w)
-        diff = np.log1p(-eps)[worker] + log_gauss - (np.log(eps)[worker] + log_u)
-        return 0.5 * (1.0 + np.tanh(0.5 * diff))  # the logistic function, without overflow
-
-    def _bias_scale(self, y, mi, vi, worker, r, s2, b, bias_var, scale_var, n_workers):
-        """Each annotator's bias (and scale) maximising the objective with the noise fixed."""
-        wt = np.ones_like(y) if r is None else r
-        n = np.bincount(worker, wt, minlength=n_workers)
-        sy = np.bincount(worker, wt * y, minlength=n_workers)
-        sm = np.bincount(worker, wt * mi, minlength=n_workers)
-        shrink_a = s2 / bias_var
-        if not self.fit_scale:
-            return (sy - sm) / (n + shrink_a), np.ones(n_workers)
-        smm = np.bincount(worker, wt * (mi * mi + vi), minlength=n_workers)
-        smy = np.bincount(worker, wt * mi * y, minlength=n_workers)
-        shrink_b = s2 / scale_var
-        a11, a12, a22 = n + shrink_a, sm, smm + shrink_b
-        r1, r2 = sy, smy + shrink_b
-        det = a11 * a22 - a12 * a12
-        return (a22 * r1 - a12 * r2) / det, (a11 * r2 - a12 * r1) / det
-
-    def _objective(self, sq, worker, r, s2, eps, a, b, m, v, mu, tau2, known, log_u, hyper, n_workers):
-        """The objective F (see the module's docstring) at the current q and parameters."""
+    def _objective(self, sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u, hyper):
+        """The objective F (see the module's docstring) at the current q and parameters, from the
+        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r)."""
         bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
-        s2w = s2[worker]
-        log_gauss = -0.5 * (LOG_2PI + np.log(s2w)) - sq / (2.0 * s2w)
-        if r is None:
-            total = float(log_gauss.sum())
-        else:
-            ew = eps[worker]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                entropy = -(
-                    np.where(r > 0, r * np.log(r), 0.0) + np.where(r < 1, (1 - r) * np.log1p(-r), 0.0)
-                )
-            total = float((r * (np.log1p(-ew) + log_gauss) + (1 - r) * (np.log(ew) + log_u) + entropy).sum())
+        total = float((-0.5 * n * (LOG_2PI + np.log(s2)) - sq / (2.0 * s2)).sum())
+        if self.robust:
+            total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
         total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
-        free = np.ones(m.size, dtype=bool) if known is None else ~known
         total += float((0.5 * (LOG_2PI + 1.0 + np.log(v[free]))).sum())
         # the priors
         total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())

@@ -84,12 +84,8 @@ def simulate_numeric(
         n_random = max(n_random, 1)
     random = np.zeros(n_workers, dtype=bool)
     random[rng.choice(n_workers, n_random, replace=False)] = True
-    # labels_per_item distinct annotators per item: a run of consecutive annotators in a random order of
-    # them, starting at a random place (no n_items x n_workers array: 10M labels stay cheap)
-    order = rng.permutation(n_workers)
-    start = rng.integers(0, n_workers, n_items)
     item = np.repeat(np.arange(n_items), labels_per_item)
-    worker = order[(start[:, None] + np.arange(labels_per_item)) % n_workers].reshape(-1)
+    worker = _distinct_workers(rng, n_items, n_workers, labels_per_item).reshape(-1)
     z = values[item]
     answers = bias[worker] + scale[worker] * z + rng.normal(0.0, 1.0, item.size) * noise[worker]
     lo, hi = value_mean - 3 * value_sd, value_mean + 3 * value_sd
@@ -105,3 +101,20 @@ def simulate_numeric(
         worker_names=tuple(f"w{k}" for k in range(n_workers)),
     )
     return NumericSimulation(labels, values, bias, noise, scale, random)
+
+
+def _distinct_workers(rng: np.random.Generator, n_items: int, n_workers: int, k: int) -> np.ndarray:
+    """``k`` distinct annotators per item drawn uniformly, shape (n_items, k): rows drawn at once and
+    redrawn while they repeat an annotator (a random graph of items and annotators, as real crowds
+    are; no n_items x n_workers array unless k is above half the annotators)."""
+    if 2 * k > n_workers:
+        keys = rng.random((n_items, n_workers))
+        return np.argpartition(keys, k - 1, axis=1)[:, :k]
+    out = rng.integers(0, n_workers, (n_items, k))
+    todo = np.arange(n_items)
+    while todo.size:
+        rows = np.sort(out[todo], axis=1)
+        repeated = (rows[:, 1:] == rows[:, :-1]).any(axis=1)
+        todo = todo[repeated]
+        out[todo] = rng.integers(0, n_workers, (todo.size, k))
+    return out
