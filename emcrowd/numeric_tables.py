@@ -165,7 +165,8 @@ def fit_summary(data: NumericLabels, model: Any, method: str, where: str | None,
     if flagged.size:
         names = ", ".join(data.worker_names[w] for w in flagged[:5].tolist())
         more = f" and {flagged.size - 5:,} more" if flagged.size > 5 else ""
-        note(f"{flagged.size:,} annotators answer at random or nearly ({names}{more}); see workers.")
+        who = "annotator answers" if flagged.size == 1 else "annotators answer"
+        note(f"{flagged.size:,} {who} at random or nearly ({names}{more}); see workers.")
     n = data.labels_per_worker()
     usable = np.flatnonzero((n >= 2) & ~model.flagged_)
     if usable.size:

@@ -309,7 +309,7 @@ def test_fit_outputs_and_stdout(simulated, tmp_path):
     res = invoke("fit", simulated / "labels.csv", "--numeric", "--out", out, "-q")
     assert res.exit_code == 0, res.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["kind"] == "numeric" and summary["method"] == "robust" and summary["converged"]
+    assert summary["kind"] == "numeric" and summary["method"] == "bias_noise" and summary["converged"]
     assert_non_decreasing(summary["objective"])
     truth = {r.split(",")[0]: r for r in (simulated / "workers.csv").read_text().splitlines()[1:]}
     flagged_truth = sorted(w for w, r in truth.items() if r.endswith("true"))

@@ -51,7 +51,8 @@ MethodOpt = Annotated[
         "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
         "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), mace "
         "(each annotator answers right or spams from its own answer distribution), "
-        "majority, or auto (the model that best predicts held-out labels; no gold used).",
+        "majority, or auto (the model that best predicts held-out labels; no gold used). With --numeric: "
+        "bias-noise (the default), robust, mean or median.",
         show_default=False,
         rich_help_panel=MODEL,
     ),

@@ -36,7 +36,7 @@ NUMERIC_MODELS: dict[str, Any] = {
 }
 NUMERIC_METHODS = tuple(NUMERIC_MODELS)
 #: What ``--numeric`` fits when no method is named.
-DEFAULT_NUMERIC_METHOD = "robust"
+DEFAULT_NUMERIC_METHOD = "bias_noise"
 _ALIASES = {"robust_bias_noise": "robust", "biasnoise": "bias_noise", "average": "mean"}
 
 
