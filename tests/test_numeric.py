@@ -399,3 +399,29 @@ def test_pandas_in_pandas_out():
     wide = pd.DataFrame({"a": [1.5, -2.0, np.nan], "b": [2.0, np.nan, 4.0]}, index=["x", "y", "z"])
     out = MeanAggregator().fit_predict(wide)
     assert out.to_dict() == {"x": 1.75, "y": -2.0, "z": 4.0}
+
+
+def test_moments_give_the_residual_sums_of_a_pass():
+    from emcrowd.models.numeric import _kernels
+
+    sim = simulate_numeric(300, 12, 4, random_workers=0.2, seed=4)
+    d = sim.labels
+    rng = np.random.default_rng(0)
+    m, v = rng.normal(50, 20, d.n_items), rng.uniform(0.5, 2, d.n_items)
+    a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
+    r = rng.uniform(0, 1, d.n_labels)
+    known = np.zeros(d.n_items, dtype=bool)
+    known[::5] = True
+    center = float(d.value.mean())
+    sums = np.zeros((d.n_workers, 10))
+    s2, eps = np.full(d.n_workers, 4.0), np.full(d.n_workers, 0.1)
+    _kernels.answers_pass(d.item, d.worker, d.value, m, v, a, b, s2, eps, 0.0, False, known, center, r, sums)
+    n, syc, smc, smmc, smyc, _, syyc, n_g, syc_g, smc_g = sums.T
+    a_c = a + (b - 1) * center
+    sq = syyc - 2 * a_c * syc - 2 * b * smyc + a_c * a_c * n + 2 * a_c * b * smc + b * b * smmc
+    resid_gold = syc_g - a_c * n_g - b * smc_g
+    cross = (b - 1) * (syc - a_c * n - b * smc - resid_gold) - resid_gold
+    direct = np.zeros((d.n_workers, 3))
+    _kernels.residuals_pass(d.item, d.worker, d.value, m, v, a, b, r, False, known, direct)
+    np.testing.assert_allclose(sq, direct[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(cross, direct[:, 1], rtol=1e-9, atol=1e-9)

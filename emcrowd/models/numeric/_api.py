@@ -125,36 +125,17 @@ class NumericAggregator:
         )
 
 
-def item_groups(data: NumericLabels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The answers sorted by item, then value: the sorted values, each item's first position and its
-    count (for medians)."""
-    order = np.lexsort((data.value, data.item))
-    counts = data.labels_per_item()
-    starts = np.zeros(data.n_items, dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    return data.value[order], starts, counts
-
-
 def item_medians(data: NumericLabels) -> np.ndarray:
     """Each item's median answer (NaN without answers)."""
-    values, starts, counts = item_groups(data)
-    out = np.full(data.n_items, np.nan)
-    has = counts > 0
-    lo = starts[has] + (counts[has] - 1) // 2
-    hi = starts[has] + counts[has] // 2
-    out[has] = 0.5 * (values[lo] + values[hi])
-    return out
+    from emcrowd.models.numeric._kernels import item_medians as medians
+
+    return medians(data.item, data.value, data.n_items)
 
 
 def pooled_within_variance(data: NumericLabels) -> float:
     """The variance of answers around their item's mean, pooled over items with two or more answers
-    (the label variance when no item has two)."""
-    counts = data.labels_per_item().astype(np.float64)
-    sums = np.bincount(data.item, data.value, minlength=data.n_items)
-    squares = np.bincount(data.item, data.value * data.value, minlength=data.n_items)
-    many = counts >= 2
-    if not many.any():
-        return float(data.value.var())
-    within = squares[many] - sums[many] ** 2 / counts[many]
-    dof = float((counts[many] - 1).sum())
-    return float(max(within.sum(), 0.0) / dof)
+    (the answers' variance when no item has two)."""
+    from emcrowd.models.numeric._kernels import within_item_variance
+
+    pooled = float(within_item_variance(data.item, data.value, data.n_items))
+    return float(data.value.var()) if np.isnan(pooled) else max(pooled, 0.0)

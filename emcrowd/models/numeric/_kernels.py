@@ -5,9 +5,10 @@ its share to per-item or per-annotator sums (the NumPy version would make a temp
 
 * :func:`items_pass`: each item's posterior precision and mean (the E-step for the values);
 * :func:`answers_pass`: (robust) each answer's probability of not being random, and the annotators'
-  weighted sums that the bias-and-scale solve needs, and the entropy of those probabilities;
-* :func:`residuals_pass`: the annotators' sums of squared residuals (for the noise) and the sums that
-  the exact step along the common bias level needs.
+  weighted sums: what the bias-and-scale solve needs, and the moments from which their squared
+  residuals under the new bias and scale (for the noise, and the exact step along the common bias
+  level) follow, without a pass of their own;
+* :func:`residuals_pass`: those residual sums by a pass over the answers (for checking the moments).
 
 Compiled on first use and cached beside this file (``python -m emcrowd.models.numeric._kernels``
 compiles them ahead).
@@ -48,9 +49,11 @@ def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, r, sums):
-    """(Robust) the responsibilities ``r`` (written), and per annotator in ``sums`` (shape (W, 6),
-    zeroed here): sum of r, r*y, r*m, r*(m^2 + v), r*m*y, and the entropy of r."""
+def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, sums):
+    """(Robust) the responsibilities ``r`` (written), and per annotator in ``sums`` (shape (W, 10),
+    zeroed here), with ``yc = y - center`` and ``mc = m - center``: sum of r, r*yc, r*mc,
+    r*(mc^2 + v), r*mc*yc, the entropy of r, r*yc^2, and over the answers to gold items r, r*yc, r*mc.
+    From these the annotators' residual sums under any bias and scale follow without another pass."""
     sums[:] = 0.0
     log_eps = np.log(eps) if robust else eps
     log_keep = np.log1p(-eps) if robust else eps
@@ -75,11 +78,17 @@ def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, r, sums):
             if weight < 1.0:
                 entropy -= (1.0 - weight) * math.log1p(-weight)
             sums[w, 5] += entropy
+        yc, mc = yo - center, mi - center
         sums[w, 0] += weight
-        sums[w, 1] += weight * yo
-        sums[w, 2] += weight * mi
-        sums[w, 3] += weight * (mi * mi + vi)
-        sums[w, 4] += weight * mi * yo
+        sums[w, 1] += weight * yc
+        sums[w, 2] += weight * mc
+        sums[w, 3] += weight * (mc * mc + vi)
+        sums[w, 4] += weight * mc * yc
+        sums[w, 6] += weight * yc * yc
+        if known[j]:
+            sums[w, 7] += weight
+            sums[w, 8] += weight * yc
+            sums[w, 9] += weight * mc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -98,6 +107,60 @@ def residuals_pass(item, worker, y, m, v, a, b, r, robust, known, sums):
         sums[w, 2] += weight * slope * slope
 
 
+@njit(cache=True, nogil=True)
+def item_medians(item, y, n_items):
+    """Each item's median answer (NaN without answers): the answers bucketed by item (a counting
+    sort, one pass), then each item's few answers sorted on their own."""
+    counts = np.zeros(n_items + 1, dtype=np.int64)
+    for o in range(item.size):
+        counts[item[o] + 1] += 1
+    for j in range(n_items):
+        counts[j + 1] += counts[j]
+    fill = counts[:-1].copy()
+    grouped = np.empty(y.size)
+    for o in range(item.size):
+        j = item[o]
+        grouped[fill[j]] = y[o]
+        fill[j] += 1
+    out = np.full(n_items, np.nan)
+    for j in range(n_items):
+        start, stop = counts[j], counts[j + 1]
+        n = stop - start
+        if n == 0:
+            continue
+        for i in range(start + 1, stop):  # insertion sort: an item has a handful of answers
+            x = grouped[i]
+            k = i - 1
+            while k >= start and grouped[k] > x:
+                grouped[k + 1] = grouped[k]
+                k -= 1
+            grouped[k + 1] = x
+        out[j] = 0.5 * (grouped[start + (n - 1) // 2] + grouped[start + n // 2])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def within_item_variance(item, y, n_items):
+    """The answers' variance around their item's mean, pooled over items with two or more answers
+    (NaN when none has two): one pass for each item's count, mean and sum of squared deviations
+    (Welford's updates, no cancellation)."""
+    count = np.zeros(n_items)
+    mean = np.zeros(n_items)
+    m2 = np.zeros(n_items)
+    for o in range(y.size):
+        j = item[o]
+        count[j] += 1.0
+        delta = y[o] - mean[j]
+        mean[j] += delta / count[j]
+        m2[j] += delta * (y[o] - mean[j])
+    total, dof = 0.0, 0.0
+    for j in range(n_items):
+        if count[j] >= 2:
+            total += m2[j]
+            dof += count[j] - 1.0
+    return total / dof if dof > 0 else np.nan
+
+
 def compile_all() -> None:
     """Compile every kernel once (cached beside this file)."""
     n = 3
@@ -109,8 +172,11 @@ def compile_all() -> None:
     known = np.zeros(2, dtype=np.bool_)
     m, v = np.zeros(2), np.ones(2)
     items_pass(item, worker, y, r, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v)
-    answers_pass(item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, r, np.zeros((2, 6)))
+    sums = np.zeros((2, 10))
+    answers_pass(item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums)
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
+    item_medians(item, y, 2)
+    within_item_variance(item, y, 2)
 
 
 if __name__ == "__main__":

@@ -161,8 +161,8 @@ class BiasNoise(NumericAggregator):
         eps = np.full(n_workers, 0.05 if robust else 0.0)
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
         r = np.ones(y.size if robust else 1)
-        worker_sums = np.zeros((n_workers, 6))
-        residual_sums = np.zeros((n_workers, 3))
+        worker_sums = np.zeros((n_workers, 10))
+        center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
         history: list[float] = []
         converged = False
@@ -171,8 +171,15 @@ class BiasNoise(NumericAggregator):
             if n_iter > 1:
                 _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v)
             # (robust) the responsibilities, and the annotators' sums under them
-            _kernels.answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, r, worker_sums)
-            n, sy, sm, smm, smy, entropy = worker_sums.T
+            _kernels.answers_pass(
+                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums
+            )
+            n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
+            # the same sums about zero, for the bias-and-scale solve
+            sy = syc + center * n
+            sm = smc + center * n
+            smm = smmc + 2 * center * smc + center * center * n
+            smy = smyc + center * (smc + syc) + center * center * n
             # annotators: bias (and scale) by weighted least squares given the noise
             shrink_a = s2 / bias_var
             if self.fit_scale:
@@ -183,9 +190,16 @@ class BiasNoise(NumericAggregator):
                 a, b = (a22 * sy - a12 * r2) / det, (a11 * r2 - a12 * sy) / det
             else:
                 a = (sy - sm) / (n + shrink_a)
+            # the residual sums under the new bias and scale, from the moments: y - a - b m is
+            # yc - a_c - b mc with a_c = a + (b - 1) center
+            a_c = a + (b - 1.0) * center
+            sq = syyc - 2 * a_c * syc - 2 * b * smyc + a_c * a_c * n + 2 * a_c * b * smc + b * b * smmc
+            sq = np.maximum(sq, 0.0)
+            resid_all = syc - a_c * n - b * smc
+            resid_gold = syc_g - a_c * n_g - b * smc_g
+            cross = (b - 1.0) * (resid_all - resid_gold) - resid_gold
+            slope2 = (b - 1.0) ** 2 * (n - n_g) + n_g
             # then the noise and the random-answer rate
-            _kernels.residuals_pass(item, worker, y, m, v, a, b, r, robust, known, residual_sums)
-            sq, cross, slope2 = residual_sums.T
             s2 = (beta0 + 0.5 * sq) / (alpha0 + 1.0 + 0.5 * n)
             if robust:
                 eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
