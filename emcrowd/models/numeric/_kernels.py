@@ -66,18 +66,11 @@ def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, cen
             resid = yo - a[w] - b[w] * mi
             log_gauss = -0.5 * (LOG_2PI + log_s2[w]) - (resid * resid + b[w] * b[w] * vi) / (2.0 * s2[w])
             d = log_keep[w] + log_gauss - log_eps[w] - log_u
-            if d >= 0:
-                weight = 1.0 / (1.0 + math.exp(-d))
-            else:
-                e = math.exp(d)
-                weight = e / (1.0 + e)
+            e = math.exp(-abs(d))
+            weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
             r[o] = weight
-            entropy = 0.0
-            if weight > 0.0:
-                entropy -= weight * math.log(weight)
-            if weight < 1.0:
-                entropy -= (1.0 - weight) * math.log1p(-weight)
-            sums[w, 5] += entropy
+            # the entropy of r = logistic(d): softplus(d) - r d, one log1p
+            sums[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
         yc, mc = yo - center, mi - center
         sums[w, 0] += weight
         sums[w, 1] += weight * yc

@@ -7,7 +7,9 @@ The model. Item ``j`` has a true value ``z_j ~ N(mu, tau^2)``. Annotator ``w`` a
 (``a_w`` the bias, ``s_w`` the noise sd, ``b_w`` the scale: fixed at 1 unless ``fit_scale``). The robust
 variant (:class:`RobustBiasNoise`) adds, per annotator, a rate ``eps_w`` of answers given at random:
 with probability ``eps_w`` an answer is drawn uniformly over the range of all answers instead, whatever
-the item's value.
+the item's value. There the noise variance is at most the answers' variance: a wider Gaussian is what
+random answers are, and without the bound the two explain a random answerer equally well (EM then
+crawls between them).
 
 Weak priors keep annotators with few answers near the crowd: ``a_w ~ N(0, bias_prior_sd^2)`` (in units of
 the answers' sd), ``b_w ~ N(1, scale_prior_sd^2)``, ``s_w^2`` inverse-gamma with the weight of
@@ -202,6 +204,9 @@ class BiasNoise(NumericAggregator):
             # then the noise and the random-answer rate
             s2 = (beta0 + 0.5 * sq) / (alpha0 + 1.0 + 0.5 * n)
             if robust:
+                # a Gaussian as wide as all the answers is what random answers are: the noise is at
+                # most the answers' variance (the maximum over that fixed set, so still monotone)
+                s2 = np.minimum(s2, label_var)
                 eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
             # the true values' mean and spread
             mu = float(m.mean())
