@@ -415,7 +415,9 @@ def test_moments_give_the_residual_sums_of_a_pass():
     center = float(d.value.mean())
     sums = np.zeros((d.n_workers, 10))
     s2, eps = np.full(d.n_workers, 4.0), np.full(d.n_workers, 0.1)
-    _kernels.answers_pass(d.item, d.worker, d.value, m, v, a, b, s2, eps, 0.0, False, known, center, r, sums)
+    _kernels.answers_pass(
+        d.item, d.worker, d.value, m, v, a, b, s2, eps, 0.0, False, known, center, r, sums, 3
+    )
     n, syc, smc, smmc, smyc, _, syyc, n_g, syc_g, smc_g = sums.T
     a_c = a + (b - 1) * center
     sq = syyc - 2 * a_c * syc - 2 * b * smyc + a_c * a_c * n + 2 * a_c * b * smc + b * b * smmc
@@ -425,3 +427,30 @@ def test_moments_give_the_residual_sums_of_a_pass():
     _kernels.residuals_pass(d.item, d.worker, d.value, m, v, a, b, r, False, known, direct)
     np.testing.assert_allclose(sq, direct[:, 0], rtol=1e-9)
     np.testing.assert_allclose(cross, direct[:, 1], rtol=1e-9, atol=1e-9)
+
+
+def test_chunked_passes_match_one_pass():
+    from emcrowd.models.numeric import _kernels
+
+    d = simulate_numeric(20_000, 50, 4, seed=6).labels
+    assert _kernels.n_chunks(d.n_labels) > 1
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
+    s2, eps = rng.uniform(2, 9, d.n_workers), rng.uniform(0.01, 0.3, d.n_workers)
+    known = np.zeros(d.n_items, dtype=bool)
+    known[::9] = True
+    gold = np.where(known, 3.0, 0.0)
+    got = {}
+    for chunks in (1, 4):
+        m, v = np.zeros(d.n_items), np.zeros(d.n_items)
+        r = np.ones(d.n_labels)
+        _kernels.items_pass(
+            d.item, d.worker, d.value, r, False, a, b, s2, 50.0, 400.0, known, gold, m, v, chunks
+        )
+        sums = np.zeros((d.n_workers, 10))
+        _kernels.answers_pass(
+            d.item, d.worker, d.value, m, v, a, b, s2, eps, -4.0, True, known, 50.0, r, sums, chunks
+        )
+        got[chunks] = (m, v, r, sums)
+    for one, many in zip(got[1], got[4], strict=True):
+        np.testing.assert_allclose(one, many, rtol=1e-10, atol=1e-9)

@@ -19,19 +19,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 LOG_2PI = math.log(2 * math.pi)
+#: The answers are cut into this many chunks, each summed by one thread into its own arrays and the
+#: chunks added in order: the sums depend on the data alone, never on the number of threads.
+CHUNKS = 4
+#: Fewer answers than this are summed in one chunk (threads cost more than they save).
+MIN_CHUNKED = 1 << 16
+
+
+def n_chunks(n_labels: int) -> int:
+    return CHUNKS if n_labels >= MIN_CHUNKED else 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v):
-    """Each item's Gaussian posterior N(m, v) given the parameters (gold items: their value, v = 0);
-    writes ``m`` and ``v``."""
-    n_items = m.size
-    precision = np.full(n_items, 1.0 / tau2)
-    numerator = np.full(n_items, mu / tau2)
-    for o in range(y.size):
+def _items_chunk(lo, hi, item, worker, y, r, robust, a, b, s2, precision, numerator):
+    for o in range(lo, hi):
         w = worker[o]
         weight = b[w] / s2[w]
         if robust:
@@ -39,26 +43,49 @@ def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v
         j = item[o]
         precision[j] += weight * b[w]
         numerator[j] += weight * (y[o] - a[w])
-    for j in range(n_items):
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _items_finish(mu, tau2, known, gold, precision, numerator, m, v):
+    chunks = precision.shape[0]
+    for j in range(m.size):
         if known[j]:
             m[j] = gold[j]
             v[j] = 0.0
         else:
-            v[j] = 1.0 / precision[j]
-            m[j] = numerator[j] * v[j]
+            p, q = 1.0 / tau2, mu / tau2
+            for c in range(chunks):
+                p += precision[c, j]
+                q += numerator[c, j]
+            v[j] = 1.0 / p
+            m[j] = q * v[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _items_parallel(item, worker, y, r, robust, a, b, s2, precision, numerator):
+    n, chunks = y.size, precision.shape[0]
+    for c in prange(chunks):
+        lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
+        _items_chunk(lo, hi, item, worker, y, r, robust, a, b, s2, precision[c], numerator[c])
+
+
+def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v, chunks):
+    """Each item's Gaussian posterior N(m, v) given the parameters (gold items: their value, v = 0);
+    writes ``m`` and ``v``. With several chunks, one thread each."""
+    precision = np.zeros((chunks, m.size))
+    numerator = np.zeros((chunks, m.size))
+    if chunks == 1:
+        _items_chunk(0, y.size, item, worker, y, r, robust, a, b, s2, precision[0], numerator[0])
+    else:
+        _items_parallel(item, worker, y, r, robust, a, b, s2, precision, numerator)
+    _items_finish(mu, tau2, known, gold, precision, numerator, m, v)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, sums):
-    """(Robust) the responsibilities ``r`` (written), and per annotator in ``sums`` (shape (W, 10),
-    zeroed here), with ``yc = y - center`` and ``mc = m - center``: sum of r, r*yc, r*mc,
-    r*(mc^2 + v), r*mc*yc, the entropy of r, r*yc^2, and over the answers to gold items r, r*yc, r*mc.
-    From these the annotators' residual sums under any bias and scale follow without another pass."""
-    sums[:] = 0.0
-    log_eps = np.log(eps) if robust else eps
-    log_keep = np.log1p(-eps) if robust else eps
-    log_s2 = np.log(s2)
-    for o in range(y.size):
+def _answers_chunk(
+    lo, hi, item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r, acc
+):
+    for o in range(lo, hi):
         j, w = item[o], worker[o]
         mi, vi, yo = m[j], v[j], y[o]
         weight = 1.0
@@ -70,18 +97,70 @@ def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, cen
             weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
             r[o] = weight
             # the entropy of r = logistic(d): softplus(d) - r d, one log1p
-            sums[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+            acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
         yc, mc = yo - center, mi - center
-        sums[w, 0] += weight
-        sums[w, 1] += weight * yc
-        sums[w, 2] += weight * mc
-        sums[w, 3] += weight * (mc * mc + vi)
-        sums[w, 4] += weight * mc * yc
-        sums[w, 6] += weight * yc * yc
+        acc[w, 0] += weight
+        acc[w, 1] += weight * yc
+        acc[w, 2] += weight * mc
+        acc[w, 3] += weight * (mc * mc + vi)
+        acc[w, 4] += weight * mc * yc
+        acc[w, 6] += weight * yc * yc
         if known[j]:
-            sums[w, 7] += weight
-            sums[w, 8] += weight * yc
-            sums[w, 9] += weight * mc
+            acc[w, 7] += weight
+            acc[w, 8] += weight * yc
+            acc[w, 9] += weight * mc
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _answers_parallel(
+    item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r, partial
+):
+    n, chunks = y.size, partial.shape[0]
+    for c in prange(chunks):
+        lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
+        _answers_chunk(
+            lo,
+            hi,
+            item,
+            worker,
+            y,
+            m,
+            v,
+            a,
+            b,
+            s2,
+            log_s2,
+            log_eps,
+            log_keep,
+            log_u,
+            robust,
+            known,
+            center,
+            r,
+            partial[c],
+        )
+
+
+def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, sums, chunks):
+    """(Robust) the responsibilities ``r`` (written), and per annotator in ``sums`` (shape (W, 10)),
+    with ``yc = y - center`` and ``mc = m - center``: sum of r, r*yc, r*mc, r*(mc^2 + v), r*mc*yc, the
+    entropy of r, r*yc^2, and over the answers to gold items r, r*yc, r*mc. From these the annotators'
+    residual sums under any bias and scale follow without another pass. With several chunks, one
+    thread each, their sums added in order."""
+    with np.errstate(divide="ignore"):
+        log_eps = np.log(eps) if robust else eps
+        log_keep = np.log1p(-eps) if robust else eps
+    log_s2 = np.log(s2)
+    args = (item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r)
+    if chunks == 1:
+        sums[:] = 0.0
+        _answers_chunk(0, y.size, *args, sums)
+        return
+    partial = np.zeros((chunks, *sums.shape))
+    _answers_parallel(*args, partial)
+    sums[:] = partial[0]
+    for c in range(1, chunks):
+        sums += partial[c]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -164,9 +243,12 @@ def compile_all() -> None:
     ones = np.ones(2)
     known = np.zeros(2, dtype=np.bool_)
     m, v = np.zeros(2), np.ones(2)
-    items_pass(item, worker, y, r, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v)
+    for chunks in (1, 2):
+        items_pass(item, worker, y, r, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v, chunks)
     sums = np.zeros((2, 10))
-    answers_pass(item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums)
+    answers_pass(
+        item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums, 2
+    )
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
     item_medians(item, y, 2)
     within_item_variance(item, y, 2)

@@ -164,6 +164,7 @@ class BiasNoise(NumericAggregator):
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
         r = np.ones(y.size if robust else 1)
         worker_sums = np.zeros((n_workers, 10))
+        chunks = _kernels.n_chunks(y.size)
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
         history: list[float] = []
@@ -171,10 +172,12 @@ class BiasNoise(NumericAggregator):
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
             if n_iter > 1:
-                _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v)
+                _kernels.items_pass(
+                    item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks
+                )
             # (robust) the responsibilities, and the annotators' sums under them
             _kernels.answers_pass(
-                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums
+                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums, chunks
             )
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
@@ -239,7 +242,7 @@ class BiasNoise(NumericAggregator):
                 converged = True
                 break
         # the item posteriors under the final parameters
-        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v)
+        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks)
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
