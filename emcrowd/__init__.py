@@ -11,18 +11,22 @@ The public names are the models (:class:`GLAD`, :class:`DawidSkene`, :class:`One
 :class:`BayesianDawidSkene`, :class:`EBCC`, :class:`MajorityVote`), the functions users call
 (:func:`read_labels`, :func:`load_labels`, :func:`labels_from_frame`, :func:`read_truth`,
 :func:`load_truth`, :func:`majority_vote`, :func:`aggregate`, :func:`compare`, :func:`simulate_glad`),
-:class:`Labels` (what the readers make) and the errors. ``docs/python.md`` is the guide.
+:class:`Labels` (what the readers make) and the errors; for numeric answers :class:`BiasNoise`,
+:class:`RobustBiasNoise` and :func:`simulate_numeric` (``docs/numeric.md``).
+``docs/python.md`` is the guide.
 
 The package in layers, each importing only the ones before it (``tests/test_layers.py`` checks):
 
-1. core: :mod:`emcrowd.data` (the :class:`Labels` every reader makes and every model reads),
+1. core: :mod:`emcrowd.data` (the :class:`Labels` every reader makes and every model reads;
+   :mod:`emcrowd.numeric_data` for numeric answers),
    :mod:`emcrowd.errors`, :mod:`emcrowd.budget` (memory estimates);
 2. :mod:`emcrowd.io` (reading, validating, writing; no numerics) and :mod:`emcrowd.models` (the methods,
    by kind of task, on one EM loop);
 3. :mod:`emcrowd.analysis`: aggregation over any method, evaluation against gold, gold-free method
    selection, annotator quality, agreement, relabelling;
 4. :mod:`emcrowd.distributed`: the Dask engine;
-5. :mod:`emcrowd.tables` (a result as output tables), :mod:`emcrowd.html_report` and
+5. :mod:`emcrowd.tables` (a result as output tables; :mod:`emcrowd.numeric_tables` for numeric fits),
+   :mod:`emcrowd.html_report` and
    :mod:`emcrowd.console` (what people read on stderr);
 6. :mod:`emcrowd.cli`: the commands, and the terminal output (stderr).
 """
@@ -43,7 +47,6 @@ _EXPORTS = {
     "EBCC": "emcrowd.models.classification.ebcc",
     "MACE": "emcrowd.models.classification.mace",
     "MajorityVote": "emcrowd.models.classification.majority",
-    "NumericLabels": "emcrowd.numeric_data",
     "BiasNoise": "emcrowd.models.numeric.bias_noise",
     "RobustBiasNoise": "emcrowd.models.numeric.bias_noise",
     "simulate_numeric": "emcrowd.models.numeric.simulate",
