@@ -34,15 +34,13 @@ def n_chunks(n_labels: int) -> int:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _items_chunk(lo, hi, item, worker, y, r, robust, a, b, s2, precision, numerator):
+def _items_chunk(lo, hi, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator):
     for o in range(lo, hi):
         w = worker[o]
-        weight = b[w] / s2[w]
-        if robust:
-            weight *= r[o]
         j = item[o]
-        precision[j] += weight * b[w]
-        numerator[j] += weight * (y[o] - a[w])
+        weight = r[o] if robust else 1.0
+        precision[j] += weight * b2_over_s2[w]
+        numerator[j] += weight * b_over_s2[w] * (y[o] - a[w])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -62,11 +60,11 @@ def _items_finish(mu, tau2, known, gold, precision, numerator, m, v):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _items_parallel(item, worker, y, r, robust, a, b, s2, precision, numerator):
+def _items_parallel(item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator):
     n, chunks = y.size, precision.shape[0]
     for c in prange(chunks):
         lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
-        _items_chunk(lo, hi, item, worker, y, r, robust, a, b, s2, precision[c], numerator[c])
+        _items_chunk(lo, hi, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision[c], numerator[c])
 
 
 def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v, chunks):
@@ -74,16 +72,20 @@ def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v
     writes ``m`` and ``v``. With several chunks, one thread each."""
     precision = np.zeros((chunks, m.size))
     numerator = np.zeros((chunks, m.size))
+    b_over_s2 = b / s2
+    b2_over_s2 = b * b_over_s2
     if chunks == 1:
-        _items_chunk(0, y.size, item, worker, y, r, robust, a, b, s2, precision[0], numerator[0])
+        _items_chunk(
+            0, y.size, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision[0], numerator[0]
+        )
     else:
-        _items_parallel(item, worker, y, r, robust, a, b, s2, precision, numerator)
+        _items_parallel(item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator)
     _items_finish(mu, tau2, known, gold, precision, numerator, m, v)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _answers_chunk(
-    lo, hi, item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r, acc
+    lo, hi, item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, acc
 ):
     for o in range(lo, hi):
         j, w = item[o], worker[o]
@@ -91,8 +93,7 @@ def _answers_chunk(
         weight = 1.0
         if robust:
             resid = yo - a[w] - b[w] * mi
-            log_gauss = -0.5 * (LOG_2PI + log_s2[w]) - (resid * resid + b[w] * b[w] * vi) / (2.0 * s2[w])
-            d = log_keep[w] + log_gauss - log_eps[w] - log_u
+            d = log_odds[w] - (resid * resid + b[w] * b[w] * vi) * half_precision[w]
             e = math.exp(-abs(d))
             weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
             r[o] = weight
@@ -113,31 +114,14 @@ def _answers_chunk(
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _answers_parallel(
-    item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r, partial
+    item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, partial
 ):
     n, chunks = y.size, partial.shape[0]
     for c in prange(chunks):
         lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
+        acc = partial[c]
         _answers_chunk(
-            lo,
-            hi,
-            item,
-            worker,
-            y,
-            m,
-            v,
-            a,
-            b,
-            s2,
-            log_s2,
-            log_eps,
-            log_keep,
-            log_u,
-            robust,
-            known,
-            center,
-            r,
-            partial[c],
+            lo, hi, item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, acc
         )
 
 
@@ -147,11 +131,13 @@ def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, cen
     entropy of r, r*yc^2, and over the answers to gold items r, r*yc, r*mc. From these the annotators'
     residual sums under any bias and scale follow without another pass. With several chunks, one
     thread each, their sums added in order."""
-    with np.errstate(divide="ignore"):
-        log_eps = np.log(eps) if robust else eps
-        log_keep = np.log1p(-eps) if robust else eps
-    log_s2 = np.log(s2)
-    args = (item, worker, y, m, v, a, b, s2, log_s2, log_eps, log_keep, log_u, robust, known, center, r)
+    # per annotator: the log odds of "not random" before the residual, and 1 / (2 s^2)
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
+    args = (item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r)
     if chunks == 1:
         sums[:] = 0.0
         _answers_chunk(0, y.size, *args, sums)
