@@ -73,13 +73,14 @@ def simulate(
         ),
     ] = False,
     random_workers: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--random-workers",
             callback=finite(0.0),
-            help="With --numeric: the share of annotators who answer at random.",
+            help="With --numeric: the share of annotators who answer at random (default 0.1).",
+            show_default=False,
         ),
-    ] = 0.1,
+    ] = None,
     output: OutputOptions,
 ) -> None:
     """Draw crowd labels from the GLAD model, with their truth.
@@ -87,12 +88,15 @@ def simulate(
     Writes L.npy (items x annotators, NaN = no label) or labels.npz, y.npy (truth) and the true
     alpha.npy and beta.npy.
     """
+    if random_workers is not None and not numeric:
+        raise EmcrowdError("--random-workers goes with --numeric")
     if numeric:
         from emcrowd.cli import _numeric
 
         return _numeric.simulate(
             out, items=items, workers=workers, labels_per_item=labels_per_item,
-            random_workers=random_workers, seed=seed, quiet=output.quiet,
+            random_workers=0.1 if random_workers is None else random_workers, seed=seed,
+            quiet=output.quiet,
         )  # fmt: skip
     import numpy as np
 
