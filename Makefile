@@ -22,6 +22,7 @@ $(STAMP): $(DEMO_STAMP) pyproject.toml
 	$(BIN)/python -m emcrowd.models.classification._confusion_kernels  # ... and Dawid-Skene's and one-coin's
 	$(BIN)/python -m emcrowd.models.classification._ebcc_kernels  # ... and EBCC's
 	$(BIN)/python -m emcrowd.models.classification._mace_kernels  # ... and MACE's
+	$(BIN)/python -m emcrowd.models.numeric._kernels  # ... and the numeric models'
 	touch $(STAMP)
 
 # a synthetic crowd export (sample_data/export.csv, string ids, class names) aggregated, then scored
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
 	$(BIN)/python benchmarks/machines.py
 	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/numeric.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 	$(BIN)/python benchmarks/report.py

@@ -275,6 +275,11 @@ def load_warnings(loaded: Loaded) -> None:
             f"{src.source} has {data.n_classes} distinct label values; a label matrix usually has a few "
             "classes. Is this the right file (or the right --label-col)?"
         )
+        from emcrowd.io._numeric import numeric_hint
+
+        hint = numeric_hint(data)
+        if hint is not None:
+            warning(f"{src.source}: {hint}")
     for text in getattr(src, "warnings", ()):
         warning(f"{src.source}: {text}")
 

@@ -30,13 +30,23 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd.data",
             "emcrowd.multilabels",
             "emcrowd.predictions",
+            "emcrowd.numeric_data",
         ),
     ),
     ("io", ("emcrowd.io",)),
     ("models", ("emcrowd.models",)),
     ("analysis", ("emcrowd.analysis",)),
     ("engines", ("emcrowd.distributed",)),
-    ("output", ("emcrowd.tables", "emcrowd.html_report", "emcrowd.console", "emcrowd.multilabel_tables")),
+    (
+        "output",
+        (
+            "emcrowd.tables",
+            "emcrowd.multilabel_tables",
+            "emcrowd.numeric_tables",
+            "emcrowd.html_report",
+            "emcrowd.console",
+        ),
+    ),
     ("cli", ("emcrowd.cli", "emcrowd.__main__")),
     ("api", ("emcrowd",)),  # the package itself: the public names, imported lazily by name
 ]

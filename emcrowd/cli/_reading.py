@@ -29,6 +29,7 @@ def load(path: Path, inputs: InputOptions, quiet: bool, *, describe: bool = True
             keep_rejected=inputs.keep_rejected,
             progress=progress,
             ordinal=inputs.ordinal,
+            numeric=inputs.numeric,
         )
     if describe:
         summarise(loaded, quiet)
@@ -64,6 +65,10 @@ def summarise(loaded: Any, quiet: bool) -> None:
     """What was read (unless quiet) and the warnings about it (always)."""
     from emcrowd import console as report
 
+    if getattr(loaded.labels, "kind", None) == "numeric":
+        from emcrowd import numeric_tables
+
+        return numeric_tables.load_warnings(loaded) if quiet else numeric_tables.data_summary(loaded)
     if quiet:
         report.load_warnings(loaded)
     else:

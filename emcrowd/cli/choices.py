@@ -58,6 +58,10 @@ class MethodChoice(click.Choice):
         text = str(value).strip().lower().replace("_", "-")
         if text in METHODS:
             return text
+        from emcrowd.models.numeric import NUMERIC_MODELS
+
+        if text.replace("-", "_") in NUMERIC_MODELS:  # --numeric's methods (checked against --numeric later)
+            return text
         from emcrowd.errors import EmcrowdError
         from emcrowd.models import method_name
 

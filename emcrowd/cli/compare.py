@@ -71,6 +71,7 @@ ReportOpt = Annotated[
 ]
 
 
+#: compare's --methods by default (with --numeric: every numeric method).
 DEFAULT_METHODS = "majority,glad,dawid-skene,one-coin,mace,bayesian-ds,auto"
 
 EXAMPLES = (
@@ -108,6 +109,14 @@ def compare(
     accuracy, its 95% interval, macro-F1, Brier score and log-loss. With -q, stderr has only warnings
     and errors when the metrics go elsewhere (--json, --report); else -q keeps the table itself.
     """
+    if inputs.numeric:
+        from emcrowd.cli import _numeric
+
+        return _numeric.compare(
+            labels, truth=truth, truth_item_col=truth_item_col, truth_label_col=truth_label_col,
+            as_json=as_json, inputs=inputs, methods=None if methods == DEFAULT_METHODS else methods,
+            model=model, report_file=report_file, quiet=output.quiet,
+        )  # fmt: skip
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.analysis.evaluate import NoGoldError

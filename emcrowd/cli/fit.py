@@ -52,7 +52,8 @@ MethodOpt = Annotated[
         "matrix per annotator), bayesian-ds (Dawid-Skene with priors learned from the crowd), ebcc "
         "(classes with subtypes, for correlated annotators), one-coin (one accuracy per annotator), mace "
         "(each annotator answers right or spams from its own answer distribution), "
-        "majority, or auto (the model that best predicts held-out labels; no gold used).",
+        "majority, or auto (the model that best predicts held-out labels; no gold used). With --numeric: "
+        "bias-noise (the default), robust, mean or median.",
         show_default=False,
         rich_help_panel=MODEL,
     ),
@@ -151,14 +152,30 @@ def fit(
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
     if machines.given:  # a model's predictions or an LLM's answers beside the crowd: docs/machines.md
-        if engine != "memory" or drop_flagged or from_ is not None or keep_state or inputs.ordinal:
+        if engine != "memory" or drop_flagged or from_ is not None or keep_state:
             raise EmcrowdError(
-                "--predictions and --machine go with the memory engine, without --drop-flagged, --from, "
-                "--keep-state or --ordinal"
+                "--predictions and --machine go with the memory engine, without --drop-flagged, --from "
+                "or --keep-state"
+            )
+        if inputs.ordinal or inputs.numeric:
+            raise EmcrowdError(
+                "--predictions and --machine are for unordered classes, not --ordinal or --numeric"
             )
         return _machines.fit(
             labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
             output=output, csv_safe=csv_safe, machines=machines,
+        )  # fmt: skip
+    if inputs.numeric:
+        from emcrowd.cli import _numeric
+
+        if engine != "memory" or drop_flagged or from_ is not None or keep_state or inputs.ordinal:
+            raise EmcrowdError(
+                "--numeric fits in memory, without --drop-flagged, --from, --keep-state or --ordinal "
+                "(see docs/numeric.md)"
+            )
+        return _numeric.fit(
+            labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
+            quiet=output.quiet, csv_safe=csv_safe,
         )  # fmt: skip
     if engine == "dask":
         if from_ is not None or keep_state:

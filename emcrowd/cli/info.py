@@ -32,6 +32,10 @@ def info(
     Sizes, classes, labels per item and per annotator, missing and repeated labels, agreement. The
     description is info's result: -q drops it from stderr only with --json, which has it on stdout.
     """
+    if inputs.numeric:
+        from emcrowd.cli import _numeric
+
+        return _numeric.info(labels, as_json=as_json, inputs=inputs, quiet=output.quiet and as_json)
     from emcrowd import console as report
     from emcrowd.analysis.agreement import agreement_line, labels_agreement
 

@@ -187,6 +187,16 @@ class InputOptions:
             rich_help_panel=INPUT,
         ),
     ] = False
+    numeric: Annotated[
+        bool,
+        typer.Option(
+            "--numeric",
+            help="Read the labels as numbers (scores, ratings, counts, measurements), not classes: "
+            "numeric models, outputs and metrics (see docs/numeric.md). In a matrix a negative number "
+            "is an answer; NaN or an empty cell is none.",
+            rich_help_panel=INPUT,
+        ),
+    ] = False
     keep_rejected: Annotated[
         bool,
         typer.Option(

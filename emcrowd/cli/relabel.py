@@ -61,6 +61,13 @@ def relabel(
     Ranks the items by the expected gain in accuracy from one more label and writes the best --budget
     of them to relabel.csv.
     """
+    if inputs.numeric:
+        from emcrowd.cli import _numeric
+
+        return _numeric.relabel(
+            labels, budget=budget, out=out, inputs=inputs, model=model, method=method, quiet=output.quiet,
+            csv_safe=csv_safe,
+        )  # fmt: skip
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.analysis.aggregate import aggregate, method_name

@@ -99,6 +99,23 @@ def simulate(
             "--correlation", callback=finite(0.0), help="With --multi-label: correlation between the classes."
         ),
     ] = 0.5,
+    numeric: Annotated[
+        bool,
+        typer.Option(
+            "--numeric",
+            help="Numeric answers instead (annotators with a bias and a noise sd, some answering at "
+            "random): labels.csv, truth.csv, workers.csv. --labels-per-item defaults to 5.",
+        ),
+    ] = False,
+    random_workers: Annotated[
+        float | None,
+        typer.Option(
+            "--random-workers",
+            callback=finite(0.0),
+            help="With --numeric: the share of annotators who answer at random (default 0.1).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOptions,
     machine: _machines.MachineSimOptions,
 ) -> None:
@@ -107,6 +124,16 @@ def simulate(
     Writes L.npy (items x annotators, NaN = no label) or labels.npz, y.npy (truth) and the true
     alpha.npy and beta.npy.
     """
+    if random_workers is not None and not numeric:
+        raise EmcrowdError("--random-workers goes with --numeric")
+    if numeric:
+        from emcrowd.cli import _numeric
+
+        return _numeric.simulate(
+            out, items=items, workers=workers, labels_per_item=labels_per_item,
+            random_workers=0.1 if random_workers is None else random_workers, seed=seed,
+            quiet=output.quiet,
+        )  # fmt: skip
     import numpy as np
 
     from emcrowd import console as report

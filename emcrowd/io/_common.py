@@ -112,6 +112,7 @@ class _LongOptions:
     preset: str | None
     keep_rejected: bool
     progress: Callable[[int, int | None], None] | None = None
+    numeric: bool = False  # --numeric: answers are numbers (emcrowd.io._numeric)
 
 
 def missing_set(missing: Iterable[str] | None) -> frozenset[str]:

@@ -30,6 +30,7 @@ from emcrowd.io._common import (
     _LongOptions,
     missing_set,
 )
+from emcrowd.io._numeric import numeric_loaded, numeric_matrix_loaded
 from emcrowd.io._tables import (
     open_source,
     text_header,
@@ -65,6 +66,7 @@ def load_labels(
     keep_rejected: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     ordinal: bool = False,
+    numeric: bool = False,
 ) -> Loaded:
     """Read crowd labels and report what was read.
 
@@ -104,6 +106,10 @@ def load_labels(
         The classes are ordered grades: in the order of ``classes``, else in the numeric order of
         numeric class names (text classes without ``classes`` are refused); see
         :mod:`emcrowd.io.ordinal`.
+    numeric : bool
+        Read the labels as numbers (:class:`emcrowd.numeric_data.NumericLabels` in ``.labels``): every
+        format and preset; in a matrix a negative number is an answer. A label that is not a finite
+        number is an error.
 
     Returns
     -------
@@ -119,6 +125,10 @@ def load_labels(
     start = time.perf_counter()
     if format not in FORMATS:
         raise EmcrowdError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if numeric and ordinal:
+        raise EmcrowdError(
+            "numeric answers and ordered grades exclude each other: give --numeric or --ordinal"
+        )
     if duplicates not in DUPLICATE_POLICIES:
         raise EmcrowdError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
     preset = presets.check_name(preset)
@@ -127,7 +137,9 @@ def load_labels(
     classes = _declared_classes(classes)
     missing = missing_set(missing)
     columns = {"item": item_col, "worker": worker_col, "label": label_col}
-    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected, progress)
+    options = _LongOptions(columns, classes, missing, duplicates, preset, keep_rejected, progress, numeric)
+    if numeric and classes is not None:
+        raise InputError(name, "--classes declares classes; numeric labels (--numeric) have none")
 
     if source.kind in ("npy", "npz") and (any(columns.values()) or preset):
         raise InputError(name, "column and --preset options apply to text, Parquet and JSON files only")
@@ -137,7 +149,10 @@ def load_labels(
         if format == "long":
             raise InputError(name, "a .npy file holds a matrix; long format needs a .csv, .tsv or .npz file")
         matrix = load_npy(_npy_target(source), ndim=2, name=name)
-        loaded = _from_matrix(name, matrix, None, classes)
+        if numeric:
+            loaded = numeric_matrix_loaded(name, matrix, None, None, [])
+        else:
+            loaded = _from_matrix(name, matrix, None, classes)
     elif source.kind == "npz":
         loaded = _read_npz(name, _npy_target(source), classes, duplicates)
     elif source.kind == "parquet":
@@ -152,6 +167,8 @@ def load_labels(
                 loaded = read_label_studio_table(source, header, options)
         if loaded is None:
             loaded = _read_text(source, format, options)
+    if numeric:
+        loaded = numeric_loaded(name, loaded)
     if loaded.report.format == "long" and loaded.report.columns:
         _check_roles(loaded, options)
     if ordinal:

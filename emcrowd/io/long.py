@@ -71,7 +71,7 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
         first = next((row for row in rows if not is_blank(row)), None)
         if first is None:
             raise InputError(name, "is empty")
-        return _read_matrix_text(name, first, rows, options.classes, options.missing)
+        return _read_matrix_text(name, first, rows, options.classes, options.missing, options.numeric)
     if numeric_header and not any(options.given.values()) and preset is None:
         raise InputError(name, "long format needs a header row naming the item, worker and label columns")
     has_header = preset is None or preset.header

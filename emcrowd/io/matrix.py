@@ -14,6 +14,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError, InputError
 from emcrowd.io._common import Loaded, LoadReport, _extra_lines, _LongOptions
+from emcrowd.io._numeric import numeric_matrix_loaded
 from emcrowd.io._tables import (
     Header,
     Source,
@@ -166,6 +167,7 @@ def _read_matrix_text(
     rows: Iterable[list[str]],
     classes: tuple[str, ...] | None,
     missing: frozenset[str],
+    numeric: bool = False,
 ) -> Loaded:
     missing = NUMERIC_MISSING | missing
     worker_names = None
@@ -212,7 +214,7 @@ def _read_matrix_text(
             f"{', '.join(seen)} (one row per label: name them with --item-col, --worker-col and "
             "--label-col, or choose a platform with --preset)",
         ) from None
-    return _matrix_loaded(name, matrix, worker_names, item_ids, notes, classes)
+    return _matrix_loaded(name, matrix, worker_names, item_ids, notes, classes, numeric)
 
 
 def _matrix_loaded(
@@ -222,7 +224,10 @@ def _matrix_loaded(
     item_ids: tuple[str, ...] | None,
     notes: list[str],
     classes: tuple[str, ...] | None,
+    numeric: bool = False,
 ) -> Loaded:
+    if numeric:
+        return numeric_matrix_loaded(name, matrix, worker_names, item_ids, notes)
     loaded = _from_matrix(name, matrix, worker_names, classes)
     if item_ids is not None:
         loaded = Loaded(replace(loaded.labels, item_names=item_ids), loaded.report)
@@ -306,7 +311,9 @@ def _read_matrix_arrow(source: Source, header: Header, options: _LongOptions) ->
         except ValueError:
             return None  # not a number, or a first column of ids: decided and named row by row
         matrix[:, c] = values[column.codes]
-    return _matrix_loaded(source.name, matrix, worker_names, item_ids, notes, options.classes)
+    return _matrix_loaded(
+        source.name, matrix, worker_names, item_ids, notes, options.classes, options.numeric
+    )
 
 
 def _first_column_is_ids(body: list[list[str]], missing: frozenset[str]) -> bool:

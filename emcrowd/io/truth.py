@@ -86,6 +86,7 @@ def load_truth(
     label_col: str | None = None,
     own_item_col: str | None = None,
     own_label_col: str | None = None,
+    matcher: Matcher | None = None,
 ) -> Truth:
     """Read gold labels for the items of ``data``, by id or aligned with its items.
 
@@ -114,6 +115,9 @@ def load_truth(
     own_item_col, own_label_col : str, optional
         This file's own item and label columns (``--truth-item-col``, ``--gold-label-col``, ...):
         they must exist, and they make the file one by id.
+    matcher : callable, optional
+        A gold value (text or number) to its code, None when it is not one: by default, among
+        ``data``'s classes (numeric gold, :func:`emcrowd.io.numeric.numeric_truth`, gives its own).
 
     Raises
     ------
@@ -126,7 +130,7 @@ def load_truth(
         return Truth(codes=truth_codes(path, data, name="truth", allow_aligned=allow_aligned))
     source = open_source(path, TRUTH_KINDS)
     name = source.name
-    match = _class_matcher(data.class_names)
+    match = _class_matcher(data.class_names) if matcher is None else matcher
     missing_values = missing_set(missing)
     own = (own_item_col, own_label_col)
     if source.kind == "npy":

@@ -62,6 +62,10 @@ def method_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in METHODS:
+        from emcrowd.models.numeric import NUMERIC_MODELS
+
+        if key in NUMERIC_MODELS or key == "robust_bias_noise":
+            raise EmcrowdError(f"{name!r} is a method for numeric labels: add --numeric (numeric=True)")
         raise EmcrowdError(
             f"unknown method {name!r}; choose from {', '.join(m.replace('_', '-') for m in METHODS)}"
         )

@@ -1,0 +1,244 @@
+"""Compiled (numba) passes over the answers for :mod:`emcrowd.models.numeric.bias_noise`.
+
+An EM iteration walks the answers three times, each pass one loop that reads an answer once and adds
+its share to per-item or per-annotator sums (the NumPy version would make a temporary array per term):
+
+* :func:`items_pass`: each item's posterior precision and mean (the E-step for the values);
+* :func:`answers_pass`: (robust) each answer's probability of not being random, and the annotators'
+  weighted sums: what the bias-and-scale solve needs, and the moments from which their squared
+  residuals under the new bias and scale (for the noise, and the exact step along the common bias
+  level) follow, without a pass of their own;
+* :func:`residuals_pass`: those residual sums by a pass over the answers (for checking the moments).
+
+Compiled on first use and cached beside this file (``python -m emcrowd.models.numeric._kernels``
+compiles them ahead).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+LOG_2PI = math.log(2 * math.pi)
+#: The answers are cut into this many chunks, each summed by one thread into its own arrays and the
+#: chunks added in order: the sums depend on the data alone, never on the number of threads.
+CHUNKS = 4
+#: Fewer answers than this are summed in one chunk (threads cost more than they save).
+MIN_CHUNKED = 1 << 16
+
+
+def n_chunks(n_labels: int) -> int:
+    return CHUNKS if n_labels >= MIN_CHUNKED else 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _items_chunk(lo, hi, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator):
+    for o in range(lo, hi):
+        w = worker[o]
+        j = item[o]
+        weight = r[o] if robust else 1.0
+        precision[j] += weight * b2_over_s2[w]
+        numerator[j] += weight * b_over_s2[w] * (y[o] - a[w])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _items_finish(mu, tau2, known, gold, precision, numerator, m, v):
+    chunks = precision.shape[0]
+    for j in range(m.size):
+        if known[j]:
+            m[j] = gold[j]
+            v[j] = 0.0
+        else:
+            p, q = 1.0 / tau2, mu / tau2
+            for c in range(chunks):
+                p += precision[c, j]
+                q += numerator[c, j]
+            v[j] = 1.0 / p
+            m[j] = q * v[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _items_parallel(item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator):
+    n, chunks = y.size, precision.shape[0]
+    for c in prange(chunks):
+        lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
+        _items_chunk(lo, hi, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision[c], numerator[c])
+
+
+def items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v, chunks):
+    """Each item's Gaussian posterior N(m, v) given the parameters (gold items: their value, v = 0);
+    writes ``m`` and ``v``. With several chunks, one thread each."""
+    precision = np.zeros((chunks, m.size))
+    numerator = np.zeros((chunks, m.size))
+    b_over_s2 = b / s2
+    b2_over_s2 = b * b_over_s2
+    if chunks == 1:
+        _items_chunk(
+            0, y.size, item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision[0], numerator[0]
+        )
+    else:
+        _items_parallel(item, worker, y, r, robust, a, b_over_s2, b2_over_s2, precision, numerator)
+    _items_finish(mu, tau2, known, gold, precision, numerator, m, v)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _answers_chunk(
+    lo, hi, item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, acc
+):
+    for o in range(lo, hi):
+        j, w = item[o], worker[o]
+        mi, vi, yo = m[j], v[j], y[o]
+        weight = 1.0
+        if robust:
+            resid = yo - a[w] - b[w] * mi
+            d = log_odds[w] - (resid * resid + b[w] * b[w] * vi) * half_precision[w]
+            e = math.exp(-abs(d))
+            weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
+            r[o] = weight
+            # the entropy of r = logistic(d): softplus(d) - r d, one log1p
+            acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+        yc, mc = yo - center, mi - center
+        acc[w, 0] += weight
+        acc[w, 1] += weight * yc
+        acc[w, 2] += weight * mc
+        acc[w, 3] += weight * (mc * mc + vi)
+        acc[w, 4] += weight * mc * yc
+        acc[w, 6] += weight * yc * yc
+        if known[j]:
+            acc[w, 7] += weight
+            acc[w, 8] += weight * yc
+            acc[w, 9] += weight * mc
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _answers_parallel(
+    item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, partial
+):
+    n, chunks = y.size, partial.shape[0]
+    for c in prange(chunks):
+        lo, hi = (n * c) // chunks, (n * (c + 1)) // chunks
+        acc = partial[c]
+        _answers_chunk(
+            lo, hi, item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r, acc
+        )
+
+
+def answers_pass(item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, sums, chunks):
+    """(Robust) the responsibilities ``r`` (written), and per annotator in ``sums`` (shape (W, 10)),
+    with ``yc = y - center`` and ``mc = m - center``: sum of r, r*yc, r*mc, r*(mc^2 + v), r*mc*yc, the
+    entropy of r, r*yc^2, and over the answers to gold items r, r*yc, r*mc. From these the annotators'
+    residual sums under any bias and scale follow without another pass. With several chunks, one
+    thread each, their sums added in order."""
+    # per annotator: the log odds of "not random" before the residual, and 1 / (2 s^2)
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
+    args = (item, worker, y, m, v, a, b, log_odds, half_precision, robust, known, center, r)
+    if chunks == 1:
+        sums[:] = 0.0
+        _answers_chunk(0, y.size, *args, sums)
+        return
+    partial = np.zeros((chunks, *sums.shape))
+    _answers_parallel(*args, partial)
+    sums[:] = partial[0]
+    for c in range(1, chunks):
+        sums += partial[c]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def residuals_pass(item, worker, y, m, v, a, b, r, robust, known, sums):
+    """Per annotator in ``sums`` (shape (W, 3), zeroed here): sum of r * (residual^2 + b^2 v), of
+    r * residual * slope and of r * slope^2, where slope is the residual's change per unit of the
+    common level (-1 on gold items, b - 1 elsewhere)."""
+    sums[:] = 0.0
+    for o in range(y.size):
+        j, w = item[o], worker[o]
+        weight = r[o] if robust else 1.0
+        resid = y[o] - a[w] - b[w] * m[j]
+        slope = -1.0 if known[j] else b[w] - 1.0
+        sums[w, 0] += weight * (resid * resid + b[w] * b[w] * v[j])
+        sums[w, 1] += weight * resid * slope
+        sums[w, 2] += weight * slope * slope
+
+
+@njit(cache=True, nogil=True)
+def item_medians(item, y, n_items):
+    """Each item's median answer (NaN without answers): the answers bucketed by item (a counting
+    sort, one pass), then each item's few answers sorted on their own."""
+    counts = np.zeros(n_items + 1, dtype=np.int64)
+    for o in range(item.size):
+        counts[item[o] + 1] += 1
+    for j in range(n_items):
+        counts[j + 1] += counts[j]
+    fill = counts[:-1].copy()
+    grouped = np.empty(y.size)
+    for o in range(item.size):
+        j = item[o]
+        grouped[fill[j]] = y[o]
+        fill[j] += 1
+    out = np.full(n_items, np.nan)
+    for j in range(n_items):
+        start, stop = counts[j], counts[j + 1]
+        n = stop - start
+        if n == 0:
+            continue
+        for i in range(start + 1, stop):  # insertion sort: an item has a handful of answers
+            x = grouped[i]
+            k = i - 1
+            while k >= start and grouped[k] > x:
+                grouped[k + 1] = grouped[k]
+                k -= 1
+            grouped[k + 1] = x
+        out[j] = 0.5 * (grouped[start + (n - 1) // 2] + grouped[start + n // 2])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def within_item_variance(item, y, n_items):
+    """The answers' variance around their item's mean, pooled over items with two or more answers
+    (NaN when none has two): one pass for each item's count, mean and sum of squared deviations
+    (Welford's updates, no cancellation)."""
+    count = np.zeros(n_items)
+    mean = np.zeros(n_items)
+    m2 = np.zeros(n_items)
+    for o in range(y.size):
+        j = item[o]
+        count[j] += 1.0
+        delta = y[o] - mean[j]
+        mean[j] += delta / count[j]
+        m2[j] += delta * (y[o] - mean[j])
+    total, dof = 0.0, 0.0
+    for j in range(n_items):
+        if count[j] >= 2:
+            total += m2[j]
+            dof += count[j] - 1.0
+    return total / dof if dof > 0 else np.nan
+
+
+def compile_all() -> None:
+    """Compile every kernel once (cached beside this file)."""
+    n = 3
+    item = np.array([0, 0, 1], dtype=np.int32)
+    worker = np.array([0, 1, 1], dtype=np.int32)
+    y = np.array([1.0, 2.0, 3.0])
+    r = np.ones(n)
+    ones = np.ones(2)
+    known = np.zeros(2, dtype=np.bool_)
+    m, v = np.zeros(2), np.ones(2)
+    for chunks in (1, 2):
+        items_pass(item, worker, y, r, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v, chunks)
+    sums = np.zeros((2, 10))
+    answers_pass(
+        item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums, 2
+    )
+    residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
+    item_medians(item, y, 2)
+    within_item_variance(item, y, 2)
+
+
+if __name__ == "__main__":
+    compile_all()

@@ -1,0 +1,296 @@
+"""Annotators with a bias and a noise: numeric answers aggregated by EM.
+
+The model. Item ``j`` has a true value ``z_j ~ N(mu, tau^2)``. Annotator ``w`` answers item ``j`` with
+
+    y = a_w + b_w * z_j + e,    e ~ N(0, s_w^2)
+
+(``a_w`` the bias, ``s_w`` the noise sd, ``b_w`` the scale: fixed at 1 unless ``fit_scale``). The robust
+variant (:class:`RobustBiasNoise`) adds, per annotator, a rate ``eps_w`` of answers given at random:
+with probability ``eps_w`` an answer is drawn uniformly over the range of all answers instead, whatever
+the item's value. There the noise variance is at most the answers' variance: a wider Gaussian is what
+random answers are, and without the bound the two explain a random answerer equally well (EM then
+crawls between them).
+
+Weak priors keep annotators with few answers near the crowd: ``a_w ~ N(0, bias_prior_sd^2)`` (in units of
+the answers' sd), ``b_w ~ N(1, scale_prior_sd^2)``, ``s_w^2`` inverse-gamma with the weight of
+``noise_prior_labels`` answers at the pooled within-item variance, ``eps_w ~ Beta(2, 10)``, and a weak
+inverse-gamma prior on ``tau^2``. ``mu`` has a flat prior.
+
+The fit. Each iteration updates, in turn: each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; (robust
+only) each answer's probability ``r_o`` of not being random; each annotator's ``a_w, b_w`` (one weighted
+least-squares solve), then ``s_w^2`` and ``eps_w``; then ``mu, tau^2``. Every update maximises the
+objective
+
+    F = E_q[log p(answers, z, random-answer indicators | params)] + H(q) + log p(params)
+
+over its own block with the others fixed, so F never decreases. Without random answers ``q(z)`` is the
+exact posterior, and F after the item update is the log posterior of the parameters (EM); with them it is
+the variational lower bound of mean-field EM. Gold items have ``z_j`` fixed at their value.
+
+Everything is a gather or a ``np.bincount`` over the answers: a few passes over the labels per iteration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models.numeric._api import NumericAggregator, item_medians, pooled_within_variance
+from emcrowd.numeric_data import NumericLabels
+
+LOG_2PI = math.log(2 * math.pi)
+#: Beta prior of the random-answer rate (robust variant): about one random answer in ten pseudo-answers.
+EPS_PRIOR = (2.0, 10.0)
+#: Inverse-gamma prior of tau^2 (the spread of the true values): shape, and scale as a share of the
+#: answers' variance. Weak: it only keeps tau^2 above zero.
+TAU_PRIOR = (1.0, 0.01)
+#: An annotator whose random-answer rate exceeds this is flagged as answering at random.
+RANDOM_FLAG = 0.5
+
+
+class BiasNoise(NumericAggregator):
+    """Annotator bias-and-noise model for numeric answers, fitted by EM.
+
+    Parameters
+    ----------
+    fit_scale : bool
+        Also fit a scale per annotator (answers stretched or squeezed around the true value).
+    bias_prior_sd : float
+        Prior sd of the biases, in units of the answers' sd.
+    scale_prior_sd : float
+        Prior sd of the scales around 1.
+    noise_prior_labels : float
+        Weight of the noise prior, in answers: an annotator with this many answers has a noise sd
+        halfway between the pooled one and their own.
+    tol : float
+        Stop when the objective's change is at most ``tol * |objective|``.
+    max_iter : int
+        Iteration limit (a ConvergenceWarning when it is reached).
+
+    Attributes
+    ----------
+    estimate_, sd_ : ndarray (n_items,)
+        Each item's posterior mean and sd (gold items: their value and 0).
+    interval_ : ndarray (n_items, 2)
+        The 95% posterior interval, estimate -+ 1.96 sd.
+    bias_, noise_ : ndarray (n_workers,)
+        Each annotator's offset and noise sd.
+    scale_ : ndarray (n_workers,) or None
+        Each annotator's scale (None unless ``fit_scale``).
+    random_rate_ : ndarray (n_workers,)
+        The share of each annotator's answers given at random (0 for the plain model).
+    flagged_ : ndarray of bool (n_workers,)
+        Annotators answering at random: random rate above 0.5, or a noise sd at least the spread of
+        the true values.
+    mu_, tau_ : float
+        Mean and sd of the true values.
+    history_ : list of float
+        The objective after each iteration (never decreasing).
+    converged_, n_iter_
+        Whether ``tol`` was reached, and after how many iterations.
+    """
+
+    method = "bias_noise"
+    iterative = True
+    robust = False
+
+    @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        return {
+            "fit_scale": False,
+            "bias_prior_sd": 1.0,
+            "scale_prior_sd": 0.5,
+            "noise_prior_labels": 2.0,
+            "tol": 1e-6,
+            "max_iter": 500,
+        }
+
+    def _check(self) -> None:
+        for name in ("bias_prior_sd", "scale_prior_sd", "noise_prior_labels"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise EmcrowdError(f"{name} must be a positive number, got {value!r}")
+        if not (np.isfinite(self.tol) and self.tol >= 0):
+            raise EmcrowdError(f"tol must be a non-negative number, got {self.tol!r}")
+        if int(self.max_iter) != self.max_iter or self.max_iter < 1:
+            raise EmcrowdError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+
+    def _fit_numeric(self, data: NumericLabels, gold: np.ndarray | None, callback: Any) -> None:
+        from emcrowd.models.numeric import _kernels
+
+        self._check()
+        started = time.perf_counter()
+        y, item, worker = data.value, data.item, data.worker
+        n_items, n_workers = data.n_items, data.n_workers
+        n_per_worker = data.labels_per_worker().astype(np.float64)
+        label_var = float(y.var())
+        if label_var <= 0:
+            label_var = 1.0
+        within = pooled_within_variance(data)
+        if within <= 0:
+            within = 1e-6 * label_var
+        # hyperparameters, fixed from the data before the fit
+        bias_var = (self.bias_prior_sd**2) * label_var
+        scale_var = self.scale_prior_sd**2
+        alpha0 = self.noise_prior_labels / 2.0
+        beta0 = alpha0 * within
+        alpha_t, beta_t = TAU_PRIOR[0], TAU_PRIOR[1] * label_var
+        a_e, b_e = EPS_PRIOR
+        span = float(y.max() - y.min())
+        log_u = -math.log(span) if span > 0 else 0.0
+        robust = self.robust
+        known = np.zeros(n_items, dtype=bool) if gold is None else np.isfinite(gold)
+        gold_values = np.where(known, gold, 0.0) if gold is not None else np.zeros(n_items)
+        n_known = int(known.sum())
+        free = ~known
+
+        # start: the item medians as the values, no bias, the pooled noise
+        m = item_medians(data)
+        counts = data.labels_per_item().astype(np.float64)
+        empty = counts == 0
+        mu = float(np.nanmean(m))
+        m[empty] = mu
+        v = np.where(empty, label_var, within / np.maximum(counts, 1))
+        m[known], v[known] = gold_values[known], 0.0
+        a = np.zeros(n_workers)
+        b = np.ones(n_workers)
+        s2 = np.full(n_workers, within)
+        eps = np.full(n_workers, 0.05 if robust else 0.0)
+        tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
+        r = np.ones(y.size if robust else 1)
+        worker_sums = np.zeros((n_workers, 10))
+        chunks = _kernels.n_chunks(y.size)
+        center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
+
+        history: list[float] = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, int(self.max_iter) + 1):
+            if n_iter > 1:
+                _kernels.items_pass(
+                    item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks
+                )
+            # (robust) the responsibilities, and the annotators' sums under them
+            _kernels.answers_pass(
+                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums, chunks
+            )
+            n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
+            # the same sums about zero, for the bias-and-scale solve
+            sy = syc + center * n
+            sm = smc + center * n
+            smm = smmc + 2 * center * smc + center * center * n
+            smy = smyc + center * (smc + syc) + center * center * n
+            # annotators: bias (and scale) by weighted least squares given the noise
+            shrink_a = s2 / bias_var
+            if self.fit_scale:
+                shrink_b = s2 / scale_var
+                a11, a12, a22 = n + shrink_a, sm, smm + shrink_b
+                r2 = smy + shrink_b
+                det = a11 * a22 - a12 * a12
+                a, b = (a22 * sy - a12 * r2) / det, (a11 * r2 - a12 * sy) / det
+            else:
+                a = (sy - sm) / (n + shrink_a)
+            # the residual sums under the new bias and scale, from the moments: y - a - b m is
+            # yc - a_c - b mc with a_c = a + (b - 1) center
+            a_c = a + (b - 1.0) * center
+            sq = syyc - 2 * a_c * syc - 2 * b * smyc + a_c * a_c * n + 2 * a_c * b * smc + b * b * smmc
+            sq = np.maximum(sq, 0.0)
+            resid_all = syc - a_c * n - b * smc
+            resid_gold = syc_g - a_c * n_g - b * smc_g
+            cross = (b - 1.0) * (resid_all - resid_gold) - resid_gold
+            slope2 = (b - 1.0) ** 2 * (n - n_g) + n_g
+            # then the noise and the random-answer rate
+            s2 = (beta0 + 0.5 * sq) / (alpha0 + 1.0 + 0.5 * n)
+            if robust:
+                # a Gaussian as wide as all the answers is what random answers are: the noise is at
+                # most the answers' variance (the maximum over that fixed set, so still monotone)
+                s2 = np.minimum(s2, label_var)
+                eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
+            # the true values' mean and spread
+            mu = float(m.mean())
+            tau2 = (float(((m - mu) ** 2).sum() + v.sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            # the exact step along the common level: every bias up by c, every free value and mu down
+            # by c; the objective is quadratic in c (the sums above give its two coefficients)
+            num = float((cross / s2).sum() + a.sum() / bias_var)
+            den = float((slope2 / s2).sum() + n_workers / bias_var)
+            if n_known:
+                num += float((m[known] - mu).sum()) / tau2
+                den += n_known / tau2
+            c = -num / den
+            if np.isfinite(c) and c != 0.0:
+                a = a + c
+                m[free] -= c
+                mu -= c
+                sq = sq + 2 * c * cross + c * c * slope2
+            objective = self._objective(
+                sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u,
+                (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t),
+            )  # fmt: skip
+            if not np.isfinite(objective):
+                raise EmcrowdError(
+                    f"{type(self).__name__}: the objective became {objective} at iteration {n_iter}"
+                )
+            history.append(objective)
+            if callback is not None:
+                callback(n_iter, objective)
+            if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
+                converged = True
+                break
+        # the item posteriors under the final parameters
+        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks)
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} iterations "
+                f"(relative change above tol={self.tol:g}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.estimate_, self.sd_ = m, np.sqrt(v)
+        self.bias_, self.noise_ = a, np.sqrt(s2)
+        self.scale_ = b if self.fit_scale else None
+        self.random_rate_ = eps
+        self.mu_, self.tau_ = mu, math.sqrt(tau2)
+        self.flagged_ = (eps > RANDOM_FLAG) | (np.sqrt(s2) >= math.sqrt(tau2) * np.abs(b))
+        self.flagged_ &= n_per_worker >= 2
+        self.history_, self.converged_, self.n_iter_ = history, converged, n_iter
+        self.fit_seconds_ = time.perf_counter() - started
+
+    def _objective(self, sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u, hyper):
+        """The objective F (see the module's docstring) at the current q and parameters, from the
+        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r)."""
+        bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
+        total = float((-0.5 * n * (LOG_2PI + np.log(s2)) - sq / (2.0 * s2)).sum())
+        if self.robust:
+            total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
+        # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
+        total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
+        total += float((0.5 * (LOG_2PI + 1.0 + np.log(v[free]))).sum())
+        # the priors
+        total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
+        if self.fit_scale:
+            total += float((-0.5 * (LOG_2PI + math.log(scale_var)) - (b - 1) ** 2 / (2 * scale_var)).sum())
+        total += float(_log_inv_gamma(s2, alpha0, beta0).sum())
+        total += float(_log_inv_gamma(np.array([tau2]), alpha_t, beta_t)[0])
+        if self.robust:
+            a_e, b_e = EPS_PRIOR
+            log_beta = math.lgamma(a_e) + math.lgamma(b_e) - math.lgamma(a_e + b_e)
+            total += float(((a_e - 1) * np.log(eps) + (b_e - 1) * np.log1p(-eps) - log_beta).sum())
+        return total
+
+
+def _log_inv_gamma(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return alpha * math.log(beta) - math.lgamma(alpha) - (alpha + 1) * np.log(x) - beta / x
+
+
+class RobustBiasNoise(BiasNoise):
+    """:class:`BiasNoise` with a rate of random answers per annotator (a mixture of the annotator's
+    Gaussian and a uniform over the answers' range), fitted by mean-field EM; annotators whose answers
+    are mostly random are flagged and their answers carry little weight."""
+
+    method = "robust"
+    robust = True
