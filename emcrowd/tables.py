@@ -40,6 +40,7 @@ def fit_record(
         "n_workers": data.n_workers,
         "n_labels": data.n_labels,
         "classes": list(data.class_names),
+        "ordered": bool(data.ordered),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()},
         "engine": getattr(result.model, "engine_", None),
         "converged": result.converged,
