@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd.tables",
             "emcrowd.multilabel_tables",
             "emcrowd.numeric_tables",
+            "emcrowd.machine_tables",
             "emcrowd.html_report",
             "emcrowd.console",
         ),

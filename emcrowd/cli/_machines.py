@@ -126,90 +126,6 @@ def truth_of(
     )  # fmt: skip
 
 
-# -- tables ------------------------------------------------------------------------------------------
-def tables(md: Any, model: Any, gold: np.ndarray | None) -> dict[str, dict[str, Any]]:
-    """posteriors, items and workers of a crowd + machine fit."""
-    from emcrowd.io import NamedCodes
-
-    data = md.labels
-    n = data.n_items
-    post = model.posteriors_
-    posteriors: dict[str, Any] = {"item": data.item_names}
-    for k, name in enumerate(data.class_names):
-        posteriors[f"p_{name}"] = post[:, k]
-    items: dict[str, Any] = {
-        "item": data.item_names,
-        "label": NamedCodes(model.labels_, data.class_names),
-        "confidence": post[np.arange(n), model.labels_],
-        "n_labels": np.bincount(data.item, minlength=n),
-    }
-    if gold is not None:
-        items["gold"] = NamedCodes(gold, data.class_names)
-    for m, machine in enumerate(md.machines):
-        answer, confidence = machine.answers()
-        said = np.full(n, -1, dtype=np.int64)
-        said[md.item_codes[m]] = answer
-        items[f"machine_{machine.name}"] = NamedCodes(said, data.class_names)
-        if confidence is not None:
-            conf = np.full(n, np.nan)
-            conf[md.item_codes[m]] = confidence
-            items[f"machine_{machine.name}_confidence"] = conf
-    n_people = data.n_workers
-    shared = np.array([c["shared_items"] for c in model.machine_calibration_], dtype=np.int64)
-    workers = {
-        "worker": model.worker_names_,
-        "kind": model.kind_.tolist(),
-        "n_labels": np.concatenate([data.labels_per_worker(), [m.n_items for m in md.machines]]),
-        "shared_items": np.concatenate([data.labels_per_worker(), shared]),
-        "accuracy": model.accuracy_,
-        "used": ["yes"] * n_people + ["yes" if u else "no" for u in model.machine_used_],
-    }
-    return {"posteriors": posteriors, "items": items, "workers": workers}
-
-
-def summary(md: Any, model: Any, source: str) -> dict[str, Any]:
-    return {
-        "method": "crowd_machine",
-        "labels_file": source,
-        "n_items": md.labels.n_items,
-        "n_crowd_items": md.n_crowd_items,
-        "n_shared_items": model.n_shared_,
-        "n_labels": md.labels.n_labels,
-        "n_workers": md.labels.n_workers,
-        "classes": list(md.labels.class_names),
-        "class_prior": model.class_prior_.tolist(),
-        "machines": [
-            {
-                **{k: v for k, v in cal.items() if k != "edges"},
-                "confidence_edges": None
-                if cal["edges"] is None
-                else [e for e in cal["edges"] if np.isfinite(e)],
-                "source": machine.source,
-                "estimated_accuracy": float(model.accuracy_[md.labels.n_workers + m]),
-                "evidence": float(model.machine_evidence_[m]),
-                "used": bool(model.machine_used_[m]),
-            }
-            for m, (cal, machine) in enumerate(zip(model.machine_calibration_, md.machines, strict=True))
-        ],
-        "converged": model.converged_,
-        "n_iter": model.n_iter_,
-        "objective": model.lower_bound_,
-        "params": model.get_params(),
-    }
-
-
-def machine_lines(md: Any, model: Any) -> list[str]:
-    out = []
-    for m, machine in enumerate(md.machines):
-        cal = model.machine_calibration_[m]
-        used = "used" if model.machine_used_[m] else "ignored: its answers gain less than noise would"
-        out.append(
-            f"Machine {machine.name}: estimated accuracy {model.accuracy_[md.labels.n_workers + m]:.3f} on "
-            f"{cal['shared_items']:,} items shared with people ({cal['items']:,} predicted; {used})."
-        )
-    return out
-
-
 # -- the commands ------------------------------------------------------------------------------------
 def fit(
     labels: Path, *, out: Path | None, out_format: str, inputs: Any, method: str | None, model: Any,
@@ -249,6 +165,8 @@ def fit(
 
         _output.write_stdout(io.csv_chunks(_output.safe(label_table(md.labels, _Result()), csv_safe)))  # type: ignore[arg-type]
         return
+    from emcrowd.machine_tables import machine_lines, summary, tables
+
     record = summary(md, fitted, loaded.report.source)
     record["seconds"] = {"read": read_seconds, "fit": fitted.fit_seconds_}
     outputs = {
@@ -323,6 +241,8 @@ def compare(
             "log_loss": float(log_loss(p, truth_codes)),
             "coverage": float(covered[known].mean()),
         }
+    from emcrowd.machine_tables import machine_lines, summary
+
     metrics["machines"] = summary(md, both, loaded.report.source)["machines"]
     metrics["labels_file"] = loaded.report.source
     metrics["truth_file"] = str(truth)
@@ -345,33 +265,6 @@ def compare(
     return metrics
 
 
-def expected_gain(md: Any, model: Any, max_annotators: int = 50) -> np.ndarray:
-    """Expected gain in each item's accuracy from one more human label, given the machines: ``sum_s
-    w_s sum_l max_k q_jk C_s[k, l] - max_k q_jk`` over annotators ``s`` standing for the crowd (by
-    label share; label-weighted quantiles of accuracy when there are many), ``q`` the crowd + machine
-    posteriors."""
-    data = md.labels
-    n_labels = data.labels_per_worker().astype(float)
-    workers = np.flatnonzero(n_labels > 0)
-    if workers.size == 0:
-        raise EmcrowdError("no human labels: relabel needs the crowd's annotators to stand for a new label")
-    if workers.size <= max_annotators:
-        weights = n_labels[workers] / n_labels[workers].sum()
-    else:
-        order = workers[np.argsort(model.accuracy_[workers], kind="stable")]
-        cumulative = np.cumsum(n_labels[order])
-        targets = (np.arange(max_annotators) + 0.5) / max_annotators * cumulative[-1]
-        workers = order[np.searchsorted(cumulative, targets)]
-        weights = np.full(max_annotators, 1.0 / max_annotators)
-    q = model.posteriors_
-    top = q.max(axis=1)
-    expected = np.zeros(q.shape[0])
-    for s, w in zip(workers, weights, strict=True):
-        joint = q[:, :, None] * model.confusion_[s][None, :, :]  # [item, true, said]
-        expected += w * joint.max(axis=1).sum(axis=1)
-    return np.maximum(expected - top, 0.0)
-
-
 def relabel(
     labels: Path, *, budget: int, out: Path, inputs: Any, model: Any, method: str | None, output: Any,
     csv_safe: bool, machines: MachineOptions,
@@ -380,9 +273,11 @@ def relabel(
     what the machines say."""
     from emcrowd import console as report
     from emcrowd import io
+    from emcrowd.analysis.machines import expected_gain
     from emcrowd.cli import _output, _reading
     from emcrowd.cli.options import check_class_prior
     from emcrowd.io import NamedCodes
+    from emcrowd.machine_tables import machine_lines
 
     check_method(method)
     quiet = output.quiet
@@ -422,85 +317,4 @@ def relabel(
         report.note(
             f"{order.size:,} items to relabel written to {where}: one more human label each is expected to "
             f"make {gain[order].sum():.1f} more of them right (crowd + machine fit)."
-        )
-
-
-@dataclass(frozen=True)
-class MachineSimOptions:
-    """``simulate --with-machine``: a crowd and a model's probabilities."""
-
-    with_machine: Annotated[
-        bool,
-        typer.Option(
-            "--with-machine",
-            help="Write labels.csv (1 to --labels-per-item labels per item), truth.csv and model.csv "
-            "(a model's probabilities: informative, miscalibrated) instead of the GLAD matrices.",
-            rich_help_panel=MACHINES,
-        ),
-    ] = False
-    machine_signal: Annotated[
-        float,
-        typer.Option(
-            "--machine-signal", min=0.0, help="The model's signal (0: random probabilities).",
-            rich_help_panel=MACHINES,
-        ),
-    ] = 1.5  # fmt: skip
-    machine_sharpness: Annotated[
-        float,
-        typer.Option(
-            "--machine-sharpness", min=0.01,
-            help="Above 1 the model is overconfident, below 1 underconfident, 1 calibrated.",
-            rich_help_panel=MACHINES,
-        ),
-    ] = 3.0  # fmt: skip
-    crowd_share: Annotated[
-        float,
-        typer.Option(
-            "--crowd-share", min=0.01, max=1.0,
-            help="Share of the items the crowd labels (the rest only the model saw).",
-            rich_help_panel=MACHINES,
-        ),
-    ] = 1.0  # fmt: skip
-
-
-def simulate(
-    out: Path, *, items: int, workers: int, labels_per_item: int | None, classes: int, seed: int,
-    opts: MachineSimOptions, quiet: bool,
-) -> None:  # fmt: skip
-    """``emcrowd simulate --with-machine``."""
-    from emcrowd import console as report
-    from emcrowd import io
-    from emcrowd.io import NamedCodes
-    from emcrowd.models.simulate_machines import simulate_crowd_machine
-
-    high = min(5 if labels_per_item is None else labels_per_item, workers)
-    labels, truth, machine = simulate_crowd_machine(
-        items, n_classes=classes, n_workers=workers, labels_per_item=(1, high), signal=opts.machine_signal,
-        sharpness=opts.machine_sharpness, crowd_items=opts.crowd_share, random_state=seed,
-    )  # fmt: skip
-    assert machine.proba is not None
-    label_file = {
-        "item": NamedCodes(labels.item, labels.item_names),
-        "worker": NamedCodes(labels.worker, labels.worker_names),
-        "label": NamedCodes(labels.label, labels.class_names),
-    }
-    predictions: dict[str, Any] = {"item": machine.item_names}
-    for k, name in enumerate(labels.class_names):
-        predictions[name] = np.round(machine.proba[:, k], 6)
-    predictions[labels.class_names[-1]] = np.round(
-        1.0 - sum(predictions[c] for c in labels.class_names[:-1]), 6
-    )
-    truth_file = {"item": machine.item_names, "label": NamedCodes(truth, labels.class_names)}
-    files = io.write_outputs(
-        out,
-        {
-            "labels.csv": io.TableFile(label_file),
-            "model.csv": io.TableFile(predictions),
-            "truth.csv": io.TableFile(truth_file),
-        },
-    )
-    if not quiet:
-        report.note(
-            f"Wrote {', '.join(p.name for p in files)} to {out}: {labels.n_labels:,} labels on "
-            f"{labels.n_items:,} items, a model's probabilities on {machine.n_items:,}."
         )

@@ -262,6 +262,7 @@ def relabel(
 
 def simulate(
     out: Path,
+    *,
     items: int,
     workers: int,
     classes: int,

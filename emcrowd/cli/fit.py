@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from emcrowd.cli import _machines, _output, _reading
+from emcrowd.cli import _combinations, _machines, _output, _reading
 from emcrowd.cli.choices import MethodChoice
 from emcrowd.cli.options import (
     MODEL,
@@ -151,16 +151,11 @@ def fit(
     """
     if engine not in ("memory", "dask"):
         raise EmcrowdError(f"--engine is memory or dask, got {engine!r}")
+    _combinations.refuse(
+        engine=engine, drop_flagged=drop_flagged, warm=from_ is not None or keep_state, inputs=inputs,
+        machines=machines.given,
+    )  # fmt: skip
     if machines.given:  # a model's predictions or an LLM's answers beside the crowd: docs/machines.md
-        if engine != "memory" or drop_flagged or from_ is not None or keep_state:
-            raise EmcrowdError(
-                "--predictions and --machine go with the memory engine, without --drop-flagged, --from "
-                "or --keep-state"
-            )
-        if inputs.ordinal or inputs.numeric:
-            raise EmcrowdError(
-                "--predictions and --machine are for unordered classes, not --ordinal or --numeric"
-            )
         return _machines.fit(
             labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
             output=output, csv_safe=csv_safe, machines=machines,
@@ -168,20 +163,11 @@ def fit(
     if inputs.numeric:
         from emcrowd.cli import _numeric
 
-        if engine != "memory" or drop_flagged or from_ is not None or keep_state or inputs.ordinal:
-            raise EmcrowdError(
-                "--numeric fits in memory, without --drop-flagged, --from, --keep-state or --ordinal "
-                "(see docs/numeric.md)"
-            )
         return _numeric.fit(
             labels, out=out, out_format=out_format.value, inputs=inputs, method=method, model=model,
             quiet=output.quiet, csv_safe=csv_safe,
         )  # fmt: skip
     if engine == "dask":
-        if from_ is not None or keep_state:
-            raise EmcrowdError("--from and --keep-state go with the memory engine")
-        if inputs.ordinal:  # docs/ordinal.md says why
-            raise EmcrowdError("--ordinal is not available with --engine dask; fit graded labels in memory")
         from emcrowd.cli._dask_fit import fit_dask
 
         return fit_dask(

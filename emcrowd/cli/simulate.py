@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from emcrowd.cli import _machines
+from emcrowd.cli import _machines_sim
 from emcrowd.cli.choices import finite
 from emcrowd.cli.options import MAX_SEED, OutputOptions, option_groups
 from emcrowd.errors import EmcrowdError
@@ -117,7 +117,7 @@ def simulate(
         ),
     ] = None,
     output: OutputOptions,
-    machine: _machines.MachineSimOptions,
+    machine: _machines_sim.MachineSimOptions,
 ) -> None:
     """Draw crowd labels from the GLAD model, with their truth.
 
@@ -145,10 +145,11 @@ def simulate(
         from emcrowd.cli._multilabel import simulate as simulate_multi
 
         return simulate_multi(
-            out, items, workers, classes, labels_per_item or min(5, workers), correlation, seed, output.quiet
-        )
+            out, items=items, workers=workers, classes=classes, per_item=labels_per_item or min(5, workers),
+            correlation=correlation, seed=seed, quiet=output.quiet,
+        )  # fmt: skip
     if machine.with_machine:  # a crowd and a model's probabilities: docs/machines.md
-        return _machines.simulate(
+        return _machines_sim.simulate(
             out, items=items, workers=workers, labels_per_item=labels_per_item, classes=classes, seed=seed,
             opts=machine, quiet=output.quiet,
         )  # fmt: skip

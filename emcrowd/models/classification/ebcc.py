@@ -273,7 +273,7 @@ class EBCC(VariationalAggregator):
         and the best of them by
         its ELBO there is continued on all the labels (see the class docstring).
         """
-        self._warm = None
+        self._kept_restart = None
         self.restart_subsample_ = None
         limit = self.restart_labels
         if limit is not None and (int(limit) != limit or limit < 1):
@@ -317,15 +317,15 @@ class EBCC(VariationalAggregator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             trial.fit(sub, gold=sub_gold)
-        self._warm = trial._kept
-        self._gold_for_warm = gold
+        self._kept_restart = trial._kept
+        self._gold_for_restart = gold
         n_init = self.n_init
         try:
             self.n_init = 1
             self._fit(data, gold, callback)
         finally:
             self.n_init = n_init
-            self._warm = None
+            self._kept_restart = None
         self.init_objectives_ = list(trial.init_objectives_)
         self.best_init_ = trial.best_init_
         if large:
@@ -418,11 +418,11 @@ class EBCC(VariationalAggregator):
         return self._fixed_log_pi
 
     def _initial_params(self, data: Labels) -> _EBCCParams:
-        if getattr(self, "_warm", None) is not None:
+        if getattr(self, "_kept_restart", None) is not None:
             # the factors of the best restart on the subsample: one E-step with them on all the labels
             # gives the responsibilities (the numba engine: its counts) that the first M-step uses
-            warm = self._warm
-            self._e_step(data, warm, None, self._gold_for_warm)
+            warm = self._kept_restart
+            self._e_step(data, warm, None, self._gold_for_restart)
             return warm
         # drawn in name order, so that the split of an item does not depend on its code
         split = self._rng.dirichlet(np.ones(self._m), size=(data.n_items, data.n_classes))
