@@ -170,6 +170,10 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, tmp_path):
         page.goto(page_path.as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=10_000)
         assert not errors
+        assert page.title() == "emcrowd report: Crowd + machine"
+        report = json.loads(metrics.read_text())
+        both = report["methods"]["crowd + machine"]["accuracy"]
+        assert page.text_content("#gold-accuracy") == f"{both:.3f}"  # the fit's row of the comparison
 
         def not_blank(selector: str) -> int:
             pixels = np.asarray(

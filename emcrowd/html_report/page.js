@@ -41,7 +41,7 @@
   const title = (m) => ({majority: "Majority vote", glad: "GLAD", dawid_skene: "Dawid-Skene",
     one_coin: "One-coin", mace: "MACE", bayesian_ds: "Bayesian DS", ebcc: "EBCC", auto: "auto",
     ordinal_ds: "Ordinal DS", per_class_ds: "Per-class Dawid-Skene", mean: "Mean", median: "Median",
-    bias_noise: "Bias-and-noise", robust: "Robust bias-and-noise"}[m] || m);
+    bias_noise: "Bias-and-noise", robust: "Robust bias-and-noise", crowd_machine: "Crowd + machine"}[m] || m);
   function body(id) { return document.querySelector("#" + id + " > .body"); }
   function figure(id, caption, ...content) {
     return el("figure", {id: id}, ...content, el("figcaption", {text: caption}));
@@ -232,7 +232,8 @@
     if (H.n_flagged !== null) card("annotators flagged", fmt(H.n_flagged), "n-flagged");
     if (H.n_gold) card("gold items clamped", fmt(H.n_gold), "n-gold");
     if (DATA.compare) {
-      const fitted = DATA.compare.methods[META.fitted_method] || DATA.compare.methods[META.method];
+      const fitted = DATA.compare.methods[META.fitted_method] || DATA.compare.methods[META.method] ||
+        (DATA.machines ? DATA.compare.methods["crowd + machine"] : null);  // compare --predictions: the fit's row
       if (fitted && DATA.compare.kind === "numeric") card("MAE on " + fmt(DATA.compare.n_gold) + " items with a true value", fmt(fitted.mae), "gold-mae");
       else if (fitted && DATA.compare.kind === "multilabel") card("micro-F1 on " + fmt(DATA.compare.n_gold) + " gold sets", fmt(fitted.micro_f1), "gold-f1");
       else if (fitted) card("accuracy on " + fmt(DATA.compare.n_gold) + " gold items", fmt(fitted.accuracy), "gold-accuracy");
