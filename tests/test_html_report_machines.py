@@ -110,18 +110,25 @@ def test_the_comparison_has_crowd_machine_and_both(machine_fit):
     assert compare["n_gold"] == 1000
 
 
-def test_a_machine_without_confidence_and_a_useless_machine(machine_fit, tmp_path):
-    # an LLM answering in the labels file (--machine): hard answers, one bin, no stated confidence
+@pytest.fixture(scope="module")
+def llm_fit(tmp_path_factory):
+    """An LLM answering in the labels file (``--machine gpt``): hard answers, no confidence."""
+    root = tmp_path_factory.mktemp("llm")
     with open(SAMPLE / "labels.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    with_llm = tmp_path / "with_llm.csv"
-    first = {}
+    with_llm = root / "with_llm.csv"
+    first: dict[str, str] = {}
     for item, _, label in rows[1:]:
         first.setdefault(item, label)
     with open(with_llm, "w", newline="") as fh:
         csv.writer(fh).writerows([*rows, *([i, "gpt", a] for i, a in first.items())])
-    invoke("fit", with_llm, "--machine", "gpt", "-o", tmp_path / "llm", "-q")
-    data = page_data(build_report(tmp_path / "llm"))
+    invoke("fit", with_llm, "--machine", "gpt", "-o", root / "llm", "-q")
+    return root / "llm"
+
+
+def test_a_machine_without_confidence_and_a_useless_machine(llm_fit, tmp_path):
+    # an LLM answering in the labels file (--machine): hard answers, one bin, no stated confidence
+    data = page_data(build_report(llm_fit))
     (m,) = data["machines"]["machines"]
     assert m["name"] == "gpt" and not m["has_confidence"]
     assert m["calibration"]["mean_stated"] == [None] and m["calibration"]["count_from_items"] is None
@@ -148,7 +155,7 @@ def test_a_machine_without_confidence_and_a_useless_machine(machine_fit, tmp_pat
     assert page_data(text)["machines"] is None and 'id="machines"' not in text
 
 
-def test_a_headless_browser_draws_the_machine_figures(machine_fit, tmp_path):
+def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_path):
     sync_api = browser_or_skip()
     Image = pytest.importorskip("PIL.Image", reason="pillow (dev extra) reads the screenshots")
     out, metrics = machine_fit
@@ -218,4 +225,18 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, tmp_path):
         assert len(answers) == 1 and answers[0][:2] == ["model", only["machine_model"]]
         assert float(answers[0][2]) == pytest.approx(float(only["machine_model_confidence"]), abs=1e-4)
         assert answers[0][4] == ("yes" if only["machine_model"] == only["label"] else "no")
+        # an LLM without confidence: one bin across the figure, drawn; its answers without confidence
+        page.goto(write_report(llm_fit, tmp_path / "llm.html").as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        assert not errors
+        assert not_blank("#fig-machine-calibration svg.plot") == 1
+        assert page.locator("#fig-machine-calibration line.bin").count() == 1
+        first = read_rows(llm_fit / "items.csv")[0]
+        page.fill("#items-search", first["item"])
+        page.click("#items-table tbody tr")
+        answers = page.eval_on_selector_all(
+            "#item-detail table.machine-answers tbody tr",
+            "rs => rs.map(r => [...r.cells].map(c => c.textContent))",
+        )
+        assert answers[0][:3] == ["gpt", first["machine_gpt"], "—"]
         context.close()

@@ -1011,7 +1011,7 @@
       if (a === null) return;
       const x = C.mean_stated[j], n = C.count[j] || 0;
       if (x === null) {  // no confidence stated: one bin, its fitted accuracy across the figure
-        p.svg.append(sv("line", {x1: p.sx(lo), x2: p.sx(hi), y1: p.sy(t(a)), y2: p.sy(t(a)), stroke: "#bc4c00",
+        p.svg.append(sv("line", {x1: p.sx(lo), x2: p.sx(xhi), y1: p.sy(t(a)), y2: p.sy(t(a)), stroke: "#bc4c00",
           "stroke-width": 2, class: "bin"}));
         p.svg.append(sv("text", {x: p.sx(lo) + 6, y: p.sy(t(a)) - 6, fill: "#bc4c00"},
           "no confidence stated: one bin, accuracy " + fmt(a) + " (n=" + n + ")"));
@@ -1079,7 +1079,8 @@
     for (const m of M.machines) {
       const C = m.calibration;
       const six = (v) => (v === null ? "—" : String(+v.toFixed(v > 0.99 ? 6 : 4)));
-      const binRows = C.accuracy.map((a, j) => [String(j + 1), six(C.stated_low[j]) + " – " + six(C.stated_high[j]),
+      const binRows = C.accuracy.map((a, j) => [String(j + 1), C.stated_low[j] === null ? "none stated" :
+        six(C.stated_low[j]) + " – " + six(C.stated_high[j]),
         six(C.mean_stated[j]), fmt(a), fmt(C.count[j])]);
       multiples.append(el("div", {class: "grid2 machine-calibration"}, machineCalibrationFigure(m, 560, 380),
         simpleTable([["bin"], ["stated confidence"], ["mean stated", "num"], ["fitted accuracy", "num"], ["shared items", "num"]],
