@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emcrowd.errors import InputError
 from emcrowd.html_report import build_report, write_report
 from tests.test_html_report import ARGS, CHROMIUM, browser_or_skip, column, page_data, read_rows
 
@@ -240,3 +241,24 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_
         )
         assert answers[0][:3] == ["gpt", first["machine_gpt"], "—"]
         context.close()
+
+
+@pytest.mark.parametrize(
+    "machines, problem",
+    [
+        ("not a list", "must be a list"),
+        ([{"accuracy": [0.5]}], "the machine's name"),
+        ([{"name": "model", "accuracy": [0.5, 0.7], "bin_items": [3]}], "one per confidence bin"),
+        ([{"name": "model", "accuracy": [0.5], "bin_items": [3], "confidence_edges": 0.4}], "edges"),
+    ],
+)
+def test_a_hand_edited_machines_list_is_one_line(machine_fit, tmp_path, machines, problem):
+    import shutil
+
+    out = tmp_path / "edited"
+    shutil.copytree(machine_fit[0], out)
+    summary = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").write_text(json.dumps({**summary, "machines": machines}))
+    with pytest.raises(InputError, match=problem) as caught:
+        build_report(out)
+    assert "summary.json" in str(caught.value)

@@ -13,6 +13,7 @@ import numpy as np
 from emcrowd.errors import EmcrowdError, InputError
 from emcrowd.html_report._kinds import check_kind_compare, normalise_summary
 from emcrowd.html_report._machines import (
+    check_machine_summary,
     is_machine_summary,
     normalise_machine_compare,
     normalise_machine_summary,
@@ -97,6 +98,7 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     summary = normalise_summary(read_json_file(summary_path, "an emcrowd summary"))
     summary = normalise_machine_summary(summary)
     check_summary(summary_path, summary)
+    check_machine_summary(summary_path, summary)
     classes = (summary.get("kind") or "classification") in ("classification", "ordinal")
     items = read_table(
         table_path(directory, "items"), ("item", "label", "confidence") if classes else ("item",)

@@ -40,6 +40,38 @@ def normalise_machine_summary(summary: Any) -> Any:
     return out
 
 
+def check_machine_summary(path: Any, summary: Any) -> None:
+    """The ``machines`` list of a crowd + machine ``summary.json``, with its types (a hand-edited or
+    truncated file is one line naming it, never an internal error)."""
+    from emcrowd.errors import InputError
+
+    entries = summary.get("machines") if isinstance(summary, dict) else None
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise InputError(path, "'machines' must be a list (one entry per machine)")
+    for m, entry in enumerate(entries):
+        where = f"machines[{m}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InputError(path, f"{where} must be an object with the machine's name")
+        fitted, counts = entry.get("accuracy"), entry.get("bin_items")
+        edges = entry.get("confidence_edges")
+        numbers = (int, float)
+        if not (
+            isinstance(fitted, list) and fitted and all(isinstance(a, numbers) for a in fitted)
+            and isinstance(counts, list) and len(counts) == len(fitted)
+            and all(isinstance(c, numbers) for c in counts)
+            and (edges is None or (
+                isinstance(edges, list) and len(edges) == len(fitted) - 1
+                and all(isinstance(e, numbers) for e in edges)
+            ))
+        ):  # fmt: skip
+            raise InputError(
+                path, f"{where} ({entry['name']}): 'accuracy', 'bin_items' and 'confidence_edges' must "
+                "be lists of numbers, one per confidence bin (edges: one fewer)",
+            )  # fmt: skip
+
+
 def is_machine_compare(report: Any) -> bool:
     return isinstance(report, dict) and isinstance(report.get("machines"), list)
 
