@@ -209,6 +209,12 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_
         assert cells == ["crowd (Dawid-Skene)", "machine model", "crowd + machine"]
         # the machine marked among the annotators (a square in the figure, its row), and its detail
         assert page.locator("#fig-accuracy-vs-labels rect.machine-point").count() == 1
+        page.select_option("#annotators-kind", "machine")
+        assert page.locator("#annotators-table tbody tr").count() == 1
+        page.select_option("#annotators-kind", "human")
+        assert page.locator("#annotators-table tbody tr.machine").count() == 0
+        assert page.text_content("#annotators-table-count").endswith("of 30 (filtered from 31)")
+        page.select_option("#annotators-kind", "")
         row = page.locator("#annotators-table tbody tr.machine")
         page.fill("#annotators-search", "model")
         assert row.count() == 1 and "machine" in row.text_content()
@@ -226,6 +232,9 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_
         assert len(answers) == 1 and answers[0][:2] == ["model", only["machine_model"]]
         assert float(answers[0][2]) == pytest.approx(float(only["machine_model_confidence"]), abs=1e-4)
         assert answers[0][4] == ("yes" if only["machine_model"] == only["label"] else "no")
+        page.set_viewport_size({"width": 800, "height": 900})  # the narrow window: nothing wider
+        assert page.evaluate("document.documentElement.scrollWidth") <= 800
+        assert not_blank("#fig-machine-calibration svg.plot") == 1
         # an LLM without confidence: one bin across the figure, drawn; its answers without confidence
         page.goto(write_report(llm_fit, tmp_path / "llm.html").as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=10_000)

@@ -489,12 +489,17 @@
     const maxAcc = el("input", {type: "number", min: "0", max: "1", step: "0.05", id: "annotators-max-accuracy"});
     const controls = el("div", {class: "controls"}, el("label", {}, "id ", search), el("label", {}, "flags ", flagSel),
       el("label", {}, "at least ", minLabels, " labels"), el("label", {}, "accuracy at most ", maxAcc));
+    const kindSel = el("select", {id: "annotators-kind"}, el("option", {value: "", text: "people and machines"}),
+      el("option", {value: "human", text: "people"}), el("option", {value: "machine", text: "machines"}));
+    if (get.kind) controls.append(el("label", {}, "kind ", kindSel));
     function filter() {
       const q = search.value.trim().toLowerCase(), f = flagSel.value;
       const lo = minLabels.value === "" ? null : Number(minLabels.value);
       const hi = maxAcc.value === "" ? null : Number(maxAcc.value);
-      if (!q && !f && lo === null && hi === null) return null;
+      const kind = get.kind ? kindSel.value : "";
+      if (!q && !f && lo === null && hi === null && !kind) return null;
       return (i) => {
+        if (kind && (kind === "machine") !== isMachine(i)) return false;
         if (q && !String(get.worker(i)).toLowerCase().includes(q)) return false;
         if (f === "*" && !flagged(i)) return false;
         if (f && f !== "*" && !String(get.flags(i) || "").split(";").includes(f)) return false;
