@@ -150,6 +150,16 @@ def test_a_machine_without_confidence_and_a_useless_machine(llm_fit, tmp_path):
     )
     (m,) = page_data(build_report(tmp_path / "noise"))["machines"]["machines"]
     assert m["used"] is False and m["reason"].startswith("set aside:") and m["evidence"] <= 0
+    # gold items are shared with people too (the EM loop runs on them): 100 of the 200 the crowd skipped
+    truth = (SAMPLE / "truth.csv").read_text().splitlines()
+    (tmp_path / "gold.csv").write_text("\n".join([*truth[:301], *truth[-100:]]) + "\n")
+    invoke(
+        "fit", SAMPLE / "labels.csv", "--predictions", SAMPLE / "model.csv", "--gold", tmp_path / "gold.csv",
+        "-o", tmp_path / "gold", "-q",
+    )  # fmt: skip
+    (m,) = page_data(build_report(tmp_path / "gold"))["machines"]["machines"]
+    assert m["shared_items"] == 900 and m["machine_only_items"] == 100
+    assert m["calibration"]["count_from_items"] == m["calibration"]["count"]
     # a fit without machines has no Machines section
     invoke("fit", SAMPLE / "labels.csv", "-o", tmp_path / "people", "-q")
     text = build_report(tmp_path / "people")

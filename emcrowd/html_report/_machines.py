@@ -131,7 +131,7 @@ def machines_block(fit: dict[str, Any]) -> dict[str, Any] | None:
     n_items = len(items["item"])
     shared = np.asarray(items.get("n_labels", np.zeros(n_items)), dtype=float) > 0
     if "gold" in items:  # gold items are shared too: the EM loop runs on them
-        shared |= np.array([bool(g) for g in items["gold"]], dtype=bool)
+        shared |= np.asarray(items["gold"], dtype=object) != ""
     label = np.asarray(items.get("label", np.full(n_items, "")), dtype=object)
     out = []
     for entry in entries:
@@ -160,7 +160,7 @@ def machines_block(fit: dict[str, Any]) -> dict[str, Any] | None:
                 everywhere = conf[seen & (b == j)]
                 lo[j] = float(everywhere.min()) if everywhere.size else None
                 hi[j] = float(everywhere.max()) if everywhere.size else None
-        covered = np.array([bool(a) for a in answer], dtype=bool) if answer is not None else None
+        covered = None if answer is None else np.asarray(answer, dtype=object) != ""
         agree = None
         if answer is not None and covered is not None and covered.any():
             agree = float(np.mean(np.asarray(answer, dtype=object)[covered] == label[covered]))
