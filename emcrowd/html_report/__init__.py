@@ -14,7 +14,8 @@ Layout: :mod:`._load` reads the files, :mod:`._data` makes the page's data (per 
 ``kind`` key, and ``page.js`` a view in its ``KINDS`` registry), :mod:`._page` assembles the HTML from
 ``page.css`` and ``page.js`` (package data beside this file).
 
-The views of ordered grades, numeric and multi-select answers are in :mod:`._kinds`.
+The views of ordered grades, numeric and multi-select answers are in :mod:`._kinds`; the Machines
+section of a fit with machine annotators (``fit --predictions``) reads its block from :mod:`._machines`.
 
 May import: the core modules, :mod:`emcrowd.io` (reading the labels file again),
 :mod:`emcrowd.analysis.multilabel` (the agreement on each class of multi-select answers) and

@@ -367,5 +367,8 @@ def page_data(
     answers_of_kind = answers if kind == "multilabel" else labels
     if kind in ("classification", "ordinal"):
         data["classification"] = classification_data(fit, labels, item_label)
+    from emcrowd.html_report._machines import machines_block
+
+    data["machines"] = machines_block(fit)
     data.update(kind_blocks(kind, fit, answers_of_kind, labels_note, item_rows, worker_rows, data))
     return data

@@ -42,6 +42,7 @@ KIND_METHOD_TITLES = {
     "median": "Median",
     "bias_noise": "Bias-and-noise",
     "robust": "Robust bias-and-noise",
+    "crowd_machine": "Crowd + machine",
 }
 #: Items drawn with their interval in the numeric estimates figure (evenly spaced in estimate order).
 N_INTERVALS = 400

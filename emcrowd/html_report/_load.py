@@ -12,6 +12,12 @@ import numpy as np
 
 from emcrowd.errors import EmcrowdError, InputError
 from emcrowd.html_report._kinds import check_kind_compare, normalise_summary
+from emcrowd.html_report._machines import (
+    check_machine_summary,
+    is_machine_summary,
+    normalise_machine_compare,
+    normalise_machine_summary,
+)
 from emcrowd.html_report._util import _index_of
 
 #: Columns of the output tables that hold ids or names: always read as text (``007`` stays ``007``).
@@ -90,15 +96,17 @@ def load_fit(directory: str | os.PathLike) -> dict[str, Any]:
     if not summary_path.exists():
         raise InputError(summary_path, "missing: is this an `emcrowd fit` output directory?")
     summary = normalise_summary(read_json_file(summary_path, "an emcrowd summary"))
+    summary = normalise_machine_summary(summary)
     check_summary(summary_path, summary)
+    check_machine_summary(summary_path, summary)
     classes = (summary.get("kind") or "classification") in ("classification", "ordinal")
     items = read_table(
         table_path(directory, "items"), ("item", "label", "confidence") if classes else ("item",)
     )
-    workers = read_table(
-        table_path(directory, "workers"),
-        ("worker", "n_labels", "accuracy", "spammer_score", "flags") if classes else ("worker",),
-    )
+    worker_columns = ("worker", "n_labels", "accuracy", "spammer_score", "flags") if classes else ("worker",)
+    if is_machine_summary(summary):  # people and machines: kind, shared items, used
+        worker_columns = ("worker", "kind", "n_labels", "accuracy", "used")
+    workers = read_table(table_path(directory, "workers"), worker_columns)
     confusion = None
     path = table_path(directory, "confusion", required=False)
     if path is not None:
@@ -201,6 +209,8 @@ def load_compare(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise InputError(path, "no such file")
     report = read_json_file(path, "a `compare --json` report")
+    if isinstance(report, dict):
+        report = normalise_machine_compare(report)
     methods = report.get("methods") if isinstance(report, dict) else None
     if not isinstance(methods, dict) or not methods:
         raise InputError(path, "not an `emcrowd compare --json` report (no methods)")

@@ -47,6 +47,7 @@ def render_page(data: dict[str, Any]) -> str:
     sections = [
         ("overview", "Overview"),
         _kind_section(data["kind"]),
+        *([("machines", "Machines")] if data.get("machines") else []),
         ("items", "Items"),
         ("annotators", "Annotators"),
         *([("comparison", "Comparison with the truth")] if compare else []),

@@ -41,7 +41,7 @@
   const title = (m) => ({majority: "Majority vote", glad: "GLAD", dawid_skene: "Dawid-Skene",
     one_coin: "One-coin", mace: "MACE", bayesian_ds: "Bayesian DS", ebcc: "EBCC", auto: "auto",
     ordinal_ds: "Ordinal DS", per_class_ds: "Per-class Dawid-Skene", mean: "Mean", median: "Median",
-    bias_noise: "Bias-and-noise", robust: "Robust bias-and-noise"}[m] || m);
+    bias_noise: "Bias-and-noise", robust: "Robust bias-and-noise", crowd_machine: "Crowd + machine"}[m] || m);
   function body(id) { return document.querySelector("#" + id + " > .body"); }
   function figure(id, caption, ...content) {
     return el("figure", {id: id}, ...content, el("figcaption", {text: caption}));
@@ -122,7 +122,7 @@
       const rows = [];
       for (let r = start; r < stop; r++) {
         const i = order[r];
-        const tr = el("tr", {"data-row": i, class: i === selected ? "selected" : ""});
+        const tr = el("tr", {"data-row": i, class: (i === selected ? "selected" : "") + (opts.rowClass ? opts.rowClass(i) : "")});
         for (const c of cols) {
           const v = c.get(i);
           const td = el("td", {class: (c.type === "num" ? "num" : "") + (c.isId ? " id" : ""),
@@ -232,7 +232,8 @@
     if (H.n_flagged !== null) card("annotators flagged", fmt(H.n_flagged), "n-flagged");
     if (H.n_gold) card("gold items clamped", fmt(H.n_gold), "n-gold");
     if (DATA.compare) {
-      const fitted = DATA.compare.methods[META.fitted_method] || DATA.compare.methods[META.method];
+      const fitted = DATA.compare.methods[META.fitted_method] || DATA.compare.methods[META.method] ||
+        (DATA.machines ? DATA.compare.methods["crowd + machine"] : null);  // compare --predictions: the fit's row
       if (fitted && DATA.compare.kind === "numeric") card("MAE on " + fmt(DATA.compare.n_gold) + " items with a true value", fmt(fitted.mae), "gold-mae");
       else if (fitted && DATA.compare.kind === "multilabel") card("micro-F1 on " + fmt(DATA.compare.n_gold) + " gold sets", fmt(fitted.micro_f1), "gold-f1");
       else if (fitted) card("accuracy on " + fmt(DATA.compare.n_gold) + " gold items", fmt(fitted.accuracy), "gold-accuracy");
@@ -418,6 +419,7 @@
       } else {
         parts.push(el("p", {class: "note", id: "who-note", text: "Who said what is not shown: " + (DATA.labels_note || "no labels file")}));
       }
+      if (DATA.machines) parts.push(...machineAnswers(i, get));
       detail.replaceChildren(el("button", {text: "close", onclick: () => { detail.hidden = true; }}), ...parts);
       detail.scrollIntoView({block: "nearest"});
     }
@@ -436,6 +438,7 @@
     const review = ["spammer", "constant", "below_chance"];
     if (!get.flags) get.flags = () => "";
     const flagged = (i) => String(get.flags(i) || "").split(";").some((f) => review.includes(f));
+    const isMachine = (i) => Boolean(get.kind) && get.kind(i) === "machine";
     if (get.accuracy && get.n_labels) accuracyFigure();
     function accuracyFigure() {
     const nl = [];
@@ -454,16 +457,23 @@
       const a = get.accuracy(i);
       if (a === null) continue;
       const bad = flagged(i);
-      const dot = sv("circle", {cx: p.sx(nl[i]), cy: p.sy(a), r: bad ? 4 : 3, fill: bad ? "#cf222e" : "#0969da",
-        "fill-opacity": bad ? 0.9 : 0.55, style: "cursor:pointer"});
-      dot.append(sv("title", {}, get.worker(i) + ": accuracy " + fmt(a) + ", " + fmt(get.n_labels(i)) + " labels"));
+      const dot = isMachine(i)
+        ? sv("rect", {x: p.sx(nl[i]) - 5, y: p.sy(a) - 5, width: 10, height: 10, fill: "#bc4c00", class: "machine-point",
+          style: "cursor:pointer"})
+        : sv("circle", {cx: p.sx(nl[i]), cy: p.sy(a), r: bad ? 4 : 3, fill: bad ? "#cf222e" : "#0969da",
+          "fill-opacity": bad ? 0.9 : 0.55, style: "cursor:pointer"});
+      if (isMachine(i)) p.svg.append(sv("text", {x: p.sx(nl[i]) - 8, y: p.sy(a) + 4, "text-anchor": "end", fill: "#bc4c00"}, get.worker(i)));
+      dot.append(sv("title", {}, get.worker(i) + (isMachine(i) ? " (machine)" : "") + ": accuracy " + fmt(a) + ", " +
+        fmt(get.n_labels(i)) + " labels"));
       dot.addEventListener("click", () => show(i));
       p.svg.append(dot);
     }
     b.append(figure("fig-accuracy-vs-labels", "Each annotator's estimated accuracy against its number of labels; " +
-      "flagged annotators (spammer, constant, below chance) in red; the dashed line is chance. Click a point to open it.", p.svg));
+      "flagged annotators (spammer, constant, below chance) in red; " + (W.columns.some((c) => c.name === "kind") ?
+      "machines as orange squares (their labels: the items they predicted); " : "") + "the dashed line is chance. Click a point to open it.", p.svg));
     }
     const special = {worker: {title: "annotator", isId: true}};
+    if (get.kind) special.worker.format = (v, i) => (i !== undefined && isMachine(i) ? v + "  ⚙ machine" : fmt(v));
     const cols = tableColumns(W, special);
     if (get.accuracy_low && get.accuracy_high) {  // the interval as one column after accuracy
       const at = cols.findIndex((c) => c.key === "accuracy_low");
@@ -479,12 +489,17 @@
     const maxAcc = el("input", {type: "number", min: "0", max: "1", step: "0.05", id: "annotators-max-accuracy"});
     const controls = el("div", {class: "controls"}, el("label", {}, "id ", search), el("label", {}, "flags ", flagSel),
       el("label", {}, "at least ", minLabels, " labels"), el("label", {}, "accuracy at most ", maxAcc));
+    const kindSel = el("select", {id: "annotators-kind"}, el("option", {value: "", text: "people and machines"}),
+      el("option", {value: "human", text: "people"}), el("option", {value: "machine", text: "machines"}));
+    if (get.kind) controls.append(el("label", {}, "kind ", kindSel));
     function filter() {
       const q = search.value.trim().toLowerCase(), f = flagSel.value;
       const lo = minLabels.value === "" ? null : Number(minLabels.value);
       const hi = maxAcc.value === "" ? null : Number(maxAcc.value);
-      if (!q && !f && lo === null && hi === null) return null;
+      const kind = get.kind ? kindSel.value : "";
+      if (!q && !f && lo === null && hi === null && !kind) return null;
       return (i) => {
+        if (kind && (kind === "machine") !== isMachine(i)) return false;
         if (q && !String(get.worker(i)).toLowerCase().includes(q)) return false;
         if (f === "*" && !flagged(i)) return false;
         if (f && f !== "*" && !String(get.flags(i) || "").split(";").includes(f)) return false;
@@ -494,7 +509,8 @@
       };
     }
     const detail = el("div", {class: "detail", id: "annotator-detail", hidden: ""});
-    const table = dataTable({id: "annotators-table", n: W.n, columns: cols, filter: filter, onRow: (i) => show(i)});
+    const table = dataTable({id: "annotators-table", n: W.n, columns: cols, filter: filter, onRow: (i) => show(i),
+      rowClass: (i) => (isMachine(i) ? " machine" : "")});
     for (const input of controls.querySelectorAll("input, select")) {
       input.addEventListener(input.type === "search" || input.type === "number" ? "input" : "change", () => table.refresh());
     }
@@ -508,6 +524,8 @@
       const facts = el("dl", {class: "facts"});
       for (const c of cols) facts.append(el("dt", {text: c.title}), el("dd", {text: c.format ? c.format(c.get(i), i) : fmt(c.get(i))}));
       const parts = [el("h3", {text: "Annotator " + get.worker(i), id: "annotator-detail-title"}), facts];
+      const mach = DATA.machines ? DATA.machines.machines.find((m) => m.worker_row === i) : null;
+      if (mach) parts.push(...machineDetail(mach));
       const M = DATA.worker_matrices, k = CLASSES.length;
       const P = M.probability ? M.probability[i] : null, C = M.count ? M.count[i] : null;
       if (P || C) {
@@ -962,6 +980,123 @@
     }
   }
 
+  // --- machine annotators (fit --predictions / --machine) -------------------------------------------
+  // The calibration figure: each confidence bin's mean stated confidence (x) against the accuracy the
+  // fit learned for the bin (y), the bin's range of stated confidence as a bar, its shared items as n;
+  // the diagonal is a machine that means what it states. When the machine states more than 0.95, both
+  // axes are in "nines" (-log10(1 - p)), where the diagonal stays straight and 0.99 and 0.999 apart.
+  function machineCalibrationFigure(m, w, h) {
+    const C = m.calibration, k = CLASSES.length || 2;
+    const accs = C.accuracy.filter((v) => v !== null);
+    const stated = C.mean_stated.filter((v) => v !== null), highs = C.stated_high.filter((v) => v !== null);
+    const top = Math.max(0, ...stated, ...highs);
+    const nines = top > 0.95;
+    const t = nines ? (p) => -Math.log10(Math.max(1e-6, 1 - Math.min(1, Math.max(0, p)))) : (p) => p;
+    const lo = nines ? 0 : Math.max(0, Math.min(1 / k, ...stated, ...accs) - 0.05);
+    const xhi = nines ? Math.max(2, t(top) + 0.3) : 1;
+    const yhi = nines ? Math.max(1.3, t(Math.max(...accs, 0)) + 0.3) : 1;  // y: up to the best fitted bin
+    const grid = nines ? [0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 0.999999] : null;
+    const xticks = nines ? grid.filter((v) => v !== 0.8 && v !== 0.95).map(t).filter((v) => v <= xhi + 1e-9) : niceTicks(lo, 1, 5);
+    const yticks = nines ? grid.map(t).filter((v) => v <= yhi + 1e-9) : niceTicks(lo, 1, 5);
+    const inv = nines ? (v) => String(+(1 - Math.pow(10, -v)).toFixed(6)) : (v) => fmt(v, 2);
+    const p = plot({w: w || 560, h: h || 380, x: [lo, xhi], y: [lo, yhi], xticks: xticks, yticks: yticks, xfmt: inv, yfmt: inv,
+      xlabel: "confidence the machine states" + (nines ? " (nines scale: 0.9, 0.99, 0.999 equally apart)" : ""),
+      ylabel: "accuracy fitted" + (nines ? " (nines scale)" : ""), title: m.name + (m.used ? "" : " (set aside)")});
+    p.svg.setAttribute("data-machine", m.name);
+    const d = Math.min(xhi, yhi);  // the diagonal, clipped to the figure
+    p.svg.append(sv("line", {x1: p.sx(lo), y1: p.sy(lo), x2: p.sx(d), y2: p.sy(d), stroke: "#8c959f",
+      "stroke-dasharray": "4 3", class: "diagonal"}));
+    p.svg.append(sv("text", {x: p.sx(d) - 4, y: p.sy(d) + 14, "text-anchor": "end", fill: "#57606a"}, "means what it states"));
+    const chance = t(1 / k);
+    p.svg.append(sv("line", {x1: p.sx(lo), x2: p.sx(xhi), y1: p.sy(chance), y2: p.sy(chance), stroke: "#d0d7de",
+      "stroke-dasharray": "2 3"}));
+    p.svg.append(sv("text", {x: p.sx(xhi) - 4, y: p.sy(chance) - 4, "text-anchor": "end", fill: "#57606a"}, "chance"));
+    const pts = [];
+    C.accuracy.forEach((a, j) => {
+      if (a === null) return;
+      const x = C.mean_stated[j], n = C.count[j] || 0;
+      if (x === null) {  // no confidence stated: one bin, its fitted accuracy across the figure
+        p.svg.append(sv("line", {x1: p.sx(lo), x2: p.sx(xhi), y1: p.sy(t(a)), y2: p.sy(t(a)), stroke: "#bc4c00",
+          "stroke-width": 2, class: "bin"}));
+        p.svg.append(sv("text", {x: p.sx(lo) + 6, y: p.sy(t(a)) - 6, fill: "#bc4c00"},
+          "no confidence stated: one bin, accuracy " + fmt(a) + " (n=" + n + ")"));
+        return;
+      }
+      if (C.stated_low[j] !== null && C.stated_high[j] !== null) {
+        p.svg.append(sv("line", {x1: p.sx(t(C.stated_low[j])), x2: p.sx(t(C.stated_high[j])), y1: p.sy(t(a)), y2: p.sy(t(a)),
+          stroke: "#bc4c00", "stroke-opacity": 0.35, "stroke-width": 5, "stroke-linecap": "round"}));
+      }
+      pts.push(p.sx(t(x)) + "," + p.sy(t(a)));
+      const dot = sv("circle", {cx: p.sx(t(x)), cy: p.sy(t(a)), r: 4, fill: "#bc4c00", class: "bin"});
+      dot.append(sv("title", {}, "bin " + (j + 1) + ": stated " + fmt(C.stated_low[j], 4) + "–" + fmt(C.stated_high[j], 4) +
+        " (mean " + fmt(x, 4) + "), fitted accuracy " + fmt(a) + ", " + n + " shared items"));
+      p.svg.append(dot);
+      p.svg.append(sv("text", {x: p.sx(t(x)) + 6, y: p.sy(t(a)) + 12, "font-size": "9"}, "n=" + n));
+    });
+    if (pts.length > 1) p.svg.insertBefore(sv("polyline", {points: pts.join(" "), fill: "none", stroke: "#bc4c00"}), p.svg.querySelector("circle.bin"));
+    return p.svg;
+  }
+  function machineReason(m) {
+    return el("span", {class: m.used ? "ok" : "no", text: m.reason});
+  }
+  function machineDetail(m) {
+    return [el("h3", {text: "Machine: calibration"}), el("p", {class: "note machine-reason"}, machineReason(m)),
+      figure("fig-machine-detail", "Stated confidence against the accuracy the fit learned, per confidence bin " +
+        "(n: items it shares with people in the bin); the dashed diagonal is a machine that means what it states.",
+        machineCalibrationFigure(m, 560, 380))];
+  }
+  function machineAnswers(i, get) {
+    const rows = [];
+    for (const m of DATA.machines.machines) {
+      const ans = get["machine_" + m.name] ? get["machine_" + m.name](i) : null;
+      if (!ans) continue;
+      const conf = get["machine_" + m.name + "_confidence"] ? get["machine_" + m.name + "_confidence"](i) : null;
+      const C = m.calibration;
+      let bin = 0;
+      if (conf !== null) for (const e of C.edges) if (e < conf) bin++;
+      const agrees = get.label && ans === get.label(i);
+      rows.push([m.name, ans, conf === null ? "—" : fmt(conf, 4), fmt(C.accuracy[bin]),
+        el("span", {class: agrees ? "ok" : "no", text: agrees ? "yes" : "no"}), m.used ? "yes" : "no (set aside)"]);
+    }
+    if (!rows.length) return [el("p", {class: "note", id: "machine-none", text: "No machine predicted this item."})];
+    return [el("h3", {text: "What the machines said"}), simpleTable([["machine"], ["answer"], ["stated confidence", "num"],
+      ["fitted accuracy of its bin", "num"], ["agrees with the label"], ["counts"]], rows, "machine-answers")];
+  }
+  function machinesSection() {
+    const M = DATA.machines, b = body("machines");
+    b.append(el("p", {class: "note", text: "Each machine is an annotator whose trust is learned from the " + fmt(M.n_shared_items) +
+      " items it shares with people, never set by hand: its accuracy per confidence bin is fitted by EM with the people's " +
+      "confusion matrices. The crowd's accuracy is the people's estimated accuracy, weighted by their labels."}));
+    const cmp = DATA.compare && DATA.compare.methods ? DATA.compare.methods : null;
+    const rows = M.machines.map((m) => [m.name, fmt(m.estimated_accuracy), fmt(M.crowd_accuracy), fmt(m.items),
+      fmt(m.shared_items), fmt(m.machine_only_items), pct(m.agrees_with_label),
+      el("span", {class: m.used ? "ok" : "no", text: m.used ? "used" : "set aside"}), m.reason]);
+    b.append(simpleTable([["machine"], ["estimated accuracy", "num"], ["crowd's accuracy", "num"], ["items predicted", "num"],
+      ["shared with people", "num"], ["only it saw", "num"], ["agrees with the label", "num"], ["status"], ["why"]], rows,
+      "machines-table"));
+    if (cmp) {  // compare --predictions: the crowd alone, each machine alone, both
+      const names = Object.keys(cmp);
+      b.append(el("h3", {text: "On the gold items"}), simpleTable([["scored"], ["accuracy", "num"], ["log-loss", "num"],
+        ["Brier", "num"], ["coverage", "num"]], names.map((n) => [n, fmt(cmp[n].accuracy), fmt(cmp[n].log_loss),
+        fmt(cmp[n].brier), cmp[n].coverage === undefined ? "—" : fmt(cmp[n].coverage, 2)]), "machines-compare"));
+    }
+    const multiples = el("div");
+    for (const m of M.machines) {
+      const C = m.calibration;
+      const six = (v) => (v === null ? "—" : String(+v.toFixed(v > 0.99 ? 6 : 4)));
+      const binRows = C.accuracy.map((a, j) => [String(j + 1), C.stated_low[j] === null ? "none stated" :
+        six(C.stated_low[j]) + " – " + six(C.stated_high[j]),
+        six(C.mean_stated[j]), fmt(a), fmt(C.count[j])]);
+      multiples.append(el("div", {class: "grid2 machine-calibration"}, machineCalibrationFigure(m, 560, 380),
+        simpleTable([["bin"], ["stated confidence"], ["mean stated", "num"], ["fitted accuracy", "num"], ["shared items", "num"]],
+          binRows, "machine-bins")));
+    }
+    b.append(figure("fig-machine-calibration", "Each machine's calibration: the confidence it states (mean over the bin's " +
+      "items shared with people; the pale bar spans the bin) against the accuracy the fit learned for the bin, with n the " +
+      "shared items in the bin. The dashed diagonal is a machine that means what it states; below it, overconfident.",
+      multiples));
+  }
+
   // --- kinds of task: each draws its own sections; tables and overview are shared ------------------
   const KINDS = {
     classification: () => classesSection(DATA.classification),
@@ -976,6 +1111,7 @@
   if (kindView && DATA[DATA.kind]) kindView();
   else kindBody.append(el("p", {class: "note", text: "No figures of their own yet for this kind of task (" + DATA.kind +
     "); the items and annotators tables below show every column of the outputs."}));
+  if (DATA.machines) machinesSection();
   annotatorsSection();
   itemsSection();
   if (DATA.compare) ({numeric: numericComparison, multilabel: multilabelComparison}[DATA.compare.kind] || comparisonSection)();
