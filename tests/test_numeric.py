@@ -454,3 +454,58 @@ def test_chunked_passes_match_one_pass():
         got[chunks] = (m, v, r, sums)
     for one, many in zip(got[1], got[4], strict=True):
         np.testing.assert_allclose(one, many, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_fused_pass_equals_the_two_plain_passes(robust):
+    from emcrowd.models.numeric import _kernels
+
+    d = simulate_numeric(20_000, 50, 4, random_workers=0.1, seed=7).labels
+    rng = np.random.default_rng(2)
+    shuffle = rng.permutation(d.n_labels)  # answers not grouped by item: the grouping copies them
+    item, worker, y = d.item[shuffle], d.worker[shuffle], d.value[shuffle]
+    a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
+    s2, eps = rng.uniform(2, 9, d.n_workers), rng.uniform(0.01, 0.3, d.n_workers)
+    known = np.zeros(d.n_items, dtype=bool)
+    known[::9] = True
+    gold = np.where(known, 3.0, 0.0)
+    r0 = rng.uniform(0.2, 1.0, d.n_labels)
+    # the plain passes, in file order
+    m, v, r = np.zeros(d.n_items), np.zeros(d.n_items), r0.copy()
+    _kernels.items_pass(item, worker, y, r, robust, a, b, s2, 50.0, 400.0, known, gold, m, v, 1)
+    plain = np.zeros((d.n_workers, 10))
+    _kernels.answers_pass(item, worker, y, m, v, a, b, s2, eps, -4.0, robust, known, 50.0, r, plain, 1)
+    # the fused pass, over the answers grouped by item, in one chunk and in four
+    indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, d.n_items)
+    order = np.argsort(item, kind="stable")
+    np.testing.assert_array_equal(g_worker, worker[order])
+    np.testing.assert_array_equal(g_y, y[order])
+    assert _kernels.n_chunks(d.n_labels) == 4
+    for chunks in (1, 4):
+        bounds = _kernels.item_bounds(indptr, chunks)
+        assert bounds[0] == 0 and bounds[-1] == d.n_items and np.all(np.diff(bounds) > 0)
+        fm, fv, fr = np.zeros(d.n_items), np.zeros(d.n_items), r0[order].copy()
+        fused = np.zeros((d.n_workers, 10))
+        _kernels.fused_pass(
+            indptr, g_worker, g_y, fr, robust, True, a, b, s2, 50.0, 400.0, known, gold, fm, fv, eps,
+            -4.0, 50.0, fused, bounds,
+        )  # fmt: skip
+        np.testing.assert_allclose(fm, m, rtol=1e-12)
+        np.testing.assert_allclose(fv, v, rtol=1e-12)
+        np.testing.assert_allclose(fr, r[order], rtol=1e-12)
+        np.testing.assert_allclose(fused, plain, rtol=1e-9, atol=1e-7)
+
+
+def test_fit_is_the_same_whatever_the_order_of_the_answers():
+    sim = simulate_numeric(300, 15, 5, random_workers=0.2, seed=8)
+    d = sim.labels
+    shuffle = np.random.default_rng(3).permutation(d.n_labels)
+    mixed = NumericLabels(
+        item=d.item[shuffle], worker=d.worker[shuffle], value=d.value[shuffle],
+        item_names=d.item_names, worker_names=d.worker_names,
+    )  # fmt: skip
+    for model in (BiasNoise, RobustBiasNoise):
+        one, two = model().fit(d), model().fit(mixed)
+        np.testing.assert_allclose(one.estimate_, two.estimate_, rtol=1e-9)
+        np.testing.assert_allclose(one.bias_, two.bias_, rtol=1e-7, atol=1e-9)
+        assert one.n_iter_ == two.n_iter_

@@ -165,6 +165,138 @@ def residuals_pass(item, worker, y, m, v, a, b, r, robust, known, sums):
         sums[w, 2] += weight * slope * slope
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fused_chunk(
+    j_lo, j_hi, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
+    tau2, known, gold, m, v, b, log_odds, half_precision, center, acc,
+):  # fmt: skip
+    for j in range(j_lo, j_hi):
+        lo, hi = indptr[j], indptr[j + 1]
+        if update_items:
+            if known[j]:
+                m[j] = gold[j]
+                v[j] = 0.0
+            else:
+                p, q = 1.0 / tau2, mu / tau2
+                for o in range(lo, hi):
+                    w = worker[o]
+                    weight = r[o] if robust else 1.0
+                    p += weight * b2_over_s2[w]
+                    q += weight * b_over_s2[w] * (y[o] - a[w])
+                v[j] = 1.0 / p
+                m[j] = q * v[j]
+        if not accumulate:
+            continue
+        mi, vi, kj = m[j], v[j], known[j]
+        mc = mi - center
+        mm = mc * mc + vi
+        for o in range(lo, hi):
+            w, yo = worker[o], y[o]
+            weight = 1.0
+            if robust:
+                resid = yo - a[w] - b[w] * mi
+                d = log_odds[w] - (resid * resid + b[w] * b[w] * vi) * half_precision[w]
+                e = math.exp(-abs(d))
+                weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
+                r[o] = weight
+                acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+            yc = yo - center
+            acc[w, 0] += weight
+            acc[w, 1] += weight * yc
+            acc[w, 2] += weight * mc
+            acc[w, 3] += weight * mm
+            acc[w, 4] += weight * mc * yc
+            acc[w, 6] += weight * yc * yc
+            if kj:
+                acc[w, 7] += weight
+                acc[w, 8] += weight * yc
+                acc[w, 9] += weight * mc
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _fused_parallel(
+    bounds, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2,
+    known, gold, m, v, b, log_odds, half_precision, center, partial,
+):  # fmt: skip
+    for c in prange(bounds.size - 1):
+        _fused_chunk(
+            bounds[c], bounds[c + 1], indptr, worker, y, r, robust, update_items, accumulate, a,
+            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, center,
+            partial[c],
+        )  # fmt: skip
+
+
+def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
+    """The items cut into ``chunks`` runs of about equal numbers of answers (from the data alone):
+    ``chunks + 1`` item indices, first 0 and last the number of items."""
+    n = int(indptr[-1])
+    targets = (n * np.arange(chunks + 1, dtype=np.int64)) // chunks
+    bounds = np.searchsorted(indptr, targets, side="left").astype(np.int64)
+    bounds[0], bounds[-1] = 0, indptr.size - 1
+    return np.maximum.accumulate(bounds)
+
+
+def fused_pass(
+    indptr, worker, y, r, robust, update_items, a, b, s2, mu, tau2, known, gold, m, v, eps, log_u,
+    center, sums, bounds, accumulate=True,
+):  # fmt: skip
+    """One pass over the answers grouped by item (``indptr``; ``worker``, ``y`` and ``r`` in that
+    order) doing both of an iteration's passes: per item, (with ``update_items``) its posterior
+    ``m, v`` from its answers under the parameters and the responsibilities ``r`` of the last pass
+    (what :func:`items_pass` does), then over the same answers, still in cache, the responsibilities
+    and the annotators' sums of :func:`answers_pass` (written to ``sums``, unless not
+    ``accumulate``). The item runs in ``bounds`` (:func:`item_bounds`) are summed one thread each
+    and their sums added in order."""
+    b_over_s2 = b / s2
+    b2_over_s2 = b * b_over_s2
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
+    chunks = bounds.size - 1
+    if chunks == 1:
+        sums[:] = 0.0
+        _fused_chunk(
+            0, m.size, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2,
+            mu, tau2, known, gold, m, v, b, log_odds, half_precision, center, sums,
+        )  # fmt: skip
+        return
+    partial = np.zeros((chunks, *sums.shape))
+    _fused_parallel(
+        bounds, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
+        tau2, known, gold, m, v, b, log_odds, half_precision, center, partial,
+    )  # fmt: skip
+    sums[:] = partial[0]
+    for c in range(1, chunks):
+        sums += partial[c]
+
+
+@njit(cache=True, nogil=True)
+def group_by_item(item, worker, y, n_items):
+    """``(indptr, worker, y)`` with the answers grouped by item (file order kept within an item):
+    the given arrays when they are grouped already, else copies by a counting sort."""
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    grouped = True
+    for o in range(item.size):
+        indptr[item[o] + 1] += 1
+        if o > 0 and item[o] < item[o - 1]:
+            grouped = False
+    for j in range(n_items):
+        indptr[j + 1] += indptr[j]
+    if grouped:
+        return indptr, worker, y
+    fill = indptr[:-1].copy()
+    w_out = np.empty_like(worker)
+    y_out = np.empty_like(y)
+    for o in range(item.size):
+        j = item[o]
+        w_out[fill[j]] = worker[o]
+        y_out[fill[j]] = y[o]
+        fill[j] += 1
+    return indptr, w_out, y_out
+
+
 @njit(cache=True, nogil=True)
 def item_medians(item, y, n_items):
     """Each item's median answer (NaN without answers): the answers bucketed by item (a counting
@@ -236,6 +368,13 @@ def compile_all() -> None:
         item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums, 2
     )
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
+    indptr, _, _ = group_by_item(item[::-1].copy(), worker, y, 2)
+    for chunks in (1, 2):
+        bounds = item_bounds(indptr, chunks)
+        fused_pass(
+            indptr, worker, y, r, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
+            ones * 0.1, 0.0, 0.0, sums, bounds,
+        )  # fmt: skip
     item_medians(item, y, 2)
     within_item_variance(item, y, 2)
 

@@ -164,21 +164,22 @@ class BiasNoise(NumericAggregator):
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
         r = np.ones(y.size if robust else 1)
         worker_sums = np.zeros((n_workers, 10))
-        chunks = _kernels.n_chunks(y.size)
+        # the answers grouped by item: one pass per iteration does the items' update and the
+        # annotators' sums over each item's answers while they are in cache
+        indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, n_items)
+        bounds = _kernels.item_bounds(indptr, _kernels.n_chunks(y.size))
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
         history: list[float] = []
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
-            if n_iter > 1:
-                _kernels.items_pass(
-                    item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks
-                )
-            # (robust) the responsibilities, and the annotators' sums under them
-            _kernels.answers_pass(
-                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums, chunks
-            )
+            # the items' posteriors (after the first iteration, which starts from the medians), then
+            # (robust) the responsibilities and the annotators' sums under them: one fused pass
+            _kernels.fused_pass(
+                indptr, g_worker, g_y, r, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
+                m, v, eps, log_u, center, worker_sums, bounds,
+            )  # fmt: skip
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
             sy = syc + center * n
@@ -242,7 +243,10 @@ class BiasNoise(NumericAggregator):
                 converged = True
                 break
         # the item posteriors under the final parameters
-        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks)
+        _kernels.fused_pass(
+            indptr, g_worker, g_y, r, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
+            log_u, center, worker_sums, bounds, accumulate=False,
+        )  # fmt: skip
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
