@@ -509,3 +509,20 @@ def test_fit_is_the_same_whatever_the_order_of_the_answers():
         np.testing.assert_allclose(one.estimate_, two.estimate_, rtol=1e-9)
         np.testing.assert_allclose(one.bias_, two.bias_, rtol=1e-7, atol=1e-9)
         assert one.n_iter_ == two.n_iter_
+
+
+def test_grouped_starts_equal_the_medians_and_the_pooled_variance():
+    from emcrowd.models.numeric import _kernels
+    from emcrowd.models.numeric._api import item_medians, pooled_within_variance
+
+    d = simulate_numeric(3_000, 40, 3, seed=9).labels
+    keep = np.random.default_rng(4).uniform(size=d.n_labels) < 0.7  # items with 0 to 3 answers
+    d = NumericLabels(
+        item=d.item[keep], worker=d.worker[keep], value=d.value[keep],
+        item_names=d.item_names, worker_names=d.worker_names,
+    )  # fmt: skip
+    indptr, _, g_y = _kernels.group_by_item(d.item, d.worker, d.value, d.n_items)
+    medians, within = _kernels.grouped_starts(indptr, g_y)
+    assert np.isnan(medians).any()
+    np.testing.assert_array_equal(medians, item_medians(d))
+    np.testing.assert_allclose(within, pooled_within_variance(d), rtol=1e-12)

@@ -297,6 +297,38 @@ def group_by_item(item, worker, y, n_items):
     return indptr, w_out, y_out
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def grouped_starts(indptr, y):
+    """From the answers grouped by item: each item's median (NaN without answers), and the pooled
+    within-item variance (as :func:`within_item_variance`; NaN when no item has two answers). One
+    pass over the items, on threads; each item's few answers sorted in a small buffer."""
+    n_items = indptr.size - 1
+    medians = np.full(n_items, np.nan)
+    squares = np.zeros(n_items)
+    for j in prange(n_items):
+        start, stop = indptr[j], indptr[j + 1]
+        n = stop - start
+        if n == 0:
+            continue
+        values = y[start:stop].copy()
+        values.sort()
+        medians[j] = 0.5 * (values[(n - 1) // 2] + values[n // 2])
+        mean = 0.0
+        for i in range(n):
+            mean += (values[i] - mean) / (i + 1)
+        total = 0.0
+        for i in range(n):
+            total += (values[i] - mean) ** 2
+        squares[j] = total
+    ss, dof = 0.0, 0.0
+    for j in range(n_items):  # in order: the same sum whatever the threads
+        n = indptr[j + 1] - indptr[j]
+        if n >= 2:
+            ss += squares[j]
+            dof += n - 1.0
+    return medians, (ss / dof if dof > 0 else np.nan)
+
+
 @njit(cache=True, nogil=True)
 def item_medians(item, y, n_items):
     """Each item's median answer (NaN without answers): the answers bucketed by item (a counting
@@ -375,6 +407,7 @@ def compile_all() -> None:
             indptr, worker, y, r, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
             ones * 0.1, 0.0, 0.0, sums, bounds,
         )  # fmt: skip
+    grouped_starts(indptr, y)
     item_medians(item, y, 2)
     within_item_variance(item, y, 2)
 

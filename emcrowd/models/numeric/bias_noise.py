@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
-from emcrowd.models.numeric._api import NumericAggregator, item_medians, pooled_within_variance
+from emcrowd.models.numeric._api import NumericAggregator
 from emcrowd.numeric_data import NumericLabels
 
 LOG_2PI = math.log(2 * math.pi)
@@ -131,7 +131,12 @@ class BiasNoise(NumericAggregator):
         label_var = float(y.var())
         if label_var <= 0:
             label_var = 1.0
-        within = pooled_within_variance(data)
+        # the answers grouped by item: one pass per iteration does the items' update and the
+        # annotators' sums over each item's answers while they are in cache
+        indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, n_items)
+        bounds = _kernels.item_bounds(indptr, _kernels.n_chunks(y.size))
+        medians, within = _kernels.grouped_starts(indptr, g_y)
+        within = float(y.var()) if np.isnan(within) else max(float(within), 0.0)
         if within <= 0:
             within = 1e-6 * label_var
         # hyperparameters, fixed from the data before the fit
@@ -150,8 +155,8 @@ class BiasNoise(NumericAggregator):
         free = ~known
 
         # start: the item medians as the values, no bias, the pooled noise
-        m = item_medians(data)
-        counts = data.labels_per_item().astype(np.float64)
+        m = medians
+        counts = np.diff(indptr).astype(np.float64)
         empty = counts == 0
         mu = float(np.nanmean(m))
         m[empty] = mu
@@ -164,10 +169,6 @@ class BiasNoise(NumericAggregator):
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
         r = np.ones(y.size if robust else 1)
         worker_sums = np.zeros((n_workers, 10))
-        # the answers grouped by item: one pass per iteration does the items' update and the
-        # annotators' sums over each item's answers while they are in cache
-        indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, n_items)
-        bounds = _kernels.item_bounds(indptr, _kernels.n_chunks(y.size))
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
         history: list[float] = []
