@@ -464,14 +464,25 @@ def test_fused_pass_equals_the_two_plain_passes(robust):
     rng = np.random.default_rng(2)
     shuffle = rng.permutation(d.n_labels)  # answers not grouped by item: the grouping copies them
     item, worker, y = d.item[shuffle], d.worker[shuffle], d.value[shuffle]
-    a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
-    s2, eps = rng.uniform(2, 9, d.n_workers), rng.uniform(0.01, 0.3, d.n_workers)
     known = np.zeros(d.n_items, dtype=bool)
     known[::9] = True
     gold = np.where(known, 3.0, 0.0)
-    r0 = rng.uniform(0.2, 1.0, d.n_labels)
-    # the plain passes, in file order
-    m, v, r = np.zeros(d.n_items), np.zeros(d.n_items), r0.copy()
+
+    def params():
+        a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
+        return a, b, rng.uniform(2, 9, d.n_workers), rng.uniform(0.01, 0.3, d.n_workers)
+
+    # the last pass: its parameters and item values (moved since by a common level step)
+    a0, b0, s20, eps0 = params()
+    m0, v0 = rng.normal(50, 20, d.n_items), rng.uniform(0.5, 2, d.n_items)
+    shift = 0.7
+    a, b, s2, eps = params()
+    # the plain passes, in file order: the responsibilities of the last pass, then the two passes
+    r, scratch = np.ones(d.n_labels), np.zeros((d.n_workers, 10))
+    _kernels.answers_pass(
+        item, worker, y, m0, v0, a0, b0, s20, eps0, -4.0, robust, known, 50.0, r, scratch, 1
+    )
+    m, v = m0 - np.where(known, 0.0, shift), v0.copy()
     _kernels.items_pass(item, worker, y, r, robust, a, b, s2, 50.0, 400.0, known, gold, m, v, 1)
     plain = np.zeros((d.n_workers, 10))
     _kernels.answers_pass(item, worker, y, m, v, a, b, s2, eps, -4.0, robust, known, 50.0, r, plain, 1)
@@ -481,18 +492,18 @@ def test_fused_pass_equals_the_two_plain_passes(robust):
     np.testing.assert_array_equal(g_worker, worker[order])
     np.testing.assert_array_equal(g_y, y[order])
     assert _kernels.n_chunks(d.n_labels) == 4
+    prev = _kernels.pass_state(a0, b0, s20, eps0, -4.0, robust)
     for chunks in (1, 4):
         bounds = _kernels.item_bounds(indptr, chunks)
         assert bounds[0] == 0 and bounds[-1] == d.n_items and np.all(np.diff(bounds) > 0)
-        fm, fv, fr = np.zeros(d.n_items), np.zeros(d.n_items), r0[order].copy()
+        fm, fv = m0 - np.where(known, 0.0, shift), v0.copy()
         fused = np.zeros((d.n_workers, 10))
         _kernels.fused_pass(
-            indptr, g_worker, g_y, fr, robust, True, a, b, s2, 50.0, 400.0, known, gold, fm, fv, eps,
-            -4.0, 50.0, fused, bounds,
+            indptr, g_worker, g_y, robust, True, a, b, s2, 50.0, 400.0, known, gold, fm, fv, eps,
+            -4.0, 50.0, fused, bounds, prev, shift,
         )  # fmt: skip
         np.testing.assert_allclose(fm, m, rtol=1e-12)
         np.testing.assert_allclose(fv, v, rtol=1e-12)
-        np.testing.assert_allclose(fr, r[order], rtol=1e-12)
         np.testing.assert_allclose(fused, plain, rtol=1e-9, atol=1e-7)
 
 

@@ -25,6 +25,9 @@ LOG_2PI = math.log(2 * math.pi)
 #: The answers are cut into this many chunks, each summed by one thread into its own arrays and the
 #: chunks added in order: the sums depend on the data alone, never on the number of threads.
 CHUNKS = 4
+#: Beyond these log odds an answer's responsibility is taken as 1 or 0 (off by under 1e-21, and its
+#: entropy then under 1e-19).
+SURE = 50.0
 #: Fewer answers than this are summed in one chunk (threads cost more than they save).
 MIN_CHUNKED = 1 << 16
 
@@ -97,8 +100,9 @@ def _answers_chunk(
             e = math.exp(-abs(d))
             weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
             r[o] = weight
-            # the entropy of r = logistic(d): softplus(d) - r d, one log1p
-            acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+            # the entropy of r = logistic(d): softplus(d) - r d, one logarithm (of 1 + e: off by
+            # under 3e-16 from log1p(e), which costs several times more)
+            acc[w, 5] += max(d, 0.0) + math.log(1.0 + e) - weight * d
         yc, mc = yo - center, mi - center
         acc[w, 0] += weight
         acc[w, 1] += weight * yc
@@ -166,40 +170,57 @@ def residuals_pass(item, worker, y, m, v, a, b, r, robust, known, sums):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _responsibility(yo, mi, vi, a, b, log_odds, half_precision):
+    """An answer's probability of not being random, and its log odds ``d``, and ``exp(-|d|)``."""
+    resid = yo - a - b * mi
+    d = log_odds - (resid * resid + b * b * vi) * half_precision
+    if abs(d) > SURE:  # (1 or 0 to within exp(-SURE); no exponential that underflows, which is slow)
+        return (1.0 if d > 0 else 0.0), d, 0.0
+    e = math.exp(-abs(d))
+    return (1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)), d, e
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fused_chunk(
-    j_lo, j_hi, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
-    tau2, known, gold, m, v, b, log_odds, half_precision, center, acc,
+    j_lo, j_hi, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
+    tau2, known, gold, m, v, b, log_odds, half_precision, prev, shift, center, acc,
 ):  # fmt: skip
     for j in range(j_lo, j_hi):
         lo, hi = indptr[j], indptr[j + 1]
+        kj = known[j]
         if update_items:
-            if known[j]:
+            if kj:
                 m[j] = gold[j]
                 v[j] = 0.0
             else:
+                # the responsibilities of the last pass, recomputed from its parameters (``prev``)
+                # and the item's values then (the common level moved them by ``shift`` since)
+                m_prev, v_prev = m[j] + shift, v[j]
                 p, q = 1.0 / tau2, mu / tau2
                 for o in range(lo, hi):
                     w = worker[o]
-                    weight = r[o] if robust else 1.0
+                    weight = 1.0
+                    if robust:
+                        weight = _responsibility(
+                            y[o], m_prev, v_prev, prev[w, 0], prev[w, 1], prev[w, 2], prev[w, 3]
+                        )[0]
                     p += weight * b2_over_s2[w]
                     q += weight * b_over_s2[w] * (y[o] - a[w])
                 v[j] = 1.0 / p
                 m[j] = q * v[j]
         if not accumulate:
             continue
-        mi, vi, kj = m[j], v[j], known[j]
+        mi, vi = m[j], v[j]
         mc = mi - center
         mm = mc * mc + vi
         for o in range(lo, hi):
             w, yo = worker[o], y[o]
             weight = 1.0
             if robust:
-                resid = yo - a[w] - b[w] * mi
-                d = log_odds[w] - (resid * resid + b[w] * b[w] * vi) * half_precision[w]
-                e = math.exp(-abs(d))
-                weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
-                r[o] = weight
-                acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+                weight, d, e = _responsibility(yo, mi, vi, a[w], b[w], log_odds[w], half_precision[w])
+                # the entropy of r = logistic(d): softplus(d) - r d, one logarithm (of 1 + e: off by
+                # under 3e-16 from log1p(e), which costs several times more)
+                acc[w, 5] += max(d, 0.0) + math.log(1.0 + e) - weight * d
             yc = yo - center
             acc[w, 0] += weight
             acc[w, 1] += weight * yc
@@ -215,15 +236,26 @@ def _fused_chunk(
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _fused_parallel(
-    bounds, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2,
-    known, gold, m, v, b, log_odds, half_precision, center, partial,
+    bounds, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2,
+    known, gold, m, v, b, log_odds, half_precision, prev, shift, center, partial,
 ):  # fmt: skip
     for c in prange(bounds.size - 1):
         _fused_chunk(
-            bounds[c], bounds[c + 1], indptr, worker, y, r, robust, update_items, accumulate, a,
-            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, center,
-            partial[c],
+            bounds[c], bounds[c + 1], indptr, worker, y, robust, update_items, accumulate, a,
+            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, prev,
+            shift, center, partial[c],
         )  # fmt: skip
+
+
+def pass_state(a, b, s2, eps, log_u, robust):
+    """Per annotator, shape (W, 4): the bias, the scale, the log odds of "not random" before the
+    residual and ``1 / (2 s^2)``, what an answer's responsibility is computed from."""
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
+    return np.ascontiguousarray(np.column_stack([a, b, log_odds, half_precision]))
 
 
 def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
@@ -237,39 +269,36 @@ def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
 
 
 def fused_pass(
-    indptr, worker, y, r, robust, update_items, a, b, s2, mu, tau2, known, gold, m, v, eps, log_u,
-    center, sums, bounds, accumulate=True,
+    indptr, worker, y, robust, update_items, a, b, s2, mu, tau2, known, gold, m, v, eps, log_u,
+    center, sums, bounds, prev, shift=0.0, accumulate=True,
 ):  # fmt: skip
-    """One pass over the answers grouped by item (``indptr``; ``worker``, ``y`` and ``r`` in that
-    order) doing both of an iteration's passes: per item, (with ``update_items``) its posterior
-    ``m, v`` from its answers under the parameters and the responsibilities ``r`` of the last pass
-    (what :func:`items_pass` does), then over the same answers, still in cache, the responsibilities
-    and the annotators' sums of :func:`answers_pass` (written to ``sums``, unless not
-    ``accumulate``). The item runs in ``bounds`` (:func:`item_bounds`) are summed one thread each
-    and their sums added in order."""
+    """One pass over the answers grouped by item (``indptr``; ``worker`` and ``y`` in that order)
+    doing both of an iteration's passes: per item, (with ``update_items``) its posterior ``m, v``
+    from its answers under the parameters (what :func:`items_pass` does), then over the same
+    answers, still in cache, (robust) their responsibilities and the annotators' sums of
+    :func:`answers_pass` (written to ``sums``, unless not ``accumulate``). No responsibility is
+    stored: the items' update recomputes those of the last pass from that pass's
+    :func:`pass_state` ``prev`` and the items' values then (``m + shift``), an exponential per
+    answer instead of writing and reading an array of them. The item runs in ``bounds``
+    (:func:`item_bounds`) are summed one thread each and their sums added in order. Returns this
+    pass's :func:`pass_state` (the next pass's ``prev``)."""
+    state = pass_state(a, b, s2, eps, log_u, robust)
     b_over_s2 = b / s2
     b2_over_s2 = b * b_over_s2
-    half_precision = 0.5 / s2
-    if robust:
-        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
-    else:
-        log_odds = np.zeros_like(s2)
+    log_odds, half_precision = state[:, 2].copy(), state[:, 3].copy()
     chunks = bounds.size - 1
+    args = (robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b)
+    args += (log_odds, half_precision, prev, float(shift), center)
     if chunks == 1:
         sums[:] = 0.0
-        _fused_chunk(
-            0, m.size, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2,
-            mu, tau2, known, gold, m, v, b, log_odds, half_precision, center, sums,
-        )  # fmt: skip
-        return
+        _fused_chunk(0, m.size, indptr, worker, y, *args, sums)
+        return state
     partial = np.zeros((chunks, *sums.shape))
-    _fused_parallel(
-        bounds, indptr, worker, y, r, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
-        tau2, known, gold, m, v, b, log_odds, half_precision, center, partial,
-    )  # fmt: skip
+    _fused_parallel(bounds, indptr, worker, y, *args, partial)
     sums[:] = partial[0]
     for c in range(1, chunks):
         sums += partial[c]
+    return state
 
 
 @njit(cache=True, nogil=True)
@@ -301,25 +330,34 @@ def group_by_item(item, worker, y, n_items):
 def grouped_starts(indptr, y):
     """From the answers grouped by item: each item's median (NaN without answers), and the pooled
     within-item variance (as :func:`within_item_variance`; NaN when no item has two answers). One
-    pass over the items, on threads; each item's few answers sorted in a small buffer."""
+    pass over the items in ``CHUNKS`` blocks on threads, each item's few answers sorted in the
+    block's buffer."""
     n_items = indptr.size - 1
     medians = np.full(n_items, np.nan)
     squares = np.zeros(n_items)
-    for j in prange(n_items):
-        start, stop = indptr[j], indptr[j + 1]
-        n = stop - start
-        if n == 0:
-            continue
-        values = y[start:stop].copy()
-        values.sort()
-        medians[j] = 0.5 * (values[(n - 1) // 2] + values[n // 2])
-        mean = 0.0
-        for i in range(n):
-            mean += (values[i] - mean) / (i + 1)
-        total = 0.0
-        for i in range(n):
-            total += (values[i] - mean) ** 2
-        squares[j] = total
+    longest = 0
+    for j in range(n_items):
+        longest = max(longest, indptr[j + 1] - indptr[j])
+    for c in prange(CHUNKS):
+        buffer = np.empty(longest)
+        for j in range((n_items * c) // CHUNKS, (n_items * (c + 1)) // CHUNKS):
+            start, n = indptr[j], indptr[j + 1] - indptr[j]
+            if n == 0:
+                continue
+            mean = 0.0
+            for i in range(n):  # insertion sort: an item has a handful of answers
+                x = y[start + i]
+                mean += (x - mean) / (i + 1)
+                k = i - 1
+                while k >= 0 and buffer[k] > x:
+                    buffer[k + 1] = buffer[k]
+                    k -= 1
+                buffer[k + 1] = x
+            medians[j] = 0.5 * (buffer[(n - 1) // 2] + buffer[n // 2])
+            total = 0.0
+            for i in range(n):
+                total += (buffer[i] - mean) ** 2
+            squares[j] = total
     ss, dof = 0.0, 0.0
     for j in range(n_items):  # in order: the same sum whatever the threads
         n = indptr[j + 1] - indptr[j]
@@ -401,11 +439,12 @@ def compile_all() -> None:
     )
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
     indptr, _, _ = group_by_item(item[::-1].copy(), worker, y, 2)
+    prev = pass_state(np.zeros(2), ones, ones, ones * 0.1, 0.0, True)
     for chunks in (1, 2):
         bounds = item_bounds(indptr, chunks)
         fused_pass(
-            indptr, worker, y, r, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
-            ones * 0.1, 0.0, 0.0, sums, bounds,
+            indptr, worker, y, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
+            ones * 0.1, 0.0, 0.0, sums, bounds, prev,
         )  # fmt: skip
     grouped_starts(indptr, y)
     item_medians(item, y, 2)

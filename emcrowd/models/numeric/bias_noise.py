@@ -167,7 +167,7 @@ class BiasNoise(NumericAggregator):
         s2 = np.full(n_workers, within)
         eps = np.full(n_workers, 0.05 if robust else 0.0)
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
-        r = np.ones(y.size if robust else 1)
+        prev, shift = _kernels.pass_state(a, b, s2, eps, log_u, robust), 0.0
         worker_sums = np.zeros((n_workers, 10))
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
@@ -177,10 +177,11 @@ class BiasNoise(NumericAggregator):
         for n_iter in range(1, int(self.max_iter) + 1):
             # the items' posteriors (after the first iteration, which starts from the medians), then
             # (robust) the responsibilities and the annotators' sums under them: one fused pass
-            _kernels.fused_pass(
-                indptr, g_worker, g_y, r, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
-                m, v, eps, log_u, center, worker_sums, bounds,
+            prev = _kernels.fused_pass(
+                indptr, g_worker, g_y, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
+                m, v, eps, log_u, center, worker_sums, bounds, prev, shift,
             )  # fmt: skip
+            shift = 0.0
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
             sy = syc + center * n
@@ -228,6 +229,7 @@ class BiasNoise(NumericAggregator):
                 a = a + c
                 m[free] -= c
                 mu -= c
+                shift = c  # the free items' values moved down by c since the pass
                 sq = sq + 2 * c * cross + c * c * slope2
             objective = self._objective(
                 sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u,
@@ -245,8 +247,8 @@ class BiasNoise(NumericAggregator):
                 break
         # the item posteriors under the final parameters
         _kernels.fused_pass(
-            indptr, g_worker, g_y, r, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
-            log_u, center, worker_sums, bounds, accumulate=False,
+            indptr, g_worker, g_y, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
+            log_u, center, worker_sums, bounds, prev, shift, accumulate=False,
         )  # fmt: skip
         if not converged:
             warnings.warn(
