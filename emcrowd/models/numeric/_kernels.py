@@ -183,45 +183,47 @@ def _responsibility(yo, mi, vi, a, b, log_odds, half_precision):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _fused_chunk(
     j_lo, j_hi, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
-    tau2, known, gold, m, v, b, log_odds, half_precision, prev, shift, center, acc,
+    tau2, known, gold, m, v, b, log_odds, half_precision, center, acc,
 ):  # fmt: skip
+    longest = 1
+    for j in range(j_lo, j_hi):
+        longest = max(longest, indptr[j + 1] - indptr[j])
+    weights = np.ones(longest)  # the responsibilities of one item's answers (1 unless robust)
     for j in range(j_lo, j_hi):
         lo, hi = indptr[j], indptr[j + 1]
         kj = known[j]
+        if robust:
+            # the responsibilities under the item's current posterior and the parameters
+            mi, vi = m[j], v[j]
+            for o in range(lo, hi):
+                w = worker[o]
+                weight, d, e = _responsibility(y[o], mi, vi, a[w], b[w], log_odds[w], half_precision[w])
+                weights[o - lo] = weight
+                if accumulate:
+                    # the entropy of r = logistic(d): softplus(d) - r d, one logarithm (of 1 + e:
+                    # off by under 3e-16 from log1p(e), which costs several times more)
+                    acc[w, 5] += max(d, 0.0) + math.log(1.0 + e) - weight * d
         if update_items:
             if kj:
                 m[j] = gold[j]
                 v[j] = 0.0
             else:
-                # the responsibilities of the last pass, recomputed from its parameters (``prev``)
-                # and the item's values then (the common level moved them by ``shift`` since)
-                m_prev, v_prev = m[j] + shift, v[j]
                 p, q = 1.0 / tau2, mu / tau2
                 for o in range(lo, hi):
                     w = worker[o]
-                    weight = 1.0
-                    if robust:
-                        weight = _responsibility(
-                            y[o], m_prev, v_prev, prev[w, 0], prev[w, 1], prev[w, 2], prev[w, 3]
-                        )[0]
+                    weight = weights[o - lo]
                     p += weight * b2_over_s2[w]
                     q += weight * b_over_s2[w] * (y[o] - a[w])
                 v[j] = 1.0 / p
                 m[j] = q * v[j]
         if not accumulate:
             continue
-        mi, vi = m[j], v[j]
-        mc = mi - center
-        mm = mc * mc + vi
+        mc = m[j] - center
+        mm = mc * mc + v[j]
         for o in range(lo, hi):
-            w, yo = worker[o], y[o]
-            weight = 1.0
-            if robust:
-                weight, d, e = _responsibility(yo, mi, vi, a[w], b[w], log_odds[w], half_precision[w])
-                # the entropy of r = logistic(d): softplus(d) - r d, one logarithm (of 1 + e: off by
-                # under 3e-16 from log1p(e), which costs several times more)
-                acc[w, 5] += max(d, 0.0) + math.log(1.0 + e) - weight * d
-            yc = yo - center
+            w = worker[o]
+            weight = weights[o - lo]
+            yc = y[o] - center
             acc[w, 0] += weight
             acc[w, 1] += weight * yc
             acc[w, 2] += weight * mc
@@ -237,25 +239,14 @@ def _fused_chunk(
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _fused_parallel(
     bounds, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2,
-    known, gold, m, v, b, log_odds, half_precision, prev, shift, center, partial,
+    known, gold, m, v, b, log_odds, half_precision, center, partial,
 ):  # fmt: skip
     for c in prange(bounds.size - 1):
         _fused_chunk(
             bounds[c], bounds[c + 1], indptr, worker, y, robust, update_items, accumulate, a,
-            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, prev,
-            shift, center, partial[c],
+            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, center,
+            partial[c],
         )  # fmt: skip
-
-
-def pass_state(a, b, s2, eps, log_u, robust):
-    """Per annotator, shape (W, 4): the bias, the scale, the log odds of "not random" before the
-    residual and ``1 / (2 s^2)``, what an answer's responsibility is computed from."""
-    half_precision = 0.5 / s2
-    if robust:
-        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
-    else:
-        log_odds = np.zeros_like(s2)
-    return np.ascontiguousarray(np.column_stack([a, b, log_odds, half_precision]))
 
 
 def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
@@ -270,35 +261,36 @@ def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
 
 def fused_pass(
     indptr, worker, y, robust, update_items, a, b, s2, mu, tau2, known, gold, m, v, eps, log_u,
-    center, sums, bounds, prev, shift=0.0, accumulate=True,
+    center, sums, bounds, accumulate=True,
 ):  # fmt: skip
     """One pass over the answers grouped by item (``indptr``; ``worker`` and ``y`` in that order)
-    doing both of an iteration's passes: per item, (with ``update_items``) its posterior ``m, v``
-    from its answers under the parameters (what :func:`items_pass` does), then over the same
-    answers, still in cache, (robust) their responsibilities and the annotators' sums of
-    :func:`answers_pass` (written to ``sums``, unless not ``accumulate``). No responsibility is
-    stored: the items' update recomputes those of the last pass from that pass's
-    :func:`pass_state` ``prev`` and the items' values then (``m + shift``), an exponential per
-    answer instead of writing and reading an array of them. The item runs in ``bounds``
-    (:func:`item_bounds`) are summed one thread each and their sums added in order. Returns this
-    pass's :func:`pass_state` (the next pass's ``prev``)."""
-    state = pass_state(a, b, s2, eps, log_u, robust)
+    doing a whole E-step and the M-step's sums. Per item: (robust) its answers' responsibilities
+    under its current posterior and the parameters (kept in a buffer of the item's length, never in
+    an array over all answers); (with ``update_items``) its posterior ``m, v`` given them (what
+    :func:`items_pass` does); then, over the same answers still in cache, the annotators' sums of
+    :func:`answers_pass` under the new posterior (into ``sums``, unless not ``accumulate``). Each
+    update maximises the objective over its own block, so the order (responsibilities before the
+    values, where :func:`answers_pass` takes them after) keeps it monotone. The item runs in
+    ``bounds`` (:func:`item_bounds`) are summed one thread each and their sums added in order."""
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
     b_over_s2 = b / s2
     b2_over_s2 = b * b_over_s2
-    log_odds, half_precision = state[:, 2].copy(), state[:, 3].copy()
     chunks = bounds.size - 1
     args = (robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b)
-    args += (log_odds, half_precision, prev, float(shift), center)
+    args += (log_odds, half_precision, center)
     if chunks == 1:
         sums[:] = 0.0
         _fused_chunk(0, m.size, indptr, worker, y, *args, sums)
-        return state
+        return
     partial = np.zeros((chunks, *sums.shape))
     _fused_parallel(bounds, indptr, worker, y, *args, partial)
     sums[:] = partial[0]
     for c in range(1, chunks):
         sums += partial[c]
-    return state
 
 
 @njit(cache=True, nogil=True)
@@ -439,12 +431,11 @@ def compile_all() -> None:
     )
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
     indptr, _, _ = group_by_item(item[::-1].copy(), worker, y, 2)
-    prev = pass_state(np.zeros(2), ones, ones, ones * 0.1, 0.0, True)
     for chunks in (1, 2):
         bounds = item_bounds(indptr, chunks)
         fused_pass(
             indptr, worker, y, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
-            ones * 0.1, 0.0, 0.0, sums, bounds, prev,
+            ones * 0.1, 0.0, 0.0, sums, bounds,
         )  # fmt: skip
     grouped_starts(indptr, y)
     item_medians(item, y, 2)

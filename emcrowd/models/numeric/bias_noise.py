@@ -16,8 +16,8 @@ the answers' sd), ``b_w ~ N(1, scale_prior_sd^2)``, ``s_w^2`` inverse-gamma with
 ``noise_prior_labels`` answers at the pooled within-item variance, ``eps_w ~ Beta(2, 10)``, and a weak
 inverse-gamma prior on ``tau^2``. ``mu`` has a flat prior.
 
-The fit. Each iteration updates, in turn: each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; (robust
-only) each answer's probability ``r_o`` of not being random; each annotator's ``a_w, b_w`` (one weighted
+The fit. Each iteration updates, in turn: (robust only) each answer's probability ``r_o`` of not being
+random; each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; each annotator's ``a_w, b_w`` (one weighted
 least-squares solve), then ``s_w^2`` and ``eps_w``; then ``mu, tau^2``. Every update maximises the
 objective
 
@@ -27,7 +27,9 @@ over its own block with the others fixed, so F never decreases. Without random a
 exact posterior, and F after the item update is the log posterior of the parameters (EM); with them it is
 the variational lower bound of mean-field EM. Gold items have ``z_j`` fixed at their value.
 
-Everything is a gather or a ``np.bincount`` over the answers: a few passes over the labels per iteration.
+An iteration is one compiled pass over the answers grouped by item (:mod:`._kernels`): per item, its
+answers' responsibilities, its posterior, and its share of the annotators' sums, from which the
+annotators' updates and the objective follow without another pass.
 """
 
 from __future__ import annotations
@@ -167,7 +169,6 @@ class BiasNoise(NumericAggregator):
         s2 = np.full(n_workers, within)
         eps = np.full(n_workers, 0.05 if robust else 0.0)
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
-        prev, shift = _kernels.pass_state(a, b, s2, eps, log_u, robust), 0.0
         worker_sums = np.zeros((n_workers, 10))
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
@@ -175,13 +176,12 @@ class BiasNoise(NumericAggregator):
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
-            # the items' posteriors (after the first iteration, which starts from the medians), then
-            # (robust) the responsibilities and the annotators' sums under them: one fused pass
-            prev = _kernels.fused_pass(
+            # one fused pass: (robust) the answers' responsibilities, the items' posteriors (after
+            # the first iteration, which starts from the medians), the annotators' sums under both
+            _kernels.fused_pass(
                 indptr, g_worker, g_y, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
-                m, v, eps, log_u, center, worker_sums, bounds, prev, shift,
+                m, v, eps, log_u, center, worker_sums, bounds,
             )  # fmt: skip
-            shift = 0.0
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
             sy = syc + center * n
@@ -229,7 +229,6 @@ class BiasNoise(NumericAggregator):
                 a = a + c
                 m[free] -= c
                 mu -= c
-                shift = c  # the free items' values moved down by c since the pass
                 sq = sq + 2 * c * cross + c * c * slope2
             objective = self._objective(
                 sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u,
@@ -248,7 +247,7 @@ class BiasNoise(NumericAggregator):
         # the item posteriors under the final parameters
         _kernels.fused_pass(
             indptr, g_worker, g_y, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
-            log_u, center, worker_sums, bounds, prev, shift, accumulate=False,
+            log_u, center, worker_sums, bounds, accumulate=False,
         )  # fmt: skip
         if not converged:
             warnings.warn(
