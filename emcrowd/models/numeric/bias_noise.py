@@ -216,7 +216,7 @@ class BiasNoise(NumericAggregator):
                 eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
             # the true values' mean and spread
             mu = float(m.mean())
-            tau2 = (float(((m - mu) ** 2).sum() + v.sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            tau2 = (_kernels.item_terms(m, v, known, mu)[0] + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
             # the exact step along the common level: every bias up by c, every free value and mu down
             # by c; the objective is quadratic in c (the sums above give its two coefficients)
             num = float((cross / s2).sum() + a.sum() / bias_var)
@@ -274,8 +274,11 @@ class BiasNoise(NumericAggregator):
         if self.robust:
             total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
-        total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
-        total += float((0.5 * (LOG_2PI + 1.0 + np.log(v[free]))).sum())
+        from emcrowd.models.numeric._kernels import item_terms
+
+        spread, log_v = item_terms(m, v, ~free, mu)
+        total += -0.5 * (LOG_2PI + math.log(tau2)) * m.size - spread / (2 * tau2)
+        total += 0.5 * ((LOG_2PI + 1.0) * int(free.sum()) + log_v)
         # the priors
         total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
         if self.fit_scale:
