@@ -1,14 +1,16 @@
 """Compiled (numba) passes over the answers for :mod:`emcrowd.models.numeric.bias_noise`.
 
-An EM iteration walks the answers three times, each pass one loop that reads an answer once and adds
-its share to per-item or per-annotator sums (the NumPy version would make a temporary array per term):
+The fit groups the answers by item once (:func:`group_by_item`, :func:`grouped_starts` for the start)
+and makes one pass per EM iteration, :func:`fused_pass`: per item, (robust) its answers' probabilities
+of not being random, its posterior, then its share of the annotators' weighted sums, from which their
+bias-and-scale solve, their squared residuals under the new bias and scale (for the noise, and the exact
+step along the common bias level) and the objective follow without a pass of their own. The passes
+over answers in any order are the reference it is tested against:
 
 * :func:`items_pass`: each item's posterior precision and mean (the E-step for the values);
 * :func:`answers_pass`: (robust) each answer's probability of not being random, and the annotators'
-  weighted sums: what the bias-and-scale solve needs, and the moments from which their squared
-  residuals under the new bias and scale (for the noise, and the exact step along the common bias
-  level) follow, without a pass of their own;
-* :func:`residuals_pass`: those residual sums by a pass over the answers (for checking the moments).
+  weighted sums;
+* :func:`residuals_pass`: the residual sums by a pass over the answers (for checking the moments).
 
 Compiled on first use and cached beside this file (``python -m emcrowd.models.numeric._kernels``
 compiles them ahead).
