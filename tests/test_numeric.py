@@ -454,3 +454,89 @@ def test_chunked_passes_match_one_pass():
         got[chunks] = (m, v, r, sums)
     for one, many in zip(got[1], got[4], strict=True):
         np.testing.assert_allclose(one, many, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_fused_pass_equals_its_steps_in_numpy(robust):
+    from emcrowd.models.numeric import _kernels
+
+    d = simulate_numeric(20_000, 50, 4, random_workers=0.1, seed=7).labels
+    rng = np.random.default_rng(2)
+    shuffle = rng.permutation(d.n_labels)  # answers not grouped by item: the grouping copies them
+    item, worker, y = d.item[shuffle], d.worker[shuffle], d.value[shuffle]
+    known = np.zeros(d.n_items, dtype=bool)
+    known[::9] = True
+    gold = np.where(known, 3.0, 0.0)
+    a, b = rng.normal(0, 3, d.n_workers), rng.uniform(0.8, 1.2, d.n_workers)
+    s2, eps = rng.uniform(2, 9, d.n_workers), rng.uniform(0.01, 0.3, d.n_workers)
+    m0, v0 = rng.normal(50, 20, d.n_items), rng.uniform(0.5, 2, d.n_items)
+    m0[known], v0[known] = 3.0, 0.0
+    mu, tau2, log_u, center = 50.0, 400.0, -4.0, 50.0
+    # the steps one at a time, in file order: the responsibilities under the current posterior ...
+    r = np.ones(d.n_labels)
+    entropy = np.zeros(d.n_labels)
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * np.log(2 * np.pi * s2) - np.log(eps) - log_u
+        resid = y - a[worker] - b[worker] * m0[item]
+        dd = log_odds[worker] - (resid**2 + b[worker] ** 2 * v0[item]) / (2 * s2[worker])
+        r = np.exp(-np.logaddexp(0, -dd))  # logistic(d)
+        entropy = np.logaddexp(0, dd) - r * dd  # of r: -r log r - (1 - r) log(1 - r)
+    # ... the items' posteriors given them (as the plain items pass makes them) ...
+    m, v = m0.copy(), v0.copy()
+    _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold, m, v, 1)
+    # ... and the annotators' sums under both
+    yc, mc = y - center, m[item] - center
+    g = known[item]
+    columns = [r, r * yc, r * mc, r * (mc**2 + v[item]), r * mc * yc, entropy, r * yc**2]
+    columns += [r * g, r * yc * g, r * mc * g]
+    expected = np.column_stack([np.bincount(worker, c, d.n_workers) for c in columns])
+    # the fused pass, over the answers grouped by item, in one chunk and in four
+    indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, d.n_items)
+    order = np.argsort(item, kind="stable")
+    np.testing.assert_array_equal(g_worker, worker[order])
+    np.testing.assert_array_equal(g_y, y[order])
+    assert _kernels.n_chunks(d.n_labels) == 4
+    for chunks in (1, 4):
+        bounds = _kernels.item_bounds(indptr, chunks)
+        assert bounds[0] == 0 and bounds[-1] == d.n_items and np.all(np.diff(bounds) > 0)
+        fm, fv = m0.copy(), v0.copy()
+        fused = np.zeros((d.n_workers, 10))
+        _kernels.fused_pass(
+            indptr, g_worker, g_y, robust, True, a, b, s2, mu, tau2, known, gold, fm, fv, eps,
+            log_u, center, fused, bounds,
+        )  # fmt: skip
+        np.testing.assert_allclose(fm, m, rtol=1e-12)
+        np.testing.assert_allclose(fv, v, rtol=1e-12)
+        np.testing.assert_allclose(fused, expected, rtol=1e-9, atol=1e-7)
+
+
+def test_fit_is_the_same_whatever_the_order_of_the_answers():
+    sim = simulate_numeric(300, 15, 5, random_workers=0.2, seed=8)
+    d = sim.labels
+    shuffle = np.random.default_rng(3).permutation(d.n_labels)
+    mixed = NumericLabels(
+        item=d.item[shuffle], worker=d.worker[shuffle], value=d.value[shuffle],
+        item_names=d.item_names, worker_names=d.worker_names,
+    )  # fmt: skip
+    for model in (BiasNoise, RobustBiasNoise):
+        one, two = model().fit(d), model().fit(mixed)
+        np.testing.assert_allclose(one.estimate_, two.estimate_, rtol=1e-9)
+        np.testing.assert_allclose(one.bias_, two.bias_, rtol=1e-7, atol=1e-9)
+        assert one.n_iter_ == two.n_iter_
+
+
+def test_grouped_starts_equal_the_medians_and_the_pooled_variance():
+    from emcrowd.models.numeric import _kernels
+    from emcrowd.models.numeric._api import item_medians, pooled_within_variance
+
+    d = simulate_numeric(3_000, 40, 3, seed=9).labels
+    keep = np.random.default_rng(4).uniform(size=d.n_labels) < 0.7  # items with 0 to 3 answers
+    d = NumericLabels(
+        item=d.item[keep], worker=d.worker[keep], value=d.value[keep],
+        item_names=d.item_names, worker_names=d.worker_names,
+    )  # fmt: skip
+    indptr, _, g_y = _kernels.group_by_item(d.item, d.worker, d.value, d.n_items)
+    medians, within = _kernels.grouped_starts(indptr, g_y)
+    assert np.isnan(medians).any()
+    np.testing.assert_array_equal(medians, item_medians(d))
+    np.testing.assert_allclose(within, pooled_within_variance(d), rtol=1e-12)

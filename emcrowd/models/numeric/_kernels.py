@@ -1,14 +1,16 @@
 """Compiled (numba) passes over the answers for :mod:`emcrowd.models.numeric.bias_noise`.
 
-An EM iteration walks the answers three times, each pass one loop that reads an answer once and adds
-its share to per-item or per-annotator sums (the NumPy version would make a temporary array per term):
+The fit groups the answers by item once (:func:`group_by_item`, :func:`grouped_starts` for the start)
+and makes one pass per EM iteration, :func:`fused_pass`: per item, (robust) its answers' probabilities
+of not being random, its posterior, then its share of the annotators' weighted sums, from which their
+bias-and-scale solve, their squared residuals under the new bias and scale (for the noise, and the exact
+step along the common bias level) and the objective follow without a pass of their own. The passes
+over answers in any order are the reference it is tested against:
 
 * :func:`items_pass`: each item's posterior precision and mean (the E-step for the values);
 * :func:`answers_pass`: (robust) each answer's probability of not being random, and the annotators'
-  weighted sums: what the bias-and-scale solve needs, and the moments from which their squared
-  residuals under the new bias and scale (for the noise, and the exact step along the common bias
-  level) follow, without a pass of their own;
-* :func:`residuals_pass`: those residual sums by a pass over the answers (for checking the moments).
+  weighted sums;
+* :func:`residuals_pass`: the residual sums by a pass over the answers (for checking the moments).
 
 Compiled on first use and cached beside this file (``python -m emcrowd.models.numeric._kernels``
 compiles them ahead).
@@ -25,6 +27,9 @@ LOG_2PI = math.log(2 * math.pi)
 #: The answers are cut into this many chunks, each summed by one thread into its own arrays and the
 #: chunks added in order: the sums depend on the data alone, never on the number of threads.
 CHUNKS = 4
+#: Beyond these log odds an answer's responsibility is taken as 1 or 0 (off by under 1e-21, and its
+#: entropy then under 1e-19).
+SURE = 50.0
 #: Fewer answers than this are summed in one chunk (threads cost more than they save).
 MIN_CHUNKED = 1 << 16
 
@@ -97,8 +102,9 @@ def _answers_chunk(
             e = math.exp(-abs(d))
             weight = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
             r[o] = weight
-            # the entropy of r = logistic(d): softplus(d) - r d, one log1p
-            acc[w, 5] += max(d, 0.0) + math.log1p(e) - weight * d
+            # the entropy of r = logistic(d): softplus(d) - r d, one logarithm (of 1 + e: off by
+            # under 3e-16 from log1p(e), which costs several times more)
+            acc[w, 5] += max(d, 0.0) + math.log(1.0 + e) - weight * d
         yc, mc = yo - center, mi - center
         acc[w, 0] += weight
         acc[w, 1] += weight * yc
@@ -163,6 +169,217 @@ def residuals_pass(item, worker, y, m, v, a, b, r, robust, known, sums):
         sums[w, 0] += weight * (resid * resid + b[w] * b[w] * v[j])
         sums[w, 1] += weight * resid * slope
         sums[w, 2] += weight * slope * slope
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _responsibility(yo, mi, vi, a, b, log_odds, half_precision):
+    """An answer's probability of not being random, and its log odds ``d``, and ``exp(-|d|)``."""
+    resid = yo - a - b * mi
+    d = log_odds - (resid * resid + b * b * vi) * half_precision
+    if abs(d) > SURE:  # (1 or 0 to within exp(-SURE); no exponential that underflows, which is slow)
+        return (1.0 if d > 0 else 0.0), d, 0.0
+    e = math.exp(-abs(d))
+    return (1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)), d, e
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _log1p_small(e):
+    """log(1 + e) for 0 <= e <= 1: below 1e-3 (most answers: those far from 50:50) by its series to
+    e^5 (off by under 2e-19), else a logarithm of 1 + e (off by under 3e-16 from log1p(e), which costs
+    several times more)."""
+    if e < 1e-3:
+        return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * 0.2))))
+    return math.log(1.0 + e)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fused_chunk(
+    j_lo, j_hi, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu,
+    tau2, known, gold, m, v, b, log_odds, half_precision, center, acc,
+):  # fmt: skip
+    longest = 1
+    for j in range(j_lo, j_hi):
+        longest = max(longest, indptr[j + 1] - indptr[j])
+    weights = np.ones(longest)  # the responsibilities of one item's answers (1 unless robust)
+    for j in range(j_lo, j_hi):
+        lo, hi = indptr[j], indptr[j + 1]
+        kj = known[j]
+        if robust:
+            # the responsibilities under the item's current posterior and the parameters
+            mi, vi = m[j], v[j]
+            for o in range(lo, hi):
+                w = worker[o]
+                weight, d, e = _responsibility(y[o], mi, vi, a[w], b[w], log_odds[w], half_precision[w])
+                weights[o - lo] = weight
+                if accumulate:
+                    # the entropy of r = logistic(d): softplus(d) - r d
+                    acc[w, 5] += max(d, 0.0) + _log1p_small(e) - weight * d
+        if update_items:
+            if kj:
+                m[j] = gold[j]
+                v[j] = 0.0
+            else:
+                p, q = 1.0 / tau2, mu / tau2
+                for o in range(lo, hi):
+                    w = worker[o]
+                    weight = weights[o - lo]
+                    p += weight * b2_over_s2[w]
+                    q += weight * b_over_s2[w] * (y[o] - a[w])
+                v[j] = 1.0 / p
+                m[j] = q * v[j]
+        if not accumulate:
+            continue
+        mc = m[j] - center
+        mm = mc * mc + v[j]
+        for o in range(lo, hi):
+            w = worker[o]
+            weight = weights[o - lo]
+            yc = y[o] - center
+            acc[w, 0] += weight
+            acc[w, 1] += weight * yc
+            acc[w, 2] += weight * mc
+            acc[w, 3] += weight * mm
+            acc[w, 4] += weight * mc * yc
+            acc[w, 6] += weight * yc * yc
+            if kj:
+                acc[w, 7] += weight
+                acc[w, 8] += weight * yc
+                acc[w, 9] += weight * mc
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _fused_parallel(
+    bounds, indptr, worker, y, robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2,
+    known, gold, m, v, b, log_odds, half_precision, center, partial,
+):  # fmt: skip
+    for c in prange(bounds.size - 1):
+        _fused_chunk(
+            bounds[c], bounds[c + 1], indptr, worker, y, robust, update_items, accumulate, a,
+            b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b, log_odds, half_precision, center,
+            partial[c],
+        )  # fmt: skip
+
+
+def item_bounds(indptr: np.ndarray, chunks: int) -> np.ndarray:
+    """The items cut into ``chunks`` runs of about equal numbers of answers (from the data alone):
+    ``chunks + 1`` item indices, first 0 and last the number of items."""
+    n = int(indptr[-1])
+    targets = (n * np.arange(chunks + 1, dtype=np.int64)) // chunks
+    bounds = np.searchsorted(indptr, targets, side="left").astype(np.int64)
+    bounds[0], bounds[-1] = 0, indptr.size - 1
+    return np.maximum.accumulate(bounds)
+
+
+def fused_pass(
+    indptr, worker, y, robust, update_items, a, b, s2, mu, tau2, known, gold, m, v, eps, log_u,
+    center, sums, bounds, accumulate=True,
+):  # fmt: skip
+    """One pass over the answers grouped by item (``indptr``; ``worker`` and ``y`` in that order)
+    doing a whole E-step and the M-step's sums. Per item: (robust) its answers' responsibilities
+    under its current posterior and the parameters (kept in a buffer of the item's length, never in
+    an array over all answers); (with ``update_items``) its posterior ``m, v`` given them (what
+    :func:`items_pass` does); then, over the same answers still in cache, the annotators' sums of
+    :func:`answers_pass` under the new posterior (into ``sums``, unless not ``accumulate``). Each
+    update maximises the objective over its own block, so the order (responsibilities before the
+    values, where :func:`answers_pass` takes them after) keeps it monotone. The item runs in
+    ``bounds`` (:func:`item_bounds`) are summed one thread each and their sums added in order."""
+    half_precision = 0.5 / s2
+    if robust:
+        log_odds = np.log1p(-eps) - 0.5 * (LOG_2PI + np.log(s2)) - np.log(eps) - log_u
+    else:
+        log_odds = np.zeros_like(s2)
+    b_over_s2 = b / s2
+    b2_over_s2 = b * b_over_s2
+    chunks = bounds.size - 1
+    args = (robust, update_items, accumulate, a, b_over_s2, b2_over_s2, mu, tau2, known, gold, m, v, b)
+    args += (log_odds, half_precision, center)
+    if chunks == 1:
+        sums[:] = 0.0
+        _fused_chunk(0, m.size, indptr, worker, y, *args, sums)
+        return
+    partial = np.zeros((chunks, *sums.shape))
+    _fused_parallel(bounds, indptr, worker, y, *args, partial)
+    sums[:] = partial[0]
+    for c in range(1, chunks):
+        sums += partial[c]
+
+
+@njit(cache=True, nogil=True)
+def item_terms(m, v, known, mu):
+    """Over the items: the sum of (m - mu)^2 + v, and the sum of log v over the items not known
+    (one loop instead of NumPy's temporaries, for the objective and the spread of the true values)."""
+    spread, log_v = 0.0, 0.0
+    for j in range(m.size):
+        spread += (m[j] - mu) ** 2 + v[j]
+        if not known[j]:
+            log_v += math.log(v[j])
+    return spread, log_v
+
+
+@njit(cache=True, nogil=True)
+def group_by_item(item, worker, y, n_items):
+    """``(indptr, worker, y)`` with the answers grouped by item (file order kept within an item):
+    the given arrays when they are grouped already, else copies by a counting sort."""
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    grouped = True
+    for o in range(item.size):
+        indptr[item[o] + 1] += 1
+        if o > 0 and item[o] < item[o - 1]:
+            grouped = False
+    for j in range(n_items):
+        indptr[j + 1] += indptr[j]
+    if grouped:
+        return indptr, worker, y
+    fill = indptr[:-1].copy()
+    w_out = np.empty_like(worker)
+    y_out = np.empty_like(y)
+    for o in range(item.size):
+        j = item[o]
+        w_out[fill[j]] = worker[o]
+        y_out[fill[j]] = y[o]
+        fill[j] += 1
+    return indptr, w_out, y_out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def grouped_starts(indptr, y):
+    """From the answers grouped by item: each item's median (NaN without answers), and the pooled
+    within-item variance (as :func:`within_item_variance`; NaN when no item has two answers). One
+    pass over the items in ``CHUNKS`` blocks on threads, each item's few answers sorted in the
+    block's buffer."""
+    n_items = indptr.size - 1
+    medians = np.full(n_items, np.nan)
+    squares = np.zeros(n_items)
+    longest = 0
+    for j in range(n_items):
+        longest = max(longest, indptr[j + 1] - indptr[j])
+    for c in prange(CHUNKS):
+        buffer = np.empty(longest)
+        for j in range((n_items * c) // CHUNKS, (n_items * (c + 1)) // CHUNKS):
+            start, n = indptr[j], indptr[j + 1] - indptr[j]
+            if n == 0:
+                continue
+            mean = 0.0
+            for i in range(n):  # insertion sort: an item has a handful of answers
+                x = y[start + i]
+                mean += (x - mean) / (i + 1)
+                k = i - 1
+                while k >= 0 and buffer[k] > x:
+                    buffer[k + 1] = buffer[k]
+                    k -= 1
+                buffer[k + 1] = x
+            medians[j] = 0.5 * (buffer[(n - 1) // 2] + buffer[n // 2])
+            total = 0.0
+            for i in range(n):
+                total += (buffer[i] - mean) ** 2
+            squares[j] = total
+    ss, dof = 0.0, 0.0
+    for j in range(n_items):  # in order: the same sum whatever the threads
+        n = indptr[j + 1] - indptr[j]
+        if n >= 2:
+            ss += squares[j]
+            dof += n - 1.0
+    return medians, (ss / dof if dof > 0 else np.nan)
 
 
 @njit(cache=True, nogil=True)
@@ -236,6 +453,15 @@ def compile_all() -> None:
         item, worker, y, m, v, np.zeros(2), ones, ones, ones * 0.1, 0.0, True, known, 0.0, r, sums, 2
     )
     residuals_pass(item, worker, y, m, v, np.zeros(2), ones, r, True, known, np.zeros((2, 3)))
+    indptr, _, _ = group_by_item(item[::-1].copy(), worker, y, 2)
+    for chunks in (1, 2):
+        bounds = item_bounds(indptr, chunks)
+        fused_pass(
+            indptr, worker, y, True, True, np.zeros(2), ones, ones, 0.0, 1.0, known, m, m.copy(), v,
+            ones * 0.1, 0.0, 0.0, sums, bounds,
+        )  # fmt: skip
+    grouped_starts(indptr, y)
+    item_terms(m, v, known, 0.0)
     item_medians(item, y, 2)
     within_item_variance(item, y, 2)
 

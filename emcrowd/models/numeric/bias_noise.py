@@ -16,8 +16,8 @@ the answers' sd), ``b_w ~ N(1, scale_prior_sd^2)``, ``s_w^2`` inverse-gamma with
 ``noise_prior_labels`` answers at the pooled within-item variance, ``eps_w ~ Beta(2, 10)``, and a weak
 inverse-gamma prior on ``tau^2``. ``mu`` has a flat prior.
 
-The fit. Each iteration updates, in turn: each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; (robust
-only) each answer's probability ``r_o`` of not being random; each annotator's ``a_w, b_w`` (one weighted
+The fit. Each iteration updates, in turn: (robust only) each answer's probability ``r_o`` of not being
+random; each item's Gaussian posterior ``q(z_j) = N(m_j, v_j)``; each annotator's ``a_w, b_w`` (one weighted
 least-squares solve), then ``s_w^2`` and ``eps_w``; then ``mu, tau^2``. Every update maximises the
 objective
 
@@ -27,7 +27,9 @@ over its own block with the others fixed, so F never decreases. Without random a
 exact posterior, and F after the item update is the log posterior of the parameters (EM); with them it is
 the variational lower bound of mean-field EM. Gold items have ``z_j`` fixed at their value.
 
-Everything is a gather or a ``np.bincount`` over the answers: a few passes over the labels per iteration.
+An iteration is one compiled pass over the answers grouped by item (:mod:`._kernels`): per item, its
+answers' responsibilities, its posterior, and its share of the annotators' sums, from which the
+annotators' updates and the objective follow without another pass.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
-from emcrowd.models.numeric._api import NumericAggregator, item_medians, pooled_within_variance
+from emcrowd.models.numeric._api import NumericAggregator
 from emcrowd.numeric_data import NumericLabels
 
 LOG_2PI = math.log(2 * math.pi)
@@ -131,7 +133,12 @@ class BiasNoise(NumericAggregator):
         label_var = float(y.var())
         if label_var <= 0:
             label_var = 1.0
-        within = pooled_within_variance(data)
+        # the answers grouped by item: one pass per iteration does the items' update and the
+        # annotators' sums over each item's answers while they are in cache
+        indptr, g_worker, g_y = _kernels.group_by_item(item, worker, y, n_items)
+        bounds = _kernels.item_bounds(indptr, _kernels.n_chunks(y.size))
+        medians, within = _kernels.grouped_starts(indptr, g_y)
+        within = float(y.var()) if np.isnan(within) else max(float(within), 0.0)
         if within <= 0:
             within = 1e-6 * label_var
         # hyperparameters, fixed from the data before the fit
@@ -150,8 +157,8 @@ class BiasNoise(NumericAggregator):
         free = ~known
 
         # start: the item medians as the values, no bias, the pooled noise
-        m = item_medians(data)
-        counts = data.labels_per_item().astype(np.float64)
+        m = medians
+        counts = np.diff(indptr).astype(np.float64)
         empty = counts == 0
         mu = float(np.nanmean(m))
         m[empty] = mu
@@ -162,23 +169,19 @@ class BiasNoise(NumericAggregator):
         s2 = np.full(n_workers, within)
         eps = np.full(n_workers, 0.05 if robust else 0.0)
         tau2 = max(float(np.var(m[~empty])) if (~empty).any() else label_var, 1e-12)
-        r = np.ones(y.size if robust else 1)
         worker_sums = np.zeros((n_workers, 10))
-        chunks = _kernels.n_chunks(y.size)
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
         history: list[float] = []
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):
-            if n_iter > 1:
-                _kernels.items_pass(
-                    item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks
-                )
-            # (robust) the responsibilities, and the annotators' sums under them
-            _kernels.answers_pass(
-                item, worker, y, m, v, a, b, s2, eps, log_u, robust, known, center, r, worker_sums, chunks
-            )
+            # one fused pass: (robust) the answers' responsibilities, the items' posteriors (after
+            # the first iteration, which starts from the medians), the annotators' sums under both
+            _kernels.fused_pass(
+                indptr, g_worker, g_y, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
+                m, v, eps, log_u, center, worker_sums, bounds,
+            )  # fmt: skip
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
             sy = syc + center * n
@@ -213,7 +216,7 @@ class BiasNoise(NumericAggregator):
                 eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
             # the true values' mean and spread
             mu = float(m.mean())
-            tau2 = (float(((m - mu) ** 2).sum() + v.sum()) + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            tau2 = (_kernels.item_terms(m, v, known, mu)[0] + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
             # the exact step along the common level: every bias up by c, every free value and mu down
             # by c; the objective is quadratic in c (the sums above give its two coefficients)
             num = float((cross / s2).sum() + a.sum() / bias_var)
@@ -242,7 +245,10 @@ class BiasNoise(NumericAggregator):
                 converged = True
                 break
         # the item posteriors under the final parameters
-        _kernels.items_pass(item, worker, y, r, robust, a, b, s2, mu, tau2, known, gold_values, m, v, chunks)
+        _kernels.fused_pass(
+            indptr, g_worker, g_y, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
+            log_u, center, worker_sums, bounds, accumulate=False,
+        )  # fmt: skip
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
@@ -268,8 +274,11 @@ class BiasNoise(NumericAggregator):
         if self.robust:
             total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
-        total += float((-0.5 * (LOG_2PI + math.log(tau2)) - ((m - mu) ** 2 + v) / (2 * tau2)).sum())
-        total += float((0.5 * (LOG_2PI + 1.0 + np.log(v[free]))).sum())
+        from emcrowd.models.numeric._kernels import item_terms
+
+        spread, log_v = item_terms(m, v, ~free, mu)
+        total += -0.5 * (LOG_2PI + math.log(tau2)) * m.size - spread / (2 * tau2)
+        total += 0.5 * ((LOG_2PI + 1.0) * int(free.sum()) + log_v)
         # the priors
         total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
         if self.fit_scale:
