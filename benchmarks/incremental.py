@@ -96,6 +96,8 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
         "update_iter": summary_u["n_iter"],
         "refit_iter": summary_f["n_iter"],
         "update_phases": {k: round(v, 2) for k, v in summary_u["update"]["phases"].items()},
+        "incremental": summary_u["update"].get("incremental", False),
+        "active_items": summary_u["update"].get("active_items"),
         "agree": round(agree, 5),
         "met": "yes" if update <= 0.10 * refit and agree >= 0.999 else "NO",
     }

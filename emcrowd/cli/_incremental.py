@@ -1,6 +1,7 @@
 """``emcrowd update``'s incremental path: the cost follows the new labels and the items they touch.
 
-The fit kept in PREV_DIR keeps sufficient statistics (``state-stats.npz``, :mod:`emcrowd.models._incremental`).
+The fit kept in PREV_DIR keeps sufficient statistics (``state-stats.npz``,
+:mod:`emcrowd.models._incremental`).
 The update reads the ids, the parameters and those statistics (not the old label codes, unless a new
 label falls on a known item), fits the active items (new items and known items with new labels) with
 incremental EM, and writes:
@@ -173,6 +174,11 @@ def run(
     item_margin = np.concatenate([stats["item_margin"], np.zeros(new_items.size)])
     item_margin[active_codes] = inc.stats.pop("item_margin_active")
     new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin}
+    lik_active = new_stats.pop("item_lik_active")
+    if "item_lik" in stats:
+        item_lik = np.concatenate([stats["item_lik"], np.zeros((new_items.size, k))])
+        item_lik[active_codes] = lik_active
+        new_stats["item_lik"] = item_lik
     n_labels = int(meta["n_labels"]) + int(item.size)
     doc = {
         **meta,

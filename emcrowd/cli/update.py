@@ -106,7 +106,6 @@ def update(
         inputs = _with_classes(inputs, classes)
     loaded = _reading.load(new_labels, inputs, quiet, describe=False)
     _state.check_classes(prev_dir, classes, loaded.labels.class_names, new_labels)
-    _reading.summarise(loaded, quiet)
     phases["read_new"] = time.perf_counter() - started
     if _incremental_update(
         prev_dir, meta, loaded, new_labels, out_dir, fmt, csv_safe, quiet, cold_check, refit, as_json,
@@ -114,7 +113,8 @@ def update(
     ):  # fmt: skip
         return
     started = time.perf_counter()
-    state = read_state(prev_dir, meta)
+    state = read_state(prev_dir, meta)  # (a damaged state is one line, before the data summary)
+    _reading.summarise(loaded, quiet)
     phases["read_state"] = time.perf_counter() - started
     started = time.perf_counter()
     merged, n_new, n_new_items, n_new_workers = _state.merge(state.labels, loaded.labels)
@@ -203,6 +203,10 @@ def _incremental_update(
             prev_dir, meta, loaded.labels, out_dir=out_dir, fmt=fmt, csv_safe=csv_safe, quiet=quiet,
             cold_check=cold_check, phases=phases, new_source=new_labels,
         )  # type: ignore[attr-defined]  # fmt: skip
+    if done is not None:
+        from emcrowd.cli import _reading
+
+        _reading.summarise(loaded, quiet)
     if done == _incremental.NOTHING_NEW:
         if not quiet:
             report.note(

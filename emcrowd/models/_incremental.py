@@ -56,6 +56,7 @@ def statistics(method: str, model: Any, data: Labels, chosen: np.ndarray) -> dic
         "answer_counts": answer_counts(data.item, data.worker, data.label, chosen, data.n_workers, k),
         "worker_n_labels": data.labels_per_worker().astype(np.int64),
         "item_margin": margins(np.asarray(model.posteriors_, dtype=float)),
+        "item_lik": likelihoods(q, np.asarray(model.class_prior_, dtype=float)),
     }
     if method == "dawid_skene":
         out["confusion_counts"] = confusion_counts(data.item, data.worker, data.label, q, data.n_workers)
@@ -68,6 +69,15 @@ def statistics(method: str, model: Any, data: Labels, chosen: np.ndarray) -> dic
         prior = getattr(model, "difficulty_prior_", None) or model._b_p
         out["difficulty_prior"] = np.array([prior.mean, prior.sd])
     return out
+
+
+def likelihoods(q: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
+    """Each item's likelihood of each class, ``q / prior`` normalised: its posterior under any other
+    class prior ``pi`` is ``pi * lik`` normalised (what the class prior's M-step needs of the items
+    that are not scored again)."""
+    lik = q / np.maximum(class_prior, 1e-300)
+    total = lik.sum(axis=1, keepdims=True)
+    return np.divide(lik, total, out=np.full_like(lik, 1.0 / max(q.shape[1], 1)), where=total > 0)
 
 
 def margins(q: np.ndarray) -> np.ndarray:
@@ -175,6 +185,7 @@ def update(
     old_code: np.ndarray,
     old_label: np.ndarray,
     chosen_before: np.ndarray,
+    frozen_lik: np.ndarray | None = None,
 ) -> Increment:
     """The incremental fit.
 
@@ -184,7 +195,10 @@ def update(
     annotators in the merged coding, new annotators last); ``old_code`` each active item's code among
     the known items (-1 for a new one); ``old_label`` which active labels were already fitted (their
     contribution is in ``stats`` and is taken out); ``chosen_before`` the known active items' reported
-    labels before the update (for the agreement counts)."""
+    labels before the update (for the agreement counts); ``frozen_lik`` the kept :func:`likelihoods`
+    of the items that are not scored again: with a learned class prior, their posteriors follow the
+    prior exactly (the prior's M-step counts them at the current prior), else their kept posteriors
+    count as they are."""
     k = active.n_classes
     n_w = active.n_workers
     known = old_code >= 0
@@ -203,11 +217,20 @@ def update(
     pseudo = float(getattr(model, "class_pseudocount", 1.0))
     fixed_pi = np.log(np.maximum(np.asarray(class_prior, dtype=float), 1e-300))
 
+    current = [fixed_pi]
+
     def log_pi_of(q: np.ndarray) -> np.ndarray:
         if not learn:
             return fixed_pi
-        counts = class_counts + q.sum(axis=0) + pseudo
-        return np.log(counts / counts.sum())
+        if frozen_lik is not None and frozen_lik.size:
+            shares = frozen_lik * np.exp(current[0])
+            shares /= shares.sum(axis=1, keepdims=True)
+            kept = shares.sum(axis=0)
+        else:
+            kept = class_counts
+        counts = kept + q.sum(axis=0) + pseudo
+        current[0] = np.log(counts / counts.sum())
+        return current[0]
 
     tol, max_iter = float(model.tol), int(model.max_iter)
     history: list[float] = []
@@ -287,8 +310,10 @@ def update(
     )
     new_stats["worker_n_labels"] = n_labels
     new_stats["item_margin_active"] = margins(reported)
-    pi = np.exp(log_pi_of(q))
-    return Increment(reported, q, new_params, pi / pi.sum(), new_stats, n_iter, converged, history, active_b)
+    pi = np.exp(current[0])
+    pi /= pi.sum()
+    new_stats["item_lik_active"] = likelihoods(q, pi)
+    return Increment(reported, q, new_params, pi, new_stats, n_iter, converged, history, active_b)
 
 
 def _pad(values: np.ndarray, n: int, fill: float = 0.0, fill_mean: bool = False) -> np.ndarray:
