@@ -381,8 +381,8 @@ def test_incremental_update_keeps_exact_statistics_and_appends_chunks(growing, t
     full = items_of(tmp_path / "full")
     assert got.keys() == full.keys()
     assert np.mean([got[k] == full[k] for k in full]) >= 0.98  # (the first fit itself: 0.979)
-    workers_rows = list(csv.DictReader(open(nxt / "workers.csv", newline="", encoding="utf-8")))
-    assert len(workers_rows) == data.n_workers
+    with open(nxt / "workers.csv", newline="", encoding="utf-8") as fh:
+        assert len(list(csv.DictReader(fh))) == data.n_workers
     # an exact refit (--refit), and a warm start from the chunked state
     res = invoke("update", nxt, third, "--refit", "-q")
     assert res.exit_code == 0 and "nothing changes" not in res.stderr
