@@ -107,11 +107,11 @@ def run(
     phases["read_tables"] = time.perf_counter() - started
     started = time.perf_counter()
     # the active items: the known items with new labels, then the new ones in code order; then, in up
-    # to three rounds, the known items whose label the parameters' move could flip (flip_bounds)
+    # a second round, the known items whose label the parameters' move could flip (flip_bounds)
     active_known = np.zeros(n_old, dtype=bool)
     active_known[item[item < n_old]] = True
     margin = stats["item_margin"]
-    for _ in range(3):
+    for round_ in range(2):
         touched = np.flatnonzero(active_known)
         sel = active_known[all_item]
         o_item, o_worker, o_label = all_item[sel], all_worker[sel], all_label[sel]
@@ -133,6 +133,8 @@ def run(
         inc = update(
             method, model, stats, p_arrays, params["class_prior"], active, old_code, old_label, chosen_before
         )
+        if round_ == 1:
+            break
         bound = flip_bounds(
             method, p_arrays, params["class_prior"], inc, all_item, all_worker, all_label, n_old, stats
         )
@@ -243,7 +245,7 @@ def _read_table(path: Path, fmt: str) -> Any:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path)
+        return pq.ParquetFile(path).read()  # (read_table imports pandas, through pyarrow.dataset)
     import pyarrow.csv as pcsv
 
     with open(path, encoding="utf-8", newline="") as fh:

@@ -34,7 +34,11 @@ from emcrowd.models._base import normalize
 
 #: The methods with statistics for an incremental update.
 INCREMENTAL_METHODS = ("dawid_skene", "glad")
-_NEWTON_STEPS = 30
+#: Guarded Newton steps per M-step on each annotator's alpha (the kept quadratic plus the active
+#: labels: nearly quadratic, so few are needed) and on each active item's b (Fisher scoring, as the
+#: full fit's M-step takes one step per sweep).
+_ALPHA_STEPS = 5
+_B_STEPS = 2
 _MAX_STEP = 4.0
 
 
@@ -374,7 +378,7 @@ def _alpha_block(
         c = curv + np.bincount(active.worker, t[2], n_w) + prior.curvature
         return f, g, c
 
-    return _newton(alpha, parts, moving)
+    return _newton(alpha, parts, moving, _ALPHA_STEPS)
 
 
 def _b_block(alpha: np.ndarray, b: np.ndarray, active: Labels, q: np.ndarray, prior: Any) -> np.ndarray:
@@ -392,15 +396,15 @@ def _b_block(alpha: np.ndarray, b: np.ndarray, active: Labels, q: np.ndarray, pr
             np.bincount(active.item, t[4], n) + prior.curvature,
         )
 
-    return _newton(b, parts, np.ones(n, dtype=bool))
+    return _newton(b, parts, np.ones(n, dtype=bool), _B_STEPS)
 
 
-def _newton(theta: np.ndarray, parts: Any, moving: np.ndarray) -> np.ndarray:
+def _newton(theta: np.ndarray, parts: Any, moving: np.ndarray, steps: int) -> np.ndarray:
     """Coordinate-wise Newton steps on a separable objective, each step halved until that coordinate's
     part does not decrease; stops when no step moves by more than 1e-9."""
     theta = theta.copy()
     f, g, c = parts(theta, True)
-    for _ in range(_NEWTON_STEPS):
+    for _ in range(steps):
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(moving & (c < 0), -g / c, 0.0)
         step = np.clip(np.nan_to_num(step), -_MAX_STEP, _MAX_STEP)
