@@ -171,6 +171,8 @@ def update(
         **_state.state_outputs(merged, result, gold, dict(state.extra)),
     }
     files = io.write_outputs(out_dir, outputs, inputs=[new_labels] if str(new_labels) != "-" else [])
+    for stale in out_dir.glob("state-labels-*.npz"):  # chunks of an incremental update: all in one file
+        stale.unlink(missing_ok=True)
     phases["write"] = time.perf_counter() - started
     report.fit_summary(
         merged, result, out_dir, files, replaced=in_place, quiet=quiet, ties=ties, phases=phases
