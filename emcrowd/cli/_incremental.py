@@ -104,6 +104,8 @@ def run(
     started = time.perf_counter()
     prev_items = _read_table(prev_dir / f"items.{fmt}", fmt)
     prev_post = _read_table(prev_dir / f"posteriors.{fmt}", fmt)
+    if prev_items.num_rows != n_old or prev_post.num_rows != n_old:
+        return None  # the tables are not those of the state: fit again
     phases["read_tables"] = time.perf_counter() - started
     started = time.perf_counter()
     # the active items: the known items with new labels, then the new ones in code order; then, in up
@@ -128,8 +130,7 @@ def run(
         old_label = np.zeros(active.n_labels, dtype=bool)
         old_label[: o_item.size] = True
         old_code = np.where(active_codes < n_old, active_codes, -1)
-        touched_names = [old_items[j] for j in touched.tolist()]
-        chosen_before = _touched_labels(prev_items, touched_names, new.class_names)
+        chosen_before = stats["item_label"][touched]
         inc = update(
             method, model, stats, p_arrays, params["class_prior"], active, old_code, old_label, chosen_before
         )
@@ -147,9 +148,8 @@ def run(
     n_items = n_old + new_items.size
     stand_in = _stand_in_model(method, inc, n_items, worker_names)
     tables = _tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
-    touched_names = [old_items[j] for j in touched.tolist()]
-    items_table = _concat(prev_items, touched_names, tables["items"], fmt)
-    post_table = _concat(prev_post, touched_names, tables["posteriors"], fmt)
+    items_table = _merge_rows(prev_items, active_codes, tables["items"], fmt)
+    post_table = _merge_rows(prev_post, active_codes, tables["posteriors"], fmt)
     workers = _worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
     from emcrowd import io
     from emcrowd.cli import _output
@@ -173,9 +173,11 @@ def run(
     tag = np.frombuffer(state_id.encode(), dtype=np.uint8)
     item_q = np.concatenate([stats["item_q"], np.zeros((new_items.size, k))])
     item_q[active_codes] = inc.map_posteriors
+    item_label = np.concatenate([stats["item_label"], np.zeros(new_items.size, dtype=np.int32)])
+    item_label[active_codes] = np.argmax(inc.posteriors, axis=1)
     item_margin = np.concatenate([stats["item_margin"], np.zeros(new_items.size)])
     item_margin[active_codes] = inc.stats.pop("item_margin_active")
-    new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin}
+    new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin, "item_label": item_label}
     lik_active = new_stats.pop("item_lik_active")
     if "item_lik" in stats:
         item_lik = np.concatenate([stats["item_lik"], np.zeros((new_items.size, k))])
@@ -259,38 +261,26 @@ def _read_table(path: Path, fmt: str) -> Any:
     return pcsv.read_csv(path, convert_options=convert)
 
 
-def _touched_labels(table: Any, names: list[str], classes: tuple[str, ...]) -> np.ndarray:
-    """The reported class codes of the items ``names`` in a previous items table."""
-    if not names:
-        return np.zeros(0, dtype=np.int64)
+def _merge_rows(prev: Any, codes: np.ndarray, rows: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The previous table (one row per known item, in code order) with the rows of the items ``codes``
+    replaced by ``rows`` (new items appended in code order): Arrow columns."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-
-    rows = table.filter(pc.is_in(table["item"], value_set=pa.array(names, pa.string())))
-    by_name = dict(zip(rows["item"].to_pylist(), rows["label"].to_pylist(), strict=True))
-    code = {c: i for i, c in enumerate(classes)}
-    return np.array([code[str(by_name[n])] for n in names], dtype=np.int64)
-
-
-def _concat(prev: Any, drop: list[str], rows: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """``prev`` without the rows of the items ``drop``, followed by ``rows``: as Arrow columns."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     from emcrowd.io.outputs import TableFile
 
-    if drop:
-        prev = prev.filter(pc.invert(pc.is_in(prev["item"], value_set=pa.array(drop, pa.string()))))
     new = TableFile(rows, fmt).arrow()
+    n_old = prev.num_rows
+    order = np.arange(max(n_old, int(codes.max(initial=-1)) + 1), dtype=np.int64)
+    order[codes] = n_old + np.arange(codes.size)
+    indices = pa.Array.from_buffers(pa.int64(), order.size, [None, pa.py_buffer(order)])
     columns = {}
     for name, column in zip(prev.column_names, prev.columns, strict=True):
-        added = new[name] if name in new.column_names else pa.nulls(new.num_rows, column.type)
+        added = new[name]
         if pa.types.is_dictionary(added.type):
             added = added.cast(added.type.value_type)
         added = added.cast(column.type) if fmt == "parquet" else _as_text(added)
-        columns[name] = pa.chunked_array(
-            list(column.chunks) + list(pa.chunked_array(added).chunks), column.type
-        )
+        both = pa.chunked_array(list(column.chunks) + list(pa.chunked_array(added).chunks), column.type)
+        columns[name] = both.take(indices)
     return columns
 
 

@@ -61,6 +61,7 @@ def statistics(method: str, model: Any, data: Labels, chosen: np.ndarray) -> dic
         "worker_n_labels": data.labels_per_worker().astype(np.int64),
         "item_margin": margins(np.asarray(model.posteriors_, dtype=float)),
         "item_lik": likelihoods(q, np.asarray(model.class_prior_, dtype=float)),
+        "item_label": np.asarray(chosen, dtype=np.int32),
     }
     if method == "dawid_skene":
         out["confusion_counts"] = confusion_counts(data.item, data.worker, data.label, q, data.n_workers)
@@ -109,7 +110,9 @@ def flip_bounds(
         new = np.log(np.maximum(inc.params["worker.confusion"][: old.shape[0]], 1e-300))
         d = new - old  # (W, K, K): the move of log P(label l | truth k)
         spread = d.max(axis=1) - d.min(axis=1)  # (W, K): per annotator and label said
-        bound += np.bincount(item, weights=spread[worker, label], minlength=n_items)
+        flat = worker * np.int32(spread.shape[1])
+        flat += label
+        bound += np.bincount(item, weights=np.take(spread.ravel(), flat), minlength=n_items)
     else:
         old = params["worker.alpha"]
         d_alpha = np.abs(inc.params["worker.alpha"][: old.size] - old)
@@ -117,7 +120,7 @@ def flip_bounds(
         # a label moves the log odds between its class and another by d_alpha * beta; the reported
         # posteriors integrate b over its prior, so beta up to exp(mean + 3 sd) is counted
         beta = np.maximum(np.exp(params["item.b"]), np.exp(mean + 3.0 * sd))
-        bound += np.bincount(item, weights=d_alpha[worker], minlength=n_items) * beta
+        bound += np.bincount(item, weights=np.take(d_alpha, worker), minlength=n_items) * beta
     return bound
 
 
