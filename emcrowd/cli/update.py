@@ -1,4 +1,5 @@
-"""``emcrowd update``: add new labels to a kept fit and fit all of them again, warm-started."""
+"""``emcrowd update``: add new labels to a kept fit, incrementally (:mod:`emcrowd.cli._incremental`)
+or by fitting all of them again, warm-started."""
 
 from __future__ import annotations
 
@@ -76,7 +77,9 @@ def update(
     refit: RefitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add NEW_LABELS to the fit kept in PREV_DIR and fit all the labels again, starting from it.
+    """Add NEW_LABELS to the fit kept in PREV_DIR: incremental EM on the items they touch (GLAD,
+    Dawid-Skene), or all the labels fitted again starting from the previous fit (--refit, other
+    methods, or many new labels).
 
     New items, new annotators and more labels on known items are all welcome; a label already in the
     fit (same item, annotator and class) is not counted twice, and a repeated item-annotator pair with
