@@ -108,11 +108,12 @@ def run(
         return None  # the tables are not those of the state: fit again
     phases["read_tables"] = time.perf_counter() - started
     started = time.perf_counter()
-    # the active items: the known items with new labels, then the new ones in code order; then, in up
+    # the active items: the known items with new labels, then the new ones in code order; then, in
     # a second round, the known items whose label the parameters' move could flip (flip_bounds)
     active_known = np.zeros(n_old, dtype=bool)
     active_known[item[item < n_old]] = True
     margin = stats["item_margin"]
+    inc, start_codes = None, None
     for round_ in range(2):
         touched = np.flatnonzero(active_known)
         sel = active_known[all_item]
@@ -131,9 +132,12 @@ def run(
         old_label[: o_item.size] = True
         old_code = np.where(active_codes < n_old, active_codes, -1)
         chosen_before = stats["item_label"][touched]
+        frozen_lik = stats["item_lik"][~active_known] if "item_lik" in stats else None
         inc = update(
-            method, model, stats, p_arrays, params["class_prior"], active, old_code, old_label, chosen_before
-        )
+            method, model, stats, p_arrays, params["class_prior"], active, old_code, old_label,
+            chosen_before, frozen_lik, start=inc, start_codes=start_codes,
+        )  # fmt: skip
+        start_codes = active_codes
         if round_ == 1:
             break
         bound = flip_bounds(

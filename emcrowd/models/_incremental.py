@@ -193,6 +193,8 @@ def update(
     old_label: np.ndarray,
     chosen_before: np.ndarray,
     frozen_lik: np.ndarray | None = None,
+    start: Increment | None = None,
+    start_codes: np.ndarray | None = None,
 ) -> Increment:
     """The incremental fit.
 
@@ -205,7 +207,8 @@ def update(
     labels before the update (for the agreement counts); ``frozen_lik`` the kept :func:`likelihoods`
     of the items that are not scored again: with a learned class prior, their posteriors follow the
     prior exactly (the prior's M-step counts them at the current prior), else their kept posteriors
-    count as they are."""
+    count as they are. ``start``, an earlier round's result (its active items ``start_codes``, codes
+    among all the items), is where EM starts instead of the kept parameters."""
     k = active.n_classes
     n_w = active.n_workers
     known = old_code >= 0
@@ -247,6 +250,8 @@ def update(
         frozen -= confusion_counts(o_item, o_worker, o_label, q_full_old, n_w)
         smoothing = float(model.smoothing)
         confusion = _pad(params["worker.confusion"], n_w, fill_mean=True)
+        if start is not None:
+            confusion = start.params["worker.confusion"]
         log_theta = np.log(np.maximum(confusion, 1e-300))
         q, evidence = _ds_e_step(active, log_theta, fixed_pi)
         for n_iter in range(1, max_iter + 1):
@@ -277,8 +282,12 @@ def update(
         value -= np.bincount(o_worker, weights=t[0], minlength=n_w)
         grad -= np.bincount(o_worker, weights=t[1], minlength=n_w)
         curv -= np.bincount(o_worker, weights=t[2], minlength=n_w)
-        alpha = alpha0.copy()
+        alpha = alpha0.copy() if start is None else start.params["worker.alpha"].copy()
         b = np.where(known, b_old[np.maximum(old_code, 0)], bp.mean)
+        if start is not None and start_codes is not None:  # the earlier round's b where it has one
+            codes = np.where(known, old_code, b_old.size + np.cumsum(~known) - 1)
+            b_start = start.params["item.b"]
+            b = np.where(np.isin(codes, start_codes), b_start[np.minimum(codes, b_start.size - 1)], b)
         moving = np.bincount(active.worker, minlength=n_w) > 0
         q, evidence = _glad_e_step(active, alpha, b, fixed_pi)
         for n_iter in range(1, max_iter + 1):
