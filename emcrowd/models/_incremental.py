@@ -228,14 +228,18 @@ def update(
     fixed_pi = np.log(np.maximum(np.asarray(class_prior, dtype=float), 1e-300))
 
     current = [fixed_pi]
+    # (classes first: sums over the classes of a long (K, n) array run along its rows, fast)
+    lik_t = (
+        np.ascontiguousarray(frozen_lik.T) if learn and frozen_lik is not None and frozen_lik.size else None
+    )
 
     def log_pi_of(q: np.ndarray) -> np.ndarray:
         if not learn:
             return fixed_pi
-        if frozen_lik is not None and frozen_lik.size:
-            shares = frozen_lik * np.exp(current[0])
-            shares /= shares.sum(axis=1, keepdims=True)
-            kept = shares.sum(axis=0)
+        if lik_t is not None:
+            shares = lik_t * np.exp(current[0])[:, None]
+            shares /= shares.sum(axis=0)
+            kept = shares.sum(axis=1)
         else:
             kept = class_counts
         counts = kept + q.sum(axis=0) + pseudo
