@@ -383,13 +383,18 @@ def test_incremental_update_keeps_exact_statistics_and_appends_chunks(growing, t
     assert np.mean([got[k] == full[k] for k in full]) >= 0.98  # (the first fit itself: 0.979)
     with open(nxt / "workers.csv", newline="", encoding="utf-8") as fh:
         assert len(list(csv.DictReader(fh))) == data.n_workers
-    # an exact refit (--refit), and a warm start from the chunked state
-    res = invoke("update", nxt, third, "--refit", "-q")
-    assert res.exit_code == 0 and "nothing changes" not in res.stderr
+    # a warm start from the chunked state, and an exact refit (--refit) of it: one labels file again
     res = invoke("fit", everything, "--from", nxt, "-o", tmp_path / "warm", "-q")
     assert res.exit_code == 0, res.stderr
     warm = items_of(tmp_path / "warm")
     assert np.mean([warm[k] == full[k] for k in full]) >= 0.995
+    one = tmp_path / "one.csv"
+    one.write_text(f"item,worker,label\nzz-new,{data.worker_names[0]},{data.class_names[0]}\n")
+    res = invoke("update", nxt, one, "--refit", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert "label_chunks" not in read_state_meta(nxt)
+    assert not list(nxt.glob("state-labels-0*.npz"))
+    assert items_of(nxt).keys() == {*full, "zz-new"}
 
 
 def test_incremental_update_is_close_to_a_refit_on_simulations(tmp_path):
