@@ -448,6 +448,18 @@ def test_many_new_labels_or_gold_fit_all_the_labels_again(growing, tmp_path):
     assert "label_chunks" not in json.loads((tmp_path / "a" / "state.json").read_text())
 
 
+def test_incremental_update_with_csv_safe_guards_the_new_rows(growing, tmp_path):
+    data, (first, _, _), _ = growing
+    prev = tmp_path / "prev"
+    assert invoke("fit", first, "-m", "ds", "--keep-state", "-o", prev, "-q").exit_code == 0
+    evil = tmp_path / "evil.csv"
+    evil.write_text(f"item,worker,label\n=cmd,{data.worker_names[0]},{data.class_names[1]}\n")
+    res = invoke("update", prev, evil, "--csv-safe", "-q", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["update"]["incremental"]
+    assert "'=cmd" in items_of(prev)
+
+
 # -- stream ------------------------------------------------------------------------------------------
 
 

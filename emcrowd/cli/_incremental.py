@@ -152,8 +152,11 @@ def run(
     n_items = n_old + new_items.size
     stand_in = _stand_in_model(method, inc, n_items, worker_names)
     tables = _tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
-    items_table = _merge_rows(prev_items, active_codes, tables["items"], fmt)
-    post_table = _merge_rows(prev_post, active_codes, tables["posteriors"], fmt)
+    from emcrowd.cli._output import safe
+
+    csv_safe = csv_safe and fmt == "csv"  # (the new rows; the kept ones are as the last write left them)
+    items_table = _merge_rows(prev_items, active_codes, safe(tables["items"], csv_safe), fmt)
+    post_table = _merge_rows(prev_post, active_codes, safe(tables["posteriors"], csv_safe), fmt)
     workers = _worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
     from emcrowd import io
     from emcrowd.cli import _output
