@@ -314,6 +314,152 @@ def test_five_batches_of_updates_match_one_fit(tmp_path, name, method):
     assert abs(accuracy(out) - accuracy(tmp_path / "full")) <= 0.002
 
 
+# -- incremental update ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def growing(tmp_path) -> tuple[Labels, list[Path], Path]:
+    """3,000 items; the first fit on 2,700, then two batches of 150 new items each, the first with a
+    few more labels on known items too; and all the labels in one file."""
+    data = simulate_dawid_skene(3000, 40, labels_per_item=5, seed=11)[0]
+    rows = np.arange(data.n_labels)
+    extra = (data.item < 2700) & (rows % 211 == 0)  # labels that arrive late, on known items
+    first = (data.item < 2700) & ~extra
+    second = ((data.item >= 2700) & (data.item < 2850)) | extra
+    third = data.item >= 2850
+    paths = [
+        write_csv(tmp_path / f"part{i}.csv", data, rows[m]) for i, m in enumerate((first, second, third))
+    ]
+    return data, paths, write_csv(tmp_path / "all.csv", data)
+
+
+def _labels_arrays(directory: Path) -> tuple[np.ndarray, ...]:
+    from emcrowd.io.state import read_codes, read_state_meta
+
+    return read_codes(directory, read_state_meta(directory))
+
+
+@pytest.mark.parametrize("method", ["dawid-skene", "glad"])
+def test_incremental_update_keeps_exact_statistics_and_appends_chunks(growing, tmp_path, method):
+    from emcrowd.io.state import read_names, read_state_meta, read_stats
+    from emcrowd.models._incremental import answer_counts, confusion_counts
+
+    data, (first, second, third), everything = growing
+    prev, nxt = tmp_path / "prev", tmp_path / "next"
+    assert invoke("fit", first, "-m", method, "--keep-state", "-o", prev, "-q").exit_code == 0
+    res = invoke("update", prev, second, "-o", nxt, "-q", "--json")
+    assert res.exit_code == 0, res.stderr
+    record = json.loads(res.stdout)["update"]
+    assert record["incremental"] and record["new_items"] == 150
+    assert 150 + 1 < record["active_items"] < 1000  # the touched and the uncertain known items only
+    res = invoke("update", nxt, third, "-q")  # in place, a second chunk
+    assert res.exit_code == 0, res.stderr
+    meta = read_state_meta(nxt)
+    assert [c["file"] for c in meta["label_chunks"]] == ["state-labels-0001.npz", "state-labels-0002.npz"]
+    assert (prev / "state-labels.npz").read_bytes() == (nxt / "state-labels.npz").read_bytes()
+    item, worker, label = _labels_arrays(nxt)
+    items, workers = read_names(nxt, meta)
+    assert (len(items), len(workers), item.size) == (data.n_items, data.n_workers, data.n_labels)
+    # the kept statistics are those of all the labels at the kept posteriors (the bookkeeping of the
+    # active items' statistics, taken out and put back, loses nothing)
+    stats = read_stats(nxt, meta)
+    q = stats["item_q"]
+    np.testing.assert_allclose(stats["class_counts"], q.sum(axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(stats["worker_n_labels"], np.bincount(worker, minlength=len(workers)))
+    if method == "dawid-skene":
+        counts = confusion_counts(item, worker, label, q, len(workers))
+        np.testing.assert_allclose(stats["confusion_counts"], counts, rtol=1e-9, atol=1e-9)
+    got = items_of(nxt)
+    code = {c: i for i, c in enumerate(data.class_names)}
+    chosen = np.array([code[got[name]] for name in items])
+    kept = answer_counts(item, worker, label, chosen, len(workers), data.n_classes)
+    np.testing.assert_array_equal(stats["answer_counts"], kept)
+    # every item once in the tables; the labels as a full fit's
+    with open(nxt / "posteriors.csv", newline="", encoding="utf-8") as fh:
+        assert sorted(r["item"] for r in csv.DictReader(fh)) == sorted(data.item_names)
+    assert invoke("fit", everything, "-m", method, "-o", tmp_path / "full", "-q").exit_code == 0
+    full = items_of(tmp_path / "full")
+    assert got.keys() == full.keys()
+    assert np.mean([got[k] == full[k] for k in full]) >= 0.98  # (the first fit itself: 0.979)
+    with open(nxt / "workers.csv", newline="", encoding="utf-8") as fh:
+        assert len(list(csv.DictReader(fh))) == data.n_workers
+    # a warm start from the chunked state, and an exact refit (--refit) of it: one labels file again
+    res = invoke("fit", everything, "--from", nxt, "-o", tmp_path / "warm", "-q")
+    assert res.exit_code == 0, res.stderr
+    warm = items_of(tmp_path / "warm")
+    assert np.mean([warm[k] == full[k] for k in full]) >= 0.995
+    one = tmp_path / "one.csv"
+    one.write_text(f"item,worker,label\nzz-new,{data.worker_names[0]},{data.class_names[0]}\n")
+    res = invoke("update", nxt, one, "--refit", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert "label_chunks" not in read_state_meta(nxt)
+    assert not list(nxt.glob("state-labels-0*.npz"))
+    assert items_of(nxt).keys() == {*full, "zz-new"}
+
+
+def test_incremental_update_is_close_to_a_refit_on_simulations(tmp_path):
+    """New items by known annotators, 2% of the labels: the update and a full fit agree on 99.5%."""
+    for seed, (method, simulate) in enumerate(
+        (("dawid_skene", SIMULATIONS["dawid_skene"]), ("glad", SIMULATIONS["glad"]))
+    ):
+        data = simulate(5000, seed)
+        n_old = 4900
+        old, new = part(data, data.item < n_old, n_old), data
+        rows = np.arange(data.n_labels)
+        a = write_csv(tmp_path / f"{method}-a.csv", old)
+        b = write_csv(tmp_path / f"{method}-b.csv", data, rows[data.item >= n_old])
+        prev = tmp_path / f"{method}-prev"
+        assert invoke("fit", a, "-m", method, "--keep-state", "-o", prev, "-q").exit_code == 0
+        res = invoke("update", prev, b, "-q")
+        assert res.exit_code == 0, res.stderr
+        assert json.loads((prev / "summary.json").read_text())["update"]["incremental"]
+        full = tmp_path / f"{method}-full"
+        assert (
+            invoke("fit", write_csv(tmp_path / "all.csv", new), "-m", method, "-o", full, "-q").exit_code == 0
+        )
+        got, want = items_of(prev), items_of(full)
+        assert np.mean([got[k] == want[k] for k in want]) >= 0.995
+
+
+def test_a_damaged_chunk_is_refused_with_one_line(growing, tmp_path):
+    _, (first, second, third), _ = growing
+    prev = tmp_path / "prev"
+    assert invoke("fit", first, "-m", "ds", "--keep-state", "-o", prev, "-q").exit_code == 0
+    assert invoke("update", prev, second, "-q").exit_code == 0
+    chunk = prev / "state-labels-0001.npz"
+    _flip(chunk)
+    before = files_of(prev)
+    line = _one_error_line(invoke("update", prev, third))
+    assert "state-labels-0001.npz" in line
+    assert files_of(prev) == before
+    chunk.unlink()
+    line = _one_error_line(invoke("update", prev, third, "--refit"))
+    assert "state-labels-0001.npz" in line and "missing" in line
+
+
+def test_many_new_labels_or_gold_fit_all_the_labels_again(growing, tmp_path):
+    _, (first, second, _), _ = growing
+    prev = tmp_path / "prev"
+    assert invoke("fit", first, "-m", "ds", "--keep-state", "-o", prev, "-q").exit_code == 0
+    res = invoke("update", prev, second, "--cold-check", "0.01", "-o", tmp_path / "a", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert "Fitting all the labels again" in res.stderr
+    assert "incremental" not in json.loads(res.stdout)["update"]
+    assert "label_chunks" not in json.loads((tmp_path / "a" / "state.json").read_text())
+
+
+def test_incremental_update_with_csv_safe_guards_the_new_rows(growing, tmp_path):
+    data, (first, _, _), _ = growing
+    prev = tmp_path / "prev"
+    assert invoke("fit", first, "-m", "ds", "--keep-state", "-o", prev, "-q").exit_code == 0
+    evil = tmp_path / "evil.csv"
+    evil.write_text(f"item,worker,label\n=cmd,{data.worker_names[0]},{data.class_names[1]}\n")
+    res = invoke("update", prev, evil, "--csv-safe", "-q", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["update"]["incremental"]
+    assert "'=cmd" in items_of(prev)
+
+
 # -- stream ------------------------------------------------------------------------------------------
 
 

@@ -31,9 +31,14 @@ def state_outputs(
     else:
         prior = np.full(data.n_classes, 1.0 / data.n_classes)
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in result.options.items()}
+    stats = None
+    if gold is None:  # the statistics of an incremental update (emcrowd.models._incremental)
+        from emcrowd.models._incremental import statistics
+
+        stats = statistics(result.fitted_method, model, data, result.labels)
     state = FitState(
         method=result.fitted_method, options=options, labels=data, gold=gold, class_prior=prior,
-        workers=workers, items=items, shared=shared, extra=extra,
+        workers=workers, items=items, shared=shared, extra=extra, stats=stats,
     )  # fmt: skip
     return state_files(state)
 

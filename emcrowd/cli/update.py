@@ -1,4 +1,5 @@
-"""``emcrowd update``: add new labels to a kept fit and fit all of them again, warm-started."""
+"""``emcrowd update``: add new labels to a kept fit, incrementally (:mod:`emcrowd.cli._incremental`)
+or by fitting all of them again, warm-started."""
 
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ ColdCheckOpt = Annotated[
     ),
 ]
 
+RefitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refit",
+        help="Fit all the labels again (warm-started) instead of the incremental update: the exact fit.",
+    ),
+]
+
 EXAMPLES = (
     "emcrowd fit monday.csv --keep-state --out labels-fit",
     "emcrowd update labels-fit tuesday.csv",
@@ -65,9 +74,12 @@ def update(
     output: OutputOptions,
     csv_safe: CsvSafeOpt = False,
     cold_check: ColdCheckOpt = 0.1,
+    refit: RefitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add NEW_LABELS to the fit kept in PREV_DIR and fit all the labels again, starting from it.
+    """Add NEW_LABELS to the fit kept in PREV_DIR: incremental EM on the items they touch (GLAD,
+    Dawid-Skene), or all the labels fitted again starting from the previous fit (--refit, other
+    methods, or many new labels).
 
     New items, new annotators and more labels on known items are all welcome; a label already in the
     fit (same item, annotator and class) is not counted twice, and a repeated item-annotator pair with
@@ -92,15 +104,21 @@ def update(
     fmt = "parquet" if (prev_dir / "items.parquet").exists() else "csv"
     if not in_place:
         _output.check_out_dir(out_dir, [], [new_labels])
-    state = read_state(prev_dir, meta)
-    phases["read_state"] = time.perf_counter() - started
-    started = time.perf_counter()
+    classes = tuple(meta.get("class_names", ()))
     if inputs.classes is None:  # the fit's classes, so that a batch without some class still reads
-        inputs = _with_classes(inputs, state.labels.class_names)
+        inputs = _with_classes(inputs, classes)
     loaded = _reading.load(new_labels, inputs, quiet, describe=False)
-    _state.check_classes(prev_dir, state.labels.class_names, loaded.labels.class_names, new_labels)
-    _reading.summarise(loaded, quiet)
+    _state.check_classes(prev_dir, classes, loaded.labels.class_names, new_labels)
     phases["read_new"] = time.perf_counter() - started
+    if _incremental_update(
+        prev_dir, meta, loaded, new_labels, out_dir, fmt, csv_safe, quiet, cold_check, refit, as_json,
+        in_place, phases,
+    ):  # fmt: skip
+        return
+    started = time.perf_counter()
+    state = read_state(prev_dir, meta)  # (a damaged state is one line, before the data summary)
+    _reading.summarise(loaded, quiet)
+    phases["read_state"] = time.perf_counter() - started
     started = time.perf_counter()
     merged, n_new, n_new_items, n_new_workers = _state.merge(state.labels, loaded.labels)
     if n_new == 0:
@@ -156,6 +174,8 @@ def update(
         **_state.state_outputs(merged, result, gold, dict(state.extra)),
     }
     files = io.write_outputs(out_dir, outputs, inputs=[new_labels] if str(new_labels) != "-" else [])
+    for stale in out_dir.glob("state-labels-*.npz"):  # chunks of an incremental update: all in one file
+        stale.unlink(missing_ok=True)
     phases["write"] = time.perf_counter() - started
     report.fit_summary(
         merged, result, out_dir, files, replaced=in_place, quiet=quiet, ties=ties, phases=phases
@@ -167,6 +187,59 @@ def update(
         )
     if as_json:
         _json_out(json.loads(outputs["summary.json"]))
+
+
+def _incremental_update(
+    prev_dir: Path, meta: dict, loaded: object, new_labels: Path, out_dir: Path, fmt: str,
+    csv_safe: bool, quiet: bool, cold_check: float, refit: bool, as_json: bool, in_place: bool,
+    phases: dict[str, float],
+) -> bool:  # fmt: skip
+    """The incremental path (emcrowd.cli._incremental); False where all the labels are fitted again."""
+    from emcrowd import console as report
+    from emcrowd import io
+    from emcrowd.cli import _incremental
+
+    if refit:
+        return False
+    why = _incremental.applies(meta, prev_dir, fmt)
+    done = None
+    if why is None:
+        done = _incremental.run(
+            prev_dir, meta, loaded.labels, out_dir=out_dir, fmt=fmt, csv_safe=csv_safe, quiet=quiet,
+            cold_check=cold_check, phases=phases, new_source=new_labels,
+        )  # type: ignore[attr-defined]  # fmt: skip
+    if done is not None:
+        from emcrowd.cli import _reading
+
+        _reading.summarise(loaded, quiet)
+    if done == _incremental.NOTHING_NEW:
+        if not quiet:
+            report.note(
+                f"Every label of {new_labels} is already in the fit in {prev_dir}: nothing changes "
+                "and nothing is written."
+            )
+        if as_json:
+            _json_out({"update": {"from": str(prev_dir), "new_labels": 0, "written": False}})
+        return True
+    if done is None:
+        if not quiet and meta.get("method") != "majority":
+            reason = why or f"the new labels are at least --cold-check {cold_check:g} of those fitted"
+            report.note(f"Fitting all the labels again: {reason}.")
+        return False
+    started = time.perf_counter()
+    files = io.write_outputs(out_dir, done["outputs"], inputs=[new_labels] if str(new_labels) != "-" else [])
+    phases["write"] = time.perf_counter() - started
+    if not quiet:
+        report.note(
+            f"Added {done['n_new']:,} labels ({done['n_new_items']:,} new items, "
+            f"{done['n_new_workers']:,} new annotators) to {prev_dir} incrementally: "
+            f"{done['active']:,} items scored, {done['n_iter']} iterations; "
+            f"{done['n_labels']:,} labels in all. Wrote {len(files)} files to {out_dir}"
+            f"{' (replaced)' if in_place else ''}."
+        )
+    if as_json:
+        _json_out(done["summary"])
+    return True
 
 
 def _with_classes(inputs: InputOptions, classes: tuple[str, ...]) -> InputOptions:

@@ -38,6 +38,7 @@ FORMAT_VERSION = 1
 STATE_JSON = "state.json"
 LABELS_NPZ = "state-labels.npz"
 PARAMS_NPZ = "state-params.npz"
+STATS_NPZ = "state-stats.npz"
 STATE_FILES = (STATE_JSON, LABELS_NPZ, PARAMS_NPZ)
 
 
@@ -55,6 +56,7 @@ class FitState:
     shared: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # ties, duplicates, ...
     version: str = __version__
+    stats: dict[str, np.ndarray] | None = None  # an incremental update's statistics
 
 
 def _names_arrays(names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -109,12 +111,117 @@ def state_files(state: FitState) -> dict[str, Any]:
         "shared_params": sorted(state.shared),
         **state.extra,
     }
+    files: dict[str, Any] = {LABELS_NPZ: labels, PARAMS_NPZ: params}
+    if state.stats is not None:
+        doc["stats"] = sorted(state.stats)
+        files[STATS_NPZ] = {"state_id": tag, **state.stats}
     doc["checksum"] = _checksum(doc)
-    return {
-        STATE_JSON: json.dumps(doc, indent=2, default=_plain) + "\n",
-        LABELS_NPZ: labels,
-        PARAMS_NPZ: params,
+    return {STATE_JSON: json.dumps(doc, indent=2, default=_plain) + "\n", **files}
+
+
+def document_text(doc: dict[str, Any]) -> str:
+    """``state.json``'s text for ``doc`` (its checksum set)."""
+    doc = dict(doc)
+    doc["checksum"] = _checksum(doc)
+    return json.dumps(doc, indent=2, default=_plain) + "\n"
+
+
+def chunk_name(number: int) -> str:
+    """The file name of the ``number``-th chunk of labels an update appends (1, 2, ...)."""
+    return f"state-labels-{number:04d}.npz"
+
+
+def chunk_arrays(
+    chunk_id: str, item: np.ndarray, worker: np.ndarray, label: np.ndarray,
+    new_items: tuple[str, ...], new_workers: tuple[str, ...],
+) -> tuple[dict[str, np.ndarray], int]:  # fmt: skip
+    """A chunk of labels appended by an update (codes in the merged coding, the ids of the items and
+    annotators it adds), and the CRC-32 of its codes as ``state.json`` lists it."""
+    arrays = {
+        "state_id": np.frombuffer(chunk_id.encode(), dtype=np.uint8),
+        "item": np.asarray(item, dtype=np.int32),
+        "worker": np.asarray(worker, dtype=np.int32),
+        "label": np.asarray(label, dtype=np.int32),
     }
+    arrays |= {f"item_{k}": v for k, v in _names_arrays(new_items).items()}
+    arrays |= {f"worker_{k}": v for k, v in _names_arrays(new_workers).items()}
+    return arrays, _codes_crc(arrays)
+
+
+def _codes_crc(arrays: dict[str, np.ndarray]) -> int:
+    import zlib
+
+    crc = 0
+    for key in ("item", "worker", "label"):
+        crc = zlib.crc32(np.ascontiguousarray(arrays[key], dtype=np.int32).tobytes(), crc)
+    return crc
+
+
+def _chunks(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(doc.get("label_chunks", []))
+
+
+def read_names(directory: str | Path, doc: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The item and annotator ids of a state, in code order (the first labels file and its chunks'),
+    without reading the label codes."""
+    directory = Path(directory)
+    base_id = doc.get("labels_id", doc["state_id"])
+    base = _load_npz(
+        directory / LABELS_NPZ, base_id, ["item_names", "worker_names"], ("item", "worker", "label", "gold")
+    )
+    n_items, n_workers = (
+        int(doc.get("base_items", doc["n_items"])),
+        int(doc.get("base_workers", doc["n_workers"])),
+    )
+    try:
+        items = list(_names_from(base, "item", n_items))
+        workers = list(_names_from(base, "worker", n_workers))
+    except Exception as exc:
+        raise InputError(directory / LABELS_NPZ, f"damaged fit state ({exc})") from None
+    for chunk in _chunks(doc):
+        path = directory / chunk["file"]
+        arrays = _load_npz(
+            path, chunk["chunk_id"], ["item_names", "worker_names"], ("item", "worker", "label")
+        )
+        try:
+            items += _names_from(arrays, "item", int(chunk["n_items"]))
+            workers += _names_from(arrays, "worker", int(chunk["n_workers"]))
+        except Exception as exc:
+            raise InputError(path, f"damaged fit state ({exc})") from None
+    if (len(items), len(workers)) != (doc["n_items"], doc["n_workers"]):
+        raise InputError(directory / LABELS_NPZ, f"damaged fit state (its sizes differ from {STATE_JSON}'s)")
+    return tuple(items), tuple(workers)
+
+
+def read_codes(directory: str | Path, doc: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The label codes of a state (item, worker, label), the first labels file's then its chunks'."""
+    directory = Path(directory)
+    base_id = doc.get("labels_id", doc["state_id"])
+    parts = [
+        _load_npz(
+            directory / LABELS_NPZ, base_id, ["item", "worker", "label"], ("item_names", "worker_names")
+        )
+    ]
+    for chunk in _chunks(doc):
+        path = directory / chunk["file"]
+        arrays = _load_npz(
+            path, chunk["chunk_id"], ["item", "worker", "label"], ("item_names", "worker_names")
+        )
+        if _codes_crc(arrays) != chunk["crc32"]:
+            raise InputError(path, f"damaged fit state (its CRC-32 differs from {STATE_JSON}'s)")
+        parts.append(arrays)
+    codes = tuple(np.concatenate([p[key] for p in parts]) for key in ("item", "worker", "label"))
+    if codes[0].size != doc["n_labels"]:
+        raise InputError(directory / LABELS_NPZ, f"damaged fit state (its sizes differ from {STATE_JSON}'s)")
+    return codes  # type: ignore[return-value]
+
+
+def read_stats(directory: str | Path, doc: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The incremental statistics of a state, or None when it keeps none."""
+    if not doc.get("stats"):
+        return None
+    arrays = _load_npz(Path(directory) / STATS_NPZ, doc["state_id"], list(doc["stats"]))
+    return {k: arrays[k] for k in doc["stats"]}
 
 
 def _plain(obj: Any) -> Any:
@@ -166,10 +273,12 @@ def read_state_meta(directory: str | Path) -> dict[str, Any]:
     return doc
 
 
-def _load_npz(path: Path, state_id: str, keys: list[str]) -> dict[str, np.ndarray]:
+def _load_npz(
+    path: Path, state_id: str, keys: list[str], skip: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            out = {k: npz[k] for k in npz.files}
+            out = {k: npz[k] for k in npz.files if k not in skip}
     except FileNotFoundError:
         raise InputError(path, "missing: the fit state is incomplete") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
@@ -192,7 +301,11 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
     doc = read_state_meta(directory) if meta is None else meta
     sid = doc["state_id"]
     keys = ["item", "worker", "label", "item_names", "worker_names"]
-    arrays = _load_npz(directory / LABELS_NPZ, sid, keys)
+    arrays = _load_npz(directory / LABELS_NPZ, doc.get("labels_id", sid), keys)
+    names = None
+    if _chunks(doc):  # labels appended by updates
+        names = read_names(directory, doc)
+        arrays["item"], arrays["worker"], arrays["label"] = read_codes(directory, doc)
     p_keys = (
         ["class_prior"]
         + [f"worker.{k}" for k in doc["worker_params"]]
@@ -202,8 +315,11 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
     params = _load_npz(directory / PARAMS_NPZ, sid, p_keys)
     path = directory / LABELS_NPZ
     try:
-        item_names = _names_from(arrays, "item", int(doc["n_items"]))
-        worker_names = _names_from(arrays, "worker", int(doc["n_workers"]))
+        if names is None:
+            item_names = _names_from(arrays, "item", int(doc["n_items"]))
+            worker_names = _names_from(arrays, "worker", int(doc["n_workers"]))
+        else:
+            item_names, worker_names = names
         labels = Labels(
             arrays["item"],
             arrays["worker"],
@@ -231,8 +347,9 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
     ):
         raise InputError(directory / PARAMS_NPZ, "damaged fit state (parameters of the wrong size)")
     extra = {k: v for k, v in doc.items() if k in ("ties", "duplicates", "fitted_from")}
+    stats = read_stats(directory, doc)
     return FitState(
         method=doc["method"], options=doc["options"], labels=labels, gold=gold,
         class_prior=params["class_prior"], workers=workers, items=items, shared=shared, extra=extra,
-        version=doc["emcrowd_version"],
+        version=doc["emcrowd_version"], stats=stats,
     )  # fmt: skip

@@ -1,0 +1,387 @@
+"""``emcrowd update``'s incremental path: the cost follows the new labels and the items they touch.
+
+The fit kept in PREV_DIR keeps sufficient statistics (``state-stats.npz``,
+:mod:`emcrowd.models._incremental`).
+The update reads the ids, the parameters and those statistics (not the old label codes, unless a new
+label falls on a known item), fits the active items (new items and known items with new labels) with
+incremental EM, and writes:
+
+* the output tables as the previous ones without the active items' rows, followed by the active
+  items' new rows (the other items' rows are unchanged under the update: their posteriors are kept);
+  the annotators' tables again (one row per annotator, from the kept counts);
+* the new labels as one more chunk, ``state-labels-NNNN.npz``, listed in ``state.json`` with its
+  CRC-32; the earlier labels files stay as they are (linked into ``--out`` when it is elsewhere);
+* the parameters and statistics (one row per item and annotator: small beside the labels).
+
+:func:`run` returns None where the incremental path does not apply (a method without statistics, gold
+labels, a --duplicates policy other than keep on known items, too many new labels); the caller then
+fits all the labels again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from emcrowd.data import Labels
+
+NOTHING_NEW = "nothing new"
+
+
+def applies(meta: dict[str, Any], prev_dir: Path, fmt: str) -> str | None:
+    """Why the incremental path does not apply to the state ``meta``, or None when it does."""
+    from emcrowd.models._incremental import INCREMENTAL_METHODS
+
+    if meta.get("method") not in INCREMENTAL_METHODS:
+        return f"{meta.get('method')} keeps no statistics for an incremental update"
+    if not meta.get("stats"):
+        return "the fit state keeps no statistics (a fit with gold labels, or of an older emcrowd)"
+    for name in (f"items.{fmt}", f"posteriors.{fmt}", "summary.json"):
+        if not (prev_dir / name).is_file():
+            return f"{name} is missing from {prev_dir}"
+    return None
+
+
+def run(
+    prev_dir: Path, meta: dict[str, Any], new: Labels, *, out_dir: Path, fmt: str, csv_safe: bool,
+    quiet: bool, cold_check: float, phases: dict[str, float], new_source: Path,
+) -> Any:  # fmt: skip
+    """The incremental update (see the module notes): a dict of the outputs to write, ``NOTHING_NEW``,
+    or None where a full fit is needed."""
+    from emcrowd.io.state import PARAMS_NPZ, _load_npz, read_codes, read_names, read_stats
+    from emcrowd.models._warm import match
+
+    started = time.perf_counter()
+    old_items, old_workers = read_names(prev_dir, meta)
+    stats = read_stats(prev_dir, meta)
+    p_keys = [f"worker.{k}" for k in meta["worker_params"]] + [f"item.{k}" for k in meta["item_params"]]
+    params = _load_npz(prev_dir / PARAMS_NPZ, meta["state_id"], ["class_prior", *p_keys])
+    phases["read_state"] = time.perf_counter() - started
+    started = time.perf_counter()
+    n_old, n_old_w, k = len(old_items), len(old_workers), new.n_classes
+    item_map = match(old_items, new.item_names)
+    worker_map = match(old_workers, new.worker_names)
+    new_items = np.flatnonzero(item_map < 0)
+    new_workers = np.flatnonzero(worker_map < 0)
+    item_map[new_items] = n_old + np.arange(new_items.size)
+    worker_map[new_workers] = n_old_w + np.arange(new_workers.size)
+    item, worker, label = item_map[new.item], worker_map[new.worker], new.label.astype(np.int64)
+    on_known = item < n_old
+    if on_known.any() and meta.get("duplicates", "keep") != "keep":
+        return None
+    all_item, all_worker, all_label = read_codes(prev_dir, meta)  # one vectorised pass: no EM over them
+    n_w = n_old_w + new_workers.size
+    if on_known.any():  # a label already there (same item, annotator and class) is not counted twice
+        is_touched = np.zeros(n_old, dtype=bool)
+        is_touched[item[on_known]] = True
+        sel = np.flatnonzero(is_touched[all_item])
+        key_old = (all_item[sel].astype(np.int64) * n_w + all_worker[sel]) * k + all_label[sel]
+        key_new = (item * n_w + worker) * k + label
+        keep = ~(on_known & np.isin(key_new, key_old))
+        item, worker, label = item[keep], worker[keep], label[keep]
+    if item.size == 0:
+        return NOTHING_NEW
+    if item.size >= cold_check * int(meta["n_labels"]):
+        return None
+    method = meta["method"]
+    options = {key: tuple(v) if isinstance(v, list) else v for key, v in meta["options"].items()}
+    from emcrowd.models import MODELS, model_options
+    from emcrowd.models._incremental import flip_bounds, update
+
+    model = MODELS[method](**model_options(method, options))
+    p_arrays = {key: params[key] for key in p_keys}
+    item_names_new = tuple(new.item_names[j] for j in new_items.tolist())
+    worker_names = old_workers + tuple(new.worker_names[i] for i in new_workers.tolist())
+    phases["merge"] = time.perf_counter() - started
+    started = time.perf_counter()
+    prev_items = _read_table(prev_dir / f"items.{fmt}", fmt)
+    prev_post = _read_table(prev_dir / f"posteriors.{fmt}", fmt)
+    if prev_items.num_rows != n_old or prev_post.num_rows != n_old:
+        return None  # the tables are not those of the state: fit again
+    phases["read_tables"] = time.perf_counter() - started
+    started = time.perf_counter()
+    # the active items: the known items with new labels, then the new ones in code order; then, in
+    # a second round, the known items whose label the parameters' move could flip (flip_bounds)
+    active_known = np.zeros(n_old, dtype=bool)
+    active_known[item[item < n_old]] = True
+    margin = stats["item_margin"]
+    inc, start_codes = None, None
+    for round_ in range(2):
+        touched = np.flatnonzero(active_known)
+        sel = active_known[all_item]
+        o_item, o_worker, o_label = all_item[sel], all_worker[sel], all_label[sel]
+        active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
+        position = np.full(n_old + new_items.size, -1, dtype=np.int64)
+        position[active_codes] = np.arange(active_codes.size)
+        active_names = tuple(old_items[j] for j in touched.tolist()) + item_names_new
+        active = Labels(
+            np.concatenate([position[o_item], position[item]]).astype(np.int32),
+            np.concatenate([o_worker, worker]).astype(np.int32),
+            np.concatenate([o_label, label]).astype(np.int32),
+            active_names, worker_names, new.class_names,
+        )  # fmt: skip
+        old_label = np.zeros(active.n_labels, dtype=bool)
+        old_label[: o_item.size] = True
+        old_code = np.where(active_codes < n_old, active_codes, -1)
+        chosen_before = stats["item_label"][touched]
+        frozen_lik = stats["item_lik"][~active_known] if "item_lik" in stats else None
+        inc = update(
+            method, model, stats, p_arrays, params["class_prior"], active, old_code, old_label,
+            chosen_before, frozen_lik, start=inc, start_codes=start_codes,
+        )  # fmt: skip
+        start_codes = active_codes
+        if round_ == 1:
+            break
+        bound = flip_bounds(
+            method, p_arrays, params["class_prior"], inc, all_item, all_worker, all_label, n_old, stats
+        )
+        more = ~active_known & (margin <= bound)
+        if not more.any():
+            break
+        active_known |= more
+    phases["fit"] = time.perf_counter() - started
+    started = time.perf_counter()
+    n_items = n_old + new_items.size
+    stand_in = _stand_in_model(method, inc, n_items, worker_names)
+    tables = _tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
+    from emcrowd.cli._output import safe
+
+    csv_safe = csv_safe and fmt == "csv"  # (the new rows; the kept ones are as the last write left them)
+    items_table = _merge_rows(prev_items, active_codes, safe(tables["items"], csv_safe), fmt)
+    post_table = _merge_rows(prev_post, active_codes, safe(tables["posteriors"], csv_safe), fmt)
+    workers = _worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
+    from emcrowd import io
+    from emcrowd.cli import _output
+
+    outputs: dict[str, Any] = {
+        **_output.table_files({"posteriors": post_table, "items": items_table}, fmt, quiet, csv_safe),
+        **_output.table_files(workers, fmt, quiet, csv_safe),
+    }
+    # the state: the new labels as a chunk, the parameters and statistics again
+    from emcrowd.io import state as st
+
+    chunks = list(meta.get("label_chunks", []))
+    chunk_file = st.chunk_name(len(chunks) + 1)
+    chunk_id = uuid.uuid4().hex
+    chunk, crc = st.chunk_arrays(chunk_id, item, worker, label, item_names_new, tuple(worker_names[n_old_w:]))
+    chunks.append({
+        "file": chunk_file, "chunk_id": chunk_id, "n_labels": int(item.size),
+        "n_items": int(new_items.size), "n_workers": int(new_workers.size), "crc32": crc,
+    })  # fmt: skip
+    state_id = uuid.uuid4().hex
+    tag = np.frombuffer(state_id.encode(), dtype=np.uint8)
+    item_q = np.concatenate([stats["item_q"], np.zeros((new_items.size, k))])
+    item_q[active_codes] = inc.map_posteriors
+    item_label = np.concatenate([stats["item_label"], np.zeros(new_items.size, dtype=np.int32)])
+    item_label[active_codes] = np.argmax(inc.posteriors, axis=1)
+    item_margin = np.concatenate([stats["item_margin"], np.zeros(new_items.size)])
+    item_margin[active_codes] = inc.stats.pop("item_margin_active")
+    new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin, "item_label": item_label}
+    lik_active = new_stats.pop("item_lik_active")
+    if "item_lik" in stats:
+        item_lik = np.concatenate([stats["item_lik"], np.zeros((new_items.size, k))])
+        item_lik[active_codes] = lik_active
+        new_stats["item_lik"] = item_lik
+    n_labels = int(meta["n_labels"]) + int(item.size)
+    doc = {
+        **meta,
+        "state_id": state_id,
+        "labels_id": meta.get("labels_id", meta["state_id"]),
+        "base_items": meta.get("base_items", meta["n_items"]),
+        "base_workers": meta.get("base_workers", meta["n_workers"]),
+        "n_items": n_items,
+        "n_workers": len(worker_names),
+        "n_labels": n_labels,
+        "label_chunks": chunks,
+        "stats": sorted(new_stats),
+    }
+    summary = json.loads((prev_dir / "summary.json").read_text(encoding="utf-8"))
+    summary.update({
+        "n_items": n_items, "n_workers": len(worker_names), "n_labels": n_labels,
+        "converged": inc.converged, "n_iter": inc.n_iter, "objective": inc.history,
+        "class_prior": inc.class_prior.tolist(), "majority": _majority_counts(items_table, summary),
+        "peak_memory_mb": _output.peak_memory_mb(),
+    })  # fmt: skip
+    phases["tables"] = time.perf_counter() - started
+    summary["update"] = {
+        "from": str(prev_dir), "incremental": True, "new_labels": int(item.size),
+        "new_items": int(new_items.size), "new_workers": int(new_workers.size),
+        "active_items": int(active.n_items), "phases": dict(phases),
+    }  # fmt: skip
+    outputs |= {
+        "summary.json": io.json_text(summary),
+        st.STATE_JSON: st.document_text({k: v for k, v in doc.items() if k != "checksum"}),
+        st.PARAMS_NPZ: {"state_id": tag, "class_prior": inc.class_prior, **inc.params},
+        st.STATS_NPZ: {"state_id": tag, **new_stats},
+        chunk_file: chunk,
+    }
+    carry = [st.LABELS_NPZ, *(c["file"] for c in chunks[:-1])]
+    if out_dir.resolve() != prev_dir.resolve():
+        _carry_files(prev_dir, out_dir, carry)
+    return {
+        "outputs": outputs, "n_new": int(item.size), "n_new_items": int(new_items.size),
+        "n_new_workers": int(new_workers.size), "n_iter": inc.n_iter, "active": int(active.n_items),
+        "n_labels": n_labels, "summary": summary,
+    }  # fmt: skip
+
+
+def _carry_files(prev_dir: Path, out_dir: Path, names: list[str]) -> None:
+    """The earlier labels files into ``out_dir``: hard links where the file system allows (they are
+    never written again), else copies."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = out_dir / name
+        if target.exists():
+            target.unlink()
+        try:
+            os.link(prev_dir / name, target)
+        except OSError:
+            shutil.copy2(prev_dir / name, target)
+
+
+def _read_table(path: Path, fmt: str) -> Any:
+    """A previous output table as Arrow (CSV: every column as text, as it is in the file)."""
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).read()  # (read_table imports pandas, through pyarrow.dataset)
+    import pyarrow.csv as pcsv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        import csv
+
+        header = next(csv.reader([fh.readline()]))
+    convert = pcsv.ConvertOptions(
+        column_types={name: pa.string() for name in header}, strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )  # fmt: skip
+    return pcsv.read_csv(path, convert_options=convert)
+
+
+def _merge_rows(prev: Any, codes: np.ndarray, rows: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The previous table (one row per known item, in code order) with the rows of the items ``codes``
+    replaced by ``rows`` (new items appended in code order): Arrow columns."""
+    import pyarrow as pa
+
+    from emcrowd.io.outputs import TableFile
+
+    new = TableFile(rows, fmt).arrow()
+    n_old = prev.num_rows
+    order = np.arange(max(n_old, int(codes.max(initial=-1)) + 1), dtype=np.int64)
+    order[codes] = n_old + np.arange(codes.size)
+    indices = pa.Array.from_buffers(pa.int64(), order.size, [None, pa.py_buffer(order)])
+    columns = {}
+    for name, column in zip(prev.column_names, prev.columns, strict=True):
+        added = new[name]
+        if pa.types.is_dictionary(added.type):
+            added = added.cast(added.type.value_type)
+        added = added.cast(column.type) if fmt == "parquet" else _as_text(added)
+        both = pa.chunked_array(list(column.chunks) + list(pa.chunked_array(added).chunks), column.type)
+        columns[name] = both.take(indices)
+    return columns
+
+
+def _as_text(column: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(column.type):  # as the output tables spell them
+        import pyarrow.compute as pc
+
+        return pc.if_else(column, "true", "false")
+    return column.cast(pa.string()).fill_null("")
+
+
+def _stand_in_model(method: str, inc: Any, n_items: int, worker_names: tuple[str, ...]) -> Any:
+    prior = np.asarray(inc.class_prior, dtype=float)
+    if method == "glad":
+        from emcrowd.models.classification.glad import GLAD
+
+        model = GLAD()
+        model.alpha_ = inc.params["worker.alpha"]
+        model.b_ = inc.params["item.b"]
+        model.beta_ = np.exp(model.b_)
+    else:
+        from emcrowd.models.classification.dawid_skene import DawidSkene
+
+        model = DawidSkene()
+        model.confusion_ = inc.params["worker.confusion"]
+        model.accuracy_ = np.einsum("ikk->ik", model.confusion_) @ prior
+    model.class_prior_ = prior
+    model.labels_ = None
+    return model
+
+
+def _tables(active: Labels, inc: Any, model: Any, ties: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The active items' rows of posteriors and items."""
+    from emcrowd.analysis.aggregate import Aggregation
+    from emcrowd.models.classification.majority import majority_vote
+    from emcrowd.tables import item_table, posterior_table
+
+    labels = np.argmax(inc.posteriors, axis=1)
+    vote = majority_vote(active, ties=ties, random_state=int(options.get("random_state", 0)))
+    if inc.active_b is not None:  # GLAD: the active items' beta in their rows
+        from emcrowd.models.classification.glad import GLAD
+
+        model = GLAD()
+        model.beta_ = np.exp(inc.active_b)
+    result = Aggregation("update", inc.posteriors, labels, vote, model=model)
+    return {"posteriors": posterior_table(active, result), "items": item_table(active, result, None)}
+
+
+def _worker_tables(
+    classes: tuple[str, ...], worker_names: tuple[str, ...], inc: Any, model: Any, n_items: int
+) -> dict[str, Any]:
+    """The annotators' tables (workers and confusion) from the kept counts, as a fit writes them."""
+    from emcrowd.analysis.aggregate import Aggregation
+    from emcrowd.analysis.quality import annotator_quality
+    from emcrowd.models.classification.glad import GLAD
+    from emcrowd.tables import confusion_table
+
+    n_labels = inc.stats["worker_n_labels"]
+    data = SimpleNamespace(
+        n_classes=len(classes), n_workers=len(worker_names), worker_names=worker_names,
+        class_names=classes, labels_per_worker=lambda: n_labels,
+        labels_per_item=lambda: np.ones(n_items, dtype=np.int64),
+    )  # fmt: skip
+    counts = inc.stats["answer_counts"]
+    quality = annotator_quality(data, model, counts=counts)  # type: ignore[arg-type]
+    agree = np.einsum("ikk->i", counts)
+    table: dict[str, Any] = {"worker": worker_names, "n_labels": n_labels}
+    for name in ("accuracy", "accuracy_low", "accuracy_high", "spammer_score"):
+        table[name] = quality[name]
+    table["agreement"] = np.divide(agree, n_labels, out=np.full(len(n_labels), np.nan), where=n_labels > 0)
+    table["flags"] = quality["flags"]
+    if isinstance(model, GLAD):
+        table["alpha"] = model.alpha_
+    empty = np.zeros((0, len(classes)))
+    result = Aggregation("x", empty, np.zeros(0, dtype=np.int64), None, model=model)  # type: ignore[arg-type]
+    return {"workers": table, "confusion": confusion_table(data, result)}  # type: ignore[arg-type]
+
+
+def _majority_counts(table: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    def count(mask: Any) -> int:
+        return int(pc.sum(pc.cast(mask, "int64")).as_py() or 0)
+
+    tie = table["majority_tie"]
+    if str(tie.type) == "string":
+        tie = pc.equal(tie, "true")
+    n_lab = table["n_labels"]
+    n_lab = n_lab if str(n_lab.type) != "string" else pc.cast(n_lab, "int64")
+    return {
+        **previous.get("majority", {}),
+        "n_ties": count(tie),
+        "n_unlabeled": count(pc.equal(n_lab, 0)),
+        "n_differ": count(pc.not_equal(table["label"], table["majority"])),
+    }
