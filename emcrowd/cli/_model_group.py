@@ -173,6 +173,14 @@ class ModelOptions:
             rich_help_panel=MODEL_MORE,
         ),
     ] = 500
+    no_accelerate: Annotated[
+        bool,
+        typer.Option(
+            "--no-accelerate",
+            help="Plain EM: no squared extrapolation of the iterates (same fit within --tol, more passes).",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = False
 
     def as_kwargs(self) -> dict[str, Any]:
         """The model options, checked, as the keyword arguments of the models (see

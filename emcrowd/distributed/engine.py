@@ -371,6 +371,11 @@ class DaskGLAD(_DaskMixin, GLAD):
     def _log_param_prior(self, state: _GLADState) -> float:
         return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_prior_sum)
 
+    def _pack_params(self, state: _GLADState) -> None:
+        # b lives in the partitions' states and the E-step is fused with the M-step's passes:
+        # extrapolating would need an E-step at a point no pass has made (plain EM here)
+        return None
+
     def _gather(self, q: _Handle) -> np.ndarray:
         c = self._cluster
         self._final_b = c.gather_items(c.map(T.pick, q.futures, extra=(1,)))

@@ -90,6 +90,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -236,6 +237,7 @@ class EBCC(VariationalAggregator):
         restart_iter: int = 100,
         screen_iter: int | None = None,
         engine: str = "auto",
+        accelerate: bool = True,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -245,6 +247,7 @@ class EBCC(VariationalAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.n_subtypes = n_subtypes
         self.subtype_concentration = subtype_concentration
@@ -566,6 +569,62 @@ class EBCC(VariationalAggregator):
         resp, evidence = normalize(joint)
         params.responsibilities = resp.reshape(n, k, m)
         return params.responsibilities.sum(axis=2), evidence - params.kl
+
+    # -- acceleration (see EMAggregator._iterate): q(v), q(pi) and q(tau) in log concentrations ------
+    def _pack_params(self, params: _EBCCParams) -> np.ndarray | None:
+        if params.subtype_concentration is None:
+            return None
+        if self.engine_ == "numba":  # the live rows only: (W, K labels, A)
+            rows = params.counts + self._label_prior[params.rows // self._m].T[None, :, :]
+        else:
+            rows = params.concentration
+        parts = [rows.ravel(), params.subtype_concentration.ravel()]
+        if params.class_concentration is not None:
+            parts.append(params.class_concentration)
+        return np.log(np.concatenate(parts))
+
+    def _accel_layout(self, params: _EBCCParams) -> Any:
+        return None if params.rows is None else tuple(params.rows.tolist())
+
+    def _unpack_params(self, vector: np.ndarray, like: _EBCCParams) -> _EBCCParams:
+        values = np.exp(vector)
+        k, m = self._label_prior.shape[0], self._m
+        n_rows = values.size - k * m - (k if like.class_concentration is not None else 0)
+        subtype_concentration = values[n_rows : n_rows + k * m].reshape(k, m)
+        class_concentration = values[n_rows + k * m :] if like.class_concentration is not None else None
+        log_class, class_kl = self._class_from_concentration(class_concentration)
+        log_prior_rows = (log_class[:, None] + dirichlet_expected_log(subtype_concentration)).ravel()
+        kl = dirichlet_kl(subtype_concentration, self._subtype_prior) + class_kl
+        common = dict(
+            subtype_concentration=subtype_concentration,
+            log_class=log_class,
+            log_prior_rows=np.ascontiguousarray(log_prior_rows),
+            class_concentration=class_concentration,
+        )
+        if self.engine_ == "numba":
+            rows = like.rows.copy()
+            shape = like.counts.shape
+            counts_in = values[:n_rows].reshape(shape) - self._label_prior[rows // m].T[None, :, :]
+            counts, log_v, v_geo = np.empty(shape), np.empty(shape), np.empty(shape)
+            kl_v = self._kernels.globals_step(
+                np.ascontiguousarray(counts_in[None]), np.arange(rows.size, dtype=np.int64),
+                self._label_prior, rows, m, self._active, counts, log_v, v_geo,
+            )  # fmt: skip
+            return _EBCCParams(rows=rows, counts=counts, log_v=log_v, v_geo=v_geo, kl=kl_v + kl, **common)
+        concentration = values[:n_rows].reshape(like.concentration.shape)
+        prior = self._label_prior[None, :, None, :]
+        return _EBCCParams(
+            concentration=concentration,
+            log_v=dirichlet_expected_log(concentration).reshape(-1, k * m, k),
+            kl=dirichlet_kl(concentration[self._active], prior) + kl,
+            **common,
+        )
+
+    def _accel_rejected(
+        self, data: Labels, params: _EBCCParams, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> None:
+        if self.engine_ == "numba":  # the rejected point's pass overwrote the shared sums: make them again
+            self._compiled_e_step(data, params, gold)
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
         self._subtypes_from = None
