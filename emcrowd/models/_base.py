@@ -313,7 +313,8 @@ class EMAggregator(Aggregator):
         Every pass over the labels (an EM iteration, or the E-step at an extrapolated point) counts
         against ``max_iter``; ``history_`` holds the objective of every point the run moved to (an
         extrapolated point only when its objective is at least the plain EM step's), so it never
-        decreases. Convergence is tested on plain EM steps only, as without acceleration. The number
+        decreases. Convergence is tested on plain EM steps only, as without acceleration (a jump that
+        gains little may have overshot, which says nothing of how far the optimum is). The number
         of passes is left in ``_run_passes``."""
         history: list[float] = []
         converged = False
@@ -368,7 +369,7 @@ class EMAggregator(Aggregator):
                 continue
             x0, x1, x2 = points
             points = [x2]  # x2 starts the next cycle whatever happens here
-            jump = _squarem.squared_step(x0, x1, x2, step.bound)
+            jump = self._accel_extrapolate(x0, x1, x2, step.bound)
             if jump is None:
                 continue
             x, a = jump
@@ -407,6 +408,11 @@ class EMAggregator(Aggregator):
         """Parameters from a vector of :meth:`_pack_params`'s space (any finite vector: projected
         back onto valid parameters), as a new object shaped as ``like`` (the latest iterate)."""
         raise NotImplementedError
+
+    def _accel_extrapolate(self, x0: Any, x1: Any, x2: Any, bound: float) -> tuple[Any, float] | None:
+        """:func:`._squarem.squared_step` on three packed iterates (a model whose packed parameters
+        are not one array, such as the Dask engine's, does the same arithmetic on its own)."""
+        return _squarem.squared_step(x0, x1, x2, bound)
 
     def _accel_layout(self, params: Any) -> Any:
         """What must be the same for three iterates to be extrapolated together (compared with ``==``);

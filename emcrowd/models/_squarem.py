@@ -49,6 +49,20 @@ class StepLength:
         self.bound = max(FIRST_MAX_STEP, self.bound / STEP_FACTOR)
 
 
+def step_length(rr: float, vv: float, bound: float) -> float | None:
+    """``a = -|r| / |v|`` bounded to ``[-bound, -1]`` from the squared norms ``rr = |r|^2`` and
+    ``vv = |v|^2``; None when the step would be the plain one (``a == -1``) or cannot be taken."""
+    if not (np.isfinite(rr) and np.isfinite(vv)) or vv <= 0.0 or rr <= 0.0:
+        return None
+    a = max(-float(np.sqrt(rr / vv)), -bound)
+    return None if a >= -1.0 else a
+
+
+def coefficients(a: float) -> tuple[float, float, float]:
+    """``x' = c0 x0 + c1 x1 + c2 x2``: the squared step written on the three iterates."""
+    return (1.0 + a) ** 2, -2.0 * a * (1.0 + a), a * a
+
+
 def squared_step(
     x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, bound: float
 ) -> tuple[np.ndarray, float] | None:
@@ -56,17 +70,13 @@ def squared_step(
     nothing to gain over ``x2`` (``a == -1``, no second difference, or a non-finite coordinate)."""
     r = x1 - x0
     v = x2 - x1 - r
-    rr = float(r @ r)
-    vv = float(v @ v)
-    if not (np.isfinite(rr) and np.isfinite(vv)) or vv <= 0.0 or rr <= 0.0:
-        return None
-    a = max(-np.sqrt(rr / vv), -bound)
-    if a >= -1.0:
+    a = step_length(float(r @ r), float(v @ v), bound)
+    if a is None:
         return None
     x = x0 - 2.0 * a * r + (a * a) * v
     if not np.all(np.isfinite(x)):
         return None
-    return x, float(a)
+    return x, a
 
 
 def log_normalize(log_p: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -420,6 +420,7 @@ class _GLADState:
     log_lik: np.ndarray | None = None
     alpha_sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     sweeps: int = 0  # sweeps the last M-step took
+    parts: Any = None  # the Dask engine: the partitions' states after the E-step at these parameters
 
 
 @dataclass
