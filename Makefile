@@ -37,6 +37,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/relabel.py
+	$(BIN)/python benchmarks/accel.py
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 

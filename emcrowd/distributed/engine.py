@@ -323,8 +323,9 @@ class _DaskGladPasses:
 
 @dataclass
 class _DaskPoint:
-    """GLAD's parameters packed for extrapolation on the Dask engine: alpha, and b as a future per
-    partition. ``shape`` tells the loop that three points can be combined (always)."""
+    """GLAD's parameters packed for extrapolation on the Dask engine: alpha (and the log class prior
+    when it is learned), and b as a future per partition. ``shape`` tells the loop that three points
+    can be combined (always)."""
 
     alpha: np.ndarray
     b: list[Any]
@@ -387,10 +388,11 @@ class DaskGLAD(_DaskMixin, GLAD):
 
     # -- acceleration: alpha on the driver, b in the partitions (see EMAggregator._iterate) -------------
     def _accel_vector(self, state: _GLADState, log_pi: np.ndarray) -> _DaskPoint | None:
-        if self.learn_class_prior or state.parts is None:
-            return None  # (a learned class prior: plain EM on this engine)
+        if state.parts is None:
+            return None
         c = self._cluster
-        return _DaskPoint(state.alpha.copy(), c.map(T.pick, state.parts, extra=(1,)))
+        small = np.concatenate([state.alpha, log_pi]) if self._accel_log_pi() else state.alpha.copy()
+        return _DaskPoint(small, c.map(T.pick, state.parts, extra=(1,)))
 
     def _accel_extrapolate(
         self, x0: _DaskPoint, x1: _DaskPoint, x2: _DaskPoint, bound: float
@@ -413,7 +415,12 @@ class DaskGLAD(_DaskMixin, GLAD):
     def _accel_point(
         self, x: _DaskPoint, state: _GLADState, log_pi: np.ndarray
     ) -> tuple[_GLADState, np.ndarray]:
-        return _GLADState(alpha=x.alpha, b=x.b), log_pi  # type: ignore[arg-type]
+        from emcrowd.models import _squarem
+
+        n = state.alpha.size
+        if self._accel_log_pi():
+            log_pi = _squarem.log_normalize(x.alpha[n:])
+        return _GLADState(alpha=x.alpha[:n], b=x.b), log_pi  # type: ignore[arg-type]
 
     def _trial_e_step(self, state: _GLADState, log_pi: np.ndarray) -> tuple[_Handle, float]:
         """The E-step at an extrapolated point (``state.b``: the partitions' b there)."""
