@@ -346,7 +346,7 @@ class EMAggregator(Aggregator):
         accelerate = bool(getattr(self, "accelerate", False))
         step = _squarem.StepLength()
         state = (params, log_pi, posteriors)
-        points: list[np.ndarray] = []  # the packed iterates since the last extrapolation
+        points: list[Any] = []  # the packed iterates since the last extrapolation
         points_layout: Any = None
         while passes < max_iter:
             *state, objective = em_step(state)
@@ -381,7 +381,8 @@ class EMAggregator(Aggregator):
                 step.accepted(a)
                 state = (trial_params, trial_log_pi, trial_q)
                 record(float(trial_objective))
-                points = [self._accel_vector(trial_params, trial_log_pi)]  # the next cycle's x0
+                first = self._accel_vector(trial_params, trial_log_pi)  # the next cycle's x0
+                points = [] if first is None else [first]
                 points_layout = self._accel_layout(trial_params)
             else:
                 step.rejected()
