@@ -90,7 +90,8 @@ class EMAggregator(Aggregator):
         Stop when the change of the objective between two iterations is at most
         ``tol * |objective|`` (a relative tolerance).
     max_iter : int
-        The most EM iterations (one M-step and one E-step each) per start.
+        The most EM iterations (one M-step and one E-step each) per start; with ``accelerate``, the
+        most points moved to (EM iterations and accepted extrapolations).
     n_init : int
         Number of starts: the first from the majority-vote shares, the others from those shares mixed
         with random posteriors. The fit with the highest final objective is kept.
@@ -310,10 +311,10 @@ class EMAggregator(Aggregator):
         squared extrapolation (:mod:`emcrowd.models._squarem`) when ``accelerate`` is on and the
         model maps its parameters to an unconstrained vector (``_pack_params``).
 
-        Every pass over the labels (an EM iteration, or the E-step at an extrapolated point) counts
-        against ``max_iter``; ``history_`` holds the objective of every point the run moved to (an
-        extrapolated point only when its objective is at least the plain EM step's), so it never
-        decreases. Convergence is tested on plain EM steps only, as without acceleration (a jump that
+        ``history_`` holds the objective of every point the run moved to (an extrapolated point only
+        when its objective is at least the plain EM step's), so it never decreases; ``max_iter``
+        bounds its length (the points, as for plain EM: a rejected extrapolation costs a pass but
+        is not a point). Convergence is tested on plain EM steps only, as without acceleration (a jump that
         gains little may have overshot, which says nothing of how far the optimum is). The number
         of passes is left in ``_run_passes``."""
         history: list[float] = []
@@ -348,13 +349,13 @@ class EMAggregator(Aggregator):
         state = (params, log_pi, posteriors)
         points: list[Any] = []  # the packed iterates since the last extrapolation
         points_layout: Any = None
-        while passes < max_iter:
+        while len(history) < max_iter:
             *state, objective = em_step(state)
             record(objective)
             if settled():
                 converged = True
                 break
-            if not accelerate or passes >= max_iter:
+            if not accelerate or len(history) >= max_iter:
                 continue
             point = self._accel_vector(state[0], state[1])
             if point is None:
