@@ -370,6 +370,8 @@ class EMAggregator(Aggregator):
                 continue
             x0, x1, x2 = points
             points = [x2]  # x2 starts the next cycle whatever happens here
+            if not self._em_is_slow(history):
+                continue  # EM settles fast here: an extrapolation would likely cost more than it saves
             jump = self._accel_extrapolate(x0, x1, x2, step.bound)
             if jump is None:
                 continue
@@ -391,6 +393,14 @@ class EMAggregator(Aggregator):
         self._run_passes = passes
         params, log_pi, posteriors = state
         return params, log_pi, self._final_posteriors(posteriors), history, converged
+
+    def _em_is_slow(self, history: list[float]) -> bool:
+        """Whether EM's last two steps show a slow linear rate (the second gained at least
+        ``_squarem.SLOW_RATE`` times the first): only then is an extrapolation worth its pass."""
+        if len(history) < 3:
+            return True
+        first, second = history[-2] - history[-3], history[-1] - history[-2]
+        return first <= 0 or second >= _squarem.SLOW_RATE * first
 
     def _check_objective(self, objective: float, n_pass: int) -> None:
         if not np.isfinite(objective):

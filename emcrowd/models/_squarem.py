@@ -33,6 +33,9 @@ FIRST_MAX_STEP = 4.0
 STEP_FACTOR = 4.0
 #: The step length is never larger than this (a guard against v underflowing near convergence).
 MAX_STEP = 1e4
+#: An extrapolation is tried only where EM's objective gains shrink by less than this factor per step:
+#: a faster EM settles within a few steps, fewer than a rejected extrapolation (a pass) risks.
+SLOW_RATE = 0.5
 
 
 @dataclass
