@@ -122,6 +122,17 @@ def test_gold_is_clamped_in_extrapolated_steps():
         assert_non_decreasing(model.history_)
 
 
+def test_default_is_on_where_em_is_slow():
+    data = SIMULATIONS["ds3"]
+    for method, on in [("dawid_skene", False), ("glad", False), ("bayesian_ds", True), ("ebcc", True)]:
+        model = MODELS[method]()
+        assert model.accelerate is None and model._accelerating() is on
+        assert MODELS[method](accelerate=not on)._accelerating() is not on
+    plain = MODELS["dawid_skene"](tol=TIGHT).fit(data)
+    assert plain.n_passes_ == plain.n_iter_
+    assert np.array_equal(plain.history_, _fit("dawid_skene", data, False).history_)
+
+
 def test_accelerate_is_a_parameter_of_every_em_model():
     for method, model in MODELS.items():
         if method != "majority":

@@ -223,6 +223,9 @@ class VariationalAggregator(EMAggregator):
             dirichlet_kl(posterior, self._class_concentration),
         )
 
+    #: accelerated unless ``accelerate=False``: variational EM over many Dirichlet factors is slow
+    accelerate_default = True
+
     def _accel_log_pi(self) -> bool:
         return False  # the E-step uses E[log pi] of q(pi), which is among the extrapolated parameters
 
@@ -322,7 +325,7 @@ class BayesianDawidSkene(VariationalAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
-        accelerate: bool = True,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -398,8 +401,8 @@ class BayesianDawidSkene(VariationalAggregator):
         n_conc, n_prior = like.concentration.size, like.prior.size
         concentration = values[:n_conc].reshape(like.concentration.shape)
         prior = values[n_conc : n_conc + n_prior].reshape(like.prior.shape)
-        if not self.learn_prior:
-            prior = like.prior  # fixed: it does not move (and its logs come back the same, to rounding)
+        # a fixed prior does not move; a learned one is projected back into the bounds the M-step keeps
+        prior = np.clip(prior, *self._bounds) if self.learn_prior else like.prior
         class_concentration = values[n_conc + n_prior :] if like.class_concentration is not None else None
         log_class, class_kl = self._class_from_concentration(class_concentration)
         return _BDSParams(

@@ -59,7 +59,7 @@ class _Smoothed(EMAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
-        accelerate: bool = True,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,

@@ -237,7 +237,7 @@ class EBCC(VariationalAggregator):
         restart_iter: int = 100,
         screen_iter: int | None = None,
         engine: str = "auto",
-        accelerate: bool = True,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
