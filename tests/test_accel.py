@@ -183,3 +183,28 @@ def test_projections():
     x = np.array([-800.0, -3.0, 0.0, 4.0, 800.0])
     np.testing.assert_allclose(logit(expit(x[1:4])), x[1:4])
     assert np.all(np.isfinite(expit(x))) and expit(x)[0] == 0.0 and expit(x)[-1] == 1.0
+
+
+# -- the Dask engine: the same accelerated fit as in memory ---------------------------------------------
+def test_dask_engine_accelerates_as_in_memory(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from emcrowd.distributed import Cluster, DaskDawidSkene, DaskGLAD, local_cluster
+    from emcrowd.io.partition import open_dataset, partition_arrays
+    from emcrowd.models.classification.dawid_skene import DawidSkene
+    from emcrowd.models.classification.glad import GLAD
+
+    data = simulate_glad(600, 40, labels_per_item=5, n_classes=3, alpha_sd=1.5, seed=3).labels
+    partition_arrays(data, tmp_path / "parts", 3)
+    dataset = open_dataset(tmp_path / "parts")
+    cases = [
+        (GLAD(engine="numba", accelerate=True, learn_class_prior=True, tol=1e-8), DaskGLAD),
+        (DawidSkene(engine="numba", accelerate=True, tol=1e-8), DaskDawidSkene),
+    ]
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        for ref, dask_model in cases:
+            ref.fit(data)
+            got = dask_model(**ref.get_params()).fit_cluster(Cluster(client, dataset))
+            assert got.n_passes_ == ref.n_passes_ and got.n_iter_ == ref.n_iter_
+            np.testing.assert_allclose(got.history_, ref.history_, rtol=1e-9, atol=0)
+            assert np.array_equal(got.labels_, ref.labels_)
+            assert_non_decreasing(got.history_)
