@@ -90,7 +90,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -574,17 +573,23 @@ class EBCC(VariationalAggregator):
     def _pack_params(self, params: _EBCCParams) -> np.ndarray | None:
         if params.subtype_concentration is None:
             return None
-        if self.engine_ == "numba":  # the live rows only: (W, K labels, A)
-            rows = params.counts + self._label_prior[params.rows // self._m].T[None, :, :]
-        else:
-            rows = params.concentration
+        rows = self._full_concentration(params) if self.engine_ == "numba" else params.concentration
         parts = [rows.ravel(), params.subtype_concentration.ravel()]
         if params.class_concentration is not None:
             parts.append(params.class_concentration)
         return np.log(np.concatenate(parts))
 
-    def _accel_layout(self, params: _EBCCParams) -> Any:
-        return None if params.rows is None else tuple(params.rows.tolist())
+    def _row_priors(self) -> np.ndarray:
+        """Every latent row's prior, (K labels, K * M rows)."""
+        return self._label_prior[np.arange(self._label_prior.shape[0] * self._m) // self._m].T
+
+    def _full_concentration(self, params: _EBCCParams) -> np.ndarray:
+        """The compiled engine's q(v) with its idle rows at their prior, laid out as the NumPy
+        engine's ``concentration`` (W, K true, M, K labels): both engines extrapolate the same vector."""
+        k, m = self._label_prior.shape[0], self._m
+        full = np.repeat(self._row_priors()[None, :, :], self._n_workers, axis=0)  # (W, K labels, T)
+        full[:, :, params.rows] += params.counts
+        return full.transpose(0, 2, 1).reshape(self._n_workers, k, m, k)
 
     def _unpack_params(self, vector: np.ndarray, like: _EBCCParams) -> _EBCCParams:
         values = np.exp(vector)
@@ -602,12 +607,16 @@ class EBCC(VariationalAggregator):
             class_concentration=class_concentration,
         )
         if self.engine_ == "numba":
-            rows = like.rows.copy()
-            shape = like.counts.shape
-            counts_in = values[:n_rows].reshape(shape) - self._label_prior[rows // m].T[None, :, :]
+            full = values[:n_rows].reshape(self._n_workers, k * m, k).transpose(0, 2, 1)  # (W, K, T)
+            offset = full - self._row_priors()[None, :, :]
+            live = np.abs(offset).sum(axis=(0, 1)) >= self._idle_below
+            live[like.rows] = True
+            rows = np.flatnonzero(live).astype(np.int64)
+            counts_in = np.ascontiguousarray(offset[:, :, rows])
+            shape = counts_in.shape
             counts, log_v, v_geo = np.empty(shape), np.empty(shape), np.empty(shape)
             kl_v = self._kernels.globals_step(
-                np.ascontiguousarray(counts_in[None]), np.arange(rows.size, dtype=np.int64),
+                counts_in[None], np.arange(rows.size, dtype=np.int64),
                 self._label_prior, rows, m, self._active, counts, log_v, v_geo,
             )  # fmt: skip
             return _EBCCParams(rows=rows, counts=counts, log_v=log_v, v_geo=v_geo, kl=kl_v + kl, **common)
