@@ -32,6 +32,8 @@ def model_kwargs(self: Any) -> dict[str, Any]:
         "smoothing": self.smoothing,
         "random_state": self.seed,
     }
+    if getattr(self, "accelerate", None) is not None:  # else each model keeps its own default
+        options["accelerate"] = self.accelerate
     if self.n_init is not None:  # else each model keeps its own default
         options["n_init"] = self.n_init
     if self.learn_class_prior and self.fixed_class_prior:

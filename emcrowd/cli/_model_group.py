@@ -173,6 +173,15 @@ class ModelOptions:
             rich_help_panel=MODEL_MORE,
         ),
     ] = 500
+    accelerate: Annotated[
+        bool | None,
+        typer.Option(
+            "--accelerate/--no-accelerate",
+            help="Extrapolate EM's iterates (SQUAREM; same fit within --tol, fewer passes where EM is "
+            "slow), or run plain EM. Default: on for Bayesian DS and EBCC.",
+            rich_help_panel=MODEL_MORE,
+        ),
+    ] = None
 
     def as_kwargs(self) -> dict[str, Any]:
         """The model options, checked, as the keyword arguments of the models (see

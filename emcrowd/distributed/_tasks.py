@@ -231,6 +231,33 @@ def glad_keep(result: tuple) -> tuple:
     return result[0], result[1]
 
 
+def glad_b_norms(b0: np.ndarray, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """``[|r|^2, |v|^2]`` of the partition's b over three EM iterates (see :mod:`emcrowd.models._squarem`)."""
+    r = b1 - b0
+    v = b2 - b1 - r
+    return np.array([r @ r, v @ v])
+
+
+def glad_b_combine(b0: np.ndarray, b1: np.ndarray, b2: np.ndarray, coefs: tuple) -> np.ndarray:
+    """The partition's b at the extrapolated point, ``c0 b0 + c1 b1 + c2 b2``."""
+    c0, c1, c2 = coefs
+    return c0 * b0 + c1 * b1 + c2 * b2
+
+
+def glad_e_step(part: Part, b: np.ndarray, alpha: np.ndarray, log_pi: np.ndarray, b_prior: tuple) -> tuple:
+    """``((q, b), [evidence, log prior of b])``: the E-step at ``(alpha, b)`` (an extrapolated point,
+    which no pass has made) and the partition's state there."""
+    from emcrowd.models.classification import _glad_kernels as kernels
+
+    g = part.groups
+    joint = kernels.log_likelihoods(
+        g.indptr, g.worker, g.label, alpha, b, part.obs.n_classes, g.log_k_minus_1
+    )
+    q, evidence = normalize(joint + log_pi)
+    prior = float(GaussianPrior(*b_prior, "beta").log_pdf(b).sum())
+    return (q, b), np.array([evidence, prior])
+
+
 def glad_b_log_prior(state: tuple, b_prior: tuple) -> float:
     return float(GaussianPrior(*b_prior, "beta").log_pdf(state[1]).sum())
 

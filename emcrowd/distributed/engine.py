@@ -321,6 +321,17 @@ class _DaskGladPasses:
         return self.current
 
 
+@dataclass
+class _DaskPoint:
+    """GLAD's parameters packed for extrapolation on the Dask engine: alpha (and the log class prior
+    when it is learned), and b as a future per partition. ``shape`` tells the loop that three points
+    can be combined (always)."""
+
+    alpha: np.ndarray
+    b: list[Any]
+    shape: tuple = ()
+
+
 class DaskGLAD(_DaskMixin, GLAD):
     """:class:`~.classification.glad.GLAD` on a partitioned data set (``engine_ = "dask"``): the compiled
     engine's M-step and E-step (:meth:`GLAD._kernel_m_step`) with each pass made by the partitions."""
@@ -361,15 +372,71 @@ class DaskGLAD(_DaskMixin, GLAD):
     def _e_step(self, data: Any, state: _GLADState, log_pi: np.ndarray, gold: Any) -> tuple[_Handle, float]:
         if gold is not None:
             raise EmcrowdError("the Dask engine does not take gold labels")
+        if state.q is None:  # an extrapolated point: no M-step came before this E-step
+            return self._trial_e_step(state, log_pi)
         known = getattr(self, "_b_prior_sum", None) if state.alpha_sums is not None else None
         passes = _DaskGladPasses(self._cluster, state.q.futures, log_pi, self._b_p, known)  # type: ignore[union-attr]
         evidence = self._kernel_m_step(state, passes)
         self._b_prior_sum = passes.b_log_prior()
         state.q = None
-        return _Handle(passes.result()), self._objective(evidence, state, log_pi)
+        handle = _Handle(passes.result())
+        state.parts = handle.futures
+        return handle, self._objective(evidence, state, log_pi)
 
     def _log_param_prior(self, state: _GLADState) -> float:
         return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_prior_sum)
+
+    # -- acceleration: alpha on the driver, b in the partitions (see EMAggregator._iterate) -------------
+    def _accel_vector(self, state: _GLADState, log_pi: np.ndarray) -> _DaskPoint | None:
+        if state.parts is None:
+            return None
+        c = self._cluster
+        small = np.concatenate([state.alpha, log_pi]) if self._accel_log_pi() else state.alpha.copy()
+        return _DaskPoint(small, c.map(T.pick, state.parts, extra=(1,)))
+
+    def _accel_extrapolate(
+        self, x0: _DaskPoint, x1: _DaskPoint, x2: _DaskPoint, bound: float
+    ) -> tuple[_DaskPoint, float] | None:
+        from emcrowd.models import _squarem
+
+        c = self._cluster
+        r = x1.alpha - x0.alpha
+        v = x2.alpha - x1.alpha - r
+        rr, vv = c.reduce(c.map(T.glad_b_norms, x0.b, x1.b, x2.b))
+        a = _squarem.step_length(float(r @ r) + rr, float(v @ v) + vv, bound)
+        if a is None:
+            return None
+        coefs = _squarem.coefficients(a)
+        alpha = coefs[0] * x0.alpha + coefs[1] * x1.alpha + coefs[2] * x2.alpha
+        if not np.all(np.isfinite(alpha)):
+            return None
+        return _DaskPoint(alpha, c.map(T.glad_b_combine, x0.b, x1.b, x2.b, extra=(coefs,))), a
+
+    def _accel_point(
+        self, x: _DaskPoint, state: _GLADState, log_pi: np.ndarray
+    ) -> tuple[_GLADState, np.ndarray]:
+        from emcrowd.models import _squarem
+
+        n = state.alpha.size
+        if self._accel_log_pi():
+            log_pi = _squarem.log_normalize(x.alpha[n:])
+        return _GLADState(alpha=x.alpha[:n], b=x.b), log_pi  # type: ignore[arg-type]
+
+    def _trial_e_step(self, state: _GLADState, log_pi: np.ndarray) -> tuple[_Handle, float]:
+        """The E-step at an extrapolated point (``state.b``: the partitions' b there)."""
+        c = self._cluster
+        alpha, lp = c.constant(state.alpha), c.constant(np.ascontiguousarray(log_pi, dtype=np.float64))
+        prior = (float(self._b_p.mean), float(self._b_p.sd))
+        results = c.map(T.glad_e_step, c.parts, state.b, extra=(alpha, lp, prior))
+        evidence, b_prior = c.reduce(results, index=1)
+        self._b_prior_before = getattr(self, "_b_prior_sum", None)
+        self._b_prior_sum = float(b_prior)
+        handle = _Handle(c.map(T.pick, results, extra=(0,)))
+        state.parts = handle.futures
+        return handle, self._objective(float(evidence), state, log_pi)
+
+    def _accel_rejected(self, data: Any, state: _GLADState, log_pi: np.ndarray, gold: Any) -> None:
+        self._b_prior_sum = self._b_prior_before  # the log prior of b at the point the run goes on from
 
     def _gather(self, q: _Handle) -> np.ndarray:
         c = self._cluster

@@ -31,6 +31,7 @@ import numpy as np
 
 from emcrowd.data import Labels
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models import _squarem
 from emcrowd.models._api import Aggregator
 
 #: Called after every EM iteration with ``(n_iter, objective)``; used by the CLI for progress.
@@ -89,12 +90,19 @@ class EMAggregator(Aggregator):
         Stop when the change of the objective between two iterations is at most
         ``tol * |objective|`` (a relative tolerance).
     max_iter : int
-        The most EM iterations (one M-step and one E-step each) per start.
+        The most EM iterations (one M-step and one E-step each) per start; with ``accelerate``, the
+        most points moved to (EM iterations and accepted extrapolations).
     n_init : int
         Number of starts: the first from the majority-vote shares, the others from those shares mixed
         with random posteriors. The fit with the highest final objective is kept.
     random_state : int
         Seed of the random starts.
+    accelerate : bool or None
+        Speed EM up by squared extrapolation (:mod:`emcrowd.models._squarem`), keeping an
+        extrapolated point only when its objective is at least the plain EM step's (so the history
+        never decreases, and the fit is the plain one's within the tolerance). None (the default):
+        the model's own choice, ``accelerate_default`` (on for Bayesian DS and EBCC, whose EM is
+        slow; off for the others); ``False`` runs plain EM.
 
     Attributes
     ----------
@@ -113,7 +121,11 @@ class EMAggregator(Aggregator):
     converged_ : bool
         Whether the kept start reached the tolerance before ``max_iter``.
     n_iter_ : int
-        Number of EM iterations of the kept start.
+        Number of points the kept start moved to (``len(history_)``): its EM iterations, plus the
+        accepted extrapolated points with ``accelerate``.
+    n_passes_ : int
+        Number of passes over the labels (E-steps) of the kept start: its EM iterations plus every
+        extrapolated point evaluated, accepted or not. Equals ``n_iter_`` without ``accelerate``.
     init_objectives_ : list of float
         Final objective of every start, in order; the kept one is the largest.
     best_init_ : int
@@ -125,6 +137,11 @@ class EMAggregator(Aggregator):
     """
 
     method: str = "em"
+    #: Whether ``accelerate=None`` (the default) accelerates: where EM takes hundreds of steps (the
+    #: variational models). Elsewhere EM settles in about ten at the default tolerance, there is
+    #: little to gain, and plain EM's result does not depend on the order of the rows to rounding
+    #: (an extrapolation's accept-or-reject decision can turn on rounding).
+    accelerate_default: bool = False
 
     def __init__(
         self,
@@ -136,6 +153,7 @@ class EMAggregator(Aggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
+        accelerate: bool | None = None,
     ) -> None:
         self.class_prior = class_prior
         self.learn_class_prior = learn_class_prior
@@ -144,6 +162,7 @@ class EMAggregator(Aggregator):
         self.max_iter = max_iter
         self.n_init = n_init
         self.random_state = random_state
+        self.accelerate = accelerate
 
     # -- to be provided by subclasses -------------------------------------------------------------
     def _prepare(self, data: Labels) -> None:
@@ -249,11 +268,13 @@ class EMAggregator(Aggregator):
         rng = np.random.default_rng(self.random_state)
         best: tuple[float, int, Any, np.ndarray, np.ndarray, list[float], bool] | None = None
         objectives = []
+        passes = []
         for run in range(int(self.n_init)):
             # (no name here holds the first posteriors: the run lets go of them after its first
             # M-step, and on the Dask engine they are a state per partition)
             outcome = self._run(data, self._first_posteriors(data, run, rng, gold), gold, callback)
             objectives.append(outcome[3][-1])
+            passes.append(getattr(self, "_run_passes", len(outcome[3])))
             if best is None or outcome[3][-1] > best[0]:
                 best = (outcome[3][-1], run, *outcome)
         assert best is not None
@@ -273,6 +294,7 @@ class EMAggregator(Aggregator):
         self.lower_bound_ = history[-1]
         self.converged_ = converged
         self.n_iter_ = len(history)
+        self.n_passes_ = passes[run]
         self.init_objectives_ = objectives
         self.best_init_ = run
         self.n_gold_ = 0 if gold is None else int((gold >= 0).sum())
@@ -309,28 +331,167 @@ class EMAggregator(Aggregator):
         """One EM run from the given posteriors: (params, log class prior, posteriors, history, converged)."""
         params = self._initial_params(data)
         log_pi = self._first_log_pi(data.n_classes)
+        return self._iterate(data, params, log_pi, posteriors, gold, callback)
+
+    def _iterate(
+        self,
+        data: Labels,
+        params: Any,
+        log_pi: np.ndarray,
+        posteriors: np.ndarray,
+        gold: np.ndarray | None,
+        callback: IterationCallback | None,
+    ) -> tuple[Any, np.ndarray, np.ndarray, list[float], bool]:
+        """The iterations of :meth:`_run` from its starting point: plain EM, or EM accelerated by
+        squared extrapolation (:mod:`emcrowd.models._squarem`) when ``accelerate`` is on and the
+        model maps its parameters to an unconstrained vector (``_pack_params``).
+
+        ``history_`` holds the objective of every point the run moved to (an extrapolated point only
+        when its objective is at least the plain EM step's), so it never decreases; ``max_iter``
+        bounds its length (the points, as for plain EM: a rejected extrapolation costs a pass but
+        is not a point). Convergence is tested on plain EM steps only, as without acceleration (a jump that
+        gains little may have overshot, which says nothing of how far the optimum is). The number
+        of passes is left in ``_run_passes``."""
         history: list[float] = []
         converged = False
-        for n_iter in range(1, int(self.max_iter) + 1):
-            # Overflow and the like show up as a non-finite objective, checked right below; NumPy's
-            # own warnings would only repeat that, once per array operation.
+        max_iter = int(self.max_iter)
+        passes = 0
+
+        def em_step(state: tuple[Any, np.ndarray, np.ndarray]) -> tuple[Any, np.ndarray, np.ndarray, float]:
+            nonlocal passes
+            params, log_pi, posteriors = state
+            passes += 1
+            # Overflow and the like show up as a non-finite objective, checked below; NumPy's own
+            # warnings would only repeat that, once per array operation.
             with np.errstate(all="ignore"):
                 params = self._m_step(data, posteriors, params)
-                if self.learn_class_prior and n_iter > 1:  # the first E-step uses the starting prior
+                if self.learn_class_prior and passes > 1:  # the first E-step uses the starting prior
                     log_pi = self._class_prior_step(posteriors)
                 posteriors, objective = self._e_step(data, params, log_pi, gold)
-            if not np.isfinite(objective):
-                raise NumericalError(
-                    f"the {self.method} objective became {objective} at iteration {n_iter}; "
-                    "the priors may be too extreme for this data"
-                )
-            history.append(float(objective))
+            self._check_objective(objective, passes)
+            return params, log_pi, posteriors, float(objective)
+
+        def record(objective: float) -> None:
+            history.append(objective)
             if callback is not None:
-                callback(n_iter, float(objective))
-            if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
+                callback(len(history), objective)
+
+        def settled() -> bool:
+            return len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2])
+
+        accelerate = self._accelerating()
+        step = _squarem.StepLength()
+        state = (params, log_pi, posteriors)
+        points: list[Any] = []  # the packed iterates since the last extrapolation
+        points_layout: Any = None
+        while len(history) < max_iter:
+            *state, objective = em_step(state)
+            record(objective)
+            if settled():
                 converged = True
                 break
+            if not accelerate or len(history) >= max_iter:
+                continue
+            point = self._accel_vector(state[0], state[1])
+            if point is None:
+                accelerate = False  # this model (or this state) has no unconstrained map: plain EM
+                continue
+            layout = self._accel_layout(state[0])
+            if points and (layout != points_layout or points[-1].shape != point.shape):
+                points = []  # the parameters changed shape (e.g. EBCC's live rows): start a new cycle
+            points_layout = layout
+            points.append(point)
+            if len(points) < 3:
+                continue
+            x0, x1, x2 = points
+            points = [x2]  # x2 starts the next cycle whatever happens here
+            if not self._em_is_slow(history):
+                continue  # EM settles fast here: an extrapolation would likely cost more than it saves
+            jump = self._accel_extrapolate(x0, x1, x2, step.bound)
+            if jump is None:
+                continue
+            x, a = jump
+            trial_params, trial_log_pi = self._accel_point(x, state[0], state[1])
+            passes += 1
+            with np.errstate(all="ignore"):
+                trial_q, trial_objective = self._e_step(data, trial_params, trial_log_pi, gold)
+            if np.isfinite(trial_objective) and trial_objective >= objective:
+                step.accepted(a)
+                state = (trial_params, trial_log_pi, trial_q)
+                record(float(trial_objective))
+                first = self._accel_vector(trial_params, trial_log_pi)  # the next cycle's x0
+                points = [] if first is None else [first]
+                points_layout = self._accel_layout(trial_params)
+            else:
+                step.rejected()
+                self._accel_rejected(data, state[0], state[1], gold)
+        self._run_passes = passes
+        params, log_pi, posteriors = state
         return params, log_pi, self._final_posteriors(posteriors), history, converged
+
+    def _em_is_slow(self, history: list[float]) -> bool:
+        """Whether EM's last two steps show a slow linear rate (the second gained at least
+        ``_squarem.SLOW_RATE`` times the first): only then is an extrapolation worth its pass."""
+        if len(history) < 3:
+            return True
+        first, second = history[-2] - history[-3], history[-1] - history[-2]
+        return first <= 0 or second >= _squarem.SLOW_RATE * first
+
+    def _accelerating(self) -> bool:
+        chosen = getattr(self, "accelerate", None)
+        return bool(self.accelerate_default if chosen is None else chosen)
+
+    def _check_objective(self, objective: float, n_pass: int) -> None:
+        if not np.isfinite(objective):
+            raise NumericalError(
+                f"the {self.method} objective became {objective} at iteration {n_pass}; "
+                "the priors may be too extreme for this data"
+            )
+
+    # -- acceleration: the seam each model fills ------------------------------------------------------
+    def _pack_params(self, params: Any) -> np.ndarray | None:
+        """The parameters as one flat vector in an unconstrained space (log probabilities, logits,
+        log concentrations, ...), in which the EM iterates are extrapolated; None: not accelerated.
+        Must return new arrays (the M-step may modify ``params`` in place afterwards)."""
+        return None
+
+    def _unpack_params(self, vector: np.ndarray, like: Any) -> Any:
+        """Parameters from a vector of :meth:`_pack_params`'s space (any finite vector: projected
+        back onto valid parameters), as a new object shaped as ``like`` (the latest iterate)."""
+        raise NotImplementedError
+
+    def _accel_extrapolate(self, x0: Any, x1: Any, x2: Any, bound: float) -> tuple[Any, float] | None:
+        """:func:`._squarem.squared_step` on three packed iterates (a model whose packed parameters
+        are not one array, such as the Dask engine's, does the same arithmetic on its own)."""
+        return _squarem.squared_step(x0, x1, x2, bound)
+
+    def _accel_layout(self, params: Any) -> Any:
+        """What must be the same for three iterates to be extrapolated together (compared with ``==``);
+        None by default: the vector's shape suffices."""
+        return None
+
+    def _accel_rejected(self, data: Labels, params: Any, log_pi: np.ndarray, gold: np.ndarray | None) -> None:
+        """Called when an extrapolated point was evaluated and rejected: the run goes on from
+        ``params``, whose E-step came before that evaluation (a model whose E-step leaves sums
+        for the next M-step in shared buffers restores them here)."""
+
+    def _accel_log_pi(self) -> bool:
+        """Whether the class prior is a parameter the loop iterates (and so extrapolates)."""
+        return bool(self.learn_class_prior)
+
+    def _accel_vector(self, params: Any, log_pi: np.ndarray) -> np.ndarray | None:
+        packed = self._pack_params(params)
+        if packed is None:
+            return None
+        if self._accel_log_pi():
+            packed = np.concatenate([packed, log_pi])
+        return packed
+
+    def _accel_point(self, x: np.ndarray, params: Any, log_pi: np.ndarray) -> tuple[Any, np.ndarray]:
+        if self._accel_log_pi():
+            k = log_pi.size
+            return self._unpack_params(x[:-k], params), _squarem.log_normalize(x[-k:])
+        return self._unpack_params(x, params), log_pi
 
     def _final_posteriors(self, posteriors: Any) -> np.ndarray:
         """A run's last posteriors as the (n_items, K) array the model keeps: themselves here; the

@@ -223,6 +223,18 @@ class VariationalAggregator(EMAggregator):
             dirichlet_kl(posterior, self._class_concentration),
         )
 
+    #: accelerated unless ``accelerate=False``: variational EM over many Dirichlet factors is slow
+    accelerate_default = True
+
+    def _accel_log_pi(self) -> bool:
+        return False  # the E-step uses E[log pi] of q(pi), which is among the extrapolated parameters
+
+    def _class_from_concentration(self, concentration: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """``(E[log pi], KL(q(pi) || p(pi)))`` at the parameters of ``q(pi)`` (fixed pi: None)."""
+        if concentration is None:
+            return self._fixed_log_pi, 0.0
+        return dirichlet_expected_log(concentration), dirichlet_kl(concentration, self._class_concentration)
+
     def _class_prior_mean(self, params: Any) -> np.ndarray:
         if params.class_concentration is None:
             return np.exp(self._fixed_log_pi)
@@ -313,6 +325,7 @@ class BayesianDawidSkene(VariationalAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -322,6 +335,7 @@ class BayesianDawidSkene(VariationalAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.prior_diagonal = prior_diagonal
         self.prior_off_diagonal = prior_off_diagonal
@@ -370,6 +384,33 @@ class BayesianDawidSkene(VariationalAggregator):
             prior = fit_polya_prior(counts[self._active], prior, self._bounds, rate=self.prior_rate)
         concentration = counts + prior
         log_class, class_concentration, class_kl = self._class_update(posteriors.sum(axis=0))
+        return _BDSParams(
+            prior=prior,
+            concentration=concentration,
+            log_theta=dirichlet_expected_log(concentration),
+            log_class=log_class,
+            class_concentration=class_concentration,
+            kl=dirichlet_kl(concentration[self._active], prior) + class_kl + self._hyperprior_penalty(prior),
+        )
+
+    def _pack_params(self, params: _BDSParams) -> np.ndarray | None:
+        # q(theta), q(pi) and the learned prior are Dirichlet parameters: positive, extrapolated in logs
+        if params.concentration is None:
+            return None
+        parts = [params.concentration.ravel(), params.prior.ravel()]
+        if params.class_concentration is not None:
+            parts.append(params.class_concentration)
+        return np.log(np.concatenate(parts))
+
+    def _unpack_params(self, vector: np.ndarray, like: _BDSParams) -> _BDSParams:
+        values = np.exp(vector)
+        n_conc, n_prior = like.concentration.size, like.prior.size
+        concentration = values[:n_conc].reshape(like.concentration.shape)
+        prior = values[n_conc : n_conc + n_prior].reshape(like.prior.shape)
+        # a fixed prior does not move; a learned one is projected back into the bounds the M-step keeps
+        prior = np.clip(prior, *self._bounds) if self.learn_prior else like.prior
+        class_concentration = values[n_conc + n_prior :] if like.class_concentration is not None else None
+        log_class, class_kl = self._class_from_concentration(class_concentration)
         return _BDSParams(
             prior=prior,
             concentration=concentration,

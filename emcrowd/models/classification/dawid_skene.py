@@ -22,6 +22,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator
+from emcrowd.models._squarem import expit, log_normalize, logit
 from emcrowd.models.classification._observations import (
     Observations,
     agreement_sums,
@@ -58,6 +59,7 @@ class _Smoothed(EMAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -67,6 +69,7 @@ class _Smoothed(EMAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.smoothing = smoothing
         self.engine = engine
@@ -153,6 +156,12 @@ class DawidSkene(_Smoothed):
     def _log_likelihoods(self, data: Labels, log_theta: np.ndarray) -> np.ndarray:
         return confusion_log_likelihoods(self._obs, log_theta)
 
+    def _pack_params(self, log_theta: np.ndarray) -> np.ndarray:
+        return log_theta.ravel().copy()  # log probabilities: each row renormalized when unpacked
+
+    def _unpack_params(self, vector: np.ndarray, like: np.ndarray) -> np.ndarray:
+        return log_normalize(vector.reshape(like.shape), axis=2)
+
     def _log_param_prior(self, log_theta: np.ndarray) -> float:
         return float(self.smoothing * log_theta.sum()) if self.smoothing else 0.0
 
@@ -233,6 +242,12 @@ class OneCoin(_Smoothed):
         obs = self._obs
         log_right, log_wrong = self._log_terms(accuracy)
         return symmetric_log_likelihoods(obs, log_right[obs.worker], log_wrong[obs.worker])
+
+    def _pack_params(self, accuracy: np.ndarray) -> np.ndarray:
+        return logit(accuracy)
+
+    def _unpack_params(self, vector: np.ndarray, like: np.ndarray) -> np.ndarray:
+        return expit(vector)
 
     def _log_param_prior(self, accuracy: np.ndarray) -> float:
         if not self.smoothing:

@@ -241,6 +241,7 @@ class EBCC(VariationalAggregator):
         restart_iter: int = 100,
         screen_iter: int | None = None,
         engine: str = "auto",
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -250,6 +251,7 @@ class EBCC(VariationalAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.n_subtypes = n_subtypes
         self.subtype_concentration = subtype_concentration
@@ -571,6 +573,72 @@ class EBCC(VariationalAggregator):
         resp, evidence = normalize(joint)
         params.responsibilities = resp.reshape(n, k, m)
         return params.responsibilities.sum(axis=2), evidence - params.kl
+
+    # -- acceleration (see EMAggregator._iterate): q(v), q(pi) and q(tau) in log concentrations ------
+    def _pack_params(self, params: _EBCCParams) -> np.ndarray | None:
+        if params.subtype_concentration is None:
+            return None
+        rows = self._full_concentration(params) if self.engine_ == "numba" else params.concentration
+        parts = [rows.ravel(), params.subtype_concentration.ravel()]
+        if params.class_concentration is not None:
+            parts.append(params.class_concentration)
+        return np.log(np.concatenate(parts))
+
+    def _row_priors(self) -> np.ndarray:
+        """Every latent row's prior, (K labels, K * M rows)."""
+        return self._label_prior[np.arange(self._label_prior.shape[0] * self._m) // self._m].T
+
+    def _full_concentration(self, params: _EBCCParams) -> np.ndarray:
+        """The compiled engine's q(v) with its idle rows at their prior, laid out as the NumPy
+        engine's ``concentration`` (W, K true, M, K labels): both engines extrapolate the same vector."""
+        k, m = self._label_prior.shape[0], self._m
+        full = np.repeat(self._row_priors()[None, :, :], self._n_workers, axis=0)  # (W, K labels, T)
+        full[:, :, params.rows] += params.counts
+        return full.transpose(0, 2, 1).reshape(self._n_workers, k, m, k)
+
+    def _unpack_params(self, vector: np.ndarray, like: _EBCCParams) -> _EBCCParams:
+        values = np.exp(vector)
+        k, m = self._label_prior.shape[0], self._m
+        n_rows = values.size - k * m - (k if like.class_concentration is not None else 0)
+        subtype_concentration = values[n_rows : n_rows + k * m].reshape(k, m)
+        class_concentration = values[n_rows + k * m :] if like.class_concentration is not None else None
+        log_class, class_kl = self._class_from_concentration(class_concentration)
+        log_prior_rows = (log_class[:, None] + dirichlet_expected_log(subtype_concentration)).ravel()
+        kl = dirichlet_kl(subtype_concentration, self._subtype_prior) + class_kl
+        common = dict(
+            subtype_concentration=subtype_concentration,
+            log_class=log_class,
+            log_prior_rows=np.ascontiguousarray(log_prior_rows),
+            class_concentration=class_concentration,
+        )
+        if self.engine_ == "numba":
+            full = values[:n_rows].reshape(self._n_workers, k * m, k).transpose(0, 2, 1)  # (W, K, T)
+            offset = full - self._row_priors()[None, :, :]
+            live = np.abs(offset).sum(axis=(0, 1)) >= self._idle_below
+            live[like.rows] = True
+            rows = np.flatnonzero(live).astype(np.int64)
+            counts_in = np.ascontiguousarray(offset[:, :, rows])
+            shape = counts_in.shape
+            counts, log_v, v_geo = np.empty(shape), np.empty(shape), np.empty(shape)
+            kl_v = self._kernels.globals_step(
+                counts_in[None], np.arange(rows.size, dtype=np.int64),
+                self._label_prior, rows, m, self._active, counts, log_v, v_geo,
+            )  # fmt: skip
+            return _EBCCParams(rows=rows, counts=counts, log_v=log_v, v_geo=v_geo, kl=kl_v + kl, **common)
+        concentration = values[:n_rows].reshape(like.concentration.shape)
+        prior = self._label_prior[None, :, None, :]
+        return _EBCCParams(
+            concentration=concentration,
+            log_v=dirichlet_expected_log(concentration).reshape(-1, k * m, k),
+            kl=dirichlet_kl(concentration[self._active], prior) + kl,
+            **common,
+        )
+
+    def _accel_rejected(
+        self, data: Labels, params: _EBCCParams, log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> None:
+        if self.engine_ == "numba":  # the rejected point's pass overwrote the shared sums: make them again
+            self._compiled_e_step(data, params, gold)
 
     def _store(self, data: Labels, params: _EBCCParams) -> None:
         self._subtypes_from = None

@@ -420,6 +420,7 @@ class _GLADState:
     log_lik: np.ndarray | None = None
     alpha_sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     sweeps: int = 0  # sweeps the last M-step took
+    parts: Any = None  # the Dask engine: the partitions' states after the E-step at these parameters
 
 
 @dataclass
@@ -725,6 +726,7 @@ class GLAD(EMAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -734,6 +736,7 @@ class GLAD(EMAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.alpha_prior = alpha_prior
         self.beta_prior = beta_prior
@@ -954,9 +957,13 @@ class GLAD(EMAggregator):
 
     def _log_likelihoods(self, data: Labels, state: _GLADState) -> np.ndarray:
         if self._groups is not None:
-            if state.log_lik is None:  # not reached by fit (its passes leave them); for completeness
-                obs = _Observations.from_labels(data)
-                return log_joint(state.alpha, state.b, obs, np.zeros(data.n_classes))
+            if state.log_lik is None:  # an extrapolated point (see _unpack_params): one pass
+                from emcrowd.models.classification import _glad_kernels as kernels
+
+                g = self._groups
+                state.log_lik = kernels.log_likelihoods(
+                    g.indptr, g.worker, g.label, state.alpha, state.b, data.n_classes, g.log_k_minus_1
+                )
             return state.log_lik
         if state.ev is None:
             state.ev = LabelEval.at(state.alpha, state.b, self._obs)
@@ -964,6 +971,14 @@ class GLAD(EMAggregator):
 
     def _log_param_prior(self, state: _GLADState) -> float:
         return float(self._alpha_p.log_pdf(state.alpha).sum() + self._b_p.log_pdf(state.b).sum())
+
+    def _pack_params(self, state: _GLADState) -> np.ndarray | None:
+        return np.concatenate([state.alpha, state.b])  # alpha and b = log beta are unconstrained
+
+    def _unpack_params(self, vector: np.ndarray, like: _GLADState) -> _GLADState:
+        # a fresh state: nothing cached at these parameters (the E-step and the next M-step make it)
+        n = like.alpha.size
+        return _GLADState(alpha=vector[:n].copy(), b=vector[n:].copy())
 
     def _store(self, data: Labels, state: _GLADState) -> None:
         self._fit_data = data  # for label_proba's curvatures

@@ -41,6 +41,7 @@ import numpy as np
 from emcrowd.data import Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import EMAggregator
+from emcrowd.models._squarem import expit, log_normalize, logit
 from emcrowd.models.classification._observations import (
     Observations,
     _gold_codes,
@@ -113,6 +114,7 @@ class MACE(EMAggregator):
         max_iter: int = 500,
         n_init: int = 1,
         random_state: int = 0,
+        accelerate: bool | None = None,
     ) -> None:
         super().__init__(
             class_prior=class_prior,
@@ -122,6 +124,7 @@ class MACE(EMAggregator):
             max_iter=max_iter,
             n_init=n_init,
             random_state=random_state,
+            accelerate=accelerate,
         )
         self.smoothing = smoothing
         self.competence_prior = competence_prior
@@ -268,6 +271,15 @@ class MACE(EMAggregator):
         return symmetric_log_likelihoods(
             obs, log_right.ravel()[obs.worker_label], log_wrong.ravel()[obs.worker_label]
         )
+
+    def _pack_params(self, params: Params) -> np.ndarray:
+        theta, xi = params
+        with np.errstate(divide="ignore"):
+            return np.concatenate([logit(theta), np.log(xi).ravel()])
+
+    def _unpack_params(self, vector: np.ndarray, like: Params) -> Params:
+        n = like[0].size
+        return expit(vector[:n]), np.exp(log_normalize(vector[n:].reshape(like[1].shape), axis=1))
 
     def _log_param_prior(self, params: Params) -> float:
         theta, xi = params
