@@ -26,8 +26,77 @@ def name_ranks(names: tuple[str, ...]) -> np.ndarray:
     return ranks
 
 
+class CodedAnswers:
+    """What every kind of observed answers shares (:class:`Labels`, and the numeric and multi-select
+    twins in :mod:`emcrowd.numeric_data` and :mod:`emcrowd.multilabels`): an item and an annotator code
+    per answer, with the user's ids in code order, and the counts every output table asks for."""
+
+    item: np.ndarray
+    worker: np.ndarray
+    item_names: tuple[str, ...]
+    worker_names: tuple[str, ...]
+
+    def _as_codes(self, *names: str) -> None:
+        """Each named field as a contiguous one-dimensional int32 array (set on the frozen instance)."""
+        for name in names:
+            arr = np.ascontiguousarray(getattr(self, name), dtype=CODE_DTYPE)
+            if arr.ndim != 1:
+                raise EmcrowdError(
+                    f"{type(self).__name__}.{name} must be one-dimensional, got shape {arr.shape}"
+                )
+            object.__setattr__(self, name, arr)
+
+    def _check_code_range(self, name: str, codes: np.ndarray, bound: int) -> None:
+        if codes.size and (codes.min() < 0 or codes.max() >= bound):
+            raise EmcrowdError(f"{type(self).__name__}.{name} has codes outside 0..{bound - 1}")
+
+    def _check_item_worker_codes(self) -> None:
+        self._check_code_range("item", self.item, self.n_items)
+        self._check_code_range("worker", self.worker, self.n_workers)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_names)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_names)
+
+    def item_name_ranks(self) -> np.ndarray:
+        """Each item's rank among the item names in sorted order, shape (n_items,): what random
+        draws per item are indexed by, so that they do not depend on how the items were coded (the
+        order of the input's rows). Computed once."""
+        ranks = getattr(self, "_item_name_ranks", None)
+        if ranks is None:
+            ranks = name_ranks(self.item_names)
+            object.__setattr__(self, "_item_name_ranks", ranks)
+        return ranks
+
+    def labels_per_item(self) -> np.ndarray:
+        """Number of answers of each item, shape (n_items,) (computed once; read-only)."""
+        return self._counted("_labels_per_item", self.item, self.n_items)
+
+    def labels_per_worker(self) -> np.ndarray:
+        """Number of answers of each annotator, shape (n_workers,) (computed once; read-only)."""
+        return self._counted("_labels_per_worker", self.worker, self.n_workers)
+
+    def _counted(self, cache: str, codes: np.ndarray, n: int) -> np.ndarray:
+        """``np.bincount(codes)`` kept on the (immutable) answers: every output table asks for it."""
+        counts = getattr(self, cache, None)
+        if counts is None:
+            counts = np.bincount(codes, minlength=n)
+            counts.flags.writeable = False
+            object.__setattr__(self, cache, counts)
+        return counts
+
+
+def count_spread(counts: np.ndarray) -> dict[str, float]:
+    """``min``, ``median`` and ``max`` of a count per item or annotator (JSON-ready)."""
+    return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
+
+
 @dataclass(frozen=True, eq=False)
-class Labels:
+class Labels(CodedAnswers):
     """Observed crowd labels in coordinate form.
 
     Attributes
@@ -58,20 +127,11 @@ class Labels:
     ordered: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("item", "worker", "label"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=CODE_DTYPE)
-            if arr.ndim != 1:
-                raise EmcrowdError(f"Labels.{name} must be one-dimensional, got shape {arr.shape}")
-            object.__setattr__(self, name, arr)
+        self._as_codes("item", "worker", "label")
         if not (self.item.shape == self.worker.shape == self.label.shape):
             raise EmcrowdError("Labels.item, .worker and .label must have the same length")
-        for name, codes, bound in (
-            ("item", self.item, self.n_items),
-            ("worker", self.worker, self.n_workers),
-            ("label", self.label, self.n_classes),
-        ):
-            if codes.size and (codes.min() < 0 or codes.max() >= bound):
-                raise EmcrowdError(f"Labels.{name} has codes outside 0..{bound - 1}")
+        self._check_item_worker_codes()
+        self._check_code_range("label", self.label, self.n_classes)
         if self.n_classes < 2:
             raise EmcrowdError("at least two classes are needed to aggregate labels")
 
@@ -80,43 +140,8 @@ class Labels:
         return int(self.item.size)
 
     @property
-    def n_items(self) -> int:
-        return len(self.item_names)
-
-    @property
-    def n_workers(self) -> int:
-        return len(self.worker_names)
-
-    @property
     def n_classes(self) -> int:
         return len(self.class_names)
-
-    def item_name_ranks(self) -> np.ndarray:
-        """Each item's rank among the item names in sorted order, shape (n_items,): what random
-        draws per item are indexed by, so that they do not depend on how the items were coded (the
-        order of the input's rows). Computed once per ``Labels``."""
-        ranks = getattr(self, "_item_name_ranks", None)
-        if ranks is None:
-            ranks = name_ranks(self.item_names)
-            object.__setattr__(self, "_item_name_ranks", ranks)
-        return ranks
-
-    def labels_per_item(self) -> np.ndarray:
-        """Number of labels of each item, shape (n_items,) (computed once; read-only)."""
-        return self._counted("_labels_per_item", self.item, self.n_items)
-
-    def labels_per_worker(self) -> np.ndarray:
-        """Number of labels of each annotator, shape (n_workers,) (computed once; read-only)."""
-        return self._counted("_labels_per_worker", self.worker, self.n_workers)
-
-    def _counted(self, cache: str, codes: np.ndarray, n: int) -> np.ndarray:
-        """``np.bincount(codes)`` kept on the (immutable) labels: every output table asks for it."""
-        counts = getattr(self, cache, None)
-        if counts is None:
-            counts = np.bincount(codes, minlength=n)
-            counts.flags.writeable = False
-            object.__setattr__(self, cache, counts)
-        return counts
 
     def describe(self) -> dict[str, Any]:
         """Counts a user checks before trusting a fit: sizes, class counts, labels per item and worker.
@@ -132,9 +157,7 @@ class Labels:
         per_item = self.labels_per_item()
         per_worker = self.labels_per_worker()
         class_counts = np.bincount(self.label, minlength=self.n_classes)
-
-        def spread(counts: np.ndarray) -> dict[str, float]:
-            return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
+        spread = count_spread
 
         return {
             "n_items": self.n_items,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.data import CODE_DTYPE
+from emcrowd.data import CODE_DTYPE, CodedAnswers, count_spread
 from emcrowd.errors import EmcrowdError
 
 #: What an answer that ticks nothing means: a "no" for every class, or no answer at all.
@@ -29,7 +29,7 @@ EMPTY_RULES = ("none", "missing")
 
 
 @dataclass(frozen=True, eq=False)
-class MultiLabels:
+class MultiLabels(CodedAnswers):
     """Observed multi-select answers.
 
     Attributes
@@ -55,11 +55,7 @@ class MultiLabels:
     n_empty: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("item", "worker"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=CODE_DTYPE)
-            if arr.ndim != 1:
-                raise EmcrowdError(f"MultiLabels.{name} must be one-dimensional, got shape {arr.shape}")
-            object.__setattr__(self, name, arr)
+        self._as_codes("item", "worker")
         ticks = np.asarray(self.ticks)
         if ticks.ndim != 2 or ticks.shape[0] != self.item.size:
             raise EmcrowdError("MultiLabels.ticks must be an (n_answers, n_classes) matrix")
@@ -70,12 +66,7 @@ class MultiLabels:
             raise EmcrowdError("MultiLabels.item and .worker must have the same length")
         if ticks.shape[1] != len(self.class_names):
             raise EmcrowdError(f"{ticks.shape[1]} tick columns for {len(self.class_names)} classes")
-        for name, codes, bound in (
-            ("item", self.item, self.n_items),
-            ("worker", self.worker, self.n_workers),
-        ):
-            if codes.size and (codes.min() < 0 or codes.max() >= bound):
-                raise EmcrowdError(f"MultiLabels.{name} has codes outside 0..{bound - 1}")
+        self._check_item_worker_codes()
         if self.n_classes < 1:
             raise EmcrowdError("a multi-select task needs at least one class")
         if self.n_answers == 0:
@@ -86,22 +77,16 @@ class MultiLabels:
         return int(self.item.size)
 
     @property
-    def n_items(self) -> int:
-        return len(self.item_names)
-
-    @property
-    def n_workers(self) -> int:
-        return len(self.worker_names)
-
-    @property
     def n_classes(self) -> int:
         return len(self.class_names)
 
     def answers_per_item(self) -> np.ndarray:
-        return np.bincount(self.item, minlength=self.n_items)
+        """Number of answers of each item, shape (n_items,)."""
+        return self.labels_per_item()
 
     def answers_per_worker(self) -> np.ndarray:
-        return np.bincount(self.worker, minlength=self.n_workers)
+        """Number of answers of each annotator, shape (n_workers,)."""
+        return self.labels_per_worker()
 
     def class_of(self, name: str) -> int:
         try:
@@ -114,9 +99,7 @@ class MultiLabels:
         per_item = self.answers_per_item()
         per_worker = self.answers_per_worker()
         ticked = self.ticks.sum(axis=0)
-
-        def spread(counts: np.ndarray) -> dict[str, float]:
-            return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
+        spread = count_spread
 
         return {
             "n_items": self.n_items,

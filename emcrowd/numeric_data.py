@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.data import CODE_DTYPE, name_ranks
+from emcrowd.data import CodedAnswers, count_spread
 from emcrowd.errors import EmcrowdError
 
 
 @dataclass(frozen=True, eq=False)
-class NumericLabels:
+class NumericLabels(CodedAnswers):
     """Observed numeric answers.
 
     Attributes
@@ -37,11 +37,7 @@ class NumericLabels:
     worker_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        for name in ("item", "worker"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=CODE_DTYPE)
-            if arr.ndim != 1:
-                raise EmcrowdError(f"NumericLabels.{name} must be one-dimensional, got shape {arr.shape}")
-            object.__setattr__(self, name, arr)
+        self._as_codes("item", "worker")
         value = np.ascontiguousarray(self.value, dtype=np.float64)
         if value.ndim != 1:
             raise EmcrowdError(f"NumericLabels.value must be one-dimensional, got shape {value.shape}")
@@ -53,12 +49,7 @@ class NumericLabels:
         if not np.all(np.isfinite(self.value)):
             bad = self.value[~np.isfinite(self.value)][0]
             raise EmcrowdError(f"numeric labels must be finite numbers, found {bad!r}")
-        for name, codes, bound in (
-            ("item", self.item, self.n_items),
-            ("worker", self.worker, self.n_workers),
-        ):
-            if codes.min() < 0 or codes.max() >= bound:
-                raise EmcrowdError(f"NumericLabels.{name} has codes outside 0..{bound - 1}")
+        self._check_item_worker_codes()
 
     #: Numeric answers have no classes; code that branches on the kind of labels reads this.
     kind = "numeric"
@@ -66,30 +57,6 @@ class NumericLabels:
     @property
     def n_labels(self) -> int:
         return int(self.item.size)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_names)
-
-    @property
-    def n_workers(self) -> int:
-        return len(self.worker_names)
-
-    def item_name_ranks(self) -> np.ndarray:
-        """Each item's rank among the item names in sorted order (computed once)."""
-        ranks = getattr(self, "_item_name_ranks", None)
-        if ranks is None:
-            ranks = name_ranks(self.item_names)
-            object.__setattr__(self, "_item_name_ranks", ranks)
-        return ranks
-
-    def labels_per_item(self) -> np.ndarray:
-        """Number of answers of each item, shape (n_items,)."""
-        return np.bincount(self.item, minlength=self.n_items)
-
-    def labels_per_worker(self) -> np.ndarray:
-        """Number of answers of each annotator, shape (n_workers,)."""
-        return np.bincount(self.worker, minlength=self.n_workers)
 
     def describe(self) -> dict[str, Any]:
         """Counts and the spread of the answers, JSON-ready: sizes, labels per item and annotator,
@@ -106,9 +73,7 @@ class NumericLabels:
             n = per_item[many]
             var = (squares[many] - sums[many] ** 2 / n) / (n - 1)
             within = float(np.sqrt(np.maximum(var, 0.0)).mean())
-
-        def spread(counts: np.ndarray) -> dict[str, float]:
-            return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
+        spread = count_spread
 
         return {
             "kind": "numeric",

@@ -208,3 +208,29 @@ def test_dask_engine_accelerates_as_in_memory(tmp_path):
             np.testing.assert_allclose(got.history_, ref.history_, rtol=1e-9, atol=0)
             assert np.array_equal(got.labels_, ref.labels_)
             assert_non_decreasing(got.history_)
+
+
+# -- the command line: --accelerate on|off ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "expected"), [([], None), (["--accelerate", "on"], True), (["--accelerate", "off"], False)]
+)
+def test_the_command_line_turns_acceleration_on_and_off(tmp_path, given, expected):
+    import json
+
+    from typer.testing import CliRunner
+
+    from emcrowd.cli import app
+
+    labels, _, _ = simulate_dawid_skene(300, 8, n_classes=3, labels_per_item=4, seed=2)
+    np.save(tmp_path / "L.npy", labels.to_matrix())
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app, ["fit", str(tmp_path / "L.npy"), "-m", "dawid-skene", "-o", str(out), "-q", *given]
+    )
+    assert res.exit_code == 0, res.output
+    options = json.loads((out / "summary.json").read_text())["options"]
+    assert options["accelerate"] is expected  # None: the model's own default (off for Dawid-Skene)
+    bad = CliRunner().invoke(
+        app, ["fit", str(tmp_path / "L.npy"), "--accelerate", "yes", "-o", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()

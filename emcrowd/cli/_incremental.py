@@ -21,8 +21,6 @@ fits all the labels again.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.data import Labels
+from emcrowd.io.kept_tables import carry_files, merge_rows, read_table
 
 NOTHING_NEW = "nothing new"
 
@@ -102,8 +101,8 @@ def run(
     worker_names = old_workers + tuple(new.worker_names[i] for i in new_workers.tolist())
     phases["merge"] = time.perf_counter() - started
     started = time.perf_counter()
-    prev_items = _read_table(prev_dir / f"items.{fmt}", fmt)
-    prev_post = _read_table(prev_dir / f"posteriors.{fmt}", fmt)
+    prev_items = read_table(prev_dir / f"items.{fmt}", fmt)
+    prev_post = read_table(prev_dir / f"posteriors.{fmt}", fmt)
     if prev_items.num_rows != n_old or prev_post.num_rows != n_old:
         return None  # the tables are not those of the state: fit again
     phases["read_tables"] = time.perf_counter() - started
@@ -155,8 +154,8 @@ def run(
     from emcrowd.cli._output import safe
 
     csv_safe = csv_safe and fmt == "csv"  # (the new rows; the kept ones are as the last write left them)
-    items_table = _merge_rows(prev_items, active_codes, safe(tables["items"], csv_safe), fmt)
-    post_table = _merge_rows(prev_post, active_codes, safe(tables["posteriors"], csv_safe), fmt)
+    items_table = merge_rows(prev_items, active_codes, safe(tables["items"], csv_safe), fmt)
+    post_table = merge_rows(prev_post, active_codes, safe(tables["posteriors"], csv_safe), fmt)
     workers = _worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
     from emcrowd import io
     from emcrowd.cli import _output
@@ -225,80 +224,12 @@ def run(
     }
     carry = [st.LABELS_NPZ, *(c["file"] for c in chunks[:-1])]
     if out_dir.resolve() != prev_dir.resolve():
-        _carry_files(prev_dir, out_dir, carry)
+        carry_files(prev_dir, out_dir, carry)
     return {
         "outputs": outputs, "n_new": int(item.size), "n_new_items": int(new_items.size),
         "n_new_workers": int(new_workers.size), "n_iter": inc.n_iter, "active": int(active.n_items),
         "n_labels": n_labels, "summary": summary,
     }  # fmt: skip
-
-
-def _carry_files(prev_dir: Path, out_dir: Path, names: list[str]) -> None:
-    """The earlier labels files into ``out_dir``: hard links where the file system allows (they are
-    never written again), else copies."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        target = out_dir / name
-        if target.exists():
-            target.unlink()
-        try:
-            os.link(prev_dir / name, target)
-        except OSError:
-            shutil.copy2(prev_dir / name, target)
-
-
-def _read_table(path: Path, fmt: str) -> Any:
-    """A previous output table as Arrow (CSV: every column as text, as it is in the file)."""
-    import pyarrow as pa
-
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).read()  # (read_table imports pandas, through pyarrow.dataset)
-    import pyarrow.csv as pcsv
-
-    with open(path, encoding="utf-8", newline="") as fh:
-        import csv
-
-        header = next(csv.reader([fh.readline()]))
-    convert = pcsv.ConvertOptions(
-        column_types={name: pa.string() for name in header}, strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )  # fmt: skip
-    return pcsv.read_csv(path, convert_options=convert)
-
-
-def _merge_rows(prev: Any, codes: np.ndarray, rows: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """The previous table (one row per known item, in code order) with the rows of the items ``codes``
-    replaced by ``rows`` (new items appended in code order): Arrow columns."""
-    import pyarrow as pa
-
-    from emcrowd.io.outputs import TableFile
-
-    new = TableFile(rows, fmt).arrow()
-    n_old = prev.num_rows
-    order = np.arange(max(n_old, int(codes.max(initial=-1)) + 1), dtype=np.int64)
-    order[codes] = n_old + np.arange(codes.size)
-    indices = pa.Array.from_buffers(pa.int64(), order.size, [None, pa.py_buffer(order)])
-    columns = {}
-    for name, column in zip(prev.column_names, prev.columns, strict=True):
-        added = new[name]
-        if pa.types.is_dictionary(added.type):
-            added = added.cast(added.type.value_type)
-        added = added.cast(column.type) if fmt == "parquet" else _as_text(added)
-        both = pa.chunked_array(list(column.chunks) + list(pa.chunked_array(added).chunks), column.type)
-        columns[name] = both.take(indices)
-    return columns
-
-
-def _as_text(column: Any) -> Any:
-    import pyarrow as pa
-
-    if pa.types.is_boolean(column.type):  # as the output tables spell them
-        import pyarrow.compute as pc
-
-        return pc.if_else(column, "true", "false")
-    return column.cast(pa.string()).fill_null("")
 
 
 def _stand_in_model(method: str, inc: Any, n_items: int, worker_names: tuple[str, ...]) -> Any:

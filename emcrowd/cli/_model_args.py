@@ -33,7 +33,7 @@ def model_kwargs(self: Any) -> dict[str, Any]:
         "random_state": self.seed,
     }
     if getattr(self, "accelerate", None) is not None:  # else each model keeps its own default
-        options["accelerate"] = self.accelerate
+        options["accelerate"] = self.accelerate == "on"
     if self.n_init is not None:  # else each model keeps its own default
         options["n_init"] = self.n_init
     if self.learn_class_prior and self.fixed_class_prior:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 from emcrowd.cli._model_args import model_kwargs
@@ -174,12 +175,15 @@ class ModelOptions:
         ),
     ] = 500
     accelerate: Annotated[
-        bool | None,
+        str | None,
         typer.Option(
-            "--accelerate/--no-accelerate",
-            help="Extrapolate EM's iterates (SQUAREM; same fit within --tol, fewer passes where EM is "
-            "slow), or run plain EM. Default: on for Bayesian DS and EBCC.",
+            "--accelerate",
+            metavar="on|off",
+            click_type=click.Choice(["on", "off"]),
+            help="on: extrapolate EM's iterates (SQUAREM; same fit within --tol, fewer passes where EM "
+            "is slow); off: plain EM. Default: on for Bayesian DS and EBCC, off for the others.",
             rich_help_panel=MODEL_MORE,
+            show_default=False,
         ),
     ] = None
 

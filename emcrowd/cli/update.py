@@ -111,8 +111,9 @@ def update(
     _state.check_classes(prev_dir, classes, loaded.labels.class_names, new_labels)
     phases["read_new"] = time.perf_counter() - started
     if _incremental_update(
-        prev_dir, meta, loaded, new_labels, out_dir, fmt, csv_safe, quiet, cold_check, refit, as_json,
-        in_place, phases,
+        prev_dir, meta, loaded, new_labels=new_labels, out_dir=out_dir, fmt=fmt, csv_safe=csv_safe,
+        quiet=quiet, cold_check=cold_check, refit=refit, as_json=as_json, in_place=in_place,
+        phases=phases,
     ):  # fmt: skip
         return
     started = time.perf_counter()
@@ -190,7 +191,7 @@ def update(
 
 
 def _incremental_update(
-    prev_dir: Path, meta: dict, loaded: object, new_labels: Path, out_dir: Path, fmt: str,
+    prev_dir: Path, meta: dict, loaded: object, *, new_labels: Path, out_dir: Path, fmt: str,
     csv_safe: bool, quiet: bool, cold_check: float, refit: bool, as_json: bool, in_place: bool,
     phases: dict[str, float],
 ) -> bool:  # fmt: skip

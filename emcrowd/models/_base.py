@@ -331,18 +331,24 @@ class EMAggregator(Aggregator):
         """One EM run from the given posteriors: (params, log class prior, posteriors, history, converged)."""
         params = self._initial_params(data)
         log_pi = self._first_log_pi(data.n_classes)
-        return self._iterate(data, params, log_pi, posteriors, gold, callback)
+        # no name here keeps the first posteriors: the run lets go of them after its first M-step
+        # (on the Dask engine they are a state per partition)
+        start = [posteriors]
+        del posteriors
+        return self._iterate(data, params, log_pi, start, gold, callback)
 
     def _iterate(
         self,
         data: Labels,
         params: Any,
         log_pi: np.ndarray,
-        posteriors: np.ndarray,
+        start: list[Any],
         gold: np.ndarray | None,
         callback: IterationCallback | None,
     ) -> tuple[Any, np.ndarray, np.ndarray, list[float], bool]:
-        """The iterations of :meth:`_run` from its starting point: plain EM, or EM accelerated by
+        """The iterations of :meth:`_run` from its starting point (``start`` holds the first
+        posteriors, taken out of it so that nothing keeps them once the first M-step has read them):
+        plain EM, or EM accelerated by
         squared extrapolation (:mod:`emcrowd.models._squarem`) when ``accelerate`` is on and the
         model maps its parameters to an unconstrained vector (``_pack_params``).
 
@@ -381,7 +387,7 @@ class EMAggregator(Aggregator):
 
         accelerate = self._accelerating()
         step = _squarem.StepLength()
-        state = (params, log_pi, posteriors)
+        state = (params, log_pi, start.pop())
         points: list[Any] = []  # the packed iterates since the last extrapolation
         points_layout: Any = None
         while len(history) < max_iter:
