@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.data import Labels
+from emcrowd.data import CODE_DTYPE, Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import normalize
 from emcrowd.models.classification._observations import Observations, confusion_counts
@@ -202,7 +202,7 @@ class CrowdMachine(DawidSkene):
                 "no item has a human label or a gold label: a machine's weight is learned from the items "
                 "it shares with people"
             )
-        new_code = np.full(data.n_items, -1, dtype=np.int64)
+        new_code = np.full(data.n_items, -1, dtype=CODE_DTYPE)  # the codes Labels keeps: no conversion
         new_code[shared_idx] = np.arange(shared_idx.size)
 
         symbols, bins, calibration = [], [], []
@@ -219,10 +219,10 @@ class CrowdMachine(DawidSkene):
         alphabet = k + k * max(bins)
         machine_rows = [np.flatnonzero(shared[md.item_codes[m]]) for m in range(len(md.machines))]
         item = [new_code[data.item]] + [new_code[md.item_codes[m][r]] for m, r in enumerate(machine_rows)]
-        worker = [data.worker.astype(np.int64)] + [
-            np.full(r.size, n_people + m, dtype=np.int64) for m, r in enumerate(machine_rows)
+        worker = [data.worker] + [
+            np.full(r.size, n_people + m, dtype=CODE_DTYPE) for m, r in enumerate(machine_rows)
         ]
-        label = [data.label.astype(np.int64)] + [k + symbols[m][r] for m, r in enumerate(machine_rows)]
+        label = [data.label] + [(k + symbols[m][r]).astype(CODE_DTYPE) for m, r in enumerate(machine_rows)]
         em_labels = Labels(
             np.concatenate(item),
             np.concatenate(worker),
