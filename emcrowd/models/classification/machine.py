@@ -38,32 +38,46 @@ import numpy as np
 from emcrowd.data import CODE_DTYPE, Labels
 from emcrowd.errors import EmcrowdError
 from emcrowd.models._base import normalize
-from emcrowd.models.classification._observations import Observations, confusion_counts
+from emcrowd.models.classification._observations import (
+    Observations,
+    _by_label,
+    _gold_codes,
+    _pass_chunks,
+    confusion_counts,
+    confusion_log_likelihoods,
+    resolve_engine,
+    vote_shares,
+)
 from emcrowd.models.classification.dawid_skene import DawidSkene
 from emcrowd.predictions import MachineData, attach
 
 
 @dataclass
 class _EMSet:
-    """What the EM loop reads: the items with human labels or gold, people and machines as
-    annotators over the extended alphabet; the class count and names are the crowd's."""
+    """What the EM loop reads: the items with human labels or gold, the people's labels on them, and
+    each machine's symbol on each of them; the class count and names are the crowd's."""
 
-    labels: Labels  # over K + K * n_bins symbols
-    class_names: tuple[str, ...]
+    labels: Labels  # the people's labels over the shared items
+    symbols: np.ndarray  # (n_items, n_machines) int32: a machine's symbol on an item, -1 for none
     n_people: int
     bins: list[int]  # per machine
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.labels.class_names
+
+    @property
     def n_classes(self) -> int:
-        return len(self.class_names)
+        return self.labels.n_classes
 
     @property
     def n_items(self) -> int:
         return self.labels.n_items
 
     @property
-    def n_labels(self) -> int:
-        return self.labels.n_labels
+    def n_symbols(self) -> int:
+        """Columns of a machine's table: ``K * n_bins`` of the machine with the most bins."""
+        return self.n_classes * max(self.bins)
 
     def item_name_ranks(self) -> np.ndarray:
         return self.labels.item_name_ranks()
@@ -196,87 +210,92 @@ class CrowdMachine(DawidSkene):
         shared[data.item] = True
         if gold is not None:
             shared |= gold >= 0
-        shared_idx = np.flatnonzero(shared)
-        if shared_idx.size == 0:
+        n_shared = int(np.count_nonzero(shared))
+        if n_shared == 0:
             raise EmcrowdError(
                 "no item has a human label or a gold label: a machine's weight is learned from the items "
                 "it shares with people"
             )
-        new_code = np.full(data.n_items, -1, dtype=CODE_DTYPE)  # the codes Labels keeps: no conversion
-        new_code[shared_idx] = np.arange(shared_idx.size)
+        # the EM items: the shared ones, in code order; when they come first (as attach appends the
+        # items only machines saw), their codes stay as they are and nothing is recoded
+        first = bool(shared[:n_shared].all())
+        shared_idx = None if first else np.flatnonzero(shared)
+        new_code = None
+        if not first:
+            new_code = np.full(data.n_items, -1, dtype=CODE_DTYPE)  # the codes Labels keeps
+            new_code[shared_idx] = np.arange(n_shared, dtype=CODE_DTYPE)
 
-        symbols, bins, calibration = [], [], []
+        symbols = np.full((n_shared, len(md.machines)), -1, dtype=CODE_DTYPE)
+        bins, calibration = [], []
         for m, machine in enumerate(md.machines):
-            answer, confidence = machine.answers()
+            answer, confidence = _answers(machine)
             items = md.item_codes[m]
             on_shared = shared[items]
             edges = self._edges(confidence, on_shared)
-            b = np.zeros(items.size, dtype=np.int64) if edges is None else _bin_of(confidence, edges)
             n_b = 1 if edges is None else edges.size - 1
-            symbols.append(answer.astype(np.int64) * n_b + b)
+            b = np.zeros(items.size, dtype=CODE_DTYPE) if edges is None else _bin_of(confidence, edges)
+            symbol = answer.astype(CODE_DTYPE) * CODE_DTYPE(n_b) + b
+            rows = slice(None) if on_shared.all() else np.flatnonzero(on_shared)
+            at = items[rows]
+            symbols[at if new_code is None else new_code[at], m] = symbol[rows]
             bins.append(n_b)
-            calibration.append({"edges": edges, "bin": b, "answer": answer})
-        alphabet = k + k * max(bins)
-        machine_rows = [np.flatnonzero(shared[md.item_codes[m]]) for m in range(len(md.machines))]
-        item = [new_code[data.item]] + [new_code[md.item_codes[m][r]] for m, r in enumerate(machine_rows)]
-        worker = [data.worker] + [
-            np.full(r.size, n_people + m, dtype=CODE_DTYPE) for m, r in enumerate(machine_rows)
-        ]
-        label = [data.label] + [(k + symbols[m][r]).astype(CODE_DTYPE) for m, r in enumerate(machine_rows)]
-        em_labels = Labels(
-            np.concatenate(item),
-            np.concatenate(worker),
-            np.concatenate(label),
-            data.item_names
-            if shared_idx.size == data.n_items
-            else tuple(data.item_names[j] for j in shared_idx),
-            data.worker_names + md.machine_names,
-            data.class_names + tuple(f"\x00symbol{s}" for s in range(alphabet - k)),
-        )
-        em = _EMSet(em_labels, data.class_names, n_people, bins)
-        em_gold = None if gold is None else gold[shared_idx]
+            calibration.append({"edges": edges, "bin": b, "symbol": symbol, "on_shared": on_shared})
+        if n_shared == data.n_items:
+            people = data
+        elif first:
+            people = dataclasses.replace(data, item_names=data.item_names[:n_shared])
+        else:
+            assert new_code is not None and shared_idx is not None
+            people = dataclasses.replace(
+                data, item=new_code[data.item], item_names=tuple(data.item_names[j] for j in shared_idx)
+            )
+        em = _EMSet(people, symbols, n_people, bins)
+        em_gold = None if gold is None else gold[:n_shared] if first else gold[shared_idx]
         self._ignored: set[int] = set()
         self._fit(em, em_gold, callback)
         # a machine is used when its evidence beats what its bins would gain by fitting noise
         counts = self._final_counts
         if counts is None:
-            counts = confusion_counts(self._obs, self.posteriors_)
+            counts = self._machine_counts(em, self.posteriors_)
         self.machine_evidence_ = self._evidence(counts, em)
         estimated = self.accuracy_[n_people:].copy()
         self.machine_used_ = self.machine_evidence_ > 0 if self.select_machines else np.ones(len(bins), bool)
         if not self.machine_used_.all():
+            # the fit without the set-aside machines' answers, from the same start (its objective is
+            # the one without them); the people's labels grouped by item are the first fit's
             self._ignored = set(np.flatnonzero(~self.machine_used_).tolist())
-            # without the ignored machines' answers: the fit (and its objective) is the one without them
-            keep = ~np.isin(em_labels.worker, [n_people + m for m in self._ignored])
-            em = dataclasses.replace(
-                em, labels=dataclasses.replace(
-                    em_labels, item=em_labels.item[keep], worker=em_labels.worker[keep],
-                    label=em_labels.label[keep],
-                ),
-            )  # fmt: skip
-            self._fit(em, em_gold, callback)
+            kept = symbols.copy()
+            kept[:, ~self.machine_used_] = -1
+            self._fit(dataclasses.replace(em, symbols=kept), em_gold, callback)
             self.accuracy_[n_people:][~self.machine_used_] = estimated[~self.machine_used_]
 
         # every item: the EM posteriors on the shared ones, the machines' calibrated ones elsewhere
-        log_theta = self._log_theta_
-        joint = np.tile(np.log(self.class_prior_), (data.n_items, 1))
-        for m in np.flatnonzero(self.machine_used_):
-            rows = ~shared[md.item_codes[m]]
-            cols = k + symbols[m][rows]
-            joint[md.item_codes[m][rows]] += log_theta[n_people + m][:, cols].T
-        posteriors, _ = normalize(joint)
-        posteriors[shared_idx] = self.posteriors_
-        self.posteriors_ = posteriors
-        self.labels_ = np.argmax(posteriors, axis=1)
+        if n_shared < data.n_items:
+            rest = np.flatnonzero(~shared)
+            position = np.full(data.n_items, -1, dtype=np.intp)
+            position[rest] = np.arange(rest.size)
+            joint = np.tile(np.log(self.class_prior_), (rest.size, 1))
+            for m in np.flatnonzero(self.machine_used_):
+                off = ~calibration[m]["on_shared"]
+                cols = calibration[m]["symbol"][off]
+                joint[position[md.item_codes[m][off]]] += self._machine_log_[m][:, cols].T
+            posteriors = np.empty((data.n_items, k))
+            posteriors[rest], _ = normalize(joint)
+            if shared_idx is None:
+                posteriors[:n_shared] = self.posteriors_
+            else:
+                posteriors[shared_idx] = self.posteriors_
+            self.posteriors_ = posteriors
+            self.labels_ = np.argmax(posteriors, axis=1)
         self.machine_data_ = md
-        self.n_shared_ = int(shared_idx.size)
-        self.worker_names_ = em_labels.worker_names
+        self.n_shared_ = n_shared
+        self.worker_names_ = data.worker_names + md.machine_names
         self.machine_names_ = md.machine_names
         self.kind_ = np.array(["human"] * n_people + ["machine"] * len(md.machines))
         self.machine_calibration_ = []
         for m, machine in enumerate(md.machines):
             cal = calibration[m]
-            on_shared = shared[md.item_codes[m]]
+            on_shared = cal["on_shared"]
             self.machine_calibration_.append(
                 {
                     "name": machine.name,
@@ -291,11 +310,12 @@ class CrowdMachine(DawidSkene):
 
     def _evidence(self, counts: np.ndarray, em: _EMSet) -> np.ndarray:
         """Per machine: the expected log-likelihood its fitted bins gain over chance on the shared
-        items, minus half a log of its shared items per bin (the BIC penalty of its coins)."""
-        k, people = em.n_classes, em.n_people
+        items, minus half a log of its shared items per bin (the BIC penalty of its coins).
+        ``counts``: the machines' sums, shape (n_machines, K, n_symbols)."""
+        k = em.n_classes
         out = []
         for m, n_b in enumerate(em.bins):
-            c = counts[people + m, :, k : k + k * n_b].reshape(k, k, n_b)
+            c = counts[m, :, : k * n_b].reshape(k, k, n_b)
             right = np.einsum("kkb->b", c)
             total = c.sum(axis=(0, 1))
             wrong = total - right
@@ -320,37 +340,56 @@ class CrowdMachine(DawidSkene):
         n_bins = min(int(self.n_bins), int(on_shared.sum()) // int(self.min_bin_items))
         if n_bins < 2:
             return None
-        inner = np.unique(np.quantile(confidence[on_shared], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        shared_confidence = confidence if on_shared.all() else confidence[on_shared]
+        inner = np.unique(np.quantile(shared_confidence, np.linspace(0, 1, n_bins + 1)[1:-1]))
         return np.concatenate([[-np.inf], inner, [np.inf]])
 
     def _observations(self, data: Any) -> Observations:
-        return Observations.from_labels(data.labels, self.engine)
+        # the people's labels; the machines' symbols are read beside them. The engine is chosen on
+        # all the observations, the machines' answers included; a set-aside refit of the same labels
+        # keeps the first fit's (and its labels grouped by item)
+        engine = resolve_engine(self.engine, data.labels.n_labels + int(np.count_nonzero(data.symbols >= 0)))
+        obs = getattr(self, "_obs", None)
+        if obs is not None and obs.data is data.labels and obs.requested_engine == engine:
+            return obs
+        return Observations.from_labels(data.labels, engine)
 
     def _initial_posteriors(self, data: Any) -> np.ndarray:
-        labels, k = data.labels, data.n_classes
-        human = labels.worker < data.n_people
-        counts = np.bincount(
-            labels.item[human].astype(np.int64) * k + labels.label[human], minlength=labels.n_items * k
-        ).reshape(labels.n_items, k)
-        totals = counts.sum(axis=1, keepdims=True)
-        shares = np.full(counts.shape, 1.0 / k)
-        np.divide(counts, totals, out=shares, where=totals > 0)
-        return shares
+        return vote_shares(self._obs)  # the people's vote shares: the machines wait for the M-step
 
-    def _m_step(self, data: Any, posteriors: np.ndarray, params: Any) -> np.ndarray:
-        counts = self._take_pending(posteriors)
-        if counts is None:
-            counts = confusion_counts(self._obs, posteriors)
-        k, people = data.n_classes, data.n_people
-        log_theta = np.zeros(counts.shape)
-        human = counts[:people, :, :k] + self.smoothing
+    def _machine_counts(self, data: Any, posteriors: np.ndarray) -> np.ndarray:
+        """``counts[m, t, s]``: the posterior mass of row ``t`` on the items where machine ``m`` gave
+        symbol ``s``, shape (n_machines, K, n_symbols)."""
+        k, n_symbols = data.n_classes, data.n_symbols
+        if self.engine_ == "numba":
+            from emcrowd.models.classification import _machine_kernels as kernels
+
+            q = np.ascontiguousarray(posteriors, dtype=np.float64)
+            return kernels.machine_counts(data.symbols, q, n_symbols).transpose(0, 2, 1)
+        counts = np.zeros((len(data.bins), k, n_symbols))
+        for m in range(len(data.bins)):
+            column = data.symbols[:, m]
+            on = np.flatnonzero(column >= 0)
+            symbol, weights = column[on], posteriors[on]
+            for t in range(k):
+                counts[m, t] = np.bincount(symbol, weights=weights[:, t], minlength=n_symbols)
+        return counts
+
+    def _m_step(self, data: Any, posteriors: np.ndarray, params: Any) -> tuple[np.ndarray, np.ndarray]:
+        pending = self._take_pending(posteriors)
+        if pending is None:
+            pending = (confusion_counts(self._obs, posteriors), self._machine_counts(data, posteriors))
+        people_counts, machine_counts = pending
+        k = data.n_classes
+        human = people_counts + self.smoothing
         totals = human.sum(axis=2, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_human = np.log(human) - np.log(totals)
-        log_theta[:people, :, :k] = np.where(totals > 0, log_human, -np.log(k))
+        log_people = np.where(totals > 0, log_human, -np.log(k))
+        machine_log = np.zeros(machine_counts.shape)  # [machine, true, symbol]
         self._coin_ = []
         for m, n_b in enumerate(data.bins):
-            c = counts[people + m, :, k : k + k * n_b].reshape(k, k, n_b)  # [true, answer, bin]
+            c = machine_counts[m, :, : k * n_b].reshape(k, k, n_b)  # [true, answer, bin]
             right = np.einsum("kkb->b", c)
             total = c.sum(axis=(0, 1))
             coin = (right + self.machine_prior / k) / (total + self.machine_prior)
@@ -363,14 +402,63 @@ class CrowdMachine(DawidSkene):
                 log_right, log_wrong = np.log(coin), np.log1p(-coin) - np.log(k - 1)
             block = np.broadcast_to(log_f + log_wrong, (k, k, n_b)).copy()
             block[np.arange(k), np.arange(k)] = log_f + log_right
-            log_theta[people + m, :, k : k + k * n_b] = block.reshape(k, k * n_b)
+            machine_log[m, :, : k * n_b] = block.reshape(k, k * n_b)
             self._coin_.append(coin)
-        return log_theta
+        return log_people, machine_log
 
-    def _log_param_prior(self, log_theta: np.ndarray) -> float:
-        data = self._em
-        k, people = data.n_classes, data.n_people
-        total = float(self.smoothing * log_theta[:people, :, :k].sum()) if self.smoothing else 0.0
+    def _e_step(
+        self, data: Any, params: tuple[np.ndarray, np.ndarray], log_pi: np.ndarray, gold: np.ndarray | None
+    ) -> tuple[np.ndarray, float]:
+        if self.engine_ == "numpy":
+            return super()._e_step(data, params, log_pi, gold)  # from _log_likelihoods
+        from emcrowd.models.classification import _machine_kernels as kernels
+
+        log_people, machine_log = params
+        obs, g = self._obs, self._obs.groups
+        k, n_machines, n_symbols = data.n_classes, len(data.bins), data.n_symbols
+        posteriors = np.empty((obs.n_items, k))
+        acc = np.zeros((_pass_chunks(obs, obs.n_workers * k * k), obs.n_workers, k, k))
+        machine_acc = np.zeros((acc.shape[0], n_machines * n_symbols * k + kernels.PAD))
+        evidence = kernels.machine_pass_for(k)(
+            g.indptr, g.worker, g.label, _by_label(log_people), data.symbols, _by_label(machine_log),
+            np.ascontiguousarray(log_pi, dtype=np.float64), self._gold_codes(gold), posteriors, acc,
+            machine_acc,
+        )  # fmt: skip
+        people_counts = acc[0]
+        for chunk in range(1, acc.shape[0]):
+            people_counts += acc[chunk]
+        machine_sums = machine_acc[0]
+        for chunk in range(1, acc.shape[0]):
+            machine_sums += machine_acc[chunk]
+        machine_counts = machine_sums[: n_machines * n_symbols * k].reshape(n_machines, n_symbols, k)
+        self._pending = (
+            posteriors,
+            (np.ascontiguousarray(people_counts.transpose(0, 2, 1)), machine_counts.transpose(0, 2, 1)),
+        )
+        return posteriors, self._objective(float(evidence), params, log_pi)
+
+    def _gold_codes(self, gold: np.ndarray | None) -> np.ndarray:
+        """The gold codes as the compiled pass reads them, made once per fit (not once per pass)."""
+        made = self._gold_made
+        if made is None or made[0] is not gold:
+            made = self._gold_made = (gold, _gold_codes(gold, self._obs.n_items))
+        return made[1]
+
+    def _log_likelihoods(self, data: Any, params: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        log_people, machine_log = params
+        out = confusion_log_likelihoods(self._obs, log_people)
+        for m in range(len(data.bins)):
+            column = data.symbols[:, m]
+            on = np.flatnonzero(column >= 0)
+            out[on] += machine_log[m][:, column[on]].T
+        return out
+
+    def _pack_params(self, params: Any) -> None:
+        return None  # not accelerated
+
+    def _log_param_prior(self, params: tuple[np.ndarray, np.ndarray]) -> float:
+        k = self._em.n_classes
+        total = float(self.smoothing * params[0].sum()) if self.smoothing else 0.0
         if self.machine_prior:
             for m, coin in enumerate(self._coin_):
                 if m in self._ignored:
@@ -384,39 +472,54 @@ class CrowdMachine(DawidSkene):
 
     def _prepare(self, data: Any) -> None:
         self._em = data
+        self._gold_made: tuple[np.ndarray | None, np.ndarray] | None = None
         super()._prepare(data)
 
-    def _store(self, data: Any, log_theta: np.ndarray) -> None:
+    def _store(self, data: Any, params: tuple[np.ndarray, np.ndarray]) -> None:
         # the sums the last E-step made for the kept posteriors (the numba engine's), for the evidence
         pending = self._pending
-        self._final_counts = pending[1] if pending is not None and pending[0] is self.posteriors_ else None
+        self._final_counts = pending[1][1] if pending is not None and pending[0] is self.posteriors_ else None
         self._pending = None
-        # the kept start's machine coins, from its parameters
-        k, people = data.n_classes, data.n_people
-        coins = []
-        for m, n_b in enumerate(data.bins):
-            block = log_theta[people + m, :, k : k + k * n_b].reshape(k, k, n_b)
+        log_people, machine_log = params
+        k = data.n_classes
+        # the kept start's machine coins and accuracies, from its parameters
+        coins, machine = [], []
+        for n_b, table in zip(data.bins, machine_log, strict=True):
+            block = table[:, : k * n_b].reshape(k, k, n_b)
             share = np.exp(block).sum(axis=1)[0]  # f_b
             with np.errstate(divide="ignore", invalid="ignore"):
                 coins.append(np.where(share > 0, np.exp(block[0, 0]) / share, 1.0 / k))
-        self._coin_ = coins
-        self._log_theta_ = log_theta
-        self.confusion_ = np.exp(log_theta[:people, :, :k])
-        human = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
-        machine = []
-        for m, n_b in enumerate(data.bins):
-            block = np.exp(log_theta[people + m, :, k : k + k * n_b].reshape(k, k, n_b))
-            right = np.einsum("kkb->k", block)  # P(answer right | true k)
+            right = np.einsum("kkb->k", np.exp(block))  # P(answer right | true k)
             machine.append(float(right @ self.class_prior_))
+        self._coin_ = coins
+        self._machine_log_ = machine_log
+        self.confusion_ = np.exp(log_people)
+        human = np.einsum("ikk->ik", self.confusion_) @ self.class_prior_
         self.accuracy_ = np.concatenate([human, np.array(machine)])
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         raise NotImplementedError("CrowdMachine does not give label probabilities")
 
 
+def _answers(machine: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """:meth:`Predictions.answers` (the most probable class, lowest code among ties, and its
+    probability), a column at a time: NumPy's reductions along a short last axis are slow."""
+    proba = machine.proba
+    if proba is None:
+        return machine.answers()
+    answer = np.zeros(proba.shape[0], dtype=CODE_DTYPE)
+    top = proba[:, 0].copy()
+    for c in range(1, proba.shape[1]):
+        column = proba[:, c]
+        above = column > top
+        answer[above] = c
+        np.maximum(top, column, out=top)
+    return answer, top
+
+
 def _bin_of(confidence: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """The bin of each confidence: ``edges[b] < c <= edges[b+1]``."""
-    return np.searchsorted(edges[1:-1], confidence, side="left").astype(np.int64)
+    return np.searchsorted(edges[1:-1], confidence, side="left").astype(CODE_DTYPE)
 
 
 def _extended_form(form: Any, md: MachineData) -> Any:
