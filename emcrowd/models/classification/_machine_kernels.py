@@ -28,7 +28,7 @@ from emcrowd.models.classification._confusion_kernels import (
     _normalize_item,
 )
 
-__all__ = ["PAD", "compile_all", "machine_counts", "machine_pass_for"]
+__all__ = ["PAD", "answers", "compile_all", "machine_counts", "machine_pass_for", "symbols"]
 
 #: Spare entries after each chunk's machine sums (against false sharing between threads).
 PAD = _PAD
@@ -108,6 +108,39 @@ def _build(rows: int) -> Callable[..., float]:
     return machine_pass
 
 
+@njit(cache=True, parallel=True)
+def answers(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's most probable class (the lowest code among ties), int32, and its probability."""
+    n, k = proba.shape
+    answer = np.empty(n, dtype=np.int32)
+    top = np.empty(n)
+    for j in prange(n):
+        best, value = 0, proba[j, 0]
+        for c in range(1, k):
+            if proba[j, c] > value:
+                best, value = c, proba[j, c]
+        answer[j] = best
+        top[j] = value
+    return answer, top
+
+
+@njit(cache=True, parallel=True)
+def symbols(answer: np.ndarray, confidence: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each answer's confidence bin ``b`` (``inner[b-1] < c <= inner[b]``, the inner bounds sorted)
+    and its symbol ``answer * n_bins + b``, both int32."""
+    n, n_bins = answer.size, inner.size + 1
+    bin_ = np.empty(n, dtype=np.int32)
+    symbol = np.empty(n, dtype=np.int32)
+    for j in prange(n):
+        c = confidence[j]
+        b = 0
+        while b < inner.size and inner[b] < c:
+            b += 1
+        bin_[j] = b
+        symbol[j] = answer[j] * n_bins + b
+    return bin_, symbol
+
+
 @njit(cache=True)
 def machine_counts(symbol: np.ndarray, q: np.ndarray, n_symbols: int) -> np.ndarray:
     """``counts[m, s, t]``: the sum of ``q[j, t]`` over the items ``j`` where machine ``m`` gave
@@ -153,6 +186,8 @@ def compile_all() -> None:
             indptr, worker, label, log_theta, symbol, machine_log, log_pi, gold, q, acc, machine_acc
         )
         machine_counts(symbol, q, k)
+        answer, top = answers(q)
+        symbols(answer, top, np.array([0.5]))
 
 
 if __name__ == "__main__":

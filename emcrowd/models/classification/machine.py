@@ -225,21 +225,26 @@ class CrowdMachine(DawidSkene):
             new_code = np.full(data.n_items, -1, dtype=CODE_DTYPE)  # the codes Labels keeps
             new_code[shared_idx] = np.arange(n_shared, dtype=CODE_DTYPE)
 
+        # the engine, chosen on all the EM's observations (the machines' answers on shared items too)
+        on_shared_of = [shared[items] for items in md.item_codes]
+        n_observed = data.n_labels + sum(int(np.count_nonzero(on)) for on in on_shared_of)
+        self._engine_choice = resolve_engine(self.engine, n_observed)
         symbols = np.full((n_shared, len(md.machines)), -1, dtype=CODE_DTYPE)
         bins, calibration = [], []
         for m, machine in enumerate(md.machines):
-            answer, confidence = _answers(machine)
-            items = md.item_codes[m]
-            on_shared = shared[items]
-            edges = self._edges(confidence, on_shared)
+            answer, confidence = self._answers(machine)
+            items, on_shared = md.item_codes[m], on_shared_of[m]
+            everywhere = bool(on_shared.all())
+            edges = self._edges(confidence, on_shared, everywhere)
             n_b = 1 if edges is None else edges.size - 1
-            b = np.zeros(items.size, dtype=CODE_DTYPE) if edges is None else _bin_of(confidence, edges)
-            symbol = answer.astype(CODE_DTYPE) * CODE_DTYPE(n_b) + b
-            rows = slice(None) if on_shared.all() else np.flatnonzero(on_shared)
+            b, symbol = self._symbols(answer, confidence, edges)
+            rows = slice(None) if everywhere else np.flatnonzero(on_shared)
             at = items[rows]
             symbols[at if new_code is None else new_code[at], m] = symbol[rows]
             bins.append(n_b)
-            calibration.append({"edges": edges, "bin": b, "symbol": symbol, "on_shared": on_shared})
+            calibration.append(
+                {"edges": edges, "bin": b, "symbol": symbol, "on_shared": on_shared, "everywhere": everywhere}
+            )
         if n_shared == data.n_items:
             people = data
         elif first:
@@ -301,7 +306,9 @@ class CrowdMachine(DawidSkene):
                     "name": machine.name,
                     "edges": None if cal["edges"] is None else cal["edges"].tolist(),
                     "accuracy": self._coin_[m].tolist(),
-                    "bin_items": np.bincount(cal["bin"][on_shared], minlength=bins[m]).tolist(),
+                    "bin_items": np.bincount(
+                        cal["bin"] if cal["everywhere"] else cal["bin"][on_shared], minlength=bins[m]
+                    ).tolist(),
                     "shared_items": int(on_shared.sum()),
                     "items": int(on_shared.size),
                 }
@@ -333,14 +340,39 @@ class CrowdMachine(DawidSkene):
         if not (np.isfinite(self.machine_prior) and self.machine_prior >= 0):
             raise EmcrowdError(f"machine_prior must be a number >= 0, got {self.machine_prior!r}")
 
-    def _edges(self, confidence: np.ndarray | None, on_shared: np.ndarray) -> np.ndarray | None:
+    def _answers(self, machine: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`Predictions.answers` (the most probable class, lowest code among ties, and its
+        probability), in one compiled pass with the numba engine."""
+        if machine.proba is None or self._engine_choice != "numba":
+            return machine.answers()
+        from emcrowd.models.classification import _machine_kernels as kernels
+
+        return kernels.answers(np.ascontiguousarray(machine.proba, dtype=np.float64))
+
+    def _symbols(self, answer: np.ndarray, confidence: np.ndarray | None, edges: np.ndarray | None) -> Any:
+        """Each answer's confidence bin (``edges[b] < c <= edges[b+1]``) and its symbol
+        ``answer * n_bins + bin``, int32."""
+        if edges is None:
+            return np.zeros(answer.size, dtype=CODE_DTYPE), answer.astype(CODE_DTYPE, copy=True)
+        assert confidence is not None
+        if self._engine_choice == "numba":
+            from emcrowd.models.classification import _machine_kernels as kernels
+
+            return kernels.symbols(answer.astype(CODE_DTYPE, copy=False), confidence, edges[1:-1].copy())
+        b = np.searchsorted(edges[1:-1], confidence, side="left").astype(CODE_DTYPE)
+        return b, answer.astype(CODE_DTYPE) * CODE_DTYPE(edges.size - 1) + b
+
+    def _edges(
+        self, confidence: np.ndarray | None, on_shared: np.ndarray, everywhere: bool
+    ) -> np.ndarray | None:
         """Bounds of the confidence bins (equal counts of shared items), or None for one bin."""
         if confidence is None:
             return None
-        n_bins = min(int(self.n_bins), int(on_shared.sum()) // int(self.min_bin_items))
+        n_shared = on_shared.size if everywhere else int(np.count_nonzero(on_shared))
+        n_bins = min(int(self.n_bins), n_shared // int(self.min_bin_items))
         if n_bins < 2:
             return None
-        shared_confidence = confidence if on_shared.all() else confidence[on_shared]
+        shared_confidence = confidence if everywhere else confidence[on_shared]
         inner = np.unique(np.quantile(shared_confidence, np.linspace(0, 1, n_bins + 1)[1:-1]))
         return np.concatenate([[-np.inf], inner, [np.inf]])
 
@@ -348,7 +380,7 @@ class CrowdMachine(DawidSkene):
         # the people's labels; the machines' symbols are read beside them. The engine is chosen on
         # all the observations, the machines' answers included; a set-aside refit of the same labels
         # keeps the first fit's (and its labels grouped by item)
-        engine = resolve_engine(self.engine, data.labels.n_labels + int(np.count_nonzero(data.symbols >= 0)))
+        engine = self._engine_choice
         obs = getattr(self, "_obs", None)
         if obs is not None and obs.data is data.labels and obs.requested_engine == engine:
             return obs
@@ -499,27 +531,6 @@ class CrowdMachine(DawidSkene):
 
     def _label_proba(self, item: np.ndarray, worker: np.ndarray) -> np.ndarray:
         raise NotImplementedError("CrowdMachine does not give label probabilities")
-
-
-def _answers(machine: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """:meth:`Predictions.answers` (the most probable class, lowest code among ties, and its
-    probability), a column at a time: NumPy's reductions along a short last axis are slow."""
-    proba = machine.proba
-    if proba is None:
-        return machine.answers()
-    answer = np.zeros(proba.shape[0], dtype=CODE_DTYPE)
-    top = proba[:, 0].copy()
-    for c in range(1, proba.shape[1]):
-        column = proba[:, c]
-        above = column > top
-        answer[above] = c
-        np.maximum(top, column, out=top)
-    return answer, top
-
-
-def _bin_of(confidence: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """The bin of each confidence: ``edges[b] < c <= edges[b+1]``."""
-    return np.searchsorted(edges[1:-1], confidence, side="left").astype(CODE_DTYPE)
 
 
 def _extended_form(form: Any, md: MachineData) -> Any:
