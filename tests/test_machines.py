@@ -68,6 +68,28 @@ def test_combined_beats_crowd_and_machine_and_a_useless_machine_costs_nothing() 
     assert abs(model.accuracy_[-1] - 1 / 3) < 0.05  # its estimated accuracy is reported anyway
 
 
+def _three_machines(n_classes: int, seed: int):
+    """Crowd labels on 80% of 900 items, a model's probabilities on every item, an LLM's answers with a
+    confidence on 60% and another's without on 300, gold on every 37th item."""
+    labels, truth, model = simulate_crowd_machine(
+        900, n_classes=n_classes, crowd_items=0.8, random_state=seed
+    )
+    rng = np.random.default_rng(seed)
+    seen = np.sort(rng.choice(900, 540, replace=False))
+    names = [model.item_names[j] for j in seen]
+    right = rng.random(seen.size) < 0.7
+    answer = np.where(right, truth[seen], (truth[seen] + 1) % n_classes).astype(np.int32)
+    llm = Predictions("llm", tuple(names), labels.class_names, label=answer, confidence=rng.random(seen.size))
+    plain = Predictions(
+        "llm2", model.item_names[-300:], labels.class_names, label=truth[-300:].astype(np.int32)
+    )
+    md = attach(labels, [model, llm, plain])
+    assert md.labels.item_names == model.item_names  # the crowd's items, then the model's others
+    gold = np.full(md.labels.n_items, -1)
+    gold[::37] = truth[::37]
+    return md, gold
+
+
 def _few_shared(n_shared: int, seed: int = 0) -> tuple[CrowdMachine, np.ndarray, int]:
     """A machine stating 0.99 on every item, right on 80% of them, sharing ``n_shared`` items with a
     reliable crowd; 300 more items only it saw."""
@@ -118,6 +140,51 @@ def test_options_are_checked() -> None:
         CrowdMachine().fit(people, predictions=elsewhere, gold=np.array([-1, -1, -1]))
     with pytest.raises(EmcrowdError, match="unknown_items"):
         CrowdMachine(unknown_items="keep").fit(labels, predictions=machine)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_compiled_engine_gives_the_numpy_fit(n_classes: int) -> None:
+    pytest.importorskip("numba")
+    md, gold = _three_machines(n_classes, seed=n_classes)
+    fits = [CrowdMachine(engine=e, n_init=2).fit_machine_data(md, gold) for e in ("numpy", "numba")]
+    numpy_fit, numba_fit = fits
+    assert numba_fit.engine_ == "numba" and numpy_fit.engine_ == "numpy"
+    np.testing.assert_allclose(numba_fit.posteriors_, numpy_fit.posteriors_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(numba_fit.history_, numpy_fit.history_, rtol=1e-12)
+    np.testing.assert_allclose(numba_fit.accuracy_, numpy_fit.accuracy_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(numba_fit.machine_evidence_, numpy_fit.machine_evidence_, rtol=1e-9)
+    for a, b in zip(numba_fit.machine_calibration_, numpy_fit.machine_calibration_, strict=True):
+        assert a["edges"] == b["edges"] and a["bin_items"] == b["bin_items"]
+        np.testing.assert_allclose(a["accuracy"], b["accuracy"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_posteriors_follow_the_model_written_out(engine: str) -> None:
+    """Every item's posterior is the class prior times the people's confusion entries times, for each
+    machine, ``f_b * c_b`` (answer right) or ``f_b * (1 - c_b) / (K - 1)`` (wrong), normalized."""
+    if engine == "numba":
+        pytest.importorskip("numba")
+    md, gold = _three_machines(3, seed=7)
+    model = CrowdMachine(engine=engine).fit_machine_data(md, gold)
+    data, k = md.labels, 3
+    log_joint = np.tile(np.log(model.class_prior_), (data.n_items, 1))
+    np.add.at(log_joint, data.item, np.log(model.confusion_[data.worker, :, data.label]))
+    for m, machine in enumerate(md.machines):
+        if not model.machine_used_[m]:
+            continue
+        cal = model.machine_calibration_[m]
+        answer, confidence = machine.answers()
+        edges = cal["edges"]
+        b = np.zeros(answer.size, int) if edges is None else np.searchsorted(edges[1:-1], confidence)
+        share = np.array(cal["bin_items"]) / cal["shared_items"]
+        coin = np.array(cal["accuracy"])[b]
+        term = np.where(np.arange(k) == answer[:, None], coin[:, None], ((1 - coin) / (k - 1))[:, None])
+        log_joint[md.item_codes[m]] += np.log(share[b])[:, None] + np.log(term)
+    expected = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    free = gold < 0
+    np.testing.assert_allclose(model.posteriors_[free], expected[free], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(model.posteriors_[~free], np.eye(k)[gold[~free]])
 
 
 # -- predictions: matching, files, the Python API ---------------------------------------------------
