@@ -51,6 +51,7 @@ def _build(rows: int) -> Callable[..., float]:
         q_out: np.ndarray,
         acc: np.ndarray,
         machine_acc: np.ndarray,
+        class_acc: np.ndarray,
     ) -> float:
         """The E-step and the next M-step's sums, in one pass.
 
@@ -59,7 +60,8 @@ def _build(rows: int) -> Callable[..., float]:
         machine's symbol on the item or -1; ``machine_log`` (n_machines, S, T) the log probability of
         each symbol given each row; ``machine_acc`` (chunks, n_machines * S * T + padding), zeroed by
         the caller: ``q_out[j, t]`` is added at ``(m * S + s) * T + t`` for each machine ``m`` with a
-        symbol ``s`` on item ``j``. Returns the log evidence.
+        symbol ``s`` on item ``j``; ``class_acc`` (chunks, T + padding), zeroed by the caller: the
+        chunk's sum of ``q_out[j, t]`` (the next class prior's sums). Returns the log evidence.
         """
         n_items = indptr.size - 1
         n_rows = rows if rows else log_pi.size
@@ -88,6 +90,8 @@ def _build(rows: int) -> Callable[..., float]:
                 for t in range(n_rows):
                     joint[t] += log_pi[t]
                 chunk_evidence += _normalize_item(joint, n_rows, gold[j], q_out, j)
+                for t in range(n_rows):
+                    class_acc[chunk, t] += q_out[j, t]
                 for o in range(lo, hi):
                     i = worker[o]
                     m = label[o]
@@ -182,8 +186,20 @@ def compile_all() -> None:
         acc = np.zeros((1, 2, k, k))
         machine_acc = np.zeros((1, k * k + _PAD))
         q = np.empty((2, k))
+        class_acc = np.zeros((1, k + _PAD))
         machine_pass_for(k)(
-            indptr, worker, label, log_theta, symbol, machine_log, log_pi, gold, q, acc, machine_acc
+            indptr,
+            worker,
+            label,
+            log_theta,
+            symbol,
+            machine_log,
+            log_pi,
+            gold,
+            q,
+            acc,
+            machine_acc,
+            class_acc,
         )
         machine_counts(symbol, q, k)
         answer, top = answers(q)

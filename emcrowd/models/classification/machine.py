@@ -451,10 +451,11 @@ class CrowdMachine(DawidSkene):
         posteriors = np.empty((obs.n_items, k))
         acc = np.zeros((_pass_chunks(obs, obs.n_workers * k * k), obs.n_workers, k, k))
         machine_acc = np.zeros((acc.shape[0], n_machines * n_symbols * k + kernels.PAD))
+        class_acc = np.zeros((acc.shape[0], k + kernels.PAD))
         evidence = kernels.machine_pass_for(k)(
             g.indptr, g.worker, g.label, _by_label(log_people), data.symbols, _by_label(machine_log),
             np.ascontiguousarray(log_pi, dtype=np.float64), self._gold_codes(gold), posteriors, acc,
-            machine_acc,
+            machine_acc, class_acc,
         )  # fmt: skip
         people_counts = acc[0]
         for chunk in range(1, acc.shape[0]):
@@ -463,11 +464,20 @@ class CrowdMachine(DawidSkene):
         for chunk in range(1, acc.shape[0]):
             machine_sums += machine_acc[chunk]
         machine_counts = machine_sums[: n_machines * n_symbols * k].reshape(n_machines, n_symbols, k)
+        self._class_sums = (posteriors, class_acc[:, :k].sum(axis=0))
         self._pending = (
             posteriors,
             (np.ascontiguousarray(people_counts.transpose(0, 2, 1)), machine_counts.transpose(0, 2, 1)),
         )
         return posteriors, self._objective(float(evidence), params, log_pi)
+
+    def _class_prior_step(self, posteriors: np.ndarray) -> np.ndarray:
+        # the compiled pass summed the posteriors per class as it made them
+        made = self._class_sums
+        if made is None or made[0] is not posteriors:
+            return super()._class_prior_step(posteriors)
+        counts = made[1] + self.class_pseudocount
+        return np.log(counts / counts.sum())
 
     def _gold_codes(self, gold: np.ndarray | None) -> np.ndarray:
         """The gold codes as the compiled pass reads them, made once per fit (not once per pass)."""
@@ -505,13 +515,14 @@ class CrowdMachine(DawidSkene):
     def _prepare(self, data: Any) -> None:
         self._em = data
         self._gold_made: tuple[np.ndarray | None, np.ndarray] | None = None
+        self._class_sums: tuple[np.ndarray, np.ndarray] | None = None
         super()._prepare(data)
 
     def _store(self, data: Any, params: tuple[np.ndarray, np.ndarray]) -> None:
         # the sums the last E-step made for the kept posteriors (the numba engine's), for the evidence
         pending = self._pending
         self._final_counts = pending[1][1] if pending is not None and pending[0] is self.posteriors_ else None
-        self._pending = None
+        self._pending = self._class_sums = None
         log_people, machine_log = params
         k = data.n_classes
         # the kept start's machine coins and accuracies, from its parameters
