@@ -22,9 +22,11 @@ gold clamped, restarts, an objective that never decreases), run on the items wit
 label or a gold label. An item that only machines saw gets, after the fit, the posterior
 ``pi_k prod_m P(s_m | k)``: each machine's calibrated probability, combined.
 
-The machines' symbols are labels of extra annotators in an alphabet of ``K + K * n_bins`` codes (the
-people's labels are codes ``0..K-1``), so one pass of Dawid-Skene's kernels makes the E-step and the
-M-step's sums for people and machines together.
+A machine gives an item at most one symbol, so the machines are a table of one symbol code per EM
+item and machine (-1 where it gave none), read beside the people's labels: the E-step adds each
+machine's ``log P(s | k)`` to the item's people terms (in the compiled engine, in the same pass over
+the labels grouped by item, :mod:`._machine_kernels`), and the M-step's sums for the machines are
+the posterior mass per machine, symbol and class.
 """
 
 from __future__ import annotations
