@@ -3,6 +3,7 @@ machine adds (and what a useless or little-known one must not take away), the CL
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -69,10 +70,15 @@ def test_combined_beats_crowd_and_machine_and_a_useless_machine_costs_nothing() 
 
 
 def _three_machines(n_classes: int, seed: int):
-    """Crowd labels on 80% of 900 items, a model's probabilities on every item, an LLM's answers with a
-    confidence on 60% and another's without on 300, gold on every 37th item."""
+    """Crowd labels on 80% of 900 items but items 100-149 (listed without labels), a model's
+    probabilities on every item, an LLM's answers with a confidence on 60% and another's without on
+    300, gold on every 37th item: the items the EM runs on are not the first ones."""
     labels, truth, model = simulate_crowd_machine(
         900, n_classes=n_classes, crowd_items=0.8, random_state=seed
+    )
+    keep = (labels.item < 100) | (labels.item >= 150)
+    labels = dataclasses.replace(
+        labels, item=labels.item[keep], worker=labels.worker[keep], label=labels.label[keep]
     )
     rng = np.random.default_rng(seed)
     seen = np.sort(rng.choice(900, 540, replace=False))
@@ -167,6 +173,9 @@ def test_posteriors_follow_the_model_written_out(engine: str) -> None:
     md, gold = _three_machines(3, seed=7)
     model = CrowdMachine(engine=engine).fit_machine_data(md, gold)
     data, k = md.labels, 3
+    shared = np.zeros(data.n_items, bool)
+    shared[data.item] = True
+    assert not shared[100:150].any() and model.n_shared_ == (shared | (gold >= 0)).sum() == 677
     log_joint = np.tile(np.log(model.class_prior_), (data.n_items, 1))
     np.add.at(log_joint, data.item, np.log(model.confusion_[data.worker, :, data.label]))
     for m, machine in enumerate(md.machines):
