@@ -22,6 +22,7 @@ $(STAMP): $(DEMO_STAMP) pyproject.toml
 	$(BIN)/python -m emcrowd.models.classification._confusion_kernels  # ... and Dawid-Skene's and one-coin's
 	$(BIN)/python -m emcrowd.models.classification._ebcc_kernels  # ... and EBCC's
 	$(BIN)/python -m emcrowd.models.classification._mace_kernels  # ... and MACE's
+	$(BIN)/python -m emcrowd.models.classification._machine_kernels  # ... and the crowd + machine passes
 	$(BIN)/python -m emcrowd.models.numeric._kernels  # ... and the numeric models'
 	touch $(STAMP)
 
