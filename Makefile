@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ordinal.py
 	$(BIN)/python benchmarks/auto.py
+	$(BIN)/python benchmarks/auto.py --simulations 1000000,10000000 --seeds 0
 	$(BIN)/python benchmarks/relabel.py
 	$(BIN)/python benchmarks/multilabel.py --labels 10M
 	$(BIN)/python benchmarks/machines.py

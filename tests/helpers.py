@@ -3,7 +3,9 @@ the monotonicity check every EM test uses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +38,41 @@ def write_object_npy(path: Path, array: np.ndarray) -> Path:
         npformat.write_array_header_1_0(fh, npformat.header_data_from_array_1_0(array))
         pickle.dump(array, fh, protocol=3)
     return path
+
+
+CHROMIUM = "/usr/bin/chromium"
+_CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def headless_page(width: int = 1280, height: int = 900) -> Iterator[tuple[object, list[str]]]:
+    """A page of Playwright's Chromium driver on the system's Chromium (never a downloaded browser)
+    and the list its page errors go to; the test is skipped when either is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no {CHROMIUM} (apt-get install chromium): the page is not checked in a browser")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (the dev extra): no browser check"
+    )
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            args=_CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": width, "height": height},
+        )
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page, errors
+        finally:
+            context.close()

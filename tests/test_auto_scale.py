@@ -90,6 +90,33 @@ def test_large_data_fit_starts_from_the_subset_fit_and_reaches_the_same_labels(m
     assert result.n_iter <= own.n_iter
 
 
+def test_large_data_criterion_fits_each_candidate_once_from_its_own_start(monkeypatch):
+    """On large data no candidate is fitted on the whole subset: each is fitted once, from its own
+    start (accelerated), on the subset's labels outside one fold, and scored on that fold."""
+    sim = simulate_glad(3000, 60, labels_per_item=5, seed=5)
+
+    def no_full_fit(*args, **kwargs):
+        raise AssertionError("a candidate was fitted on the whole subset")
+
+    monkeypatch.setattr(selection, "_plain_fit", no_full_fit)
+    seen = []
+    real = selection.held_out_log_likelihoods
+
+    def spy(data, methods, **kwargs):
+        seen.append((kwargs["max_folds"], kwargs["warm"], kwargs["options"].get("accelerate")))
+        return real(data, methods, **kwargs)
+
+    monkeypatch.setattr(selection, "held_out_log_likelihoods", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = selection.select_method(sim.labels, full_data_labels=5000, subset_labels=8000)
+    assert seen == [(1, {}, True)]
+    assert sel.large and sel.n_folds_scored == 1
+    assert "one fold" in sel.to_dict()["criterion"]
+    assert sel.subset_model is not None and sel.subset_model.n_iter_ >= 1  # the chosen one's fold fit
+    assert sel.chosen in ("glad", "one_coin")  # data drawn from GLAD: the symmetric models
+
+
 def _simulated(generator: str, seed: int, n_items: int = 2000, n_workers: int = 100):
     if generator == "glad":
         sim = simulate_glad(n_items, n_workers, labels_per_item=5, seed=seed)

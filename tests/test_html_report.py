@@ -23,6 +23,7 @@ from emcrowd.errors import InputError
 from emcrowd.html_report import COMPARE_FIGURES, FIGURES, build_report, script_json, write_report
 from emcrowd.models.simulate import simulate_dawid_skene
 from emcrowd.tables import confusion_table, fit_record, item_table, worker_table
+from tests.helpers import headless_page
 from tests.test_quality import N_CONSTANT, N_RANDOM, with_spammers
 
 #: Ids that would break a page that pasted them in as markup.
@@ -241,48 +242,16 @@ def test_written_atomically_and_bad_input_refused(fit_dir, tmp_path):
 
 # --- a real browser -------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-def browser_or_skip():
-    """Playwright's Chromium driver on the system's Chromium (never a downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no {CHROMIUM} (apt-get install chromium): the page is not checked in a browser")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (the dev extra): no browser check"
-    )
-    return sync_api
-
 
 def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
-    sync_api = browser_or_skip()
     Image = pytest.importorskip("PIL.Image", reason="pillow (dev extra) reads the screenshots")
     out, _, compare_path = fit_dir
     page_path = write_report(out, tmp_path / "report.html", compare_path)
     items = read_rows(out / "items.csv")
     workers = read_rows(out / "workers.csv")
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
+    with headless_page() as (page, errors):
         requests: list[str] = []
-        page = context.new_page()
         page.on("request", lambda r: requests.append(r.url))
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(page_path.as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=10_000)
         assert not errors and requests == [page_path.as_uri()]  # offline: nothing else is fetched
@@ -363,7 +332,6 @@ def test_a_headless_browser_sorts_filters_and_opens(fit_dir, tmp_path):
                 assert np.mean(np.abs(region - np.median(region)) > 30) > 0.01, (fig, width)
         page.emulate_media(media="print")
         assert page.locator("#items-search").is_hidden() and page.locator("#fig-crowd-confusion").is_visible()
-        context.close()
     for width, png in shots.items():
         (Path(tempfile.gettempdir()) / f"emcrowd-report-{width}.png").write_bytes(png)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io as stdio
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ from emcrowd.html_report import build_report, write_report
 from emcrowd.io.multilabel import load_multilabels
 from emcrowd.models.simulate import simulate_dawid_skene
 from emcrowd.tables import confusion_table, fit_record, item_table, worker_table
-from tests.test_html_report import ARGS, CHROMIUM, browser_or_skip, column, page_data, read_rows
+from tests.helpers import headless_page
+from tests.test_html_report import column, page_data, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TAGS = ROOT / "sample_data" / "tags.csv"
@@ -356,7 +356,6 @@ KIND_FIGURES = {
 
 
 def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
-    sync_api = browser_or_skip()
     Image = pytest.importorskip("PIL.Image", reason="PIL (with matplotlib, dev extra) reads the screenshots")
     ordinal_compare = write_ordinal_fit(tmp_path / "graded", model_columns=True)
     numeric_compare = write_numeric_fit(tmp_path / "numbers")
@@ -368,17 +367,7 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
     boxes_js = """ids => ids.map(id => { const e = document.getElementById(id); if (!e) return null;
         const r = e.getBoundingClientRect();
         return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })"""
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with headless_page() as (page, errors):
         for kind, path in pages.items():
             page.goto(path.as_uri())
             page.wait_for_selector("body[data-ready='1']", timeout=10_000)
@@ -418,4 +407,3 @@ def test_a_headless_browser_draws_each_kind(multi_fit, tmp_path):
                     "Krippendorff's alpha, ordinal0.610" in cells
                     and "Krippendorff's alpha, interval0.630" in cells
                 )
-        context.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io as stdio
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import pytest
 
 from emcrowd.errors import InputError
 from emcrowd.html_report import build_report, write_report
-from tests.test_html_report import ARGS, CHROMIUM, browser_or_skip, column, page_data, read_rows
+from tests.helpers import headless_page
+from tests.test_html_report import column, page_data, read_rows
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "machines"
 
@@ -167,24 +167,13 @@ def test_a_machine_without_confidence_and_a_useless_machine(llm_fit, tmp_path):
 
 
 def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_path):
-    sync_api = browser_or_skip()
     Image = pytest.importorskip("PIL.Image", reason="pillow (dev extra) reads the screenshots")
     out, metrics = machine_fit
     page_path = write_report(out, tmp_path / "report.html", metrics)
     items = read_rows(out / "items.csv")
     boxes_js = """sel => [...document.querySelectorAll(sel)].map(e => { const r = e.getBoundingClientRect();
         return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })"""
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with headless_page() as (page, errors):
         page.goto(page_path.as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=10_000)
         assert not errors
@@ -259,7 +248,6 @@ def test_a_headless_browser_draws_the_machine_figures(machine_fit, llm_fit, tmp_
             "rs => rs.map(r => [...r.cells].map(c => c.textContent))",
         )
         assert answers[0][:3] == ["gpt", first["machine_gpt"], "—"]
-        context.close()
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,11 @@ annotator and each item with four fifths of its labels, as the user's data has t
 the items instead would leave each annotator a small share of its labels, where the models with
 priors win for the priors' sake). Each candidate is first fitted on all the labels (the fit ``auto``
 returns when it is chosen: nothing is fitted twice), and each fold fit starts from that fit's
-posteriors, so it converges in a few iterations. Only above :data:`FULL_DATA_LABELS` labels is the
+posteriors, so it stays in the same mode. Only above :data:`FULL_DATA_LABELS` labels is the
 criterion computed on a random subset of the items (:data:`SUBSET_LABELS` labels), the least of
-evils at that size, and the chosen model then fitted on all the labels, starting from its subset
-fit's annotators (:func:`posteriors_from_annotators`).
+evils at that size: each candidate is fitted once, on the subset's labels outside one fold (from its
+own start, accelerated), and scored on that fold; the chosen model is then fitted on all the labels,
+starting from that fold fit's annotators (:func:`posteriors_from_annotators`).
 
 **Majority vote is a candidate.** It is scored as the model under which every annotator is equally
 reliable (one accuracy shared by all, :class:`VoteModel`, whose most probable class is the vote), and
@@ -65,9 +66,10 @@ FULL_DATA_LABELS = 1_000_000
 #: Above ``FULL_DATA_LABELS``, the criterion is computed on a random subset of the items with about
 #: this many labels, and the chosen model fitted on all of them.
 SUBSET_LABELS = 1_000_000
-#: Folds held out (of ``N_FOLDS``) on the subset of large data: two fifths of a million labels
-#: scored is plenty, and every fold held out costs each candidate one more fit of the subset.
-LARGE_FOLDS_SCORED = 2
+#: Folds held out (of ``N_FOLDS``) on the subset of large data: a fifth of a million labels scored
+#: puts the standard errors of the score differences far below the gaps between models there, and
+#: every fold held out costs each candidate one more fit of the subset.
+LARGE_FOLDS_SCORED = 1
 #: Most EM iterations of a fold fit (it starts from the fit on all the labels).
 FOLD_MAX_ITER = 50
 #: Candidates left out above ``FULL_DATA_LABELS`` labels: EBCC, whose restarts and 10 latent rows per
@@ -158,8 +160,8 @@ class Selection:
     #: returns the chosen one's instead of fitting it again. Not part of the record.
     fits: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     large: bool = False  # the criterion ran on a subset of the items
-    #: On large data: the chosen method's fit on the subset, whose annotators start its fit on all
-    #: the labels (:func:`posteriors_from_annotators`). Not part of the record.
+    #: On large data: the chosen method's fold fit on the subset, whose annotators start its fit on
+    #: all the labels (:func:`posteriors_from_annotators`). Not part of the record.
     subset_model: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +171,11 @@ class Selection:
             "best": self.best,
             "reason": self.reason,
             "criterion": "held-out label log-likelihood per label (nats), one-standard-error rule, "
-            "folds over all the labels warm-started from the full fits",
+            + (
+                "one fold of a random subset of the items, fold fits from their own starts"
+                if self.large
+                else "folds over all the labels warm-started from the full fits"
+            ),
             "scores": {m: s.to_dict() for m, s in self.scores.items()},
             "n_folds": self.n_folds,
             "n_folds_scored": self.n_folds if self.n_folds_scored is None else self.n_folds_scored,
@@ -323,6 +329,7 @@ def held_out_log_likelihoods(
     random_state: int = 0,
     warm: dict[str, np.ndarray] | None = None,
     full_models: dict[str, Any] | None = None,
+    fold_models: dict[str, Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each method's log probability of every label when that label's fold was held out.
 
@@ -338,6 +345,9 @@ def held_out_log_likelihoods(
         Each method's fitted model on all the labels: population-level quantities that a fold fit
         would estimate again at a cost (GLAD's distribution of item difficulties, ``difficulty_prior_``,
         two numbers fitted on up to 20,000 items) are taken from it.
+    fold_models : dict, optional
+        Filled with each method's fit of the first fold's training labels (majority vote's
+        :class:`VoteModel` included).
 
     Returns
     -------
@@ -380,6 +390,8 @@ def held_out_log_likelihoods(
                         warnings.simplefilter("ignore")  # a fold's non-convergence is not the user's concern
                         model.fit(train, gold=gold)
                     _share_population_fit(model, (full_models or {}).get(m))
+                if fold_models is not None:
+                    fold_models.setdefault(m, model)
                 proba = model.label_proba(item, worker)[np.arange(label.size), label]
                 out[m][test] = np.log(np.maximum(proba, _MIN_PROBABILITY))
             except EmcrowdError:  # a fit that fails (numerically, say) loses: it is never chosen
@@ -512,29 +524,36 @@ def select_method(
     fits: dict[str, Any] = {}
     failed: set[str] = set()
     fit_seconds = dict.fromkeys(candidates, 0.0)
-    for m in candidates:
-        if not large and done is not None and m in done:
-            fits[m] = done[m]
-            continue
-        begin = time.perf_counter()
-        try:
-            fits[m] = fit(subset, m, sub_gold)
-        except EmcrowdError:
-            failed.add(m)
-        fit_seconds[m] = time.perf_counter() - begin
-    warm = {m: f.posteriors for m, f in fits.items() if m != "majority"}
-    # A model with random starts is fitted once more from others: does its answer depend on them?
     changed: dict[str, float] = {}
-    for m, f in fits.items():
-        if f.model is not None and int(f.model.get_params().get("n_init", 1)) > 1:
+    if not large:
+        # every candidate on all the labels: the fold fits start from these, the chosen one is the answer
+        for m in candidates:
+            if done is not None and m in done:
+                fits[m] = done[m]
+                continue
             begin = time.perf_counter()
-            other_seed = {**options, "random_state": int(options["random_state"]) + 1}
             try:
-                again = _plain_fit(subset, m, sub_gold, model_options(m, other_seed), ties, None)
-                changed[m] = float(np.mean(again.labels != f.labels))
+                fits[m] = fit(subset, m, sub_gold)
             except EmcrowdError:
-                changed[m] = 1.0
-            fit_seconds[m] += time.perf_counter() - begin
+                failed.add(m)
+            fit_seconds[m] = time.perf_counter() - begin
+        # A model with random starts is fitted once more from others: does its answer depend on them?
+        for m, f in fits.items():
+            if f.model is not None and int(f.model.get_params().get("n_init", 1)) > 1:
+                begin = time.perf_counter()
+                other_seed = {**options, "random_state": int(options["random_state"]) + 1}
+                try:
+                    again = _plain_fit(subset, m, sub_gold, model_options(m, other_seed), ties, None)
+                    changed[m] = float(np.mean(again.labels != f.labels))
+                except EmcrowdError:
+                    changed[m] = 1.0
+                fit_seconds[m] += time.perf_counter() - begin
+    warm = {m: f.posteriors for m, f in fits.items() if m != "majority"}
+    # On large data the fold fits start cold (a warm start from a fit of the subset converges no
+    # sooner there, and that fit would cost each candidate a whole fit more), accelerated; the chosen
+    # one's fold fit then starts its fit on all the labels.
+    fold_models: dict[str, Any] | None = {} if large else None
+    fold_options = {**options, "accelerate": True} if large else options
 
     scores: dict[str, CandidateScore] = {m: CandidateScore(m, float("nan"), float("nan")) for m in candidates}
     n_folds = min(n_folds, subset.n_labels)
@@ -542,9 +561,10 @@ def select_method(
     eligible = candidates
     if n_folds >= 2:
         per_label, seconds = held_out_log_likelihoods(
-            subset, candidates, n_folds=n_folds, max_folds=max_folds, options=options, gold=sub_gold,
-            random_state=random_state, warm=warm,
+            subset, candidates, n_folds=n_folds, max_folds=max_folds, options=fold_options,
+            gold=sub_gold, random_state=random_state, warm=warm,
             full_models={m: f.model for m, f in fits.items() if f.model is not None},
+            fold_models=fold_models,
         )  # fmt: skip
         for m in failed:
             per_label[m][~np.isnan(per_label[m])] = -np.inf
@@ -557,6 +577,8 @@ def select_method(
             scores[m].unstable_share = share
         scored = ~np.isnan(per_label[candidates[0]])
         n_scored_items = int(np.unique(subset.item[scored]).size)
+        if large:  # a candidate whose fold fit failed is out
+            failed |= {m for m in candidates if not np.isfinite(scores[m].score)}
     folds_scored = n_folds if max_folds is None else min(max_folds, n_folds)
     common = {
         "scores": scores,
@@ -567,7 +589,7 @@ def select_method(
         "fits": {} if large else fits,
         "large": large,
     }
-    subset_models = {m: f.model for m, f in fits.items()} if large else {}
+    subset_models = fold_models or {}
     usable = [m for m in candidates if m not in failed]
     if not usable:
         raise EmcrowdError("every candidate method failed to fit these labels")
