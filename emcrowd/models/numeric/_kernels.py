@@ -203,13 +203,19 @@ def _fused_chunk(
     for j in range(j_lo, j_hi):
         lo, hi = indptr[j], indptr[j + 1]
         kj = known[j]
+        update = update_items and not kj
+        p, q = 1.0 / tau2, mu / tau2  # the item's posterior precision and precision-weighted mean
         if robust:
-            # the responsibilities under the item's current posterior and the parameters
+            # the responsibilities under the item's current posterior and the parameters, and in
+            # the same loop the item's sums under them
             mi, vi = m[j], v[j]
             for o in range(lo, hi):
                 w = worker[o]
                 weight, d, e = _responsibility(y[o], mi, vi, a[w], b[w], log_odds[w], half_precision[w])
                 weights[o - lo] = weight
+                if update:
+                    p += weight * b2_over_s2[w]
+                    q += weight * b_over_s2[w] * (y[o] - a[w])
                 if accumulate:
                     # the entropy of r = logistic(d): softplus(d) - r d, where softplus(d) is
                     # max(d, 0) + log(1 + e)
@@ -219,19 +225,17 @@ def _fused_chunk(
                         acc[w, 5] += math.log(product)
                         product = 1.0
                     products[w] = product
-        if update_items:
-            if kj:
-                m[j] = gold[j]
-                v[j] = 0.0
-            else:
-                p, q = 1.0 / tau2, mu / tau2
-                for o in range(lo, hi):
-                    w = worker[o]
-                    weight = weights[o - lo]
-                    p += weight * b2_over_s2[w]
-                    q += weight * b_over_s2[w] * (y[o] - a[w])
-                v[j] = 1.0 / p
-                m[j] = q * v[j]
+        elif update:
+            for o in range(lo, hi):
+                w = worker[o]
+                p += b2_over_s2[w]
+                q += b_over_s2[w] * (y[o] - a[w])
+        if update:
+            v[j] = 1.0 / p
+            m[j] = q * v[j]
+        elif update_items:
+            m[j] = gold[j]
+            v[j] = 0.0
         if not accumulate:
             continue
         mc = m[j] - center
