@@ -35,7 +35,9 @@ def matrix_of(data: NumericLabels) -> np.ndarray:
 )
 def test_interval_alpha_equals_the_krippendorff_package(sizes, seed, rounding):
     sim = simulate_numeric(*sizes, random_workers=0.2, seed=seed)
-    matrix = np.round(matrix_of(sim.labels), rounding)  # few distinct values: the package is quadratic in them
+    matrix = np.round(
+        matrix_of(sim.labels), rounding
+    )  # few distinct values: the package is quadratic in them
     rng = np.random.default_rng(seed)
     matrix[rng.random(matrix.shape) < 0.15] = np.nan  # missing answers, some items left with one or none
     matrix[0, :] = np.nan

@@ -55,6 +55,10 @@ EPS_PRIOR = (2.0, 10.0)
 TAU_PRIOR = (1.0, 0.01)
 #: An annotator whose random-answer rate exceeds this is flagged as answering at random.
 RANDOM_FLAG = 0.5
+#: An extrapolation is tried unless EM's last gain was under this share of the one before (the
+#: classification models' ``_squarem.SLOW_RATE`` is 0.5: here the cycle's three passes include the
+#: EM step from the extrapolated point, which gains on its own, so it pays at faster rates too).
+SLOW_RATE = 0.1
 
 
 class BiasNoise(NumericAggregator):
@@ -234,13 +238,15 @@ class BiasNoise(NumericAggregator):
             # the true values' mean and spread
             m = st.m
             mu = float(m.mean())
-            tau2 = (_kernels.item_terms(m, st.v, known, mu)[0] + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            spread, log_v = _kernels.item_terms(m, st.v, known, mu)
+            tau2 = (spread + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
             # the exact step along the common level: every bias up by c, every free value and mu down
             # by c; the objective is quadratic in c (the sums above give its two coefficients)
             num = float((cross / s2).sum() + a.sum() / bias_var)
             den = float((slope2 / s2).sum() + n_workers / bias_var)
+            gold_offset = float((m[known] - mu).sum()) if n_known else 0.0
             if n_known:
-                num += float((m[known] - mu).sum()) / tau2
+                num += gold_offset / tau2
                 den += n_known / tau2
             c = -num / den
             if np.isfinite(c) and c != 0.0:
@@ -248,10 +254,13 @@ class BiasNoise(NumericAggregator):
                 m[free] -= c
                 mu -= c
                 sq = sq + 2 * c * cross + c * c * slope2
+                # (the free values keep their distance to mu; the gold values move by c from it)
+                spread += 2 * c * gold_offset + n_known * c * c
             st.a, st.b, st.s2, st.eps, st.mu, st.tau2 = a, b, s2, eps, mu, tau2
             objective = self._objective(
-                sq, n, entropy, n_per_worker, s2, eps, a, b, m, st.v, mu, tau2, free, log_u, hyper
-            )
+                sq, n, entropy, n_per_worker, s2, eps, a, b, spread, log_v, n_items - n_known,
+                n_items, tau2, log_u, hyper,
+            )  # fmt: skip
             if not np.isfinite(objective):
                 raise EmcrowdError(
                     f"{type(self).__name__}: the objective became {objective} at pass {passes}"
@@ -281,15 +290,15 @@ class BiasNoise(NumericAggregator):
             if len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
                 converged = True
                 break
-            if not accelerate or len(history) >= int(self.max_iter) or passes < 2:
-                continue  # (the first pass starts from the medians, not from the items' update)
+            if not accelerate or len(history) >= int(self.max_iter):
+                continue
             points.append(pack.vector(state))
             if len(points) < 3:
                 continue
             x0, x1, x2 = points
             points = [x2]
             gains = np.diff(history[-3:])
-            if gains.size == 2 and gains[0] > 0 and gains[1] < _squarem.SLOW_RATE * gains[0]:
+            if gains.size == 2 and gains[0] > 0 and gains[1] < SLOW_RATE * gains[0]:
                 continue  # EM settles fast here: an extrapolation would likely cost more than it saves
             jump = _squarem.squared_step(x0, x1, x2, step.bound)
             if jump is None:
@@ -331,19 +340,20 @@ class BiasNoise(NumericAggregator):
         self.n_passes_ = passes
         self.fit_seconds_ = time.perf_counter() - started
 
-    def _objective(self, sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u, hyper):
+    def _objective(
+        self, sq, n, entropy, n_per_worker, s2, eps, a, b, spread, log_v, n_free, n_items, tau2, log_u, hyper
+    ):  # fmt: skip
         """The objective F (see the module's docstring) at the current q and parameters, from the
-        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r)."""
+        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r),
+        and the items': ``spread`` (sum of E[(z - mu)^2]), ``log_v`` (sum of log v over the
+        ``n_free`` items not gold, of ``n_items``)."""
         bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
         total = float((-0.5 * n * (LOG_2PI + np.log(s2)) - sq / (2.0 * s2)).sum())
         if self.robust:
             total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
-        from emcrowd.models.numeric._kernels import item_terms
-
-        spread, log_v = item_terms(m, v, ~free, mu)
-        total += -0.5 * (LOG_2PI + math.log(tau2)) * m.size - spread / (2 * tau2)
-        total += 0.5 * ((LOG_2PI + 1.0) * int(free.sum()) + log_v)
+        total += -0.5 * (LOG_2PI + math.log(tau2)) * n_items - spread / (2 * tau2)
+        total += 0.5 * ((LOG_2PI + 1.0) * n_free + log_v)
         # the priors
         total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
         if self.fit_scale:
