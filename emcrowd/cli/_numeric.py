@@ -163,7 +163,6 @@ def compare(
 
 def info(labels: Path, *, as_json: bool, inputs: InputOptions, quiet: bool) -> None:
     from emcrowd import _stdout
-
     from emcrowd import console as report
     from emcrowd.analysis.numeric import interval_alpha
 
@@ -172,7 +171,7 @@ def info(labels: Path, *, as_json: bool, inputs: InputOptions, quiet: bool) -> N
     alpha = interval_alpha(loaded.labels)
     alpha = None if math.isnan(alpha) else alpha
     if not quiet:
-        shown = "n/a (no item has two answers, or every answer is the same)" if alpha is None else f"{alpha:.3f}"
+        shown = "n/a (no item has two answers, or all are equal)" if alpha is None else f"{alpha:.3f}"
         report.note(f"Krippendorff's alpha interval {shown}")
     if as_json:
         agreement = {"krippendorff_alpha_interval": alpha}
