@@ -11,14 +11,16 @@ numbers per annotator instead of Dawid-Skene's ``K (K - 1)``: a 3-for-2 confusio
 3-for-0 one for every annotator, and an annotator with ten labels is still well estimated. (Close in
 spirit to the ordinal annotator models of Lakshminarayanan and Teh, 2013, in which an annotator's
 grade is a biased, noisy reading of the item's.) With ``exact_scale`` > 0 each annotator also has a
-log-odds bonus of the exact grade (:class:`OrdinalDawidSkene`).
+log-odds bonus of the exact grade, and with ``lean_scale`` > 0 a log-odds lean towards each grade
+whatever the truth (:class:`OrdinalDawidSkene`).
 
 Fitting: the E-step is Dawid-Skene's, with ``log P(l | k, i)`` as the confusion matrices, on the same
 passes over the labels (compiled on large inputs, :mod:`emcrowd.models.classification.
 _confusion_kernels`). The M-step needs only each annotator's expected confusion counts ``C_i[k, l]`` (a
-``K x K`` table): in the natural parameters ``eta_i = (b_i / s_i^2, 1 / s_i^2, e_i)`` the row ``P(. | k,
-i)`` is an exponential family in ``(l - k, -(l - k)^2 / 2, [l = k])``, so the expected log-likelihood
-``sum_kl C_i[k, l] log P(l | k, i)`` is concave in ``eta_i``; a few damped Newton steps per annotator
+``K x K`` table): in the natural parameters ``eta_i = (b_i / s_i^2, 1 / s_i^2, e_i, c_i(0), ...,
+c_i(K - 1))`` the row ``P(. | k, i)`` is an exponential family in ``(l - k, -(l - k)^2 / 2, [l = k],
+[l = 0], ..., [l = K - 1])``, so the expected log-likelihood ``sum_kl C_i[k, l] log P(l | k, i)`` is
+concave in ``eta_i``; a few damped Newton steps per annotator
 (each kept only when it does not lower that annotator's term) raise it, which keeps EM's objective
 non-decreasing (a generalised EM). A pseudo-count ``smoothing`` in every cell (as Dawid-Skene's) is the
 prior: it keeps a perfect annotator's spread finite.
@@ -214,6 +216,12 @@ class OrdinalDawidSkene(DawidSkene):
         ``exp(-(l - k - b_i)^2 / (2 s_i^2) + e_i [l = k])``. Its prior is normal with this standard
         deviation; 0 holds it at 0 (a plain discretised Gaussian, two numbers per annotator). The bonus
         lets a precise annotator have heavier tails (an occasional wild grade) than a Gaussian allows.
+    lean_scale : float
+        Each annotator may lean towards some grades whatever the truth (answer G on most items): a
+        log-odds lean ``c_i(l)`` per grade, ``P(l | k, i)`` also multiplied by ``exp(c_i(l))``. Its
+        prior is normal with this standard deviation; 0 holds the leans at 0. The distance term
+        still tells far grades apart, so an annotator who answers G on G and P items but X on X items
+        is represented (a bias alone shifts every grade alike).
     smoothing : float
         Pseudo-count in every cell of every annotator's confusion (as Dawid-Skene's): the prior that
         keeps a perfect annotator's spread finite.
@@ -230,6 +238,10 @@ class OrdinalDawidSkene(DawidSkene):
         Each annotator's spread in grades (the Gaussian's standard deviation before discretising).
     exact_bonus_ : ndarray of shape (n_workers,)
         Each annotator's log-odds bonus of the exact grade (0 with ``exact_scale=0``).
+    lean_ : ndarray of shape (n_workers, n_classes)
+        Each annotator's log-odds lean towards each grade (0 with ``lean_scale=0``); known up to what
+        a bias and a spread also make (a lean linear in the grade is a bias), so read
+        ``confusion_`` for what an annotator does.
     confusion_ : ndarray of shape (n_workers, n_classes, n_classes)
         ``confusion_[i, k, l]``: probability that annotator ``i`` says grade ``l`` when the truth is ``k``.
     accuracy_ : ndarray of shape (n_workers,)
