@@ -141,12 +141,16 @@ def fit_bias_spread(
 def _newton(weights: np.ndarray, eta: np.ndarray, stats: np.ndarray, precisions: np.ndarray) -> np.ndarray:
     """:func:`fit_bias_spread` over the natural parameters of ``stats``, with normal priors of
     ``precisions`` (0: none) around 0."""
-    observed = np.einsum("ikl,skl->is", weights, stats)  # (n, S)
+    n_stats, n_classes = stats.shape[0], stats.shape[1]
+    # (einsum's own loops, not BLAS: these products are small, and threaded BLAS on them is slower)
+    flat = stats.reshape(n_stats, -1)  # (S, K * K): the statistics over the cells
+    # the products of every pair of statistics, per cell: the second moments in one product
+    pairs = (flat[:, None, :] * flat[None, :, :]).reshape(n_stats * n_stats, -1)  # (S * S, K * K)
+    observed = np.einsum("ic,sc->is", weights.reshape(weights.shape[0], -1), flat)  # (n, S)
     rows = weights.sum(axis=2)  # (n, K): weight of each true grade
-    n_stats = stats.shape[0]
 
     def logp(eta: np.ndarray) -> np.ndarray:
-        logits = np.einsum("is,skl->ikl", eta, stats)
+        logits = np.einsum("is,sc->ic", eta, flat).reshape(-1, n_classes, n_classes)
         top = logits.max(axis=2, keepdims=True)
         return logits - (top + np.log(np.exp(logits - top).sum(axis=2, keepdims=True)))
 
@@ -160,12 +164,15 @@ def _newton(weights: np.ndarray, eta: np.ndarray, stats: np.ndarray, precisions:
     for _ in range(NEWTON_STEPS):
         if active.size == 0:
             break
-        p = np.exp(log_theta[active])
-        mean = np.einsum("ikl,skl->iks", p, stats)  # (n, K, S)
-        second = np.einsum("ikl,skl,tkl->ikst", p, stats, stats)
-        cov = second - mean[..., :, None] * mean[..., None, :]
-        grad = observed[active] - np.einsum("ik,iks->is", rows[active], mean)
-        info = np.einsum("ik,ikst->ist", rows[active], cov)  # minus the Hessian, (n, S, S)
+        p = np.exp(log_theta[active])  # (n, K, K)
+        r = rows[active]
+        # per true grade k, the mean of each statistic under the row P(. | k), (n, K, S)
+        mean = np.einsum("ikl,skl->iks", p, stats, optimize=True)
+        grad = observed[active] - np.einsum("ik,iks->is", r, mean, optimize=True)
+        # minus the Hessian: sum_k r_k Cov_k(stats), as sum_kl r_k p_kl f_s f_t - sum_k r_k m_ks m_kt
+        weighted = (p * r[:, :, None]).reshape(p.shape[0], -1)
+        info = np.einsum("ic,qc->iq", weighted, pairs).reshape(-1, n_stats, n_stats)
+        info -= np.matmul(np.swapaxes(mean * r[:, :, None], 1, 2), mean)
         info += 1e-9 * np.eye(n_stats)
         grad -= eta[active] * precisions
         info += np.diag(precisions)
@@ -175,6 +182,10 @@ def _newton(weights: np.ndarray, eta: np.ndarray, stats: np.ndarray, precisions:
         gain = np.einsum("is,is->i", grad, step)
         moving = gain > 1e-12 * (1.0 + np.abs(current[active]))
         idx, step = active[moving], step[moving]
+        # an annotator at a bound of the precision moves along it (else the clipped step is no step
+        # at all, and every halving of it fails)
+        low, high = eta[idx, 1] <= MIN_PRECISION, eta[idx, 1] >= MAX_PRECISION
+        step[(low & (step[:, 1] < 0)) | (high & (step[:, 1] > 0)), 1] = 0.0
         t = np.ones(idx.size)
         accepted = np.zeros(idx.size, dtype=bool)
         for _ in range(HALVINGS):
