@@ -49,3 +49,27 @@ def test_extrapolation_is_taken_where_em_is_slow():
     assert plain.converged_ and fast.converged_
     assert fast.n_passes_ < plain.n_passes_
     assert fast.history_[-1] >= plain.history_[-1] - 1e-6 * abs(plain.history_[-1])
+
+
+def test_accelerate_off_on_the_command_line(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from emcrowd.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "sim"
+    res = runner.invoke(app, ["simulate", "--numeric", "--items", "200", "--workers", "12", "--seed", "0",
+                              "--out", str(out), "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    runs = {}
+    for switch in ("on", "off"):
+        fit = tmp_path / f"fit-{switch}"
+        res = runner.invoke(app, ["fit", str(out / "labels.csv"), "--numeric", "--method", "robust",
+                                  "--accelerate", switch, "--out", str(fit), "-q"])  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        runs[switch] = json.loads((fit / "summary.json").read_text())
+    assert runs["on"]["converged"] and runs["off"]["converged"]
+    assert runs["on"]["n_iter"] < runs["off"]["n_iter"]
+    assert runs["on"]["objective"][-1] == pytest.approx(runs["off"]["objective"][-1], rel=1e-5)

@@ -17,7 +17,7 @@ from emcrowd.cli.options import InputOptions, ModelOptions
 from emcrowd.errors import EmcrowdError
 
 #: Model options a numeric fit takes from the shared model options.
-SHARED = ("tol", "max_iter")
+SHARED = ("tol", "max_iter", "accelerate")
 
 
 def method_of(method: str | None) -> str:
@@ -27,7 +27,7 @@ def method_of(method: str | None) -> str:
 
 
 def options_of(model: ModelOptions) -> dict[str, Any]:
-    """The model options that apply to numeric fits (--tol, --max-iter when given)."""
+    """The model options that apply to numeric fits (--tol, --max-iter, --accelerate when given)."""
     options = model.as_kwargs()
     return {k: v for k, v in options.items() if k in SHARED and v is not None}
 
