@@ -47,6 +47,12 @@ def speed(n_labels: int, repeat: int) -> None:
     n_items = n_labels // PER_ITEM
     classes, _, _ = simulate_dawid_skene(n_items, WORKERS, labels_per_item=PER_ITEM, n_classes=2, seed=0)
     numeric = simulate_numeric(n_items, WORKERS, PER_ITEM, random_workers=0.05, seed=0).labels
+    # every model's compiled kernels loaded before the clock runs (a first fit in a process loads
+    # them from numba's cache, a second or more on a loaded machine, which would flatter the others)
+    small = simulate_numeric(200, 20, 5, seed=1).labels
+    DawidSkene().fit(simulate_dawid_skene(200, 20, labels_per_item=5, n_classes=2, seed=1)[0])
+    for warm in (MeanAggregator(), MedianAggregator(), BiasNoise(), RobustBiasNoise(fit_scale=True)):
+        timed(lambda m=warm: m.fit(small))
     rows = []
     for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits every fit alike
         ds_seconds, ds = timed(lambda: DawidSkene().fit(classes))
