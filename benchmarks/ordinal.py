@@ -2,12 +2,14 @@
 Dawid-Skene's (``make bench``; ``--quick`` for 1M labels instead of 10M, ``--no-speed`` or
 ``--no-quality`` for one half).
 
-Quality (in this process): graded labels simulated two ways (:mod:`emcrowd.models.ordinal.simulate`):
-``gaussian``, the ordinal model's own (annotators with a bias and a spread), and ``confusion``,
+Quality (in this process): graded labels simulated three ways (:mod:`emcrowd.models.ordinal.simulate`):
+``gaussian``, the ordinal model's own (annotators with a bias and a spread), ``confusion``,
 unordered Dawid-Skene confusion matrices with ordered noise (Dirichlet rows with more mass near the
-diagonal, lopsided and asymmetric). For each, three sizes and three seeds: accuracy, mean absolute
-error in grades (MAE) and the share within one grade, of the plurality vote, the median vote
-(``--ordinal``'s majority vote), GLAD, Dawid-Skene, Bayesian DS and ordinal DS.
+diagonal, lopsided and asymmetric), and ``lean``, ``gaussian`` annotators of whom 30% answer the
+lowest grade on 50-95% of their items whatever the truth. For each (``--kinds`` for some), three
+sizes and three seeds: accuracy, mean absolute error in grades (MAE) and the share within one grade,
+of the plurality vote, the median vote (``--ordinal``'s majority vote), GLAD, Dawid-Skene, Bayesian
+DS and ordinal DS.
 
 Speed (whole ``emcrowd`` processes, as a user runs them, on one ``labels.npz`` written first by
 ``emcrowd simulate --ordinal``): ``emcrowd fit --ordinal`` with Dawid-Skene and with ordinal DS side
@@ -35,7 +37,10 @@ N_CLASSES = 5
 METHODS = ("plurality", "median", "glad", "dawid_skene", "bayesian_ds", "ordinal_ds")
 
 
-def quality() -> None:
+KINDS = ("gaussian", "confusion", "lean")
+
+
+def quality(kinds: tuple[str, ...] = KINDS) -> None:
     import warnings
 
     import numpy as np
@@ -50,7 +55,7 @@ def quality() -> None:
         "accuracy / MAE / within one"
     )
     print(f"{'kind':<10} {'items x annotators x r':<24}" + "".join(f"{m:>22}" for m in METHODS))
-    for kind in ("gaussian", "confusion"):
+    for kind in kinds:
         for n_items, n_workers, r in QUALITY_SIZES:
             scores = {m: [] for m in METHODS}
             for seed in SEEDS:
@@ -117,9 +122,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1M labels for the speed rows, not 10M")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="simulators of the quality rows")
     args = parser.parse_args()
     if not args.no_quality:
-        quality()
+        quality(tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
     if not args.no_speed:
         speed(1_000_000 if args.quick else 10_000_000)
 

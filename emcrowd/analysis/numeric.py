@@ -4,7 +4,8 @@ items one more answer helps most.
 * :func:`fit_numeric` fits a method of :data:`emcrowd.models.numeric.NUMERIC_MODELS`;
 * :func:`compare_numeric` scores methods against true values: MAE and RMSE with bootstrap intervals,
   and each method's gain against the mean, paired (the same resampled items for both);
-* :func:`relabel_numeric` ranks items by how much one more answer would narrow their estimate.
+* :func:`relabel_numeric` ranks items by how much one more answer would narrow their estimate;
+* :func:`interval_alpha` is Krippendorff's interval alpha of the answers (``info --numeric``).
 """
 
 from __future__ import annotations
@@ -169,3 +170,34 @@ def relabel_numeric(model: Any, budget: int) -> dict[str, Any]:
         "sd_after": after[order],
     }
     return {"table": table, "typical_noise": noise}
+
+
+def interval_alpha(data: NumericLabels) -> float:
+    """Krippendorff's alpha at the interval level of the answers, ``1 - D_o / D_e`` over the pairable
+    items (those with two answers or more; NaN when there are none, or when every pairable answer is
+    the same value).
+
+    With squared differences as the distance, the sums over pairs reduce to sums of squares: an item
+    ``j`` with ``m_j`` answers and sum of squared deviations ``SS_j`` about its mean contributes
+    ``2 m_j SS_j`` to the sum over its ordered pairs, so with ``n`` pairable answers and ``SS`` their
+    squares about their overall mean, ``D_o = (2 / n) sum_j m_j SS_j / (m_j - 1)`` and
+    ``D_e = 2 SS / (n - 1)``: one pass over the answers, whatever the number of distinct values
+    (the coincidence matrix of :mod:`emcrowd.analysis.agreement` would be one row per value).
+    """
+    counts = data.labels_per_item().astype(np.float64)
+    pairable = counts >= 2
+    keep = pairable[data.item]
+    n = float(counts[pairable].sum())
+    if n < 2:
+        return float("nan")
+    y, item = data.value[keep], data.item[keep]
+    y = y - y.mean()  # (about the mean: the squares below lose nothing to cancellation)
+    means = np.bincount(item, y, minlength=data.n_items) / np.maximum(counts, 1.0)
+    dev = y - means[item]
+    within = np.bincount(item, dev * dev, minlength=data.n_items)[pairable]
+    total = float(y @ y)
+    if total <= 0.0:
+        return float("nan")
+    m = counts[pairable]
+    observed = float((m * within / (m - 1.0)).sum())
+    return 1.0 - (n - 1.0) * observed / (n * total)

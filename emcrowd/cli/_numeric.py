@@ -8,6 +8,7 @@ with the options it parsed; the numeric work lives in :mod:`emcrowd.analysis.num
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from emcrowd.cli.options import InputOptions, ModelOptions
 from emcrowd.errors import EmcrowdError
 
 #: Model options a numeric fit takes from the shared model options.
-SHARED = ("tol", "max_iter")
+SHARED = ("tol", "max_iter", "accelerate")
 
 
 def method_of(method: str | None) -> str:
@@ -26,7 +27,7 @@ def method_of(method: str | None) -> str:
 
 
 def options_of(model: ModelOptions) -> dict[str, Any]:
-    """The model options that apply to numeric fits (--tol, --max-iter when given)."""
+    """The model options that apply to numeric fits (--tol, --max-iter, --accelerate when given)."""
     options = model.as_kwargs()
     return {k: v for k, v in options.items() if k in SHARED and v is not None}
 
@@ -162,11 +163,19 @@ def compare(
 
 def info(labels: Path, *, as_json: bool, inputs: InputOptions, quiet: bool) -> None:
     from emcrowd import _stdout
+    from emcrowd import console as report
+    from emcrowd.analysis.numeric import interval_alpha
 
     loaded = _reading.load(labels, inputs, quiet, describe=False)
     summarise(loaded, quiet)
+    alpha = interval_alpha(loaded.labels)
+    alpha = None if math.isnan(alpha) else alpha
+    if not quiet:
+        shown = "n/a (no item has two answers, or all are equal)" if alpha is None else f"{alpha:.3f}"
+        report.note(f"Krippendorff's alpha interval {shown}")
     if as_json:
-        record = {"source": loaded.report.to_dict(), **loaded.labels.describe()}
+        agreement = {"krippendorff_alpha_interval": alpha}
+        record = {"source": loaded.report.to_dict(), **loaded.labels.describe(), "agreement": agreement}
         _stdout.write(json.dumps(record, indent=2) + "\n")
 
 

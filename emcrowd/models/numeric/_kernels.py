@@ -182,14 +182,9 @@ def _responsibility(yo, mi, vi, a, b, log_odds, half_precision):
     return (1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)), d, e
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _log1p_small(e):
-    """log(1 + e) for 0 <= e <= 1: below 1e-3 (most answers: those far from 50:50) by its series to
-    e^5 (off by under 2e-19), else a logarithm of 1 + e (off by under 3e-16 from log1p(e), which costs
-    several times more)."""
-    if e < 1e-3:
-        return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * 0.2))))
-    return math.log(1.0 + e)
+#: The running products of ``1 + e`` (one per annotator, below) are folded into their logarithm
+#: before they pass this (each factor is at most 2, so they never overflow).
+FOLD = 1e250
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -201,32 +196,46 @@ def _fused_chunk(
     for j in range(j_lo, j_hi):
         longest = max(longest, indptr[j + 1] - indptr[j])
     weights = np.ones(longest)  # the responsibilities of one item's answers (1 unless robust)
+    # the entropy's log(1 + e) terms as a running product per annotator: a multiplication per answer
+    # instead of a logarithm (the logarithm of a product of n factors is off by about n roundings,
+    # as the sum of n logarithms is)
+    products = np.ones(a.size)
     for j in range(j_lo, j_hi):
         lo, hi = indptr[j], indptr[j + 1]
         kj = known[j]
+        update = update_items and not kj
+        p, q = 1.0 / tau2, mu / tau2  # the item's posterior precision and precision-weighted mean
         if robust:
-            # the responsibilities under the item's current posterior and the parameters
+            # the responsibilities under the item's current posterior and the parameters, and in
+            # the same loop the item's sums under them
             mi, vi = m[j], v[j]
             for o in range(lo, hi):
                 w = worker[o]
                 weight, d, e = _responsibility(y[o], mi, vi, a[w], b[w], log_odds[w], half_precision[w])
                 weights[o - lo] = weight
-                if accumulate:
-                    # the entropy of r = logistic(d): softplus(d) - r d
-                    acc[w, 5] += max(d, 0.0) + _log1p_small(e) - weight * d
-        if update_items:
-            if kj:
-                m[j] = gold[j]
-                v[j] = 0.0
-            else:
-                p, q = 1.0 / tau2, mu / tau2
-                for o in range(lo, hi):
-                    w = worker[o]
-                    weight = weights[o - lo]
+                if update:
                     p += weight * b2_over_s2[w]
                     q += weight * b_over_s2[w] * (y[o] - a[w])
-                v[j] = 1.0 / p
-                m[j] = q * v[j]
+                if accumulate:
+                    # the entropy of r = logistic(d): softplus(d) - r d, where softplus(d) is
+                    # max(d, 0) + log(1 + e)
+                    acc[w, 5] += max(d, 0.0) - weight * d
+                    product = products[w] * (1.0 + e)
+                    if product > FOLD:
+                        acc[w, 5] += math.log(product)
+                        product = 1.0
+                    products[w] = product
+        elif update:
+            for o in range(lo, hi):
+                w = worker[o]
+                p += b2_over_s2[w]
+                q += b_over_s2[w] * (y[o] - a[w])
+        if update:
+            v[j] = 1.0 / p
+            m[j] = q * v[j]
+        elif update_items:
+            m[j] = gold[j]
+            v[j] = 0.0
         if not accumulate:
             continue
         mc = m[j] - center
@@ -245,6 +254,10 @@ def _fused_chunk(
                 acc[w, 7] += weight
                 acc[w, 8] += weight * yc
                 acc[w, 9] += weight * mc
+    if robust and accumulate:
+        for w in range(a.size):
+            if products[w] != 1.0:
+                acc[w, 5] += math.log(products[w])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -37,11 +37,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from emcrowd.errors import ConvergenceWarning, EmcrowdError
+from emcrowd.models import _squarem
 from emcrowd.models.numeric._api import NumericAggregator
 from emcrowd.numeric_data import NumericLabels
 
@@ -53,6 +55,10 @@ EPS_PRIOR = (2.0, 10.0)
 TAU_PRIOR = (1.0, 0.01)
 #: An annotator whose random-answer rate exceeds this is flagged as answering at random.
 RANDOM_FLAG = 0.5
+#: An extrapolation is tried unless EM's last gain was under this share of the one before (the
+#: classification models' ``_squarem.SLOW_RATE`` is 0.5: here the cycle's three passes include the
+#: EM step from the extrapolated point, which gains on its own, so it pays at faster rates too).
+SLOW_RATE = 0.1
 
 
 class BiasNoise(NumericAggregator):
@@ -73,6 +79,9 @@ class BiasNoise(NumericAggregator):
         Stop when the objective's change is at most ``tol * |objective|``.
     max_iter : int
         Iteration limit (a ConvergenceWarning when it is reached).
+    accelerate : bool
+        Speed EM up by squared extrapolation (:mod:`emcrowd.models._squarem`) of the parameters and
+        the items' posteriors, an extrapolated point kept only when it does not lower the objective.
 
     Attributes
     ----------
@@ -94,7 +103,10 @@ class BiasNoise(NumericAggregator):
     history_ : list of float
         The objective after each iteration (never decreasing).
     converged_, n_iter_
-        Whether ``tol`` was reached, and after how many iterations.
+        Whether ``tol`` was reached, and after how many iterations (the points in ``history_``).
+    n_passes_ : int
+        Passes over the answers the fit made: one per iteration, plus one per extrapolation that was
+        tried and not kept.
     """
 
     method = "bias_noise"
@@ -110,6 +122,7 @@ class BiasNoise(NumericAggregator):
             "noise_prior_labels": 2.0,
             "tol": 1e-6,
             "max_iter": 500,
+            "accelerate": True,
         }
 
     def _check(self) -> None:
@@ -172,15 +185,20 @@ class BiasNoise(NumericAggregator):
         worker_sums = np.zeros((n_workers, 10))
         center = float(y.mean())  # the moments are taken about the answers' mean (less cancellation)
 
-        history: list[float] = []
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, int(self.max_iter) + 1):
+        state = _State(a, b, s2, eps, mu, tau2, m, v)
+        hyper = (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t)
+        passes = 0
+
+        def iterate(st: _State) -> float:
+            """One EM iteration from ``st`` (changed in place): a fused pass, then the M-step; returns
+            the objective at the new point."""
+            nonlocal passes
+            passes += 1
             # one fused pass: (robust) the answers' responsibilities, the items' posteriors (after
-            # the first iteration, which starts from the medians), the annotators' sums under both
+            # the first pass, which starts from the medians), the annotators' sums under both
             _kernels.fused_pass(
-                indptr, g_worker, g_y, robust, n_iter > 1, a, b, s2, mu, tau2, known, gold_values,
-                m, v, eps, log_u, center, worker_sums, bounds,
+                indptr, g_worker, g_y, robust, passes > 1, st.a, st.b, st.s2, st.mu, st.tau2, known,
+                gold_values, st.m, st.v, st.eps, log_u, center, worker_sums, bounds,
             )  # fmt: skip
             n, syc, smc, smmc, smyc, entropy, syyc, n_g, syc_g, smc_g = worker_sums.T
             # the same sums about zero, for the bias-and-scale solve
@@ -189,7 +207,9 @@ class BiasNoise(NumericAggregator):
             smm = smmc + 2 * center * smc + center * center * n
             smy = smyc + center * (smc + syc) + center * center * n
             # annotators: bias (and scale) by weighted least squares given the noise
+            s2 = st.s2
             shrink_a = s2 / bias_var
+            b = st.b
             if self.fit_scale:
                 shrink_b = s2 / scale_var
                 a11, a12, a22 = n + shrink_a, sm, smm + shrink_b
@@ -209,20 +229,24 @@ class BiasNoise(NumericAggregator):
             slope2 = (b - 1.0) ** 2 * (n - n_g) + n_g
             # then the noise and the random-answer rate
             s2 = (beta0 + 0.5 * sq) / (alpha0 + 1.0 + 0.5 * n)
+            eps = st.eps
             if robust:
                 # a Gaussian as wide as all the answers is what random answers are: the noise is at
                 # most the answers' variance (the maximum over that fixed set, so still monotone)
                 s2 = np.minimum(s2, label_var)
                 eps = (n_per_worker - n + a_e - 1.0) / (n_per_worker + a_e + b_e - 2.0)
             # the true values' mean and spread
+            m = st.m
             mu = float(m.mean())
-            tau2 = (_kernels.item_terms(m, v, known, mu)[0] + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
+            spread, log_v = _kernels.item_terms(m, st.v, known, mu)
+            tau2 = (spread + 2 * beta_t) / (n_items + 2 * alpha_t + 2)
             # the exact step along the common level: every bias up by c, every free value and mu down
             # by c; the objective is quadratic in c (the sums above give its two coefficients)
             num = float((cross / s2).sum() + a.sum() / bias_var)
             den = float((slope2 / s2).sum() + n_workers / bias_var)
+            gold_offset = float((m[known] - mu).sum()) if n_known else 0.0
             if n_known:
-                num += float((m[known] - mu).sum()) / tau2
+                num += gold_offset / tau2
                 den += n_known / tau2
             c = -num / den
             if np.isfinite(c) and c != 0.0:
@@ -230,20 +254,69 @@ class BiasNoise(NumericAggregator):
                 m[free] -= c
                 mu -= c
                 sq = sq + 2 * c * cross + c * c * slope2
+                # (the free values keep their distance to mu; the gold values move by c from it)
+                spread += 2 * c * gold_offset + n_known * c * c
+            st.a, st.b, st.s2, st.eps, st.mu, st.tau2 = a, b, s2, eps, mu, tau2
             objective = self._objective(
-                sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u,
-                (bias_var, scale_var, alpha0, beta0, alpha_t, beta_t),
+                sq, n, entropy, n_per_worker, s2, eps, a, b, spread, log_v, n_items - n_known,
+                n_items, tau2, log_u, hyper,
             )  # fmt: skip
             if not np.isfinite(objective):
                 raise EmcrowdError(
-                    f"{type(self).__name__}: the objective became {objective} at iteration {n_iter}"
+                    f"{type(self).__name__}: the objective became {objective} at pass {passes}"
                 )
+            return objective
+
+        history: list[float] = []
+        converged = False
+
+        def record(objective: float) -> None:
             history.append(objective)
             if callback is not None:
-                callback(n_iter, objective)
-            if n_iter > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
+                callback(len(history), objective)
+
+        # squared extrapolation (SQUAREM, :mod:`emcrowd.models._squarem`) of the whole point: the
+        # annotators' parameters, the true values' mean and spread, and (robust: the responsibilities
+        # are taken under them) the items' posteriors, in an unconstrained space. An extrapolated
+        # point is followed by one EM iteration, and kept only when the objective there is at least
+        # the plain step's: the history never decreases, and every point in it is one EM reached.
+        pack = _Packer(free, self.fit_scale, robust, label_var)
+        accelerate = bool(self.accelerate)
+        step = _squarem.StepLength()
+        points: list[np.ndarray] = []
+        while len(history) < int(self.max_iter):
+            objective = iterate(state)
+            record(objective)
+            if len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * abs(history[-2]):
                 converged = True
                 break
+            if not accelerate or len(history) >= int(self.max_iter):
+                continue
+            points.append(pack.vector(state))
+            if len(points) < 3:
+                continue
+            x0, x1, x2 = points
+            points = [x2]
+            gains = np.diff(history[-3:])
+            if gains.size == 2 and gains[0] > 0 and gains[1] < SLOW_RATE * gains[0]:
+                continue  # EM settles fast here: an extrapolation would likely cost more than it saves
+            jump = _squarem.squared_step(x0, x1, x2, step.bound)
+            if jump is None:
+                continue
+            x, a_step = jump
+            trial = pack.state(x, state)
+            trial_objective = iterate(trial)
+            if trial_objective >= objective:
+                step.accepted(a_step)
+                state = trial
+                record(trial_objective)
+                points = [pack.vector(state)]
+            else:
+                step.rejected()
+        n_iter = len(history)
+        a, b, s2, eps, mu, tau2, m, v = (
+            state.a, state.b, state.s2, state.eps, state.mu, state.tau2, state.m, state.v
+        )  # fmt: skip
         # the item posteriors under the final parameters
         _kernels.fused_pass(
             indptr, g_worker, g_y, robust, True, a, b, s2, mu, tau2, known, gold_values, m, v, eps,
@@ -264,21 +337,23 @@ class BiasNoise(NumericAggregator):
         self.flagged_ = (eps > RANDOM_FLAG) | (np.sqrt(s2) >= math.sqrt(tau2) * np.abs(b))
         self.flagged_ &= n_per_worker >= 2
         self.history_, self.converged_, self.n_iter_ = history, converged, n_iter
+        self.n_passes_ = passes
         self.fit_seconds_ = time.perf_counter() - started
 
-    def _objective(self, sq, n, entropy, n_per_worker, s2, eps, a, b, m, v, mu, tau2, free, log_u, hyper):
+    def _objective(
+        self, sq, n, entropy, n_per_worker, s2, eps, a, b, spread, log_v, n_free, n_items, tau2, log_u, hyper
+    ):  # fmt: skip
         """The objective F (see the module's docstring) at the current q and parameters, from the
-        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r)."""
+        annotators' sums: ``sq`` (sum of r * E[residual^2]), ``n`` (sum of r), ``entropy`` (of r),
+        and the items': ``spread`` (sum of E[(z - mu)^2]), ``log_v`` (sum of log v over the
+        ``n_free`` items not gold, of ``n_items``)."""
         bias_var, scale_var, alpha0, beta0, alpha_t, beta_t = hyper
         total = float((-0.5 * n * (LOG_2PI + np.log(s2)) - sq / (2.0 * s2)).sum())
         if self.robust:
             total += float((n * np.log1p(-eps) + (n_per_worker - n) * (np.log(eps) + log_u) + entropy).sum())
         # the true values: E log N(z; mu, tau2) + entropy of q(z) (gold items: their value, no entropy)
-        from emcrowd.models.numeric._kernels import item_terms
-
-        spread, log_v = item_terms(m, v, ~free, mu)
-        total += -0.5 * (LOG_2PI + math.log(tau2)) * m.size - spread / (2 * tau2)
-        total += 0.5 * ((LOG_2PI + 1.0) * int(free.sum()) + log_v)
+        total += -0.5 * (LOG_2PI + math.log(tau2)) * n_items - spread / (2 * tau2)
+        total += 0.5 * ((LOG_2PI + 1.0) * n_free + log_v)
         # the priors
         total += float((-0.5 * (LOG_2PI + math.log(bias_var)) - a * a / (2 * bias_var)).sum())
         if self.fit_scale:
@@ -290,6 +365,70 @@ class BiasNoise(NumericAggregator):
             log_beta = math.lgamma(a_e) + math.lgamma(b_e) - math.lgamma(a_e + b_e)
             total += float(((a_e - 1) * np.log(eps) + (b_e - 1) * np.log1p(-eps) - log_beta).sum())
         return total
+
+
+@dataclass
+class _State:
+    """A point of the fit: the annotators' bias, scale, noise variance and random-answer rate, the
+    true values' mean and variance, and the items' posterior means and variances."""
+
+    a: np.ndarray
+    b: np.ndarray
+    s2: np.ndarray
+    eps: np.ndarray
+    mu: float
+    tau2: float
+    m: np.ndarray
+    v: np.ndarray
+
+
+#: Bounds kept on an extrapolated point's random-answer rates (logits past these are rounding).
+EPS_BOUNDS = (1e-12, 1.0 - 1e-12)
+
+
+@dataclass
+class _Packer:
+    """A :class:`_State` as one unconstrained vector (variances as logs, rates as logits; the items'
+    posteriors only in the robust model, where the responsibilities are taken under them, and
+    without the gold items, which are fixed) and back, for the squared extrapolation."""
+
+    free: np.ndarray
+    fit_scale: bool
+    robust: bool
+    label_var: float
+
+    def vector(self, st: _State) -> np.ndarray:
+        parts = [st.a, np.log(st.s2), np.array([st.mu, math.log(st.tau2)])]
+        if self.fit_scale:
+            parts.append(st.b)
+        if self.robust:
+            parts += [_squarem.logit(st.eps), st.m[self.free], np.log(st.v[self.free])]
+        return np.concatenate(parts)
+
+    def state(self, x: np.ndarray, like: _State) -> _State:
+        """A new point from a vector of :meth:`vector`'s space, projected back onto the valid
+        parameters (the robust noise at most the answers' variance); the gold items as in ``like``.
+        Without random answers the items' posteriors follow from the parameters alone (the pass
+        recomputes them before reading them): they are copied from ``like``."""
+        n_w, n_free = like.a.size, int(self.free.sum())
+        at = 0
+
+        def take(k: int) -> np.ndarray:
+            nonlocal at
+            at += k
+            return x[at - k : at]
+
+        a = take(n_w).copy()
+        s2 = np.exp(take(n_w))
+        mu, log_tau2 = take(2)
+        b = take(n_w).copy() if self.fit_scale else like.b
+        eps, m, v = like.eps, like.m.copy(), like.v.copy()
+        if self.robust:
+            s2 = np.minimum(s2, self.label_var)
+            eps = np.clip(_squarem.expit(take(n_w)), *EPS_BOUNDS)
+            m[self.free] = take(n_free)
+            v[self.free] = np.exp(take(n_free))
+        return replace(like, a=a, b=b, s2=s2, eps=eps, mu=float(mu), tau2=float(math.exp(log_tau2)), m=m, v=v)
 
 
 def _log_inv_gamma(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
