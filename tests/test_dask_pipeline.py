@@ -55,7 +55,7 @@ def graded(tmp_path_factory):
 def test_pipelined_fit_is_the_plain_loops(client, nominal, graded, method):
     """Same sums in the same order, the M-step on the same numbers: the histories are equal to the
     bit, and so are the stopping iteration and the fitted parameters."""
-    data, ds = graded if method == "ordinal_ds" else nominal
+    _, ds = graded if method == "ordinal_ds" else nominal
     cls = PIPELINED[method]
     seen = []
 

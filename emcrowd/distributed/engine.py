@@ -12,6 +12,7 @@ what), and the loop itself — start, M-step, convergence test — is the models
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -148,25 +149,30 @@ class Cluster:
         return self.client.gather(self.reduce_future(futures, index))
 
     def reduce_future(
-        self, futures: list[Any], index: int | None = None, *, block: Any = T.block_sum, tree: Any = T.tree_sum
+        self,
+        futures: list[Any],
+        index: int | None = None,
+        *,
+        block: Any = T.block_sum,
+        tree: Any = T.tree_sum,
+        last: bool = True,
     ) -> Any:
         """A future of the sum of per-partition arrays, or of item ``index`` of each partition's
         result tuple: one task per block sums its partitions' (in partition order, on the block's
         home, so that the tuples' other items — posteriors, states — stay where they are), and a
         tree sums the blocks' (:data:`FAN_IN` at a time, in block order). ``block`` and ``tree``:
         the tasks that do so (:func:`._tasks.block_sum` and :func:`._tasks.tree_sum`'s
-        signatures)."""
+        signatures). ``last=False``: the futures of the tree's top node's inputs (at most
+        :data:`FAN_IN`), for a task that sums them in order as its first step."""
         submit, homes = self.client.submit, self._where()
         level = [
             submit(block, index, *futures[lo:hi], workers=homes[lo] and [homes[lo]],
                    allow_other_workers=True, pure=False)
             for lo, hi in self.blocks
         ]  # fmt: skip
-        while len(level) > 1:
-            level = [
-                submit(tree, *level[i : i + FAN_IN], pure=False) for i in range(0, len(level), FAN_IN)
-            ]
-        return level[0]
+        while len(level) > (1 if last else FAN_IN):
+            level = [submit(tree, *level[i : i + FAN_IN], pure=False) for i in range(0, len(level), FAN_IN)]
+        return level[0] if last else level
 
     def scalar_sum(self, futures: list[Any]) -> float:
         return float(sum(float(v) for v in self.client.gather(futures)))
@@ -182,7 +188,7 @@ class Cluster:
 def _blocks(homes: list[str | None]) -> list[tuple[int, int]]:
     """``[(lo, hi), ...]``: the runs of consecutive partitions with the same home."""
     bounds = [0] + [i for i in range(1, len(homes)) if homes[i] != homes[i - 1]] + [len(homes)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _identity(value: Any) -> Any:
@@ -289,7 +295,9 @@ class _Pipelined(_DaskMixin):
     def _observations(self, data: Any) -> DaskObservations:
         return DaskObservations(data)
 
-    def _iterate(self, data: Any, params: Any, log_pi: np.ndarray, start: list[Any], gold: Any, callback: Any):
+    def _iterate(
+        self, data: Any, params: Any, log_pi: np.ndarray, start: list[Any], gold: Any, callback: Any
+    ):
         if self._accelerating() or not self.pipeline:  # type: ignore[attr-defined]
             return super()._iterate(data, params, log_pi, start, gold, callback)  # type: ignore[misc]
         if gold is not None:

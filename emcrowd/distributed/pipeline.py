@@ -92,12 +92,13 @@ def first_step(spec: tuple, n_classes: int, sums: np.ndarray, params: Any, log_p
     return Step(None, False, params, log_pi)
 
 
-def em_step(spec: tuple, n_classes: int, tol: float, prev: Step, packed: np.ndarray | None) -> Step:
+def em_step(spec: tuple, n_classes: int, tol: float, prev: Step, *parts: np.ndarray | None) -> Step:
     """Iteration t's objective and stopping test, and iteration t+1's parameters, from the sums of
-    iteration t's E-step (``packed``: [sums..., evidence, class totals...]) and ``prev``, the step
-    whose parameters that E-step used."""
+    iteration t's E-step (the sum of ``parts``, in order: [sums..., evidence, class totals...]) and
+    ``prev``, the step whose parameters that E-step used."""
     if prev.stop:
         return Step(None, True, None, None, done=True)
+    packed = tree_sum(*parts)  # (the last node of the reduction, here rather than a task of its own)
     assert packed is not None
     k = n_classes
     sums, evidence, totals = packed[: -k - 1], float(packed[-k - 1]), packed[-k:]
@@ -159,7 +160,12 @@ def run(model: Any, params: Any, log_pi: np.ndarray, start: list[Any], callback:
     max_iter, tol = int(model.max_iter), float(model.tol)
     first = start.pop()
     step = c.client.submit(
-        first_step, spec, k, c.reduce_future(c.map(start_sums, c.parts, first.futures)), params, log_pi,
+        first_step,
+        spec,
+        k,
+        c.reduce_future(c.map(start_sums, c.parts, first.futures)),
+        params,
+        log_pi,
         pure=False,
     )
     del first  # the starting posteriors: let go of once their sums are made
@@ -172,8 +178,8 @@ def run(model: Any, params: Any, log_pi: np.ndarray, start: list[Any], callback:
     while len(history) < max_iter:
         while len(history) + len(flight) < max_iter and len(flight) <= AHEAD:
             e_results = c.map(e_step, c.parts, extra=(step, *e_extra))
-            packed = c.reduce_future(e_results, 1, block=block_sum, tree=tree_sum)
-            step = c.client.submit(em_step, spec, k, tol, step, packed, pure=False)
+            sums = c.reduce_future(e_results, 1, block=block_sum, tree=tree_sum, last=False)
+            step = c.client.submit(em_step, spec, k, tol, step, *sums, pure=False)
             flight.append((step, e_results))
         future, results = flight.pop(0)
         if used is None:
