@@ -20,6 +20,7 @@ the printed table is the result.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -177,7 +178,8 @@ def overhead(path: Path, methods: list[str], repeat: int) -> None:
     cluster, client, c, load = _open_cluster(path, 2, None)
     try:
         print(f"local cluster of 2 single-threaded workers; partitions loaded in {load:.2f} s; "
-              f"in memory: the compiled engine on 2 threads; {repeat} rounds, alternated")  # fmt: skip
+              f"in memory: the compiled engine on 2 threads; {repeat} rounds, alternated; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
         print(f"{'method':<12} {'round':>5} {'in-memory s':>11} {'dask s':>7} {'x in-memory':>11} "
               f"{'plain loop s':>12} {'x in-memory':>11} {'iters':>5} {'same labels':>11} "
               f"{'max rel diff':>12}")  # fmt: skip
@@ -199,7 +201,7 @@ def overhead(path: Path, methods: list[str], repeat: int) -> None:
             line = f"{method:<12} {'median':>5} {'':>11} {'':>7} {np.median(ratios):11.2f}"
             if plain_ratios:
                 line += f" {'':>12} {np.median(plain_ratios):11.2f}"
-            print(line)
+            print(line + f"   (load average {os.getloadavg()[0]:.1f})")
     finally:
         client.close()
         cluster.close()

@@ -5,9 +5,11 @@ Every partition is a persisted future whose task graph starts at its Parquet fil
 (:func:`._tasks.load_part`), and every per-partition state (posteriors, GLAD's ``b``) is a future
 derived from it and from the broadcast annotator parameters by tasks; the scheduler therefore
 recomputes a lost worker's partitions (and their states) from the files. The per-annotator sums come
-back by a tree reduction in partition order (so the result does not depend on which worker holds
-what), and the loop itself — start, M-step, convergence test — is the models' own
-(:class:`emcrowd.models._base.EMAggregator`, :meth:`emcrowd.models.classification.glad.GLAD._kernel_m_step`).
+back by a reduction over fixed blocks of partitions in partition order (so the result does not
+depend on which worker holds what), and the loop itself — start, M-step, convergence test — is the
+models' own (:class:`emcrowd.models._base.EMAggregator`,
+:meth:`emcrowd.models.classification.glad.GLAD._kernel_m_step`); the confusion-matrix models run it
+pipelined, their M-step a task on the cluster (:mod:`.pipeline`).
 """
 
 from __future__ import annotations
