@@ -20,6 +20,7 @@ the printed table is the result.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import resource
 import shutil
@@ -120,18 +121,43 @@ def _open_cluster(path: Path, n_workers: int, memory_limit: str | None):
     return cluster, client, c, time.perf_counter() - start
 
 
+#: The task whose runs are a Dawid-Skene iteration's passes (one per partition).
+E_STEP = "confusion_e_step"
+
+
 def _fit_on(c, method: str, pipeline: bool = True) -> dict:
     """One Dask fit on loaded partitions; ``pipeline=False``: the plain loop (one driver round trip
-    per iteration), for the confusion-matrix models."""
+    per iteration), for the confusion-matrix models. For Dawid-Skene, ``gap`` is the median time in
+    ms from the end of an iteration's last E-step to the start of the next one's first (the
+    cluster's idle time between passes, from the scheduler's task stream)."""
+    from distributed import get_task_stream
+
     from emcrowd.distributed import DASK_MODELS
 
     model = DASK_MODELS[method]()
     if not pipeline:
         model.pipeline = False
-    start = time.perf_counter()
-    model.fit_cluster(c)
-    return {"fit": time.perf_counter() - start, "iters": model.n_iter_, "labels": model.labels_,
-            "history": model.history_}  # fmt: skip
+    with get_task_stream(c.client) as stream:
+        start = time.perf_counter()
+        model.fit_cluster(c)
+        fit = time.perf_counter() - start
+    gap = _iteration_gap(stream.data, c.dataset.n_partitions) if method == "dawid_skene" else None
+    return {"fit": fit, "iters": model.n_iter_, "labels": model.labels_, "history": model.history_,
+            "gap": gap}  # fmt: skip
+
+
+def _iteration_gap(tasks: list[dict], n_partitions: int) -> float:
+    """The median gap (ms) between consecutive iterations' E-steps (``n_partitions`` per iteration,
+    in start order)."""
+    spans = sorted(
+        (min(s["start"] for s in t["startstops"] if s["action"] == "compute"),
+         max(s["stop"] for s in t["startstops"] if s["action"] == "compute"))
+        for t in tasks
+        if str(t["key"]).startswith(E_STEP) and any(s["action"] == "compute" for s in t["startstops"])
+    )  # fmt: skip
+    its = [spans[i : i + n_partitions] for i in range(0, len(spans) - n_partitions + 1, n_partitions)]
+    gaps = [min(s for s, _ in b) - max(e for _, e in a) for a, b in itertools.pairwise(its)]
+    return float(np.median(gaps)) * 1000 if gaps else float("nan")
 
 
 def dask_fit(path: Path, method: str, n_workers: int, memory_limit: str | None) -> dict:
@@ -181,26 +207,30 @@ def overhead(path: Path, methods: list[str], repeat: int) -> None:
               f"in memory: the compiled engine on 2 threads; {repeat} rounds, alternated; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
         print(f"{'method':<12} {'round':>5} {'in-memory s':>11} {'dask s':>7} {'x in-memory':>11} "
-              f"{'plain loop s':>12} {'x in-memory':>11} {'iters':>5} {'same labels':>11} "
-              f"{'max rel diff':>12}")  # fmt: skip
+              f"{'plain loop s':>12} {'x in-memory':>11} {'gap ms':>6} {'plain gap':>9} {'iters':>5} "
+              f"{'same labels':>11} {'max rel diff':>12}")  # fmt: skip
         for method in methods:
             _fit_on(c, method)  # warm the workers (their kernels' first calls)
-            ratios, plain_ratios = [], []
+            ratios, plain_ratios, gaps = [], [], []
             for r in range(repeat):
                 mem = memory_fit(path, method, data, warm=r == 0)
                 d = _fit_on(c, method)
                 p = _fit_on(c, method, pipeline=False) if method != "glad" else None
                 ratios.append(d["fit"] / mem["fit"])
                 same, diff = _agreement(mem, d)
-                plain = ratio = ""
+                plain = ratio = gap = plain_gap = ""
                 if p is not None:
                     plain_ratios.append(p["fit"] / mem["fit"])
                     plain, ratio = f"{p['fit']:.2f}", f"{plain_ratios[-1]:.2f}"
+                    gap, plain_gap = f"{d['gap']:.0f}", f"{p['gap']:.0f}"
+                    gaps.append((d["gap"], p["gap"]))
                 print(f"{method:<12} {r + 1:>5} {mem['fit']:11.2f} {d['fit']:7.2f} {ratios[-1]:11.2f} "
-                      f"{plain:>12} {ratio:>11} {d['iters']:5d} {same:>11} {diff:>12}")  # fmt: skip
+                      f"{plain:>12} {ratio:>11} {gap:>6} {plain_gap:>9} {d['iters']:5d} {same:>11} "
+                      f"{diff:>12}")  # fmt: skip
             line = f"{method:<12} {'median':>5} {'':>11} {'':>7} {np.median(ratios):11.2f}"
             if plain_ratios:
-                line += f" {'':>12} {np.median(plain_ratios):11.2f}"
+                g = np.median(np.array(gaps), axis=0)
+                line += f" {'':>12} {np.median(plain_ratios):11.2f} {g[0]:6.0f} {g[1]:9.0f}"
             print(line + f"   (load average {os.getloadavg()[0]:.1f})")
     finally:
         client.close()
