@@ -20,6 +20,7 @@ the printed table is the result.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import resource
@@ -137,11 +138,12 @@ def _fit_on(c, method: str, pipeline: bool = True) -> dict:
     model = DASK_MODELS[method]()
     if not pipeline:
         model.pipeline = False
-    with get_task_stream(c.client) as stream:
+    watch = method == "dawid_skene"
+    with get_task_stream(c.client) if watch else contextlib.nullcontext() as stream:
         start = time.perf_counter()
         model.fit_cluster(c)
         fit = time.perf_counter() - start
-    gap = _iteration_gap(stream.data, c.dataset.n_partitions) if method == "dawid_skene" else None
+    gap = _iteration_gap(stream.data, c.dataset.n_partitions) if watch else None
     return {"fit": fit, "iters": model.n_iter_, "labels": model.labels_, "history": model.history_,
             "gap": gap}  # fmt: skip
 
