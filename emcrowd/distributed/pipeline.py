@@ -172,7 +172,7 @@ def run(model: Any, params: Any, log_pi: np.ndarray, start: list[Any], callback:
     first_future: Any = step
     flight: list[tuple[Any, list[Any]]] = []  # (step future, E-step futures) per iteration submitted
     history: list[float] = []
-    used: Step | None = None  # the step whose parameters the next iteration read has used
+    used: Step | None = None  # the step whose parameters the iteration read next ran with
     converged = False
     params = results = None
     while len(history) < max_iter:
