@@ -4,8 +4,10 @@ nothing else in emcrowd imports this package.
 
 Each partition is read once by a worker and kept in its memory; per EM iteration the annotator
 parameters go out to the workers, each partition runs the in-memory engine's compiled kernels on its
-items, and the per-annotator sums come back by a tree reduction. The fit is the in-memory one: same
-start, same M-step and E-step, same stopping rule, with sums that differ by rounding only.
+items, and the per-annotator sums come back by a reduction. The fit is the in-memory one: same
+start, same M-step and E-step, same stopping rule, with sums that differ by rounding only. The
+confusion-matrix models' loop is pipelined (:mod:`.pipeline`): their M-step runs on the cluster and
+the next iteration is submitted before the driver has the objective.
 
 May import: :mod:`emcrowd.analysis`, :mod:`emcrowd.models`, :mod:`emcrowd.io` and the core modules; only
 the CLI imports it.
@@ -18,6 +20,7 @@ from emcrowd.distributed.engine import (
     DaskDawidSkene,
     DaskGLAD,
     DaskOneCoin,
+    DaskOrdinalDawidSkene,
     connect,
     fit_dataset,
     local_cluster,
@@ -31,6 +34,7 @@ __all__ = [
     "DaskDawidSkene",
     "DaskGLAD",
     "DaskOneCoin",
+    "DaskOrdinalDawidSkene",
     "connect",
     "fit_dataset",
     "local_cluster",

@@ -119,6 +119,12 @@ def tree_sum(*arrays: np.ndarray) -> np.ndarray:
     return total
 
 
+def block_sum(index: int | None, *results: np.ndarray | tuple) -> np.ndarray:
+    """The sum of a block of partitions' arrays (with ``index``: of item ``index`` of each one's
+    result tuple), in the order given, run where the partitions are."""
+    return tree_sum(*(r if index is None else r[index] for r in results))
+
+
 def posteriors(value: np.ndarray | tuple) -> np.ndarray:
     """A partition's posteriors: the array itself, or the first item of an E-step's result (the
     posteriors and the packed sums: the tasks that read the posteriors pick them)."""

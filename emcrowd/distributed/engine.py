@@ -5,13 +5,16 @@ Every partition is a persisted future whose task graph starts at its Parquet fil
 (:func:`._tasks.load_part`), and every per-partition state (posteriors, GLAD's ``b``) is a future
 derived from it and from the broadcast annotator parameters by tasks; the scheduler therefore
 recomputes a lost worker's partitions (and their states) from the files. The per-annotator sums come
-back by a tree reduction in partition order (so the result does not depend on which worker holds
-what), and the loop itself — start, M-step, convergence test — is the models' own
-(:class:`emcrowd.models._base.EMAggregator`, :meth:`emcrowd.models.classification.glad.GLAD._kernel_m_step`).
+back by a reduction over fixed blocks of partitions in partition order (so the result does not
+depend on which worker holds what), and the loop itself — start, M-step, convergence test — is the
+models' own (:class:`emcrowd.models._base.EMAggregator`,
+:meth:`emcrowd.models.classification.glad.GLAD._kernel_m_step`); the confusion-matrix models run it
+pipelined, their M-step a task on the cluster (:mod:`.pipeline`).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +28,9 @@ from emcrowd.models._base import EMAggregator
 from emcrowd.models.classification.dawid_skene import DawidSkene, OneCoin
 from emcrowd.models.classification.glad import GLAD, _GLADState
 from emcrowd.models.classification.majority import VoteResult
+from emcrowd.models.ordinal.gaussian import OrdinalDawidSkene
 
-#: Partial sums combined per node of the tree reduction (8 partitions: one node).
+#: Partial sums combined per node of the tree reduction over the blocks (one block per worker).
 FAN_IN = 8
 #: The environment of a local cluster's workers: one thread each, the compiled kernels' included (so
 #: that N workers use N cores, as the in-memory engine's threads do).
@@ -105,6 +109,9 @@ class Cluster:
             workers[i * len(workers) // len(files)] if workers else None for i in range(len(files))
         ]
         self._checked = time.monotonic()
+        #: The reduction's blocks: runs of consecutive partitions with the same first home, fixed for
+        #: the fit (so that the sums' order, and their rounding, do not depend on where things are).
+        self.blocks = _blocks(self.homes)
         self.parts = self.map(T.load_part, files, extra=(self.n_workers, self.class_names))
         # read now: a bad file fails here, before any fit, in one message naming it
         for problem in client.gather([client.submit(_failure, part) for part in self.parts]):
@@ -139,20 +146,35 @@ class Cluster:
         ]
 
     def reduce(self, futures: list[Any], index: int | None = None) -> np.ndarray:
-        """The sum of per-partition arrays by a tree reduction (fixed order: partition order); with
-        ``index``, of item ``index`` of each partition's result tuple (picked on its worker)."""
-        if index is not None:
-            futures = self.map(T.pick, futures, extra=(index,))
-        level = self._tree_level(futures)
-        while len(level) > 1:
-            level = self._tree_level(level)
-        return self.client.gather(level[0])
+        """The sum of per-partition arrays (with ``index``, of item ``index`` of each partition's
+        result tuple), gathered: :meth:`reduce_future`'s value."""
+        return self.client.gather(self.reduce_future(futures, index))
 
-    def _tree_level(self, futures: list[Any]) -> list[Any]:
-        return [
-            self.client.submit(T.tree_sum, *futures[i : i + FAN_IN], pure=False)
-            for i in range(0, len(futures), FAN_IN)
-        ]
+    def reduce_future(
+        self,
+        futures: list[Any],
+        index: int | None = None,
+        *,
+        block: Any = T.block_sum,
+        tree: Any = T.tree_sum,
+        last: bool = True,
+    ) -> Any:
+        """A future of the sum of per-partition arrays, or of item ``index`` of each partition's
+        result tuple: one task per block sums its partitions' (in partition order, on the block's
+        home, so that the tuples' other items — posteriors, states — stay where they are), and a
+        tree sums the blocks' (:data:`FAN_IN` at a time, in block order). ``block`` and ``tree``:
+        the tasks that do so (:func:`._tasks.block_sum` and :func:`._tasks.tree_sum`'s
+        signatures). ``last=False``: the futures of the tree's top node's inputs (at most
+        :data:`FAN_IN`), for a task that sums them in order as its first step."""
+        submit, homes = self.client.submit, self._where()
+        level = [
+            submit(block, index, *futures[lo:hi], workers=homes[lo] and [homes[lo]],
+                   allow_other_workers=True, pure=False)
+            for lo, hi in self.blocks
+        ]  # fmt: skip
+        while len(level) > (1 if last else FAN_IN):
+            level = [submit(tree, *level[i : i + FAN_IN], pure=False) for i in range(0, len(level), FAN_IN)]
+        return level[0] if last else level
 
     def scalar_sum(self, futures: list[Any]) -> float:
         return float(sum(float(v) for v in self.client.gather(futures)))
@@ -163,6 +185,12 @@ class Cluster:
         for items, values in zip(self.items, self.client.gather(futures), strict=True):
             out[items] = T.posteriors(values)
         return out
+
+
+def _blocks(homes: list[str | None]) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]``: the runs of consecutive partitions with the same home."""
+    bounds = [0] + [i for i in range(1, len(homes)) if homes[i] != homes[i - 1]] + [len(homes)]
+    return list(itertools.pairwise(bounds))
 
 
 def _identity(value: Any) -> Any:
@@ -255,18 +283,80 @@ class _DaskMixin:
         return self._cluster.gather_items(q.futures, self._cluster.n_classes)
 
 
-class DaskDawidSkene(_DaskMixin, DawidSkene):
+class _Pipelined(_DaskMixin):
+    """The confusion-matrix models' loop on Dask: pipelined (:mod:`.pipeline`: the next iteration is
+    submitted before the driver has this one's objective) but with acceleration, which decides on
+    the driver (the plain loop's code)."""
+
+    #: The in-memory model class whose M-step the step tasks run.
+    _memory_class: type
+    #: Whether the loop is pipelined (set False on an instance for the plain loop, one round trip
+    #: through the driver per iteration: the same fit, for comparison).
+    pipeline: bool = True
+
+    def _observations(self, data: Any) -> DaskObservations:
+        return DaskObservations(data)
+
+    def _iterate(
+        self, data: Any, params: Any, log_pi: np.ndarray, start: list[Any], gold: Any, callback: Any
+    ):
+        if self._accelerating() or not self.pipeline:  # type: ignore[attr-defined]
+            return super()._iterate(data, params, log_pi, start, gold, callback)  # type: ignore[misc]
+        if gold is not None:
+            raise EmcrowdError("the Dask engine does not take gold labels")
+        from emcrowd.distributed import pipeline
+
+        params, log_pi, results, history, converged = pipeline.run(self, params, log_pi, start, callback)
+        return params, log_pi, self._final_posteriors(_Handle(results)), history, converged
+
+    def _step_spec(self) -> tuple:
+        """What a step task needs of the model (:func:`.pipeline._model`): the in-memory class, its
+        options, the state its M-step reads besides the sums, and the sums' shape (confusion counts
+        by default)."""
+        c = self._cluster
+        shape = (c.n_workers, c.n_classes, c.n_classes)
+        return self._memory_class, self.get_params(), {}, shape  # type: ignore[attr-defined]
+
+
+class DaskDawidSkene(_Pipelined, DawidSkene):
     """:class:`~.dawid_skene.DawidSkene` on a partitioned data set (``engine_ = "dask"``)."""
 
-    def _observations(self, data: Any) -> DaskObservations:
-        return DaskObservations(data)
+    _memory_class = DawidSkene
+
+    def _pipeline_tasks(self) -> tuple:
+        from emcrowd.distributed import pipeline
+
+        return T.confusion_counts, pipeline.confusion_e_step, ()
 
 
-class DaskOneCoin(_DaskMixin, OneCoin):
+class DaskOrdinalDawidSkene(_Pipelined, OrdinalDawidSkene):
+    """:class:`~.ordinal.gaussian.OrdinalDawidSkene` on a partitioned data set (``engine_ = "dask"``):
+    Dawid-Skene's E-step and sums (its confusion matrices are the annotators' discretised
+    Gaussians), and the ordinal M-step (each annotator's bias and spread from its confusion counts)
+    in the step tasks. The classes are the grades in code order, lowest first: partition labels read
+    with their order (:func:`emcrowd.io.partition.partition_labels` keeps the codes it is given)."""
+
+    _memory_class = OrdinalDawidSkene
+
+    def _pipeline_tasks(self) -> tuple:
+        from emcrowd.distributed import pipeline
+
+        return T.confusion_counts, pipeline.confusion_e_step, ()
+
+
+class DaskOneCoin(_Pipelined, OneCoin):
     """:class:`~.dawid_skene.OneCoin` on a partitioned data set (``engine_ = "dask"``)."""
 
-    def _observations(self, data: Any) -> DaskObservations:
-        return DaskObservations(data)
+    _memory_class = OneCoin
+
+    def _pipeline_tasks(self) -> tuple:
+        from emcrowd.distributed import pipeline
+
+        return T.agreement_sums, pipeline.symmetric_e_step, (self._obs.log_k_minus_1,)
+
+    def _step_spec(self) -> tuple:
+        cls, options, _, _ = super()._step_spec()
+        return cls, options, {"_totals": self._totals}, None
 
 
 class _DaskGladPasses:
@@ -457,8 +547,13 @@ class DaskGLAD(_DaskMixin, GLAD):
         raise NotImplementedError("label_proba needs the labels in memory; fit GLAD in memory for it")
 
 
-DASK_MODELS = {"glad": DaskGLAD, "dawid_skene": DaskDawidSkene, "one_coin": DaskOneCoin}
-METHODS = ("majority", *DASK_MODELS)
+DASK_MODELS = {
+    "glad": DaskGLAD, "dawid_skene": DaskDawidSkene, "one_coin": DaskOneCoin,
+    "ordinal_ds": DaskOrdinalDawidSkene,
+}  # fmt: skip
+#: The methods of ``emcrowd fit --engine dask`` (unordered classes); :func:`fit_dataset` also fits
+#: ``ordinal_ds`` (grades in code order), whose outputs the command line does not write from Dask.
+METHODS = ("majority", "glad", "dawid_skene", "one_coin")
 
 
 def majority_vote_cluster(cluster: Cluster, ties: str = "lowest") -> VoteResult:
@@ -497,7 +592,8 @@ def fit_dataset(
     ----------
     dataset : path or PartitionedDataset
         A directory written by :func:`emcrowd.io.partition.partition_labels`.
-    method : {"majority", "glad", "dawid_skene", "one_coin"}
+    method : {"majority", "glad", "dawid_skene", "one_coin", "ordinal_ds"}
+        ``ordinal_ds``: the classes are grades in code order, lowest first.
     client : distributed.Client, optional
         The cluster to use; else one from :func:`connect` (``scheduler`` or ``local_workers``),
         closed at the end.
@@ -515,8 +611,8 @@ def fit_dataset(
     from emcrowd.models import method_name
 
     method = method_name(method)
-    if method not in METHODS:
-        raise EmcrowdError(f"the Dask engine fits {', '.join(METHODS)}; not {method}")
+    if method not in ("majority", *DASK_MODELS):
+        raise EmcrowdError(f"the Dask engine fits {', '.join(('majority', *DASK_MODELS))}; not {method}")
     data = dataset if isinstance(dataset, PartitionedDataset) else open_dataset(dataset)
     own = client is None
     if own:
