@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,7 +66,7 @@ def labels_of(directory: Path) -> dict[str, str]:
     return dict(zip(table["item"], table["label"], strict=True))
 
 
-def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dict:
+def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path, repeat: int) -> dict:
     data = simulate(method, n_items, n_new, n_workers)
     old = data.item < n_items
     files = {}
@@ -81,8 +82,13 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
     prev, upd, full = (tmp / f"{method}-{d}" for d in ("prev", "update", "full"))
     common = ["--method", cli, "--out-format", "parquet", "--quiet"]
     first = timed(["fit", str(files["old"]), *common, "--keep-state", "--out", str(prev)])
-    update = timed(["update", str(prev), str(files["new"]), "--out", str(upd), "--quiet"])
-    refit = timed(["fit", str(files["all"]), *common, "--out", str(full)])
+    pairs = []
+    for _ in range(repeat):  # the update and the refit alternated, side by side in one run
+        for path in (upd, full):
+            shutil.rmtree(path, ignore_errors=True)
+        update = timed(["update", str(prev), str(files["new"]), "--out", str(upd), "--quiet"])
+        refit = timed(["fit", str(files["all"]), *common, "--out", str(full)])
+        pairs.append((update, refit))
     exact = tmp / f"{method}-exact"  # the reference: all the labels fitted again from the previous fit
     exact_s = timed(["update", str(prev), str(files["new"]), "--refit", "--out", str(exact), "--quiet"])
     summary_u = json.loads((upd / "summary.json").read_text())
@@ -91,13 +97,14 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
     agree = float(np.mean([a[k] == v for k, v in b.items()]))
     c = labels_of(exact)
     agree_exact = float(np.mean([c[k] == v for k, v in b.items()]))
+    ratios = [u / r for u, r in pairs]
     return {
         "method": method,
         "labels": summary_f["n_labels"],
         "first_fit_s": round(first, 2),
-        "update_s": round(update, 2),
-        "refit_s": round(refit, 2),
-        "ratio": round(update / refit, 3),
+        "update_s": [round(u, 2) for u, _ in pairs],
+        "refit_s": [round(r, 2) for _, r in pairs],
+        "ratio": [round(x, 3) for x in ratios],
         "update_iter": summary_u["n_iter"],
         "refit_iter": summary_f["n_iter"],
         "update_phases": {k: round(v, 2) for k, v in summary_u["update"]["phases"].items()},
@@ -106,7 +113,7 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
         "agree": round(agree, 5),
         "update_refit_s": round(exact_s, 2),
         "update_refit_agree": round(agree_exact, 5),
-        "met": "yes" if update <= 0.10 * refit and agree >= 0.999 else "NO",
+        "met": "yes" if max(ratios) <= 0.10 and agree >= 0.999 else "NO",
     }
 
 
@@ -189,6 +196,7 @@ def main() -> None:
     parser.add_argument("--new-items", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=20_000)
     parser.add_argument("--methods", default="glad,dawid_skene")
+    parser.add_argument("--repeat", type=int, default=3, help="update and refit pairs, alternated")
     parser.add_argument("--datasets", type=Path, default=None, help="the shared real data sets' directory")
     args = parser.parse_args()
     if args.datasets is not None:
@@ -198,7 +206,10 @@ def main() -> None:
     print("Incremental update vs full refit (targets: ratio <= 0.10, agree >= 0.999)", flush=True)
     with tempfile.TemporaryDirectory(prefix="emcrowd-incremental-") as tmp:
         for method in args.methods.replace("-", "_").split(","):
-            print(json.dumps(row(method, args.items, args.new_items, args.workers, Path(tmp))), flush=True)
+            print(
+                json.dumps(row(method, args.items, args.new_items, args.workers, Path(tmp), args.repeat)),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
