@@ -55,18 +55,22 @@ def run(
 ) -> Any:  # fmt: skip
     """The incremental update (see the module notes): a dict of the outputs to write, ``NOTHING_NEW``,
     or None where a full fit is needed."""
-    from emcrowd.io.state import PARAMS_NPZ, _load_npz, read_codes, read_names, read_stats
+    from emcrowd.io.state import PARAMS_NPZ, _load_npz, read_codes, read_index, read_names, read_stats
     from emcrowd.models._warm import match
 
     started = time.perf_counter()
-    old_items, old_workers = read_names(prev_dir, meta)
+    indexed = read_index(prev_dir, meta)  # the item ids looked up by hash, not decoded
+    if indexed is None:  # (a state whose labels files keep no hashes of the ids)
+        old_items, old_workers = read_names(prev_dir, meta)
+    else:
+        old_items, old_workers = indexed
     stats = read_stats(prev_dir, meta)
     p_keys = [f"worker.{k}" for k in meta["worker_params"]] + [f"item.{k}" for k in meta["item_params"]]
     params = _load_npz(prev_dir / PARAMS_NPZ, meta["state_id"], ["class_prior", *p_keys])
     phases["read_state"] = time.perf_counter() - started
     started = time.perf_counter()
     n_old, n_old_w, k = len(old_items), len(old_workers), new.n_classes
-    item_map = match(old_items, new.item_names)
+    item_map = match(old_items, new.item_names) if indexed is None else old_items.positions(new.item_names)
     worker_map = match(old_workers, new.worker_names)
     new_items = np.flatnonzero(item_map < 0)
     new_workers = np.flatnonzero(worker_map < 0)
@@ -120,7 +124,7 @@ def run(
         active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
         position = np.full(n_old + new_items.size, -1, dtype=np.int64)
         position[active_codes] = np.arange(active_codes.size)
-        active_names = tuple(old_items[j] for j in touched.tolist()) + item_names_new
+        active_names = _names_of(old_items, touched) + item_names_new
         active = Labels(
             np.concatenate([position[o_item], position[item]]).astype(np.int32),
             np.concatenate([o_worker, worker]).astype(np.int32),
@@ -157,7 +161,7 @@ def run(
         active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
         position = np.full(n_items, -1, dtype=np.int64)
         position[active_codes] = np.arange(active_codes.size)
-        active_names = tuple(old_items[j] for j in touched.tolist()) + item_names_new
+        active_names = _names_of(old_items, touched) + item_names_new
         active = Labels(
             np.concatenate([position[o_item], position[item]]).astype(np.int32),
             np.concatenate([o_worker, worker]).astype(np.int32),
@@ -261,6 +265,12 @@ def run(
         "n_new_workers": int(new_workers.size), "n_iter": inc.n_iter, "active": int(active.n_items),
         "n_labels": n_labels, "summary": summary,
     }  # fmt: skip
+
+
+def _names_of(old_items: Any, codes: np.ndarray) -> tuple[str, ...]:
+    if isinstance(old_items, tuple):
+        return tuple(old_items[j] for j in codes.tolist())
+    return old_items.names_of(codes)
 
 
 def _sweep(

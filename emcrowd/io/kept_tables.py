@@ -84,14 +84,17 @@ def _gather(column: Any, added: Any, order: np.ndarray, fmt: str) -> Any:
             return _slow_gather(old, add, order, kind)
         starts, ends, data = _text_parts([old, add])
         lengths = ends - starts
-        picked = lengths[order]
         offsets = np.zeros(order.size + 1, dtype=np.int64)
-        np.cumsum(picked, out=offsets[1:])
+        np.cumsum(lengths[order], out=offsets[1:])
         total = int(offsets[-1])
-        # each output byte's source position: its string's start, plus its place in the string
-        source = np.repeat(starts[order] - offsets[:-1], picked)
-        source += np.arange(total, dtype=np.int64)
-        out_data = data[source]
+        # runs of rows that follow each other in the source too are copied as one slice of bytes
+        # (an update replaces few rows: few runs)
+        breaks = np.flatnonzero(np.diff(order) != 1) + 1
+        run_start = np.concatenate([[0], breaks])
+        run_end = np.concatenate([breaks, [order.size]])
+        first, last = order[run_start], order[run_end - 1]
+        pieces = [data[a:b] for a, b in zip(starts[first].tolist(), ends[last].tolist(), strict=True)]
+        out_data = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint8)
         out_kind = pa.large_string() if total >= 2**31 else pa.string()
         offs = offsets if total >= 2**31 else offsets.astype(np.int32)
         return pa.Array.from_buffers(out_kind, order.size, [None, pa.py_buffer(offs), pa.py_buffer(out_data)])
