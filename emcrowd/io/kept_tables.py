@@ -108,10 +108,32 @@ def _gather(column: Any, added: Any, order: np.ndarray, fmt: str) -> Any:
 
 
 def rows_of(table: Any, name: str, codes: np.ndarray) -> list[Any]:
-    """The values of column ``name`` of ``table`` in rows ``codes``, as Python values."""
-    column = table[name]
-    old = column.combine_chunks()
-    return _gather(old, old.slice(0, 0), np.asarray(codes, dtype=np.int64), "parquet").to_pylist()
+    """The values of column ``name`` of ``table`` in rows ``codes``, as Python values (read from
+    the buffers of the chunks that hold them: no copy of the column)."""
+    import pyarrow as pa
+
+    codes = np.asarray(codes, dtype=np.int64)
+    out: list[Any] = [None] * codes.size
+    base = 0
+    for chunk in table[name].chunks:
+        inside = np.flatnonzero((codes >= base) & (codes < base + len(chunk)))
+        local = codes[inside] - base
+        base += len(chunk)
+        if not inside.size:
+            continue
+        kind = chunk.type
+        if chunk.null_count or not _plain(kind):
+            values = [chunk[i].as_py() for i in local.tolist()]
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            starts, ends, data = _text_parts([chunk])
+            values = [
+                data[a:b].tobytes().decode("utf-8") for a, b in zip(starts[local], ends[local], strict=True)
+            ]
+        else:
+            values = _values(chunk)[local].tolist()
+        for i, v in zip(inside.tolist(), values, strict=True):
+            out[i] = v
+    return out
 
 
 def _plain(kind: Any) -> bool:
@@ -153,6 +175,8 @@ def _text_parts(arrays: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ends.append(offsets[1:] - offsets[0] + base)
         datas.append(data)
         base += data.size
+    if len(arrays) == 1:
+        return starts[0], ends[0], datas[0]
     return np.concatenate(starts), np.concatenate(ends), np.concatenate(datas)
 
 
