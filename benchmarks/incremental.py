@@ -2,11 +2,13 @@
 
 For GLAD and Dawid-Skene: simulated labels of 2M items (20k annotators, 5 labels per item: 10M labels)
 are fitted with ``--keep-state``; then 100k new labels (20k new items, known annotators) are added with
-``emcrowd update``, and all 10.1M labels are fitted afresh. Reported: both wall times (the commands as
-a user runs them, reading and writing included) and their ratio (target: at most 0.10), the update's
-phases (from its summary), the iterations, and the share of items whose label the update and the
-refit agree on (target: at least 0.999); and, for reference, ``update --refit`` (all the labels
-fitted again from the previous fit): its time and its agreement with the refit.
+``emcrowd update``, and all 10.1M labels are fitted afresh (``emcrowd fit`` of one file of all the
+labels in the same format as the update's: a whole process, reading and writing included). The update
+and the refit run alternated, ``--repeat`` times (3), side by side. Reported: both wall times of each
+pair and their ratio (target: at most 0.10), the update's phases (from its summary), the iterations,
+and the share of items whose label the update and the refit agree on (target: at least 0.999); and,
+for reference, ``update --refit`` (all the labels fitted again from the previous fit): its time and
+its agreement with the refit.
 
 With ``--datasets DIR`` (the shared real data sets, e.g. ``../shared/datasets``), instead: on each data
 set, the labels split in five batches in file order and added one at a time with ``update``, against
@@ -14,7 +16,7 @@ one fit of all of them (accuracy on the gold items, GLAD and Dawid-Skene), besid
 over the same labels in the same order (its accuracy after the last label, and its throughput); then
 the stream's throughput on 1M simulated labels.
 
-Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene]`` or
+Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene] [--repeat 3]`` or
 ``python benchmarks/incremental.py --datasets ../shared/datasets``. The data sets go to a temporary
 directory, removed at the end.
 """
