@@ -284,7 +284,10 @@ def _sweep(
     from emcrowd.models._incremental import answer_counts, ds_sweeps
 
     k = inc.class_prior.size
-    codes = [np.concatenate([a, b]) for a, b in ((all_item, item), (all_worker, worker), (all_label, label))]
+    codes = [  # int32, as the kept codes and the compiled kernels have them (no int64 copies)
+        np.concatenate([a, b.astype(np.int32)])
+        for a, b in ((all_item, item), (all_worker, worker), (all_label, label))
+    ]
     sweep = ds_sweeps(model, *codes, n_items, inc.params["worker.confusion"], inc.class_prior, _MAX_SWEEPS)
     chosen = np.argmax(sweep.q, axis=1)
     n_w = sweep.confusion.shape[0]
