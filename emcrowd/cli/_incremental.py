@@ -2,13 +2,16 @@
 
 The fit kept in PREV_DIR keeps sufficient statistics (``state-stats.npz``,
 :mod:`emcrowd.models._incremental`).
-The update reads the ids, the parameters and those statistics (not the old label codes, unless a new
-label falls on a known item), fits the active items (new items and known items with new labels) with
-incremental EM, and writes:
+The update looks the new labels' item ids up in the kept hashes (:class:`emcrowd.io.state.NameIndex`:
+the ids already fitted are not decoded), reads the parameters, those statistics and the kept label
+codes (one vectorised pass), fits the active items (new items and known items with new labels) with
+incremental EM, then (GLAD) scores again the known items whose label the move could flip, or
+(Dawid-Skene) runs full EM iterations over the label codes, and writes:
 
-* the output tables as the previous ones without the active items' rows, followed by the active
-  items' new rows (the other items' rows are unchanged under the update: their posteriors are kept);
-  the annotators' tables again (one row per annotator, from the kept counts);
+* the output tables as the previous ones with the rows of the items scored again (Dawid-Skene: of
+  the active items and of those whose label changed) replaced in place and the new items' rows
+  appended, gathered from the previous files' column buffers (:mod:`emcrowd.io.kept_tables`); the
+  annotators' tables again (one row per annotator, from the kept counts);
 * the new labels as one more chunk, ``state-labels-NNNN.npz``, listed in ``state.json`` with its
   CRC-32; the earlier labels files stay as they are (linked into ``--out`` when it is elsewhere);
 * the parameters and statistics (one row per item and annotator: small beside the labels).
