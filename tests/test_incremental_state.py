@@ -101,6 +101,7 @@ def test_rows_merged_from_buffers_equal_arrow_take(chunks):
         assert rows_of(prev, name, picked) == [prev[name][int(i)].as_py() for i in picked]
 
 
+@pytest.mark.filterwarnings("ignore:dawid_skene did not converge")  # (three iterations on purpose)
 def test_dawid_skene_iterations_match_the_numpy_and_compiled_engines():
     data = simulate_dawid_skene(3000, 25, labels_per_item=5, n_classes=3, seed=4)[0]
     fitted = MODELS["dawid_skene"](max_iter=3).fit(data)
