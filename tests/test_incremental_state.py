@@ -153,3 +153,29 @@ def test_dawid_skene_update_agrees_with_a_refit_of_all_the_labels(tmp_path: Path
     got, want = labels("upd"), labels("full")
     assert got.keys() == want.keys()
     assert np.mean([got[k] == want[k] for k in want]) >= 0.999
+
+
+def test_a_state_without_id_hashes_updates_the_same(tmp_path: Path):
+    """A state whose labels file keeps no hashes of the ids (written before them) is read by decoding
+    the ids: the same update."""
+    data = simulate_dawid_skene(3000, 30, labels_per_item=5, seed=5)[0]
+    rows = np.arange(data.n_labels)
+    late = (data.item < 2800) & (rows % 97 == 0)  # labels on known items too
+    first, second = (data.item < 2800) & ~late, (data.item >= 2800) | late
+    files = []
+    for name, labels in (("first", part(data, first, 2800)), ("second", part(data, second))):
+        files.append(tmp_path / f"{name}.npz")
+        np.savez(files[-1], **labels_npz(labels))
+    for d in ("hashed", "plain"):
+        _invoke("fit", files[0], "-m", "ds", "--keep-state", "-o", tmp_path / d, "-q")
+    labels_file = tmp_path / "plain" / "state-labels.npz"
+    with np.load(labels_file) as npz:
+        arrays = {k: npz[k] for k in npz.files if not k.startswith("item_name_hash")}
+    np.savez(labels_file, **arrays)
+    outputs = {}
+    for d in ("hashed", "plain"):
+        res = _invoke("update", tmp_path / d, files[1], "-q", "--json")
+        record = json.loads(res.stdout)["update"]
+        assert record["incremental"] and record["new_items"] == 200
+        outputs[d] = (tmp_path / d / "items.csv").read_text()
+    assert outputs["hashed"] == outputs["plain"]
