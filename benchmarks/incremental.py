@@ -2,11 +2,13 @@
 
 For GLAD and Dawid-Skene: simulated labels of 2M items (20k annotators, 5 labels per item: 10M labels)
 are fitted with ``--keep-state``; then 100k new labels (20k new items, known annotators) are added with
-``emcrowd update``, and all 10.1M labels are fitted afresh. Reported: both wall times (the commands as
-a user runs them, reading and writing included) and their ratio (target: at most 0.10), the update's
-phases (from its summary), the iterations, and the share of items whose label the update and the
-refit agree on (target: at least 0.999); and, for reference, ``update --refit`` (all the labels
-fitted again from the previous fit): its time and its agreement with the refit.
+``emcrowd update``, and all 10.1M labels are fitted afresh (``emcrowd fit`` of one file of all the
+labels in the same format as the update's: a whole process, reading and writing included). The update
+and the refit run alternated, ``--repeat`` times (3), side by side. Reported: both wall times of each
+pair and their ratio (target: at most 0.10), the update's phases (from its summary), the iterations,
+and the share of items whose label the update and the refit agree on (target: at least 0.999); and,
+for reference, ``update --refit`` (all the labels fitted again from the previous fit): its time and
+its agreement with the refit.
 
 With ``--datasets DIR`` (the shared real data sets, e.g. ``../shared/datasets``), instead: on each data
 set, the labels split in five batches in file order and added one at a time with ``update``, against
@@ -14,7 +16,7 @@ one fit of all of them (accuracy on the gold items, GLAD and Dawid-Skene), besid
 over the same labels in the same order (its accuracy after the last label, and its throughput); then
 the stream's throughput on 1M simulated labels.
 
-Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene]`` or
+Usage: ``python benchmarks/incremental.py [--items 2000000] [--methods glad,dawid-skene] [--repeat 3]`` or
 ``python benchmarks/incremental.py --datasets ../shared/datasets``. The data sets go to a temporary
 directory, removed at the end.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,7 +68,7 @@ def labels_of(directory: Path) -> dict[str, str]:
     return dict(zip(table["item"], table["label"], strict=True))
 
 
-def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dict:
+def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path, repeat: int) -> dict:
     data = simulate(method, n_items, n_new, n_workers)
     old = data.item < n_items
     files = {}
@@ -81,8 +84,13 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
     prev, upd, full = (tmp / f"{method}-{d}" for d in ("prev", "update", "full"))
     common = ["--method", cli, "--out-format", "parquet", "--quiet"]
     first = timed(["fit", str(files["old"]), *common, "--keep-state", "--out", str(prev)])
-    update = timed(["update", str(prev), str(files["new"]), "--out", str(upd), "--quiet"])
-    refit = timed(["fit", str(files["all"]), *common, "--out", str(full)])
+    pairs = []
+    for _ in range(repeat):  # the update and the refit alternated, side by side in one run
+        for path in (upd, full):
+            shutil.rmtree(path, ignore_errors=True)
+        update = timed(["update", str(prev), str(files["new"]), "--out", str(upd), "--quiet"])
+        refit = timed(["fit", str(files["all"]), *common, "--out", str(full)])
+        pairs.append((update, refit))
     exact = tmp / f"{method}-exact"  # the reference: all the labels fitted again from the previous fit
     exact_s = timed(["update", str(prev), str(files["new"]), "--refit", "--out", str(exact), "--quiet"])
     summary_u = json.loads((upd / "summary.json").read_text())
@@ -91,13 +99,14 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
     agree = float(np.mean([a[k] == v for k, v in b.items()]))
     c = labels_of(exact)
     agree_exact = float(np.mean([c[k] == v for k, v in b.items()]))
+    ratios = [u / r for u, r in pairs]
     return {
         "method": method,
         "labels": summary_f["n_labels"],
         "first_fit_s": round(first, 2),
-        "update_s": round(update, 2),
-        "refit_s": round(refit, 2),
-        "ratio": round(update / refit, 3),
+        "update_s": [round(u, 2) for u, _ in pairs],
+        "refit_s": [round(r, 2) for _, r in pairs],
+        "ratio": [round(x, 3) for x in ratios],
         "update_iter": summary_u["n_iter"],
         "refit_iter": summary_f["n_iter"],
         "update_phases": {k: round(v, 2) for k, v in summary_u["update"]["phases"].items()},
@@ -106,7 +115,7 @@ def row(method: str, n_items: int, n_new: int, n_workers: int, tmp: Path) -> dic
         "agree": round(agree, 5),
         "update_refit_s": round(exact_s, 2),
         "update_refit_agree": round(agree_exact, 5),
-        "met": "yes" if update <= 0.10 * refit and agree >= 0.999 else "NO",
+        "met": "yes" if max(ratios) <= 0.10 and agree >= 0.999 else "NO",
     }
 
 
@@ -189,6 +198,7 @@ def main() -> None:
     parser.add_argument("--new-items", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=20_000)
     parser.add_argument("--methods", default="glad,dawid_skene")
+    parser.add_argument("--repeat", type=int, default=3, help="update and refit pairs, alternated")
     parser.add_argument("--datasets", type=Path, default=None, help="the shared real data sets' directory")
     args = parser.parse_args()
     if args.datasets is not None:
@@ -198,7 +208,10 @@ def main() -> None:
     print("Incremental update vs full refit (targets: ratio <= 0.10, agree >= 0.999)", flush=True)
     with tempfile.TemporaryDirectory(prefix="emcrowd-incremental-") as tmp:
         for method in args.methods.replace("-", "_").split(","):
-            print(json.dumps(row(method, args.items, args.new_items, args.workers, Path(tmp))), flush=True)
+            print(
+                json.dumps(row(method, args.items, args.new_items, args.workers, Path(tmp), args.repeat)),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 
 The fit kept in PREV_DIR keeps sufficient statistics (``state-stats.npz``,
 :mod:`emcrowd.models._incremental`).
-The update reads the ids, the parameters and those statistics (not the old label codes, unless a new
-label falls on a known item), fits the active items (new items and known items with new labels) with
-incremental EM, and writes:
+The update looks the new labels' item ids up in the kept hashes (:class:`emcrowd.io.state.NameIndex`:
+the ids already fitted are not decoded), reads the parameters, those statistics and the kept label
+codes (one vectorised pass), fits the active items (new items and known items with new labels) with
+incremental EM, then (GLAD) scores again the known items whose label the move could flip, or
+(Dawid-Skene) runs full EM iterations over the label codes, and writes:
 
-* the output tables as the previous ones without the active items' rows, followed by the active
-  items' new rows (the other items' rows are unchanged under the update: their posteriors are kept);
-  the annotators' tables again (one row per annotator, from the kept counts);
+* the output tables as the previous ones with the rows of the items scored again (Dawid-Skene: of
+  the active items and of those whose label changed) replaced in place and the new items' rows
+  appended, gathered from the previous files' column buffers (:mod:`emcrowd.io.kept_tables`); the
+  annotators' tables again (one row per annotator, from the kept counts);
 * the new labels as one more chunk, ``state-labels-NNNN.npz``, listed in ``state.json`` with its
   CRC-32; the earlier labels files stay as they are (linked into ``--out`` when it is elsewhere);
 * the parameters and statistics (one row per item and annotator: small beside the labels).
@@ -30,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from emcrowd.data import Labels
-from emcrowd.io.kept_tables import carry_files, merge_rows, read_table
+from emcrowd.io.kept_tables import carry_files, merge_rows, read_table, rows_of
 
 NOTHING_NEW = "nothing new"
 
@@ -55,18 +58,22 @@ def run(
 ) -> Any:  # fmt: skip
     """The incremental update (see the module notes): a dict of the outputs to write, ``NOTHING_NEW``,
     or None where a full fit is needed."""
-    from emcrowd.io.state import PARAMS_NPZ, _load_npz, read_codes, read_names, read_stats
+    from emcrowd.io.state import PARAMS_NPZ, _load_npz, read_codes, read_index, read_names, read_stats
     from emcrowd.models._warm import match
 
     started = time.perf_counter()
-    old_items, old_workers = read_names(prev_dir, meta)
+    indexed = read_index(prev_dir, meta)  # the item ids looked up by hash, not decoded
+    if indexed is None:  # (a state whose labels files keep no hashes of the ids)
+        old_items, old_workers = read_names(prev_dir, meta)
+    else:
+        old_items, old_workers = indexed
     stats = read_stats(prev_dir, meta)
     p_keys = [f"worker.{k}" for k in meta["worker_params"]] + [f"item.{k}" for k in meta["item_params"]]
     params = _load_npz(prev_dir / PARAMS_NPZ, meta["state_id"], ["class_prior", *p_keys])
     phases["read_state"] = time.perf_counter() - started
     started = time.perf_counter()
     n_old, n_old_w, k = len(old_items), len(old_workers), new.n_classes
-    item_map = match(old_items, new.item_names)
+    item_map = match(old_items, new.item_names) if indexed is None else old_items.positions(new.item_names)
     worker_map = match(old_workers, new.worker_names)
     new_items = np.flatnonzero(item_map < 0)
     new_workers = np.flatnonzero(worker_map < 0)
@@ -93,7 +100,7 @@ def run(
     method = meta["method"]
     options = {key: tuple(v) if isinstance(v, list) else v for key, v in meta["options"].items()}
     from emcrowd.models import MODELS, model_options
-    from emcrowd.models._incremental import flip_bounds, update
+    from emcrowd.models._incremental import flip_bounds, likelihoods, margins, update
 
     model = MODELS[method](**model_options(method, options))
     p_arrays = {key: params[key] for key in p_keys}
@@ -120,7 +127,7 @@ def run(
         active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
         position = np.full(n_old + new_items.size, -1, dtype=np.int64)
         position[active_codes] = np.arange(active_codes.size)
-        active_names = tuple(old_items[j] for j in touched.tolist()) + item_names_new
+        active_names = _names_of(old_items, touched) + item_names_new
         active = Labels(
             np.concatenate([position[o_item], position[item]]).astype(np.int32),
             np.concatenate([o_worker, worker]).astype(np.int32),
@@ -137,7 +144,7 @@ def run(
             chosen_before, frozen_lik, start=inc, start_codes=start_codes,
         )  # fmt: skip
         start_codes = active_codes
-        if round_ == 1:
+        if round_ == 1 or method == "dawid_skene":  # (Dawid-Skene: full sweeps below instead)
             break
         bound = flip_bounds(
             method, p_arrays, params["class_prior"], inc, all_item, all_worker, all_label, n_old, stats
@@ -146,9 +153,27 @@ def run(
         if not more.any():
             break
         active_known |= more
+    n_items = n_old + new_items.size
+    sweep = None
+    if method == "dawid_skene":
+        sweep, active_known = _sweep(model, inc, stats, all_item, all_worker, all_label, item, worker,
+                                     label, active_codes, n_old, n_items)  # fmt: skip
+        touched = np.flatnonzero(active_known)
+        sel = active_known[all_item]
+        o_item, o_worker, o_label = all_item[sel], all_worker[sel], all_label[sel]
+        active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
+        position = np.full(n_items, -1, dtype=np.int64)
+        position[active_codes] = np.arange(active_codes.size)
+        active_names = _names_of(old_items, touched) + item_names_new
+        active = Labels(
+            np.concatenate([position[o_item], position[item]]).astype(np.int32),
+            np.concatenate([o_worker, worker]).astype(np.int32),
+            np.concatenate([o_label, label]).astype(np.int32),
+            active_names, worker_names, new.class_names,
+        )  # fmt: skip
+        inc.posteriors = inc.map_posteriors = sweep.q[active_codes]
     phases["fit"] = time.perf_counter() - started
     started = time.perf_counter()
-    n_items = n_old + new_items.size
     stand_in = _stand_in_model(method, inc, n_items, worker_names)
     tables = _tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
     from emcrowd.cli._output import safe
@@ -177,15 +202,27 @@ def run(
     })  # fmt: skip
     state_id = uuid.uuid4().hex
     tag = np.frombuffer(state_id.encode(), dtype=np.uint8)
-    item_q = np.concatenate([stats["item_q"], np.zeros((new_items.size, k))])
-    item_q[active_codes] = inc.map_posteriors
-    item_label = np.concatenate([stats["item_label"], np.zeros(new_items.size, dtype=np.int32)])
-    item_label[active_codes] = np.argmax(inc.posteriors, axis=1)
-    item_margin = np.concatenate([stats["item_margin"], np.zeros(new_items.size)])
-    item_margin[active_codes] = inc.stats.pop("item_margin_active")
-    new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin, "item_label": item_label}
-    lik_active = new_stats.pop("item_lik_active")
-    if "item_lik" in stats:
+    if sweep is not None:  # every item scored again: the statistics of all of them
+        item_q, item_label, item_margin = (
+            sweep.q,
+            np.argmax(sweep.q, axis=1).astype(np.int32),
+            margins(sweep.q),
+        )
+        inc.stats.pop("item_margin_active")
+        inc.stats.pop("item_lik_active")
+        new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin, "item_label": item_label}
+        if "item_lik" in stats:
+            new_stats["item_lik"] = likelihoods(sweep.q, sweep.class_prior)
+    else:
+        item_q = np.concatenate([stats["item_q"], np.zeros((new_items.size, k))])
+        item_q[active_codes] = inc.map_posteriors
+        item_label = np.concatenate([stats["item_label"], np.zeros(new_items.size, dtype=np.int32)])
+        item_label[active_codes] = np.argmax(inc.posteriors, axis=1)
+        item_margin = np.concatenate([stats["item_margin"], np.zeros(new_items.size)])
+        item_margin[active_codes] = inc.stats.pop("item_margin_active")
+        new_stats = {**inc.stats, "item_q": item_q, "item_margin": item_margin, "item_label": item_label}
+    lik_active = new_stats.pop("item_lik_active", None)
+    if "item_lik" in stats and sweep is None:
         item_lik = np.concatenate([stats["item_lik"], np.zeros((new_items.size, k))])
         item_lik[active_codes] = lik_active
         new_stats["item_lik"] = item_lik
@@ -203,10 +240,11 @@ def run(
         "stats": sorted(new_stats),
     }
     summary = json.loads((prev_dir / "summary.json").read_text(encoding="utf-8"))
+    majority = _majority_counts(prev_items, active_codes, tables["items"], summary)
     summary.update({
         "n_items": n_items, "n_workers": len(worker_names), "n_labels": n_labels,
         "converged": inc.converged, "n_iter": inc.n_iter, "objective": inc.history,
-        "class_prior": inc.class_prior.tolist(), "majority": _majority_counts(items_table, summary),
+        "class_prior": inc.class_prior.tolist(), "majority": majority,
         "peak_memory_mb": _output.peak_memory_mb(),
     })  # fmt: skip
     phases["tables"] = time.perf_counter() - started
@@ -230,6 +268,48 @@ def run(
         "n_new_workers": int(new_workers.size), "n_iter": inc.n_iter, "active": int(active.n_items),
         "n_labels": n_labels, "summary": summary,
     }  # fmt: skip
+
+
+def _names_of(old_items: Any, codes: np.ndarray) -> tuple[str, ...]:
+    if isinstance(old_items, tuple):
+        return tuple(old_items[j] for j in codes.tolist())
+    return old_items.names_of(codes)
+
+
+def _sweep(
+    model: Any, inc: Any, stats: dict[str, np.ndarray], all_item: np.ndarray, all_worker: np.ndarray,
+    all_label: np.ndarray, item: np.ndarray, worker: np.ndarray, label: np.ndarray,
+    active_codes: np.ndarray, n_old: int, n_items: int,
+) -> tuple[Any, np.ndarray]:  # fmt: skip
+    """Dawid-Skene's full EM iterations after the incremental fit (:func:`ds_sweeps`), ``inc`` set
+    to their parameters and statistics; and the known items whose rows are written again: those
+    scored in the incremental fit and those whose label the iterations changed."""
+    from emcrowd.models._incremental import answer_counts, ds_sweeps
+
+    k = inc.class_prior.size
+    codes = [  # int32, as the kept codes and the compiled kernels have them (no int64 copies)
+        np.concatenate([a, b.astype(np.int32)])
+        for a, b in ((all_item, item), (all_worker, worker), (all_label, label))
+    ]
+    sweep = ds_sweeps(model, *codes, n_items, inc.params["worker.confusion"], inc.class_prior, _MAX_SWEEPS)
+    chosen = np.argmax(sweep.q, axis=1)
+    n_w = sweep.confusion.shape[0]
+    inc.params = {"worker.confusion": sweep.confusion}
+    inc.class_prior = sweep.class_prior
+    inc.stats["confusion_counts"] = sweep.confusion_counts
+    inc.stats["class_counts"] = sweep.q.sum(axis=0)
+    inc.stats["answer_counts"] = answer_counts(*codes, chosen, n_w, k)
+    inc.n_iter += sweep.n_iter
+    inc.converged = sweep.converged
+    inc.history = sweep.history
+    rewrite = np.zeros(n_old, dtype=bool)
+    rewrite[active_codes[active_codes < n_old]] = True
+    rewrite |= chosen[:n_old] != stats["item_label"]
+    return sweep, rewrite
+
+
+#: At most this many Dawid-Skene EM iterations over all the labels after the incremental fit.
+_MAX_SWEEPS = 20
 
 
 def _stand_in_model(method: str, inc: Any, n_items: int, worker_names: tuple[str, ...]) -> Any:
@@ -299,20 +379,29 @@ def _worker_tables(
     return {"workers": table, "confusion": confusion_table(data, result)}  # type: ignore[arg-type]
 
 
-def _majority_counts(table: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    import pyarrow.compute as pc
+def _majority_counts(
+    prev: Any, codes: np.ndarray, rows: dict[str, Any], previous: dict[str, Any]
+) -> dict[str, Any]:
+    """The summary's majority-vote counts: the previous ones, less those of the rows replaced (the
+    known items among ``codes``, read from the previous table ``prev``), plus those of the new rows
+    ``rows``. No pass over the kept rows."""
 
-    def count(mask: Any) -> int:
-        return int(pc.sum(pc.cast(mask, "int64")).as_py() or 0)
+    def counts(label: list[Any], majority: list[Any], tie: list[Any], n_labels: list[Any]) -> np.ndarray:
+        return np.array([
+            sum(1 for t in tie if t is True or t == "true"),
+            sum(1 for n in n_labels if int(n) == 0),
+            sum(1 for a, b in zip(label, majority, strict=True) if a != b),
+        ])  # fmt: skip
 
-    tie = table["majority_tie"]
-    if str(tie.type) == "string":
-        tie = pc.equal(tie, "true")
-    n_lab = table["n_labels"]
-    n_lab = n_lab if str(n_lab.type) != "string" else pc.cast(n_lab, "int64")
-    return {
-        **previous.get("majority", {}),
-        "n_ties": count(tie),
-        "n_unlabeled": count(pc.equal(n_lab, 0)),
-        "n_differ": count(pc.not_equal(table["label"], table["majority"])),
-    }
+    names = ("label", "majority", "majority_tie", "n_labels")
+    old = codes[codes < prev.num_rows]
+    before = counts(*(rows_of(prev, name, old) for name in names))
+    after = counts(*([_plain_value(v) for v in rows[name]] for name in names))
+    major = previous.get("majority", {})
+    base = np.array([int(major.get(key, 0)) for key in ("n_ties", "n_unlabeled", "n_differ")])
+    total = base - before + after
+    return {**major, "n_ties": int(total[0]), "n_unlabeled": int(total[1]), "n_differ": int(total[2])}
+
+
+def _plain_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

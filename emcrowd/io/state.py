@@ -40,6 +40,7 @@ LABELS_NPZ = "state-labels.npz"
 PARAMS_NPZ = "state-params.npz"
 STATS_NPZ = "state-stats.npz"
 STATE_FILES = (STATE_JSON, LABELS_NPZ, PARAMS_NPZ)
+_HASH_KEYS = ("item_name_hash", "item_name_hash_code")
 
 
 @dataclass
@@ -59,13 +60,143 @@ class FitState:
     stats: dict[str, np.ndarray] | None = None  # an incremental update's statistics
 
 
-def _names_arrays(names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Ids as UTF-8 bytes joined by newlines; where an id holds a newline, each one's end offset too."""
+def _names_arrays(names: tuple[str, ...], hashed: bool = False) -> dict[str, np.ndarray]:
+    """Ids as UTF-8 bytes joined by newlines; where an id holds a newline, each one's end offset too.
+    With ``hashed``, the ids' :func:`name_hashes` sorted (``name_hash``) and each one's position
+    (``name_hash_code``): what :class:`NameIndex` looks ids up in without decoding them."""
     if any("\n" in n for n in names):
         encoded = [n.encode("utf-8") for n in names]
         ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
-        return {"names": np.frombuffer(b"".join(encoded), dtype=np.uint8), "name_ends": ends}
-    return {"names": np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8)}
+        out = {"names": np.frombuffer(b"".join(encoded), dtype=np.uint8), "name_ends": ends}
+    else:
+        out = {"names": np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8)}
+    if hashed:
+        starts, ends = _bounds(out, len(names))
+        hashes = name_hashes(out["names"], starts, ends)
+        order = np.argsort(hashes)
+        out["name_hash"] = hashes[order]
+        out["name_hash_code"] = order.astype(np.int64)
+    return out
+
+
+def _bounds(arrays: dict[str, np.ndarray], count: int, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Each id's start and end in the bytes of ``arrays[prefix + "names"]``."""
+    data = arrays[f"{prefix}names"]
+    ends = arrays.get(f"{prefix}name_ends")
+    if ends is None:
+        cuts = np.flatnonzero(data == 10)
+        ends = np.concatenate([cuts, [data.size]]) if count else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([[0], cuts + 1]) if count else np.zeros(0, dtype=np.int64)
+    else:
+        ends = np.asarray(ends, dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    if starts.size != count:
+        raise ValueError(f"{starts.size} ids where there are {count}")
+    return starts.astype(np.int64), ends.astype(np.int64)
+
+
+_HASH_BASE = np.uint64(0x100000001B3)
+_HASH_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
+_HASH_MIX = np.uint64(0x9E3779B97F4A7C15)
+#: Bytes hashed at a time by :func:`name_hashes` (its temporaries: a few arrays of 8 bytes each).
+_HASH_BYTES = 1 << 22
+
+
+def name_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each byte string ``data[starts[i]:ends[i]]``, vectorised: the polynomial
+    ``sum of (byte + 1) * B ** position`` modulo 2 ** 64 (from prefix sums over all the bytes, each
+    string's share brought back to its own first position by ``B``'s inverse), mixed with its length.
+    Equal ids have equal hashes; :class:`NameIndex` checks the bytes of every hit."""
+    out = np.empty(starts.size, dtype=np.uint64)
+    span = int(min(_HASH_BYTES, max(int(ends[-1] - starts[0]) if starts.size else 0, 1)))
+    powers = inverse = None
+    first = 0
+    with np.errstate(over="ignore"):
+        while first < starts.size:
+            last = int(np.searchsorted(starts, starts[first] + span, side="left"))
+            last = max(last, first + 1)
+            lo, hi = int(starts[first]), int(ends[last - 1])
+            if powers is None or powers.size < hi - lo + 1:  # B ** i and B ** -i, made once
+                powers = np.full(max(hi - lo, span) + 1, _HASH_BASE, dtype=np.uint64)
+                powers[0] = np.uint64(1)
+                np.cumprod(powers, out=powers)
+                inverse = np.full(powers.size, _HASH_INVERSE, dtype=np.uint64)
+                inverse[0] = np.uint64(1)
+                np.cumprod(inverse, out=inverse)
+            chunk = data[lo:hi].astype(np.uint64)
+            chunk += np.uint64(1)
+            chunk *= powers[: hi - lo]
+            prefix = np.empty(hi - lo + 1, dtype=np.uint64)
+            prefix[0] = 0
+            np.cumsum(chunk, out=prefix[1:])
+            a, b = starts[first:last] - lo, ends[first:last] - lo
+            h = prefix[b]
+            h -= prefix[a]
+            h *= inverse[a]
+            h ^= (b - a).astype(np.uint64) * _HASH_MIX
+            h *= _HASH_MIX
+            out[first:last] = h
+            first = last
+    return out
+
+
+class NameIndex:
+    """The item ids of a state, looked up without decoding them: the ids' bytes and :func:`name_hashes`
+    of each labels file (the first and its chunks), searched by hash and checked byte for byte."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
+        self.size = 0
+
+    def add(self, arrays: dict[str, np.ndarray], count: int) -> None:
+        starts, ends = _bounds(arrays, count, "item_")
+        self.parts.append(
+            (
+                arrays["item_names"],
+                starts,
+                ends,
+                arrays["item_name_hash"],
+                arrays["item_name_hash_code"],
+                self.size,
+            )
+        )
+        self.size += count
+
+    def __len__(self) -> int:
+        return self.size
+
+    def positions(self, names: tuple[str, ...]) -> np.ndarray:
+        """Each of ``names``' code among the ids, or -1."""
+        encoded = [n.encode("utf-8") for n in names]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        hashes = name_hashes(np.frombuffer(b"".join(encoded), dtype=np.uint8), starts, ends)
+        out = np.full(len(names), -1, dtype=np.int64)
+        for data, p_starts, p_ends, sorted_hash, hash_code, offset in self.parts:
+            at = np.searchsorted(sorted_hash, hashes)
+            hit = np.flatnonzero(
+                (at < sorted_hash.size) & (sorted_hash[np.minimum(at, sorted_hash.size - 1)] == hashes)
+            )
+            for i, k in zip(hit.tolist(), at[hit].tolist(), strict=True):
+                while k < sorted_hash.size and sorted_hash[k] == hashes[i]:  # (equal hashes: rare)
+                    code = int(hash_code[k])
+                    if data[p_starts[code] : p_ends[code]].tobytes() == encoded[i]:
+                        out[i] = offset + code
+                        break
+                    k += 1
+        return out
+
+    def names_of(self, codes: np.ndarray) -> tuple[str, ...]:
+        """The ids of the items ``codes``."""
+        out = []
+        bounds = [offset for *_, offset in self.parts]
+        for code in np.asarray(codes, dtype=np.int64).tolist():
+            part = int(np.searchsorted(bounds, code, side="right")) - 1
+            data, starts, ends, *_ = self.parts[part]
+            local = code - bounds[part]
+            out.append(data[starts[local] : ends[local]].tobytes().decode("utf-8"))
+        return tuple(out)
 
 
 def _names_from(arrays: dict[str, np.ndarray], prefix: str, count: int) -> tuple[str, ...]:
@@ -87,7 +218,7 @@ def state_files(state: FitState) -> dict[str, Any]:
     state_id = uuid.uuid4().hex
     tag = np.frombuffer(state_id.encode(), dtype=np.uint8)
     labels = {"state_id": tag, "item": data.item, "worker": data.worker, "label": data.label}
-    labels |= {f"item_{k}": v for k, v in _names_arrays(data.item_names).items()}
+    labels |= {f"item_{k}": v for k, v in _names_arrays(data.item_names, hashed=True).items()}
     labels |= {f"worker_{k}": v for k, v in _names_arrays(data.worker_names).items()}
     if state.gold is not None:
         labels["gold"] = np.asarray(state.gold, dtype=np.int32)
@@ -143,7 +274,7 @@ def chunk_arrays(
         "worker": np.asarray(worker, dtype=np.int32),
         "label": np.asarray(label, dtype=np.int32),
     }
-    arrays |= {f"item_{k}": v for k, v in _names_arrays(new_items).items()}
+    arrays |= {f"item_{k}": v for k, v in _names_arrays(new_items, hashed=True).items()}
     arrays |= {f"worker_{k}": v for k, v in _names_arrays(new_workers).items()}
     return arrays, _codes_crc(arrays)
 
@@ -167,7 +298,10 @@ def read_names(directory: str | Path, doc: dict[str, Any]) -> tuple[tuple[str, .
     directory = Path(directory)
     base_id = doc.get("labels_id", doc["state_id"])
     base = _load_npz(
-        directory / LABELS_NPZ, base_id, ["item_names", "worker_names"], ("item", "worker", "label", "gold")
+        directory / LABELS_NPZ,
+        base_id,
+        ["item_names", "worker_names"],
+        ("item", "worker", "label", "gold", *_HASH_KEYS),
     )
     n_items, n_workers = (
         int(doc.get("base_items", doc["n_items"])),
@@ -181,7 +315,7 @@ def read_names(directory: str | Path, doc: dict[str, Any]) -> tuple[tuple[str, .
     for chunk in _chunks(doc):
         path = directory / chunk["file"]
         arrays = _load_npz(
-            path, chunk["chunk_id"], ["item_names", "worker_names"], ("item", "worker", "label")
+            path, chunk["chunk_id"], ["item_names", "worker_names"], ("item", "worker", "label", *_HASH_KEYS)
         )
         try:
             items += _names_from(arrays, "item", int(chunk["n_items"]))
@@ -193,24 +327,60 @@ def read_names(directory: str | Path, doc: dict[str, Any]) -> tuple[tuple[str, .
     return tuple(items), tuple(workers)
 
 
+def read_index(directory: str | Path, doc: dict[str, Any]) -> tuple[NameIndex, tuple[str, ...]] | None:
+    """The item ids of a state as a :class:`NameIndex` and the annotator ids in code order, without
+    decoding the item ids; None for a state whose labels files keep no hashes of them."""
+    directory = Path(directory)
+    skip = ("item", "worker", "label", "gold")
+    wanted = ["item_names", "worker_names", "item_name_hash", "item_name_hash_code"]
+    base = (doc.get("labels_id", doc["state_id"]), doc.get("base_items", doc["n_items"]))
+    files = [(directory / LABELS_NPZ, *base, doc.get("base_workers", doc["n_workers"]))]
+    files += [(directory / c["file"], c["chunk_id"], c["n_items"], c["n_workers"]) for c in _chunks(doc)]
+    index, workers = NameIndex(), []
+    for path, file_id, n_items, n_workers in files:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "item_name_hash" not in npz.files:
+                    return None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # (refused with its reason by _load_npz below)
+        arrays = _load_npz(path, file_id, wanted, skip)
+        try:
+            index.add(arrays, int(n_items))
+            workers += _names_from(arrays, "worker", int(n_workers))
+            if arrays["item_name_hash"].shape != (int(n_items),):
+                raise ValueError("hashes of the wrong size")
+        except Exception as exc:
+            raise InputError(path, f"damaged fit state ({exc})") from None
+    if (len(index), len(workers)) != (doc["n_items"], doc["n_workers"]):
+        raise InputError(directory / LABELS_NPZ, f"damaged fit state (its sizes differ from {STATE_JSON}'s)")
+    return index, tuple(workers)
+
+
 def read_codes(directory: str | Path, doc: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The label codes of a state (item, worker, label), the first labels file's then its chunks'."""
     directory = Path(directory)
     base_id = doc.get("labels_id", doc["state_id"])
     parts = [
         _load_npz(
-            directory / LABELS_NPZ, base_id, ["item", "worker", "label"], ("item_names", "worker_names")
+            directory / LABELS_NPZ,
+            base_id,
+            ["item", "worker", "label"],
+            ("item_names", "worker_names", *_HASH_KEYS),
         )
     ]
     for chunk in _chunks(doc):
         path = directory / chunk["file"]
         arrays = _load_npz(
-            path, chunk["chunk_id"], ["item", "worker", "label"], ("item_names", "worker_names")
+            path, chunk["chunk_id"], ["item", "worker", "label"], ("item_names", "worker_names", *_HASH_KEYS)
         )
         if _codes_crc(arrays) != chunk["crc32"]:
             raise InputError(path, f"damaged fit state (its CRC-32 differs from {STATE_JSON}'s)")
         parts.append(arrays)
-    codes = tuple(np.concatenate([p[key] for p in parts]) for key in ("item", "worker", "label"))
+    codes = tuple(
+        parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
+        for key in ("item", "worker", "label")
+    )
     if codes[0].size != doc["n_labels"]:
         raise InputError(directory / LABELS_NPZ, f"damaged fit state (its sizes differ from {STATE_JSON}'s)")
     return codes  # type: ignore[return-value]
@@ -301,7 +471,7 @@ def read_state(directory: str | Path, meta: dict[str, Any] | None = None) -> Fit
     doc = read_state_meta(directory) if meta is None else meta
     sid = doc["state_id"]
     keys = ["item", "worker", "label", "item_names", "worker_names"]
-    arrays = _load_npz(directory / LABELS_NPZ, doc.get("labels_id", sid), keys)
+    arrays = _load_npz(directory / LABELS_NPZ, doc.get("labels_id", sid), keys, _HASH_KEYS)
     names = None
     if _chunks(doc):  # labels appended by updates
         names = read_names(directory, doc)
