@@ -109,3 +109,12 @@ def test_bad_lean_scale_is_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert OrdinalDawidSkene(lean_scale=0.0).fit(sim.labels).lean_.shape == (10, K)
+
+
+def test_accelerate_is_a_no_op_for_the_ordinal_model():
+    """``accelerate=True`` (which ``auto`` asks of its fold fits on large data) runs plain EM here."""
+    sim = simulate_ordinal(300, 20, K, 4, kind="lean", random_state=7)
+    plain = OrdinalDawidSkene(accelerate=False).fit(sim.labels)
+    asked = OrdinalDawidSkene(accelerate=True).fit(sim.labels)
+    assert asked.history_ == plain.history_ and asked.n_passes_ == asked.n_iter_
+    assert np.array_equal(asked.posteriors_, plain.posteriors_)

@@ -309,6 +309,12 @@ class OrdinalDawidSkene(DawidSkene):
     def _log_likelihoods(self, data: Labels, params: _Params) -> np.ndarray:
         return super()._log_likelihoods(data, params.log_theta)
 
+    def _pack_params(self, params: _Params) -> None:
+        """Not accelerated (``accelerate`` is a no-op here): the M-step's damped Newton steps inside
+        the precision bounds stop, from an extrapolated point, short of the plain fit's optimum
+        (measured: 8e-6 of the objective below it at a tolerance of 1e-9)."""
+        return None
+
     def _log_param_prior(self, params: _Params) -> float:
         prior = float(exact_penalty(params.eta, self.exact_scale, self.lean_scale).sum())
         return prior + (float(self.smoothing * params.log_theta.sum()) if self.smoothing else 0.0)
