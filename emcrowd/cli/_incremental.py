@@ -121,21 +121,12 @@ def run(
     margin = stats["item_margin"]
     inc, start_codes = None, None
     for round_ in range(2):
-        touched = np.flatnonzero(active_known)
-        sel = active_known[all_item]
-        o_item, o_worker, o_label = all_item[sel], all_worker[sel], all_label[sel]
-        active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
-        position = np.full(n_old + new_items.size, -1, dtype=np.int64)
-        position[active_codes] = np.arange(active_codes.size)
-        active_names = _names_of(old_items, touched) + item_names_new
-        active = Labels(
-            np.concatenate([position[o_item], position[item]]).astype(np.int32),
-            np.concatenate([o_worker, worker]).astype(np.int32),
-            np.concatenate([o_label, label]).astype(np.int32),
-            active_names, worker_names, new.class_names,
+        touched, active_codes, active, n_old_labels = _active_set(
+            active_known, (all_item, all_worker, all_label), (item, worker, label), old_items,
+            item_names_new, worker_names, new.class_names,
         )  # fmt: skip
         old_label = np.zeros(active.n_labels, dtype=bool)
-        old_label[: o_item.size] = True
+        old_label[:n_old_labels] = True
         old_code = np.where(active_codes < n_old, active_codes, -1)
         chosen_before = stats["item_label"][touched]
         frozen_lik = stats["item_lik"][~active_known] if "item_lik" in stats else None
@@ -158,18 +149,9 @@ def run(
     if method == "dawid_skene":
         sweep, active_known = _sweep(model, inc, stats, all_item, all_worker, all_label, item, worker,
                                      label, active_codes, n_old, n_items)  # fmt: skip
-        touched = np.flatnonzero(active_known)
-        sel = active_known[all_item]
-        o_item, o_worker, o_label = all_item[sel], all_worker[sel], all_label[sel]
-        active_codes = np.concatenate([touched, n_old + np.arange(new_items.size)])
-        position = np.full(n_items, -1, dtype=np.int64)
-        position[active_codes] = np.arange(active_codes.size)
-        active_names = _names_of(old_items, touched) + item_names_new
-        active = Labels(
-            np.concatenate([position[o_item], position[item]]).astype(np.int32),
-            np.concatenate([o_worker, worker]).astype(np.int32),
-            np.concatenate([o_label, label]).astype(np.int32),
-            active_names, worker_names, new.class_names,
+        touched, active_codes, active, _ = _active_set(
+            active_known, (all_item, all_worker, all_label), (item, worker, label), old_items,
+            item_names_new, worker_names, new.class_names,
         )  # fmt: skip
         inc.posteriors = inc.map_posteriors = sweep.q[active_codes]
     phases["fit"] = time.perf_counter() - started
@@ -268,6 +250,37 @@ def run(
         "n_new_workers": int(new_workers.size), "n_iter": inc.n_iter, "active": int(active.n_items),
         "n_labels": n_labels, "summary": summary,
     }  # fmt: skip
+
+
+def _active_set(
+    active_known: np.ndarray,
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray],
+    new_labels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    old_items: tuple[str, ...],
+    item_names_new: tuple[str, ...],
+    worker_names: tuple[str, ...],
+    class_names: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, Labels, int]:
+    """The labels the update's EM runs on: the kept labels of the active known items
+    (``active_known``, shape (n_old,)) and every new label, items renumbered (the active known items
+    in code order, then the new items). Returns the active known items' codes, every active item's
+    code among all the items, those labels, and how many of them are kept (old) labels (first)."""
+    n_old = active_known.size
+    touched = np.flatnonzero(active_known)
+    all_item, all_worker, all_label = kept
+    item, worker, label = new_labels
+    sel = active_known[all_item]
+    o_item = all_item[sel]
+    active_codes = np.concatenate([touched, n_old + np.arange(len(item_names_new))])
+    position = np.full(n_old + len(item_names_new), -1, dtype=np.int64)
+    position[active_codes] = np.arange(active_codes.size)
+    active = Labels(
+        np.concatenate([position[o_item], position[item]]).astype(np.int32),
+        np.concatenate([all_worker[sel], worker]).astype(np.int32),
+        np.concatenate([all_label[sel], label]).astype(np.int32),
+        _names_of(old_items, touched) + item_names_new, worker_names, class_names,
+    )  # fmt: skip
+    return touched, active_codes, active, o_item.size
 
 
 def _names_of(old_items: Any, codes: np.ndarray) -> tuple[str, ...]:
