@@ -84,6 +84,27 @@ def _normalize_item(joint: np.ndarray, n_rows: int, gold_j: int, q: np.ndarray, 
     return top + math.log(total)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _item_joint(
+    joint: np.ndarray,
+    n_rows: int,
+    lo: int,
+    hi: int,
+    worker: np.ndarray,
+    label: np.ndarray,
+    log_theta: np.ndarray,
+) -> None:
+    """``joint[t] = sum of log_theta[i, label, t]`` over an item's labels ``lo:hi`` (row ``t`` of each
+    annotator's log confusion), the item's log likelihood of each row before the prior."""
+    for t in range(n_rows):
+        joint[t] = 0.0
+    for o in range(lo, hi):
+        i = worker[o]
+        m = label[o]
+        for t in range(n_rows):
+            joint[t] += log_theta[i, m, t]
+
+
 @njit(cache=True)
 def code_counts(codes: np.ndarray, n: int) -> np.ndarray:
     """How often each code ``0..n-1`` occurs, shape (n,): ``np.bincount`` without its copy to ``intp``."""
@@ -186,13 +207,7 @@ def _build(rows: int) -> Kernels:
             chunk_evidence = 0.0
             for j in range(lo_item, hi_item):
                 lo, hi = indptr[j], indptr[j + 1]
-                for t in range(n_rows):
-                    joint[t] = 0.0
-                for o in range(lo, hi):
-                    i = worker[o]
-                    m = label[o]
-                    for t in range(n_rows):
-                        joint[t] += log_theta[i, m, t]
+                _item_joint(joint, n_rows, lo, hi, worker, label, log_theta)
                 for t in range(n_rows):
                     joint[t] += log_pi[t]
                 chunk_evidence += _normalize_item(joint, n_rows, gold[j], q_out, j)

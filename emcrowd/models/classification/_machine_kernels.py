@@ -25,6 +25,7 @@ from emcrowd.models.classification._confusion_kernels import (
     _PAD,
     SPECIALIZED,
     _chunk_bounds,
+    _item_joint,
     _normalize_item,
 )
 
@@ -75,13 +76,7 @@ def _build(rows: int) -> Callable[..., float]:
             chunk_evidence = 0.0
             for j in range(lo_item, hi_item):
                 lo, hi = indptr[j], indptr[j + 1]
-                for t in range(n_rows):
-                    joint[t] = 0.0
-                for o in range(lo, hi):
-                    i = worker[o]
-                    m = label[o]
-                    for t in range(n_rows):
-                        joint[t] += log_theta[i, m, t]
+                _item_joint(joint, n_rows, lo, hi, worker, label, log_theta)
                 for m in range(n_machines):
                     s = symbol[j, m]
                     if s >= 0:
