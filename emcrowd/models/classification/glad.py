@@ -556,10 +556,8 @@ def _node_log_joints(
     """For each node ``g`` of the grid over ``b`` (the prior's Gauss-Hermite nodes): ``(b_g, log w_g +
     log p(z_j = k, labels of j | alpha, b_j = b_g))``, the latter of shape (n_items, K), ``w_g`` the
     node's prior weight. Summing ``exp`` of these over the nodes integrates ``b_j`` over its prior."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
-    log_weights = np.log(weights / weights.sum())
-    for node, log_w in zip(nodes, log_weights, strict=True):
-        b = prior.mean + prior.sd * float(node)
+    nodes, log_weights = _difficulty_nodes(prior)
+    for b, log_w in zip(nodes.tolist(), log_weights, strict=True):
         joint = _log_joint_at(b, item, worker, label, n_items, n_classes, alpha, log_class_prior)
         joint += log_w
         yield b, joint
@@ -596,13 +594,16 @@ def fit_difficulty_prior(
     code = np.cumsum(keep) - 1
     item, worker, label = code[data.item[mask]], data.worker[mask], data.label[mask]
     grid = DIFFICULTY_GRID
-    log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
-    for t, b in enumerate(grid):
-        joint = _log_joint_at(
-            float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
-        )
-        top = joint.max(axis=1)
-        log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
+    if _compiled(data):  # log p(labels of j | alpha, b_t), by one compiled pass
+        log_lik = _compiled_node_log_joints(item, worker, label, chosen.size, alpha, grid, log_class_prior)
+    else:
+        log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
+        for t, b in enumerate(grid):
+            joint = _log_joint_at(
+                float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
+            )
+            top = joint.max(axis=1)
+            log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
     log_lik -= log_lik.max(axis=1, keepdims=True)
     lik = np.exp(log_lik)  # (items, grid), each row's largest entry 1
 
@@ -642,6 +643,12 @@ def difficulty_integrated_posteriors(
     posterior that treats it as known overstates how sure the labels make us. Integrating ``b_j``
     out is the posterior of the same model without that overfit.
     """
+    if _compiled(data):
+        nodes, log_weights = _difficulty_nodes(prior)
+        running = _compiled_node_log_joints(
+            data.item, data.worker, data.label, data.n_items, alpha, nodes, log_class_prior, log_weights
+        )
+        return normalize(running, gold)[0]
     running = None
     for _, joint in _node_log_joints(
         data.item, data.worker, data.label, data.n_items, data.n_classes, alpha, prior, log_class_prior
@@ -649,6 +656,57 @@ def difficulty_integrated_posteriors(
         running = joint if running is None else np.logaddexp(running, joint, out=running)
     assert running is not None
     return normalize(running, gold)[0]
+
+
+def _compiled(data: Labels) -> bool:
+    """Whether the passes over ``data``'s labels outside the EM loop (the difficulty's integration
+    and its prior's fit, the starting abilities) run on the compiled kernels: by the rule of
+    ``engine="auto"``."""
+    return resolve_engine("auto", data.n_labels, "emcrowd.models.classification._glad_kernels") == "numba"
+
+
+def _difficulty_nodes(prior: GaussianPrior) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``b`` at the Gauss-Hermite nodes under ``prior`` and their log weights."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
+    return prior.mean + prior.sd * nodes, np.log(weights / weights.sum())
+
+
+#: :func:`_compiled_node_log_joints` makes its tables for every annotator up to this many entries.
+_TABLE_ENTRIES = 1 << 20
+
+
+def _compiled_node_log_joints(
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    alpha: np.ndarray,
+    b_values: np.ndarray,
+    log_class_prior: np.ndarray,
+    log_weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`._glad_kernels.node_log_joints` on the labels (grouped by item first when they are
+    not) at the values ``b_values`` of ``b`` shared by all items: with ``log_weights``, the joint
+    with ``b_j`` integrated, shape (n_items, K); without, ``log p(labels of j | b_j = b_t)``, shape
+    (n_items, len(b_values)). Each annotator's terms are computed once per value of ``b``, by
+    :func:`log_sigmoids` (for the annotators that appear, when there are many)."""
+    from emcrowd.models.classification import _glad_kernels as kernels
+
+    n_classes = log_class_prior.size
+    b_values = np.asarray(b_values, dtype=float)
+    if alpha.size * b_values.size > _TABLE_ENTRIES:  # tables for the annotators that appear only
+        used = np.flatnonzero(np.bincount(worker, minlength=alpha.size))
+        code = np.zeros(alpha.size, dtype=np.int32)
+        code[used] = np.arange(used.size, dtype=np.int32)
+        alpha, worker = alpha[used], code[worker]
+    right, wrong = log_sigmoids(np.outer(alpha, np.exp(b_values)))
+    wrong -= float(np.log(n_classes - 1)) if n_classes > 1 else 0.0
+    codes = (a if a.flags.writeable else a.copy() for a in (item, worker, label))
+    indptr, worker, label = kernels.group_by_item(*codes, n_items)
+    weights = np.zeros(0) if log_weights is None else np.asarray(log_weights, dtype=float)
+    return kernels.node_log_joints(
+        indptr, worker, label, right, wrong, np.ascontiguousarray(log_class_prior, dtype=float), weights
+    )
 
 
 class GLAD(EMAggregator):
@@ -784,9 +842,15 @@ class GLAD(EMAggregator):
         share of the item's other labels that name the same class, and ``n_i`` counts its labels on
         items with other labels. Leaving its own label out matters: counted in, an adversary on items
         with few labels looks like a coin (alpha near 0) instead of worse."""
-        agree, n = agreement_counts(
-            data.item, data.worker, data.label, data.n_items, data.n_workers, data.n_classes
-        )
+        if self._groups is not None:  # the compiled engine: one pass over the grouped labels
+            from emcrowd.models.classification import _glad_kernels as kernels
+
+            g = self._groups
+            agree, n = kernels.agreement_counts(g.indptr, g.worker, g.label, data.n_workers, data.n_classes)
+        else:
+            agree, n = agreement_counts(
+                data.item, data.worker, data.label, data.n_items, data.n_workers, data.n_classes
+            )
         return abilities_from_agreement(agree, n, self._b_p.mean)
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
