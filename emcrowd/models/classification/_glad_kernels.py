@@ -249,6 +249,7 @@ def em_pass(
     q_out: np.ndarray,
     log_lik: np.ndarray,
     alpha_acc: np.ndarray,
+    sweep_sums: bool = True,
 ) -> tuple[float, float]:
     """The b block of the M-step, the E-step, and the next alpha block's sums, item by item.
 
@@ -269,7 +270,7 @@ def em_pass(
        trial of the alpha block, these are that trial's values, as :func:`alpha_sums`); entries 1-3,
        the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs
        if this was the M-step's last sweep; entries 4-6, the same at ``(alpha, b_out, q)``, which the
-       next sweep of this M-step needs otherwise.
+       next sweep of this M-step needs otherwise (left at 0 without ``sweep_sums``: no sweep follows).
 
     Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])`` at ``(alpha, b_out)`` and
     the b block's gain (its objective at ``b_out`` minus at ``b``). Because the alpha block comes
@@ -384,6 +385,8 @@ def em_pass(
                 alpha_acc[chunk, i, 1] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 2] += _slope(w, s, sc, x) * beta
                 alpha_acc[chunk, i, 3] += ss
+                if not sweep_sums:
+                    continue
                 w = qj[label[o]]
                 alpha_acc[chunk, i, 4] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 5] += _slope(w, s, sc, x) * beta
@@ -496,7 +499,7 @@ def compile_all() -> None:
     alpha_sums(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool), True)
     em_pass(
         indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
-        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 8)),
+        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 8)), True,
     )  # fmt: skip
     log_likelihoods(indptr, worker, label, alpha, b, 2, 0.0)
     table = np.zeros((2, 3))
