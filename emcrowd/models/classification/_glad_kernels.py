@@ -264,8 +264,8 @@ def em_pass(
        other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
        ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
        does), and the item's term of the log evidence;
-    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 8), zeroed by
-       the caller; an annotator's sums share a cache line):
+    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 8), or 4 wide
+       without ``sweep_sums``, zeroed by the caller; an annotator's sums share a cache line):
        entry 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
        trial of the alpha block, these are that trial's values, as :func:`alpha_sums`); entries 1-3,
        the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs

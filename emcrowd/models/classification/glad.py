@@ -484,7 +484,9 @@ class _KernelPasses:
         from emcrowd.models.classification import _glad_kernels as kernels
 
         g, bp = self.groups, self.b_prior
-        acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, 8))
+        # 8 sums per annotator (one cache line), or the first 4 (half a line) when no sweep follows
+        width = 8 if self.sweep_sums else 4
+        acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, width))
         if self.buffers is None:
             buffers = (np.empty_like(self.q), np.empty_like(self.q))
             self.buffers = buffers if self.reuse else None
@@ -496,7 +498,9 @@ class _KernelPasses:
             _MAX_HALVINGS, self.log_pi, self.gold, b_out, q_out, log_lik, acc, self.sweep_sums,
         )  # fmt: skip
         self.pending = (b_out, q_out, log_lik)
-        return acc.sum(axis=0), float(evidence), float(b_gain)
+        total = np.zeros((alpha.size, 8))
+        total[:, :width] = acc.sum(axis=0)
+        return total, float(evidence), float(b_gain)
 
     def accept(self) -> None:
         """The last pass's b becomes the current b."""
