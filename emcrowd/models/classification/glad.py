@@ -669,9 +669,8 @@ def difficulty_integrated_posteriors(
 
 
 def _compiled(data: Labels) -> bool:
-    """Whether the passes over ``data``'s labels outside the EM loop (the difficulty's integration
-    and its prior's fit, the starting abilities) run on the compiled kernels: by the rule of
-    ``engine="auto"``."""
+    """Whether the passes over ``data``'s labels after the fit (the difficulty's integration and its
+    prior's fit) run on the compiled kernels: by the rule of ``engine="auto"``."""
     return resolve_engine("auto", data.n_labels, "emcrowd.models.classification._glad_kernels") == "numba"
 
 
