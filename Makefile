@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/incremental.py
 	$(BIN)/python benchmarks/numeric.py --labels 10M
 	$(BIN)/python benchmarks/accel.py
+	$(BIN)/python benchmarks/glad_prototype.py
 	$(BIN)/python benchmarks/dask_scale.py --labels 10M
 	$(BIN)/python benchmarks/dask_scale.py --labels 100M --no-memory --methods glad --partitions 32
 	$(BIN)/python benchmarks/report.py

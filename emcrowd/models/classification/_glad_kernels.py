@@ -249,6 +249,7 @@ def em_pass(
     q_out: np.ndarray,
     log_lik: np.ndarray,
     alpha_acc: np.ndarray,
+    sweep_sums: bool = True,
 ) -> tuple[float, float]:
     """The b block of the M-step, the E-step, and the next alpha block's sums, item by item.
 
@@ -263,13 +264,13 @@ def em_pass(
        other classes by prefix and suffix sums), the posterior ``q_out[j]`` under the class prior
        ``log_pi`` (clamped to ``gold[j]`` where that is >= 0, as :func:`emcrowd.models._base.normalize`
        does), and the item's term of the log evidence;
-    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 8), zeroed by
-       the caller; an annotator's sums share a cache line):
+    3. into ``alpha_acc[chunk, worker, :]`` (shape (n_chunks(n_workers), n_workers, 8), or 4 wide
+       without ``sweep_sums``, zeroed by the caller; an annotator's sums share a cache line):
        entry 0, each label's part of the alpha-block objective at ``(alpha, b, q)`` (with ``alpha`` a
        trial of the alpha block, these are that trial's values, as :func:`alpha_sums`); entries 1-3,
        the three sums of :func:`alpha_sums` at ``(alpha, b_out, q_out)``, which the next M-step needs
        if this was the M-step's last sweep; entries 4-6, the same at ``(alpha, b_out, q)``, which the
-       next sweep of this M-step needs otherwise.
+       next sweep of this M-step needs otherwise (left at 0 without ``sweep_sums``: no sweep follows).
 
     Returns the log evidence ``sum_j log p(labels of j [, z_j = gold_j])`` at ``(alpha, b_out)`` and
     the b block's gain (its objective at ``b_out`` minus at ``b``). Because the alpha block comes
@@ -384,6 +385,8 @@ def em_pass(
                 alpha_acc[chunk, i, 1] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 2] += _slope(w, s, sc, x) * beta
                 alpha_acc[chunk, i, 3] += ss
+                if not sweep_sums:
+                    continue
                 w = qj[label[o]]
                 alpha_acc[chunk, i, 4] += w * right + (right - x - c) * (1.0 - w)
                 alpha_acc[chunk, i, 5] += _slope(w, s, sc, x) * beta
@@ -398,6 +401,92 @@ def em_pass(
     return total_evidence, total_gain
 
 
+@njit(cache=True, parallel=True)
+def node_log_joints(
+    indptr: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    right: np.ndarray,
+    wrong: np.ndarray,
+    log_class_prior: np.ndarray,
+    log_node_weights: np.ndarray,
+) -> np.ndarray:
+    """For every item (labels grouped by ``indptr``) and node ``g`` of a grid over ``b`` shared by
+    all items: ``log w_g + log p(z_j = k, labels of j | alpha, b_j = b_g)``, combined over the nodes
+    by log-sum-exp when ``log_node_weights`` is given (shape (n_items, K): ``b_j`` integrated), or, when
+    it is empty, combined over the classes instead (shape (n_items, n_nodes): ``log p(labels of j |
+    b_j = b_g)`` under the class prior).
+
+    ``right[i, g]`` and ``wrong[i, g]`` are annotator ``i``'s ``log sigmoid(alpha_i exp(b_g))`` and
+    ``log sigmoid(-alpha_i exp(b_g)) - log(K - 1)``, computed once per annotator and node: the labels
+    need no transcendental function here. Sums as
+    :func:`emcrowd.models.classification.glad._log_joint_at` makes them (the wrong-class terms of an
+    item, plus right minus wrong on the class each label names).
+    """
+    n_items = indptr.size - 1
+    n_nodes = right.shape[1]
+    k = log_class_prior.size
+    integrate = log_node_weights.size > 0
+    out = np.empty((n_items, k if integrate else n_nodes))
+    for j in prange(n_items):
+        joint = np.zeros((n_nodes, k))
+        wrong_sum = np.zeros(n_nodes)
+        for o in range(indptr[j], indptr[j + 1]):
+            i, m = worker[o], label[o]
+            for g in range(n_nodes):  # an annotator's row of the tables is contiguous
+                wrong_sum[g] += wrong[i, g]
+                joint[g, m] += right[i, g] - wrong[i, g]
+        for g in range(n_nodes):
+            for m in range(k):
+                joint[g, m] += wrong_sum[g] + log_class_prior[m]
+                if integrate:
+                    joint[g, m] += log_node_weights[g]
+        if integrate:  # log-sum-exp over the nodes, per class
+            for m in range(k):
+                top = joint[0, m]
+                for g in range(1, n_nodes):
+                    top = max(top, joint[g, m])
+                total = 0.0
+                for g in range(n_nodes):
+                    total += math.exp(joint[g, m] - top)
+                out[j, m] = top + math.log(total)
+        else:  # log-sum-exp over the classes, per node
+            for g in range(n_nodes):
+                top = joint[g, 0]
+                for m in range(1, k):
+                    top = max(top, joint[g, m])
+                total = 0.0
+                for m in range(k):
+                    total += math.exp(joint[g, m] - top)
+                out[j, g] = top + math.log(total)
+    return out
+
+
+@njit(cache=True)
+def agreement_counts(
+    indptr: np.ndarray, worker: np.ndarray, label: np.ndarray, n_workers: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`emcrowd.models.classification.glad.agreement_counts` on labels grouped by item: per
+    annotator, the share of the item's other labels that name the same class, summed over its
+    labels, and the number of its labels on items with other labels."""
+    agree = np.zeros(n_workers)
+    n = np.zeros(n_workers)
+    counts = np.zeros(n_classes)
+    for j in range(indptr.size - 1):
+        lo, hi = indptr[j], indptr[j + 1]
+        if hi - lo < 2:
+            continue
+        for m in range(n_classes):
+            counts[m] = 0.0
+        for o in range(lo, hi):
+            counts[label[o]] += 1.0
+        others = hi - lo - 1
+        for o in range(lo, hi):
+            agree[worker[o]] += (counts[label[o]] - 1.0) / others
+            n[worker[o]] += 1.0
+    return agree, n
+
+
 def compile_all() -> None:
     """Compile every kernel now (into numba's cache beside this file) on a tiny input, so that the
     first large fit does not pay the compilation (about 10 s); ``python -m
@@ -410,9 +499,13 @@ def compile_all() -> None:
     alpha_sums(indptr, worker, label, alpha, b, q, 0.0, np.ones(2, dtype=bool), True)
     em_pass(
         indptr, worker, label, alpha, b, q, 0.0, 1.0, 1.0, 12, np.log(q[0]), np.full(2, -1, dtype=np.int64),
-        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 8)),
+        np.empty(2), np.empty((2, 2)), np.empty((2, 2)), np.zeros((n_chunks(2), 2, 8)), True,
     )  # fmt: skip
     log_likelihoods(indptr, worker, label, alpha, b, 2, 0.0)
+    table = np.zeros((2, 3))
+    node_log_joints(indptr, worker, label, table, table, np.log(q[0]), np.zeros(3))
+    node_log_joints(indptr, worker, label, table, table, np.log(q[0]), np.zeros(0))
+    agreement_counts(indptr, worker, label, 2, 2)
 
 
 if __name__ == "__main__":

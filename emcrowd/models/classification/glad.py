@@ -6,12 +6,16 @@ probability ``sigmoid(alpha_i * beta_j)``; each of the other ``K - 1`` classes g
 rest. The fit is MAP-EM with Gaussian priors on ``alpha`` and on ``b``:
 
 * E-step (exact, log space): ``log q_j(k) = log pi_k + sum_o log P(l_o | z_j = k) - log Z_j``.
-* M-step: block coordinate ascent on the expected complete-data log posterior ``Q``, sweep after
-  sweep until a sweep gains little (see ``SWEEP_TOL_FACTOR``); given ``b``, ``Q`` separates over
+* M-step: block coordinate ascent on the expected complete-data log posterior ``Q``: a sweep is
+  one step on the alpha block, then one on the b block; given ``b``, ``Q`` separates over
   annotators, given ``alpha`` over items, so each block takes one vectorised Newton step per
   annotator (per item) with step halving until that annotator's (item's) own part of ``Q`` does not
-  decrease. ``Q`` therefore never decreases, and with it the objective. (A single sweep per M-step,
-  from a start at the prior means, could settle on a sign-flipped optimum when the prior means move.)
+  decrease. ``Q`` therefore never decreases, and with it the objective. By default an M-step is one
+  sweep (a generalised EM): with the E-step in the same compiled pass, one pass over the labels per
+  iteration. More sweeps per M-step (``max_sweeps``) take fewer iterations but more passes in all
+  (on 5M labels, 10 iterations of about two sweeps against 13 of one); the fixed point is the same.
+  (A single sweep per M-step from a start at the prior means could settle on a sign-flipped
+  optimum when the prior means move; the start from agreement below keeps it away.)
 * Start: each annotator's ``alpha`` from its agreement with majority vote, ``b`` at its prior mean,
   and the first posteriors are the E-step at these parameters (a weighted majority vote).
 * Objective: the log posterior ``log p(L | alpha, b) + log p(alpha) + log p(b)``, which equals the EM
@@ -52,7 +56,7 @@ _MAX_HALVINGS = 12
 #: ``max(SWEEP_TOL_FACTOR * tol, MIN_SWEEP_TOL) * |Q|`` (negligible by the EM loop's own stopping rule)
 #: or at most ``SWEEP_SHARE`` of what the M-step has gained so far (the rest would come slowly, along
 #: the ridge where alpha grows as beta shrinks), and after ``max_sweeps`` sweeps at the latest (a GLAD
-#: option, ``MAX_SWEEPS`` by default).
+#: option: 1 by default, ``MAX_SWEEPS`` for M-steps run to that rule).
 SWEEP_TOL_FACTOR = 1.0
 MIN_SWEEP_TOL = 1e-10
 SWEEP_SHARE = 0.1
@@ -457,6 +461,8 @@ class _KernelPasses:
         self.gold = np.full(b.size, -1, dtype=np.int64) if gold is None else gold.astype(np.int64, copy=False)
         self.log_pi = np.ascontiguousarray(log_pi, dtype=np.float64)
         self.pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: whether a pass also sums for another sweep of the same M-step (not when none can follow)
+        self.sweep_sums = True
         # with ``reuse``, every pass writes its posteriors and log-likelihoods into the same two
         # arrays (only the last pass's are kept; fresh arrays per pass cost their page faults)
         self.reuse = reuse
@@ -478,7 +484,9 @@ class _KernelPasses:
         from emcrowd.models.classification import _glad_kernels as kernels
 
         g, bp = self.groups, self.b_prior
-        acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, 8))
+        # 8 sums per annotator (one cache line), or the first 4 (half a line) when no sweep follows
+        width = 8 if self.sweep_sums else 4
+        acc = np.zeros((capped_chunks(kernels.n_chunks(alpha.size), self.max_chunks), alpha.size, width))
         if self.buffers is None:
             buffers = (np.empty_like(self.q), np.empty_like(self.q))
             self.buffers = buffers if self.reuse else None
@@ -487,10 +495,12 @@ class _KernelPasses:
         b_out, (q_out, log_lik) = np.empty_like(self.b), buffers
         evidence, b_gain = kernels.em_pass(
             g.indptr, g.worker, g.label, alpha, self.b, self.q, g.log_k_minus_1, bp.mean, bp.sd,
-            _MAX_HALVINGS, self.log_pi, self.gold, b_out, q_out, log_lik, acc,
+            _MAX_HALVINGS, self.log_pi, self.gold, b_out, q_out, log_lik, acc, self.sweep_sums,
         )  # fmt: skip
         self.pending = (b_out, q_out, log_lik)
-        return acc.sum(axis=0), float(evidence), float(b_gain)
+        total = np.zeros((alpha.size, 8))
+        total[:, :width] = acc.sum(axis=0)
+        return total, float(evidence), float(b_gain)
 
     def accept(self) -> None:
         """The last pass's b becomes the current b."""
@@ -556,10 +566,8 @@ def _node_log_joints(
     """For each node ``g`` of the grid over ``b`` (the prior's Gauss-Hermite nodes): ``(b_g, log w_g +
     log p(z_j = k, labels of j | alpha, b_j = b_g))``, the latter of shape (n_items, K), ``w_g`` the
     node's prior weight. Summing ``exp`` of these over the nodes integrates ``b_j`` over its prior."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
-    log_weights = np.log(weights / weights.sum())
-    for node, log_w in zip(nodes, log_weights, strict=True):
-        b = prior.mean + prior.sd * float(node)
+    nodes, log_weights = _difficulty_nodes(prior)
+    for b, log_w in zip(nodes.tolist(), log_weights, strict=True):
         joint = _log_joint_at(b, item, worker, label, n_items, n_classes, alpha, log_class_prior)
         joint += log_w
         yield b, joint
@@ -596,13 +604,16 @@ def fit_difficulty_prior(
     code = np.cumsum(keep) - 1
     item, worker, label = code[data.item[mask]], data.worker[mask], data.label[mask]
     grid = DIFFICULTY_GRID
-    log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
-    for t, b in enumerate(grid):
-        joint = _log_joint_at(
-            float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
-        )
-        top = joint.max(axis=1)
-        log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
+    if _compiled(data):  # log p(labels of j | alpha, b_t), by one compiled pass
+        log_lik = _compiled_node_log_joints(item, worker, label, chosen.size, alpha, grid, log_class_prior)
+    else:
+        log_lik = np.empty((chosen.size, grid.size))  # log p(labels of j | alpha, b_t)
+        for t, b in enumerate(grid):
+            joint = _log_joint_at(
+                float(b), item, worker, label, chosen.size, data.n_classes, alpha, log_class_prior
+            )
+            top = joint.max(axis=1)
+            log_lik[:, t] = top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
     log_lik -= log_lik.max(axis=1, keepdims=True)
     lik = np.exp(log_lik)  # (items, grid), each row's largest entry 1
 
@@ -642,6 +653,12 @@ def difficulty_integrated_posteriors(
     posterior that treats it as known overstates how sure the labels make us. Integrating ``b_j``
     out is the posterior of the same model without that overfit.
     """
+    if _compiled(data):
+        nodes, log_weights = _difficulty_nodes(prior)
+        running = _compiled_node_log_joints(
+            data.item, data.worker, data.label, data.n_items, alpha, nodes, log_class_prior, log_weights
+        )
+        return normalize(running, gold)[0]
     running = None
     for _, joint in _node_log_joints(
         data.item, data.worker, data.label, data.n_items, data.n_classes, alpha, prior, log_class_prior
@@ -649,6 +666,56 @@ def difficulty_integrated_posteriors(
         running = joint if running is None else np.logaddexp(running, joint, out=running)
     assert running is not None
     return normalize(running, gold)[0]
+
+
+def _compiled(data: Labels) -> bool:
+    """Whether the passes over ``data``'s labels after the fit (the difficulty's integration and its
+    prior's fit) run on the compiled kernels: by the rule of ``engine="auto"``."""
+    return resolve_engine("auto", data.n_labels, "emcrowd.models.classification._glad_kernels") == "numba"
+
+
+def _difficulty_nodes(prior: GaussianPrior) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``b`` at the Gauss-Hermite nodes under ``prior`` and their log weights."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(DIFFICULTY_NODES)
+    return prior.mean + prior.sd * nodes, np.log(weights / weights.sum())
+
+
+#: :func:`_compiled_node_log_joints` makes its tables for every annotator up to this many entries.
+_TABLE_ENTRIES = 1 << 20
+
+
+def _compiled_node_log_joints(
+    item: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    alpha: np.ndarray,
+    b_values: np.ndarray,
+    log_class_prior: np.ndarray,
+    log_weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`._glad_kernels.node_log_joints` on the labels (grouped by item first when they are
+    not) at the values ``b_values`` of ``b`` shared by all items: with ``log_weights``, the joint
+    with ``b_j`` integrated, shape (n_items, K); without, ``log p(labels of j | b_j = b_t)``, shape
+    (n_items, len(b_values)). Each annotator's terms are computed once per value of ``b``, by
+    :func:`log_sigmoids` (for the annotators that appear, when there are many)."""
+    from emcrowd.models.classification import _glad_kernels as kernels
+
+    n_classes = log_class_prior.size
+    b_values = np.asarray(b_values, dtype=float)
+    if alpha.size * b_values.size > _TABLE_ENTRIES:  # tables for the annotators that appear only
+        used = np.flatnonzero(np.bincount(worker, minlength=alpha.size))
+        code = np.zeros(alpha.size, dtype=np.int32)
+        code[used] = np.arange(used.size, dtype=np.int32)
+        alpha, worker = alpha[used], code[worker]
+    right, wrong = log_sigmoids(np.outer(alpha, np.exp(b_values)))
+    wrong -= float(np.log(n_classes - 1)) if n_classes > 1 else 0.0
+    codes = (a if a.flags.writeable else a.copy() for a in (item, worker, label))
+    indptr, worker, label = kernels.group_by_item(*codes, n_items)
+    weights = np.zeros(0) if log_weights is None else np.asarray(log_weights, dtype=float)
+    return kernels.node_log_joints(
+        indptr, worker, label, right, wrong, np.ascontiguousarray(log_class_prior, dtype=float), weights
+    )
 
 
 class GLAD(EMAggregator):
@@ -670,9 +737,10 @@ class GLAD(EMAggregator):
         labels, but importing numba takes about 0.7 s). ``"auto"`` uses numba from
         ``_observations.NUMBA_MIN_LABELS`` labels on. Both give the same fit (to rounding).
     max_sweeps : int
-        The most sweeps (an alpha step, then a b step) per M-step; it usually stops earlier, once a
-        sweep gains little (see ``SWEEP_TOL_FACTOR`` and ``SWEEP_SHARE``). 1 is one Newton step per
-        block and EM iteration (a generalised EM, cheaper per iteration).
+        The most sweeps (an alpha step, then a b step) per M-step. 1 (the default) is one Newton step
+        per block and EM iteration (a generalised EM: one pass over the labels per iteration on the
+        compiled engine). With more, an M-step stops once a sweep gains little (see
+        ``SWEEP_TOL_FACTOR`` and ``SWEEP_SHARE``): fewer iterations, more passes.
     class_prior, learn_class_prior, class_pseudocount, tol, max_iter, n_init, random_state
         See :class:`emcrowd.models._base.EMAggregator`: the class prior (fixed and uniform by default,
         or learned), the stopping rule, and restarts.
@@ -718,7 +786,7 @@ class GLAD(EMAggregator):
         alpha_prior: tuple[float, float] = (1.0, 1.0),
         beta_prior: tuple[float, float] = (1.0, 1.0),
         engine: str = "auto",
-        max_sweeps: int = MAX_SWEEPS,
+        max_sweeps: int = 1,
         class_prior: np.ndarray | None = None,
         learn_class_prior: bool = False,
         class_pseudocount: float = 1.0,
@@ -784,9 +852,15 @@ class GLAD(EMAggregator):
         share of the item's other labels that name the same class, and ``n_i`` counts its labels on
         items with other labels. Leaving its own label out matters: counted in, an adversary on items
         with few labels looks like a coin (alpha near 0) instead of worse."""
-        agree, n = agreement_counts(
-            data.item, data.worker, data.label, data.n_items, data.n_workers, data.n_classes
-        )
+        if self._groups is not None:  # the compiled engine: one pass over the grouped labels
+            from emcrowd.models.classification import _glad_kernels as kernels
+
+            g = self._groups
+            agree, n = kernels.agreement_counts(g.indptr, g.worker, g.label, data.n_workers, data.n_classes)
+        else:
+            agree, n = agreement_counts(
+                data.item, data.worker, data.label, data.n_items, data.n_workers, data.n_classes
+            )
         return abilities_from_agreement(agree, n, self._b_p.mean)
 
     def _initial_posteriors(self, data: Labels) -> np.ndarray:
@@ -902,6 +976,7 @@ class GLAD(EMAggregator):
         sweep. Every pass also makes the E-step at its result, used when that sweep is the last."""
         g = self._groups
         passes = _KernelPasses(g, state.b, state.q, log_pi, gold, self._b_p, reuse=True)
+        passes.sweep_sums = self._max_sweeps > 1
         evidence = self._kernel_m_step(state, passes)
         new_q, log_lik = passes.result()
         state.b, state.log_lik, state.q = passes.b, log_lik, None
