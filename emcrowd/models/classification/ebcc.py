@@ -48,10 +48,10 @@ labels. So, on inputs up to ``restart_labels`` labels, every restart runs only `
 iterations (5 by default), the ``screen_keep`` (3) with the highest ELBO there go on to ``tol``, each
 from its factors (one repeated E-step, then its own next iterations), and the best of those is kept;
 the others stop. The ELBO after five iterations ranks the restarts well enough: on the five shared data
-sets and on simulations (seeds 0-4) the kept fit's accuracy is the ten whole restarts' within 0.002
-(``benchmarks/run.py --latency`` measures the time). Keeping one restart after ten iterations was
-not enough: ``auto`` then chose EBCC on bluebirds at seed 2 (0.861, where the other seeds choose
-Bayesian DS at 0.898). ``screen_iter=None`` runs every restart to ``tol``.
+sets and on simulations the mean accuracy over seeds 0-4 is the ten whole restarts' within 0.001, a
+single seed's within one gold item, for a third of the CPU time (docs/performance.md). Keeping one
+restart after ten iterations was not enough: ``auto`` then chose EBCC on bluebirds at seed 2 (0.861,
+where the other seeds choose Bayesian DS at 0.898). ``screen_iter=None`` runs every restart to ``tol``.
 ``init_objectives_`` holds the stopped restarts' ELBOs where they stopped, the others' final ones;
 ``history_`` and ``n_passes_`` are the kept restart's from its first iteration.
 
