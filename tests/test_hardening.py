@@ -188,6 +188,7 @@ def _fit_files(tmp: Path, labels: Path, out: str, *extra: str) -> dict[str, byte
     for timing in ("fit_seconds", "load_seconds", "peak_memory_mb"):
         summary.pop(timing)
     summary["input"].pop("seconds")
+    summary["input"].pop("phases")
     files["summary.json"] = json.dumps(summary, sort_keys=True).encode()
     return files
 

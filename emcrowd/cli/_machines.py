@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 from emcrowd.errors import EmcrowdError
+
+if TYPE_CHECKING:  # numpy is imported by the functions that use it: `emcrowd --help` does not need it
+    import numpy as np
 
 MACHINES = "Machine annotators"
 
@@ -192,6 +194,8 @@ def compare(
     own probabilities) and both (crowd + machine), on the gold items."""
     import json
 
+    import numpy as np
+
     from emcrowd import _stdout, io
     from emcrowd import console as report
     from emcrowd.analysis.evaluate import accuracy_interval, brier, log_loss, macro_f1
@@ -271,6 +275,8 @@ def relabel(
 ) -> None:  # fmt: skip
     """``emcrowd relabel`` with machines: the items where one more human label is worth most, given
     what the machines say."""
+    import numpy as np
+
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.analysis.machines import expected_gain

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from emcrowd.cli._machines import MACHINES
@@ -55,6 +54,8 @@ def simulate(
     opts: MachineSimOptions, quiet: bool,
 ) -> None:  # fmt: skip
     """``emcrowd simulate --with-machine``."""
+    import numpy as np  # here, not at the top: `emcrowd --help` does not import numpy
+
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.io import NamedCodes

@@ -65,6 +65,11 @@ class LoadReport:
         rows dropped by the ``first``/``last`` policies.
     seconds : float
         Time spent reading.
+    phases : dict
+        Text tables: seconds of the reading's phases: ``reading`` (the bytes, decompressed), ``parsing``
+        (Arrow's CSV reader, beyond its reads), ``coding ids`` (dictionary encoding of the columns, in a
+        thread beside the parsing, and joining the blocks' codes) and ``labels`` (the class codes, the
+        duplicate checks, the :class:`Labels`); empty for other formats.
     preset : str or None
         The platform export recognised (or forced with ``--preset``), if any.
     n_rejected : int
@@ -86,6 +91,7 @@ class LoadReport:
     n_conflicting_pairs: int = 0
     n_dropped: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
     preset: str | None = None
     n_rejected: int = 0
     notes: list[str] = field(default_factory=list)

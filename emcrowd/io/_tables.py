@@ -16,6 +16,7 @@ import csv
 import io
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,12 +199,15 @@ class Metered(io.RawIOBase):
         self.total = 0
         self.pending = 0  # bytes read since the last consumed()
         self.kept = 0
+        self.seconds = 0.0  # time spent in the underlying stream's reads
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        started = time.perf_counter()
         data = self._stream.read(n) if n is not None and n >= 0 else self._stream.read()
+        self.seconds += time.perf_counter() - started
         self.total += len(data)
         self.pending += len(data)
         if self.pending * self.factor + self.kept > self.limit:
@@ -494,6 +498,8 @@ class TextRead:
     irregular: list[tuple[int, str]]
     n_irregular: int
     n_lines: int | None = None
+    #: seconds of the reading's phases (see :class:`emcrowd.io.LoadReport`'s ``phases``)
+    phases: dict[str, float] = field(default_factory=dict)
 
     def line_of(self, row: int, first_data_line: int) -> int | None:
         """The physical line of data row ``row`` (0-based) of a stream, when every line after the
@@ -573,11 +579,16 @@ def read_text_columns(
 
     pending: list[Any] = []
 
+    coding = [0.0]  # the encoder thread's busy time
+
     def encode_block(batch: Any) -> None:
+        started = time.perf_counter()
         for encoder, column in zip(encoders, batch.columns, strict=True):
             encoder.add(column)
+        coding[0] += time.perf_counter() - started
 
     pool = ThreadPoolExecutor(max_workers=1)
+    started = time.perf_counter()
     try:
         reader = pcsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
@@ -609,7 +620,14 @@ def read_text_columns(
     n_lines = None
     if isinstance(source.stream, _Prefixed):
         n_lines = source.stream.newlines + (0 if source.stream.ends_with_newline else 1)
-    return TextRead([encoder.finish() for encoder in encoders], n_rows, irregular, count[0], n_lines)
+    streamed = time.perf_counter() - started
+    columns = [encoder.finish() for encoder in encoders]
+    phases = {
+        "reading": metered.seconds,
+        "parsing": max(0.0, streamed - metered.seconds),
+        "coding ids": coding[0] + (time.perf_counter() - started - streamed),
+    }
+    return TextRead(columns, n_rows, irregular, count[0], n_lines, phases)
 
 
 #: What Arrow's CSV reader holds per byte of text not yet handed out as rows (the block, the parsed

@@ -4,6 +4,7 @@ and Parquet, read through Arrow; platform presets' rejected assignments.
 
 from __future__ import annotations
 
+import time
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -114,7 +115,10 @@ def _read_text(source: Source, format: str, options: _LongOptions) -> Loaded:
     columns = dict(zip(("item", "worker", "label"), read.columns[:3], strict=True))
     keep = None if status is None else _not_rejected(read.columns[3])
     try:
-        return _long_from_columns(name, columns, keep, options, preset, report_columns)
+        started = time.perf_counter()
+        loaded = _long_from_columns(name, columns, keep, options, preset, report_columns)
+        loaded.report.phases = {**read.phases, "labels": time.perf_counter() - started}
+        return loaded
     except _Problem as problem:
         if source.rereadable:
             return slowly()
