@@ -70,10 +70,14 @@ def squared_step(
     x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, bound: float
 ) -> tuple[np.ndarray, float] | None:
     """The extrapolated point and its step length ``a`` (in ``[-bound, -1]``), or None when there is
-    nothing to gain over ``x2`` (``a == -1``, no second difference, or a non-finite coordinate)."""
+    nothing to gain over ``x2`` (``a == -1``, no second difference, or a non-finite coordinate).
+
+    The squared norms are summed by ``einsum``, not ``r @ r``: for that dot product OpenBLAS wakes
+    its threads, which on a vector of 40,000 parameters cost 5-12 ms of CPU per call on a loaded
+    two-core machine against 0.1 ms (a quarter of EBCC's iterations on 100k labels)."""
     r = x1 - x0
     v = x2 - x1 - r
-    a = step_length(float(r @ r), float(v @ v), bound)
+    a = step_length(float(np.einsum("i,i->", r, r)), float(np.einsum("i,i->", v, v)), bound)
     if a is None:
         return None
     x = x0 - 2.0 * a * r + (a * a) * v
