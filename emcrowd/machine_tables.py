@@ -93,3 +93,21 @@ def machine_lines(md: Any, model: Any) -> list[str]:
             f"{cal['shared_items']:,} items shared with people ({cal['items']:,} predicted; {used})."
         )
     return out
+
+
+def relabel_table(md: Any, model: Any, gain: np.ndarray, budget: int) -> tuple[dict[str, Any], float]:
+    """``relabel``'s table with machines: the ``budget`` items where one more human label is expected
+    to gain most (``gain``, shape (n_items,)), most first, and the expected number of labels it puts
+    right."""
+    from emcrowd.io import NamedCodes
+
+    order = np.argsort(-gain, kind="stable")[:budget]
+    data = md.labels
+    table = {
+        "item": [data.item_names[j] for j in order],
+        "label": NamedCodes(model.labels_[order], data.class_names),
+        "confidence": model.posteriors_[order, model.labels_[order]],
+        "n_labels": np.bincount(data.item, minlength=data.n_items)[order],
+        "expected_gain": gain[order],
+    }
+    return table, float(gain[order].sum())

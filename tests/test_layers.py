@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "emcrowd.multilabel_tables",
             "emcrowd.numeric_tables",
             "emcrowd.machine_tables",
+            "emcrowd.update_tables",
             "emcrowd.html_report",
             "emcrowd.console",
         ),

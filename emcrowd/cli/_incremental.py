@@ -27,13 +27,13 @@ import json
 import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from emcrowd import update_tables
 from emcrowd.data import Labels
-from emcrowd.io.kept_tables import carry_files, merge_rows, read_table, rows_of
+from emcrowd.io.kept_tables import carry_files, merge_rows, read_table
 
 NOTHING_NEW = "nothing new"
 
@@ -100,7 +100,7 @@ def run(
     method = meta["method"]
     options = {key: tuple(v) if isinstance(v, list) else v for key, v in meta["options"].items()}
     from emcrowd.models import MODELS, model_options
-    from emcrowd.models._incremental import flip_bounds, likelihoods, margins, update
+    from emcrowd.models._incremental import active_set, flip_bounds, likelihoods, margins, update
 
     model = MODELS[method](**model_options(method, options))
     p_arrays = {key: params[key] for key in p_keys}
@@ -121,7 +121,7 @@ def run(
     margin = stats["item_margin"]
     inc, start_codes = None, None
     for round_ in range(2):
-        touched, active_codes, active, n_old_labels = _active_set(
+        touched, active_codes, active, n_old_labels = active_set(
             active_known, (all_item, all_worker, all_label), (item, worker, label), old_items,
             item_names_new, worker_names, new.class_names,
         )  # fmt: skip
@@ -147,23 +147,25 @@ def run(
     n_items = n_old + new_items.size
     sweep = None
     if method == "dawid_skene":
-        sweep, active_known = _sweep(model, inc, stats, all_item, all_worker, all_label, item, worker,
-                                     label, active_codes, n_old, n_items)  # fmt: skip
-        touched, active_codes, active, _ = _active_set(
+        sweep, active_known = _sweep(
+            model, inc, stats, kept=(all_item, all_worker, all_label), new=(item, worker, label),
+            active_codes=active_codes, n_old=n_old, n_items=n_items,
+        )  # fmt: skip
+        touched, active_codes, active, _ = active_set(
             active_known, (all_item, all_worker, all_label), (item, worker, label), old_items,
             item_names_new, worker_names, new.class_names,
         )  # fmt: skip
         inc.posteriors = inc.map_posteriors = sweep.q[active_codes]
     phases["fit"] = time.perf_counter() - started
     started = time.perf_counter()
-    stand_in = _stand_in_model(method, inc, n_items, worker_names)
-    tables = _tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
+    stand_in = update_tables.stand_in_model(method, inc, n_items, worker_names)
+    tables = update_tables.active_tables(active, inc, stand_in, meta.get("ties", "lowest"), options)
     from emcrowd.cli._output import safe
 
     csv_safe = csv_safe and fmt == "csv"  # (the new rows; the kept ones are as the last write left them)
     items_table = merge_rows(prev_items, active_codes, safe(tables["items"], csv_safe), fmt)
     post_table = merge_rows(prev_post, active_codes, safe(tables["posteriors"], csv_safe), fmt)
-    workers = _worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
+    workers = update_tables.worker_tables(new.class_names, worker_names, inc, stand_in, n_items)
     from emcrowd import io
     from emcrowd.cli import _output
 
@@ -222,7 +224,7 @@ def run(
         "stats": sorted(new_stats),
     }
     summary = json.loads((prev_dir / "summary.json").read_text(encoding="utf-8"))
-    majority = _majority_counts(prev_items, active_codes, tables["items"], summary)
+    majority = update_tables.majority_counts(prev_items, active_codes, tables["items"], summary)
     summary.update({
         "n_items": n_items, "n_workers": len(worker_names), "n_labels": n_labels,
         "converged": inc.converged, "n_iter": inc.n_iter, "objective": inc.history,
@@ -252,47 +254,9 @@ def run(
     }  # fmt: skip
 
 
-def _active_set(
-    active_known: np.ndarray,
-    kept: tuple[np.ndarray, np.ndarray, np.ndarray],
-    new_labels: tuple[np.ndarray, np.ndarray, np.ndarray],
-    old_items: tuple[str, ...],
-    item_names_new: tuple[str, ...],
-    worker_names: tuple[str, ...],
-    class_names: tuple[str, ...],
-) -> tuple[np.ndarray, np.ndarray, Labels, int]:
-    """The labels the update's EM runs on: the kept labels of the active known items
-    (``active_known``, shape (n_old,)) and every new label, items renumbered (the active known items
-    in code order, then the new items). Returns the active known items' codes, every active item's
-    code among all the items, those labels, and how many of them are kept (old) labels (first)."""
-    n_old = active_known.size
-    touched = np.flatnonzero(active_known)
-    all_item, all_worker, all_label = kept
-    item, worker, label = new_labels
-    sel = active_known[all_item]
-    o_item = all_item[sel]
-    active_codes = np.concatenate([touched, n_old + np.arange(len(item_names_new))])
-    position = np.full(n_old + len(item_names_new), -1, dtype=np.int64)
-    position[active_codes] = np.arange(active_codes.size)
-    active = Labels(
-        np.concatenate([position[o_item], position[item]]).astype(np.int32),
-        np.concatenate([all_worker[sel], worker]).astype(np.int32),
-        np.concatenate([all_label[sel], label]).astype(np.int32),
-        _names_of(old_items, touched) + item_names_new, worker_names, class_names,
-    )  # fmt: skip
-    return touched, active_codes, active, o_item.size
-
-
-def _names_of(old_items: Any, codes: np.ndarray) -> tuple[str, ...]:
-    if isinstance(old_items, tuple):
-        return tuple(old_items[j] for j in codes.tolist())
-    return old_items.names_of(codes)
-
-
 def _sweep(
-    model: Any, inc: Any, stats: dict[str, np.ndarray], all_item: np.ndarray, all_worker: np.ndarray,
-    all_label: np.ndarray, item: np.ndarray, worker: np.ndarray, label: np.ndarray,
-    active_codes: np.ndarray, n_old: int, n_items: int,
+    model: Any, inc: Any, stats: dict[str, np.ndarray], *, kept: tuple[np.ndarray, ...],
+    new: tuple[np.ndarray, ...], active_codes: np.ndarray, n_old: int, n_items: int,
 ) -> tuple[Any, np.ndarray]:  # fmt: skip
     """Dawid-Skene's full EM iterations after the incremental fit (:func:`ds_sweeps`), ``inc`` set
     to their parameters and statistics; and the known items whose rows are written again: those
@@ -301,8 +265,7 @@ def _sweep(
 
     k = inc.class_prior.size
     codes = [  # int32, as the kept codes and the compiled kernels have them (no int64 copies)
-        np.concatenate([a, b.astype(np.int32)])
-        for a, b in ((all_item, item), (all_worker, worker), (all_label, label))
+        np.concatenate([a, b.astype(np.int32)]) for a, b in zip(kept, new, strict=True)
     ]
     sweep = ds_sweeps(model, *codes, n_items, inc.params["worker.confusion"], inc.class_prior, _MAX_SWEEPS)
     chosen = np.argmax(sweep.q, axis=1)
@@ -323,98 +286,3 @@ def _sweep(
 
 #: At most this many Dawid-Skene EM iterations over all the labels after the incremental fit.
 _MAX_SWEEPS = 20
-
-
-def _stand_in_model(method: str, inc: Any, n_items: int, worker_names: tuple[str, ...]) -> Any:
-    prior = np.asarray(inc.class_prior, dtype=float)
-    if method == "glad":
-        from emcrowd.models.classification.glad import GLAD
-
-        model = GLAD()
-        model.alpha_ = inc.params["worker.alpha"]
-        model.b_ = inc.params["item.b"]
-        model.beta_ = np.exp(model.b_)
-    else:
-        from emcrowd.models.classification.dawid_skene import DawidSkene
-
-        model = DawidSkene()
-        model.confusion_ = inc.params["worker.confusion"]
-        model.accuracy_ = np.einsum("ikk->ik", model.confusion_) @ prior
-    model.class_prior_ = prior
-    model.labels_ = None
-    return model
-
-
-def _tables(active: Labels, inc: Any, model: Any, ties: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The active items' rows of posteriors and items."""
-    from emcrowd.analysis.aggregate import Aggregation
-    from emcrowd.models.classification.majority import majority_vote
-    from emcrowd.tables import item_table, posterior_table
-
-    labels = np.argmax(inc.posteriors, axis=1)
-    vote = majority_vote(active, ties=ties, random_state=int(options.get("random_state", 0)))
-    if inc.active_b is not None:  # GLAD: the active items' beta in their rows
-        from emcrowd.models.classification.glad import GLAD
-
-        model = GLAD()
-        model.beta_ = np.exp(inc.active_b)
-    result = Aggregation("update", inc.posteriors, labels, vote, model=model)
-    return {"posteriors": posterior_table(active, result), "items": item_table(active, result, None)}
-
-
-def _worker_tables(
-    classes: tuple[str, ...], worker_names: tuple[str, ...], inc: Any, model: Any, n_items: int
-) -> dict[str, Any]:
-    """The annotators' tables (workers and confusion) from the kept counts, as a fit writes them."""
-    from emcrowd.analysis.aggregate import Aggregation
-    from emcrowd.analysis.quality import annotator_quality
-    from emcrowd.models.classification.glad import GLAD
-    from emcrowd.tables import confusion_table
-
-    n_labels = inc.stats["worker_n_labels"]
-    data = SimpleNamespace(
-        n_classes=len(classes), n_workers=len(worker_names), worker_names=worker_names,
-        class_names=classes, labels_per_worker=lambda: n_labels,
-        labels_per_item=lambda: np.ones(n_items, dtype=np.int64),
-    )  # fmt: skip
-    counts = inc.stats["answer_counts"]
-    quality = annotator_quality(data, model, counts=counts)  # type: ignore[arg-type]
-    agree = np.einsum("ikk->i", counts)
-    table: dict[str, Any] = {"worker": worker_names, "n_labels": n_labels}
-    for name in ("accuracy", "accuracy_low", "accuracy_high", "spammer_score"):
-        table[name] = quality[name]
-    table["agreement"] = np.divide(agree, n_labels, out=np.full(len(n_labels), np.nan), where=n_labels > 0)
-    table["flags"] = quality["flags"]
-    if isinstance(model, GLAD):
-        table["alpha"] = model.alpha_
-    empty = np.zeros((0, len(classes)))
-    result = Aggregation("x", empty, np.zeros(0, dtype=np.int64), None, model=model)  # type: ignore[arg-type]
-    return {"workers": table, "confusion": confusion_table(data, result)}  # type: ignore[arg-type]
-
-
-def _majority_counts(
-    prev: Any, codes: np.ndarray, rows: dict[str, Any], previous: dict[str, Any]
-) -> dict[str, Any]:
-    """The summary's majority-vote counts: the previous ones, less those of the rows replaced (the
-    known items among ``codes``, read from the previous table ``prev``), plus those of the new rows
-    ``rows``. No pass over the kept rows."""
-
-    def counts(label: list[Any], majority: list[Any], tie: list[Any], n_labels: list[Any]) -> np.ndarray:
-        return np.array([
-            sum(1 for t in tie if t is True or t == "true"),
-            sum(1 for n in n_labels if int(n) == 0),
-            sum(1 for a, b in zip(label, majority, strict=True) if a != b),
-        ])  # fmt: skip
-
-    names = ("label", "majority", "majority_tie", "n_labels")
-    old = codes[codes < prev.num_rows]
-    before = counts(*(rows_of(prev, name, old) for name in names))
-    after = counts(*([_plain_value(v) for v in rows[name]] for name in names))
-    major = previous.get("majority", {})
-    base = np.array([int(major.get(key, 0)) for key in ("n_ties", "n_unlabeled", "n_differ")])
-    total = base - before + after
-    return {**major, "n_ties": int(total[0]), "n_unlabeled": int(total[1]), "n_differ": int(total[2])}
-
-
-def _plain_value(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

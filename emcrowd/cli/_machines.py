@@ -275,15 +275,12 @@ def relabel(
 ) -> None:  # fmt: skip
     """``emcrowd relabel`` with machines: the items where one more human label is worth most, given
     what the machines say."""
-    import numpy as np
-
     from emcrowd import console as report
     from emcrowd import io
     from emcrowd.analysis.machines import expected_gain
     from emcrowd.cli import _output, _reading
     from emcrowd.cli.options import check_class_prior
-    from emcrowd.io import NamedCodes
-    from emcrowd.machine_tables import machine_lines
+    from emcrowd.machine_tables import machine_lines, relabel_table
 
     check_method(method)
     quiet = output.quiet
@@ -302,15 +299,7 @@ def relabel(
     gain = expected_gain(md, fitted)
     if gold is not None:
         gain[gold >= 0] = 0.0
-    order = np.argsort(-gain, kind="stable")[:budget]
-    data = md.labels
-    table = {
-        "item": [data.item_names[j] for j in order],
-        "label": NamedCodes(fitted.labels_[order], data.class_names),
-        "confidence": fitted.posteriors_[order, fitted.labels_[order]],
-        "n_labels": np.bincount(data.item, minlength=data.n_items)[order],
-        "expected_gain": gain[order],
-    }
+    table, expected = relabel_table(md, fitted, gain, budget)
     table = _output.safe(table, csv_safe)
     if str(out) == "-":
         _output.write_stdout(io.csv_chunks(table))
@@ -321,6 +310,6 @@ def relabel(
             report.note(line)
         where = "stdout" if str(out) == "-" else str(out)
         report.note(
-            f"{order.size:,} items to relabel written to {where}: one more human label each is expected to "
-            f"make {gain[order].sum():.1f} more of them right (crowd + machine fit)."
+            f"{len(table['item']):,} items to relabel written to {where}: one more human label each is "
+            f"expected to make {expected:.1f} more of them right (crowd + machine fit)."
         )

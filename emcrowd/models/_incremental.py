@@ -547,3 +547,41 @@ def _ds_pass(
         return q, evidence, counts
 
     return numpy_pass
+
+
+def active_set(
+    active_known: np.ndarray,
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray],
+    new_labels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    old_items: tuple[str, ...],
+    item_names_new: tuple[str, ...],
+    worker_names: tuple[str, ...],
+    class_names: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, Labels, int]:
+    """The labels the update's EM runs on: the kept labels of the active known items
+    (``active_known``, shape (n_old,)) and every new label, items renumbered (the active known items
+    in code order, then the new items). Returns the active known items' codes, every active item's
+    code among all the items, those labels, and how many of them are kept (old) labels (first)."""
+    n_old = active_known.size
+    touched = np.flatnonzero(active_known)
+    all_item, all_worker, all_label = kept
+    item, worker, label = new_labels
+    sel = active_known[all_item]
+    o_item = all_item[sel]
+    active_codes = np.concatenate([touched, n_old + np.arange(len(item_names_new))])
+    position = np.full(n_old + len(item_names_new), -1, dtype=np.int64)
+    position[active_codes] = np.arange(active_codes.size)
+    active = Labels(
+        np.concatenate([position[o_item], position[item]]).astype(np.int32),
+        np.concatenate([all_worker[sel], worker]).astype(np.int32),
+        np.concatenate([all_label[sel], label]).astype(np.int32),
+        names_of(old_items, touched) + item_names_new, worker_names, class_names,
+    )  # fmt: skip
+    return touched, active_codes, active, o_item.size
+
+
+def names_of(old_items: Any, codes: np.ndarray) -> tuple[str, ...]:
+    """The names of item codes ``codes`` among the kept items (a tuple of names or a name index)."""
+    if isinstance(old_items, tuple):
+        return tuple(old_items[j] for j in codes.tolist())
+    return old_items.names_of(codes)
