@@ -167,6 +167,8 @@ def test_sigterm_and_sighup_end_a_fit_like_ctrl_c(tmp_path, signame):
              "--tol", "1e-300", "--max-iter", "100000", "--method", "dawid-skene"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+            # the default disposition, as in a shell (under nohup, SIGHUP is ignored and stays so)
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
         )  # fmt: skip
         seen = []
         for line in proc.stderr:  # the data summary is printed before the fit starts: the marker
