@@ -80,6 +80,20 @@ class CodedAnswers:
         """Number of answers of each annotator, shape (n_workers,) (computed once; read-only)."""
         return self._counted("_labels_per_worker", self.worker, self.n_workers)
 
+    def _shape_summary(self) -> dict[str, Any]:
+        """The summary's shape of the answers, for every kind: answers per item and per annotator
+        (``min``, ``median``, ``max``), those with one answer or none, and the density."""
+        per_item, per_worker = self.labels_per_item(), self.labels_per_worker()
+        return {
+            "labels_per_item": count_spread(per_item),
+            "labels_per_worker": count_spread(per_worker),
+            "items_with_one_label": int((per_item == 1).sum()),
+            "items_without_labels": int((per_item == 0).sum()),
+            "workers_with_one_label": int((per_worker == 1).sum()),
+            "workers_without_labels": int((per_worker == 0).sum()),
+            "density": self.n_labels / (self.n_items * self.n_workers),
+        }
+
     def _counted(self, cache: str, codes: np.ndarray, n: int) -> np.ndarray:
         """``np.bincount(codes)`` kept on the (immutable) answers: every output table asks for it."""
         counts = getattr(self, cache, None)
@@ -154,24 +168,14 @@ class Labels(CodedAnswers):
             ``max``), ``items_with_one_label``, ``items_without_labels``, ``workers_with_one_label``,
             ``workers_without_labels``, ``density`` (labels / (items x workers)).
         """
-        per_item = self.labels_per_item()
-        per_worker = self.labels_per_worker()
         class_counts = np.bincount(self.label, minlength=self.n_classes)
-        spread = count_spread
-
         return {
             "n_items": self.n_items,
             "n_workers": self.n_workers,
             "n_labels": self.n_labels,
             "n_classes": self.n_classes,
             "classes": {name: int(n) for name, n in zip(self.class_names, class_counts, strict=True)},
-            "labels_per_item": spread(per_item),
-            "labels_per_worker": spread(per_worker),
-            "items_with_one_label": int((per_item == 1).sum()),
-            "items_without_labels": int((per_item == 0).sum()),
-            "workers_with_one_label": int((per_worker == 1).sum()),
-            "workers_without_labels": int((per_worker == 0).sum()),
-            "density": self.n_labels / (self.n_items * self.n_workers),
+            **self._shape_summary(),
         }
 
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from emcrowd.data import CodedAnswers, count_spread
+from emcrowd.data import CodedAnswers
 from emcrowd.errors import EmcrowdError
 
 
@@ -63,7 +63,6 @@ class NumericLabels(CodedAnswers):
         the answers' ``min``, quartiles, ``max``, mean and sd, the number of distinct values, and the
         mean within-item sd (how much annotators disagree on the same item)."""
         per_item = self.labels_per_item()
-        per_worker = self.labels_per_worker()
         q = np.quantile(self.value, [0.0, 0.25, 0.5, 0.75, 1.0])
         sums = np.bincount(self.item, self.value, minlength=self.n_items)
         squares = np.bincount(self.item, self.value * self.value, minlength=self.n_items)
@@ -73,8 +72,6 @@ class NumericLabels(CodedAnswers):
             n = per_item[many]
             var = (squares[many] - sums[many] ** 2 / n) / (n - 1)
             within = float(np.sqrt(np.maximum(var, 0.0)).mean())
-        spread = count_spread
-
         return {
             "kind": "numeric",
             "n_items": self.n_items,
@@ -91,12 +88,7 @@ class NumericLabels(CodedAnswers):
                 "sd": float(self.value.std()),
             },
             "mean_within_item_sd": within,
-            "labels_per_item": spread(per_item),
-            "labels_per_worker": spread(per_worker),
-            "items_with_one_label": int((per_item == 1).sum()),
-            "items_without_labels": int((per_item == 0).sum()),
-            "workers_with_one_label": int((per_worker == 1).sum()),
-            "density": self.n_labels / (self.n_items * self.n_workers),
+            **self._shape_summary(),
         }
 
     @classmethod
